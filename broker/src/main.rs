@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("ringmq-broker: not built yet (issue 4)");
+    std::process::exit(2);
+}

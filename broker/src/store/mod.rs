@@ -1,0 +1,1 @@
+//! Per-shard storage engine: commit log, consume queues, index, recovery, retention.

@@ -1,0 +1,1 @@
+//! Rust client for RocketMQ-protocol brokers.

@@ -1,0 +1,1 @@
+//! The ringmq load generator.

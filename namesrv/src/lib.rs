@@ -1,0 +1,1 @@
+//! The ringmq name server.

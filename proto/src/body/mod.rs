@@ -1,0 +1,1 @@
+//! JSON bodies carried by remoting commands (route data, heartbeat, topic config, ...).

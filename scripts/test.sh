@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project: formatting, lints, unit, integration and
+# compatibility tests. This is the README's test command and exactly what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# glommio executors register their io_uring buffers in locked memory; each needs at least
+# 512 KiB and tests start several at once.
+ulimit -l unlimited 2>/dev/null || ulimit -l 1048576 2>/dev/null || true
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo build (binaries the integration tests start)"
+cargo build --workspace --bins
+echo "== cargo test"
+cargo test --workspace

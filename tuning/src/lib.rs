@@ -1,0 +1,1 @@
+//! Host checks, disk probe and recommended settings.
