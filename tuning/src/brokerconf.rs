@@ -17,6 +17,8 @@ pub const FLUSH_DISK_TYPE: &str = "flushDiskType";
 pub const FLUSH_INTERVAL_COMMIT_LOG: &str = "flushIntervalCommitLog";
 /// RocketMQ's key: SYNC_FLUSH wait before FLUSH_DISK_TIMEOUT, in milliseconds.
 pub const SYNC_FLUSH_TIMEOUT: &str = "syncFlushTimeout";
+/// RocketMQ's key: used-space percentage past which old segments are deleted early.
+pub const DISK_MAX_USED_SPACE_RATIO: &str = "diskMaxUsedSpaceRatio";
 /// ringmq's key: the broker's cores, a count (`4`) or a kernel CPU list (`0-3,8`).
 pub const RINGMQ_CPUS: &str = "ringmqCpus";
 /// ringmq's key: per-shard bound of the in-memory commit-log tail cache, in bytes.

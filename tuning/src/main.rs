@@ -103,7 +103,8 @@ struct BrokerArgs {
     /// The broker's cores: a count ("4") or a list ("0-3,8"). Default: the config's, else all.
     #[arg(long)]
     cpus: Option<String>,
-    /// A broker.conf to read storePathRootDir, ringmqCpus and mappedFileSizeCommitLog from.
+    /// A broker.conf to read storePathRootDir, ringmqCpus, mappedFileSizeCommitLog and
+    /// diskMaxUsedSpaceRatio from.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -241,6 +242,14 @@ fn context(root: &SysRoot, args: &BrokerArgs) -> anyhow::Result<CheckContext> {
             format!(
                 "{} = {size:?} is not a byte count",
                 brokerconf::MAPPED_FILE_SIZE_COMMIT_LOG
+            )
+        })?;
+    }
+    if let Some(ratio) = config.get(brokerconf::DISK_MAX_USED_SPACE_RATIO) {
+        ctx.disk_max_used_percent = ratio.parse().with_context(|| {
+            format!(
+                "{} = {ratio:?} is not a percentage",
+                brokerconf::DISK_MAX_USED_SPACE_RATIO
             )
         })?;
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::{human_bytes, CheckItem, HostView, Status};
 use crate::sysroot::selected_choice;
 
-/// RocketMQ's default `diskMaxUsedSpaceRatio`: past it retention deletes segments early.
+/// RocketMQ's default `diskMaxUsedSpaceRatio` (percent): past it retention deletes segments early.
 pub const DISK_MAX_USED_PERCENT: u64 = 75;
 /// rpk's free-space floor.
 pub const FREE_FLOOR_BYTES: u64 = 10 << 30;
@@ -125,10 +125,12 @@ pub fn write_cache(view: &HostView) -> CheckItem {
 pub fn free_disk(view: &HostView) -> CheckItem {
     let segment = view.ctx.segment_size_bytes;
     let minimum = view.shards() * segment;
-    let comfortable = FREE_FLOOR_BYTES.max(2 * minimum);
+    let comfortable = view.ctx.free_floor_bytes.max(2 * minimum);
+    let max_used = view.ctx.disk_max_used_percent;
     let wanted = format!(
-        ">= {} free (10 GiB or 2 segments per shard), >= {} to start (1 segment of {} per shard), used < {DISK_MAX_USED_PERCENT}%",
+        ">= {} free (floor {} or 2 segments per shard), >= {} to start (1 segment of {} per shard), used < {max_used}%",
         human_bytes(comfortable),
+        human_bytes(view.ctx.free_floor_bytes),
         human_bytes(minimum),
         human_bytes(segment)
     );
@@ -149,7 +151,7 @@ pub fn free_disk(view: &HostView) -> CheckItem {
         .unwrap_or(100);
     let status = if free < minimum {
         Status::Fail
-    } else if free < comfortable || used_percent >= DISK_MAX_USED_PERCENT {
+    } else if free < comfortable || used_percent >= max_used {
         Status::Warn
     } else {
         Status::Ok

@@ -6,7 +6,7 @@
 //! the context, replaceable in tests) and, for the store path, statvfs and an O_DIRECT open.
 
 mod cpu;
-mod disk;
+pub mod disk;
 pub mod irq;
 mod kernel;
 pub mod limits;
@@ -101,6 +101,10 @@ pub struct CheckContext {
     pub segment_size_bytes: u64,
     /// Registered I/O memory per shard, for the memlock need.
     pub io_memory_bytes_per_shard: u64,
+    /// Free space below which the store is WARNed about (rpk's 10 GiB).
+    pub free_floor_bytes: u64,
+    /// Used-space percentage past which retention deletes early (`diskMaxUsedSpaceRatio`).
+    pub disk_max_used_percent: u64,
     /// io_uring support of the kernel the broker will run on.
     pub uring: UringSupport,
 }
@@ -129,6 +133,8 @@ impl CheckContext {
             cpus,
             segment_size_bytes: DEFAULT_SEGMENT_SIZE_BYTES,
             io_memory_bytes_per_shard: GLOMMIO_IO_MEMORY_BYTES,
+            free_floor_bytes: disk::FREE_FLOOR_BYTES,
+            disk_max_used_percent: disk::DISK_MAX_USED_PERCENT,
             uring,
         }
     }
