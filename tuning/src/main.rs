@@ -301,7 +301,14 @@ fn print_probe_summary(p: &DiskProbe) {
     );
     for (name, l) in [
         ("4 KiB write", &p.write_4k),
-        ("fdatasync after 4 KiB write", &p.fdatasync_4k),
+        (
+            "fdatasync after 4 KiB write (fresh preallocated space)",
+            &p.fdatasync_4k,
+        ),
+        (
+            "fdatasync after 4 KiB write (overwrite)",
+            &p.fdatasync_4k_overwrite,
+        ),
     ] {
         eprintln!(
             "{name}: {} ops, {:.0}/s; p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us (stopped by {:?})",

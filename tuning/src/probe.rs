@@ -4,11 +4,15 @@
 //! 1. sequential write bandwidth: 1 MiB O_DIRECT writes, 16 in flight, into fresh preallocated
 //!    space (as the commit log appends to a preallocated segment);
 //! 2. 4 KiB O_DIRECT write latency, one at a time (the cost of a small ASYNC_FLUSH batch);
-//! 3. fdatasync latency after each 4 KiB write (the cost of one SYNC_FLUSH group commit).
+//! 3. fdatasync latency after each 4 KiB write into fresh preallocated space (the cost of one
+//!    SYNC_FLUSH group commit in a segment preallocated with fallocate: the filesystem must
+//!    also commit the unwritten-to-written extent change);
+//! 4. the same over blocks already written by phase 1 (the cost when segments are pre-zeroed
+//!    or reused, where fdatasync has only data and a device flush to do).
 //!
-//! Bounded twice: a wall-clock budget (split 40/30/30 over the phases) and a byte cap (the
-//! probe file's size: 3/4 for phase 1, 1/8 each for phases 2 and 3). Whichever comes first ends
-//! a phase. The probe file is removed on every exit path, errors included.
+//! Bounded twice: a wall-clock budget (a quarter per phase) and a byte cap (the probe file's
+//! size: 3/4 for phase 1, 1/8 each for phases 2 and 3; phase 4 rewrites phase 1's bytes).
+//! Whichever comes first ends a phase. The probe file is removed on every exit path.
 
 use std::alloc::{self, Layout};
 use std::fs::{File, OpenOptions};
@@ -99,8 +103,10 @@ pub struct DiskProbe {
     pub preallocated: bool,
     pub sequential_write: SequentialWrite,
     pub write_4k: LatencySummary,
-    /// fdatasync latency, each after one 4 KiB O_DIRECT write.
+    /// fdatasync latency, each after one 4 KiB O_DIRECT write into fresh preallocated space.
     pub fdatasync_4k: LatencySummary,
+    /// fdatasync latency, each after one 4 KiB O_DIRECT write over already-written blocks.
+    pub fdatasync_4k_overwrite: LatencySummary,
 }
 
 /// Runs the probe. Never leaves the probe file behind.
@@ -136,10 +142,12 @@ pub fn probe_disk(options: &ProbeOptions) -> Result<DiskProbe> {
         fd: probe_file.file.as_raw_fd(),
         path: &probe_file.path,
     };
-    let sequential_write = io.sequential(&buffer, seq_block, 0..seq_end, budget.mul_f64(0.4))?;
-    let write_4k = io.small_writes(&buffer, seq_end..small_end, budget.mul_f64(0.3), false)?;
-    let fdatasync_4k =
-        io.small_writes(&buffer, small_end..file_bytes, budget.mul_f64(0.3), true)?;
+    let quarter = budget.mul_f64(0.25);
+    let sequential_write = io.sequential(&buffer, seq_block, 0..seq_end, quarter)?;
+    let write_4k = io.small_writes(&buffer, seq_end..small_end, quarter, false)?;
+    let fdatasync_4k = io.small_writes(&buffer, small_end..file_bytes, quarter, true)?;
+    let fdatasync_4k_overwrite =
+        io.small_writes(&buffer, 0..sequential_write.bytes_written, quarter, true)?;
 
     let store = StoreFacts::collect(&SysRoot::host(), &options.dir);
     let result = DiskProbe {
@@ -154,6 +162,7 @@ pub fn probe_disk(options: &ProbeOptions) -> Result<DiskProbe> {
         sequential_write,
         write_4k,
         fdatasync_4k,
+        fdatasync_4k_overwrite,
     };
     drop(probe_file);
     Ok(result)

@@ -172,7 +172,7 @@ fn probe_then_recommend() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("fdatasync after 4 KiB write: 32 ops"),
+        stderr(&out).contains("fdatasync after 4 KiB write (fresh preallocated space): 32 ops"),
         "{}",
         stderr(&out)
     );
@@ -194,7 +194,7 @@ fn probe_then_recommend() {
     let text = stdout(&out);
     assert!(text.contains("ringmqCpus=1-3"), "{text}");
     assert!(
-        text.contains("# Measured fdatasync after a 4 KiB write"),
+        text.contains("# Measured fdatasync after a 4 KiB write into fresh"),
         "{text}"
     );
     assert!(text.contains("flushDiskType="), "{text}");

@@ -36,6 +36,10 @@ fn byte_cap_ends_every_phase_with_exact_counts_and_no_leftovers() {
     assert_eq!(result.fdatasync_4k.ops, 32);
     assert_ordered("write_4k", &result.write_4k);
     assert_ordered("fdatasync_4k", &result.fdatasync_4k);
+    // Phase 4 rewrites phase 1's 768 KiB: 192 x 4 KiB.
+    assert_eq!(result.fdatasync_4k_overwrite.stopped_by, StoppedBy::Bytes);
+    assert_eq!(result.fdatasync_4k_overwrite.ops, 192);
+    assert_ordered("fdatasync_4k_overwrite", &result.fdatasync_4k_overwrite);
     assert!(result.preallocated);
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
@@ -51,7 +55,7 @@ fn byte_cap_ends_every_phase_with_exact_counts_and_no_leftovers() {
 #[test]
 fn time_budget_ends_phases_before_a_large_cap() {
     let dir = tempfile::tempdir().unwrap();
-    // 64 MiB of room per latency phase (16384 fdatasyncs) cannot be used up in 30 ms.
+    // 64 MiB of room per latency phase (16384 fdatasyncs) cannot be used up in 25 ms.
     let result = probe_disk(&ProbeOptions {
         dir: dir.path().to_path_buf(),
         duration: Duration::from_millis(100),
@@ -60,6 +64,7 @@ fn time_budget_ends_phases_before_a_large_cap() {
     .unwrap();
     assert_eq!(result.fdatasync_4k.stopped_by, StoppedBy::Time);
     assert!(result.fdatasync_4k.ops >= 1);
+    assert_eq!(result.fdatasync_4k_overwrite.stopped_by, StoppedBy::Time);
     assert!(result.sequential_write.bytes_written <= 384 << 20);
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),

@@ -44,6 +44,7 @@ fn probe(megabytes_per_s: f64, sync: LatencySummary) -> DiskProbe {
             stopped_by: StoppedBy::Bytes,
         },
         write_4k: latency(40.0, 90.0, 200.0),
+        fdatasync_4k_overwrite: latency(sync.p50_us / 2.0, sync.p99_us / 2.0, sync.p999_us / 2.0),
         fdatasync_4k: sync,
     }
 }
