@@ -120,6 +120,18 @@ pub fn process_limit(root: &SysRoot, name: &str) -> Result<(Option<u64>, Option<
     })
 }
 
+/// CAP_IPC_LOCK's bit in the capability sets.
+pub const CAP_IPC_LOCK: u32 = 14;
+
+/// Whether this process's effective capabilities (`CapEff` in `/proc/self/status`) include
+/// capability bit `cap`; `None` if the status file cannot be read.
+pub fn has_effective_capability(root: &SysRoot, cap: u32) -> Option<bool> {
+    let text = root.read("/proc/self/status").ok()?;
+    let hex = text.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim();
+    let bits = u64::from_str_radix(hex, 16).ok()?;
+    Some(bits & (1 << cap) != 0)
+}
+
 /// Reads `/proc/sys/<dotted.name>` the way `sysctl -n` does.
 pub fn sysctl(root: &SysRoot, name: &str) -> Result<String> {
     Ok(root.read(sysctl_path(name))?.trim().to_string())

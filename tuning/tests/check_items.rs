@@ -105,6 +105,17 @@ fn memlock_is_judged_against_the_shards_need() {
     let memlock = item(&report, "memlock");
     assert_eq!(memlock.status, Status::Warn, "{memlock:?}");
     assert!(memlock.wanted.contains("91.5 MiB"), "{memlock:?}");
+    assert!(!memlock.seen.contains("CAP_IPC_LOCK"), "{memlock:?}");
+    // A process with CAP_IPC_LOCK is told that io_uring does not charge it (the status stays
+    // about the limit: the broker may run as another user).
+    fixture.write(
+        "/proc/self/status",
+        "Name:\tringmq-tune\nCapEff:\t000001fffeffffff\n",
+    );
+    let report = fixture.report();
+    let memlock = item(&report, "memlock");
+    assert_eq!(memlock.status, Status::Warn);
+    assert!(memlock.seen.contains("CAP_IPC_LOCK"), "{memlock:?}");
     fixture.write("/proc/self/limits", &limits_with("1048576", "1048576"));
     assert_eq!(status_of(&fixture, "memlock"), Status::Fail);
     fixture.write("/proc/self/limits", &limits_with("95944704", "1048576"));

@@ -36,8 +36,12 @@ pub fn memlock(view: &HostView) -> CheckItem {
         Err(e) => return CheckItem::new("memlock", Status::Warn, e.to_string(), wanted).fix(fix),
     };
     let show = |v: Option<u64>| v.map_or("unlimited".to_string(), human_bytes);
+    let ipc_lock = match host::has_effective_capability(view.root, host::CAP_IPC_LOCK) {
+        Some(true) => "; this process has CAP_IPC_LOCK, so io_uring charges it nothing (a broker run without that capability is charged)",
+        _ => "",
+    };
     let seen = format!(
-        "soft {} hard {} (this process; the broker inherits its launcher's)",
+        "soft {} hard {} (this process; the broker inherits its launcher's){ipc_lock}",
         show(soft),
         show(hard)
     );
