@@ -295,7 +295,7 @@ struct GroupCommitChoice {
 }
 
 /// Group-commit bound: the bytes the device writes in one fdatasync's time (bandwidth x
-/// fdatasync p50), to a power of two in [256 KiB, 16 MiB]. Writing a full batch then takes no
+/// fdatasync p50), down to a power of two, in [256 KiB, 16 MiB]. Writing a full batch then takes no
 /// longer than the sync, so a full batch at most doubles commit time, while smaller bounds
 /// would pay a sync for too few bytes.
 fn group_commit_bytes(probe: Option<&DiskProbe>) -> GroupCommitChoice {
@@ -303,13 +303,12 @@ fn group_commit_bytes(probe: Option<&DiskProbe>) -> GroupCommitChoice {
         Some(p) => {
             let bandwidth_bytes_per_s = p.sequential_write.megabytes_per_s * 1e6;
             let product = bandwidth_bytes_per_s * p.fdatasync_4k.p50_us / 1e6;
-            let bytes = (product.max(1.0) as u64)
-                .next_power_of_two()
+            let bytes = power_of_two_at_or_below(product.max(1.0) as u64)
                 .clamp(GROUP_COMMIT_MIN_BYTES, GROUP_COMMIT_MAX_BYTES);
             (
                 bytes,
                 format!(
-                    "Bandwidth {:.0} MB/s x fdatasync p50 {:.0} us = {} written per sync time, to a power of two in [256 KiB, 16 MiB]:\na full batch's write takes no longer than its fdatasync.",
+                    "Bandwidth {:.0} MB/s x fdatasync p50 {:.0} us = {} written per sync time, to the power of two at or below it, in [256 KiB, 16 MiB]:\na full batch's write takes no longer than its fdatasync.",
                     p.sequential_write.megabytes_per_s,
                     p.fdatasync_4k.p50_us,
                     human_bytes(product as u64)
@@ -329,6 +328,12 @@ fn group_commit_bytes(probe: Option<&DiskProbe>) -> GroupCommitChoice {
         },
         bytes,
     }
+}
+
+/// The largest power of two not above `n` (n > 0).
+fn power_of_two_at_or_below(n: u64) -> u64 {
+    assert!(n > 0);
+    1 << (63 - n.leading_zeros())
 }
 
 /// Tail cache per shard: 25 % of RAM over the shards, in [16 MiB, 4 GiB], whole MiB.
