@@ -285,3 +285,17 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn bytes_read_as_people_write_them() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(512 << 10), "512 KiB");
+        assert_eq!(human_bytes(61 << 20), "61 MiB");
+        assert_eq!(human_bytes((30 << 20) + (512 << 10)), "30.5 MiB");
+        assert_eq!(human_bytes(1 << 30), "1 GiB");
+    }
+}
