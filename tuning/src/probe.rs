@@ -280,8 +280,9 @@ struct RingIo<'a> {
 
 impl RingIo<'_> {
     fn push(&mut self, entry: squeue::Entry) {
-        // SAFETY: every buffer referenced by an entry outlives its completion: callers wait
-        // for all in-flight completions before returning, errors included.
+        // SAFETY: the buffer an entry points at lives until the ring is dropped (probe_disk
+        // declares it first), and callers drain completions before returning, except on a
+        // failed io_uring_enter, where the ring's drop ends the requests.
         let pushed = unsafe { self.ring.submission().push(&entry) };
         assert!(
             pushed.is_ok(),
@@ -379,9 +380,12 @@ impl RingIo<'_> {
             if in_flight == 0 {
                 break;
             }
-            let result = self.wait_one("sequential write");
+            // A failed io_uring_enter leaves the ring unusable: stop. Dropping the ring ends
+            // what is in flight, and the kernel keeps the buffer's pages pinned until then.
+            let result = self.wait_one("sequential write")?;
             in_flight -= 1;
-            match result.and_then(|r| self.check_write(r, block, "sequential write")) {
+            // A failed write is recorded and the rest drained, so the error is the first one.
+            match self.check_write(result, block, "sequential write") {
                 Ok(()) => written += block as u64,
                 Err(e) => {
                     first_error.get_or_insert(e);
