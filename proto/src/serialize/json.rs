@@ -263,10 +263,13 @@ impl<'de> Visitor<'de> for ExtFieldsSeed {
         Ok(ExtFields::new())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFields, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
+        let mut entries = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             // A null value is a field Java would leave null: drop the entry.
             if let Some(value) = map.next_value_seed(ScalarText)? {
+                if entries.is_empty() {
+                    entries.reserve(super::TYPICAL_EXT_ENTRIES);
+                }
                 entries.push((key, value));
             }
         }
