@@ -111,6 +111,11 @@ impl Handler {
                     self.registry.topic_list().to_json(),
                 ))
             }
+            RequestCode::GetTopicsByCluster => {
+                let cluster = field::string(&request.ext_fields, "cluster")?;
+                let topics = self.registry.topics_of_cluster(&cluster);
+                Ok(success_with_body(request, topics.to_json()))
+            }
             RequestCode::WipeWritePermOfBroker => self.change_write_perm(request, false),
             RequestCode::AddWritePermOfBroker => self.change_write_perm(request, true),
             RequestCode::DeleteTopicInNamesrv => self.delete_topic(request),

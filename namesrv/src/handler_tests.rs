@@ -281,6 +281,12 @@ fn cluster_info_and_topic_list_bodies() {
     );
     let list = TopicList::from_json(&handler.handle(&request, CONN, 0).unwrap().body).unwrap();
     assert_eq!(list.topic_list.len(), 2);
+    let mut ext = ExtFields::new();
+    ext.insert("cluster", "DefaultCluster");
+    let request =
+        RemotingCommand::new_request(RequestCode::GetTopicsByCluster.code(), ext, Bytes::new());
+    let list = TopicList::from_json(&handler.handle(&request, CONN, 0).unwrap().body).unwrap();
+    assert_eq!(list.topic_list.len(), 2);
 }
 
 #[test]

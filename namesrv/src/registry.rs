@@ -438,6 +438,22 @@ impl RouteRegistry {
         }
     }
 
+    /// Topics with queues on any broker of `cluster_name` (GET_TOPICS_BY_CLUSTER).
+    pub fn topics_of_cluster(&self, cluster_name: &str) -> TopicList {
+        let Some(names) = self.clusters.get(cluster_name) else {
+            return TopicList::default();
+        };
+        TopicList {
+            broker_addr: None,
+            topic_list: self
+                .topic_queues
+                .iter()
+                .filter(|(_, queues)| queues.keys().any(|name| names.contains(name)))
+                .map(|(topic, _)| topic.clone())
+                .collect(),
+        }
+    }
+
     /// Clears the WRITE bit of every queue entry of `broker_name`; returns how many topics changed.
     pub fn wipe_write_perm(&mut self, broker_name: &str) -> usize {
         self.update_perm(broker_name, |perm_bits| perm_bits & !perm::WRITE)

@@ -266,6 +266,25 @@ fn delete_topic_everywhere_or_in_one_cluster() {
 }
 
 #[test]
+fn topics_of_a_cluster() {
+    let mut registry = registry_with_master();
+    let mut other = registration("broker-b", 0, "127.0.0.1:10912", 2);
+    other.cluster_name = "C2".to_owned();
+    other.topics = Some(topics(1, &[("T2", 1)]));
+    registry.register_broker(other, 0);
+    let list = registry.topics_of_cluster("C2").topic_list;
+    assert_eq!(list.into_iter().collect::<Vec<_>>(), vec!["T2".to_owned()]);
+    assert_eq!(
+        registry
+            .topics_of_cluster("DefaultCluster")
+            .topic_list
+            .len(),
+        1
+    );
+    assert!(registry.topics_of_cluster("nope").topic_list.is_empty());
+}
+
+#[test]
 fn kv_config_put_get_delete_list() {
     let mut registry = RouteRegistry::new(TIMEOUT_MS);
     assert_eq!(registry.get_kv(ORDER_TOPIC_CONFIG_NAMESPACE, "T1"), None);

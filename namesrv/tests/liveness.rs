@@ -70,3 +70,15 @@ fn unregister_removes_the_broker_at_once() {
     );
     assert_eq!(broker.route("T1").0, ResponseCode::TopicNotExist);
 }
+
+#[test]
+fn idle_connections_are_closed_and_their_brokers_removed() {
+    let namesrv = Namesrv::start(&["--idle-timeout-ms", "300"]);
+    let mut broker = namesrv.connect();
+    broker.register_broker(&BrokerSpec::master("broker-a", "127.0.0.1:10911", &["T1"]));
+    // Say nothing more: the server closes the connection once it has been idle long enough.
+    assert!(broker.is_closed_by_server());
+    wait_until("the idle broker's route disappears", || {
+        namesrv.connect().route("T1").0 == ResponseCode::TopicNotExist
+    });
+}
