@@ -193,6 +193,18 @@ impl Visitor<'_> for IntSeed {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<i32, E> {
         i32::try_from(v).map_err(|_| E::custom(format!("{} = {v} is out of range", self.0)))
     }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i32, E> {
+        // A client that writes numbers as doubles (105.0) still means an integer.
+        let integral = v.fract() == 0.0 && v >= f64::from(i32::MIN) && v <= f64::from(i32::MAX);
+        if integral {
+            Ok(v as i32)
+        } else {
+            Err(E::custom(format!(
+                "{} = {v} is not a 32-bit integer",
+                self.0
+            )))
+        }
+    }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<i32, E> {
         v.trim()
             .parse()
