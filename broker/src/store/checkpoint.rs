@@ -1,7 +1,8 @@
 //! The checkpoint and the clean-shutdown marker: one 4 KiB page each, written with O_DIRECT
 //! and fdatasync, protected by a CRC so a torn page reads as "no checkpoint" (full scan).
 //!
-//! Page: magic 8 | log offset 8 | log min offset 8 | crc32 of the first 24 bytes 4 | zeros.
+//! Page: magic 8 | log offset 8 | log min offset 8 | consume-queue entries 8 | index entries 8 |
+//! crc32 of the first 40 bytes 4 | zeros.
 
 use std::path::Path;
 
@@ -18,6 +19,11 @@ pub(crate) struct Checkpoint {
     pub(crate) log_offset: u64,
     /// The log's first retained byte when the checkpoint was written.
     pub(crate) min_offset: u64,
+    /// Consume-queue entries (all queues, counted from queue offset 0) for the records below
+    /// `log_offset`: fewer on disk at recovery means derived files were lost.
+    pub(crate) cq_entries: u64,
+    /// Index entries for the records below `log_offset`.
+    pub(crate) index_entries: u64,
 }
 
 pub(crate) async fn write(path: &Path, cp: Checkpoint) -> Result<(), StoreError> {
@@ -28,8 +34,10 @@ pub(crate) async fn write(path: &Path, cp: Checkpoint) -> Result<(), StoreError>
     buf[0..8].copy_from_slice(CHECKPOINT_MAGIC);
     buf[8..16].copy_from_slice(&cp.log_offset.to_be_bytes());
     buf[16..24].copy_from_slice(&cp.min_offset.to_be_bytes());
-    let crc = crc32fast::hash(&buf[0..24]);
-    buf[24..28].copy_from_slice(&crc.to_be_bytes());
+    buf[24..32].copy_from_slice(&cp.cq_entries.to_be_bytes());
+    buf[32..40].copy_from_slice(&cp.index_entries.to_be_bytes());
+    let crc = crc32fast::hash(&buf[0..40]);
+    buf[40..44].copy_from_slice(&crc.to_be_bytes());
     file.write_at(buf, 0)
         .await
         .map_err(|e| StoreError::io("write", path, e))?;
@@ -65,15 +73,18 @@ pub(crate) async fn read(path: &Path) -> Result<Option<Checkpoint>, StoreError> 
 }
 
 fn parse(page: &[u8]) -> Option<Checkpoint> {
-    if page.len() < 28 || &page[0..8] != CHECKPOINT_MAGIC {
+    if page.len() < 44 || &page[0..8] != CHECKPOINT_MAGIC {
         return None;
     }
-    let crc = u32::from_be_bytes(page[24..28].try_into().ok()?);
-    if crc != crc32fast::hash(&page[0..24]) {
+    let crc = u32::from_be_bytes(page[40..44].try_into().ok()?);
+    if crc != crc32fast::hash(&page[0..40]) {
         return None;
     }
+    let u = |at: usize| page[at..at + 8].try_into().ok().map(u64::from_be_bytes);
     Some(Checkpoint {
-        log_offset: u64::from_be_bytes(page[8..16].try_into().ok()?),
-        min_offset: u64::from_be_bytes(page[16..24].try_into().ok()?),
+        log_offset: u(8)?,
+        min_offset: u(16)?,
+        cq_entries: u(24)?,
+        index_entries: u(32)?,
     })
 }

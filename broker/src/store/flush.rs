@@ -12,11 +12,12 @@ use ringmq_proto::message::{
     find_property, peek_header, property, sysflag, tag_hash, DecodedRecord, MAGIC_BLANK,
 };
 
+use super::append_file::AppendFile;
 use super::backend::{DirectFile, File};
 use super::checkpoint::{self, Checkpoint};
 use super::commitlog::{CommitLog, Segment};
 use super::consume_queue::CqEntry;
-use super::index::KeyIndex;
+use super::index::{KeyIndex, INDEX_ENTRY_BYTES};
 use super::offset::to_global;
 use super::{align_down, align_up, FlushMode, Inner, Queues, State, StoreError};
 
@@ -243,29 +244,50 @@ pub(crate) fn dispatch_record(
     index.last_update_timestamp.set(r.store_timestamp);
 }
 
-/// Writes and fdatasyncs dirty consume queues and the index, then the checkpoint.
+/// Writes and fdatasyncs dirty consume queues and the index, makes sure the log is synced at
+/// least as far as they reach, then writes the checkpoint.
 pub(crate) async fn flush_derived(inner: &Inner) -> Result<(), StoreError> {
-    let (dispatched, queues, index) = {
+    let (dispatched, cq_entries, index_entries, queues, index) = {
         let st = inner.state.borrow();
-        let queues: Vec<_> = st
-            .queues
-            .values()
-            .flat_map(|t| t.values())
+        let all = st.queues.values().flat_map(|t| t.values());
+        let cq_entries = all.clone().map(|q| q.max_offset.get()).sum::<u64>();
+        let queues: Vec<_> = all
             .filter(|q| !q.file.borrow().is_clean())
             .cloned()
             .collect();
-        (st.dispatched, queues, st.index.clone())
+        let index_entries = st.index.file.borrow().len() / INDEX_ENTRY_BYTES as u64;
+        (
+            st.dispatched,
+            cq_entries,
+            index_entries,
+            queues,
+            st.index.clone(),
+        )
     };
     for q in queues {
-        super::append_file::AppendFile::flush(&q.file, true).await?;
+        AppendFile::flush(&q.file, true).await?;
     }
-    super::append_file::AppendFile::flush(&index.file, true).await?;
-    let cp = {
-        let st = inner.state.borrow();
-        Checkpoint {
-            log_offset: st.log.flushed.min(dispatched),
-            min_offset: st.log.min_offset,
+    AppendFile::flush(&index.file, true).await?;
+    // The checkpoint must not claim derived entries for log bytes that are not yet durable.
+    if inner.state.borrow().log.flushed < dispatched {
+        sync_round(inner).await?;
+        inner
+            .progress
+            .wait_for(|| {
+                (inner.state.borrow().log.flushed >= dispatched || inner.failure.borrow().is_some())
+                    .then_some(())
+            })
+            .await;
+        if let Some(cause) = inner.failure.borrow().clone() {
+            return Err(StoreError::ReadOnly { cause });
         }
+    }
+    let min_offset = inner.state.borrow().log.min_offset;
+    let cp = Checkpoint {
+        log_offset: dispatched,
+        min_offset,
+        cq_entries,
+        index_entries,
     };
     if inner.last_checkpoint.get() != Some(cp) {
         checkpoint::write(&inner.checkpoint_path(), cp).await?;

@@ -476,19 +476,20 @@ impl Store {
         }
         flush::sync_round(&inner).await?;
         flush::flush_derived(&inner).await?;
-        let (end, min) = {
+        let end = {
             let st = inner.state.borrow();
             assert_eq!(st.log.flushed, st.log.end, "close leaves nothing unflushed");
-            (st.log.end, st.log.min_offset)
+            st.log.end
         };
-        checkpoint::write(
-            &inner.clean_marker_path(),
-            Checkpoint {
-                log_offset: end,
-                min_offset: min,
-            },
-        )
-        .await
+        let cp = inner
+            .last_checkpoint
+            .get()
+            .expect("flush_derived wrote a checkpoint");
+        assert_eq!(
+            cp.log_offset, end,
+            "the final checkpoint covers the whole log"
+        );
+        checkpoint::write(&inner.clean_marker_path(), cp).await
     }
 }
 

@@ -56,7 +56,16 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
     truncate_after(&config, &mut segments, end).await?;
     let cache = load_tail(&config, &segments, end).await?;
     let index = load_index(&config, &dir, cp_offset, min_offset).await?;
+    let index_entries = index.file.borrow().len() / INDEX_ENTRY_BYTES as u64;
     let queues = load_queues(&config, &dir, cp_offset).await?;
+    let cq_entries: u64 = queues
+        .values()
+        .flat_map(|t| t.values())
+        .map(|q| q.max_offset.get())
+        .sum();
+    // Fewer derived entries than the checkpoint vouched for: files were lost or cut.
+    let derived_lost =
+        cp.is_some_and(|c| cq_entries < c.cq_entries || index_entries < c.index_entries);
     let log = CommitLog {
         dir: log_dir,
         segment_size: config.segment_size_bytes,
@@ -90,7 +99,7 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
         last_checkpoint: Cell::new(None),
         config,
     };
-    if !redispatch(&inner, cp_offset, end).await? {
+    if derived_lost || !redispatch(&inner, cp_offset, end).await? {
         tracing::warn!(dir = %inner.dir.display(), "consume queues or index disagree with the log; rebuilding them from the whole log");
         rebuild_derived(&inner, min_offset, end).await?;
     }
