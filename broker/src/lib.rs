@@ -1,3 +1,6 @@
 //! The ringmq broker: thread-per-core shards serving RocketMQ clients over O_DIRECT storage.
 
+pub mod config;
+pub mod persist;
+pub mod shard_map;
 pub mod store;
