@@ -4,8 +4,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ringmq_broker::config::cli::{build_config, Cli};
+use ringmq_broker::server::{self, signals};
 
 fn main() -> ExitCode {
+    // Before any thread exists, so that every thread inherits the mask (see server::signals).
+    if let Err(e) = signals::block_termination_signals() {
+        eprintln!("ringmq-broker: cannot block SIGTERM/SIGINT: {e}");
+        return ExitCode::from(1);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -43,6 +49,13 @@ fn main() -> ExitCode {
         print!("{}", config.to_properties());
         return ExitCode::SUCCESS;
     }
-    eprintln!("ringmq-broker: the server is not built yet (issue 4)");
-    ExitCode::from(2)
+    signals::raise_memlock_limit();
+    match server::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("ringmq-broker: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
