@@ -170,6 +170,10 @@ impl RequestSink for ShardRef {
 }
 
 /// Serves one request on this shard: SYSTEM_BUSY past the pending bound, else a task.
+///
+/// glommio polls a spawned task at once, up to its first await, so a handler that never waits
+/// is done before this returns; only requests that wait (for the store, for another shard)
+/// stay pending. Callers must not hold a `RefCell` borrow of shard state across this call.
 pub fn serve(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand) {
     if shard.pending_requests.get() >= shard.config.shard_pending_requests_max {
         if !request.is_oneway() {
