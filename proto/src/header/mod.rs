@@ -5,8 +5,25 @@
 //! what a field must be (required fields present, numbers parsable) and lenient about what real
 //! clients send (surrounding whitespace, a leading `+`, extra fields).
 
+mod client;
+mod namesrv;
+mod offset;
+mod pull;
+mod query;
+mod send;
+mod topic;
+mod transaction;
+
 pub use crate::command::ExtFields;
 pub use crate::error::HeaderError;
+pub use client::*;
+pub use namesrv::*;
+pub use offset::*;
+pub use pull::*;
+pub use query::*;
+pub use send::*;
+pub use topic::*;
+pub use transaction::*;
 
 /// A typed header that round-trips through [`ExtFields`].
 pub trait CommandHeader: Sized {
@@ -28,6 +45,117 @@ impl CommandHeader for EmptyHeader {
         Ok(EmptyHeader)
     }
 }
+
+/// A type a header field can hold: how it is read from and written to [`ExtFields`].
+/// `T` is a required field (absent is [`HeaderError::Missing`]); `Option<T>` an optional one.
+pub trait HeaderField: Sized {
+    /// Reads the field called `name`.
+    fn read(ext: &ExtFields, name: &'static str) -> Result<Self, HeaderError>;
+    /// Writes the field called `name` (an absent optional writes nothing).
+    fn write(&self, ext: &mut ExtFields, name: &'static str);
+}
+
+impl HeaderField for String {
+    fn read(ext: &ExtFields, name: &'static str) -> Result<Self, HeaderError> {
+        field::string(ext, name)
+    }
+    fn write(&self, ext: &mut ExtFields, name: &'static str) {
+        field::put(ext, name, self);
+    }
+}
+
+impl HeaderField for Option<String> {
+    fn read(ext: &ExtFields, name: &'static str) -> Result<Self, HeaderError> {
+        Ok(field::opt_string(ext, name))
+    }
+    fn write(&self, ext: &mut ExtFields, name: &'static str) {
+        field::put_opt(ext, name, self.as_deref());
+    }
+}
+
+macro_rules! number_field {
+    ($ty:ty, $required:ident, $optional:ident) => {
+        impl HeaderField for $ty {
+            fn read(ext: &ExtFields, name: &'static str) -> Result<Self, HeaderError> {
+                field::$required(ext, name)
+            }
+            fn write(&self, ext: &mut ExtFields, name: &'static str) {
+                field::put_display(ext, name, self);
+            }
+        }
+
+        impl HeaderField for Option<$ty> {
+            fn read(ext: &ExtFields, name: &'static str) -> Result<Self, HeaderError> {
+                field::$optional(ext, name)
+            }
+            fn write(&self, ext: &mut ExtFields, name: &'static str) {
+                field::put_opt_display(ext, name, *self);
+            }
+        }
+    };
+}
+
+number_field!(i32, i32, opt_i32);
+number_field!(i64, i64, opt_i64);
+
+impl HeaderField for bool {
+    fn read(ext: &ExtFields, name: &'static str) -> Result<Self, HeaderError> {
+        field::bool(ext, name)
+    }
+    fn write(&self, ext: &mut ExtFields, name: &'static str) {
+        field::put_display(ext, name, self);
+    }
+}
+
+impl HeaderField for Option<bool> {
+    fn read(ext: &ExtFields, name: &'static str) -> Result<Self, HeaderError> {
+        Ok(field::opt_bool(ext, name))
+    }
+    fn write(&self, ext: &mut ExtFields, name: &'static str) {
+        field::put_opt_display(ext, name, *self);
+    }
+}
+
+/// Declares a header struct whose fields map one-to-one to ext fields, and its
+/// [`CommandHeader`] impl. `field: Type = "wireName"` is required when `Type` is not an
+/// `Option`; `field: Type = "wireName" or default` reads an absent field as `default` (Java
+/// primitives and documented defaults) and always writes it.
+macro_rules! command_header {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident : $ty:ty = $wire:literal $(or $default:expr)?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl $crate::header::CommandHeader for $name {
+            fn write_to(&self, ext: &mut $crate::command::ExtFields) {
+                $($crate::header::HeaderField::write(&self.$field, ext, $wire);)*
+            }
+
+            fn read_from(ext: &$crate::command::ExtFields) -> Result<Self, $crate::error::HeaderError> {
+                Ok($name {
+                    $($field: command_header!(@read ext, $ty, $wire $(, $default)?),)*
+                })
+            }
+        }
+    };
+    (@read $ext:ident, $ty:ty, $wire:literal) => {
+        <$ty as $crate::header::HeaderField>::read($ext, $wire)?
+    };
+    (@read $ext:ident, $ty:ty, $wire:literal, $default:expr) => {
+        <Option<$ty> as $crate::header::HeaderField>::read($ext, $wire)?.unwrap_or_else(|| $default)
+    };
+}
+pub(crate) use command_header;
 
 /// Field readers and writers shared by every header.
 pub mod field {
