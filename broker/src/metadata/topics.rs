@@ -235,6 +235,13 @@ impl TopicTable {
         Ok(true)
     }
 
+    /// Marks the table changed without changing a topic: a broker permission change alters what
+    /// is announced, and name servers only re-read topics whose data version moved.
+    pub fn touch(&mut self) -> Result<(), TopicTableError> {
+        self.bump_version();
+        self.persist()
+    }
+
     fn put(&mut self, config: TopicConfig) -> Result<(), TopicTableError> {
         self.table.insert(config.topic_name.clone(), config);
         self.bump_version();

@@ -183,6 +183,11 @@ pub fn update_broker_config(shard: &Rc<Shard>, request: &RemotingCommand) -> Out
             let mut meta = metadata(shard);
             let changed = meta.broker_permission != permission;
             meta.broker_permission = permission;
+            if changed {
+                if let Err(e) = meta.topics.touch() {
+                    tracing::error!("cannot persist the topic table: {e}");
+                }
+            }
             changed
         };
         if changed {

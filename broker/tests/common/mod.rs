@@ -246,7 +246,7 @@ impl NameServer {
 pub fn start_namesrv(log_dir: &Path) -> NameServer {
     let binary = namesrv_binary();
     let port = free_port();
-    let args = vec!["--listen-port".to_string(), port.to_string()];
+    let args = vec!["--listen".to_string(), format!("127.0.0.1:{port}")];
     let mut process = spawn_logged(&format!("namesrv-{port}"), &binary, &args, log_dir);
     wait_listening(&mut process, port);
     NameServer { process, port }
