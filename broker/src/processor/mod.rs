@@ -6,10 +6,12 @@
 
 pub mod admin;
 pub mod client;
+pub mod lookup;
 pub mod offset;
 pub mod pull;
 pub mod queue_info;
 pub mod send;
+pub mod send_back;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -52,6 +54,11 @@ pub async fn process(shard: &Rc<Shard>, conn: &ConnHandle, request: RemotingComm
         RequestCode::SearchOffsetByTimestamp => queue_info::search_offset(shard, &request).await,
         RequestCode::GetEarliestMsgStoretime => {
             queue_info::earliest_store_time(shard, &request).await
+        }
+        RequestCode::ViewMessageById => lookup::view_message(shard, &request).await,
+        RequestCode::QueryMessage => lookup::query_message(shard, &request).await,
+        RequestCode::ConsumerSendMsgBack => {
+            send_back::consumer_send_msg_back(shard, conn, &request).await
         }
         RequestCode::HeartBeat => client::heartbeat(shard, conn, &request),
         RequestCode::UnregisterClient => client::unregister_client(shard, conn, &request),

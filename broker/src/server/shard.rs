@@ -35,6 +35,8 @@ pub enum ShardMsg {
     Control(ControlCall),
     /// A new read copy of broker-wide state, published by the metadata shard.
     View(Arc<BrokerView>),
+    /// This shard's part of a QUERY_MESSAGE that another shard received.
+    IndexQuery(processor::lookup::IndexQuery),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),
     /// Stop accepting, finish in-flight work, persist, exit.
@@ -294,6 +296,9 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
         ShardMsg::Control(call) => processor::control(shard, call),
         ShardMsg::View(view) => shard.install_view(view),
         ShardMsg::ConnClosed(conn_id) => processor::connection_closed(shard, conn_id),
+        ShardMsg::IndexQuery(query) => {
+            glommio::spawn_local(processor::lookup::run_index_query(shard.clone(), query)).detach();
+        }
         ShardMsg::Shutdown => unreachable!("handled by the inbox loop"),
     }
 }
