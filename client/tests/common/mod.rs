@@ -223,3 +223,111 @@ pub async fn register_broker(
         response.remark
     );
 }
+
+/// Two free loopback ports `p` and `p - 2` (a broker listens on both: the VIP port is p − 2).
+fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        if port > 1026 && std::net::TcpListener::bind(("127.0.0.1", port - 2)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port pair");
+}
+
+/// A running `ringmq-broker` (one shard, small segments) in a temporary store; killed by PID
+/// and reaped on drop.
+pub struct Broker {
+    child: Child,
+    pub port: u16,
+    _store: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts a broker named `broker_name` registering with `namesrv`, with `extra` flags.
+    pub fn start(namesrv: &str, broker_name: &str, extra: &[&str]) -> Broker {
+        let binary = binary_path("ringmq-broker", "ringmq-broker");
+        let store = tempfile::tempdir().expect("temp store dir");
+        let port = free_port_pair();
+        let port_text = port.to_string();
+        let store_text = store.path().display().to_string();
+        let mut args = vec![
+            "--listen-port",
+            &port_text,
+            "--store-dir",
+            &store_text,
+            "--broker-ip",
+            "127.0.0.1",
+            "--broker-name",
+            broker_name,
+            "-n",
+            namesrv,
+            "--cpus",
+            "1",
+            "--set",
+            "mappedFileSizeCommitLog=8388608",
+            "--set",
+            "ringmqTailCacheBytes=4194304",
+        ];
+        args.extend_from_slice(extra);
+        let output = if std::env::var_os("RINGMQ_TEST_LOG").is_some() {
+            Stdio::inherit
+        } else {
+            Stdio::null
+        };
+        let child = Command::new(binary)
+            .args(&args)
+            .stdout(output())
+            .stderr(output())
+            .spawn()
+            .expect("start ringmq-broker");
+        let mut broker = Broker {
+            child,
+            port,
+            _store: store,
+        };
+        broker.wait_listening();
+        broker
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.try_wait().expect("poll broker") {
+                panic!("ringmq-broker exited with {status} before listening");
+            }
+            assert!(Instant::now() < deadline, "broker not listening in time");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds; panics with `what` after [`WAIT_LIMIT`].
+/// For conditions that depend on background work (registration, rebalancing), not for timing.
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+}
