@@ -231,3 +231,97 @@ pub fn decode_records(body: &Bytes, broker_name: &str) -> Result<Vec<MessageExt>
     }
     Ok(messages)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compression::compress_body;
+    use ringmq_proto::message::Record;
+
+    fn record<'a>(offset: i64, body: &'a [u8], sys_flag: i32, properties: &'a [u8]) -> Record<'a> {
+        Record {
+            queue_id: 2,
+            flag: 9,
+            queue_offset: offset,
+            physical_offset: 1000 + offset,
+            sys_flag,
+            born_timestamp: 1_700_000_000_000,
+            born_host: "127.0.0.1:50000".parse().unwrap(),
+            store_timestamp: 1_700_000_000_001,
+            store_host: "127.0.0.1:10911".parse().unwrap(),
+            reconsume_times: 1,
+            prepared_transaction_offset: 0,
+            body,
+            topic: b"TopicA",
+            properties,
+        }
+    }
+
+    fn encode(records: &[Record<'_>]) -> Bytes {
+        let mut out = Vec::new();
+        for r in records {
+            let start = out.len();
+            out.resize(start + r.encoded_len().unwrap(), 0);
+            r.encode(&mut out[start..]).unwrap();
+        }
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn pull_bodies_decode_to_messages_with_inflated_bodies_and_ids() {
+        let plain = b"plain body";
+        let large = vec![b'z'; 6000];
+        let (compressed, flags) = compress_body(&large, 5);
+        let props = "TAGS\u{1}TagA\u{2}UNIQ_KEY\u{1}7F0000010001ABCDEF01\u{2}";
+        let body = encode(&[
+            record(5, plain, 0, props.as_bytes()),
+            record(6, &compressed, flags, b""),
+        ]);
+        let messages = decode_records(&body, "broker-a").unwrap();
+        assert_eq!(messages.len(), 2);
+        let first = &messages[0];
+        assert_eq!(first.topic, "TopicA");
+        assert_eq!(first.broker_name, "broker-a");
+        assert_eq!((first.queue_id, first.queue_offset), (2, 5));
+        assert_eq!(first.commit_log_offset, 1005);
+        assert_eq!(first.flag, 9);
+        assert_eq!(first.reconsume_times, 1);
+        assert_eq!(&first.body[..], plain);
+        // An uncompressed body is a view into the pull body, not a copy.
+        let inside = body.as_ptr() as usize..body.as_ptr() as usize + body.len();
+        assert!(inside.contains(&(first.body.as_ptr() as usize)));
+        assert_eq!(first.tags(), Some("TagA"));
+        assert_eq!(first.msg_id(), "7F0000010001ABCDEF01");
+        assert_eq!(first.offset_msg_id().len(), 32);
+        assert!(first.offset_msg_id().starts_with("7F00000100002A9F"));
+
+        let second = &messages[1];
+        assert!(second.was_compressed());
+        assert_eq!(&second.body[..], &large[..]);
+        // No UNIQ_KEY: the id is the offsetMsgId.
+        assert_eq!(second.msg_id(), second.offset_msg_id());
+    }
+
+    #[test]
+    fn corrupt_pull_bodies_are_errors_not_panics() {
+        let body = encode(&[record(1, b"x", 0, b"")]);
+        let truncated = body.slice(..body.len() - 3);
+        assert!(decode_records(&truncated, "b").is_err());
+        let mut bad_magic = body.to_vec();
+        bad_magic[4] = 0;
+        assert!(decode_records(&Bytes::from(bad_magic), "b").is_err());
+        // Compressed flag on a body that is not zlib.
+        let lying = encode(&[record(1, b"not zlib", 0x301, b"")]);
+        assert!(decode_records(&lying, "b").is_err());
+        assert!(decode_records(&Bytes::new(), "b").unwrap().is_empty());
+    }
+
+    #[test]
+    fn message_properties_skip_empty_values() {
+        let message = Message::new("T", "b").with_tags("").with_property("k", "v");
+        assert_eq!(
+            message.encode_properties(),
+            "WAIT\u{1}true\u{2}k\u{1}v\u{2}"
+        );
+    }
+}

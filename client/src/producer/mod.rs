@@ -8,18 +8,18 @@
 //! opaque → `SendResult`. A retriable failure picks a queue on another broker, up to
 //! `1 + retry_times_when_send_failed` attempts.
 
+mod prepare;
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bytes::Bytes;
 use glommio::sync::Semaphore;
 use glommio::Task;
 use ringmq_proto::code::ResponseCode;
-use ringmq_proto::message::{property, BatchItem, UniqKeyGenerator};
 
-use crate::compression::{compress_body, DEFAULT_COMPRESS_OVER_BYTES, DEFAULT_ZLIB_LEVEL};
+use crate::compression::{DEFAULT_COMPRESS_OVER_BYTES, DEFAULT_ZLIB_LEVEL};
 use crate::config::ClientConfig;
 use crate::core::{ClientCore, AUTO_CREATE_TOPIC_KEY};
 use crate::error::ClientError;
@@ -27,7 +27,8 @@ use crate::message::Message;
 use crate::queue::{queue_index_for_hash, MessageQueue, QueueSelector, RoundRobin};
 use crate::requests::{self, SendArgs};
 use crate::route::TopicRoute;
-use crate::validate::{validate_message, validate_topic};
+pub(crate) use prepare::now_ms;
+use prepare::{prepare_batch, prepare_single, PreparedSend};
 
 /// The producer group Java clients also register, so brokers see every client as a producer.
 pub const CLIENT_INNER_PRODUCER_GROUP: &str = "CLIENT_INNER_PRODUCER";
@@ -120,18 +121,6 @@ struct ProducerInner {
     background: RefCell<Vec<Task<()>>>,
 }
 
-/// Encoded, ready-to-send form of one send (single message or batch), reused across retries.
-struct PreparedSend {
-    topic: String,
-    body: Bytes,
-    sys_flag: i32,
-    flag: i32,
-    properties: String,
-    batch: bool,
-    /// SendResult.msg_id: the UNIQ_KEY, or the joined UNIQ_KEYs of a batch.
-    msg_id: String,
-}
-
 impl Producer {
     /// Starts a producer: validates the configuration and starts route refresh and heartbeats.
     /// Sends nothing until the first send (as Java's `start()`).
@@ -171,7 +160,8 @@ impl Producer {
         mut message: Message,
         selector: QueueSelector,
     ) -> Result<SendResult, ClientError> {
-        let prepared = self.inner.prepare_single(&mut message)?;
+        self.inner.check_running()?;
+        let prepared = prepare_single(&self.inner.config, &mut message)?;
         self.inner.send_prepared(&prepared, &selector).await
     }
 
@@ -181,7 +171,8 @@ impl Producer {
         messages: Vec<Message>,
         selector: QueueSelector,
     ) -> Result<SendResult, ClientError> {
-        let prepared = self.inner.prepare_batch(messages)?;
+        self.inner.check_running()?;
+        let prepared = prepare_batch(&self.inner.config, messages)?;
         self.inner.send_prepared(&prepared, &selector).await
     }
 
@@ -197,7 +188,8 @@ impl Producer {
     where
         F: FnOnce(Result<SendResult, ClientError>) + 'static,
     {
-        let prepared = self.inner.prepare_single(&mut message)?;
+        self.inner.check_running()?;
+        let prepared = prepare_single(&self.inner.config, &mut message)?;
         let permit = self
             .inner
             .async_slots
@@ -221,7 +213,8 @@ impl Producer {
         mut message: Message,
         selector: QueueSelector,
     ) -> Result<(), ClientError> {
-        let prepared = self.inner.prepare_single(&mut message)?;
+        self.inner.check_running()?;
+        let prepared = prepare_single(&self.inner.config, &mut message)?;
         let inner = &self.inner;
         let route = inner.route(&prepared.topic).await?;
         let queue = inner.select_queue(&route, &selector, None)?;
@@ -298,87 +291,6 @@ impl ProducerInner {
         self.core
             .publish_route(topic, self.config.default_topic_queue_nums)
             .await
-    }
-
-    fn next_uniq_key(&self) -> String {
-        next_uniq_key(&self.config.client.client_ip)
-    }
-
-    fn prepare_single(&self, message: &mut Message) -> Result<PreparedSend, ClientError> {
-        self.check_running()?;
-        validate_message(message, self.config.max_message_size_bytes)?;
-        if message.uniq_key().is_none() {
-            message.set_property(property::UNIQ_KEY, self.next_uniq_key());
-        }
-        let msg_id = message.uniq_key().unwrap_or_default().to_string();
-        let (body, sys_flag) = if message.body.len() > self.config.compress_over_bytes {
-            let (compressed, flags) = compress_body(&message.body, self.config.compress_level);
-            (Bytes::from(compressed), flags)
-        } else {
-            (message.body.clone(), 0)
-        };
-        Ok(PreparedSend {
-            topic: message.topic.clone(),
-            body,
-            sys_flag,
-            flag: message.flag,
-            properties: message.encode_properties(),
-            batch: false,
-            msg_id,
-        })
-    }
-
-    fn prepare_batch(&self, mut messages: Vec<Message>) -> Result<PreparedSend, ClientError> {
-        self.check_running()?;
-        let Some(first) = messages.first() else {
-            return Err(ClientError::InvalidMessage("empty batch".to_string()));
-        };
-        let topic = first.topic.clone();
-        validate_topic(&topic)?;
-        let mut body = Vec::new();
-        let mut ids = Vec::with_capacity(messages.len());
-        for message in &mut messages {
-            validate_message(message, self.config.max_message_size_bytes)?;
-            if message.topic != topic {
-                return Err(ClientError::InvalidMessage(
-                    "all messages of a batch must have the same topic".to_string(),
-                ));
-            }
-            if message.property(property::DELAY).is_some() {
-                return Err(ClientError::InvalidMessage(
-                    "batch messages cannot be delayed".to_string(),
-                ));
-            }
-            if message.uniq_key().is_none() {
-                message.set_property(property::UNIQ_KEY, self.next_uniq_key());
-            }
-            ids.push(message.uniq_key().unwrap_or_default().to_string());
-            let properties = message.encode_properties();
-            BatchItem {
-                flag: message.flag,
-                body: &message.body,
-                properties: properties.as_bytes(),
-            }
-            .encode(&mut body)
-            .map_err(|e| ClientError::InvalidMessage(format!("batch item: {e}")))?;
-        }
-        if body.len() > self.config.max_message_size_bytes {
-            return Err(ClientError::InvalidMessage(format!(
-                "batch body of {} bytes exceeds {} bytes",
-                body.len(),
-                self.config.max_message_size_bytes
-            )));
-        }
-        Ok(PreparedSend {
-            topic,
-            body: Bytes::from(body),
-            sys_flag: 0,
-            flag: 0,
-            // The batch's own properties: Java sets WAIT from the first message.
-            properties: Message::new("", Bytes::new()).encode_properties(),
-            batch: true,
-            msg_id: ids.join(","),
-        })
     }
 
     async fn send_prepared(
@@ -532,32 +444,34 @@ fn master_addr(route: &TopicRoute, queue: &MessageQueue) -> Result<String, Clien
         })
 }
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-thread_local! {
-    /// One generator per executor thread, shared by every producer on it: ids differ by the
-    /// counter, so two generators with the same prefix would repeat each other. Java's
-    /// "class-loader hash" is a per-process constant; a random value per thread keeps ids from
-    /// two executors of one process apart.
-    static UNIQ_KEYS: RefCell<Option<UniqKeyGenerator>> = const { RefCell::new(None) };
-}
-
-/// The next UNIQ_KEY of this thread; `client_ip` goes into the id's first bytes (loopback if it
-/// does not parse).
-fn next_uniq_key(client_ip: &str) -> String {
-    UNIQ_KEYS.with(|keys| {
-        let mut keys = keys.borrow_mut();
-        let generator = keys.get_or_insert_with(|| {
-            let ip = client_ip
-                .parse()
-                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-            UniqKeyGenerator::new(ip, std::process::id(), rand::random())
-        });
-        generator.next_id(now_ms())
-    })
+    #[test]
+    fn stored_codes_are_statuses_and_others_are_errors() {
+        assert_eq!(SendStatus::from_response_code(0), Some(SendStatus::SendOk));
+        assert_eq!(
+            SendStatus::from_response_code(10),
+            Some(SendStatus::FlushDiskTimeout)
+        );
+        assert_eq!(
+            SendStatus::from_response_code(11),
+            Some(SendStatus::SlaveNotAvailable)
+        );
+        assert_eq!(
+            SendStatus::from_response_code(12),
+            Some(SendStatus::FlushSlaveTimeout)
+        );
+        for code in [1, 2, 13, 14, 16, 17, 29] {
+            assert_eq!(SendStatus::from_response_code(code), None);
+        }
+        // Java's retry set: busy/unavailable/permission/unknown topic, not MESSAGE_ILLEGAL.
+        for code in [1, 2, 14, 16, 17, 204, 205] {
+            assert!(crate::error::is_retriable_send_code(code), "{code}");
+        }
+        for code in [13, 29, 3] {
+            assert!(!crate::error::is_retriable_send_code(code), "{code}");
+        }
+    }
 }
