@@ -138,7 +138,9 @@ impl PushConsumerConfig {
     }
 }
 
-/// A started push consumer (`!Send`; lives on the executor it was started on).
+/// A started push consumer (`!Send`; lives on the executor it was started on). Clones share
+/// the consumer.
+#[derive(Clone)]
 pub struct PushConsumer {
     inner: Rc<PushInner>,
 }

@@ -25,6 +25,7 @@ use crate::core::{ClientCore, AUTO_CREATE_TOPIC_KEY};
 use crate::error::ClientError;
 use crate::message::Message;
 use crate::queue::{queue_index_for_hash, MessageQueue, QueueSelector, RoundRobin};
+use crate::remoting::ServerRequestHandler;
 use crate::requests::{self, SendArgs};
 use crate::route::TopicRoute;
 pub(crate) use prepare::now_ms;
@@ -125,10 +126,20 @@ impl Producer {
     /// Starts a producer: validates the configuration and starts route refresh and heartbeats.
     /// Sends nothing until the first send (as Java's `start()`).
     pub fn start(config: ProducerConfig) -> Result<Producer, ClientError> {
+        Producer::start_with_handler(config, None)
+    }
+
+    /// As [`Producer::start`], with a handler for requests brokers send to this client
+    /// (CHECK_TRANSACTION_STATE for transactional producers). Without one, non-oneway server
+    /// requests are answered REQUEST_CODE_NOT_SUPPORTED and oneway ones are dropped.
+    pub fn start_with_handler(
+        config: ProducerConfig,
+        handler: Option<ServerRequestHandler>,
+    ) -> Result<Producer, ClientError> {
         if config.group.is_empty() {
             return Err(ClientError::Config("producer group is empty".to_string()));
         }
-        let core = ClientCore::new(config.client.clone(), None)?;
+        let core = ClientCore::new(config.client.clone(), handler)?;
         let inner = Rc::new(ProducerInner {
             async_slots: Rc::new(Semaphore::new(config.max_async_in_flight.max(1) as u64)),
             config,
