@@ -50,7 +50,7 @@ pub fn timeline_point(
         },
         max_send_latency_us: current.latency_max_us,
         backlog_messages: if with_consumers {
-            current.sent_ok_messages as i64 - current.consumed_messages as i64
+            current.acknowledged_messages as i64 - current.consumed_messages as i64
         } else {
             0
         },
@@ -201,6 +201,7 @@ mod tests {
             sent_ok_bytes: 25_728_000,
             failed_messages: 4,
             consumed_messages: 200_000,
+            acknowledged_messages: 201_000,
             latency_sum_us: 40_000,
             latency_samples: 100,
             latency_max_us: 3_100,

@@ -10,11 +10,12 @@ use serde::Serialize;
 
 use crate::cli::WorkloadArgs;
 use crate::clock;
-use crate::host::{HostFacts, TargetFacts};
+use crate::host::{cores, TargetFacts};
 use crate::latency::PercentileSummary;
 use crate::progress::{thousands, TimelinePoint};
 use crate::stats::ExecutorStats;
 use crate::verify::VerifyReport;
+use ringmq_tune::facts::HostFacts;
 
 /// Sends of the measured window.
 #[derive(Clone, Debug, Serialize)]
@@ -188,7 +189,8 @@ impl RunResult {
         let _ = writeln!(
             out,
             "host     {} cores, kernel {}",
-            self.host.cores, self.host.kernel
+            cores(&self.host),
+            self.host.kernel_release.as_deref().unwrap_or("unknown")
         );
         let send = &self.send;
         let _ = writeln!(
@@ -291,14 +293,27 @@ impl RunResult {
         );
         let disk = self
             .host
-            .data_disk
+            .store
             .as_ref()
-            .map(|d| format!("{} {} on {}", d.device, d.filesystem, d.mount_point))
+            .map(|d| {
+                format!(
+                    "{} {} on {}",
+                    d.disk
+                        .as_deref()
+                        .or(d.mount_source.as_deref())
+                        .unwrap_or("?"),
+                    d.fs_type.as_deref().unwrap_or("?"),
+                    d.mount_point
+                        .as_ref()
+                        .map_or("?".into(), |m| m.display().to_string())
+                )
+            })
             .unwrap_or_else(|| "unknown".into());
         let _ = writeln!(
             md,
             "| host | {} cores, kernel {}, disk {disk} |\n",
-            self.host.cores, self.host.kernel
+            cores(&self.host),
+            self.host.kernel_release.as_deref().unwrap_or("unknown")
         );
         let _ = writeln!(md, "| throughput | msg/s | MB/s |\n| --- | --- | --- |");
         let _ = writeln!(
@@ -419,7 +434,7 @@ mod tests {
                 flush_disk_type: Some("ASYNC_FLUSH".into()),
                 ..TargetFacts::default()
             },
-            host: HostFacts::default(),
+            host: crate::host::host_facts(std::path::Path::new("/tmp")),
             host_checks: None,
             measured_secs: 2.0,
             send,

@@ -83,6 +83,9 @@ pub struct LiveCounters {
     sent_ok_bytes: AtomicU64,
     failed_messages: AtomicU64,
     consumed_messages: AtomicU64,
+    /// Sends the broker answered (any status) plus oneway sends written: what consumers
+    /// should eventually see.
+    acknowledged_messages: AtomicU64,
     /// Sum and maximum of send latencies since the progress thread last took them.
     latency_sum_us: AtomicU64,
     latency_samples: AtomicU64,
@@ -104,6 +107,11 @@ impl LiveCounters {
         self.sent_ok_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    pub fn add_acknowledged(&self, messages: u64) {
+        self.acknowledged_messages
+            .fetch_add(messages, Ordering::Relaxed);
+    }
+
     pub fn add_failed(&self, messages: u64) {
         self.failed_messages.fetch_add(messages, Ordering::Relaxed);
     }
@@ -113,6 +121,18 @@ impl LiveCounters {
             .fetch_add(messages, Ordering::Relaxed);
     }
 
+    /// Cumulative counts only (latency fields zero); does not reset anything.
+    pub fn peek(&self) -> LiveSample {
+        LiveSample {
+            sent_ok_messages: self.sent_ok_messages.load(Ordering::Relaxed),
+            sent_ok_bytes: self.sent_ok_bytes.load(Ordering::Relaxed),
+            failed_messages: self.failed_messages.load(Ordering::Relaxed),
+            consumed_messages: self.consumed_messages.load(Ordering::Relaxed),
+            acknowledged_messages: self.acknowledged_messages.load(Ordering::Relaxed),
+            ..LiveSample::default()
+        }
+    }
+
     /// Cumulative counts, and the latency sum/samples/max since the previous call (reset).
     pub fn take_sample(&self) -> LiveSample {
         LiveSample {
@@ -120,6 +140,7 @@ impl LiveCounters {
             sent_ok_bytes: self.sent_ok_bytes.load(Ordering::Relaxed),
             failed_messages: self.failed_messages.load(Ordering::Relaxed),
             consumed_messages: self.consumed_messages.load(Ordering::Relaxed),
+            acknowledged_messages: self.acknowledged_messages.load(Ordering::Relaxed),
             latency_sum_us: self.latency_sum_us.swap(0, Ordering::Relaxed),
             latency_samples: self.latency_samples.swap(0, Ordering::Relaxed),
             latency_max_us: self.latency_max_us.swap(0, Ordering::Relaxed),
@@ -134,6 +155,7 @@ pub struct LiveSample {
     pub sent_ok_bytes: u64,
     pub failed_messages: u64,
     pub consumed_messages: u64,
+    pub acknowledged_messages: u64,
     pub latency_sum_us: u64,
     pub latency_samples: u64,
     pub latency_max_us: u64,
@@ -145,6 +167,7 @@ impl LiveSample {
         self.sent_ok_bytes += other.sent_ok_bytes;
         self.failed_messages += other.failed_messages;
         self.consumed_messages += other.consumed_messages;
+        self.acknowledged_messages += other.acknowledged_messages;
         self.latency_sum_us += other.latency_sum_us;
         self.latency_samples += other.latency_samples;
         self.latency_max_us = self.latency_max_us.max(other.latency_max_us);
@@ -183,7 +206,9 @@ mod tests {
         c.add_sent(1, 100, 30);
         c.add_failed(2);
         c.add_consumed(1);
+        c.add_acknowledged(3);
         let first = c.take_sample();
+        assert_eq!(first.acknowledged_messages, 3);
         assert_eq!(first.sent_ok_messages, 2);
         assert_eq!(first.latency_sum_us, 40);
         assert_eq!(first.latency_samples, 2);
