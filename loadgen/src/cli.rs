@@ -123,6 +123,9 @@ pub struct WorkloadArgs {
     /// Seconds consumers may take after the producers stop to catch up.
     #[arg(long, default_value_t = 15)]
     pub drain_secs: u64,
+    /// Seconds setup may take: broker registration, topic routes, consumer assignment.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub setup_timeout_secs: u64,
     /// Send timeout per request.
     #[arg(long, default_value_t = 3_000)]
     pub send_timeout_ms: u64,
@@ -303,6 +306,10 @@ impl WorkloadArgs {
         } else {
             1
         }
+    }
+
+    pub fn setup_timeout(&self) -> Duration {
+        Duration::from_secs(self.setup_timeout_secs)
     }
 
     pub fn warmup(&self) -> Duration {

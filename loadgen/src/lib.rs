@@ -14,8 +14,13 @@
 //! | [`host`] | host and target facts recorded with results |
 //! | [`process`] | child-process guards and Ctrl-C |
 //! | [`cluster`] | the quickstart's local name server and broker |
+//! | [`broker_info`] | broker configuration and flush counters via admin requests |
+//! | [`runner`] | the coordinator and the per-executor producers and consumers |
+//! | [`app`] | the `run` and `quickstart` commands end to end |
 
+pub mod app;
 pub mod body;
+pub mod broker_info;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
@@ -24,6 +29,7 @@ pub mod latency;
 pub mod process;
 pub mod progress;
 pub mod report;
+pub mod runner;
 pub mod schedule;
 pub mod stats;
 pub mod verify;
