@@ -1,1 +1,45 @@
-//! Rust client for RocketMQ-protocol brokers.
+//! Rust client for RocketMQ-protocol brokers (ringmq or Apache RocketMQ), on glommio.
+//!
+//! Everything here is `!Send`: a client lives on the glommio executor that created it, so a
+//! load generator runs one client (or many) per core without locks. The client speaks the
+//! remoting protocol as the Java client does: JSON headers, language JAVA, SEND_MESSAGE_V2 with
+//! short field names, SEND_BATCH_MESSAGE, PULL_MESSAGE with the SUSPEND bit, heartbeats with
+//! TAG subscriptions, client-side `AllocateMessageQueueAveragely` rebalancing.
+//!
+//! Entry points: [`Producer`], [`PushConsumer`], [`PullConsumer`], [`Admin`]; all take a
+//! [`ClientConfig`] naming the name servers.
+
+mod admin;
+mod broker_api;
+pub mod compression;
+mod config;
+pub mod consumer;
+mod core;
+mod error;
+mod message;
+mod oneshot;
+mod producer;
+mod queue;
+pub mod rebalance;
+pub mod remoting;
+mod requests;
+mod route;
+mod validate;
+
+pub use admin::Admin;
+pub use config::ClientConfig;
+pub use consumer::{
+    ConsumeFrom, ConsumeStatus, MessageListener, MessageModel, PullConsumer, PullResult,
+    PullStatus, PushConsumer, PushConsumerConfig,
+};
+pub use core::AUTO_CREATE_TOPIC_KEY;
+pub use error::{is_retriable_send_code, ClientError};
+pub use message::{decode_records, Message, MessageExt};
+pub use producer::{Producer, ProducerConfig, SendResult, SendStatus, CLIENT_INNER_PRODUCER_GROUP};
+pub use queue::{queue_index_for_hash, MessageQueue, QueueSelector, RoundRobin};
+pub use route::TopicRoute;
+pub use validate::{validate_message, validate_topic, TOPIC_MAX_LEN};
+
+/// Re-exported so users can build topic configs and read cluster info without naming the
+/// protocol crate.
+pub use ringmq_proto::body::{ClusterInfo, TopicConfig};

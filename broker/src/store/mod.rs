@@ -1,1 +1,503 @@
 //! Per-shard storage engine: commit log, consume queues, index, recovery, retention.
+//!
+//! # Using the store (for request handlers)
+//!
+//! One [`Store`] per shard, opened and used only on that shard's glommio executor (it is
+//! `!Send`: `Rc`/`RefCell`, no locks). Everything is `async` and cheap to call concurrently from
+//! many tasks of the same executor.
+//!
+//! * [`Store::open`] — recovers (scan from the checkpoint, truncate at the first torn or corrupt
+//!   record, rebuild consume queues and index) and starts the store's two background tasks.
+//! * [`Store::append`] — stores a batch of [`Record`]s for any (topic, queue) pairs. The store
+//!   assigns each record's queue offset (dense per queue), physical offset (global: shard id in
+//!   bits 48–55, see [`offset`]) and store timestamp, ignoring what the caller put there, and
+//!   returns them per record in [`AppendOutcome`]. It completes when the [`FlushMode`] promise
+//!   holds: ASYNC_FLUSH once the O_DIRECT write completed, SYNC_FLUSH once a group-committed
+//!   fdatasync covers it; past `sync_flush_timeout_ms` with
+//!   [`AppendStatus::FlushDiskTimeout`] (answer FLUSH_DISK_TIMEOUT). After a write or fdatasync
+//!   error every append fails with [`StoreError::ReadOnly`].
+//! * [`Store::get_messages`] — a pull: a [`GetRequest`] in, a [`GetResult`] out with the
+//!   RocketMQ status ([`GetStatus`]), the records' bytes concatenated exactly as stored (the
+//!   pull body), next begin offset, min and max offset.
+//! * [`Store::wait_for_messages`] — park a pull until its queue grows past an offset or a
+//!   timeout passes.
+//! * [`Store::view_message`] (VIEW_MESSAGE_BY_ID, CONSUMER_SEND_MSG_BACK, END_TRANSACTION),
+//!   [`Store::query_messages`] (QUERY_MESSAGE), [`Store::search_offset_by_time`]
+//!   (SEARCH_OFFSET_BY_TIMESTAMP), [`Store::earliest_store_time`]
+//!   (GET_EARLIEST_MSG_STORETIME), [`Store::min_offset`] / [`Store::max_offset`]
+//!   (GET_MIN_OFFSET / GET_MAX_OFFSET), [`Store::log_offsets`].
+//! * [`Store::read_raw`] / [`Store::append_raw`] — replication: raw log bytes out of a master,
+//!   byte-identical into a slave.
+//! * [`Store::run_retention`] — also run by the store itself every `retention_check_interval_ms`.
+//! * [`Store::close`] — writes everything, fdatasyncs, checkpoints and leaves the clean-shutdown
+//!   marker so the next open has nothing to scan.
+//!
+//! The files and their invariants are described in `docs/storage-format.md`.
+
+mod append_file;
+pub mod backend;
+mod checkpoint;
+mod commitlog;
+mod config;
+pub mod consume_queue;
+mod error;
+mod flush;
+pub mod index;
+mod notify;
+pub mod offset;
+mod read;
+mod recovery;
+mod replica;
+mod retention;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use ringmq_proto::message::{sysflag, Record};
+
+pub use config::{FlushMode, StoreConfig};
+pub use consume_queue::CqEntry;
+pub use error::StoreError;
+pub use read::{GetRequest, GetResult, GetStatus, QueryResult};
+pub use retention::RetentionReport;
+
+use append_file::AppendFile;
+use checkpoint::Checkpoint;
+use commitlog::CommitLog;
+use consume_queue::QueueState;
+use index::KeyIndex;
+use notify::Notify;
+
+/// Alignment of every O_DIRECT write and of the tail cache (a multiple of any sector size).
+pub const PAGE_BYTES: u64 = 4096;
+
+pub(crate) fn align_down(v: u64) -> u64 {
+    v - v % PAGE_BYTES
+}
+
+pub(crate) fn align_up(v: u64) -> u64 {
+    align_down(v + PAGE_BYTES - 1)
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Whether a batch's durability promise held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendStatus {
+    /// Stored as the flush mode promises (SEND_OK).
+    PutOk,
+    /// SYNC_FLUSH: stored and written, but no fdatasync covered it within
+    /// `sync_flush_timeout_ms` (FLUSH_DISK_TIMEOUT: durability not confirmed).
+    FlushDiskTimeout,
+}
+
+/// Where one appended record went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendedRecord {
+    /// Global physical offset (PHYSICALOFFSET in the record; offsetMsgId's offset).
+    pub physical_offset: u64,
+    /// Offset in its consume queue (0 for prepared and rollback transaction records).
+    pub queue_offset: u64,
+    /// STORETIMESTAMP in the record.
+    pub store_timestamp: i64,
+    /// Record size in bytes.
+    pub size: u32,
+}
+
+/// The result of [`Store::append`]: one status for the batch, one entry per record in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendOutcome {
+    pub status: AppendStatus,
+    pub records: Vec<AppendedRecord>,
+}
+
+/// The commit log's watermarks (global offsets): `min <= flushed <= written <= end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOffsets {
+    pub min: u64,
+    pub flushed: u64,
+    pub written: u64,
+    pub end: u64,
+}
+
+/// Counters of the write path.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    pub bytes_written: Cell<u64>,
+    pub writes: Cell<u64>,
+    pub fdatasyncs: Cell<u64>,
+    /// Records covered by all fdatasyncs; divided by `fdatasyncs`: records per fdatasync.
+    pub records_synced: Cell<u64>,
+}
+
+/// A copy of [`StoreStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    pub bytes_written: u64,
+    pub writes: u64,
+    pub fdatasyncs: u64,
+    pub records_synced: u64,
+}
+
+/// Queue states by topic, then queue id (a `&str` lookup needs no allocation).
+pub(crate) type Queues = HashMap<String, HashMap<i32, Rc<QueueState>>>;
+
+pub(crate) struct State {
+    pub(crate) log: CommitLog,
+    pub(crate) queues: Queues,
+    pub(crate) index: Rc<KeyIndex>,
+    /// Records below this local offset have their consume-queue and index entries.
+    pub(crate) dispatched: u64,
+    pub(crate) records_written: u64,
+    pub(crate) records_synced: u64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: StoreConfig,
+    pub(crate) dir: PathBuf,
+    pub(crate) state: RefCell<State>,
+    pub(crate) stats: StoreStats,
+    /// Wakes the writer task (new appends, closing).
+    pub(crate) writer_wake: Notify,
+    /// Wakes appenders and `close` (written, flushed, failure, task exits).
+    pub(crate) progress: Notify,
+    pub(crate) closing: Cell<bool>,
+    pub(crate) failure: RefCell<Option<String>>,
+    pub(crate) syncing: Cell<bool>,
+    pub(crate) writer_done: Cell<bool>,
+    pub(crate) periodic_done: Cell<bool>,
+    pub(crate) last_checkpoint: Cell<Option<Checkpoint>>,
+}
+
+impl Inner {
+    pub(crate) fn checkpoint_path(&self) -> PathBuf {
+        self.dir.join("checkpoint")
+    }
+
+    pub(crate) fn clean_marker_path(&self) -> PathBuf {
+        self.dir.join("clean_shutdown")
+    }
+
+    pub(crate) fn cq_path(&self, topic: &str, queue_id: i32) -> PathBuf {
+        self.dir
+            .join("consumequeue")
+            .join(topic)
+            .join(format!("{queue_id}.cq"))
+    }
+
+    /// Turns the log read-only: the error is logged once and every later append fails.
+    pub(crate) fn fail(&self, e: StoreError) {
+        tracing::error!(dir = %self.dir.display(), error = %e, "store I/O failed; log is now read-only");
+        self.failure
+            .borrow_mut()
+            .get_or_insert_with(|| e.to_string());
+        self.progress.notify_all();
+        self.writer_wake.notify_all();
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(cause) = self.failure.borrow().as_ref() {
+            return Err(StoreError::ReadOnly {
+                cause: cause.clone(),
+            });
+        }
+        if self.closing.get() {
+            return Err(StoreError::Closed);
+        }
+        Ok(())
+    }
+
+    /// The state of (topic, queue), created empty on first use.
+    pub(crate) fn queue(&self, st: &mut State, topic: &str, queue_id: i32) -> Rc<QueueState> {
+        self.queue_in(&mut st.queues, topic, queue_id)
+    }
+
+    pub(crate) fn queue_in(
+        &self,
+        queues: &mut Queues,
+        topic: &str,
+        queue_id: i32,
+    ) -> Rc<QueueState> {
+        if let Some(q) = queues.get(topic).and_then(|t| t.get(&queue_id)) {
+            return q.clone();
+        }
+        let file = AppendFile::existing(self.cq_path(topic, queue_id), None, 0, Vec::new());
+        let q = Rc::new(QueueState::new(file, 0, self.config.cq_cache_entries));
+        queues
+            .entry(topic.to_owned())
+            .or_default()
+            .insert(queue_id, q.clone());
+        q
+    }
+
+    pub(crate) fn find_queue(&self, topic: &str, queue_id: i32) -> Option<Rc<QueueState>> {
+        self.state
+            .borrow()
+            .queues
+            .get(topic)
+            .and_then(|t| t.get(&queue_id))
+            .cloned()
+    }
+}
+
+/// Topic names become directory names: refuse what could escape or confuse the store layout.
+fn validate_topic(topic: &[u8]) -> Result<&str, StoreError> {
+    let t = std::str::from_utf8(topic).map_err(|_| StoreError::InvalidTopic("not UTF-8".into()))?;
+    if t.is_empty() || t == "." || t == ".." || t.contains(['/', '\0']) {
+        return Err(StoreError::InvalidTopic(t.into()));
+    }
+    Ok(t)
+}
+
+/// One shard's storage engine. See the module documentation.
+pub struct Store {
+    inner: Rc<Inner>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `<root>/shard-<k>/`, recovering from whatever
+    /// state the last process left, and starts its writer and periodic tasks on the current
+    /// executor.
+    pub async fn open(config: StoreConfig) -> Result<Store, StoreError> {
+        config.validate().map_err(StoreError::Config)?;
+        let inner = Rc::new(recovery::open(config).await?);
+        glommio::spawn_local(flush::writer_loop(inner.clone())).detach();
+        glommio::spawn_local(flush::periodic_loop(inner.clone())).detach();
+        Ok(Store { inner })
+    }
+
+    /// This store's settings.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// Appends a batch. Fields `queue_offset`, `physical_offset` and `store_timestamp` of the
+    /// given records are assigned by the store. Validation happens before anything is stored:
+    /// an invalid record fails the whole batch and stores nothing.
+    pub async fn append(&self, records: &[Record<'_>]) -> Result<AppendOutcome, StoreError> {
+        let inner = &self.inner;
+        inner.check_writable()?;
+        let mut sizes = Vec::with_capacity(records.len());
+        for r in records {
+            validate_topic(r.topic)?;
+            let size = r.encoded_len()?;
+            if size > inner.config.max_record_bytes {
+                return Err(StoreError::RecordTooLarge {
+                    size,
+                    limit: inner.config.max_record_bytes,
+                });
+            }
+            sizes.push(size);
+        }
+        let (outcome_records, end) = self.encode_batch(records, &sizes);
+        inner.writer_wake.notify_all();
+        let status = self.wait_durable(end).await?;
+        Ok(AppendOutcome {
+            status,
+            records: outcome_records,
+        })
+    }
+
+    /// Assigns offsets and encodes the batch into the tail cache; no await, so a batch is
+    /// contiguous in the log and queue offsets follow log order.
+    fn encode_batch(&self, records: &[Record<'_>], sizes: &[usize]) -> (Vec<AppendedRecord>, u64) {
+        let inner = &self.inner;
+        let shard = inner.config.shard_id;
+        let mut st = inner.state.borrow_mut();
+        let now = now_ms().max(st.log.last_store_timestamp);
+        st.log.last_store_timestamp = now;
+        let mut out = Vec::with_capacity(records.len());
+        for (r, &size) in records.iter().zip(sizes) {
+            let tx = sysflag::transaction_type(r.sys_flag);
+            let queue_offset = if tx == sysflag::TRANSACTION_PREPARED_TYPE
+                || tx == sysflag::TRANSACTION_ROLLBACK_TYPE
+            {
+                0
+            } else {
+                let topic = std::str::from_utf8(r.topic).expect("validated above");
+                let q = inner.queue(&mut st, topic, r.queue_id);
+                let o = q.next_offset.get();
+                q.next_offset.set(o + 1);
+                o
+            };
+            let pos = st.log.reserve(size);
+            let global = offset::to_global(shard, pos);
+            let rec = Record {
+                queue_offset: queue_offset as i64,
+                physical_offset: global as i64,
+                store_timestamp: now,
+                ..*r
+            };
+            let n = rec
+                .encode(st.log.cache.extend(size))
+                .expect("validated above");
+            assert_eq!(n, size);
+            out.push(AppendedRecord {
+                physical_offset: global,
+                queue_offset,
+                store_timestamp: now,
+                size: size as u32,
+            });
+        }
+        assert_eq!(
+            st.log.cache.end(),
+            st.log.end,
+            "tail cache must end where the log ends"
+        );
+        let end = st.log.end;
+        (out, end)
+    }
+
+    /// Waits until the flush mode's promise holds for every byte below `end`.
+    async fn wait_durable(&self, end: u64) -> Result<AppendStatus, StoreError> {
+        let inner = &self.inner;
+        let durable = |st: &State| match inner.config.flush_mode {
+            FlushMode::Async => st.log.written >= end,
+            FlushMode::Sync => st.log.flushed >= end,
+        };
+        let wait = inner.progress.wait_for(|| {
+            if durable(&inner.state.borrow()) {
+                Some(Ok(AppendStatus::PutOk))
+            } else {
+                inner
+                    .failure
+                    .borrow()
+                    .as_ref()
+                    .map(|c| Err(StoreError::ReadOnly { cause: c.clone() }))
+            }
+        });
+        match inner.config.flush_mode {
+            FlushMode::Async => wait.await,
+            FlushMode::Sync => {
+                let timeout = Duration::from_millis(inner.config.sync_flush_timeout_ms);
+                futures_lite::future::or(wait, async {
+                    glommio::timer::sleep(timeout).await;
+                    Ok(AppendStatus::FlushDiskTimeout)
+                })
+                .await
+            }
+        }
+    }
+
+    /// Parks until queue (topic, queue_id) holds a message at `offset` or beyond, or `timeout`
+    /// passes. Returns whether it grew. Used for long polling: re-run the pull afterwards.
+    pub async fn wait_for_messages(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: u64,
+        timeout: Duration,
+    ) -> bool {
+        let q = {
+            let mut st = self.inner.state.borrow_mut();
+            self.inner.queue(&mut st, topic, queue_id)
+        };
+        let grown = q
+            .growth
+            .wait_for(|| (q.max_offset.get() > offset).then_some(true));
+        futures_lite::future::or(grown, async {
+            glommio::timer::sleep(timeout).await;
+            q.max_offset.get() > offset
+        })
+        .await
+    }
+
+    /// Min queue offset of (topic, queue); 0 if unknown.
+    pub fn min_offset(&self, topic: &str, queue_id: i32) -> u64 {
+        self.inner
+            .find_queue(topic, queue_id)
+            .map_or(0, |q| q.min_offset.get())
+    }
+
+    /// Max queue offset (next to be readable) of (topic, queue); 0 if unknown.
+    pub fn max_offset(&self, topic: &str, queue_id: i32) -> u64 {
+        self.inner
+            .find_queue(topic, queue_id)
+            .map_or(0, |q| q.max_offset.get())
+    }
+
+    /// (topic, queue) pairs this store holds.
+    pub fn queues(&self) -> Vec<(String, i32)> {
+        let st = self.inner.state.borrow();
+        st.queues
+            .iter()
+            .flat_map(|(t, qs)| qs.keys().map(move |q| (t.clone(), *q)))
+            .collect()
+    }
+
+    /// The commit log's watermarks, as global offsets.
+    pub fn log_offsets(&self) -> LogOffsets {
+        let st = self.inner.state.borrow();
+        let g = |v| offset::to_global(self.inner.config.shard_id, v);
+        LogOffsets {
+            min: g(st.log.min_offset),
+            flushed: g(st.log.flushed),
+            written: g(st.log.written),
+            end: g(st.log.end),
+        }
+    }
+
+    /// Write-path counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        let s = &self.inner.stats;
+        StatsSnapshot {
+            bytes_written: s.bytes_written.get(),
+            writes: s.writes.get(),
+            fdatasyncs: s.fdatasyncs.get(),
+            records_synced: s.records_synced.get(),
+        }
+    }
+
+    /// The I/O failure that made the log read-only, if any.
+    pub fn read_only_cause(&self) -> Option<String> {
+        self.inner.failure.borrow().clone()
+    }
+
+    /// Writes and fdatasyncs everything, checkpoints, leaves the clean-shutdown marker and
+    /// stops the background tasks. Appends after this fail with [`StoreError::Closed`].
+    pub async fn close(self) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        inner.closing.set(true);
+        inner.writer_wake.notify_all();
+        inner.progress.notify_all();
+        inner
+            .progress
+            .wait_for(|| (inner.writer_done.get() && inner.periodic_done.get()).then_some(()))
+            .await;
+        if let Some(cause) = inner.failure.borrow().clone() {
+            return Err(StoreError::ReadOnly { cause });
+        }
+        flush::sync_round(&inner).await?;
+        flush::flush_derived(&inner).await?;
+        let end = {
+            let st = inner.state.borrow();
+            assert_eq!(st.log.flushed, st.log.end, "close leaves nothing unflushed");
+            st.log.end
+        };
+        let cp = inner
+            .last_checkpoint
+            .get()
+            .expect("flush_derived wrote a checkpoint");
+        assert_eq!(
+            cp.log_offset, end,
+            "the final checkpoint covers the whole log"
+        );
+        checkpoint::write(&inner.clean_marker_path(), cp).await
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Without close(): stop the background tasks (whatever is unwritten is lost, as in a crash).
+        self.inner.closing.set(true);
+        self.inner.writer_wake.notify_all();
+        self.inner.progress.notify_all();
+    }
+}

@@ -1,0 +1,487 @@
+//! Broker configuration: defaults, RocketMQ's `broker.conf` keys, ringmq's own keys, and the
+//! precedence rule **defaults < `-c` file < `NAMESRV_ADDR` (only if nothing else set it) < flags**.
+//!
+//! Pure: this module reads no files and no environment itself; `main` hands it the text.
+
+pub mod cli;
+pub mod cpus;
+pub mod properties;
+
+use std::path::PathBuf;
+
+pub use cpus::{CpuSpec, CpuSpecError};
+pub use properties::{parse_properties, PropertiesError, Property};
+
+/// When a send is acknowledged (design §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushDiskType {
+    AsyncFlush,
+    SyncFlush,
+}
+
+/// Replication role (design §4). Only the master roles are served today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerRole {
+    AsyncMaster,
+    SyncMaster,
+    Slave,
+}
+
+/// Everything the broker process is configured with. Field names carry units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfig {
+    pub broker_cluster_name: String,
+    pub broker_name: String,
+    pub broker_id: i64,
+    /// Name servers as `ip:port`, in the order given.
+    pub namesrv_addrs: Vec<String>,
+    pub listen_port: u16,
+    /// Address bound and advertised to clients and name servers (`brokerIP1`).
+    pub broker_ip1: String,
+    pub store_path_root_dir: PathBuf,
+    pub flush_disk_type: FlushDiskType,
+    pub broker_role: BrokerRole,
+    /// Broker-wide permission bits (`brokerPermission`): 6 = read + write, 4 = read only.
+    pub broker_permission: i32,
+    pub default_topic_queue_nums: u32,
+    pub auto_create_topic_enable: bool,
+    pub auto_create_subscription_group: bool,
+    pub cluster_topic_enable: bool,
+    pub broker_topic_enable: bool,
+    pub max_message_size_bytes: u32,
+    pub file_reserved_time_hours: u32,
+    pub disk_max_used_space_ratio_percent: u32,
+    pub mapped_file_size_commit_log_bytes: u64,
+    pub flush_interval_commit_log_ms: u64,
+    pub sync_flush_timeout_ms: u64,
+    pub register_name_server_period_ms: u64,
+    pub long_polling_enable: bool,
+    pub short_polling_time_ms: u64,
+    /// Region stamped into MSG_REGION of stored messages and send responses.
+    pub region_id: String,
+    pub trace_on: bool,
+    /// Interval at which consumer offsets and other broker metadata are written to disk.
+    pub flush_consumer_offset_interval_ms: u64,
+    pub cpus: CpuSpec,
+    pub tail_cache_bytes: u64,
+    pub group_commit_max_bytes: u64,
+    /// Requests a shard may have in progress before new ones get SYSTEM_BUSY.
+    pub shard_pending_requests_max: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            broker_cluster_name: "DefaultCluster".to_string(),
+            broker_name: "broker-a".to_string(),
+            broker_id: 0,
+            namesrv_addrs: Vec::new(),
+            listen_port: 10911,
+            broker_ip1: "127.0.0.1".to_string(),
+            store_path_root_dir: PathBuf::from("store"),
+            flush_disk_type: FlushDiskType::AsyncFlush,
+            broker_role: BrokerRole::AsyncMaster,
+            broker_permission: 6,
+            default_topic_queue_nums: 8,
+            auto_create_topic_enable: true,
+            auto_create_subscription_group: true,
+            cluster_topic_enable: true,
+            broker_topic_enable: true,
+            max_message_size_bytes: 4 * 1024 * 1024,
+            file_reserved_time_hours: 72,
+            disk_max_used_space_ratio_percent: 75,
+            mapped_file_size_commit_log_bytes: 1024 * 1024 * 1024,
+            flush_interval_commit_log_ms: 500,
+            sync_flush_timeout_ms: 5000,
+            register_name_server_period_ms: 30_000,
+            long_polling_enable: true,
+            short_polling_time_ms: 1000,
+            region_id: "DefaultRegion".to_string(),
+            trace_on: true,
+            flush_consumer_offset_interval_ms: 5000,
+            cpus: CpuSpec::Count(1),
+            tail_cache_bytes: 64 * 1024 * 1024,
+            group_commit_max_bytes: 1024 * 1024,
+            shard_pending_requests_max: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file: {0}")]
+    Properties(#[from] PropertiesError),
+    #[error("{source_name}: key `{key}`: `{value}` is not {expected}")]
+    BadValue {
+        source_name: String,
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{source_name}: key `{key}`: {reason}")]
+    BadCpus {
+        source_name: String,
+        key: String,
+        reason: CpuSpecError,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// A problem worth logging that does not stop the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigWarning {
+    /// A key nobody knows (likely a typo).
+    UnknownKey { source_name: String, key: String },
+    /// A RocketMQ key ringmq accepts but does not act on.
+    IgnoredKey { source_name: String, key: String },
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigWarning::UnknownKey { source_name, key } => {
+                write!(f, "{source_name}: unknown key `{key}` ignored")
+            }
+            ConfigWarning::IgnoredKey { source_name, key } => {
+                write!(
+                    f,
+                    "{source_name}: RocketMQ key `{key}` has no effect in ringmq"
+                )
+            }
+        }
+    }
+}
+
+/// RocketMQ broker keys that appear in real broker.conf files but that ringmq does not use
+/// (their job is done differently or not at all). They are accepted with a warning, not an error.
+const IGNORED_ROCKETMQ_KEYS: &[&str] = &[
+    "deleteWhen",
+    "brokerIP2",
+    "haListenPort",
+    "storePathCommitLog",
+    "storePathConsumeQueue",
+    "storePathIndex",
+    "storeCheckpoint",
+    "abortFile",
+    "mappedFileSizeConsumeQueue",
+    "flushIntervalConsumeQueue",
+    "transientStorePoolEnable",
+    "sendMessageThreadPoolNums",
+    "pullMessageThreadPoolNums",
+    "useReentrantLockWhenPutMessage",
+    "waitTimeMillsInSendQueue",
+    "osPageCacheBusyTimeOutMills",
+    "warmMapedFileEnable",
+    "enableDLegerCommitLog",
+    "aclEnable",
+    "listenPortHA",
+    "enablePropertyFilter",
+    "brokerFastFailureEnable",
+];
+
+/// Where a key's value came from, for messages.
+pub struct Source<'a>(pub &'a str);
+
+impl BrokerConfig {
+    /// Applies one `key = value` (RocketMQ or ringmq key name). Unknown and ignored keys come back
+    /// as warnings; a bad value is an error naming the key.
+    pub fn apply(
+        &mut self,
+        source: &Source<'_>,
+        key: &str,
+        raw_value: &str,
+    ) -> Result<Option<ConfigWarning>, ConfigError> {
+        let value = raw_value.trim();
+        let v = Value {
+            source: source.0,
+            key,
+            value,
+        };
+        match key {
+            "brokerClusterName" => self.broker_cluster_name = v.non_empty()?,
+            "brokerName" => self.broker_name = v.non_empty()?,
+            "brokerId" => self.broker_id = v.number()?,
+            "namesrvAddr" => self.namesrv_addrs = v.addr_list()?,
+            "listenPort" => self.listen_port = v.number()?,
+            "brokerIP1" => self.broker_ip1 = v.ipv4()?,
+            "storePathRootDir" => self.store_path_root_dir = PathBuf::from(v.non_empty()?),
+            "flushDiskType" => self.flush_disk_type = v.flush_disk_type()?,
+            "brokerRole" => self.broker_role = v.broker_role()?,
+            "brokerPermission" => self.broker_permission = v.number()?,
+            "defaultTopicQueueNums" => self.default_topic_queue_nums = v.number()?,
+            "autoCreateTopicEnable" => self.auto_create_topic_enable = v.boolean()?,
+            "autoCreateSubscriptionGroup" => self.auto_create_subscription_group = v.boolean()?,
+            "clusterTopicEnable" => self.cluster_topic_enable = v.boolean()?,
+            "brokerTopicEnable" => self.broker_topic_enable = v.boolean()?,
+            "maxMessageSize" => self.max_message_size_bytes = v.number()?,
+            "fileReservedTime" => self.file_reserved_time_hours = v.number()?,
+            "diskMaxUsedSpaceRatio" => self.disk_max_used_space_ratio_percent = v.number()?,
+            "mappedFileSizeCommitLog" => self.mapped_file_size_commit_log_bytes = v.number()?,
+            "flushIntervalCommitLog" => self.flush_interval_commit_log_ms = v.number()?,
+            "syncFlushTimeout" => self.sync_flush_timeout_ms = v.number()?,
+            "registerNameServerPeriod" => self.register_name_server_period_ms = v.number()?,
+            "longPollingEnable" => self.long_polling_enable = v.boolean()?,
+            "shortPollingTimeMills" => self.short_polling_time_ms = v.number()?,
+            "regionId" => self.region_id = v.non_empty()?,
+            "traceOn" => self.trace_on = v.boolean()?,
+            "flushConsumerOffsetInterval" => self.flush_consumer_offset_interval_ms = v.number()?,
+            "ringmqCpus" => self.cpus = v.cpus()?,
+            "ringmqTailCacheBytes" => self.tail_cache_bytes = v.number()?,
+            "ringmqGroupCommitMaxBytes" => self.group_commit_max_bytes = v.number()?,
+            "ringmqShardPendingRequestsMax" => self.shard_pending_requests_max = v.number()?,
+            _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
+                return Ok(Some(ConfigWarning::IgnoredKey {
+                    source_name: source.0.to_string(),
+                    key: key.to_string(),
+                }))
+            }
+            _ => {
+                return Ok(Some(ConfigWarning::UnknownKey {
+                    source_name: source.0.to_string(),
+                    key: key.to_string(),
+                }))
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies every pair of a properties file, in order.
+    pub fn apply_properties(
+        &mut self,
+        file_name: &str,
+        text: &str,
+    ) -> Result<Vec<ConfigWarning>, ConfigError> {
+        let mut warnings = Vec::new();
+        for property in parse_properties(text)? {
+            let source_name = format!("{file_name}:{}", property.line);
+            let warning = self.apply(&Source(&source_name), &property.key, &property.value)?;
+            warnings.extend(warning);
+        }
+        Ok(warnings)
+    }
+
+    /// Checks relations between values that single keys cannot check.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |reason: String| Err(ConfigError::Invalid(reason));
+        if self.listen_port < 3 {
+            // The VIP port is listenPort − 2 and must be a real port too.
+            return invalid(format!(
+                "listenPort {} leaves no VIP port (listenPort − 2)",
+                self.listen_port
+            ));
+        }
+        if self.default_topic_queue_nums == 0 || self.default_topic_queue_nums > 1024 {
+            return invalid("defaultTopicQueueNums must be 1..=1024".to_string());
+        }
+        if self.max_message_size_bytes == 0 {
+            return invalid("maxMessageSize must be positive".to_string());
+        }
+        if self.disk_max_used_space_ratio_percent == 0
+            || self.disk_max_used_space_ratio_percent > 95
+        {
+            return invalid("diskMaxUsedSpaceRatio must be 1..=95".to_string());
+        }
+        if self.broker_permission & !7 != 0 {
+            return invalid(format!(
+                "brokerPermission {} has bits other than 1|2|4",
+                self.broker_permission
+            ));
+        }
+        if self.shard_pending_requests_max == 0 {
+            return invalid("ringmqShardPendingRequestsMax must be positive".to_string());
+        }
+        if self.broker_role == BrokerRole::Slave || self.broker_id != 0 {
+            return invalid("only a master (brokerId=0, brokerRole ASYNC_MASTER or SYNC_MASTER) is supported so far".to_string());
+        }
+        Ok(())
+    }
+
+    /// `host:port` the broker advertises (name server registration, offsetMsgId store host).
+    pub fn advertised_addr(&self) -> String {
+        format!("{}:{}", self.broker_ip1, self.listen_port)
+    }
+
+    /// Port of the VIP ("fast") channel older Java clients send to.
+    pub fn vip_port(&self) -> u16 {
+        self.listen_port - 2
+    }
+
+    /// Renders the effective configuration as properties text (what `--print-config` shows).
+    pub fn to_properties(&self) -> String {
+        let flush = match self.flush_disk_type {
+            FlushDiskType::AsyncFlush => "ASYNC_FLUSH",
+            FlushDiskType::SyncFlush => "SYNC_FLUSH",
+        };
+        let role = match self.broker_role {
+            BrokerRole::AsyncMaster => "ASYNC_MASTER",
+            BrokerRole::SyncMaster => "SYNC_MASTER",
+            BrokerRole::Slave => "SLAVE",
+        };
+        let lines = [
+            ("brokerClusterName", self.broker_cluster_name.clone()),
+            ("brokerName", self.broker_name.clone()),
+            ("brokerId", self.broker_id.to_string()),
+            ("namesrvAddr", self.namesrv_addrs.join(";")),
+            ("listenPort", self.listen_port.to_string()),
+            ("brokerIP1", self.broker_ip1.clone()),
+            (
+                "storePathRootDir",
+                self.store_path_root_dir.display().to_string(),
+            ),
+            ("flushDiskType", flush.to_string()),
+            ("brokerRole", role.to_string()),
+            ("brokerPermission", self.broker_permission.to_string()),
+            (
+                "defaultTopicQueueNums",
+                self.default_topic_queue_nums.to_string(),
+            ),
+            (
+                "autoCreateTopicEnable",
+                self.auto_create_topic_enable.to_string(),
+            ),
+            (
+                "autoCreateSubscriptionGroup",
+                self.auto_create_subscription_group.to_string(),
+            ),
+            ("clusterTopicEnable", self.cluster_topic_enable.to_string()),
+            ("brokerTopicEnable", self.broker_topic_enable.to_string()),
+            ("maxMessageSize", self.max_message_size_bytes.to_string()),
+            (
+                "fileReservedTime",
+                self.file_reserved_time_hours.to_string(),
+            ),
+            (
+                "diskMaxUsedSpaceRatio",
+                self.disk_max_used_space_ratio_percent.to_string(),
+            ),
+            (
+                "mappedFileSizeCommitLog",
+                self.mapped_file_size_commit_log_bytes.to_string(),
+            ),
+            (
+                "flushIntervalCommitLog",
+                self.flush_interval_commit_log_ms.to_string(),
+            ),
+            ("syncFlushTimeout", self.sync_flush_timeout_ms.to_string()),
+            (
+                "registerNameServerPeriod",
+                self.register_name_server_period_ms.to_string(),
+            ),
+            ("longPollingEnable", self.long_polling_enable.to_string()),
+            (
+                "shortPollingTimeMills",
+                self.short_polling_time_ms.to_string(),
+            ),
+            ("regionId", self.region_id.clone()),
+            ("traceOn", self.trace_on.to_string()),
+            (
+                "flushConsumerOffsetInterval",
+                self.flush_consumer_offset_interval_ms.to_string(),
+            ),
+            ("ringmqCpus", self.cpus.to_string()),
+            ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),
+            (
+                "ringmqGroupCommitMaxBytes",
+                self.group_commit_max_bytes.to_string(),
+            ),
+            (
+                "ringmqShardPendingRequestsMax",
+                self.shard_pending_requests_max.to_string(),
+            ),
+        ];
+        lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+    }
+}
+
+/// One value being applied, with what is needed to name it in an error.
+struct Value<'a> {
+    source: &'a str,
+    key: &'a str,
+    value: &'a str,
+}
+
+impl Value<'_> {
+    fn bad(&self, expected: &'static str) -> ConfigError {
+        ConfigError::BadValue {
+            source_name: self.source.to_string(),
+            key: self.key.to_string(),
+            value: self.value.to_string(),
+            expected,
+        }
+    }
+
+    fn non_empty(&self) -> Result<String, ConfigError> {
+        if self.value.is_empty() {
+            return Err(self.bad("a non-empty string"));
+        }
+        Ok(self.value.to_string())
+    }
+
+    fn number<T: std::str::FromStr>(&self) -> Result<T, ConfigError> {
+        self.value
+            .parse()
+            .map_err(|_| self.bad("a number in range"))
+    }
+
+    fn boolean(&self) -> Result<bool, ConfigError> {
+        match self.value.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(self.bad("true or false")),
+        }
+    }
+
+    fn ipv4(&self) -> Result<String, ConfigError> {
+        self.value
+            .parse::<std::net::Ipv4Addr>()
+            .map(|ip| ip.to_string())
+            .map_err(|_| self.bad("an IPv4 address"))
+    }
+
+    fn addr_list(&self) -> Result<Vec<String>, ConfigError> {
+        parse_addr_list(self.value).ok_or_else(|| self.bad("`;`-separated ip:port addresses"))
+    }
+
+    fn flush_disk_type(&self) -> Result<FlushDiskType, ConfigError> {
+        match self.value {
+            "ASYNC_FLUSH" => Ok(FlushDiskType::AsyncFlush),
+            "SYNC_FLUSH" => Ok(FlushDiskType::SyncFlush),
+            _ => Err(self.bad("ASYNC_FLUSH or SYNC_FLUSH")),
+        }
+    }
+
+    fn broker_role(&self) -> Result<BrokerRole, ConfigError> {
+        match self.value {
+            "ASYNC_MASTER" => Ok(BrokerRole::AsyncMaster),
+            "SYNC_MASTER" => Ok(BrokerRole::SyncMaster),
+            "SLAVE" => Ok(BrokerRole::Slave),
+            _ => Err(self.bad("ASYNC_MASTER, SYNC_MASTER or SLAVE")),
+        }
+    }
+
+    fn cpus(&self) -> Result<CpuSpec, ConfigError> {
+        CpuSpec::parse(self.value).map_err(|reason| ConfigError::BadCpus {
+            source_name: self.source.to_string(),
+            key: self.key.to_string(),
+            reason,
+        })
+    }
+}
+
+/// Parses `a:1;b:2` (RocketMQ's `namesrvAddr`); empty items are skipped; each item must be
+/// `host:port` with a numeric port. `None` if any item is malformed or none is given.
+pub fn parse_addr_list(text: &str) -> Option<Vec<String>> {
+    let mut addrs = Vec::new();
+    for item in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let (host, port) = item.rsplit_once(':')?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return None;
+        }
+        addrs.push(item.to_string());
+    }
+    (!addrs.is_empty()).then_some(addrs)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,187 @@
+use super::cli::{build_config, Cli};
+use super::*;
+use clap::Parser;
+
+fn cli(args: &[&str]) -> Cli {
+    let mut full = vec!["ringmq-broker"];
+    full.extend_from_slice(args);
+    Cli::try_parse_from(full).unwrap()
+}
+
+const BROKER_CONF: &str = "\
+brokerClusterName = ClusterX
+brokerName = broker-b
+brokerId = 0
+deleteWhen = 04
+fileReservedTime = 48
+brokerRole = SYNC_MASTER
+flushDiskType = SYNC_FLUSH
+namesrvAddr=127.0.0.1:9876;127.0.0.1:9877
+listenPort=20911
+storePathRootDir=/tmp/ringmq-store
+maxMessageSize=65536
+autoCreateTopicEnable=false
+defaultTopicQueueNums=4
+ringmqCpus=0-1
+ringmqTailCacheBytes=1048576
+ringmqGroupCommitMaxBytes=262144
+brokerNmae=typo
+";
+
+#[test]
+fn defaults_are_rocketmq_defaults() {
+    let (config, warnings) = build_config(&cli(&[]), None, None).unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(config.listen_port, 10911);
+    assert_eq!(config.vip_port(), 10909);
+    assert_eq!(config.default_topic_queue_nums, 8);
+    assert!(config.auto_create_topic_enable);
+    assert_eq!(config.max_message_size_bytes, 4 * 1024 * 1024);
+    assert_eq!(config.flush_disk_type, FlushDiskType::AsyncFlush);
+    assert_eq!(config.broker_permission, 6);
+    assert_eq!(config.advertised_addr(), "127.0.0.1:10911");
+}
+
+#[test]
+fn file_keys_are_applied_and_unknown_keys_warned() {
+    let (config, warnings) =
+        build_config(&cli(&[]), Some(("broker.conf", BROKER_CONF)), None).unwrap();
+    assert_eq!(config.broker_cluster_name, "ClusterX");
+    assert_eq!(config.broker_name, "broker-b");
+    assert_eq!(config.file_reserved_time_hours, 48);
+    assert_eq!(config.broker_role, BrokerRole::SyncMaster);
+    assert_eq!(config.flush_disk_type, FlushDiskType::SyncFlush);
+    assert_eq!(
+        config.namesrv_addrs,
+        vec!["127.0.0.1:9876".to_string(), "127.0.0.1:9877".to_string()]
+    );
+    assert_eq!(config.listen_port, 20911);
+    assert_eq!(config.max_message_size_bytes, 65536);
+    assert!(!config.auto_create_topic_enable);
+    assert_eq!(config.default_topic_queue_nums, 4);
+    assert_eq!(config.cpus, CpuSpec::List(vec![0, 1]));
+    assert_eq!(config.tail_cache_bytes, 1048576);
+    assert_eq!(config.group_commit_max_bytes, 262144);
+    assert_eq!(
+        warnings,
+        vec![
+            ConfigWarning::IgnoredKey {
+                source_name: "broker.conf:4".to_string(),
+                key: "deleteWhen".to_string()
+            },
+            ConfigWarning::UnknownKey {
+                source_name: "broker.conf:17".to_string(),
+                key: "brokerNmae".to_string()
+            },
+        ]
+    );
+}
+
+#[test]
+fn flags_override_the_file() {
+    let args = cli(&[
+        "-n",
+        "127.0.0.1:1111",
+        "--cpus",
+        "2",
+        "--listen-port",
+        "30911",
+        "--store-dir",
+        "/tmp/other",
+        "--set",
+        "maxMessageSize=1024",
+        "--set",
+        "autoCreateTopicEnable=true",
+    ]);
+    let (config, _) = build_config(&args, Some(("broker.conf", BROKER_CONF)), None).unwrap();
+    assert_eq!(config.namesrv_addrs, vec!["127.0.0.1:1111".to_string()]);
+    assert_eq!(config.cpus, CpuSpec::Count(2));
+    assert_eq!(config.listen_port, 30911);
+    assert_eq!(
+        config.store_path_root_dir,
+        std::path::PathBuf::from("/tmp/other")
+    );
+    assert_eq!(config.max_message_size_bytes, 1024);
+    assert!(config.auto_create_topic_enable);
+    // Keys the flags did not touch keep the file's values.
+    assert_eq!(config.broker_name, "broker-b");
+}
+
+#[test]
+fn namesrv_env_is_used_only_when_nothing_else_names_one() {
+    let (config, _) = build_config(&cli(&[]), None, Some("127.0.0.1:5555")).unwrap();
+    assert_eq!(config.namesrv_addrs, vec!["127.0.0.1:5555".to_string()]);
+    let (config, _) = build_config(
+        &cli(&[]),
+        Some(("f", "namesrvAddr=1.2.3.4:1")),
+        Some("127.0.0.1:5555"),
+    )
+    .unwrap();
+    assert_eq!(config.namesrv_addrs, vec!["1.2.3.4:1".to_string()]);
+    let (config, _) =
+        build_config(&cli(&["-n", "127.0.0.1:7"]), None, Some("127.0.0.1:5555")).unwrap();
+    assert_eq!(config.namesrv_addrs, vec!["127.0.0.1:7".to_string()]);
+}
+
+#[test]
+fn bad_values_name_the_key_and_the_line() {
+    let err = build_config(&cli(&[]), Some(("b.conf", "\nlistenPort=ten\n")), None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "b.conf:2: key `listenPort`: `ten` is not a number in range"
+    );
+    let err = build_config(&cli(&["--cpus", "3-1"]), None, None).unwrap_err();
+    assert!(err.to_string().contains("ringmqCpus"), "{err}");
+    let err = build_config(&cli(&["--set", "flushDiskType=SOMETIMES"]), None, None).unwrap_err();
+    assert!(
+        err.to_string().contains("ASYNC_FLUSH or SYNC_FLUSH"),
+        "{err}"
+    );
+    let err = build_config(&cli(&["-n", "nonsense"]), None, None).unwrap_err();
+    assert!(err.to_string().contains("namesrvAddr"), "{err}");
+    let err = build_config(&cli(&["--set", "novalue"]), None, None).unwrap_err();
+    assert!(err.to_string().contains("KEY=VALUE"), "{err}");
+    let err = build_config(&cli(&["--broker-ip", "::1"]), None, None).unwrap_err();
+    assert!(err.to_string().contains("IPv4"), "{err}");
+}
+
+#[test]
+fn cross_field_validation() {
+    for bad in [
+        "defaultTopicQueueNums=0",
+        "listenPort=2",
+        "brokerPermission=9",
+        "diskMaxUsedSpaceRatio=99",
+        "brokerId=1",
+        "brokerRole=SLAVE",
+    ] {
+        let result = build_config(&cli(&["--set", bad]), None, None);
+        assert!(
+            matches!(result, Err(ConfigError::Invalid(_))),
+            "{bad}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn printed_config_reads_back_to_the_same_config() {
+    let (config, _) = build_config(&cli(&[]), Some(("broker.conf", BROKER_CONF)), None).unwrap();
+    let mut reread = BrokerConfig::default();
+    let warnings = reread
+        .apply_properties("printed", &config.to_properties())
+        .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(reread, config);
+}
+
+#[test]
+fn addr_list_parsing() {
+    assert_eq!(
+        parse_addr_list(" a:1 ; b:2;"),
+        Some(vec!["a:1".to_string(), "b:2".to_string()])
+    );
+    assert_eq!(parse_addr_list(""), None);
+    assert_eq!(parse_addr_list("a"), None);
+    assert_eq!(parse_addr_list("a:x"), None);
+    assert_eq!(parse_addr_list(":1"), None);
+}

@@ -1,0 +1,148 @@
+//! Committed consumer offsets of the queues one shard owns (reference §2.5, §5.2).
+//!
+//! Each shard keeps the offsets of its own queues, so QUERY/UPDATE_CONSUMER_OFFSET are served by
+//! the queue's owner without any lock. Persisted as RocketMQ's `consumerOffset.json` shape
+//! (`{"offsetTable":{"<topic>@<group>":{"<queueId>":offset}}}`), one file per shard
+//! (`<root>/config/consumerOffset-shard-<k>.json`), written every `flushConsumerOffsetInterval`
+//! when something changed and at shutdown.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::persist;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OffsetFile {
+    #[serde(default)]
+    offset_table: BTreeMap<String, BTreeMap<i32, i64>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a consumer offset table: {source}")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+pub struct ConsumerOffsets {
+    /// `topic@group` → queue id → next offset to consume.
+    table: BTreeMap<String, BTreeMap<i32, i64>>,
+    path: PathBuf,
+    dirty: bool,
+}
+
+fn key(topic: &str, group: &str) -> String {
+    format!("{topic}@{group}")
+}
+
+impl ConsumerOffsets {
+    pub fn file_path(root: &Path, shard: usize) -> PathBuf {
+        root.join("config")
+            .join(format!("consumerOffset-shard-{shard}.json"))
+    }
+
+    pub fn load(path: PathBuf) -> Result<ConsumerOffsets, OffsetsError> {
+        let table = match persist::read_optional(&path).map_err(|source| OffsetsError::Io {
+            path: path.clone(),
+            source,
+        })? {
+            Some(bytes) => {
+                serde_json::from_slice::<OffsetFile>(&bytes)
+                    .map_err(|source| OffsetsError::Corrupt {
+                        path: path.clone(),
+                        source,
+                    })?
+                    .offset_table
+            }
+            None => BTreeMap::new(),
+        };
+        Ok(ConsumerOffsets {
+            table,
+            path,
+            dirty: false,
+        })
+    }
+
+    pub fn query(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        self.table.get(&key(topic, group))?.get(&queue_id).copied()
+    }
+
+    pub fn commit(&mut self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        let queues = self.table.entry(key(topic, group)).or_default();
+        if queues.insert(queue_id, offset) != Some(offset) {
+            self.dirty = true;
+        }
+    }
+
+    /// Drops every offset of a topic (DELETE_TOPIC_IN_BROKER).
+    pub fn remove_topic(&mut self, topic: &str) {
+        let prefix = format!("{topic}@");
+        let before = self.table.len();
+        self.table.retain(|k, _| !k.starts_with(&prefix));
+        self.dirty |= self.table.len() != before;
+    }
+
+    /// Writes the table if it changed since the last write.
+    pub fn persist_if_dirty(&mut self) -> Result<(), OffsetsError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let file = OffsetFile {
+            offset_table: self.table.clone(),
+        };
+        let json = serde_json::to_vec(&file).expect("offset table always serializes");
+        persist::write_file_atomically(&self.path, &json).map_err(|source| OffsetsError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_query_persist_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = ConsumerOffsets::file_path(dir.path(), 1);
+        let mut offsets = ConsumerOffsets::load(path.clone()).unwrap();
+        assert_eq!(offsets.query("g", "T", 0), None);
+        offsets.commit("g", "T", 0, 5);
+        offsets.commit("g", "T", 3, 9);
+        offsets.commit("g", "U", 0, 1);
+        offsets.commit("h", "T", 0, 2);
+        offsets.remove_topic("U");
+        offsets.persist_if_dirty().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            r#"{"offsetTable":{"T@g":{"0":5,"3":9},"T@h":{"0":2}}}"#
+        );
+        let reloaded = ConsumerOffsets::load(path).unwrap();
+        assert_eq!(reloaded.query("g", "T", 3), Some(9));
+        assert_eq!(reloaded.query("h", "T", 0), Some(2));
+        assert_eq!(reloaded.query("g", "U", 0), None);
+    }
+
+    #[test]
+    fn corrupt_file_names_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.json");
+        std::fs::write(&path, "[1,2").unwrap();
+        let err = ConsumerOffsets::load(path).err().unwrap();
+        assert!(err.to_string().contains("o.json"), "{err}");
+    }
+}

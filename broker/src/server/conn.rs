@@ -1,0 +1,215 @@
+//! One client connection: a reader that decodes frames and dispatches them, and a writer that
+//! sends whatever responses are ready, in the order they become ready.
+//!
+//! Responses reach the writer through a channel that any shard may send to (a forwarded request
+//! is answered by its owner shard directly), so a response never waits for an earlier request
+//! on the same connection: a parked pull simply has not put anything into the channel yet.
+//! The writer drains everything queued and writes it with one `write_all` (explicit batching).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use glommio::net::TcpStream;
+use ringmq_proto::code::ResponseCode;
+use ringmq_proto::command::{RemotingCommand, SerializeType};
+use ringmq_proto::frame::decode_frame;
+
+/// Globally unique connection id: shard index in the top 16 bits, a per-shard counter below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl ConnId {
+    pub fn new(shard: usize, counter: u64) -> ConnId {
+        assert!(shard < 1 << 16);
+        assert!(counter < 1 << 48);
+        ConnId((shard as u64) << 48 | counter)
+    }
+}
+
+/// Upper bound on bytes the writer gathers into one write.
+const WRITE_BATCH_MAX_BYTES: usize = 1024 * 1024;
+/// Bytes reserved for each socket read.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// What any shard holds to talk to a connection: `Send + Clone`, cheap to copy into a forwarded
+/// request or a client registration.
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    pub id: ConnId,
+    pub peer: SocketAddr,
+    outbound: flume::Sender<RemotingCommand>,
+    /// The serialize type the client last used; server-initiated requests use it.
+    last_serialize_type: Arc<AtomicU8>,
+    /// Opaque counter for server-initiated requests on this connection.
+    next_opaque: Arc<AtomicI32>,
+}
+
+impl ConnHandle {
+    /// Queues a response (or any command already carrying its opaque) for the writer. A closed
+    /// connection drops it: there is nobody left to answer.
+    pub fn send(&self, command: RemotingCommand) {
+        let _closed = self.outbound.send(command);
+    }
+
+    /// Sends a server-initiated request (e.g. NOTIFY_CONSUMER_IDS_CHANGED): a fresh opaque from
+    /// this connection's counter, in the serialize type the client last used (JSON if unknown).
+    pub fn send_request(&self, mut request: RemotingCommand) {
+        request.opaque = self.next_opaque.fetch_add(1, Ordering::Relaxed);
+        request.serialize_type =
+            SerializeType::from_byte(self.last_serialize_type.load(Ordering::Relaxed))
+                .unwrap_or(SerializeType::Json);
+        self.send(request);
+    }
+
+    /// Whether the connection is still open (its writer still listens).
+    pub fn is_open(&self) -> bool {
+        !self.outbound.is_disconnected()
+    }
+
+    fn note_serialize_type(&self, serialize_type: SerializeType) {
+        self.last_serialize_type
+            .store(serialize_type.byte(), Ordering::Relaxed);
+    }
+}
+
+/// Creates the handle and the writer's receiving end for a new connection.
+pub fn new_connection(
+    id: ConnId,
+    peer: SocketAddr,
+) -> (ConnHandle, flume::Receiver<RemotingCommand>) {
+    let (tx, rx) = flume::unbounded();
+    let handle = ConnHandle {
+        id,
+        peer,
+        outbound: tx,
+        last_serialize_type: Arc::new(AtomicU8::new(SerializeType::Json.byte())),
+        next_opaque: Arc::new(AtomicI32::new(1)),
+    };
+    (handle, rx)
+}
+
+/// Where the reader hands decoded requests. Implemented by the shard (routing and dispatch).
+pub trait RequestSink {
+    /// Takes every request decoded from one read, in arrival order. Batching across requests
+    /// (one cross-shard message per destination) happens behind this call.
+    fn dispatch(&self, conn: &ConnHandle, requests: Vec<RemotingCommand>);
+}
+
+/// Why a connection ended, for the log.
+#[derive(Debug)]
+pub enum ConnEnd {
+    PeerClosed,
+    Io(std::io::Error),
+    Malformed(ringmq_proto::error::FrameError),
+}
+
+/// Reads frames until the peer closes or sends something undecodable.
+pub async fn read_loop(
+    mut reader: ReadHalf<TcpStream>,
+    conn: &ConnHandle,
+    sink: &dyn RequestSink,
+) -> ConnEnd {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        let filled = buf.len();
+        buf.resize(filled + READ_CHUNK_BYTES, 0);
+        let read = match reader.read(&mut buf[filled..]).await {
+            Ok(0) => return ConnEnd::PeerClosed,
+            Ok(n) => n,
+            Err(e) => return ConnEnd::Io(e),
+        };
+        buf.truncate(filled + read);
+        let mut requests = Vec::new();
+        loop {
+            match decode_frame(&mut buf) {
+                Ok(Some(command)) => {
+                    if command.is_response() {
+                        // An answer to a server-initiated request (all of ours are oneway or
+                        // fire-and-forget): nothing waits for it.
+                        tracing::debug!(
+                            conn = conn.id.0,
+                            code = command.code,
+                            "response from client ignored"
+                        );
+                        continue;
+                    }
+                    conn.note_serialize_type(command.serialize_type);
+                    requests.push(command);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // Requests decoded before the bad frame are still dispatched (as Netty
+                    // would have), but the connection closes now, so their answers may be lost.
+                    if !requests.is_empty() {
+                        sink.dispatch(conn, requests);
+                    }
+                    return ConnEnd::Malformed(e);
+                }
+            }
+        }
+        if !requests.is_empty() {
+            sink.dispatch(conn, requests);
+        }
+    }
+}
+
+/// Writes queued commands until every sender is gone or the socket fails.
+pub async fn write_loop(
+    mut writer: WriteHalf<TcpStream>,
+    outbound: flume::Receiver<RemotingCommand>,
+) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    while let Ok(first) = outbound.recv_async().await {
+        buf.clear();
+        encode_or_error(&first, &mut buf);
+        while buf.len() < WRITE_BATCH_MAX_BYTES {
+            match outbound.try_recv() {
+                Ok(next) => encode_or_error(&next, &mut buf),
+                Err(_) => break,
+            }
+        }
+        if buf.is_empty() {
+            continue;
+        }
+        if writer.write_all(&buf).await.is_err() || writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.close().await;
+}
+
+/// Encodes `command`; if it cannot be expressed on the wire (e.g. a body over the frame cap),
+/// a response is replaced by SYSTEM_ERROR naming why, so the client is not left waiting.
+fn encode_or_error(command: &RemotingCommand, buf: &mut BytesMut) {
+    let Err(e) = command.encode(buf) else {
+        return;
+    };
+    tracing::warn!(
+        code = command.code,
+        opaque = command.opaque,
+        "cannot encode command: {e}"
+    );
+    if command.is_response() {
+        let mut fallback = command.clone();
+        fallback.code = ResponseCode::SystemError.code();
+        fallback.remark = Some(format!("response cannot be encoded: {e}"));
+        fallback.ext_fields = Default::default();
+        fallback.body = bytes::Bytes::new();
+        if let Err(e) = fallback.encode(buf) {
+            tracing::error!("cannot encode the fallback error response either: {e}");
+        }
+    }
+}
+
+/// Per-shard connection counter.
+#[derive(Debug, Default)]
+pub struct ConnCounter(AtomicU64);
+
+impl ConnCounter {
+    pub fn next(&self, shard: usize) -> ConnId {
+        ConnId::new(shard, self.0.fetch_add(1, Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,130 @@
+//! The broker process: one pinned glommio executor per configured core, each a [`shard::Shard`].
+//!
+//! Start-up order: resolve the cores, pin the shard count in the store root, load broker-wide
+//! metadata (for the metadata shard) and each shard's offsets, start the registrar thread, start
+//! the executors, then wait for SIGTERM/SIGINT. Shutdown: every shard stops accepting, drains,
+//! persists; then the registrar unregisters from the name servers.
+
+pub mod conn;
+pub mod route;
+pub mod shard;
+pub mod signals;
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::config::{BrokerConfig, CpuSpecError};
+use crate::metadata::offsets::{ConsumerOffsets, OffsetsError};
+use crate::metadata::registrar::{spawn_registrar, RegistrarMsg};
+use crate::metadata::topics::{TopicTable, TopicTableError};
+use crate::metadata::Metadata;
+use crate::shard_map::{pin_shard_count, ShardCountError, ShardId};
+use shard::{Shard, ShardMsg};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot read this process's CPU affinity")]
+    NoAffinity,
+    #[error("--cpus / ringmqCpus: {0}")]
+    Cpus(#[from] CpuSpecError),
+    #[error(transparent)]
+    ShardCount(#[from] ShardCountError),
+    #[error("topic table: {0}")]
+    Topics(#[from] TopicTableError),
+    #[error("consumer offsets: {0}")]
+    Offsets(#[from] OffsetsError),
+    #[error("cannot start {what}: {source}")]
+    Start {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start the executor of shard {shard} on core {core}: {reason}")]
+    Executor {
+        shard: usize,
+        core: usize,
+        reason: String,
+    },
+    #[error("shard {0} panicked")]
+    ShardPanicked(usize),
+}
+
+/// Runs the broker until SIGTERM/SIGINT. Call [`signals::block_termination_signals`] first,
+/// before any thread exists.
+pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
+    let available: Vec<usize> = core_affinity::get_core_ids()
+        .ok_or(ServerError::NoAffinity)?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let cores = config.cpus.resolve(&available)?;
+    let shards = cores.len();
+    let root = config.store_path_root_dir.clone();
+    pin_shard_count(&root, shards)?;
+
+    let config = Arc::new(config);
+    let (registrar, registrar_thread) =
+        spawn_registrar(&config).map_err(|source| ServerError::Start {
+            what: "the registrar thread".to_string(),
+            source,
+        })?;
+    let topics = TopicTable::load(&root, &config)?;
+    let metadata = Metadata::new(topics, config.broker_permission, Some(registrar.clone()));
+    let initial_view = metadata.view();
+    let mut metadata = Some(metadata);
+
+    let (senders, inboxes): (Vec<_>, Vec<_>) =
+        (0..shards).map(|_| flume::unbounded::<ShardMsg>()).unzip();
+    let mesh = Arc::new(senders);
+
+    let stop_mesh = mesh.clone();
+    signals::spawn_signal_thread(move |signal| {
+        tracing::info!(signal, "termination signal: shutting down");
+        for inbox in stop_mesh.iter() {
+            let _ = inbox.send(ShardMsg::Shutdown);
+        }
+    })
+    .map_err(|source| ServerError::Start {
+        what: "the signal thread".to_string(),
+        source,
+    })?;
+
+    let mut executors = Vec::with_capacity(shards);
+    for (index, (core, inbox)) in cores.iter().zip(inboxes).enumerate() {
+        let offsets = ConsumerOffsets::load(ConsumerOffsets::file_path(&root, index))?;
+        let shard_metadata = if index == 0 { metadata.take() } else { None };
+        let (config, mesh, view) = (config.clone(), mesh.clone(), initial_view.clone());
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(*core))
+            .name(&format!("ringmq-shard-{index}"))
+            .spawn(move || async move {
+                let shard = Rc::new(Shard::new(
+                    ShardId(index),
+                    config,
+                    mesh,
+                    view,
+                    shard_metadata,
+                    offsets,
+                ));
+                shard::run_shard(shard, inbox).await;
+            })
+            .map_err(|e| ServerError::Executor {
+                shard: index,
+                core: *core,
+                reason: e.to_string(),
+            })?;
+        executors.push(handle);
+    }
+    tracing::info!(shards, ?cores, addr = %config.advertised_addr(), vip_port = config.vip_port(), "broker started");
+
+    let mut result = Ok(());
+    for (index, handle) in executors.into_iter().enumerate() {
+        if handle.join().is_err() {
+            result = Err(ServerError::ShardPanicked(index));
+        }
+    }
+    let _ = registrar.send(RegistrarMsg::Stop);
+    let _ = registrar_thread.join();
+    tracing::info!("broker stopped");
+    result
+}

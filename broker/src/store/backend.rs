@@ -1,0 +1,148 @@
+//! The store's only door to the disk: a small trait over O_DIRECT files, implemented on glommio
+//! `DmaFile`. glommio 0.9.0 is pinned and quiet upstream; swapping the backend (glommio-ng,
+//! compio, raw io-uring) means implementing [`DirectFile`] and changing the [`File`] alias.
+//!
+//! Every position and length given to `write_at` is a multiple of [`super::PAGE_BYTES`];
+//! `read_at` takes any range.
+
+use std::io;
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+
+use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
+
+/// The file type the store uses.
+pub(crate) type File = GlommioFile;
+
+/// An O_DIRECT file with async, aligned positional I/O.
+// The store is shard-local: its futures are never sent to another thread, so `Send` bounds on
+// the trait's futures would only get in the way.
+#[allow(async_fn_in_trait)]
+pub trait DirectFile: Sized + 'static {
+    /// An aligned buffer a write takes ownership of.
+    type WriteBuf: DerefMut<Target = [u8]>;
+    /// What a read returns.
+    type ReadBuf: Deref<Target = [u8]>;
+
+    /// Opens (creating if asked) for reading and writing with O_DIRECT.
+    async fn open(path: &Path, create: bool) -> io::Result<Self>;
+    /// An aligned, zero-filled buffer of `len` bytes.
+    fn alloc(&self, len: usize) -> Self::WriteBuf;
+    /// Writes the whole buffer at `pos`.
+    async fn write_at(&self, buf: Self::WriteBuf, pos: u64) -> io::Result<usize>;
+    /// Reads up to `len` bytes at `pos` (short at end of file).
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Self::ReadBuf>;
+    /// fdatasync.
+    async fn sync_data(&self) -> io::Result<()>;
+    /// Reserves `len` bytes of blocks so appends never allocate.
+    async fn pre_allocate(&self, len: u64) -> io::Result<()>;
+    /// Sets the file size.
+    async fn truncate(&self, len: u64) -> io::Result<()>;
+    /// Frees the blocks of `[pos, pos+len)`; they read back as zeros.
+    async fn punch_hole(&self, pos: u64, len: u64) -> io::Result<()>;
+    /// Current file size.
+    async fn size(&self) -> io::Result<u64>;
+    /// Closes the file.
+    async fn close(self) -> io::Result<()>;
+}
+
+/// glommio's `DmaFile` behind [`DirectFile`].
+pub struct GlommioFile {
+    inner: DmaFile,
+}
+
+/// A glommio DMA buffer, zero-filled on allocation.
+pub struct GlommioBuf(DmaBuffer);
+
+impl Deref for GlommioBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl DerefMut for GlommioBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.0.as_bytes_mut()
+    }
+}
+
+impl DirectFile for GlommioFile {
+    type WriteBuf = GlommioBuf;
+    type ReadBuf = glommio::io::ReadResult;
+
+    async fn open(path: &Path, create: bool) -> io::Result<Self> {
+        let inner = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .dma_open(path)
+            .await?;
+        Ok(GlommioFile { inner })
+    }
+
+    fn alloc(&self, len: usize) -> GlommioBuf {
+        let mut buf = self.inner.alloc_dma_buffer(len);
+        buf.as_bytes_mut().fill(0);
+        GlommioBuf(buf)
+    }
+
+    async fn write_at(&self, buf: GlommioBuf, pos: u64) -> io::Result<usize> {
+        let len = buf.0.len();
+        let n = self.inner.write_at(buf.0, pos).await?;
+        if n != len {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short O_DIRECT write: {n} of {len} bytes at {pos}"),
+            ));
+        }
+        Ok(n)
+    }
+
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<glommio::io::ReadResult> {
+        Ok(self.inner.read_at(pos, len).await?)
+    }
+
+    async fn sync_data(&self) -> io::Result<()> {
+        Ok(self.inner.fdatasync().await?)
+    }
+
+    async fn pre_allocate(&self, len: u64) -> io::Result<()> {
+        Ok(self.inner.pre_allocate(len, false).await?)
+    }
+
+    async fn truncate(&self, len: u64) -> io::Result<()> {
+        Ok(self.inner.truncate(len).await?)
+    }
+
+    async fn punch_hole(&self, pos: u64, len: u64) -> io::Result<()> {
+        Ok(self.inner.deallocate(pos, len).await?)
+    }
+
+    async fn size(&self) -> io::Result<u64> {
+        Ok(self.inner.file_size().await?)
+    }
+
+    async fn close(self) -> io::Result<()> {
+        Ok(self.inner.close().await?)
+    }
+}
+
+/// Works around a glommio 0.9.0 probe: the first O_DIRECT file a thread opens on a device
+/// decides, for that thread, whether reads use the polled ring, by reading its first block. An
+/// empty or preallocated file answers that read without touching the device, so the probe
+/// wrongly enables polling and every later read fails with EOPNOTSUPP on devices without poll
+/// queues (virtio, most cloud disks). Opening a file with real data blocks first makes the
+/// probe honest. Call before any other O_DIRECT open on `dir`'s device in this thread.
+pub async fn prime_iopoll_probe(dir: &Path) -> io::Result<()> {
+    use std::io::Write;
+    let path = dir.join(".iopoll-probe");
+    {
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(&[0x5Au8; 4096])?;
+        f.sync_all()?;
+    }
+    let file = GlommioFile::open(&path, false).await?;
+    file.close().await?;
+    std::fs::remove_file(&path)
+}

@@ -1,0 +1,90 @@
+//! Store settings: what users tune, with RocketMQ's defaults.
+
+use std::path::PathBuf;
+
+/// When an append completes (design.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushMode {
+    /// Complete once the O_DIRECT write finished (survives kill -9); fdatasync every
+    /// `flush_interval_ms`.
+    Async,
+    /// Complete once a group-committed fdatasync covers the record (survives power loss).
+    Sync,
+}
+
+/// Settings of one shard's store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The store root; this shard's files live in `<root>/shard-<shard_id>/`.
+    pub root: PathBuf,
+    /// Shard id, written into the high bits of every physical offset (0..=127).
+    pub shard_id: u8,
+    /// Size of each preallocated commit-log segment; a multiple of 4096.
+    pub segment_size_bytes: u64,
+    pub flush_mode: FlushMode,
+    /// ASYNC_FLUSH: fdatasync period of the commit log. Both modes: how often consume queues,
+    /// index and checkpoint are written and synced.
+    pub flush_interval_ms: u64,
+    /// SYNC_FLUSH: past this an append completes with `FlushDiskTimeout`.
+    pub sync_flush_timeout_ms: u64,
+    /// Bytes of the log tail kept in memory for reads.
+    pub tail_cache_bytes: usize,
+    /// Consume-queue entries kept in memory per queue.
+    pub cq_cache_entries: usize,
+    /// Largest record accepted (RocketMQ `maxMessageSize` 4 MiB plus header room).
+    pub max_record_bytes: usize,
+    /// Segments whose last write is older than this are deleted (`fileReservedTime`).
+    pub file_reserved_time_ms: u64,
+    /// Segments are deleted oldest first while the disk is fuller than this (`diskMaxUsedSpaceRatio`).
+    pub disk_max_used_ratio_percent: u8,
+    /// How often the background task checks retention.
+    pub retention_check_interval_ms: u64,
+}
+
+impl StoreConfig {
+    /// Defaults for a shard: 1 GiB segments, ASYNC_FLUSH every 500 ms, 72 h, 75 %.
+    pub fn new(root: impl Into<PathBuf>, shard_id: u8) -> Self {
+        StoreConfig {
+            root: root.into(),
+            shard_id,
+            segment_size_bytes: 1 << 30,
+            flush_mode: FlushMode::Async,
+            flush_interval_ms: 500,
+            sync_flush_timeout_ms: 5000,
+            tail_cache_bytes: 64 << 20,
+            cq_cache_entries: 4096,
+            max_record_bytes: (4 << 20) + 64 * 1024,
+            file_reserved_time_ms: 72 * 3600 * 1000,
+            disk_max_used_ratio_percent: 75,
+            retention_check_interval_ms: 10_000,
+        }
+    }
+
+    /// This shard's directory.
+    pub fn shard_dir(&self) -> PathBuf {
+        self.root.join(format!("shard-{}", self.shard_id))
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.shard_id > super::offset::MAX_SHARD_ID {
+            return Err(format!(
+                "shard id {} above {}",
+                self.shard_id,
+                super::offset::MAX_SHARD_ID
+            ));
+        }
+        if self.segment_size_bytes == 0 || self.segment_size_bytes % super::PAGE_BYTES != 0 {
+            return Err(format!(
+                "segment size {} is not a multiple of 4096",
+                self.segment_size_bytes
+            ));
+        }
+        if (self.max_record_bytes as u64) + 8 > self.segment_size_bytes {
+            return Err("max_record_bytes must leave room in a segment".into());
+        }
+        if self.tail_cache_bytes < 2 * super::PAGE_BYTES as usize {
+            return Err("tail cache must hold at least two pages".into());
+        }
+        Ok(())
+    }
+}

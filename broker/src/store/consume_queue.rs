@@ -1,0 +1,158 @@
+//! Consume queues: per (topic, queue) files of 20-byte entries — global physical offset (8),
+//! record size (4), tag hash (8), big-endian — where entry `i` is queue offset `i`. Written
+//! behind the commit log by the dispatcher; the newest entries are also kept in memory.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+
+use super::append_file::AppendFile;
+use super::backend::DirectFile;
+use super::notify::Notify;
+use super::StoreError;
+
+/// Bytes of one consume-queue entry (`ConsumeQueue.CQ_STORE_UNIT_SIZE`).
+pub const CQ_ENTRY_BYTES: usize = 20;
+
+/// One consume-queue entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CqEntry {
+    /// Global physical offset of the record.
+    pub physical_offset: u64,
+    /// Record size in bytes.
+    pub size: u32,
+    /// Java `String.hashCode` of TAGS, 0 without tags.
+    pub tag_hash: i64,
+}
+
+impl CqEntry {
+    pub(crate) fn encode(&self) -> [u8; CQ_ENTRY_BYTES] {
+        let mut b = [0u8; CQ_ENTRY_BYTES];
+        b[0..8].copy_from_slice(&self.physical_offset.to_be_bytes());
+        b[8..12].copy_from_slice(&self.size.to_be_bytes());
+        b[12..20].copy_from_slice(&self.tag_hash.to_be_bytes());
+        b
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> CqEntry {
+        CqEntry {
+            physical_offset: u64::from_be_bytes(b[0..8].try_into().expect("8 bytes")),
+            size: u32::from_be_bytes(b[8..12].try_into().expect("4 bytes")),
+            tag_hash: i64::from_be_bytes(b[12..20].try_into().expect("8 bytes")),
+        }
+    }
+}
+
+/// Everything the store keeps about one (topic, queue).
+pub(crate) struct QueueState {
+    /// Next queue offset an append assigns (ahead of `max_offset` while writes are in flight).
+    pub(crate) next_offset: Cell<u64>,
+    /// First queue offset still readable (moves forward with retention).
+    pub(crate) min_offset: Cell<u64>,
+    /// Entries dispatched: queue offsets `< max_offset` are readable.
+    pub(crate) max_offset: Cell<u64>,
+    pub(crate) file: RefCell<AppendFile>,
+    cache: RefCell<VecDeque<CqEntry>>,
+    cache_first: Cell<u64>,
+    cache_cap: usize,
+    /// Parked pulls of this queue wait here; woken on every dispatch.
+    pub(crate) growth: Notify,
+}
+
+impl QueueState {
+    pub(crate) fn new(file: AppendFile, min_offset: u64, cache_cap: usize) -> Self {
+        let max = file.len() / CQ_ENTRY_BYTES as u64;
+        QueueState {
+            next_offset: Cell::new(max),
+            min_offset: Cell::new(min_offset.min(max)),
+            max_offset: Cell::new(max),
+            file: RefCell::new(file),
+            cache: RefCell::new(VecDeque::new()),
+            cache_first: Cell::new(max),
+            cache_cap: cache_cap.max(1),
+            growth: Notify::default(),
+        }
+    }
+
+    /// Adds the entry of queue offset `max_offset` (dispatch order is queue-offset order).
+    pub(crate) fn push(&self, queue_offset: u64, entry: CqEntry) {
+        assert_eq!(
+            queue_offset,
+            self.max_offset.get(),
+            "consume queue offsets must be dense"
+        );
+        self.file.borrow_mut().append(&entry.encode());
+        let mut cache = self.cache.borrow_mut();
+        cache.push_back(entry);
+        self.max_offset.set(queue_offset + 1);
+        // Evict only entries already written to the file, so every entry stays readable.
+        let written_entries = self.file.borrow().written() / CQ_ENTRY_BYTES as u64;
+        while cache.len() > self.cache_cap && self.cache_first.get() < written_entries {
+            cache.pop_front();
+            self.cache_first.set(self.cache_first.get() + 1);
+        }
+        drop(cache);
+        self.growth.notify_all();
+    }
+
+    /// Up to `max_n` entries from queue offset `from` (clamped to what exists).
+    pub(crate) async fn read(&self, from: u64, max_n: usize) -> Result<Vec<CqEntry>, StoreError> {
+        let to = self.max_offset.get().min(from + max_n as u64);
+        let mut out = Vec::with_capacity(to.saturating_sub(from) as usize);
+        if from >= to {
+            return Ok(out);
+        }
+        // The cache may evict while a file read is in flight, so re-check where it starts.
+        let mut next = from;
+        while next < to {
+            let first = self.cache_first.get();
+            if next < first {
+                let disk_to = to.min(first);
+                self.read_file(next, disk_to, &mut out).await?;
+                next = disk_to;
+            } else {
+                let cache = self.cache.borrow();
+                for q in next..to {
+                    out.push(cache[(q - first) as usize]);
+                }
+                next = to;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read_file(
+        &self,
+        from: u64,
+        to: u64,
+        out: &mut Vec<CqEntry>,
+    ) -> Result<(), StoreError> {
+        let pos = from * CQ_ENTRY_BYTES as u64;
+        let len = ((to - from) as usize) * CQ_ENTRY_BYTES;
+        let (file, path) = {
+            let f = self.file.borrow();
+            if let Some(mem) = f.memory_slice(pos, len) {
+                out.extend(mem.chunks_exact(CQ_ENTRY_BYTES).map(CqEntry::decode));
+                return Ok(());
+            }
+            (f.file(), f.path().clone())
+        };
+        let file = file.expect("entries below the cache were written, so the file exists");
+        let bytes = file
+            .read_at(pos, len)
+            .await
+            .map_err(|e| StoreError::io("read", path.clone(), e))?;
+        if bytes.len() < len {
+            return Err(StoreError::io(
+                "read",
+                path,
+                std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+            ));
+        }
+        out.extend(
+            bytes[..len]
+                .chunks_exact(CQ_ENTRY_BYTES)
+                .map(CqEntry::decode),
+        );
+        Ok(())
+    }
+}

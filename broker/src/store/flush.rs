@@ -1,0 +1,339 @@
+//! The write path behind appends: the writer task (O_DIRECT writes, then in SYNC_FLUSH the
+//! group-commit fdatasync), the dispatcher (consume queues, index, pull wake-ups) and the
+//! periodic task (interval fdatasync, derived-file flush, checkpoint, retention).
+//!
+//! Batching is explicit: while a write or fdatasync is in flight, appends keep encoding into
+//! the tail cache; the next round takes everything that gathered, up to a segment end.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use ringmq_proto::message::{
+    find_property, peek_header, property, sysflag, tag_hash, DecodedRecord, MAGIC_BLANK,
+};
+
+use super::append_file::AppendFile;
+use super::backend::{DirectFile, File};
+use super::checkpoint::{self, Checkpoint};
+use super::commitlog::{CommitLog, Segment};
+use super::consume_queue::CqEntry;
+use super::index::{KeyIndex, INDEX_ENTRY_BYTES};
+use super::offset::to_global;
+use super::{align_down, align_up, FlushMode, Inner, Queues, State, StoreError};
+
+enum Work {
+    Run,
+    Exit,
+}
+
+/// The writer task: one per store.
+pub(crate) async fn writer_loop(inner: Rc<Inner>) {
+    let sync_mode = inner.config.flush_mode == FlushMode::Sync;
+    loop {
+        let work = inner
+            .writer_wake
+            .wait_for(|| {
+                let st = inner.state.borrow();
+                let log = &st.log;
+                if log.end > log.written || (sync_mode && log.written > log.flushed) {
+                    Some(Work::Run)
+                } else if inner.closing.get() || inner.failure.borrow().is_some() {
+                    Some(Work::Exit)
+                } else {
+                    None
+                }
+            })
+            .await;
+        if matches!(work, Work::Exit) || inner.failure.borrow().is_some() {
+            break;
+        }
+        if let Err(e) = write_round(&inner).await {
+            inner.fail(e);
+            break;
+        }
+        if sync_mode {
+            if let Err(e) = sync_round(&inner).await {
+                inner.fail(e);
+                break;
+            }
+        }
+    }
+    inner.writer_done.set(true);
+    inner.progress.notify_all();
+}
+
+async fn segment_for_write(inner: &Inner, base: u64) -> Result<Rc<Segment>, StoreError> {
+    if let Some(seg) = inner.state.borrow().log.segments.get(&base) {
+        return Ok(seg.clone());
+    }
+    let path = CommitLog::segment_path(&inner.state.borrow().log.dir, base);
+    let file = File::open(&path, true)
+        .await
+        .map_err(|e| StoreError::io("create segment", &path, e))?;
+    file.pre_allocate(inner.config.segment_size_bytes)
+        .await
+        .map_err(|e| StoreError::io("preallocate segment", &path, e))?;
+    let seg = Rc::new(Segment {
+        base,
+        file: Rc::new(file),
+        path,
+    });
+    inner
+        .state
+        .borrow_mut()
+        .log
+        .segments
+        .insert(base, seg.clone());
+    Ok(seg)
+}
+
+/// Writes `[written, end)` (clipped to the segment end), rewriting the partial first page in
+/// place; then dispatches the records it covered and wakes appenders.
+async fn write_round(inner: &Inner) -> Result<(), StoreError> {
+    let (base, start, target) = {
+        let st = inner.state.borrow();
+        let log = &st.log;
+        if log.end == log.written {
+            return Ok(());
+        }
+        let base = log.segment_base(log.written);
+        (base, log.written, log.end.min(base + log.segment_size))
+    };
+    let seg = segment_for_write(inner, base).await?;
+    let page_start = align_down(start);
+    let buf = {
+        let st = inner.state.borrow();
+        let bytes = st
+            .log
+            .cache
+            .get(page_start, (target - page_start) as usize)
+            .expect("unwritten bytes are cached");
+        let mut buf = seg.file.alloc((align_up(target) - page_start) as usize);
+        buf[..bytes.len()].copy_from_slice(bytes);
+        buf
+    };
+    let len = buf.len() as u64;
+    seg.file
+        .write_at(buf, page_start - base)
+        .await
+        .map_err(|e| StoreError::io("write", &seg.path, e))?;
+    inner
+        .stats
+        .bytes_written
+        .set(inner.stats.bytes_written.get() + len);
+    inner.stats.writes.set(inner.stats.writes.get() + 1);
+    let mut st = inner.state.borrow_mut();
+    assert!(st.log.written == start, "one writer at a time");
+    st.log.written = target;
+    st.log.mark_dirty(&seg);
+    dispatch_range(inner, &mut st, start, target);
+    let limit = st.log.written.min(st.dispatched);
+    st.log.cache.evict(limit);
+    drop(st);
+    inner.progress.notify_all();
+    Ok(())
+}
+
+/// One group commit: fdatasync every segment written since the last one; everything written
+/// before it started is then durable.
+pub(crate) async fn sync_round(inner: &Inner) -> Result<(), StoreError> {
+    if inner.syncing.get() {
+        return Ok(());
+    }
+    let (target, records_target, segs) = {
+        let mut st = inner.state.borrow_mut();
+        if st.log.written == st.log.flushed {
+            return Ok(());
+        }
+        (
+            st.log.written,
+            st.records_written,
+            std::mem::take(&mut st.log.dirty),
+        )
+    };
+    inner.syncing.set(true);
+    let mut result = Ok(());
+    for seg in &segs {
+        if let Err(e) = seg.file.sync_data().await {
+            result = Err(StoreError::io("fdatasync", &seg.path, e));
+            break;
+        }
+    }
+    inner.syncing.set(false);
+    result?;
+    let mut st = inner.state.borrow_mut();
+    st.log.flushed = st.log.flushed.max(target);
+    let covered = records_target - st.records_synced;
+    st.records_synced = records_target;
+    drop(st);
+    inner.stats.fdatasyncs.set(inner.stats.fdatasyncs.get() + 1);
+    inner
+        .stats
+        .records_synced
+        .set(inner.stats.records_synced.get() + covered);
+    inner.progress.notify_all();
+    Ok(())
+}
+
+/// Dispatches every record in `[from, to)` of the tail cache: consume-queue entry, index keys,
+/// pull wake-up.
+pub(crate) fn dispatch_range(inner: &Inner, st: &mut State, from: u64, to: u64) {
+    let State {
+        log,
+        queues,
+        index,
+        records_written,
+        ..
+    } = st;
+    let mut pos = from;
+    while pos < to {
+        let (size, magic) = {
+            let head = log.cache.get(pos, 8).expect("dispatched bytes are cached");
+            peek_header(head).expect("8 bytes")
+        };
+        if magic == MAGIC_BLANK {
+            pos = log.segment_base(pos) + log.segment_size;
+            continue;
+        }
+        let bytes = log
+            .cache
+            .get(pos, size as usize)
+            .expect("dispatched bytes are cached");
+        let rec = DecodedRecord::decode(bytes).expect("the store only writes valid records");
+        dispatch_record(inner, queues, index, pos, &rec);
+        *records_written += 1;
+        pos += size as u64;
+    }
+    st.dispatched = to;
+}
+
+/// The derived data of one record (shared by live dispatch and recovery).
+pub(crate) fn dispatch_record(
+    inner: &Inner,
+    queues: &mut Queues,
+    index: &KeyIndex,
+    pos: u64,
+    rec: &DecodedRecord<'_>,
+) {
+    let r = &rec.record;
+    let global = to_global(inner.config.shard_id, pos);
+    let tx = sysflag::transaction_type(r.sys_flag);
+    let topic = std::str::from_utf8(r.topic).expect("topics are validated as UTF-8 on append");
+    if tx != sysflag::TRANSACTION_PREPARED_TYPE && tx != sysflag::TRANSACTION_ROLLBACK_TYPE {
+        let tag = find_property(r.properties, property::TAGS)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .map_or(0, tag_hash);
+        let q = inner.queue_in(queues, topic, r.queue_id);
+        q.push(
+            r.queue_offset as u64,
+            CqEntry {
+                physical_offset: global,
+                size: rec.total_size as u32,
+                tag_hash: tag,
+            },
+        );
+    }
+    if let Some(keys) = find_property(r.properties, property::KEYS) {
+        for key in keys.split(|&b| b == b' ').filter(|k| !k.is_empty()) {
+            index.add(r.topic, key, global);
+        }
+    }
+    if let Some(uniq) = find_property(r.properties, property::UNIQ_KEY) {
+        index.add(r.topic, uniq, global);
+    }
+    index.last_update_timestamp.set(r.store_timestamp);
+}
+
+/// Writes and fdatasyncs dirty consume queues and the index, makes sure the log is synced at
+/// least as far as they reach, then writes the checkpoint.
+pub(crate) async fn flush_derived(inner: &Inner) -> Result<(), StoreError> {
+    let (dispatched, cq_entries, index_entries, queues, index) = {
+        let st = inner.state.borrow();
+        let all = st.queues.values().flat_map(|t| t.values());
+        let cq_entries = all.clone().map(|q| q.max_offset.get()).sum::<u64>();
+        let queues: Vec<_> = all
+            .filter(|q| !q.file.borrow().is_clean())
+            .cloned()
+            .collect();
+        let index_entries = st.index.file.borrow().len() / INDEX_ENTRY_BYTES as u64;
+        (
+            st.dispatched,
+            cq_entries,
+            index_entries,
+            queues,
+            st.index.clone(),
+        )
+    };
+    for q in queues {
+        AppendFile::flush(&q.file, true).await?;
+    }
+    AppendFile::flush(&index.file, true).await?;
+    // The checkpoint must not claim derived entries for log bytes that are not yet durable.
+    if inner.state.borrow().log.flushed < dispatched {
+        sync_round(inner).await?;
+        inner
+            .progress
+            .wait_for(|| {
+                (inner.state.borrow().log.flushed >= dispatched || inner.failure.borrow().is_some())
+                    .then_some(())
+            })
+            .await;
+        if let Some(cause) = inner.failure.borrow().clone() {
+            return Err(StoreError::ReadOnly { cause });
+        }
+    }
+    let min_offset = inner.state.borrow().log.min_offset;
+    let cp = Checkpoint {
+        log_offset: dispatched,
+        min_offset,
+        cq_entries,
+        index_entries,
+    };
+    if inner.last_checkpoint.get() != Some(cp) {
+        checkpoint::write(&inner.checkpoint_path(), cp).await?;
+        inner.last_checkpoint.set(Some(cp));
+    }
+    Ok(())
+}
+
+/// The periodic task: interval fdatasync (ASYNC_FLUSH), derived files and checkpoint, retention.
+pub(crate) async fn periodic_loop(inner: Rc<Inner>) {
+    let interval = Duration::from_millis(inner.config.flush_interval_ms.max(1));
+    let retention_every = inner.config.retention_check_interval_ms.max(1);
+    let mut since_retention_ms = 0u64;
+    loop {
+        let closing = futures_lite::future::or(
+            async {
+                glommio::timer::sleep(interval).await;
+                false
+            },
+            inner
+                .progress
+                .wait_for(|| inner.closing.get().then_some(true)),
+        )
+        .await;
+        if closing || inner.failure.borrow().is_some() {
+            break;
+        }
+        let mut res = Ok(());
+        if inner.config.flush_mode == FlushMode::Async {
+            res = sync_round(&inner).await;
+        }
+        if res.is_ok() {
+            res = flush_derived(&inner).await;
+        }
+        if let Err(e) = res {
+            inner.fail(e);
+            break;
+        }
+        since_retention_ms += inner.config.flush_interval_ms.max(1);
+        if since_retention_ms >= retention_every {
+            since_retention_ms = 0;
+            if let Err(e) = super::retention::run(&inner, super::now_ms(), None).await {
+                tracing::warn!(error = %e, "retention pass failed");
+            }
+        }
+    }
+    inner.periodic_done.set(true);
+    inner.progress.notify_all();
+}

@@ -1,0 +1,396 @@
+//! Broker-wide state over the wire: client registrations and notifications, consumer offsets
+//! across shards and restarts, topic administration, name-server registration. Real
+//! `ringmq-broker` (two shards) and `ringmq-namesrv` processes on 127.0.0.1.
+
+mod common;
+
+use common::*;
+use ringmq_proto::body::{ConsumerListBody, JsonBody, TopicConfigSerializeWrapper, TopicRouteData};
+use ringmq_proto::code::{RequestCode, ResponseCode};
+use ringmq_proto::command::SERVER_VERSION;
+
+fn heartbeat_body(client_id: &str, group: &str, topic: &str) -> Vec<u8> {
+    format!(
+        r#"{{"clientID":"{client_id}","consumerDataSet":[{{"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","consumeType":"CONSUME_PASSIVELY","groupName":"{group}","messageModel":"CLUSTERING","subscriptionDataSet":[{{"classFilterMode":false,"codeSet":[],"expressionType":"TAG","subString":"*","subVersion":1700000000000,"tagsSet":[],"topic":"{topic}"}}],"unitMode":false}}],"heartbeatFingerprint":0,"producerDataSet":[{{"groupName":"CLIENT_INNER_PRODUCER"}}],"withoutSub":false}}"#
+    )
+    .into_bytes()
+}
+
+fn consumer_ids(client: &mut Client, group: &str) -> Result<Vec<String>, String> {
+    let response = client.call_code(
+        RequestCode::GetConsumerListByGroup.code(),
+        &[("consumerGroup", group)],
+        b"",
+    );
+    if response.code != ResponseCode::Success.code() {
+        return Err(response.remark.unwrap_or_default());
+    }
+    Ok(ConsumerListBody::from_json(&response.body)
+        .unwrap()
+        .consumer_id_list)
+}
+
+#[test]
+fn heartbeat_registers_consumers_and_notifies_group_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut first = broker.connect();
+    let response = first.call_code(
+        RequestCode::HeartBeat.code(),
+        &[],
+        &heartbeat_body("10.0.0.1@a", "cg", "T1"),
+    );
+    assert_eq!(response.code, ResponseCode::Success.code());
+    assert!(
+        response.version >= 232,
+        "heartbeat response version {}",
+        response.version
+    );
+    assert_eq!(response.version, SERVER_VERSION);
+    assert_eq!(
+        response.ext_fields.get("IS_SUPPORT_HEART_BEAT_V2"),
+        Some("false")
+    );
+    // Joining notifies every member, the new one included (as Java does).
+    first.wait_server_request(RequestCode::NotifyConsumerIdsChanged.code());
+    assert_eq!(
+        consumer_ids(&mut first, "cg").unwrap(),
+        vec!["10.0.0.1@a".to_string()]
+    );
+
+    // A second client joins: the first is told (oneway, no answer expected).
+    let mut second = broker.connect();
+    second.call_code(
+        RequestCode::HeartBeat.code(),
+        &[],
+        &heartbeat_body("10.0.0.2@b", "cg", "T1"),
+    );
+    let notify = first.wait_server_request(RequestCode::NotifyConsumerIdsChanged.code());
+    assert!(notify.is_oneway());
+    assert_eq!(notify.ext_fields.get("consumerGroup"), Some("cg"));
+    assert_eq!(
+        consumer_ids(&mut first, "cg").unwrap(),
+        vec!["10.0.0.1@a".to_string(), "10.0.0.2@b".to_string()]
+    );
+
+    // The second connection closes: its registration goes and the first is told again.
+    second.close();
+    first.wait_server_request(RequestCode::NotifyConsumerIdsChanged.code());
+    assert_eq!(
+        consumer_ids(&mut first, "cg").unwrap(),
+        vec!["10.0.0.1@a".to_string()]
+    );
+
+    // UNREGISTER_CLIENT empties the group.
+    let response = first.call_code(
+        RequestCode::UnregisterClient.code(),
+        &[("clientID", "10.0.0.1@a"), ("consumerGroup", "cg")],
+        b"",
+    );
+    assert_eq!(response.code, ResponseCode::Success.code());
+    assert_eq!(
+        consumer_ids(&mut first, "cg"),
+        Err("no consumer for this group, cg".to_string())
+    );
+}
+
+#[test]
+fn lenient_heartbeats_and_bad_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut client = broker.connect();
+    // ali-ons style: no expressionType, numbers where Java has strings elsewhere, extra keys.
+    let ali = br#"{"clientID":"1.2.3.4@ali","producerDataSet":[],"consumerDataSet":[{"groupName":"ali-g","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","unitMode":false,"subscriptionDataSet":[{"topic":"T","subString":"*","classFilterMode":false,"tagsSet":[],"codeSet":[],"subVersion":1}],"extra":1}]}"#;
+    let response = client.call_code(RequestCode::HeartBeat.code(), &[], ali);
+    assert_eq!(
+        response.code,
+        ResponseCode::Success.code(),
+        "{:?}",
+        response.remark
+    );
+    assert_eq!(
+        consumer_ids(&mut client, "ali-g").unwrap(),
+        vec!["1.2.3.4@ali".to_string()]
+    );
+    // A body that is not a heartbeat: SYSTEM_ERROR, connection stays.
+    let response = client.call_code(RequestCode::HeartBeat.code(), &[], b"{not json");
+    assert_eq!(response.code, ResponseCode::SystemError.code());
+    assert!(response.remark.unwrap().contains("heartbeat"));
+    assert_eq!(consumer_ids(&mut client, "ali-g").unwrap().len(), 1);
+    // Missing required header fields name the field.
+    let response = client.call_code(RequestCode::GetConsumerListByGroup.code(), &[], b"");
+    assert_eq!(response.code, ResponseCode::SystemError.code());
+    assert!(response.remark.unwrap().contains("consumerGroup"));
+}
+
+#[test]
+fn consumer_offsets_on_every_shard_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut broker = start_broker(&store, &[]);
+    let mut client = broker.connect();
+    // The topic is created by admin request; 8 queues spread over both shards.
+    let response = client.call_code(
+        RequestCode::UpdateAndCreateTopic.code(),
+        &[
+            ("topic", "OffT"),
+            ("readQueueNums", "8"),
+            ("writeQueueNums", "8"),
+            ("perm", "6"),
+        ],
+        b"",
+    );
+    assert_eq!(
+        response.code,
+        ResponseCode::Success.code(),
+        "{:?}",
+        response.remark
+    );
+    for queue in 0..8 {
+        let q = queue.to_string();
+        let response = client.call_code(
+            RequestCode::QueryConsumerOffset.code(),
+            &[("consumerGroup", "og"), ("topic", "OffT"), ("queueId", &q)],
+            b"",
+        );
+        assert_eq!(response.code, ResponseCode::QueryNotFound.code());
+        let offset = (100 + queue).to_string();
+        let response = client.call_code(
+            RequestCode::UpdateConsumerOffset.code(),
+            &[
+                ("consumerGroup", "og"),
+                ("topic", "OffT"),
+                ("queueId", &q),
+                ("commitOffset", &offset),
+            ],
+            b"",
+        );
+        assert_eq!(response.code, ResponseCode::Success.code());
+    }
+    // Bad updates: unknown topic, queue out of range.
+    let response = client.call_code(
+        RequestCode::UpdateConsumerOffset.code(),
+        &[
+            ("consumerGroup", "og"),
+            ("topic", "NoSuchTopic"),
+            ("queueId", "0"),
+            ("commitOffset", "1"),
+        ],
+        b"",
+    );
+    assert_eq!(response.code, ResponseCode::TopicNotExist.code());
+    let response = client.call_code(
+        RequestCode::UpdateConsumerOffset.code(),
+        &[
+            ("consumerGroup", "og"),
+            ("topic", "OffT"),
+            ("queueId", "8"),
+            ("commitOffset", "1"),
+        ],
+        b"",
+    );
+    assert_eq!(response.code, ResponseCode::InvalidParameter.code());
+
+    assert!(broker.process.terminate().success());
+    let broker = start_broker(&store, &[]);
+    let mut client = broker.connect();
+    for queue in 0..8 {
+        let q = queue.to_string();
+        let response = client.call_code(
+            RequestCode::QueryConsumerOffset.code(),
+            &[("consumerGroup", "og"), ("topic", "OffT"), ("queueId", &q)],
+            b"",
+        );
+        assert_eq!(response.code, ResponseCode::Success.code());
+        assert_eq!(
+            response.ext_fields.get("offset"),
+            Some((100 + queue).to_string().as_str())
+        );
+    }
+}
+
+fn all_topics(client: &mut Client) -> TopicConfigSerializeWrapper {
+    let response = client.call_code(RequestCode::GetAllTopicConfig.code(), &[], b"");
+    assert_eq!(response.code, ResponseCode::Success.code());
+    TopicConfigSerializeWrapper::from_json(&response.body).unwrap()
+}
+
+#[test]
+fn topic_administration() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut broker = start_broker(&store, &[]);
+    let mut client = broker.connect();
+    let topics = all_topics(&mut client);
+    assert_eq!(topics.topic_config_table["TBW102"].perm, 7);
+    assert_eq!(topics.topic_config_table["TBW102"].write_queue_nums, 8);
+
+    let create = |client: &mut Client, topic: &str, queues: &str, perm: &str| {
+        client.call_code(
+            RequestCode::UpdateAndCreateTopic.code(),
+            &[
+                ("topic", topic),
+                ("readQueueNums", queues),
+                ("writeQueueNums", queues),
+                ("perm", perm),
+            ],
+            b"",
+        )
+    };
+    assert_eq!(
+        create(&mut client, "AdminT", "3", "6").code,
+        ResponseCode::Success.code()
+    );
+    let response = create(&mut client, "bad topic!", "3", "6");
+    assert_eq!(response.code, ResponseCode::InvalidParameter.code());
+    assert!(response.remark.unwrap().contains("illegal character"));
+    let response = create(&mut client, &"x".repeat(128), "3", "6");
+    assert_eq!(response.code, ResponseCode::InvalidParameter.code());
+    assert_eq!(
+        create(&mut client, "SCHEDULE_TOPIC_XXXX", "3", "6").code,
+        ResponseCode::InvalidParameter.code()
+    );
+    assert_eq!(
+        create(&mut client, "ZeroQ", "0", "6").code,
+        ResponseCode::InvalidParameter.code()
+    );
+    assert_eq!(
+        create(&mut client, "BadPerm", "1", "99").code,
+        ResponseCode::InvalidParameter.code()
+    );
+    let response = client.call_code(
+        RequestCode::UpdateAndCreateTopic.code(),
+        &[("topic", "NoNums")],
+        b"",
+    );
+    assert_eq!(response.code, ResponseCode::SystemError.code());
+    assert!(response.remark.unwrap().contains("readQueueNums"));
+
+    let topics = all_topics(&mut client);
+    assert_eq!(topics.topic_config_table["AdminT"].read_queue_nums, 3);
+    assert!(!topics.topic_config_table.contains_key("ZeroQ"));
+
+    // Heartbeats create %RETRY%<group>.
+    client.call_code(
+        RequestCode::HeartBeat.code(),
+        &[],
+        &heartbeat_body("c@1", "rg", "AdminT"),
+    );
+    assert_eq!(
+        all_topics(&mut client).topic_config_table["%RETRY%rg"].write_queue_nums,
+        1
+    );
+
+    // Delete, and survive restart.
+    create(&mut client, "Doomed", "1", "6");
+    let response = client.call_code(
+        RequestCode::DeleteTopicInBroker.code(),
+        &[("topic", "Doomed")],
+        b"",
+    );
+    assert_eq!(response.code, ResponseCode::Success.code());
+    assert!(broker.process.terminate().success());
+    let broker = start_broker(&store, &[]);
+    let mut client = broker.connect();
+    let topics = all_topics(&mut client);
+    assert_eq!(topics.topic_config_table["AdminT"].read_queue_nums, 3);
+    assert!(topics.topic_config_table.contains_key("%RETRY%rg"));
+    assert!(!topics.topic_config_table.contains_key("Doomed"));
+}
+
+fn route(namesrv: &NameServer, topic: &str) -> Option<TopicRouteData> {
+    let mut client = Client::connect(&namesrv.addr());
+    let response = client.call_code(
+        RequestCode::GetRouteinfoByTopic.code(),
+        &[("topic", topic)],
+        b"",
+    );
+    (response.code == ResponseCode::Success.code())
+        .then(|| TopicRouteData::from_json(&response.body).unwrap())
+}
+
+/// Polls (bounded) until the name server's route for `topic` satisfies `check`.
+fn wait_route(namesrv: &NameServer, topic: &str, check: impl Fn(Option<&TopicRouteData>) -> bool) {
+    let started = std::time::Instant::now();
+    while !check(route(namesrv, topic).as_ref()) {
+        assert!(
+            started.elapsed() < WAIT_MAX,
+            "route of {topic} never matched: {:?}",
+            route(namesrv, topic)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn registers_with_name_servers_and_unregisters_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = start_namesrv(dir.path());
+    let second = start_namesrv(dir.path());
+    let namesrvs = format!("{};{}", first.addr(), second.addr());
+    let mut broker = start_broker(&dir.path().join("store"), &["-n", &namesrvs]);
+    let addr = broker.addr();
+    for namesrv in [&first, &second] {
+        wait_route(namesrv, "TBW102", |r| {
+            r.is_some_and(|r| {
+                r.broker_datas
+                    .iter()
+                    .any(|b| b.broker_addrs.values().any(|a| *a == addr))
+                    && r.queue_datas
+                        .iter()
+                        .any(|q| q.perm == 7 && q.write_queue_nums == 8)
+            })
+        });
+    }
+    // A new topic is announced at once, not after the 30 s period.
+    let mut client = broker.connect();
+    client.call_code(
+        RequestCode::UpdateAndCreateTopic.code(),
+        &[
+            ("topic", "RoutedT"),
+            ("readQueueNums", "2"),
+            ("writeQueueNums", "2"),
+            ("perm", "6"),
+        ],
+        b"",
+    );
+    wait_route(&first, "RoutedT", |r| {
+        r.is_some_and(|r| r.queue_datas.iter().any(|q| q.write_queue_nums == 2))
+    });
+
+    // Wiping the broker's write permission is announced: every topic read-only.
+    let response = client.call_code(
+        RequestCode::UpdateBrokerConfig.code(),
+        &[],
+        b"brokerPermission=4\n",
+    );
+    assert_eq!(
+        response.code,
+        ResponseCode::Success.code(),
+        "{:?}",
+        response.remark
+    );
+    wait_route(&first, "RoutedT", |r| {
+        r.is_some_and(|r| r.queue_datas.iter().all(|q| q.perm == 4))
+    });
+    let config = client.call_code(RequestCode::GetBrokerConfig.code(), &[], b"");
+    assert!(text(&config.body).contains("brokerPermission=4\n"));
+    let response = client.call_code(
+        RequestCode::UpdateBrokerConfig.code(),
+        &[],
+        b"listenPort=1\n",
+    );
+    assert_eq!(response.code, ResponseCode::InvalidParameter.code());
+    let response = client.call_code(
+        RequestCode::UpdateBrokerConfig.code(),
+        &[],
+        b"brokerPermission=12\n",
+    );
+    assert_eq!(response.code, ResponseCode::InvalidParameter.code());
+
+    // Clean shutdown unregisters: the topic routes disappear.
+    assert!(broker.process.terminate().success());
+    for namesrv in [&first, &second] {
+        wait_route(namesrv, "RoutedT", |r| r.is_none());
+    }
+}

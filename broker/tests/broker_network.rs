@@ -1,0 +1,182 @@
+//! The broker's network behaviour against bad input, each case checked together with "other
+//! connections keep working": a real `ringmq-broker` with two shards on 127.0.0.1.
+
+mod common;
+
+use common::*;
+use ringmq_proto::code::{RequestCode, ResponseCode};
+use ringmq_proto::command::{SerializeType, SERVER_VERSION};
+
+/// A request any healthy broker answers: the consumer list of a group nobody joined.
+fn assert_healthy(client: &mut Client) {
+    let response = client.call_code(
+        RequestCode::GetConsumerListByGroup.code(),
+        &[("consumerGroup", "health-check")],
+        b"",
+    );
+    assert_eq!(response.code, ResponseCode::SystemError.code());
+    assert_eq!(
+        response.remark.as_deref(),
+        Some("no consumer for this group, health-check")
+    );
+}
+
+#[test]
+fn unknown_code_gets_request_code_not_supported() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut client = broker.connect();
+    let mut other = broker.connect();
+    for code in [9999, 200050, 0, -5] {
+        let response = client.call_code(code, &[("topic", "T")], b"body");
+        assert_eq!(response.code, ResponseCode::RequestCodeNotSupported.code());
+        assert_eq!(
+            response.remark.as_deref(),
+            Some(format!(" request type {code} not supported").as_str())
+        );
+        assert!(response.is_response());
+        assert_eq!(response.version, SERVER_VERSION);
+    }
+    // The same connection and another one keep working.
+    assert_healthy(&mut client);
+    assert_healthy(&mut other);
+}
+
+#[test]
+fn each_request_is_answered_in_its_own_serialize_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut client = broker.connect();
+    let binary = client.call(rocketmq_request(9999, &[], b""));
+    assert_eq!(binary.serialize_type, SerializeType::RocketMq);
+    assert_eq!(binary.code, ResponseCode::RequestCodeNotSupported.code());
+    let json = client.call(json_request(9999, &[], b""));
+    assert_eq!(json.serialize_type, SerializeType::Json);
+    let binary = client.call(rocketmq_request(
+        RequestCode::GetConsumerListByGroup.code(),
+        &[("consumerGroup", "g")],
+        b"",
+    ));
+    assert_eq!(binary.serialize_type, SerializeType::RocketMq);
+    assert_eq!(
+        binary.remark.as_deref(),
+        Some("no consumer for this group, g")
+    );
+}
+
+#[test]
+fn oneway_requests_are_never_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut client = broker.connect();
+    let mut oneway = json_request(9999, &[], b"");
+    oneway.set_oneway();
+    client.send(oneway);
+    let mut oneway_bad = json_request(
+        RequestCode::UpdateConsumerOffset.code(),
+        &[("topic", "T")],
+        b"",
+    );
+    oneway_bad.set_oneway();
+    client.send(oneway_bad);
+    // The next response on the connection belongs to the next normal request.
+    let opaque = client.send(json_request(
+        RequestCode::GetConsumerListByGroup.code(),
+        &[("consumerGroup", "g")],
+        b"",
+    ));
+    let response = client.read_response();
+    assert_eq!(response.opaque, opaque);
+}
+
+#[test]
+fn malformed_frames_close_only_their_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut bystander = broker.connect();
+    assert_healthy(&mut bystander);
+
+    let bad_frames: Vec<(&str, Vec<u8>)> = vec![
+        ("length below 4", vec![0, 0, 0, 2, 0, 0, 0, 0]),
+        ("negative length", vec![0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 0]),
+        // 32 MiB announced: over the 16 MiB cap, rejected before any of it is buffered.
+        ("oversized frame", vec![0x02, 0, 0, 0, 0, 0, 0, 0]),
+        (
+            "header longer than frame",
+            vec![0, 0, 0, 8, 0, 0, 0, 100, 1, 2, 3, 4],
+        ),
+        ("unknown serialize type", {
+            let mut f = vec![0, 0, 0, 6, 7, 0, 0, 2];
+            f.extend_from_slice(b"{}");
+            f
+        }),
+        ("header not JSON", {
+            let mut f = vec![0, 0, 0, 9, 0, 0, 0, 5];
+            f.extend_from_slice(b"{nope");
+            f
+        }),
+    ];
+    for (what, bytes) in bad_frames {
+        let mut victim = broker.connect();
+        assert_healthy(&mut victim);
+        victim.write_raw(&bytes);
+        assert!(
+            victim.is_closed_by_server(),
+            "{what}: connection not closed"
+        );
+        assert_healthy(&mut bystander);
+        let mut fresh = broker.connect();
+        assert_healthy(&mut fresh);
+    }
+}
+
+#[test]
+fn vip_port_serves_the_same_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut vip = Client::connect(&format!("127.0.0.1:{}", broker.port - 2));
+    assert_healthy(&mut vip);
+}
+
+#[test]
+fn sigterm_stops_the_broker_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = start_broker(&dir.path().join("store"), &[]);
+    let mut client = broker.connect();
+    assert_healthy(&mut client);
+    let status = broker.process.terminate();
+    assert!(
+        status.success(),
+        "exit status {status}:\n{}",
+        broker.process.log()
+    );
+    let log = broker.process.log();
+    assert!(log.contains("broker stopped"), "{log}");
+}
+
+#[test]
+fn a_different_shard_count_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut broker = start_broker(&store, &["--cpus", "2"]);
+    assert!(broker.process.terminate().success());
+    let (status, log) = run_broker_expecting_failure(&store, &["--cpus", "1"]);
+    assert!(!status.success());
+    assert!(
+        log.contains("was created with 2 shards but this start has 1"),
+        "{log}"
+    );
+    assert!(log.contains("--cpus 2"), "{log}");
+}
+
+#[test]
+fn bad_configuration_is_refused_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let (status, log) = run_broker_expecting_failure(&store, &["--set", "maxMessageSize=lots"]);
+    assert_eq!(status.code(), Some(2));
+    assert!(log.contains("maxMessageSize"), "{log}");
+    let (status, log) = run_broker_expecting_failure(&store, &["--cpus", "64"]);
+    assert!(!status.success());
+    assert!(log.contains("asked for 64 cores"), "{log}");
+}

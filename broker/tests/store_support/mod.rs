@@ -1,0 +1,67 @@
+//! Helpers shared by the store tests: an executor per test, small store configs, records.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::Path;
+
+use ringmq_broker::store::{FlushMode, StoreConfig};
+use ringmq_proto::message::Record;
+
+/// Runs `f` on a fresh glommio executor (one per test keeps locked memory small).
+pub fn run<T, F: Future<Output = T>>(f: impl FnOnce() -> F) -> T {
+    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .make()
+        .expect("glommio executor (run `ulimit -l unlimited` first)");
+    ex.run(f())
+}
+
+/// A store config with small segments and a small tail cache, so tests cross segment
+/// boundaries and read from disk.
+pub fn small_config(root: &Path, mode: FlushMode) -> StoreConfig {
+    let mut c = StoreConfig::new(root, 3);
+    c.segment_size_bytes = 64 * 1024;
+    c.max_record_bytes = 16 * 1024;
+    c.tail_cache_bytes = 16 * 1024;
+    c.cq_cache_entries = 8;
+    c.flush_mode = mode;
+    c.flush_interval_ms = 20;
+    c
+}
+
+/// A record for `topic`/`queue_id` with `body` and a properties string.
+pub fn record<'a>(
+    topic: &'a str,
+    queue_id: i32,
+    body: &'a [u8],
+    properties: &'a [u8],
+) -> Record<'a> {
+    Record {
+        queue_id,
+        flag: 0,
+        queue_offset: 0,
+        physical_offset: 0,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        born_host: "127.0.0.1:40000".parse().unwrap(),
+        store_timestamp: 0,
+        store_host: "127.0.0.1:10911".parse().unwrap(),
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body,
+        topic: topic.as_bytes(),
+        properties,
+    }
+}
+
+/// Splits a pull body into records.
+pub fn split_records(mut body: &[u8]) -> Vec<ringmq_proto::message::DecodedRecord<'_>> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let d = ringmq_proto::message::DecodedRecord::decode(body)
+            .expect("pull body holds whole records");
+        d.verify_body_crc().expect("crc");
+        body = &body[d.total_size..];
+        out.push(d);
+    }
+    out
+}

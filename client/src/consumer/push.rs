@@ -1,0 +1,704 @@
+//! The push consumer: subscriptions, heartbeats, client-side rebalancing, one long-polling pull
+//! loop per assigned queue, inline consumption, offset commits, send-back of failed messages.
+//!
+//! Data flow: the rebalance task (timer, NOTIFY_CONSUMER_IDS_CHANGED doorbell, or start) asks
+//! one broker of each subscribed topic for the group's consumer ids, allocates queues with
+//! `AllocateMessageQueueAveragely`, stops the loops of queues it lost (committing their offsets)
+//! and starts loops for queues it gained at the committed offset (or per `ConsumeFrom`). Each
+//! queue loop pulls (SUSPEND bit, 15 s budget), re-filters tags exactly, calls the listener in
+//! order, sends failed messages back, and advances the queue's offset; the commit task sends
+//! changed offsets every 5 s as oneway UPDATE_CONSUMER_OFFSET.
+//!
+//! Delivery: at least once. A queue's offset moves past a message only after the listener
+//! returned `Success` for it or it was handed back to the broker.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use glommio::channels::local_channel::{self, LocalReceiver};
+use glommio::Task;
+use ringmq_proto::body::{
+    ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, JsonBody,
+    MessageModel as WireModel, ProducerData,
+};
+use ringmq_proto::code::RequestCode;
+use ringmq_proto::message::property;
+
+use super::offset_store::OffsetTable;
+use super::pull::{pull_once, pull_sys_flag, PullSpec, PullStatus};
+use super::subscription::TagSubscription;
+use crate::broker_api;
+use crate::config::ClientConfig;
+use crate::core::ClientCore;
+use crate::error::ClientError;
+use crate::message::MessageExt;
+use crate::producer::{now_ms, CLIENT_INNER_PRODUCER_GROUP};
+use crate::queue::MessageQueue;
+use crate::rebalance::allocate_averagely;
+use crate::remoting::ServerRequestHandler;
+use crate::requests;
+
+/// Prefix of every group's retry topic.
+pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
+
+/// One consumer of the group gets each message (clustering), or every consumer does
+/// (broadcasting; offsets stay in this client's memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageModel {
+    Clustering,
+    Broadcasting,
+}
+
+/// Where a queue without a committed offset starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeFrom {
+    /// At the queue's end (retry queues start at 0), as Java's CONSUME_FROM_LAST_OFFSET.
+    LastOffset,
+    /// At offset 0.
+    FirstOffset,
+}
+
+/// The listener's verdict on a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeStatus {
+    Success,
+    /// Redeliver later: clustering consumers hand the batch back to the broker's retry topic.
+    ReconsumeLater,
+}
+
+/// Consumes messages. Called on the consumer's executor, in queue order per queue; messages of
+/// different queues interleave. It must not block the thread.
+pub trait MessageListener: 'static {
+    fn consume(&self, queue: &MessageQueue, messages: &[MessageExt]) -> ConsumeStatus;
+}
+
+impl<F> MessageListener for F
+where
+    F: Fn(&MessageQueue, &[MessageExt]) -> ConsumeStatus + 'static,
+{
+    fn consume(&self, queue: &MessageQueue, messages: &[MessageExt]) -> ConsumeStatus {
+        self(queue, messages)
+    }
+}
+
+/// Push consumer settings; defaults are Java's `DefaultMQPushConsumer`.
+#[derive(Debug, Clone)]
+pub struct PushConsumerConfig {
+    pub client: ClientConfig,
+    pub group: String,
+    pub message_model: MessageModel,
+    pub consume_from: ConsumeFrom,
+    /// `maxMsgNums` of each pull (Java `pullBatchSize`: 32).
+    pub pull_batch_size: i32,
+    /// Messages per listener call (Java `consumeMessageBatchMaxSize`: 1).
+    pub consume_batch_max_size: usize,
+    /// Broker-side long-poll budget (Java: 15 s).
+    pub suspend_timeout_ms: u64,
+    /// Client-side pull timeout; longer than the suspend budget (Java: 30 s).
+    pub pull_timeout_ms: u64,
+    /// Wait before pulling again after a failed pull.
+    pub pull_error_delay_ms: u64,
+    /// Rebalance period besides NOTIFY_CONSUMER_IDS_CHANGED (Java: 20 s).
+    pub rebalance_interval_ms: u64,
+    /// Offset commit period (Java `persistConsumerOffsetInterval`: 5 s).
+    pub commit_interval_ms: u64,
+    /// Deliveries before the broker moves a message to the DLQ; -1 means 16, as in Java.
+    pub max_reconsume_times: i32,
+    /// Wait before re-consuming locally a message that could not be sent back.
+    pub local_retry_delay_ms: u64,
+}
+
+impl PushConsumerConfig {
+    pub fn new(client: ClientConfig, group: impl Into<String>) -> PushConsumerConfig {
+        PushConsumerConfig {
+            client,
+            group: group.into(),
+            message_model: MessageModel::Clustering,
+            consume_from: ConsumeFrom::LastOffset,
+            pull_batch_size: 32,
+            consume_batch_max_size: 1,
+            suspend_timeout_ms: 15_000,
+            pull_timeout_ms: 30_000,
+            pull_error_delay_ms: 1_000,
+            rebalance_interval_ms: 20_000,
+            commit_interval_ms: 5_000,
+            max_reconsume_times: -1,
+            local_retry_delay_ms: 1_000,
+        }
+    }
+
+    fn effective_max_reconsume_times(&self) -> i32 {
+        if self.max_reconsume_times < 0 {
+            16
+        } else {
+            self.max_reconsume_times
+        }
+    }
+}
+
+/// A started push consumer (`!Send`; lives on the executor it was started on).
+pub struct PushConsumer {
+    inner: Rc<PushInner>,
+}
+
+struct PushInner {
+    config: PushConsumerConfig,
+    core: Rc<ClientCore>,
+    /// By topic; includes `%RETRY%<group>` for clustering consumers.
+    subscriptions: BTreeMap<String, TagSubscription>,
+    listener: Rc<dyn MessageListener>,
+    offsets: RefCell<OffsetTable>,
+    workers: RefCell<BTreeMap<MessageQueue, Task<()>>>,
+    /// Brokers that got this client's heartbeat since it started.
+    heartbeat_addrs: RefCell<BTreeSet<String>>,
+    running: Cell<bool>,
+    background: RefCell<Vec<Task<()>>>,
+}
+
+impl PushConsumer {
+    /// Starts consuming: `subscriptions` are `(topic, tag expression)` pairs (`"*"` for all).
+    /// Fetches routes, heartbeats, rebalances once, then keeps all of it going in the
+    /// background. A topic that has no route yet is picked up by a later rebalance.
+    pub async fn start(
+        config: PushConsumerConfig,
+        subscriptions: &[(&str, &str)],
+        listener: impl MessageListener,
+    ) -> Result<PushConsumer, ClientError> {
+        if config.group.is_empty() {
+            return Err(ClientError::Config("consumer group is empty".to_string()));
+        }
+        if subscriptions.is_empty() {
+            return Err(ClientError::Config("no subscription".to_string()));
+        }
+        let version = now_ms();
+        let mut subs = BTreeMap::new();
+        for (topic, expression) in subscriptions {
+            crate::validate::validate_topic(topic)?;
+            subs.insert(
+                topic.to_string(),
+                TagSubscription::parse(topic, expression, version)?,
+            );
+        }
+        if config.message_model == MessageModel::Clustering {
+            let retry_topic = retry_topic(&config.group);
+            subs.insert(
+                retry_topic.clone(),
+                TagSubscription::parse(&retry_topic, "*", version)?,
+            );
+        }
+        let (doorbell_tx, doorbell_rx) = local_channel::new_bounded(1);
+        let handler: ServerRequestHandler = Rc::new(move |addr, request| {
+            if request.code == RequestCode::NotifyConsumerIdsChanged.code() {
+                tracing::debug!(%addr, "consumer ids changed; rebalancing");
+                // Full means a rebalance is already pending.
+                let _ = doorbell_tx.try_send(());
+            }
+            None
+        });
+        let core = ClientCore::new(config.client.clone(), Some(handler))?;
+        let inner = Rc::new(PushInner {
+            config,
+            core,
+            subscriptions: subs,
+            listener: Rc::new(listener),
+            offsets: RefCell::new(OffsetTable::default()),
+            workers: RefCell::new(BTreeMap::new()),
+            heartbeat_addrs: RefCell::new(BTreeSet::new()),
+            running: Cell::new(true),
+            background: RefCell::new(Vec::new()),
+        });
+        inner.rebalance().await;
+        start_background_tasks(&inner, doorbell_rx);
+        Ok(PushConsumer { inner })
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.inner.core.client_id
+    }
+
+    pub fn group(&self) -> &str {
+        &self.inner.config.group
+    }
+
+    /// The queues this consumer pulls now.
+    pub fn assigned_queues(&self) -> Vec<MessageQueue> {
+        self.inner.workers.borrow().keys().cloned().collect()
+    }
+
+    /// The next offset this consumer will consume from `queue` (its uncommitted progress).
+    pub fn consumed_offset(&self, queue: &MessageQueue) -> Option<i64> {
+        self.inner.offsets.borrow().get(queue)
+    }
+
+    /// Runs a rebalance round now (besides the timer and broker notifications).
+    pub async fn rebalance_now(&self) {
+        self.inner.rebalance().await;
+    }
+
+    /// Stops pulling, commits every offset (waiting for the broker's answer), unregisters from
+    /// every broker and closes connections.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        if !inner.running.replace(false) {
+            return;
+        }
+        inner.background.borrow_mut().clear();
+        inner.workers.borrow_mut().clear();
+        if inner.config.message_model == MessageModel::Clustering {
+            let offsets = inner.offsets.borrow().all();
+            for (queue, offset) in offsets {
+                if let Err(e) = inner.commit_offset_sync(&queue, offset).await {
+                    tracing::warn!(%queue, offset, error = %e, "final offset commit failed");
+                }
+            }
+        }
+        for addr in inner.core.known_broker_addrs() {
+            let request =
+                requests::unregister_client(&inner.core.client_id, None, Some(&inner.config.group));
+            if let Err(e) = inner.core.invoke_broker(&addr, request).await {
+                tracing::debug!(%addr, error = %e, "unregister failed");
+            }
+        }
+        inner.core.pool.close_all();
+    }
+}
+
+/// `%RETRY%<group>`.
+pub fn retry_topic(group: &str) -> String {
+    format!("{RETRY_GROUP_TOPIC_PREFIX}{group}")
+}
+
+fn start_background_tasks(inner: &Rc<PushInner>, doorbell: LocalReceiver<()>) {
+    let weak = Rc::downgrade(inner);
+    let interval = Duration::from_millis(inner.config.rebalance_interval_ms);
+    let rebalance = glommio::spawn_local(async move {
+        loop {
+            futures_lite::future::or(
+                async {
+                    doorbell.recv().await;
+                },
+                glommio::timer::sleep(interval),
+            )
+            .await;
+            let Some(inner) = weak.upgrade() else { return };
+            inner.rebalance().await;
+        }
+    });
+    let commit = periodic(inner, inner.config.commit_interval_ms, |inner| async move {
+        inner.commit_dirty_offsets().await
+    });
+    let heartbeat = periodic(
+        inner,
+        inner.config.client.heartbeat_interval_ms,
+        |inner| async move { inner.send_heartbeats(inner.core.known_broker_addrs()).await },
+    );
+    let routes = periodic(
+        inner,
+        inner.config.client.route_refresh_interval_ms,
+        |inner| async move { inner.core.refresh_routes(None).await },
+    );
+    inner
+        .background
+        .borrow_mut()
+        .extend([rebalance, commit, heartbeat, routes]);
+}
+
+/// Runs `work` every `interval_ms` while the consumer is alive.
+fn periodic<F, Fut>(inner: &Rc<PushInner>, interval_ms: u64, work: F) -> Task<()>
+where
+    F: Fn(Rc<PushInner>) -> Fut + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let weak = Rc::downgrade(inner);
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(Duration::from_millis(interval_ms)).await;
+            let Some(inner) = weak.upgrade() else { return };
+            work(inner).await;
+        }
+    })
+}
+
+impl PushInner {
+    fn is_clustering(&self) -> bool {
+        self.config.message_model == MessageModel::Clustering
+    }
+
+    fn heartbeat_body(&self) -> bytes::Bytes {
+        let consumer = ConsumerData {
+            consume_from_where: match self.config.consume_from {
+                ConsumeFrom::LastOffset => ConsumeFromWhere::ConsumeFromLastOffset,
+                ConsumeFrom::FirstOffset => ConsumeFromWhere::ConsumeFromFirstOffset,
+            },
+            consume_type: ConsumeType::ConsumePassively,
+            group_name: self.config.group.clone(),
+            message_model: match self.config.message_model {
+                MessageModel::Clustering => WireModel::Clustering,
+                MessageModel::Broadcasting => WireModel::Broadcasting,
+            },
+            subscription_data_set: self
+                .subscriptions
+                .values()
+                .map(TagSubscription::to_subscription_data)
+                .collect(),
+            unit_mode: false,
+        };
+        let data = HeartbeatData {
+            client_id: self.core.client_id.clone(),
+            consumer_data_set: vec![consumer],
+            producer_data_set: vec![ProducerData {
+                group_name: CLIENT_INNER_PRODUCER_GROUP.to_string(),
+            }],
+            ..HeartbeatData::default()
+        };
+        bytes::Bytes::from(data.to_json())
+    }
+
+    async fn send_heartbeats(&self, addrs: BTreeSet<String>) {
+        let body = self.heartbeat_body();
+        for addr in addrs {
+            let request = requests::heartbeat(body.clone());
+            let request_code = request.code;
+            let result = match self.core.invoke_broker(&addr, request).await {
+                Ok(response) => requests::expect_success(&addr, request_code, &response),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    self.heartbeat_addrs.borrow_mut().insert(addr);
+                }
+                Err(e) => tracing::warn!(%addr, error = %e, "heartbeat failed"),
+            }
+        }
+    }
+
+    /// One rebalance round over every subscribed topic.
+    async fn rebalance(self: &Rc<Self>) {
+        if !self.running.get() {
+            return;
+        }
+        let mut routes = Vec::new();
+        for topic in self.subscriptions.keys() {
+            match self.core.route(topic).await {
+                Ok(route) => routes.push(route),
+                Err(e) => tracing::debug!(%topic, error = %e, "no route yet; skipping topic"),
+            }
+        }
+        // Brokers must know this client (heartbeat) before they list it as a group member.
+        let unknown: BTreeSet<String> = self
+            .core
+            .known_broker_addrs()
+            .difference(&self.heartbeat_addrs.borrow())
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            self.send_heartbeats(unknown).await;
+        }
+        for route in routes {
+            let Some(wanted) = self.allocate(&route).await else {
+                continue;
+            };
+            self.apply_allocation(&route.topic, wanted).await;
+        }
+    }
+
+    /// The queues of `route` this client should consume, or `None` to leave the topic's current
+    /// assignment alone this round (the consumer list was unavailable).
+    async fn allocate(&self, route: &crate::route::TopicRoute) -> Option<BTreeSet<MessageQueue>> {
+        if !self.is_clustering() {
+            return Some(route.read_queues.iter().cloned().collect());
+        }
+        let addr = route
+            .read_queues
+            .iter()
+            .find_map(|q| route.read_addr(&q.broker_name))?
+            .to_string();
+        match broker_api::consumer_ids(&self.core, &addr, &self.config.group).await {
+            Ok(ids) => Some(
+                allocate_averagely(&self.core.client_id, &route.read_queues, &ids)
+                    .into_iter()
+                    .collect(),
+            ),
+            Err(e) => {
+                tracing::debug!(topic = %route.topic, error = %e, "consumer list unavailable");
+                None
+            }
+        }
+    }
+
+    async fn apply_allocation(self: &Rc<Self>, topic: &str, wanted: BTreeSet<MessageQueue>) {
+        let current: Vec<MessageQueue> = self
+            .workers
+            .borrow()
+            .keys()
+            .filter(|q| q.topic == topic)
+            .cloned()
+            .collect();
+        for queue in current.iter().filter(|q| !wanted.contains(q)) {
+            self.workers.borrow_mut().remove(queue);
+            let offset = self.offsets.borrow_mut().remove(queue);
+            if let (true, Some(offset)) = (self.is_clustering(), offset) {
+                self.commit_offset_oneway(queue, offset).await;
+            }
+            tracing::debug!(%queue, "queue released");
+        }
+        for queue in wanted {
+            if self.workers.borrow().contains_key(&queue) || !self.running.get() {
+                continue;
+            }
+            let start = match self.start_offset(&queue).await {
+                Ok(offset) => offset,
+                Err(e) => {
+                    // Java skips the queue until the next rebalance.
+                    tracing::warn!(%queue, error = %e, "cannot find start offset; skipping");
+                    continue;
+                }
+            };
+            if !self.running.get() || self.workers.borrow().contains_key(&queue) {
+                continue;
+            }
+            self.offsets.borrow_mut().reset(&queue, start);
+            let task = glommio::spawn_local(pull_loop(Rc::downgrade(self), queue.clone()));
+            tracing::debug!(%queue, start, "queue assigned");
+            self.workers.borrow_mut().insert(queue, task);
+        }
+    }
+
+    /// Where a newly assigned queue starts: the committed offset, else per `consume_from`.
+    async fn start_offset(&self, queue: &MessageQueue) -> Result<i64, ClientError> {
+        let addr = self.broker_addr(queue)?;
+        if self.is_clustering() {
+            let committed =
+                broker_api::query_consumer_offset(&self.core, &addr, &self.config.group, queue)
+                    .await?;
+            if let Some(offset) = committed.filter(|o| *o >= 0) {
+                return Ok(offset);
+            }
+        } else if let Some(offset) = self.offsets.borrow().get(queue) {
+            return Ok(offset);
+        }
+        if queue.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
+            return Ok(0);
+        }
+        match self.config.consume_from {
+            ConsumeFrom::FirstOffset => Ok(0),
+            ConsumeFrom::LastOffset => broker_api::max_offset(&self.core, &addr, queue).await,
+        }
+    }
+
+    fn broker_addr(&self, queue: &MessageQueue) -> Result<String, ClientError> {
+        let route = self
+            .core
+            .cached_route(&queue.topic)
+            .ok_or_else(|| ClientError::NoRoute {
+                topic: queue.topic.clone(),
+            })?;
+        route
+            .read_addr(&queue.broker_name)
+            .map(str::to_string)
+            .ok_or_else(|| ClientError::NoQueue {
+                topic: queue.topic.clone(),
+                what: "reachable",
+            })
+    }
+
+    /// Pulls `queue` once at `offset`, consumes what came back and records progress.
+    /// Returns the next offset, or the error after which the loop waits before retrying.
+    async fn pull_and_consume(
+        &self,
+        queue: &MessageQueue,
+        offset: i64,
+    ) -> Result<i64, ClientError> {
+        let subscription = &self.subscriptions[&queue.topic];
+        let addr = self.broker_addr(queue)?;
+        let commit_offset = self.offsets.borrow().get(queue).unwrap_or(0);
+        let mut sys_flag = pull_sys_flag::SUSPEND;
+        if self.is_clustering() && commit_offset > 0 {
+            sys_flag |= pull_sys_flag::COMMIT_OFFSET;
+        }
+        let spec = PullSpec {
+            group: &self.config.group,
+            queue,
+            offset,
+            max_msg_nums: self.config.pull_batch_size,
+            sys_flag,
+            commit_offset,
+            suspend_timeout_ms: self.config.suspend_timeout_ms,
+            timeout_ms: self.config.pull_timeout_ms,
+            subscription,
+        };
+        let result = pull_once(&self.core, &addr, &spec).await?;
+        match result.status {
+            PullStatus::Found => {
+                let mut messages = result.messages;
+                if !self.consume_in_order(queue, &mut messages).await {
+                    // Shut down mid-batch: keep the offset so the rest is redelivered.
+                    return Ok(offset);
+                }
+                self.offsets
+                    .borrow_mut()
+                    .advance(queue, result.next_begin_offset);
+            }
+            PullStatus::NoNewMsg | PullStatus::NoMatchedMsg => {
+                self.offsets
+                    .borrow_mut()
+                    .advance(queue, result.next_begin_offset);
+            }
+            PullStatus::OffsetIllegal => {
+                tracing::warn!(%queue, offset, next = result.next_begin_offset,
+                    "offset moved by the broker");
+                self.offsets
+                    .borrow_mut()
+                    .reset(queue, result.next_begin_offset);
+                if self.is_clustering() {
+                    self.commit_offset_oneway(queue, result.next_begin_offset)
+                        .await;
+                }
+            }
+        }
+        Ok(result.next_begin_offset)
+    }
+
+    /// Calls the listener on `messages` in batches, in order; returns false if the consumer was
+    /// shut down before every message was consumed or handed back.
+    async fn consume_in_order(&self, queue: &MessageQueue, messages: &mut [MessageExt]) -> bool {
+        for message in messages.iter_mut() {
+            restore_retry_topic(message, &self.config.group);
+        }
+        let batch_size = self.config.consume_batch_max_size.max(1);
+        for batch in messages.chunks(batch_size) {
+            let mut pending: Vec<MessageExt> = batch.to_vec();
+            loop {
+                if !self.running.get() {
+                    return false;
+                }
+                if self.listener.consume(queue, &pending) == ConsumeStatus::Success {
+                    break;
+                }
+                if !self.is_clustering() {
+                    // Broadcasting consumers never send back (Java drops them with a warning).
+                    tracing::warn!(%queue, count = pending.len(), "broadcast messages dropped");
+                    break;
+                }
+                pending = self.send_back(queue, pending).await;
+                if pending.is_empty() {
+                    break;
+                }
+                // The broker did not take them: consume them again here after a pause.
+                for message in &mut pending {
+                    message.reconsume_times += 1;
+                }
+                glommio::timer::sleep(Duration::from_millis(self.config.local_retry_delay_ms))
+                    .await;
+            }
+        }
+        true
+    }
+
+    /// Sends each message back; returns those the broker did not take.
+    async fn send_back(&self, queue: &MessageQueue, messages: Vec<MessageExt>) -> Vec<MessageExt> {
+        let max = self.config.effective_max_reconsume_times();
+        let mut failed = Vec::new();
+        for message in messages {
+            let addr = match self.core.cached_route(&queue.topic) {
+                Some(route) => route.master_addr(&queue.broker_name).map(str::to_string),
+                None => None,
+            }
+            .unwrap_or_else(|| message.store_host.to_string());
+            let result =
+                broker_api::send_message_back(&self.core, &addr, &self.config.group, &message, max)
+                    .await;
+            if let Err(e) = result {
+                tracing::warn!(%queue, msg_id = %message.msg_id(), error = %e, "send back failed");
+                failed.push(message);
+            }
+        }
+        failed
+    }
+
+    async fn commit_dirty_offsets(&self) {
+        if !self.is_clustering() {
+            return;
+        }
+        let dirty = self.offsets.borrow_mut().take_dirty();
+        for (queue, offset) in dirty {
+            self.commit_offset_oneway(&queue, offset).await;
+        }
+    }
+
+    async fn commit_offset_oneway(&self, queue: &MessageQueue, offset: i64) {
+        let result = match self.master_addr(queue) {
+            Ok(addr) => {
+                broker_api::update_consumer_offset_oneway(
+                    &self.core,
+                    &addr,
+                    &self.config.group,
+                    queue,
+                    offset,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::debug!(%queue, offset, error = %e, "offset commit failed; will retry");
+            self.offsets.borrow_mut().mark_dirty(queue);
+        }
+    }
+
+    async fn commit_offset_sync(
+        &self,
+        queue: &MessageQueue,
+        offset: i64,
+    ) -> Result<(), ClientError> {
+        let addr = self.master_addr(queue)?;
+        broker_api::update_consumer_offset(&self.core, &addr, &self.config.group, queue, offset)
+            .await
+    }
+
+    fn master_addr(&self, queue: &MessageQueue) -> Result<String, ClientError> {
+        self.core
+            .cached_route(&queue.topic)
+            .and_then(|r| r.master_addr(&queue.broker_name).map(str::to_string))
+            .ok_or_else(|| ClientError::NoQueue {
+                topic: queue.topic.clone(),
+                what: "master-hosted",
+            })
+    }
+}
+
+/// A message from the group's retry topic carries its original topic in RETRY_TOPIC; the
+/// listener sees that topic, as in Java (`resetRetryAndNamespace`).
+fn restore_retry_topic(message: &mut MessageExt, group: &str) {
+    if message.topic != retry_topic(group) {
+        return;
+    }
+    if let Some(original) = message.property(property::RETRY_TOPIC) {
+        message.topic = original.to_string();
+    }
+}
+
+/// The loop of one assigned queue; ends when the queue is released (task dropped) or the
+/// consumer is gone.
+async fn pull_loop(weak: Weak<PushInner>, queue: MessageQueue) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        if !inner.running.get() {
+            return;
+        }
+        let Some(offset) = inner.offsets.borrow().get(&queue) else {
+            return;
+        };
+        match inner.pull_and_consume(&queue, offset).await {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(%queue, error = %e, "pull failed; pausing");
+                let delay = Duration::from_millis(inner.config.pull_error_delay_ms);
+                drop(inner);
+                glommio::timer::sleep(delay).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! One TCP connection to a broker or name server: pipelined requests matched by opaque.
+//!
+//! Data flow: a caller encodes its request straight into the connection's outbox buffer, registers
+//! a one-shot slot under the request's opaque and wakes the writer task. The writer task takes
+//! everything in the outbox and writes it in one `write_all` (frames queued while a write is in
+//! flight go out together in the next one: the batching is explicit and costs no per-frame
+//! allocation). The reader task decodes frames and completes the slot whose opaque matches, in
+//! whatever order responses arrive; server-initiated requests go to the handler.
+//!
+//! Invariant: once a connection is closed (read error, write error, malformed frame, EOF) every
+//! in-flight request has failed with `ConnectionClosed`/`Frame` and the connection never becomes
+//! usable again; the pool replaces it on next use. Dropping the `Connection` cancels both tasks,
+//! which drops the socket.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::net::TcpStream;
+use glommio::Task;
+use ringmq_proto::code::ResponseCode;
+use ringmq_proto::command::RemotingCommand;
+use ringmq_proto::frame::decode_frame;
+
+use crate::error::ClientError;
+use crate::oneshot;
+
+/// Handles a request the server sent to the client (NOTIFY_CONSUMER_IDS_CHANGED,
+/// CHECK_TRANSACTION_STATE, ...). Arguments: the server address and the request. For a request
+/// that is not oneway, the returned command is sent back as the response (the connection sets its
+/// opaque and response flag); `None` makes the connection answer REQUEST_CODE_NOT_SUPPORTED.
+pub type ServerRequestHandler = Rc<dyn Fn(&str, &RemotingCommand) -> Option<RemotingCommand>>;
+
+/// How much the reader asks the socket for at a time.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+type ResponseSlot = oneshot::Sender<Result<RemotingCommand, ClientError>>;
+
+struct Shared {
+    addr: String,
+    pending: RefCell<HashMap<i32, ResponseSlot>>,
+    outbox: RefCell<BytesMut>,
+    /// `Some(reason)` once the connection is unusable.
+    closed: RefCell<Option<String>>,
+    next_opaque: Cell<i32>,
+    /// Capacity-1 doorbell for the writer task: a full channel already means "work is waiting".
+    writer_doorbell: LocalSender<()>,
+    handler: Option<ServerRequestHandler>,
+    /// The socket, for `shutdown(2)` on close. Valid while either task holds its stream half;
+    /// see [`Shared::close`] for why that holds whenever it is used.
+    fd: RawFd,
+}
+
+/// A live connection. Obtain one from [`super::ConnectionPool`]; it is `!Send`.
+pub struct Connection {
+    shared: Rc<Shared>,
+    _reader: Task<()>,
+    _writer: Task<()>,
+}
+
+impl Connection {
+    /// Connects to `addr` (`ip:port`), with TCP_NODELAY, and starts the reader and writer tasks.
+    pub async fn connect(
+        addr: &str,
+        connect_timeout_ms: u64,
+        handler: Option<ServerRequestHandler>,
+    ) -> Result<Connection, ClientError> {
+        let socket_addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| ClientError::Config(format!("address {addr:?} is not ip:port")))?;
+        let connect_error = |source| ClientError::Connect {
+            addr: addr.to_string(),
+            source,
+        };
+        let stream =
+            TcpStream::connect_timeout(socket_addr, Duration::from_millis(connect_timeout_ms))
+                .await
+                .map_err(|e| connect_error(std::io::Error::from(e)))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| connect_error(std::io::Error::from(e)))?;
+        let fd = stream.as_raw_fd();
+        let (reader, writer) = futures_lite::io::split(stream);
+        let (doorbell_tx, doorbell_rx) = local_channel::new_bounded(1);
+        let shared = Rc::new(Shared {
+            addr: addr.to_string(),
+            pending: RefCell::new(HashMap::new()),
+            outbox: RefCell::new(BytesMut::with_capacity(READ_CHUNK_BYTES)),
+            closed: RefCell::new(None),
+            next_opaque: Cell::new(1),
+            writer_doorbell: doorbell_tx,
+            handler,
+            fd,
+        });
+        let reader_task = glommio::spawn_local(read_loop(shared.clone(), reader));
+        let writer_task = glommio::spawn_local(write_loop(shared.clone(), writer, doorbell_rx));
+        Ok(Connection {
+            shared,
+            _reader: reader_task,
+            _writer: writer_task,
+        })
+    }
+
+    /// The address this connection was opened to.
+    pub fn addr(&self) -> &str {
+        &self.shared.addr
+    }
+
+    /// Whether the connection is broken; a broken connection never recovers.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.borrow().is_some()
+    }
+
+    /// Number of requests waiting for a response.
+    pub fn in_flight(&self) -> usize {
+        self.shared.pending.borrow().len()
+    }
+
+    /// Sends `request` and waits for its response, at most `timeout_ms`. The opaque is assigned
+    /// here. A response with an error code is still `Ok`: callers map codes themselves.
+    pub async fn request(
+        &self,
+        mut request: RemotingCommand,
+        timeout_ms: u64,
+    ) -> Result<RemotingCommand, ClientError> {
+        self.fail_if_closed()?;
+        let opaque = self.shared.take_opaque();
+        request.opaque = opaque;
+        let request_code = request.code;
+        let (tx, rx) = oneshot::channel();
+        self.shared.pending.borrow_mut().insert(opaque, tx);
+        // Removes the slot if this future is dropped or times out before the response arrives.
+        let _pending = PendingGuard {
+            shared: &self.shared,
+            opaque,
+        };
+        self.shared.enqueue(&request)?;
+        let waited =
+            glommio::timer::timeout(Duration::from_millis(timeout_ms), async { Ok(rx.await) })
+                .await;
+        match waited {
+            Ok(Some(result)) => result,
+            Ok(None) => Err(self.shared.closed_error()),
+            Err(_) => Err(ClientError::Timeout {
+                addr: self.shared.addr.clone(),
+                request_code,
+                timeout_ms,
+            }),
+        }
+    }
+
+    /// Sends `request` with the ONEWAY flag; the server does not answer.
+    pub fn send_oneway(&self, mut request: RemotingCommand) -> Result<(), ClientError> {
+        self.fail_if_closed()?;
+        request.opaque = self.shared.take_opaque();
+        request.set_oneway();
+        self.shared.enqueue(&request)
+    }
+
+    /// Closes the connection: in-flight requests fail, the tasks stop when it is dropped.
+    pub fn close(&self, reason: &str) {
+        self.shared.close(reason.to_string());
+    }
+
+    fn fail_if_closed(&self) -> Result<(), ClientError> {
+        if self.is_closed() {
+            return Err(self.shared.closed_error());
+        }
+        Ok(())
+    }
+}
+
+struct PendingGuard<'a> {
+    shared: &'a Shared,
+    opaque: i32,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.pending.borrow_mut().remove(&self.opaque);
+    }
+}
+
+impl Shared {
+    fn take_opaque(&self) -> i32 {
+        let opaque = self.next_opaque.get();
+        // Java's opaque counter is an int that wraps; keep it positive so logs read naturally.
+        self.next_opaque.set(opaque.checked_add(1).unwrap_or(1));
+        opaque
+    }
+
+    /// Encodes `command` into the outbox and wakes the writer. Nothing is queued on error.
+    fn enqueue(&self, command: &RemotingCommand) -> Result<(), ClientError> {
+        command
+            .encode(&mut self.outbox.borrow_mut())
+            .map_err(|e| ClientError::InvalidMessage(format!("cannot encode request: {e}")))?;
+        // A full doorbell means the writer has not yet taken the previous batch: it will take this
+        // frame with it.
+        let _ = self.writer_doorbell.try_send(());
+        Ok(())
+    }
+
+    fn closed_error(&self) -> ClientError {
+        ClientError::ConnectionClosed {
+            addr: self.addr.clone(),
+            reason: self
+                .closed
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| "closed".to_string()),
+        }
+    }
+
+    /// Marks the connection unusable, shuts the socket down (the peer sees the close at once)
+    /// and fails every in-flight request with `make_error`. Idempotent: only the first call acts.
+    fn close_with(&self, reason: String, make_error: impl Fn() -> ClientError) {
+        if self.closed.borrow().is_some() {
+            return;
+        }
+        tracing::debug!(addr = %self.addr, %reason, "connection closed");
+        *self.closed.borrow_mut() = Some(reason);
+        // SAFETY: `fd` is the socket both stream halves share; it stays open until both halves
+        // are dropped. The first close comes either from a task that still holds its half (the
+        // reader on EOF/error/bad frame, the writer on a write error) or from `Connection::close`
+        // while both tasks are alive (a task only exits after closing). Later calls return above
+        // and never touch the fd. shutdown(2) on a valid socket has no memory effects.
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
+        }
+        self.fail_pending(make_error);
+    }
+
+    fn close(&self, reason: String) {
+        self.close_with(reason, || self.closed_error());
+    }
+
+    fn fail_pending(&self, make_error: impl Fn() -> ClientError) {
+        let slots: Vec<ResponseSlot> = self.pending.borrow_mut().drain().map(|(_, s)| s).collect();
+        for slot in slots {
+            slot.send(Err(make_error()));
+        }
+    }
+
+    fn dispatch(&self, command: RemotingCommand) {
+        if command.is_response() {
+            let slot = self.pending.borrow_mut().remove(&command.opaque);
+            match slot {
+                Some(slot) => slot.send(Ok(command)),
+                // The request timed out or was dropped; Java logs and ignores these too.
+                None => tracing::debug!(addr = %self.addr, opaque = command.opaque,
+                    "response for unknown opaque ignored"),
+            }
+            return;
+        }
+        self.answer_server_request(command);
+    }
+
+    fn answer_server_request(&self, request: RemotingCommand) {
+        let response = self
+            .handler
+            .as_ref()
+            .and_then(|handler| handler(&self.addr, &request));
+        if request.is_oneway() {
+            return;
+        }
+        let mut response = response.unwrap_or_else(|| {
+            RemotingCommand::response_to(
+                &request,
+                ResponseCode::RequestCodeNotSupported.code(),
+                Some(format!(" request type {} not supported", request.code)),
+            )
+        });
+        // Whatever the handler built, the answer must carry the request's opaque and flag.
+        response.opaque = request.opaque;
+        response.flag |= ringmq_proto::command::RESPONSE_FLAG;
+        if let Err(e) = self.enqueue(&response) {
+            tracing::warn!(addr = %self.addr, error = %e, "cannot answer server request");
+        }
+    }
+}
+
+async fn read_loop(shared: Rc<Shared>, mut reader: futures_lite::io::ReadHalf<TcpStream>) {
+    let mut buffer = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        let read = match reader.read(&mut chunk).await {
+            Ok(0) => {
+                shared.close("peer closed the connection".to_string());
+                return;
+            }
+            Ok(n) => n,
+            Err(e) => {
+                shared.close(format!("read failed: {e}"));
+                return;
+            }
+        };
+        buffer.extend_from_slice(&chunk[..read]);
+        loop {
+            match decode_frame(&mut buffer) {
+                Ok(Some(command)) => shared.dispatch(command),
+                Ok(None) => break,
+                Err(e) => {
+                    // Never resync inside a byte stream: a bad frame ends the connection.
+                    let detail = e.to_string();
+                    tracing::warn!(addr = %shared.addr, %detail, "malformed frame; closing");
+                    shared.close_with(format!("malformed frame: {detail}"), || {
+                        ClientError::Frame {
+                            addr: shared.addr.clone(),
+                            detail: detail.clone(),
+                        }
+                    });
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    shared: Rc<Shared>,
+    mut writer: futures_lite::io::WriteHalf<TcpStream>,
+    doorbell: LocalReceiver<()>,
+) {
+    while doorbell.recv().await.is_some() {
+        if shared.closed.borrow().is_some() {
+            return;
+        }
+        let batch = shared.outbox.borrow_mut().split().freeze();
+        if batch.is_empty() {
+            continue;
+        }
+        if let Err(e) = writer.write_all(&batch).await {
+            shared.close(format!("write failed: {e}"));
+            return;
+        }
+    }
+}

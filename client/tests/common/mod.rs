@@ -1,0 +1,225 @@
+//! Harness shared by the client's integration tests.
+//!
+//! * [`run`] runs a test body on a small glommio executor (256 KiB of I/O memory, so many tests
+//!   fit in a low `ulimit -l`).
+//! * [`Namesrv`] starts the real `ringmq-namesrv` binary on 127.0.0.1 (port chosen by the OS and
+//!   read from its boot line) and kills it by PID when dropped, also when a test fails.
+//! * Locating the binary: another package's binary has no `CARGO_BIN_EXE_*` variable, so
+//!   [`binary_path`] runs `cargo build -p <package> --bin <name> --message-format=json` with the
+//!   same cargo that runs the tests (a no-op when it is up to date, which `scripts/test.sh`
+//!   ensures) and takes the executable path cargo reports. This follows `CARGO_TARGET_DIR`,
+//!   profiles and workspace layout without guessing paths.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use glommio::{LocalExecutorBuilder, Placement};
+use ringmq_client::{Admin, ClientConfig};
+use ringmq_proto::body::{DataVersion, JsonBody, RegisterBrokerBody, TopicConfig};
+use ringmq_proto::command::{ExtFields, RemotingCommand};
+use ringmq_proto::header::RegisterBrokerRequestHeader;
+use ringmq_proto::RequestCode;
+
+/// Upper bound for anything a test waits on; a healthy run needs a small fraction of it.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `body` to completion on a fresh glommio executor thread.
+pub fn run<F, Fut>(body: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    LocalExecutorBuilder::new(Placement::Unbound)
+        .io_memory(256 * 1024)
+        .spawn(move || async move { body().await })
+        .expect("start glommio executor")
+        .join()
+        .expect("test body panicked");
+}
+
+/// Path of `bin` of workspace package `package`, building it if needed (see module docs).
+pub fn binary_path(package: &str, bin: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(bin) {
+        return path.clone();
+    }
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-p",
+            package,
+            "--bin",
+            bin,
+            "--message-format=json",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo build for a test binary");
+    assert!(output.status.success(), "cargo build -p {package} failed");
+    let path = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == bin)
+        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo reported no executable for {bin}"));
+    built.insert(bin.to_string(), path.clone());
+    path
+}
+
+/// A running `ringmq-namesrv`; killed and reaped on drop.
+pub struct Namesrv {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Namesrv {
+    /// Starts a name server on an OS-chosen loopback port.
+    pub fn start() -> Namesrv {
+        Namesrv::start_on("127.0.0.1:0")
+    }
+
+    /// Starts a name server listening on `listen`.
+    pub fn start_on(listen: &str) -> Namesrv {
+        let binary = binary_path("ringmq-namesrv", "ringmq-namesrv");
+        let stderr = if std::env::var_os("RINGMQ_TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        let mut child = Command::new(binary)
+            .args(["--listen", listen, "--log-level", "warn"])
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start ringmq-namesrv");
+        let stdout = child.stdout.take().expect("piped stdout");
+        // The guard exists before waiting, so the child is killed even if it never boots.
+        let mut guard = Namesrv {
+            child,
+            addr: "127.0.0.1:0".parse().expect("literal address"),
+        };
+        let (lines_tx, lines_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines_rx
+                .recv_timeout(left)
+                .expect("ringmq-namesrv printed its boot line in time");
+            if let Some(addr) = line.strip_prefix("The Name Server boot success. listening on ") {
+                guard.addr = addr.trim().parse().expect("boot line names an address");
+                return guard;
+            }
+        }
+    }
+
+    pub fn addr_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process now (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Namesrv {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Client settings for tests: the given name servers, short timeouts.
+pub fn client_config(namesrv_addrs: &[String]) -> ClientConfig {
+    let mut config = ClientConfig::new(&namesrv_addrs.join(";")).expect("valid name servers");
+    config.request_timeout_ms = 3_000;
+    config.connect_timeout_ms = 1_000;
+    config
+}
+
+/// A loopback address nothing listens on: bound by the OS, then released.
+pub fn closed_port_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    drop(listener);
+    addr.to_string()
+}
+
+/// A topic config as a broker registers it.
+pub fn topic_config(name: &str, queues: i32, perm: i32) -> TopicConfig {
+    let mut config = TopicConfig::new(name, queues);
+    config.perm = perm;
+    config
+}
+
+/// Registers broker `broker_name` (master, id 0) at `broker_addr` with `topics` on the name
+/// server, as a broker's REGISTER_BROKER does, using the client's raw request path.
+pub async fn register_broker(
+    admin: &Admin,
+    namesrv: &str,
+    broker_name: &str,
+    broker_addr: &str,
+    topics: &[TopicConfig],
+) {
+    let header = RegisterBrokerRequestHeader {
+        broker_name: broker_name.to_string(),
+        broker_addr: broker_addr.to_string(),
+        cluster_name: "DefaultCluster".to_string(),
+        ha_server_addr: broker_addr.to_string(),
+        broker_id: 0,
+        heartbeat_timeout_millis: None,
+        enable_acting_master: None,
+        compressed: false,
+        body_crc32: 0,
+    };
+    let mut body = RegisterBrokerBody::default();
+    body.topic_config_serialize_wrapper.data_version = DataVersion {
+        counter: 1,
+        state_version: 0,
+        timestamp: 1,
+    };
+    for topic in topics {
+        body.topic_config_serialize_wrapper
+            .topic_config_table
+            .insert(topic.topic_name.clone(), topic.clone());
+    }
+    let mut request = RemotingCommand::new_request(
+        RequestCode::RegisterBroker.code(),
+        ExtFields::new(),
+        Bytes::from(body.to_json()),
+    );
+    request.set_header(&header);
+    let response = admin
+        .invoke(namesrv, request)
+        .await
+        .expect("REGISTER_BROKER answered");
+    assert_eq!(
+        response.code, 0,
+        "REGISTER_BROKER failed: {:?}",
+        response.remark
+    );
+}

@@ -1,0 +1,311 @@
+//! The connection layer against a scripted peer on 127.0.0.1: responses out of order, a
+//! malformed frame, a peer that hangs up, a peer that never answers, server-initiated requests,
+//! and pipelining against the real name server.
+//!
+//! Why a scripted peer: no real server answers out of order on demand or sends garbage, and
+//! these are exactly the cases the connection must survive. The peer speaks real frames through
+//! the protocol crate's codec over a blocking socket in a plain thread.
+
+mod common;
+
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
+use std::thread::JoinHandle;
+
+use bytes::{Bytes, BytesMut};
+use common::{run, Namesrv};
+use ringmq_client::remoting::{Connection, ServerRequestHandler};
+use ringmq_client::ClientError;
+use ringmq_proto::command::{ExtFields, RemotingCommand};
+use ringmq_proto::{decode_frame, RequestCode};
+
+/// A one-connection peer running `script` on the accepted socket.
+fn peer<F>(script: F) -> (String, JoinHandle<()>)
+where
+    F: FnOnce(&mut PeerSocket) + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        stream
+            .set_read_timeout(Some(common::WAIT_LIMIT))
+            .expect("read timeout");
+        let mut socket = PeerSocket {
+            stream,
+            buffer: BytesMut::new(),
+        };
+        script(&mut socket);
+    });
+    (addr, handle)
+}
+
+struct PeerSocket {
+    stream: TcpStream,
+    buffer: BytesMut,
+}
+
+impl PeerSocket {
+    fn read_command(&mut self) -> Option<RemotingCommand> {
+        loop {
+            if let Some(command) =
+                decode_frame(&mut self.buffer).expect("client sends valid frames")
+            {
+                return Some(command);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn write_command(&mut self, command: &RemotingCommand) {
+        let mut out = BytesMut::new();
+        command.encode(&mut out).expect("encode");
+        self.stream.write_all(&out).expect("write");
+    }
+}
+
+fn route_request(topic: &str) -> RemotingCommand {
+    let mut ext = ExtFields::new();
+    ext.insert("topic", topic);
+    RemotingCommand::new_request(RequestCode::GetRouteinfoByTopic.code(), ext, Bytes::new())
+}
+
+/// The peer's answer: remark = the request's topic, so the test sees which request it answers.
+fn echo_response(request: &RemotingCommand) -> RemotingCommand {
+    let topic = request
+        .ext_fields
+        .get("topic")
+        .unwrap_or_default()
+        .to_string();
+    RemotingCommand::response_to(request, 0, Some(topic))
+}
+
+#[test]
+fn responses_in_any_order_reach_their_own_requests() {
+    let (addr, peer_thread) = peer(|socket| {
+        let requests: Vec<_> = (0..3).map(|_| socket.read_command().unwrap()).collect();
+        // Distinct opaques on one connection.
+        let mut opaques: Vec<i32> = requests.iter().map(|r| r.opaque).collect();
+        opaques.dedup();
+        assert_eq!(opaques.len(), 3);
+        for request in requests.iter().rev() {
+            socket.write_command(&echo_response(request));
+        }
+    });
+    run(move || async move {
+        let connection = Rc::new(Connection::connect(&addr, 1_000, None).await.unwrap());
+        let tasks: Vec<_> = ["t0", "t1", "t2"]
+            .into_iter()
+            .map(|topic| {
+                let connection = connection.clone();
+                glommio::spawn_local(async move {
+                    let response = connection.request(route_request(topic), 10_000).await;
+                    (topic, response.unwrap())
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (topic, response) = task.await;
+            assert!(response.is_response());
+            assert_eq!(response.remark.as_deref(), Some(topic));
+        }
+        assert_eq!(connection.in_flight(), 0);
+    });
+    peer_thread.join().unwrap();
+}
+
+#[test]
+fn a_malformed_frame_fails_in_flight_requests_and_closes_the_connection() {
+    let (addr, peer_thread) = peer(|socket| {
+        socket.read_command().unwrap();
+        // Frame length 1: smaller than the header-length field it must cover.
+        socket.stream.write_all(&[0, 0, 0, 1, 0, 0, 0, 0]).unwrap();
+        // The client closes the connection: reading ends.
+        while socket.read_command().is_some() {}
+    });
+    run(move || async move {
+        let connection = Connection::connect(&addr, 1_000, None).await.unwrap();
+        let error = connection
+            .request(route_request("t"), 10_000)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ClientError::Frame { .. }), "{error}");
+        assert!(connection.is_closed());
+        let again = connection
+            .request(route_request("t"), 10_000)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(again, ClientError::ConnectionClosed { .. }),
+            "{again}"
+        );
+        drop(connection);
+    });
+    peer_thread.join().unwrap();
+}
+
+#[test]
+fn a_peer_hanging_up_fails_in_flight_requests_with_connection_closed() {
+    let (addr, peer_thread) = peer(|socket| {
+        socket.read_command().unwrap();
+        socket.read_command().unwrap();
+        // Drop the socket with two requests unanswered.
+    });
+    run(move || async move {
+        let connection = Rc::new(Connection::connect(&addr, 1_000, None).await.unwrap());
+        let first = {
+            let connection = connection.clone();
+            glommio::spawn_local(
+                async move { connection.request(route_request("a"), 10_000).await },
+            )
+        };
+        let second = connection.request(route_request("b"), 10_000).await;
+        for result in [first.await, second] {
+            let error = result.unwrap_err();
+            assert!(
+                matches!(error, ClientError::ConnectionClosed { .. }),
+                "{error}"
+            );
+        }
+        assert!(connection.is_closed());
+        assert_eq!(connection.in_flight(), 0);
+    });
+    peer_thread.join().unwrap();
+}
+
+#[test]
+fn an_unanswered_request_times_out_and_a_late_answer_is_ignored() {
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (addr, peer_thread) = peer(move |socket| {
+        let slow = socket.read_command().unwrap();
+        release_rx.recv().unwrap();
+        // Answer the timed-out request late, then answer the next one normally.
+        socket.write_command(&echo_response(&slow));
+        let next = socket.read_command().unwrap();
+        socket.write_command(&echo_response(&next));
+    });
+    run(move || async move {
+        let connection = Connection::connect(&addr, 1_000, None).await.unwrap();
+        let error = connection
+            .request(route_request("slow"), 200)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ClientError::Timeout {
+                    request_code: 105,
+                    timeout_ms: 200,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(connection.in_flight(), 0);
+        release_tx.send(()).unwrap();
+        let response = connection
+            .request(route_request("next"), 10_000)
+            .await
+            .unwrap();
+        assert_eq!(response.remark.as_deref(), Some("next"));
+        assert!(!connection.is_closed());
+    });
+    peer_thread.join().unwrap();
+}
+
+#[test]
+fn server_requests_reach_the_handler_and_unknown_ones_get_not_supported() {
+    let (addr, peer_thread) = peer(|socket| {
+        let first = socket.read_command().unwrap();
+        // A oneway NOTIFY_CONSUMER_IDS_CHANGED, then a request the client has no handler for.
+        let mut ext = ExtFields::new();
+        ext.insert("consumerGroup", "cg");
+        let mut notify = RemotingCommand::new_request(
+            RequestCode::NotifyConsumerIdsChanged.code(),
+            ext,
+            Bytes::new(),
+        );
+        notify.opaque = 1000;
+        notify.set_oneway();
+        socket.write_command(&notify);
+        let mut running_info = RemotingCommand::new_request(
+            RequestCode::GetConsumerRunningInfo.code(),
+            ExtFields::new(),
+            Bytes::new(),
+        );
+        running_info.opaque = 1001;
+        socket.write_command(&running_info);
+        let answer = socket.read_command().unwrap();
+        assert!(answer.is_response());
+        assert_eq!(answer.opaque, 1001);
+        assert_eq!(answer.code, 3, "REQUEST_CODE_NOT_SUPPORTED");
+        // Only now answer the client's own request: the notification was oneway (no reply).
+        socket.write_command(&echo_response(&first));
+    });
+    run(move || async move {
+        // (request code, consumerGroup field) of every server request the handler saw.
+        type Seen = Vec<(i32, Option<String>)>;
+        let seen: Rc<RefCell<Seen>> = Rc::default();
+        let log = seen.clone();
+        let handler: ServerRequestHandler = Rc::new(move |_addr, request| {
+            log.borrow_mut().push((
+                request.code,
+                request.ext_fields.get("consumerGroup").map(str::to_string),
+            ));
+            None
+        });
+        let connection = Connection::connect(&addr, 1_000, Some(handler))
+            .await
+            .unwrap();
+        let response = connection
+            .request(route_request("t"), 10_000)
+            .await
+            .unwrap();
+        assert_eq!(response.remark.as_deref(), Some("t"));
+        assert_eq!(
+            *seen.borrow(),
+            [(40, Some("cg".to_string())), (307, None)],
+            "both server requests reached the handler in order"
+        );
+    });
+    peer_thread.join().unwrap();
+}
+
+#[test]
+fn many_requests_pipeline_on_one_connection_to_the_real_name_server() {
+    let namesrv = Namesrv::start();
+    let addr = namesrv.addr_string();
+    run(move || async move {
+        let connection = Rc::new(Connection::connect(&addr, 1_000, None).await.unwrap());
+        let count = 200;
+        let tasks: Vec<_> = (0..count)
+            .map(|i| {
+                let connection = connection.clone();
+                glommio::spawn_local(async move {
+                    let topic = format!("Missing{i}");
+                    let response = connection
+                        .request(route_request(&topic), 10_000)
+                        .await
+                        .unwrap();
+                    (topic, response)
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (topic, response) = task.await;
+            // TOPIC_NOT_EXIST, and the remark names this request's topic: opaques matched.
+            assert_eq!(response.code, 17);
+            let remark = response.remark.unwrap_or_default();
+            assert!(remark.ends_with(&topic), "{remark:?} answers {topic}");
+        }
+        assert_eq!(connection.in_flight(), 0);
+        assert!(!connection.is_closed());
+    });
+}
