@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::{QuickstartArgs, RunArgs, SendMode, WorkloadArgs};
-use crate::cluster::LocalCluster;
 use crate::clock;
+use crate::cluster::LocalCluster;
 use crate::host::{self, TargetFacts};
 use crate::report::{send_and_consume, RunResult};
 use crate::runner;
@@ -86,7 +86,11 @@ fn execute(
 }
 
 /// Prints the report and writes the result files (unless the results directory is `none`).
-pub fn publish(result: &RunResult, results_dir: &Path, started_unix_secs: u64) -> anyhow::Result<()> {
+pub fn publish(
+    result: &RunResult,
+    results_dir: &Path,
+    started_unix_secs: u64,
+) -> anyhow::Result<()> {
     print!("{}", result.text_report());
     if results_dir != Path::new("none") {
         let (json, md) = result.write(results_dir, started_unix_secs)?;
@@ -141,7 +145,9 @@ pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
     cluster.stop();
     let (mut result, started) = executed?;
     if let Err(e) = alive {
-        result.notes.push(format!("a server died during the run: {e:#}"));
+        result
+            .notes
+            .push(format!("a server died during the run: {e:#}"));
     }
     publish(&result, &results_dir, started)?;
     Ok(result)
@@ -181,7 +187,16 @@ mod tests {
     fn labels_describe_the_workload() {
         assert_eq!(default_label(&workload(&[])), "sync-128B-closed");
         assert_eq!(
-            default_label(&workload(&["--mode", "batch", "--batch-size", "32", "--message-size-bytes", "1024", "--rate", "100000"])),
+            default_label(&workload(&[
+                "--mode",
+                "batch",
+                "--batch-size",
+                "32",
+                "--message-size-bytes",
+                "1024",
+                "--rate",
+                "100000"
+            ])),
             "batch32-1024B-open100000"
         );
     }
@@ -191,7 +206,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("a/b/c");
         assert_eq!(existing_dir(&missing), dir.path());
-        assert_eq!(existing_dir(Path::new("results-that-do-not-exist")), PathBuf::from("."));
+        assert_eq!(
+            existing_dir(Path::new("results-that-do-not-exist")),
+            PathBuf::from(".")
+        );
     }
 
     #[test]

@@ -45,7 +45,11 @@ pub fn flush_counters(table: &BTreeMap<String, String>) -> Option<(u64, u64)> {
     ))
 }
 
-async fn invoke_for_body(admin: &Admin, addr: &str, code: RequestCode) -> Result<Bytes, ClientError> {
+async fn invoke_for_body(
+    admin: &Admin,
+    addr: &str,
+    code: RequestCode,
+) -> Result<Bytes, ClientError> {
     let request = RemotingCommand::new_request(code.code(), ExtFields::default(), Bytes::new());
     let response = admin.invoke(addr, request).await?;
     if response.code != 0 {
@@ -60,13 +64,19 @@ async fn invoke_for_body(admin: &Admin, addr: &str, code: RequestCode) -> Result
 }
 
 /// The broker's configuration as `key → value`.
-pub async fn broker_config(admin: &Admin, addr: &str) -> Result<BTreeMap<String, String>, ClientError> {
+pub async fn broker_config(
+    admin: &Admin,
+    addr: &str,
+) -> Result<BTreeMap<String, String>, ClientError> {
     let body = invoke_for_body(admin, addr, RequestCode::GetBrokerConfig).await?;
     Ok(parse_properties(&String::from_utf8_lossy(&body)))
 }
 
 /// The broker's runtime information table.
-pub async fn runtime_info(admin: &Admin, addr: &str) -> Result<BTreeMap<String, String>, ClientError> {
+pub async fn runtime_info(
+    admin: &Admin,
+    addr: &str,
+) -> Result<BTreeMap<String, String>, ClientError> {
     let body = invoke_for_body(admin, addr, RequestCode::GetBrokerRuntimeInfo).await?;
     let table: KvTable = serde_json::from_slice(&body).map_err(|e| ClientError::BadResponse {
         addr: addr.to_string(),
@@ -109,7 +119,10 @@ mod tests {
         let mut t = BTreeMap::new();
         t.insert("ringmqFdatasyncTotal".to_string(), "120".to_string());
         assert_eq!(flush_counters(&t), None);
-        t.insert("commitLogFlushedRecordsTotal".to_string(), " 6000 ".to_string());
+        t.insert(
+            "commitLogFlushedRecordsTotal".to_string(),
+            " 6000 ".to_string(),
+        );
         assert_eq!(flush_counters(&t), Some((120, 6_000)));
         t.insert("ringmqFdatasyncTotal".to_string(), "n/a".to_string());
         assert_eq!(flush_counters(&t), None);

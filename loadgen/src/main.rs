@@ -26,7 +26,9 @@ fn main() -> ExitCode {
         Command::Quickstart(args) => app::quickstart_command(args),
     };
     match result {
-        Ok(r) if r.verify.as_ref().is_some_and(|v| !v.passed()) => ExitCode::from(EXIT_VERIFY_FAILED),
+        Ok(r) if r.verify.as_ref().is_some_and(|v| !v.passed()) => {
+            ExitCode::from(EXIT_VERIFY_FAILED)
+        }
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ringmq-loadgen: {e:#}");

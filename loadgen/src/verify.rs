@@ -158,9 +158,10 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
-    /// Nothing acknowledged is missing and every body was intact.
+    /// Something was acknowledged, none of it is missing, and every body was intact. A run
+    /// with nothing acknowledged proves nothing, so it does not pass.
     pub fn passed(&self) -> bool {
-        self.missing == 0 && self.corrupt_bodies == 0
+        self.acknowledged > 0 && self.missing == 0 && self.corrupt_bodies == 0
     }
 }
 
@@ -286,6 +287,10 @@ mod tests {
         assert_eq!(a.acknowledged(), 2);
         let r = reconcile(&a, &[]);
         assert_eq!(r.missing, 2);
+        assert!(
+            !reconcile(&AckLedger::default(), &[]).passed(),
+            "nothing verified"
+        );
     }
 
     #[test]

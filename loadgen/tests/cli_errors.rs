@@ -17,9 +17,15 @@ fn stderr(o: &Output) -> String {
 #[test]
 fn invalid_combinations_are_refused_with_the_flag_named() {
     let cases: [(&[&str], &str); 4] = [
-        (&["run", "--message-size-bytes", "8"], "--message-size-bytes 8"),
+        (
+            &["run", "--message-size-bytes", "8"],
+            "--message-size-bytes 8",
+        ),
         (&["run", "--verify", "--mode", "oneway"], "oneway"),
-        (&["run", "--producers", "2", "--connections", "3"], "--connections 3"),
+        (
+            &["run", "--producers", "2", "--connections", "3"],
+            "--connections 3",
+        ),
         (&["run", "--cpus", "x"], "--cpus"),
     ];
     for (args, needle) in cases {
@@ -31,7 +37,11 @@ fn invalid_combinations_are_refused_with_the_flag_named() {
 
 #[test]
 fn unknown_flags_and_modes_are_usage_errors() {
-    for args in [&["run", "--mode", "fast"][..], &["run", "--no-such-flag"], &["bogus"]] {
+    for args in [
+        &["run", "--mode", "fast"][..],
+        &["run", "--no-such-flag"],
+        &["bogus"],
+    ] {
         let o = loadgen(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
     }
@@ -55,5 +65,9 @@ fn an_unreachable_name_server_fails_within_the_setup_timeout() {
         "none",
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("no broker registered"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no broker registered"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -61,7 +61,9 @@ pub struct Shared {
 impl Shared {
     fn new(executors: usize, warmup: Duration, duration: Option<Duration>) -> Self {
         Self {
-            counters: (0..executors).map(|_| Arc::new(LiveCounters::default())).collect(),
+            counters: (0..executors)
+                .map(|_| Arc::new(LiveCounters::default()))
+                .collect(),
             assigned_queues: (0..executors).map(|_| AtomicUsize::new(0)).collect(),
             executors_ready: AtomicUsize::new(0),
             start_ns: AtomicU64::new(0),
@@ -103,7 +105,10 @@ impl Shared {
     }
 
     fn assigned_total(&self) -> usize {
-        self.assigned_queues.iter().map(|a| a.load(Ordering::Relaxed)).sum()
+        self.assigned_queues
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .sum()
     }
 
     fn should_stop(&self) -> bool {
@@ -156,7 +161,11 @@ async fn wait_for_brokers(admin: &Admin, timeout: Duration) -> anyhow::Result<Ve
     }
 }
 
-async fn prepare(admin: &Admin, workload: &WorkloadArgs, topics: &[String]) -> anyhow::Result<Prepared> {
+async fn prepare(
+    admin: &Admin,
+    workload: &WorkloadArgs,
+    topics: &[String],
+) -> anyhow::Result<Prepared> {
     let timeout = workload.setup_timeout();
     let master_addrs = wait_for_brokers(admin, timeout).await?;
     let mut notes = Vec::new();
@@ -192,7 +201,11 @@ async fn prepare(admin: &Admin, workload: &WorkloadArgs, topics: &[String]) -> a
             }
         }
     }
-    Ok(Prepared { master_addrs, read_queues, notes })
+    Ok(Prepared {
+        master_addrs,
+        read_queues,
+        notes,
+    })
 }
 
 /// Fills what the target facts lack from the first master's configuration.
@@ -201,8 +214,14 @@ async fn complete_target(admin: &Admin, master: &str, target: &mut TargetFacts) 
         return;
     }
     if let Ok(config) = broker_info::broker_config(admin, master).await {
-        target.flush_disk_type = target.flush_disk_type.take().or(config.get("flushDiskType").cloned());
-        target.broker_role = target.broker_role.take().or(config.get("brokerRole").cloned());
+        target.flush_disk_type = target
+            .flush_disk_type
+            .take()
+            .or(config.get("flushDiskType").cloned());
+        target.broker_role = target
+            .broker_role
+            .take()
+            .or(config.get("brokerRole").cloned());
     }
 }
 
@@ -237,7 +256,12 @@ async fn sleep_until_ns(at_ns: u64) {
 }
 
 /// Runs `workload` against the name server `namesrv`.
-pub fn run(workload: WorkloadArgs, namesrv: String, run_id: u32, target: TargetFacts) -> anyhow::Result<RunOutcome> {
+pub fn run(
+    workload: WorkloadArgs,
+    namesrv: String,
+    run_id: u32,
+    target: TargetFacts,
+) -> anyhow::Result<RunOutcome> {
     workload.validate()?;
     LocalExecutorBuilder::new(Placement::Unbound)
         .name("loadgen-coordinator")
@@ -263,10 +287,22 @@ async fn coordinate(
     complete_target(&admin, &prepared.master_addrs[0], &mut target).await;
 
     let executors = placement.executor_count();
-    let shared = Arc::new(Shared::new(executors, workload.warmup(), workload.duration()));
-    let group = workload.group.clone().unwrap_or_else(|| format!("loadgen_{run_id:08x}"));
+    let shared = Arc::new(Shared::new(
+        executors,
+        workload.warmup(),
+        workload.duration(),
+    ));
+    let group = workload
+        .group
+        .clone()
+        .unwrap_or_else(|| format!("loadgen_{run_id:08x}"));
     let workload = Arc::new(workload);
-    let shares = assign(workload.producers, workload.connections, workload.consumers, executors);
+    let shares = assign(
+        workload.producers,
+        workload.connections,
+        workload.consumers,
+        executors,
+    );
     let mut handles = Vec::new();
     for share in shares {
         let glommio_placement = match &placement {
@@ -350,13 +386,19 @@ async fn coordinate(
         measure_end_ns = Some(end.max(window.measure_start_ns));
         let after = broker_info::total_flush_counters(&admin, &prepared.master_addrs).await;
         let secs = (now_ns() - before_ns) as f64 / 1e9;
-        broker_flush = before.zip(after).map(|(b, a)| BrokerFlushStats::between(b, a, secs));
+        broker_flush = before
+            .zip(after)
+            .map(|(b, a)| BrokerFlushStats::between(b, a, secs));
         if broker_flush.is_none() {
             notes.push("the broker reports no fdatasync counters (GET_BROKER_RUNTIME_INFO)".into());
         }
         // Producers finish their last sends (bounded by the send timeout).
         let settle = Duration::from_millis(workload.send_timeout_ms) + workload.setup_timeout();
-        if !wait_until(settle, || shared.producers_done().is_some() || shared.stop.load(Ordering::Relaxed)).await {
+        if !wait_until(settle, || {
+            shared.producers_done().is_some() || shared.stop.load(Ordering::Relaxed)
+        })
+        .await
+        {
             notes.push("producers did not settle in time".into());
             shared.stop.store(true, Ordering::Relaxed);
         }
@@ -367,7 +409,9 @@ async fn coordinate(
     if workload.consumers > 0 {
         let drained = wait_until(Duration::from_secs(workload.drain_secs), || {
             let t = shared.live_total();
-            t.consumed_messages >= t.acknowledged_messages || shared.stop.load(Ordering::Relaxed) || interrupted()
+            t.consumed_messages >= t.acknowledged_messages
+                || shared.stop.load(Ordering::Relaxed)
+                || interrupted()
         })
         .await;
         if !drained {

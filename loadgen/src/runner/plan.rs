@@ -29,20 +29,36 @@ impl ExecutorShare {
 /// Producer `p` uses connection `p % connections`; connection `c` and consumer `k` run on
 /// executors `c % executors` and `k % executors`. Consumers are placed from the last executor
 /// backwards, so with few connections producers and consumers do not pile onto executor 0.
-pub fn assign(producers: u32, connections: u32, consumers: u32, executors: usize) -> Vec<ExecutorShare> {
+pub fn assign(
+    producers: u32,
+    connections: u32,
+    consumers: u32,
+    executors: usize,
+) -> Vec<ExecutorShare> {
     assert!(executors > 0, "at least one executor");
-    assert!(connections > 0 && connections <= producers, "1 ≤ connections ≤ producers");
+    assert!(
+        connections > 0 && connections <= producers,
+        "1 ≤ connections ≤ producers"
+    );
     let mut shares: Vec<ExecutorShare> = (0..executors)
-        .map(|executor| ExecutorShare { executor, ..ExecutorShare::default() })
+        .map(|executor| ExecutorShare {
+            executor,
+            ..ExecutorShare::default()
+        })
         .collect();
     for c in 0..connections {
         let producers = (0..producers).filter(|p| p % connections == c).collect();
         shares[c as usize % executors]
             .connections
-            .push(ConnectionShare { connection: c, producers });
+            .push(ConnectionShare {
+                connection: c,
+                producers,
+            });
     }
     for k in 0..consumers {
-        shares[executors - 1 - (k as usize % executors)].consumers.push(k);
+        shares[executors - 1 - (k as usize % executors)]
+            .consumers
+            .push(k);
     }
     shares
 }
@@ -72,7 +88,9 @@ mod tests {
         assert_eq!(shares[0].connections.len(), 4);
         assert_eq!(shares[1].consumers, vec![0, 2]);
         assert_eq!(shares[0].consumers, vec![1]);
-        assert!(shares.iter().all(|s| s.connections.iter().all(|c| c.producers.len() == 8)));
+        assert!(shares
+            .iter()
+            .all(|s| s.connections.iter().all(|c| c.producers.len() == 8)));
     }
 
     #[test]
@@ -80,16 +98,24 @@ mod tests {
         let shares = assign(1, 1, 0, 4);
         assert_eq!(shares.len(), 4);
         assert_eq!(shares[0].producer_count(), 1);
-        assert!(shares[1..].iter().all(|s| s.producer_count() == 0 && s.consumers.is_empty()));
+        assert!(shares[1..]
+            .iter()
+            .all(|s| s.producer_count() == 0 && s.consumers.is_empty()));
     }
 
     #[test]
     fn quotas_sum_to_the_total() {
         for (total, producers) in [(10, 3), (0, 4), (5, 8), (1_000_003, 64)] {
-            let sum: u64 = (0..producers).map(|p| producer_quota(total, producers, p)).sum();
+            let sum: u64 = (0..producers)
+                .map(|p| producer_quota(total, producers, p))
+                .sum();
             assert_eq!(sum, total);
-            let max = (0..producers).map(|p| producer_quota(total, producers, p)).max();
-            let min = (0..producers).map(|p| producer_quota(total, producers, p)).min();
+            let max = (0..producers)
+                .map(|p| producer_quota(total, producers, p))
+                .max();
+            let min = (0..producers)
+                .map(|p| producer_quota(total, producers, p))
+                .min();
             assert!(max.zip(min).is_some_and(|(a, b)| a - b <= 1));
         }
     }

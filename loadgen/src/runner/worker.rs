@@ -76,17 +76,24 @@ impl Local {
 
     fn on_consumed(&self, message: &MessageExt, now: u64) {
         let body = &message.body[..];
-        if let Ok(BodyHeader { run_id, born_ns, .. }) = decode_header(body) {
+        if let Ok(BodyHeader {
+            run_id, born_ns, ..
+        }) = decode_header(body)
+        {
             if run_id == self.run_id {
                 self.counters.add_consumed(1);
                 if self.window().is_some_and(|w| w.is_measured(born_ns)) {
                     let e2e_us = now.saturating_sub(born_ns) / 1_000;
-                    self.stats.borrow_mut().record_consumed(e2e_us, body.len() as u64);
+                    self.stats
+                        .borrow_mut()
+                        .record_consumed(e2e_us, body.len() as u64);
                 }
             }
         }
         if self.verify {
-            self.consumed.borrow_mut().record_body(&self.codec, self.run_id, body);
+            self.consumed
+                .borrow_mut()
+                .record_body(&self.codec, self.run_id, body);
         }
     }
 }
@@ -143,12 +150,15 @@ fn on_send_result(local: &Local, ticket: SendTicket, result: Result<SendResult, 
             // was not reached in time, which the report counts as a failure by status.
             local.counters.add_acknowledged(ticket.messages);
             if r.status == SendStatus::SendOk {
-                local.counters.add_sent(ticket.messages, ticket.bytes, latency_us);
+                local
+                    .counters
+                    .add_sent(ticket.messages, ticket.bytes, latency_us);
                 if ticket.measured {
-                    local
-                        .stats
-                        .borrow_mut()
-                        .record_send_ok(latency_us, ticket.messages, ticket.bytes);
+                    local.stats.borrow_mut().record_send_ok(
+                        latency_us,
+                        ticket.messages,
+                        ticket.bytes,
+                    );
                 }
             } else {
                 local.counters.add_failed(ticket.messages);
@@ -216,10 +226,17 @@ async fn sleep_until_ns(at_ns: u64) {
 }
 
 /// One producer: sends until the window ends, its quota is met, or the run is stopped.
-async fn run_producer(local: Rc<Local>, producer: Producer, producer_id: u32, settings: Rc<ProducerSettings>) {
+async fn run_producer(
+    local: Rc<Local>,
+    producer: Producer,
+    producer_id: u32,
+    settings: Rc<ProducerSettings>,
+) {
     let w = settings.workload.clone();
     let per_send = u64::from(w.messages_per_send());
-    let quota = w.messages.map(|total| producer_quota(total, settings.producers_total, producer_id));
+    let quota = w
+        .messages
+        .map(|total| producer_quota(total, settings.producers_total, producer_id));
     let mut schedule = w.rate.map(|rate| {
         OpenLoopSchedule::new(
             settings.window.start_ns,
@@ -256,7 +273,8 @@ async fn run_producer(local: Rc<Local>, producer: Producer, producer_id: u32, se
             let delay_us = send_start_ns.saturating_sub(at) / 1_000;
             local.stats.borrow_mut().publish_delay.record_us(delay_us);
         }
-        let topic = &settings.topics[(producer_id as u64 + sequence / per_send) as usize % settings.topics.len()];
+        let topic = &settings.topics
+            [(producer_id as u64 + sequence / per_send) as usize % settings.topics.len()];
         let ticket = SendTicket {
             producer_id,
             first_sequence: sequence,
@@ -265,7 +283,12 @@ async fn run_producer(local: Rc<Local>, producer: Producer, producer_id: u32, se
             latency_from_ns: born_ns,
             measured,
         };
-        let header = |s: u64| BodyHeader { run_id: local.run_id, producer_id, sequence: s, born_ns };
+        let header = |s: u64| BodyHeader {
+            run_id: local.run_id,
+            producer_id,
+            sequence: s,
+            born_ns,
+        };
         match w.mode {
             SendMode::Sync => {
                 let m = build_message(&local, &settings, &header(sequence), topic, &mut body_buf);
@@ -320,7 +343,10 @@ fn client_config(namesrv: &str, instance_name: String) -> anyhow::Result<ClientC
     Ok(config)
 }
 
-async fn start_consumers(ctx: &WorkerContext, local: &Rc<Local>) -> anyhow::Result<Vec<PushConsumer>> {
+async fn start_consumers(
+    ctx: &WorkerContext,
+    local: &Rc<Local>,
+) -> anyhow::Result<Vec<PushConsumer>> {
     let subscriptions: Vec<(&str, &str)> = ctx.topics.iter().map(|t| (t.as_str(), "*")).collect();
     let mut consumers = Vec::new();
     for &k in &ctx.share.consumers {
@@ -347,7 +373,12 @@ async fn start_consumers(ctx: &WorkerContext, local: &Rc<Local>) -> anyhow::Resu
 fn assigned_queue_count(consumers: &[PushConsumer]) -> usize {
     consumers
         .iter()
-        .map(|c| c.assigned_queues().iter().filter(|q| !q.topic.starts_with('%')).count())
+        .map(|c| {
+            c.assigned_queues()
+                .iter()
+                .filter(|q| !q.topic.starts_with('%'))
+                .count()
+        })
         .sum()
 }
 
@@ -370,7 +401,10 @@ pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
     let consumers = start_consumers(&ctx, &local).await?;
     let mut producers = Vec::new();
     for conn in &ctx.share.connections {
-        let client = client_config(&ctx.namesrv, format!("loadgen-{:08x}-p{}", ctx.run_id, conn.connection))?;
+        let client = client_config(
+            &ctx.namesrv,
+            format!("loadgen-{:08x}-p{}", ctx.run_id, conn.connection),
+        )?;
         let mut config = ProducerConfig::new(client, PRODUCER_GROUP);
         config.send_timeout_ms = ctx.workload.send_timeout_ms;
         // No client retries: a failure is counted under its status, not hidden by a retry.
@@ -450,7 +484,12 @@ pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
     let stats = local.stats.take();
     let acks = local.acks.take();
     let consumed = local.consumed.take();
-    Ok(WorkerOutcome { stats, acks, consumed, notes })
+    Ok(WorkerOutcome {
+        stats,
+        acks,
+        consumed,
+        notes,
+    })
 }
 
 #[cfg(test)]
@@ -467,10 +506,20 @@ mod tests {
         };
         assert_eq!(failure_status(&server(2)), "SYSTEM_BUSY");
         assert_eq!(failure_status(&server(9_999)), "CODE_9999");
-        let exhausted = ClientError::RetriesExhausted { attempts: 3, last: Box::new(server(14)) };
+        let exhausted = ClientError::RetriesExhausted {
+            attempts: 3,
+            last: Box::new(server(14)),
+        };
         assert_eq!(failure_status(&exhausted), "SERVICE_NOT_AVAILABLE");
-        let timeout = ClientError::Timeout { addr: "a".into(), request_code: 310, timeout_ms: 3 };
+        let timeout = ClientError::Timeout {
+            addr: "a".into(),
+            request_code: 310,
+            timeout_ms: 3,
+        };
         assert_eq!(failure_status(&timeout), "TIMEOUT");
-        assert_eq!(send_status_name(SendStatus::FlushDiskTimeout), "FLUSH_DISK_TIMEOUT");
+        assert_eq!(
+            send_status_name(SendStatus::FlushDiskTimeout),
+            "FLUSH_DISK_TIMEOUT"
+        );
     }
 }
