@@ -46,6 +46,7 @@ fn execute(
     target: TargetFacts,
     data_path: &Path,
     label_prefix: &str,
+    broker_is_local: bool,
 ) -> anyhow::Result<(RunResult, u64)> {
     workload.validate()?;
     let started_unix_secs = clock::unix_now_secs();
@@ -56,7 +57,10 @@ fn execute(
         .unwrap_or_else(|| format!("{label_prefix}{}", default_label(&workload)));
     let host = host::host_facts(data_path);
     let host_checks = host::host_checks(data_path);
-    let outcome = runner::run(workload.clone(), namesrv, run_id, target)?;
+    let flush_disk = broker_is_local
+        .then(|| host.store.as_ref().and_then(|s| s.disk.clone()))
+        .flatten();
+    let outcome = runner::run(workload.clone(), namesrv, run_id, target, flush_disk)?;
     let (send, consume) = send_and_consume(
         &outcome.stats,
         outcome.measured_secs,
@@ -108,7 +112,7 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<RunResult> {
         description: args.workload.target_description.clone(),
         ..TargetFacts::default()
     };
-    let (result, started) = execute(args.workload, args.namesrv, target, &data_path, "")?;
+    let (result, started) = execute(args.workload, args.namesrv, target, &data_path, "", false)?;
     publish(&result, &results_dir, started)?;
     Ok(result)
 }
@@ -140,6 +144,7 @@ pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
         target,
         &existing_dir(&store),
         "quickstart-",
+        true,
     );
     let alive = cluster.check_alive();
     cluster.stop();

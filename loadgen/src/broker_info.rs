@@ -21,6 +21,18 @@ pub const FDATASYNC_COUNT_KEYS: [&str; 2] = ["ringmqFdatasyncTotal", "commitLogF
 pub const FLUSHED_RECORD_COUNT_KEYS: [&str; 2] =
     ["ringmqFlushedRecordsTotal", "commitLogFlushedRecordsTotal"];
 
+/// Completed flush requests of block device `disk` (`/sys/block/<disk>/stat`, field 16;
+/// kernels since 5.5). Each fdatasync that reaches a disk with a volatile write cache issues
+/// one; the counter covers every process using the disk.
+pub fn disk_flush_requests(disk: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/sys/block/{disk}/stat")).ok()?;
+    parse_disk_flushes(&stat)
+}
+
+fn parse_disk_flushes(stat: &str) -> Option<u64> {
+    stat.split_whitespace().nth(15)?.parse().ok()
+}
+
 /// Parses a `key=value` properties text (GET_BROKER_CONFIG body). Blank lines and `#`
 /// comments are skipped; the first `=` separates key and value.
 pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
@@ -126,6 +138,14 @@ mod tests {
         assert_eq!(flush_counters(&t), Some((120, 6_000)));
         t.insert("ringmqFdatasyncTotal".to_string(), "n/a".to_string());
         assert_eq!(flush_counters(&t), None);
+    }
+
+    #[test]
+    fn disk_stat_flush_field() {
+        let stat = "  150812 21133 8056745 448758 328295 112166 49483832 502520 37 72216 976824 49545 44 28317872 18949 61131 6596\n";
+        assert_eq!(parse_disk_flushes(stat), Some(61_131));
+        assert_eq!(parse_disk_flushes("1 2 3 4 5 6 7 8 9 10 11"), None);
+        assert_eq!(disk_flush_requests("no-such-disk-xyz"), None);
     }
 
     #[test]

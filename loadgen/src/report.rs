@@ -46,6 +46,10 @@ pub struct ConsumeResult {
 /// fdatasync activity of the broker during the measured window.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BrokerFlushStats {
+    /// Where the counts come from: the broker's own counters (GET_BROKER_RUNTIME_INFO), or the
+    /// store disk's completed flush requests (`/sys/block/<disk>/stat`, every process on the
+    /// disk, divided into the messages the broker acknowledged).
+    pub source: String,
     pub fdatasyncs: u64,
     pub records_flushed: u64,
     pub fdatasyncs_per_sec: f64,
@@ -53,11 +57,12 @@ pub struct BrokerFlushStats {
 }
 
 impl BrokerFlushStats {
-    /// From two readings of the broker's cumulative `(fdatasyncs, records flushed)` counters.
-    pub fn between(before: (u64, u64), after: (u64, u64), secs: f64) -> Self {
+    /// From two readings of cumulative `(fdatasyncs, records flushed)` counters.
+    pub fn between(source: &str, before: (u64, u64), after: (u64, u64), secs: f64) -> Self {
         let fdatasyncs = after.0.saturating_sub(before.0);
         let records_flushed = after.1.saturating_sub(before.1);
         Self {
+            source: source.to_string(),
             fdatasyncs,
             records_flushed,
             fdatasyncs_per_sec: if secs > 0.0 {
@@ -227,8 +232,8 @@ impl RunResult {
         if let Some(f) = &self.broker_flush {
             let _ = writeln!(
                 out,
-                "broker   {:.0} fdatasync/s, {:.1} records per fdatasync",
-                f.fdatasyncs_per_sec, f.records_per_fdatasync
+                "broker   {:.0} fdatasync/s, {:.1} records per fdatasync ({})",
+                f.fdatasyncs_per_sec, f.records_per_fdatasync, f.source
             );
         }
         if let Some(v) = &self.verify {
@@ -354,8 +359,8 @@ impl RunResult {
         if let Some(f) = &self.broker_flush {
             let _ = writeln!(
                 md,
-                "\nBroker: {:.0} fdatasync/s, {:.1} records per fdatasync.",
-                f.fdatasyncs_per_sec, f.records_per_fdatasync
+                "\nBroker: {:.0} fdatasync/s, {:.1} records per fdatasync ({}).",
+                f.fdatasyncs_per_sec, f.records_per_fdatasync, f.source
             );
         }
         if let Some(v) = &self.verify {
@@ -444,7 +449,12 @@ mod tests {
                 consumed: 1_000,
                 ..Default::default()
             }),
-            broker_flush: Some(BrokerFlushStats::between((10, 100), (30, 1_100), 2.0)),
+            broker_flush: Some(BrokerFlushStats::between(
+                "broker",
+                (10, 100),
+                (30, 1_100),
+                2.0,
+            )),
             timeline: vec![],
             notes: vec!["a note".into()],
         }
@@ -461,13 +471,13 @@ mod tests {
 
     #[test]
     fn flush_stats_from_counters() {
-        let f = BrokerFlushStats::between((10, 100), (30, 1_100), 2.0);
+        let f = BrokerFlushStats::between("broker", (10, 100), (30, 1_100), 2.0);
         assert_eq!((f.fdatasyncs, f.records_flushed), (20, 1_000));
         assert_eq!(
             (f.fdatasyncs_per_sec, f.records_per_fdatasync),
             (10.0, 50.0)
         );
-        let idle = BrokerFlushStats::between((5, 5), (5, 5), 0.0);
+        let idle = BrokerFlushStats::between("broker", (5, 5), (5, 5), 0.0);
         assert_eq!(
             (idle.fdatasyncs_per_sec, idle.records_per_fdatasync),
             (0.0, 0.0)

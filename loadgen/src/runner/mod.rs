@@ -225,6 +225,26 @@ async fn complete_target(admin: &Admin, master: &str, target: &mut TargetFacts) 
     }
 }
 
+/// `(source, (fdatasyncs, records))` now: the broker's own counters when it reports them, else
+/// the local store disk's flush requests against the messages acknowledged so far.
+async fn flush_reading(
+    admin: &Admin,
+    masters: &[String],
+    disk: Option<&str>,
+    shared: &Shared,
+) -> Option<(String, (u64, u64))> {
+    if let Some(counters) = broker_info::total_flush_counters(admin, masters).await {
+        return Some(("broker counters (GET_BROKER_RUNTIME_INFO)".into(), counters));
+    }
+    let disk = disk?;
+    let flushes = broker_info::disk_flush_requests(disk)?;
+    let acknowledged = shared.live_total().acknowledged_messages;
+    Some((
+        format!("flush requests completed by /dev/{disk} (all processes) per acknowledged message"),
+        (flushes, acknowledged),
+    ))
+}
+
 /// Everything a run measured, before it is turned into a result.
 pub struct RunOutcome {
     pub stats: ExecutorStats,
@@ -256,11 +276,15 @@ async fn sleep_until_ns(at_ns: u64) {
 }
 
 /// Runs `workload` against the name server `namesrv`.
+///
+/// `flush_disk` names the block device of the broker's store when the broker runs on this
+/// host (quickstart): its flush requests stand in for fdatasync counts the broker lacks.
 pub fn run(
     workload: WorkloadArgs,
     namesrv: String,
     run_id: u32,
     target: TargetFacts,
+    flush_disk: Option<String>,
 ) -> anyhow::Result<RunOutcome> {
     workload.validate()?;
     LocalExecutorBuilder::new(Placement::Unbound)
@@ -270,7 +294,7 @@ pub fn run(
         .map_err(|e| {
             anyhow::anyhow!("starting the coordinator executor (is `ulimit -l` large enough?): {e}")
         })?
-        .run(coordinate(workload, namesrv, run_id, target))
+        .run(coordinate(workload, namesrv, run_id, target, flush_disk))
 }
 
 async fn coordinate(
@@ -278,6 +302,7 @@ async fn coordinate(
     namesrv: String,
     run_id: u32,
     mut target: TargetFacts,
+    flush_disk: Option<String>,
 ) -> anyhow::Result<RunOutcome> {
     let placement = workload.placement()?;
     let topics = Arc::new(workload.topic_names());
@@ -369,7 +394,13 @@ async fn coordinate(
         shared.start_ns.store(start, Ordering::Release);
         let window = shared.window().expect("start just fixed");
         sleep_until_ns(window.measure_start_ns).await;
-        let before = broker_info::total_flush_counters(&admin, &prepared.master_addrs).await;
+        let before = flush_reading(
+            &admin,
+            &prepared.master_addrs,
+            flush_disk.as_deref(),
+            &shared,
+        )
+        .await;
         let before_ns = now_ns();
         // The measurement ends at the window's end or when the producers are done.
         while !shared.should_stop()
@@ -384,14 +415,27 @@ async fn coordinate(
             (None, done) => done.unwrap_or_else(now_ns),
         };
         measure_end_ns = Some(end.max(window.measure_start_ns));
-        let after = broker_info::total_flush_counters(&admin, &prepared.master_addrs).await;
+        let after = flush_reading(
+            &admin,
+            &prepared.master_addrs,
+            flush_disk.as_deref(),
+            &shared,
+        )
+        .await;
         let secs = (now_ns() - before_ns) as f64 / 1e9;
-        broker_flush = before
-            .zip(after)
-            .map(|(b, a)| BrokerFlushStats::between(b, a, secs));
-        if broker_flush.is_none() {
-            notes.push("the broker reports no fdatasync counters (GET_BROKER_RUNTIME_INFO)".into());
-        }
+        broker_flush = match (before, after) {
+            (Some((source, b)), Some((source_after, a))) if source == source_after => {
+                Some(BrokerFlushStats::between(&source, b, a, secs))
+            }
+            _ => {
+                notes.push(
+                    "no fdatasync counts: the broker does not report them \
+                     (GET_BROKER_RUNTIME_INFO) and no local store disk is known"
+                        .into(),
+                );
+                None
+            }
+        };
         // Producers finish their last sends (bounded by the send timeout).
         let settle = Duration::from_millis(workload.send_timeout_ms) + workload.setup_timeout();
         if !wait_until(settle, || {
