@@ -288,6 +288,20 @@ impl BrokerConfig {
                 self.broker_permission
             ));
         }
+        if self.mapped_file_size_commit_log_bytes == 0
+            || self.mapped_file_size_commit_log_bytes % 4096 != 0
+            || self.mapped_file_size_commit_log_bytes
+                < u64::from(self.max_message_size_bytes) + 64 * 1024 + 8
+        {
+            return invalid(format!(
+                "mappedFileSizeCommitLog {} must be a multiple of 4096 and hold a maximal message \
+                 (maxMessageSize {} plus 64 KiB of header room)",
+                self.mapped_file_size_commit_log_bytes, self.max_message_size_bytes
+            ));
+        }
+        if self.tail_cache_bytes < 8192 {
+            return invalid("ringmqTailCacheBytes must be at least 8192".to_string());
+        }
         if self.shard_pending_requests_max == 0 {
             return invalid("ringmqShardPendingRequestsMax must be positive".to_string());
         }

@@ -154,6 +154,9 @@ fn cross_field_validation() {
         "diskMaxUsedSpaceRatio=99",
         "brokerId=1",
         "brokerRole=SLAVE",
+        "mappedFileSizeCommitLog=4097",
+        "mappedFileSizeCommitLog=4194304",
+        "ringmqTailCacheBytes=100",
     ] {
         let result = build_config(&cli(&["--set", bad]), None, None);
         assert!(

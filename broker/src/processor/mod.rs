@@ -7,6 +7,8 @@
 pub mod admin;
 pub mod client;
 pub mod offset;
+pub mod pull;
+pub mod queue_info;
 pub mod send;
 
 use std::rc::Rc;
@@ -29,6 +31,8 @@ pub enum Outcome {
     /// Parked (a long-polling pull): it is answered later by the code that parked it, which has
     /// already released its slot in the shard's pending count.
     Parked,
+    /// Handed to another shard (rewritten and routed again), which answers it.
+    Forwarded,
 }
 
 /// Interval of the client-expiry sweep on the metadata shard.
@@ -37,6 +41,18 @@ const CLIENT_EXPIRY_SWEEP: Duration = Duration::from_secs(10);
 pub async fn process(shard: &Rc<Shard>, conn: &ConnHandle, request: RemotingCommand) -> Outcome {
     let code = RequestCode::from_code(request.code);
     match code {
+        RequestCode::SendMessage | RequestCode::SendMessageV2 | RequestCode::SendBatchMessage => {
+            send::send_message(shard, conn, &request).await
+        }
+        RequestCode::PullMessage | RequestCode::LitePullMessage => {
+            pull::pull_message(shard, conn, &request).await
+        }
+        RequestCode::GetMaxOffset => queue_info::max_offset(shard, &request),
+        RequestCode::GetMinOffset => queue_info::min_offset(shard, &request),
+        RequestCode::SearchOffsetByTimestamp => queue_info::search_offset(shard, &request).await,
+        RequestCode::GetEarliestMsgStoretime => {
+            queue_info::earliest_store_time(shard, &request).await
+        }
         RequestCode::HeartBeat => client::heartbeat(shard, conn, &request),
         RequestCode::UnregisterClient => client::unregister_client(shard, conn, &request),
         RequestCode::GetConsumerListByGroup => client::consumer_list(shard, &request),

@@ -9,6 +9,7 @@ pub mod conn;
 pub mod route;
 pub mod shard;
 pub mod signals;
+pub mod stop;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use crate::metadata::registrar::{spawn_registrar, RegistrarMsg};
 use crate::metadata::topics::{TopicTable, TopicTableError};
 use crate::metadata::Metadata;
 use crate::shard_map::{pin_shard_count, ShardCountError, ShardId};
+use crate::store::offset::MAX_SHARD_ID;
+use crate::store::Store;
 use shard::{Shard, ShardMsg};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,8 @@ pub enum ServerError {
         core: usize,
         reason: String,
     },
+    #[error("{0} shards asked for; physical offsets have room for 128 shards")]
+    TooManyShards(usize),
     #[error("shard {0} panicked")]
     ShardPanicked(usize),
 }
@@ -60,6 +65,9 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
         .collect();
     let cores = config.cpus.resolve(&available)?;
     let shards = cores.len();
+    if shards > usize::from(MAX_SHARD_ID) + 1 {
+        return Err(ServerError::TooManyShards(shards));
+    }
     let root = config.store_path_root_dir.clone();
     pin_shard_count(&root, shards)?;
 
@@ -98,6 +106,15 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*core))
             .name(&format!("ringmq-shard-{index}"))
             .spawn(move || async move {
+                let store_config = shard::store_config(&config, index as u8);
+                let store = match Store::open(store_config).await {
+                    Ok(store) => store,
+                    Err(e) => {
+                        tracing::error!(shard = index, "cannot open the store: {e}");
+                        eprintln!("ringmq-broker: shard {index}: cannot open the store: {e}");
+                        std::process::exit(1);
+                    }
+                };
                 let shard = Rc::new(Shard::new(
                     ShardId(index),
                     config,
@@ -105,6 +122,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
                     view,
                     shard_metadata,
                     offsets,
+                    store,
                 ));
                 shard::run_shard(shard, inbox).await;
             })

@@ -27,16 +27,21 @@ pub enum Route {
     ResolveSend,
 }
 
-/// Field names of a send's topic and queue id: V2 short names for 310/320, long names for 10
-/// (a V2 request without `b` falls back to long names, reference §2.3).
+/// Whether a send header uses the V2 short names `a`..`n`: decided by the presence of `a`, for
+/// any send code, exactly as `SendMessageRequestHeader::read_any` decides (C++ sends 310 with
+/// either; Go sends 10 with long names).
+pub fn uses_short_send_names(request: &RemotingCommand) -> bool {
+    request.ext_fields.contains_key("a")
+}
+
+/// A send's topic and queue id, by the spelling its header uses.
 pub fn send_topic_and_queue(request: &RemotingCommand) -> (Option<&str>, Option<&str>) {
     let ext = &request.ext_fields;
-    if request.code != RequestCode::SendMessage.code() {
-        if let Some(topic) = ext.get("b") {
-            return (Some(topic), ext.get("e"));
-        }
+    if uses_short_send_names(request) {
+        (ext.get("b"), ext.get("e"))
+    } else {
+        (ext.get("topic"), ext.get("queueId"))
     }
-    (ext.get("topic"), ext.get("queueId"))
 }
 
 /// Decides where `request` is served. `here` is the receiving shard.
@@ -117,14 +122,28 @@ mod tests {
                 &[("topic", "T"), ("queueId", &qs)],
             );
             assert_eq!(route(&pull, here, 4), Route::Shard(owner));
-            let v2 = request(RequestCode::SendMessageV2, &[("b", "T"), ("e", &qs)]);
+            let v2 = request(
+                RequestCode::SendMessageV2,
+                &[("a", "g"), ("b", "T"), ("e", &qs)],
+            );
             assert_eq!(route(&v2, here, 4), Route::Shard(owner));
             let long = request(
                 RequestCode::SendMessage,
                 &[("topic", "T"), ("queueId", &qs)],
             );
             assert_eq!(route(&long, here, 4), Route::Shard(owner));
-            // A V2 code with long names (no `b`) is read by its long names.
+            // A V2 code with long names (no `a`) is read by its long names, and code 10 with
+            // short names by its short names.
+            let long_names_310 = request(
+                RequestCode::SendMessageV2,
+                &[("topic", "T"), ("queueId", &qs)],
+            );
+            assert_eq!(route(&long_names_310, here, 4), Route::Shard(owner));
+            let short_names_10 = request(
+                RequestCode::SendMessage,
+                &[("a", "g"), ("b", "T"), ("e", &qs)],
+            );
+            assert_eq!(route(&short_names_10, here, 4), Route::Shard(owner));
             let v2_long = request(
                 RequestCode::SendMessageV2,
                 &[("topic", "T"), ("queueId", &qs)],
@@ -135,9 +154,12 @@ mod tests {
 
     #[test]
     fn broker_picked_queue_is_resolved_first() {
-        let send = request(RequestCode::SendMessageV2, &[("b", "T"), ("e", "-1")]);
+        let send = request(
+            RequestCode::SendMessageV2,
+            &[("a", "g"), ("b", "T"), ("e", "-1")],
+        );
         assert_eq!(route(&send, ShardId(1), 2), Route::ResolveSend);
-        let no_queue = request(RequestCode::SendBatchMessage, &[("b", "T")]);
+        let no_queue = request(RequestCode::SendBatchMessage, &[("a", "g"), ("b", "T")]);
         assert_eq!(route(&no_queue, ShardId(1), 2), Route::ResolveSend);
     }
 
@@ -153,7 +175,7 @@ mod tests {
             &[("topic", "T"), ("queueId", "x")],
         );
         assert_eq!(route(&bad, here, 2), Route::Shard(here));
-        let no_topic = request(RequestCode::SendMessageV2, &[("e", "1")]);
+        let no_topic = request(RequestCode::SendMessageV2, &[("a", "g"), ("e", "1")]);
         assert_eq!(route(&no_topic, here, 2), Route::Shard(here));
         assert_eq!(parse_queue_id(" 3.0 "), Some(3));
     }

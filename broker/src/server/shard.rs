@@ -20,6 +20,11 @@ use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::{BrokerView, ControlCall, Metadata};
 use crate::processor;
 use crate::shard_map::ShardId;
+use crate::store::{FlushMode, Store, StoreConfig};
+use ringmq_proto::message::ids::UniqKeyGenerator;
+use std::net::SocketAddr;
+
+use super::stop::StopSignal;
 
 /// A message between shards. The inbox of each shard receives these in order.
 pub enum ShardMsg {
@@ -63,6 +68,14 @@ pub struct Shard {
     pub metadata: Option<RefCell<Metadata>>,
     /// Consumer offsets of the queues this shard owns.
     pub offsets: RefCell<ConsumerOffsets>,
+    /// This shard's storage engine; `None` once closed at shutdown.
+    store: RefCell<Option<Rc<Store>>>,
+    /// UNIQ_KEY for messages that arrive without one.
+    pub uniq_keys: RefCell<UniqKeyGenerator>,
+    /// The address stored as STOREHOST and encoded in offsetMsgIds.
+    pub store_host: SocketAddr,
+    /// Fired at shutdown: parked pulls answer at once.
+    pub stop: StopSignal,
     shutting_down: Cell<bool>,
 }
 
@@ -74,8 +87,16 @@ impl Shard {
         view: Arc<BrokerView>,
         metadata: Option<Metadata>,
         offsets: ConsumerOffsets,
+        store: Store,
     ) -> Shard {
         assert_eq!(metadata.is_some(), id == METADATA_SHARD);
+        let store_host: SocketAddr = config
+            .advertised_addr()
+            .parse()
+            .expect("brokerIP1 is validated as IPv4");
+        let process_constant = rand::random::<i32>();
+        let uniq_keys =
+            UniqKeyGenerator::new(store_host.ip(), std::process::id(), process_constant);
         Shard {
             id,
             shards: mesh.len(),
@@ -86,8 +107,17 @@ impl Shard {
             next_conn: Cell::new(0),
             metadata: metadata.map(RefCell::new),
             offsets: RefCell::new(offsets),
+            store: RefCell::new(Some(Rc::new(store))),
+            uniq_keys: RefCell::new(uniq_keys),
+            store_host,
+            stop: StopSignal::default(),
             shutting_down: Cell::new(false),
         }
+    }
+
+    /// The store, unless it was already closed (answer SERVICE_NOT_AVAILABLE then).
+    pub fn store(&self) -> Option<Rc<Store>> {
+        self.store.borrow().clone()
     }
 
     /// This shard's read copy of broker-wide state.
@@ -200,7 +230,7 @@ pub fn serve(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand) {
             if !oneway {
                 conn.send(response);
             }
-        } else if let processor::Outcome::NoResponse = outcome {
+        } else if let processor::Outcome::NoResponse | processor::Outcome::Forwarded = outcome {
             shard.request_finished();
         }
         // Outcome::Parked: the pull machinery answers later and already counted it finished.
@@ -247,8 +277,10 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: flume::Receiver<ShardMsg>) {
     for timer in timers {
         timer.cancel().await;
     }
+    shard.stop.fire();
     drain(&shard, &inbox).await;
     processor::on_shutdown(&shard).await;
+    close_store(&shard).await;
     tracing::info!(shard = shard.id.0, "shard stopped");
 }
 
@@ -287,6 +319,53 @@ async fn drain(shard: &Rc<Shard>, inbox: &flume::Receiver<ShardMsg>) {
             "stopping with requests unanswered"
         );
     }
+}
+
+/// Closes the store once no task holds it any more (bounded wait: a task still holding it at
+/// the deadline means its work is abandoned and the store is left to recovery at next start).
+async fn close_store(shard: &Rc<Shard>) {
+    let Some(mut store) = shard.store.borrow_mut().take() else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let store = loop {
+        match Rc::try_unwrap(store) {
+            Ok(store) => break store,
+            Err(shared) if started.elapsed() < SHUTDOWN_DRAIN_MAX => {
+                store = shared;
+                glommio::timer::sleep(SHUTDOWN_DRAIN_POLL).await;
+            }
+            Err(_) => {
+                tracing::error!(
+                    shard = shard.id.0,
+                    "store still in use at shutdown; not closed cleanly"
+                );
+                return;
+            }
+        }
+    };
+    match store.close().await {
+        Ok(()) => tracing::info!(shard = shard.id.0, "store closed"),
+        Err(e) => tracing::error!(shard = shard.id.0, "store close failed: {e}"),
+    }
+}
+
+/// The storage settings of shard `shard_id` from the broker configuration.
+pub fn store_config(config: &BrokerConfig, shard_id: u8) -> StoreConfig {
+    let mut store = StoreConfig::new(config.store_path_root_dir.clone(), shard_id);
+    store.segment_size_bytes = config.mapped_file_size_commit_log_bytes;
+    store.flush_mode = match config.flush_disk_type {
+        crate::config::FlushDiskType::AsyncFlush => FlushMode::Async,
+        crate::config::FlushDiskType::SyncFlush => FlushMode::Sync,
+    };
+    store.flush_interval_ms = config.flush_interval_commit_log_ms;
+    store.sync_flush_timeout_ms = config.sync_flush_timeout_ms;
+    store.tail_cache_bytes = config.tail_cache_bytes as usize;
+    // Room for the record header, topic and properties around a maximal body.
+    store.max_record_bytes = config.max_message_size_bytes as usize + 64 * 1024;
+    store.file_reserved_time_ms = u64::from(config.file_reserved_time_hours) * 3600 * 1000;
+    store.disk_max_used_ratio_percent = config.disk_max_used_space_ratio_percent as u8;
+    store
 }
 
 fn bind(shard: &Shard, port: u16) -> glommio::Result<TcpListener, ()> {

@@ -198,6 +198,16 @@ pub fn start_broker_on(store_dir: &Path, port: u16, extra: &[&str]) -> Broker {
         "--broker-ip".into(),
         "127.0.0.1".into(),
     ];
+    // Small segments and caches: tests store little, and several brokers run at once.
+    args.extend(
+        [
+            "--set",
+            "mappedFileSizeCommitLog=8388608",
+            "--set",
+            "ringmqTailCacheBytes=4194304",
+        ]
+        .map(String::from),
+    );
     if !extra.contains(&"--cpus") {
         args.extend(["--cpus".to_string(), "2".to_string()]);
     }

@@ -1,0 +1,285 @@
+//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361), reference §2.4, on the shard that owns the
+//! queue.
+//!
+//! Long polling: a pull that finds nothing new (PULL_NOT_FOUND) with the SUSPEND bit is parked
+//! on its queue — the task releases its slot in the shard's pending count and awaits the
+//! store's per-queue growth notification, the suspend deadline, or shutdown, whichever comes
+//! first — and is then evaluated once more and answered with whatever it finds. The parked task
+//! holds nothing else: other requests on the same connection are served and answered meanwhile.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ringmq_proto::body::perm;
+use ringmq_proto::code::ResponseCode;
+use ringmq_proto::command::RemotingCommand;
+use ringmq_proto::header::{
+    PullMessageRequestHeader, PullMessageResponseHeader, PULL_FLAG_COMMIT_OFFSET,
+    PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
+};
+use ringmq_proto::message::ids::tag_hash;
+
+use super::{bad_header, respond_error, Outcome};
+use crate::server::conn::ConnHandle;
+use crate::server::shard::Shard;
+use crate::store::{GetRequest, GetResult, GetStatus, Store};
+
+/// Most messages one pull returns (RocketMQ's `maxTransferCountOnMessageInMemory`).
+pub const PULL_MAX_MESSAGES: u32 = 32;
+/// Most bytes one pull returns (RocketMQ's `maxTransferBytesOnMessageInMemory`).
+pub const PULL_MAX_BYTES: u32 = 256 * 1024;
+/// Longest a pull may stay parked, whatever the client asks (Java clients ask 15 s, Go 20 s).
+const SUSPEND_MAX: Duration = Duration::from_secs(60);
+
+/// Which messages a pull accepts.
+enum Filter {
+    All,
+    /// Tag hashes (Java `String.hashCode`) of the subscription's tags.
+    Tags(Vec<i64>),
+}
+
+impl Filter {
+    /// `*` or empty: everything; else `TagA || TagB`.
+    fn from_expression(expression: &str) -> Filter {
+        let expression = expression.trim();
+        if expression.is_empty() || expression == "*" {
+            return Filter::All;
+        }
+        let hashes = expression
+            .split("||")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(tag_hash)
+            .collect();
+        Filter::Tags(hashes)
+    }
+
+    fn tag_hashes(&self) -> Option<&[i64]> {
+        match self {
+            Filter::All => None,
+            Filter::Tags(hashes) => Some(hashes),
+        }
+    }
+}
+
+pub async fn pull_message(
+    shard: &Rc<Shard>,
+    conn: &ConnHandle,
+    request: &RemotingCommand,
+) -> Outcome {
+    let header = match request.decode_header::<PullMessageRequestHeader>() {
+        Ok(header) => header,
+        Err(e) => return bad_header(request, e),
+    };
+    let filter = match check_pull(shard, request, &header) {
+        Ok(filter) => filter,
+        Err(outcome) => return outcome,
+    };
+    let Some(store) = shard.store() else {
+        return respond_error(
+            request,
+            ResponseCode::ServiceNotAvailable,
+            "store is closed".to_string(),
+        );
+    };
+    if header.has_flag(PULL_FLAG_COMMIT_OFFSET) && header.commit_offset >= 0 {
+        // Step 2, first evaluation only: the consumer's committed offset rides on the pull.
+        shard.offsets.borrow_mut().commit(
+            &header.consumer_group,
+            &header.topic,
+            header.queue_id,
+            header.commit_offset,
+        );
+    }
+    let result = match read(&store, &header, &filter).await {
+        Ok(result) => result,
+        Err(outcome) => return outcome_for_error(request, outcome),
+    };
+    let suspend_ms = header.suspend_timeout_millis.max(0) as u64;
+    let park = result.status == GetStatus::OffsetOverflowOne
+        && header.has_flag(PULL_FLAG_SUSPEND)
+        && suspend_ms > 0
+        && !shard.stop.is_fired();
+    if !park {
+        return Outcome::Respond(response(request, &header, result));
+    }
+    let timeout = if shard.config.long_polling_enable {
+        Duration::from_millis(suspend_ms).min(SUSPEND_MAX)
+    } else {
+        Duration::from_millis(shard.config.short_polling_time_ms)
+    };
+    // Parked: no longer counts against the SYSTEM_BUSY bound.
+    shard.request_finished();
+    let queue_offset = header.queue_offset.max(0) as u64;
+    futures_lite::future::or(
+        async {
+            store
+                .wait_for_messages(&header.topic, header.queue_id, queue_offset, timeout)
+                .await;
+        },
+        shard.stop.wait(),
+    )
+    .await;
+    // Second and last evaluation: answer whatever is there now.
+    let response = match read(&store, &header, &filter).await {
+        Ok(result) => response(request, &header, result),
+        Err(e) => RemotingCommand::response_to(request, ResponseCode::SystemError.code(), Some(e)),
+    };
+    conn.send(response);
+    Outcome::Parked
+}
+
+/// Permission, topic, queue and subscription checks (step 1), returning the filter to apply.
+fn check_pull(
+    shard: &Shard,
+    request: &RemotingCommand,
+    header: &PullMessageRequestHeader,
+) -> Result<Filter, Outcome> {
+    let view = shard.view();
+    if !view.broker_readable() {
+        let remark = format!(
+            "the broker[{}] pulling message is forbidden",
+            shard.config.advertised_addr()
+        );
+        return Err(respond_error(request, ResponseCode::NoPermission, remark));
+    }
+    let Some(topic) = view.topics.get(&header.topic) else {
+        let remark = format!("topic[{}] not exist, apply first please!", header.topic);
+        return Err(respond_error(request, ResponseCode::TopicNotExist, remark));
+    };
+    if topic.perm & perm::READ == 0 {
+        let remark = format!("the topic[{}] pulling message is forbidden", header.topic);
+        return Err(respond_error(request, ResponseCode::NoPermission, remark));
+    }
+    if header.queue_id < 0 || header.queue_id >= topic.read_queue_nums {
+        let remark = format!(
+            "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}] consumer:[{}]",
+            header.queue_id,
+            header.topic,
+            topic.read_queue_nums,
+            request.remark.as_deref().unwrap_or_default()
+        );
+        return Err(respond_error(
+            request,
+            ResponseCode::InvalidParameter,
+            remark,
+        ));
+    }
+    if header.has_flag(PULL_FLAG_SUBSCRIPTION) {
+        let expression_type = header.expression_type.as_deref().unwrap_or("TAG");
+        check_expression_type(request, expression_type)?;
+        return Ok(Filter::from_expression(
+            header.subscription.as_deref().unwrap_or("*"),
+        ));
+    }
+    let Some(group) = view.subscriptions.get(&header.consumer_group) else {
+        let remark = format!(
+            "the consumer's group info not exist, group: {}",
+            header.consumer_group
+        );
+        return Err(respond_error(
+            request,
+            ResponseCode::SubscriptionNotExist,
+            remark,
+        ));
+    };
+    let Some(subscription) = group.get(&header.topic) else {
+        let remark = format!(
+            "the consumer's subscription not exist, group: {}, topic: {}",
+            header.consumer_group, header.topic
+        );
+        return Err(respond_error(
+            request,
+            ResponseCode::SubscriptionNotExist,
+            remark,
+        ));
+    };
+    if subscription.sub_version < header.sub_version {
+        let remark = format!(
+            "the consumer's subscription not latest, group: {} {} < {}",
+            header.consumer_group, subscription.sub_version, header.sub_version
+        );
+        return Err(respond_error(
+            request,
+            ResponseCode::SubscriptionNotLatest,
+            remark,
+        ));
+    }
+    check_expression_type(request, subscription.expression_type.as_str())?;
+    Ok(Filter::from_expression(&subscription.sub_string))
+}
+
+/// SQL92 property filters are not built; Java answers the same when `enablePropertyFilter` is
+/// off (its default).
+fn check_expression_type(request: &RemotingCommand, expression_type: &str) -> Result<(), Outcome> {
+    if expression_type.eq_ignore_ascii_case("TAG") || expression_type.is_empty() {
+        return Ok(());
+    }
+    Err(respond_error(
+        request,
+        ResponseCode::SystemError,
+        format!("The broker does not support consumer to filter message by {expression_type}"),
+    ))
+}
+
+async fn read(
+    store: &Store,
+    header: &PullMessageRequestHeader,
+    filter: &Filter,
+) -> Result<GetResult, String> {
+    let max_count = (header.max_msg_nums.max(1) as u32).min(PULL_MAX_MESSAGES);
+    let max_bytes = header
+        .max_msg_bytes
+        .map_or(PULL_MAX_BYTES, |b| (b.max(1) as u32).min(PULL_MAX_BYTES));
+    let get = GetRequest {
+        topic: &header.topic,
+        queue_id: header.queue_id,
+        offset: header.queue_offset.max(0) as u64,
+        max_count,
+        max_bytes,
+        tag_hashes: filter.tag_hashes(),
+    };
+    store.get_messages(&get).await.map_err(|e| e.to_string())
+}
+
+fn outcome_for_error(request: &RemotingCommand, e: String) -> Outcome {
+    respond_error(
+        request,
+        ResponseCode::SystemError,
+        format!("pull failed: {e}"),
+    )
+}
+
+/// The response for a store result (table in reference §2.4), with all four offsets fields on
+/// every outcome and the status name as remark.
+fn response(
+    request: &RemotingCommand,
+    header: &PullMessageRequestHeader,
+    result: GetResult,
+) -> RemotingCommand {
+    let (code, remark) = match result.status {
+        GetStatus::Found => (ResponseCode::Success, "FOUND"),
+        GetStatus::NoMatchedMessage => (ResponseCode::PullRetryImmediately, "NO_MATCHED_MESSAGE"),
+        GetStatus::MessageWasRemoving => {
+            (ResponseCode::PullRetryImmediately, "MESSAGE_WAS_REMOVING")
+        }
+        GetStatus::NoMessageInQueue if header.queue_offset == 0 => {
+            (ResponseCode::PullNotFound, "NO_MESSAGE_IN_QUEUE")
+        }
+        GetStatus::NoMessageInQueue => (ResponseCode::PullOffsetMoved, "NO_MESSAGE_IN_QUEUE"),
+        GetStatus::OffsetTooSmall => (ResponseCode::PullOffsetMoved, "OFFSET_TOO_SMALL"),
+        GetStatus::OffsetOverflowOne => (ResponseCode::PullNotFound, "OFFSET_OVERFLOW_ONE"),
+        GetStatus::OffsetOverflowBadly => (ResponseCode::PullOffsetMoved, "OFFSET_OVERFLOW_BADLY"),
+    };
+    let mut response = RemotingCommand::response_to(request, code.code(), Some(remark.to_string()));
+    response.set_header(&PullMessageResponseHeader::new(
+        result.next_begin_offset as i64,
+        result.min_offset as i64,
+        result.max_offset as i64,
+    ));
+    if result.status == GetStatus::Found {
+        response.body = Bytes::from(result.body);
+    }
+    response
+}
