@@ -1,1 +1,35 @@
-//! The ringmq load generator.
+//! ringmq-loadgen: the load generator and the one-command quickstart.
+//!
+//! | module | job |
+//! | --- | --- |
+//! | [`cli`] | flags, validation, executor placement |
+//! | [`clock`] | the process-wide monotonic clock and UTC formatting |
+//! | [`body`] | message bodies carrying id, born time and a checkable filler |
+//! | [`schedule`] | open-loop send times and the warm-up/measurement window |
+//! | [`latency`] | HDR histograms in µs and their percentile summary |
+//! | [`stats`] | per-executor measurements and live counters |
+//! | [`progress`] | the once-a-second progress line and timeline |
+//! | [`verify`] | the `--verify` ledger |
+//! | [`report`] | final report, JSON result, markdown summary |
+//! | [`host`] | host and target facts recorded with results |
+//! | [`process`] | child-process guards and Ctrl-C |
+//! | [`cluster`] | the quickstart's local name server and broker |
+//! | [`broker_info`] | broker configuration and flush counters via admin requests |
+//! | [`runner`] | the coordinator and the per-executor producers and consumers |
+//! | [`app`] | the `run` and `quickstart` commands end to end |
+
+pub mod app;
+pub mod body;
+pub mod broker_info;
+pub mod cli;
+pub mod clock;
+pub mod cluster;
+pub mod host;
+pub mod latency;
+pub mod process;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod schedule;
+pub mod stats;
+pub mod verify;

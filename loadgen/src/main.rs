@@ -1,4 +1,38 @@
-fn main() {
-    eprintln!("ringmq-loadgen: not built yet (issue 5)");
-    std::process::exit(2);
+//! `ringmq-loadgen`: benchmark a RocketMQ-protocol system (`run`), or bring up a local ringmq
+//! name server and broker and benchmark it in one command (`quickstart`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ringmq_loadgen::app;
+use ringmq_loadgen::cli::{Cli, Command};
+use ringmq_loadgen::process::install_interrupt_handler;
+
+/// Exit status when `--verify` found acknowledged messages missing or corrupt.
+const EXIT_VERIFY_FAILED: u8 = 3;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    install_interrupt_handler();
+    let result = match cli.command {
+        Command::Run(args) => app::run_command(args),
+        Command::Quickstart(args) => app::quickstart_command(args),
+    };
+    match result {
+        Ok(r) if r.verify.as_ref().is_some_and(|v| !v.passed()) => {
+            ExitCode::from(EXIT_VERIFY_FAILED)
+        }
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringmq-loadgen: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,226 @@
+//! The two commands end to end: `run` (benchmark a system through its name server) and
+//! `quickstart` (start a local name server and broker from this build, then `run` against it).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::cli::{QuickstartArgs, RunArgs, SendMode, WorkloadArgs};
+use crate::clock;
+use crate::cluster::LocalCluster;
+use crate::host::{self, TargetFacts};
+use crate::report::{send_and_consume, RunResult};
+use crate::runner;
+
+/// `sync-128B-closed`, `batch16-1024B-open100000`: what the run was, for file names.
+pub fn default_label(w: &WorkloadArgs) -> String {
+    let mode = match w.mode {
+        SendMode::Batch => format!("batch{}", w.batch_size),
+        SendMode::Sync => "sync".into(),
+        SendMode::Async => "async".into(),
+        SendMode::Oneway => "oneway".into(),
+    };
+    let shape = match w.rate {
+        Some(rate) => format!("open{rate}"),
+        None => "closed".into(),
+    };
+    format!("{mode}-{}B-{shape}", w.message_size_bytes)
+}
+
+fn loop_kind(w: &WorkloadArgs) -> String {
+    match w.rate {
+        Some(rate) => format!("open loop at {rate} msg/s"),
+        None => "closed loop".into(),
+    }
+}
+
+/// A run id that tells this run's messages from any other's on the same topic.
+fn new_run_id() -> u32 {
+    rand::random::<u32>() | 1
+}
+
+/// Runs `workload` and assembles the result (nothing printed or written yet).
+fn execute(
+    workload: WorkloadArgs,
+    namesrv: String,
+    target: TargetFacts,
+    data_path: &Path,
+    label_prefix: &str,
+    broker_is_local: bool,
+) -> anyhow::Result<(RunResult, u64)> {
+    workload.validate()?;
+    let started_unix_secs = clock::unix_now_secs();
+    let run_id = new_run_id();
+    let label = workload
+        .label
+        .clone()
+        .unwrap_or_else(|| format!("{label_prefix}{}", default_label(&workload)));
+    let host = host::host_facts(data_path);
+    let host_checks = host::host_checks(data_path);
+    let flush_disk = broker_is_local
+        .then(|| host.store.as_ref().and_then(|s| s.disk.clone()))
+        .flatten();
+    let outcome = runner::run(workload.clone(), namesrv, run_id, target, flush_disk)?;
+    let (send, consume) = send_and_consume(
+        &outcome.stats,
+        outcome.measured_secs,
+        workload.rate.is_some(),
+        workload.consumers > 0,
+    );
+    let result = RunResult {
+        tool: "ringmq-loadgen".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        label,
+        run_id,
+        started_at_utc: clock::iso8601_utc(started_unix_secs),
+        loop_kind: loop_kind(&workload),
+        settings: workload,
+        target: outcome.target,
+        host,
+        host_checks,
+        measured_secs: outcome.measured_secs,
+        send,
+        consume,
+        verify: outcome.verify,
+        broker_flush: outcome.broker_flush,
+        timeline: outcome.timeline,
+        notes: outcome.notes,
+    };
+    Ok((result, started_unix_secs))
+}
+
+/// Prints the report and writes the result files (unless the results directory is `none`).
+pub fn publish(
+    result: &RunResult,
+    results_dir: &Path,
+    started_unix_secs: u64,
+) -> anyhow::Result<()> {
+    print!("{}", result.text_report());
+    if results_dir != Path::new("none") {
+        let (json, md) = result.write(results_dir, started_unix_secs)?;
+        println!("results  {} and {}", json.display(), md.display());
+    }
+    Ok(())
+}
+
+/// `ringmq-loadgen run`.
+pub fn run_command(args: RunArgs) -> anyhow::Result<RunResult> {
+    let results_dir = args.workload.results_dir.clone();
+    let data_path = existing_dir(&results_dir);
+    let target = TargetFacts {
+        namesrv: args.namesrv.clone(),
+        description: args.workload.target_description.clone(),
+        ..TargetFacts::default()
+    };
+    let (result, started) = execute(args.workload, args.namesrv, target, &data_path, "", false)?;
+    publish(&result, &results_dir, started)?;
+    Ok(result)
+}
+
+/// `ringmq-loadgen quickstart`.
+pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
+    args.workload.validate()?;
+    let mut cluster = LocalCluster::start(args.flush, args.broker_cpus, args.keep_dir)
+        .context("starting the quickstart name server and broker")?;
+    let (ns_pid, broker_pid) = cluster.pids();
+    eprintln!(
+        "quickstart: name server {} (pid {}), broker {} (pid {}, {}), directory {}",
+        cluster.namesrv_addr,
+        ns_pid.unwrap_or(0),
+        cluster.broker_addr,
+        broker_pid.unwrap_or(0),
+        args.flush.config_value(),
+        cluster.dir().display()
+    );
+    let mut target = cluster.target_facts();
+    if let Some(d) = &args.workload.target_description {
+        target.description = Some(d.clone());
+    }
+    let results_dir = args.workload.results_dir.clone();
+    let store = cluster.broker_settings.store_dir.clone();
+    let executed = execute(
+        args.workload,
+        cluster.namesrv_addr.to_string(),
+        target,
+        &existing_dir(&store),
+        "quickstart-",
+        true,
+    );
+    let alive = cluster.check_alive();
+    cluster.stop();
+    let (mut result, started) = executed?;
+    if let Err(e) = alive {
+        result
+            .notes
+            .push(format!("a server died during the run: {e:#}"));
+    }
+    publish(&result, &results_dir, started)?;
+    Ok(result)
+}
+
+/// `path` if it exists, else its nearest existing ancestor (facts need a real path).
+fn existing_dir(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    while !p.exists() {
+        if !p.pop() {
+            return PathBuf::from(".");
+        }
+    }
+    if p.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn workload(args: &[&str]) -> WorkloadArgs {
+        let mut all = vec!["ringmq-loadgen", "run"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).expect("parses").command {
+            Command::Run(r) => r.workload,
+            Command::Quickstart(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn labels_describe_the_workload() {
+        assert_eq!(default_label(&workload(&[])), "sync-128B-closed");
+        assert_eq!(
+            default_label(&workload(&[
+                "--mode",
+                "batch",
+                "--batch-size",
+                "32",
+                "--message-size-bytes",
+                "1024",
+                "--rate",
+                "100000"
+            ])),
+            "batch32-1024B-open100000"
+        );
+    }
+
+    #[test]
+    fn facts_path_falls_back_to_an_existing_ancestor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("a/b/c");
+        assert_eq!(existing_dir(&missing), dir.path());
+        assert_eq!(
+            existing_dir(Path::new("results-that-do-not-exist")),
+            PathBuf::from(".")
+        );
+    }
+
+    #[test]
+    fn run_ids_are_odd_and_vary() {
+        let ids: Vec<u32> = (0..8).map(|_| new_run_id()).collect();
+        assert!(ids.iter().all(|id| id % 2 == 1));
+        assert!(ids.windows(2).any(|w| w[0] != w[1]));
+    }
+}

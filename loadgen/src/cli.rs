@@ -1,0 +1,487 @@
+//! Command-line interface: `run` benchmarks a running system, `quickstart` brings one up first.
+//!
+//! Flag names follow RocketMQ's benchmark tools where they have an equivalent (`-w` threads is
+//! `--producers`, `-s` is `--message-size-bytes`, `-k` is `--keys`, `-l` is `--tags`, `-q` is
+//! `--messages`), spelled out and with units.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::body::BODY_HEADER_BYTES;
+
+#[derive(Debug, Parser)]
+#[command(name = "ringmq-loadgen", version, about = "ringmq load generator")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Benchmark any RocketMQ-protocol system through its name server.
+    Run(RunArgs),
+    /// Start a name server and a broker from this build on 127.0.0.1 in a temporary directory,
+    /// run a workload (default: about 20 s of producers and consumers), print the report, stop both.
+    Quickstart(QuickstartArgs),
+}
+
+/// How messages are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SendMode {
+    /// Each producer waits for the response before sending again (RocketMQ's default).
+    Sync,
+    /// Each producer keeps up to `--max-in-flight` sends outstanding.
+    Async,
+    /// Fire and forget: no response, so no send latency and nothing to verify as acknowledged.
+    Oneway,
+    /// `--batch-size` messages per SEND_BATCH_MESSAGE, sent synchronously.
+    Batch,
+}
+
+/// The broker's flush mode (`flushDiskType`), for the broker the quickstart starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+pub enum FlushMode {
+    #[value(name = "ASYNC_FLUSH", alias = "async")]
+    #[serde(rename = "ASYNC_FLUSH")]
+    AsyncFlush,
+    #[value(name = "SYNC_FLUSH", alias = "sync")]
+    #[serde(rename = "SYNC_FLUSH")]
+    SyncFlush,
+}
+
+impl FlushMode {
+    pub fn config_value(self) -> &'static str {
+        match self {
+            FlushMode::AsyncFlush => "ASYNC_FLUSH",
+            FlushMode::SyncFlush => "SYNC_FLUSH",
+        }
+    }
+}
+
+/// Everything that shapes the load; recorded verbatim in every result file.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct WorkloadArgs {
+    /// Topic name; with `--topics N > 1`, topics are `<topic>-0` … `<topic>-(N-1)`.
+    #[arg(long, default_value = "BenchmarkTest")]
+    pub topic: String,
+    /// Number of topics the producers spread over.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub topics: u32,
+    /// Queues per topic (used when the load generator creates the topic).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub queues: u32,
+    /// Body size of every message, at least the 32-byte load-generator header.
+    #[arg(long, default_value_t = 128)]
+    pub message_size_bytes: usize,
+    /// Concurrent senders (RocketMQ benchmark `-w`), spread over the connections.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub producers: u32,
+    /// Producer client instances, each with its own connection to each broker; producers are
+    /// spread over them round robin, and connections over the executors.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub connections: u32,
+    #[arg(long, value_enum, default_value_t = SendMode::Sync)]
+    pub mode: SendMode,
+    /// Messages per batch send (`--mode batch`).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Outstanding sends per producer in `--mode async`.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// Open loop: total messages per second across all producers. Latency is measured from each
+    /// message's intended send time. Without it the run is closed loop (as fast as it goes).
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Measured seconds after the warm-up.
+    #[arg(long, default_value_t = 20, conflicts_with = "messages")]
+    pub duration_secs: u64,
+    /// Stop after this many measured messages instead of after `--duration-secs`.
+    #[arg(long)]
+    pub messages: Option<u64>,
+    /// Seconds of load before measurement starts; excluded from every figure.
+    #[arg(long, default_value_t = 3)]
+    pub warmup_secs: u64,
+    /// Push-consumer instances (each its own connection) in one consumer group; 0 for none.
+    #[arg(long, default_value_t = 2)]
+    pub consumers: u32,
+    /// Consumer group; a fresh `loadgen_<run id>` group when not given.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Set a unique key on every message (RocketMQ benchmark `-k`).
+    #[arg(long)]
+    pub keys: bool,
+    /// Tag messages with one of this many tags, `TagA-0` … (RocketMQ benchmark `-l`); 0 for none.
+    #[arg(long, default_value_t = 0)]
+    pub tags: u32,
+    /// Check that every acknowledged message is consumed, once, with an intact body.
+    #[arg(long)]
+    pub verify: bool,
+    /// Seconds consumers may take after the producers stop to catch up.
+    #[arg(long, default_value_t = 15)]
+    pub drain_secs: u64,
+    /// Seconds setup may take: broker registration, topic routes, consumer assignment.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub setup_timeout_secs: u64,
+    /// Send timeout per request.
+    #[arg(long, default_value_t = 3_000)]
+    pub send_timeout_ms: u64,
+    /// Executors of the load generator: a count (unpinned) or a CPU list such as `0-1` or `0,2`
+    /// (one pinned executor per CPU). Default: one per online CPU, unpinned.
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Directory for the JSON result and markdown summary; `none` writes nothing.
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+    /// Short name of the run, used in result file names.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Describes the system under test in the results (e.g. "rocketmq-5.3.3 ASYNC_FLUSH");
+    /// for a quickstart broker this is filled in from its configuration.
+    #[arg(long)]
+    pub target_description: Option<String>,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct RunArgs {
+    /// Name server address(es), `host:port[;host:port]`.
+    #[arg(long, default_value = "127.0.0.1:9876")]
+    pub namesrv: String,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct QuickstartArgs {
+    /// The broker's flush mode.
+    #[arg(long, value_enum, default_value_t = FlushMode::AsyncFlush)]
+    pub flush: FlushMode,
+    /// The broker's `ringmqCpus` (executor count).
+    #[arg(long, default_value_t = 1)]
+    pub broker_cpus: u32,
+    /// Keep the temporary directory (broker store and process logs) after the run.
+    #[arg(long)]
+    pub keep_dir: bool,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+}
+
+/// A workload flag combination that cannot run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WorkloadError {
+    #[error(
+        "--message-size-bytes {0} is below the {BODY_HEADER_BYTES}-byte load-generator header"
+    )]
+    MessageTooSmall(usize),
+    #[error("--rate must be positive")]
+    ZeroRate,
+    #[error("--connections {connections} exceeds --producers {producers}: a connection would carry no producer")]
+    MoreConnectionsThanProducers { connections: u32, producers: u32 },
+    #[error("--verify needs at least one consumer")]
+    VerifyWithoutConsumers,
+    #[error("--verify cannot check --mode oneway: oneway sends are never acknowledged")]
+    VerifyOneway,
+    #[error("--duration-secs must be positive")]
+    ZeroDuration,
+    #[error("invalid --cpus {0:?}: expected a count such as 2 or a list such as 0-1 or 0,2")]
+    BadCpus(String),
+    #[error("invalid --label {0:?}: use letters, digits, '-', '_' and '.'")]
+    BadLabel(String),
+}
+
+/// Where the load generator's executors run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum ExecutorPlacement {
+    /// This many executors, placed by the kernel.
+    Unpinned(usize),
+    /// One executor pinned to each listed CPU.
+    Pinned(Vec<usize>),
+}
+
+impl ExecutorPlacement {
+    pub fn executor_count(&self) -> usize {
+        match self {
+            ExecutorPlacement::Unpinned(n) => *n,
+            ExecutorPlacement::Pinned(cpus) => cpus.len(),
+        }
+    }
+}
+
+/// Parses `--cpus`: a bare number is a count, `a-b` and `a,b,c` (mixable) are CPU lists.
+pub fn parse_cpus(spec: &str) -> Result<ExecutorPlacement, WorkloadError> {
+    let bad = || WorkloadError::BadCpus(spec.to_string());
+    let spec = spec.trim();
+    if !spec.contains(['-', ',']) {
+        let count: usize = spec.parse().map_err(|_| bad())?;
+        return if count == 0 {
+            Err(bad())
+        } else {
+            Ok(ExecutorPlacement::Unpinned(count))
+        };
+    }
+    let mut cpus = Vec::new();
+    for part in spec.split(',') {
+        match part.split_once('-') {
+            Some((lo, hi)) => {
+                let lo: usize = lo.trim().parse().map_err(|_| bad())?;
+                let hi: usize = hi.trim().parse().map_err(|_| bad())?;
+                if lo > hi || hi - lo > 4_096 {
+                    return Err(bad());
+                }
+                cpus.extend(lo..=hi);
+            }
+            None => cpus.push(part.trim().parse().map_err(|_| bad())?),
+        }
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(ExecutorPlacement::Pinned(cpus))
+}
+
+impl WorkloadArgs {
+    /// Rejects combinations that cannot run, with the flag to change.
+    pub fn validate(&self) -> Result<(), WorkloadError> {
+        if self.message_size_bytes < BODY_HEADER_BYTES {
+            return Err(WorkloadError::MessageTooSmall(self.message_size_bytes));
+        }
+        if self.rate == Some(0) {
+            return Err(WorkloadError::ZeroRate);
+        }
+        if self.connections > self.producers {
+            return Err(WorkloadError::MoreConnectionsThanProducers {
+                connections: self.connections,
+                producers: self.producers,
+            });
+        }
+        if self.verify && self.consumers == 0 {
+            return Err(WorkloadError::VerifyWithoutConsumers);
+        }
+        if self.verify && self.mode == SendMode::Oneway {
+            return Err(WorkloadError::VerifyOneway);
+        }
+        if self.messages.is_none() && self.duration_secs == 0 {
+            return Err(WorkloadError::ZeroDuration);
+        }
+        if let Some(label) = &self.label {
+            let ok = !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !ok {
+                return Err(WorkloadError::BadLabel(label.clone()));
+            }
+        }
+        self.placement()?;
+        Ok(())
+    }
+
+    /// The executors to start.
+    pub fn placement(&self) -> Result<ExecutorPlacement, WorkloadError> {
+        match &self.cpus {
+            Some(spec) => parse_cpus(spec),
+            None => Ok(ExecutorPlacement::Unpinned(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
+        }
+    }
+
+    /// The topic names, in order.
+    pub fn topic_names(&self) -> Vec<String> {
+        if self.topics == 1 {
+            vec![self.topic.clone()]
+        } else {
+            (0..self.topics)
+                .map(|i| format!("{}-{i}", self.topic))
+                .collect()
+        }
+    }
+
+    /// Messages carried by one send.
+    pub fn messages_per_send(&self) -> u32 {
+        if self.mode == SendMode::Batch {
+            self.batch_size
+        } else {
+            1
+        }
+    }
+
+    pub fn setup_timeout(&self) -> Duration {
+        Duration::from_secs(self.setup_timeout_secs)
+    }
+
+    pub fn warmup(&self) -> Duration {
+        Duration::from_secs(self.warmup_secs)
+    }
+
+    /// The measured duration, or `None` for a run bounded by `--messages`.
+    pub fn duration(&self) -> Option<Duration> {
+        match self.messages {
+            Some(_) => None,
+            None => Some(Duration::from_secs(self.duration_secs)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("ringmq-loadgen").chain(args.iter().copied()))
+    }
+
+    fn workload(args: &[&str]) -> WorkloadArgs {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        match parse(&all).expect("parses").command {
+            Command::Run(run) => run.workload,
+            Command::Quickstart(_) => unreachable!("parsed a run"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_documented_workload() {
+        let w = workload(&[]);
+        assert_eq!(w.message_size_bytes, 128);
+        assert_eq!(w.producers, 64);
+        assert_eq!(w.mode, SendMode::Sync);
+        assert_eq!(w.rate, None);
+        assert_eq!(w.duration(), Some(Duration::from_secs(20)));
+        assert_eq!(w.topic_names(), vec!["BenchmarkTest".to_string()]);
+        assert_eq!(w.validate(), Ok(()));
+    }
+
+    #[test]
+    fn all_flags_parse() {
+        let cli = parse(&[
+            "run",
+            "--namesrv",
+            "10.0.0.1:9876",
+            "--topic",
+            "T",
+            "--topics",
+            "3",
+            "--queues",
+            "16",
+            "--message-size-bytes",
+            "1024",
+            "--producers",
+            "64",
+            "--connections",
+            "64",
+            "--mode",
+            "batch",
+            "--batch-size",
+            "32",
+            "--rate",
+            "100000",
+            "--messages",
+            "5000",
+            "--warmup-secs",
+            "1",
+            "--consumers",
+            "4",
+            "--keys",
+            "--tags",
+            "5",
+            "--verify",
+            "--results-dir",
+            "/tmp/r",
+            "--cpus",
+            "0-1",
+            "--label",
+            "x.1",
+        ])
+        .expect("parses");
+        let Command::Run(run) = cli.command else {
+            panic!("not a run")
+        };
+        assert_eq!(run.namesrv, "10.0.0.1:9876");
+        let w = run.workload;
+        assert_eq!(w.topic_names(), vec!["T-0", "T-1", "T-2"]);
+        assert_eq!(w.messages_per_send(), 32);
+        assert_eq!(w.duration(), None);
+        assert_eq!(w.placement(), Ok(ExecutorPlacement::Pinned(vec![0, 1])));
+        assert_eq!(w.validate(), Ok(()));
+    }
+
+    #[test]
+    fn duration_and_message_count_conflict() {
+        assert!(parse(&["run", "--duration-secs", "5", "--messages", "10"]).is_err());
+    }
+
+    #[test]
+    fn unknown_mode_is_rejected_by_the_parser() {
+        assert!(parse(&["run", "--mode", "fast"]).is_err());
+        assert!(parse(&["run", "--producers", "0"]).is_err());
+    }
+
+    #[test]
+    fn impossible_combinations_name_the_flag() {
+        let cases: [(&[&str], WorkloadError); 7] = [
+            (
+                &["--message-size-bytes", "8"],
+                WorkloadError::MessageTooSmall(8),
+            ),
+            (&["--rate", "0"], WorkloadError::ZeroRate),
+            (
+                &["--producers", "2", "--connections", "4"],
+                WorkloadError::MoreConnectionsThanProducers {
+                    connections: 4,
+                    producers: 2,
+                },
+            ),
+            (
+                &["--verify", "--consumers", "0"],
+                WorkloadError::VerifyWithoutConsumers,
+            ),
+            (
+                &["--verify", "--mode", "oneway"],
+                WorkloadError::VerifyOneway,
+            ),
+            (&["--duration-secs", "0"], WorkloadError::ZeroDuration),
+            (&["--label", "a/b"], WorkloadError::BadLabel("a/b".into())),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(workload(args).validate(), Err(expected), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn cpu_specs() {
+        assert_eq!(parse_cpus("2"), Ok(ExecutorPlacement::Unpinned(2)));
+        assert_eq!(parse_cpus("1-1"), Ok(ExecutorPlacement::Pinned(vec![1])));
+        assert_eq!(
+            parse_cpus("0,2-3,2"),
+            Ok(ExecutorPlacement::Pinned(vec![0, 2, 3]))
+        );
+        for bad in ["0", "", "a", "3-1", "1,,2", "-"] {
+            assert!(parse_cpus(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn quickstart_takes_flush_mode_and_workload() {
+        let cli = parse(&[
+            "quickstart",
+            "--flush",
+            "SYNC_FLUSH",
+            "--duration-secs",
+            "5",
+        ])
+        .expect("parses");
+        let Command::Quickstart(q) = cli.command else {
+            panic!("not a quickstart")
+        };
+        assert_eq!(q.flush, FlushMode::SyncFlush);
+        assert_eq!(q.workload.duration_secs, 5);
+        let alias = parse(&["quickstart", "--flush", "sync"]).expect("alias parses");
+        let Command::Quickstart(q) = alias.command else {
+            panic!("not a quickstart")
+        };
+        assert_eq!(q.flush, FlushMode::SyncFlush);
+    }
+}

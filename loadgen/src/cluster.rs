@@ -1,0 +1,348 @@
+//! A name server and a broker from this build, on 127.0.0.1, in a temporary directory: the
+//! system the quickstart benchmarks.
+//!
+//! The binaries are found next to the running executable (`target/release/` after
+//! `cargo build --release --workspace --bins`), or in `$RINGMQ_BIN_DIR`. Ports are free
+//! ephemeral ports chosen at start. Both processes are owned by [`ChildGuard`]s and stopped by
+//! PID when the [`LocalCluster`] is dropped or stopped, also on error and Ctrl-C.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use tempfile::TempDir;
+
+use crate::cli::FlushMode;
+use crate::host::TargetFacts;
+use crate::process::{interrupted, ChildGuard, STOP_GRACE};
+
+pub const NAMESRV_BINARY: &str = "ringmq-namesrv";
+pub const BROKER_BINARY: &str = "ringmq-broker";
+/// How long each server gets to start listening.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where to look for a sibling binary, in order: `$RINGMQ_BIN_DIR`, the directory of the
+/// running executable, and its parent (test executables live in `target/<profile>/deps/`).
+pub fn binary_candidates(name: &str, exe: &Path, bin_dir_env: Option<&str>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(dir) = bin_dir_env.filter(|d| !d.is_empty()) {
+        out.push(Path::new(dir).join(name));
+    }
+    if let Some(dir) = exe.parent() {
+        out.push(dir.join(name));
+        if let Some(parent) = dir.parent() {
+            out.push(parent.join(name));
+        }
+    }
+    out
+}
+
+/// The path of sibling binary `name`, or an error naming the build command.
+pub fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the running executable")?;
+    let env = std::env::var("RINGMQ_BIN_DIR").ok();
+    let candidates = binary_candidates(name, &exe, env.as_deref());
+    candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
+        format!(
+            "{name} not found (looked in {}); build it with `cargo build --release --workspace --bins`",
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+/// A free port for a RocketMQ broker: `port`, `port - 2` (the VIP channel) and `port + 1`
+/// (RocketMQ's HA port) are all free on 127.0.0.1 at the time of the call.
+pub fn free_broker_port() -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let port = free_port()?;
+        if port > 1_026 && port < u16::MAX && port_is_free(port - 2) && port_is_free(port + 1) {
+            return Ok(port);
+        }
+    }
+    bail!("no free port triple (p-2, p, p+1) found on 127.0.0.1 after 100 tries")
+}
+
+/// A free ephemeral port on 127.0.0.1 (free when returned; the caller binds it soon after).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
+    Ok(listener
+        .local_addr()
+        .context("reading the bound port")?
+        .port())
+}
+
+/// The name server's configuration file.
+pub fn namesrv_config(port: u16) -> String {
+    format!("listenPort={port}\n")
+}
+
+/// What the quickstart broker is configured with.
+#[derive(Clone, Debug)]
+pub struct BrokerSettings {
+    pub port: u16,
+    pub namesrv_port: u16,
+    pub store_dir: PathBuf,
+    pub flush: FlushMode,
+    pub cpus: u32,
+}
+
+/// The broker's `broker.conf`, in RocketMQ's keys.
+pub fn broker_config(s: &BrokerSettings) -> String {
+    format!(
+        "brokerClusterName=DefaultCluster\n\
+         brokerName=broker-a\n\
+         brokerId=0\n\
+         namesrvAddr=127.0.0.1:{namesrv}\n\
+         listenPort={port}\n\
+         brokerIP1=127.0.0.1\n\
+         storePathRootDir={store}\n\
+         flushDiskType={flush}\n\
+         brokerRole=ASYNC_MASTER\n\
+         autoCreateTopicEnable=true\n\
+         mappedFileSizeCommitLog={segment}\n\
+         ringmqCpus={cpus}\n",
+        namesrv = s.namesrv_port,
+        port = s.port,
+        store = s.store_dir.display(),
+        flush = s.flush.config_value(),
+        // 256 MiB segments: a 20 s quickstart writes a few hundred MB, and a smaller
+        // preallocation keeps the temporary directory modest.
+        segment = 256 * 1024 * 1024,
+        cpus = s.cpus,
+    )
+}
+
+/// Waits until `addr` accepts TCP connections, while checking the server has not exited.
+fn wait_listening(
+    guard: &mut ChildGuard,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = guard.exited() {
+            bail!(
+                "{} exited with {status} before listening on {addr}; its log ends with:\n{}",
+                guard.name(),
+                guard.log_tail(20)
+            );
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if interrupted() {
+            bail!("interrupted while waiting for {}", guard.name());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} did not listen on {addr} within {timeout:?}; its log ends with:\n{}",
+                guard.name(),
+                guard.log_tail(20)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running name server and broker. Dropping it stops both (broker first) and removes the
+/// temporary directory unless it was kept.
+pub struct LocalCluster {
+    // Field order is drop order: broker, then name server, then the directory.
+    broker: Option<ChildGuard>,
+    namesrv: Option<ChildGuard>,
+    dir: Option<TempDir>,
+    kept_dir: Option<PathBuf>,
+    pub namesrv_addr: SocketAddr,
+    pub broker_addr: SocketAddr,
+    pub broker_settings: BrokerSettings,
+}
+
+impl LocalCluster {
+    /// Starts the name server, then the broker, and waits until both listen.
+    pub fn start(flush: FlushMode, broker_cpus: u32, keep_dir: bool) -> anyhow::Result<Self> {
+        let namesrv_bin = find_binary(NAMESRV_BINARY)?;
+        let broker_bin = find_binary(BROKER_BINARY)?;
+        let dir = tempfile::Builder::new()
+            .prefix("ringmq-quickstart-")
+            .tempdir()
+            .context("creating the quickstart directory")?;
+        let namesrv_port = free_port()?;
+        let namesrv_conf = dir.path().join("namesrv.conf");
+        std::fs::write(&namesrv_conf, namesrv_config(namesrv_port))
+            .context("writing namesrv.conf")?;
+        let namesrv_conf_arg = namesrv_conf.to_string_lossy().into_owned();
+        let mut namesrv = ChildGuard::spawn(
+            "name server",
+            &namesrv_bin,
+            &["-c", &namesrv_conf_arg],
+            &dir.path().join("namesrv.log"),
+        )?;
+        let namesrv_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, namesrv_port));
+        wait_listening(&mut namesrv, namesrv_addr, START_TIMEOUT)?;
+
+        let broker_settings = BrokerSettings {
+            port: free_broker_port()?,
+            namesrv_port,
+            store_dir: dir.path().join("store"),
+            flush,
+            cpus: broker_cpus,
+        };
+        let broker_conf = dir.path().join("broker.conf");
+        std::fs::write(&broker_conf, broker_config(&broker_settings))
+            .context("writing broker.conf")?;
+        let broker_conf_arg = broker_conf.to_string_lossy().into_owned();
+        let mut broker = ChildGuard::spawn(
+            "broker",
+            &broker_bin,
+            &["-c", &broker_conf_arg],
+            &dir.path().join("broker.log"),
+        )?;
+        let broker_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, broker_settings.port));
+        wait_listening(&mut broker, broker_addr, START_TIMEOUT)?;
+        let (dir, kept_dir) = if keep_dir {
+            (None, Some(dir.keep()))
+        } else {
+            (Some(dir), None)
+        };
+        Ok(Self {
+            broker: Some(broker),
+            namesrv: Some(namesrv),
+            dir,
+            kept_dir,
+            namesrv_addr,
+            broker_addr,
+            broker_settings,
+        })
+    }
+
+    /// The directory holding configs, logs and the store.
+    pub fn dir(&self) -> &Path {
+        self.dir
+            .as_ref()
+            .map(TempDir::path)
+            .or(self.kept_dir.as_deref())
+            .expect("a cluster always has a directory")
+    }
+
+    /// PIDs of (name server, broker) while running.
+    pub fn pids(&self) -> (Option<u32>, Option<u32>) {
+        (
+            self.namesrv.as_ref().and_then(ChildGuard::pid),
+            self.broker.as_ref().and_then(ChildGuard::pid),
+        )
+    }
+
+    /// A server that exited on its own, with its log tail: the run cannot be trusted.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        for guard in [self.namesrv.as_mut(), self.broker.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(status) = guard.exited() {
+                bail!(
+                    "{} exited with {status}; its log ends with:\n{}",
+                    guard.name(),
+                    guard.log_tail(20)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// What the results record about the system under test.
+    pub fn target_facts(&self) -> TargetFacts {
+        TargetFacts {
+            namesrv: self.namesrv_addr.to_string(),
+            description: Some(format!("ringmq {} (quickstart)", env!("CARGO_PKG_VERSION"))),
+            flush_disk_type: Some(self.broker_settings.flush.config_value().to_string()),
+            broker_role: Some("ASYNC_MASTER".into()),
+            broker_cpus: Some(self.broker_settings.cpus),
+            started_by_loadgen: true,
+        }
+    }
+
+    /// Stops the broker, then the name server.
+    pub fn stop(&mut self) {
+        if let Some(mut b) = self.broker.take() {
+            b.stop(STOP_GRACE);
+        }
+        if let Some(mut n) = self.namesrv.take() {
+            n.stop(STOP_GRACE);
+        }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binaries_are_looked_up_next_to_the_executable_and_its_parent() {
+        let c = binary_candidates(
+            "ringmq-broker",
+            Path::new("/t/debug/deps/loadgen-abc"),
+            Some("/opt/bin"),
+        );
+        assert_eq!(
+            c,
+            vec![
+                PathBuf::from("/opt/bin/ringmq-broker"),
+                PathBuf::from("/t/debug/deps/ringmq-broker"),
+                PathBuf::from("/t/debug/ringmq-broker"),
+            ]
+        );
+        assert_eq!(binary_candidates("x", Path::new("/a/b"), Some("")).len(), 2);
+    }
+
+    #[test]
+    fn a_missing_binary_names_the_build_command() {
+        let err = find_binary("ringmq-no-such-binary").expect_err("missing");
+        assert!(
+            format!("{err}").contains("cargo build --release --workspace --bins"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn broker_port_and_its_neighbours_are_free() {
+        let port = free_broker_port().expect("port");
+        assert!(port_is_free(port) && port_is_free(port - 2) && port_is_free(port + 1));
+    }
+
+    #[test]
+    fn broker_config_uses_rocketmq_keys() {
+        let conf = broker_config(&BrokerSettings {
+            port: 20_911,
+            namesrv_port: 20_876,
+            store_dir: PathBuf::from("/tmp/q/store"),
+            flush: FlushMode::SyncFlush,
+            cpus: 1,
+        });
+        for line in [
+            "namesrvAddr=127.0.0.1:20876",
+            "listenPort=20911",
+            "brokerIP1=127.0.0.1",
+            "storePathRootDir=/tmp/q/store",
+            "flushDiskType=SYNC_FLUSH",
+            "brokerRole=ASYNC_MASTER",
+            "ringmqCpus=1",
+        ] {
+            assert!(
+                conf.lines().any(|l| l == line),
+                "{line} missing from\n{conf}"
+            );
+        }
+        assert_eq!(namesrv_config(9_876), "listenPort=9876\n");
+    }
+}
