@@ -1,0 +1,81 @@
+'use strict';
+
+// Messages the suite sends and the checks on what consumers receive. Every message carries a
+// distinct body, a tag, two keys and user properties, so a consumer can verify each one arrived
+// exactly as sent.
+
+const assert = require('node:assert/strict');
+const { Producer, Consumer, Message } = require('ali-ons');
+const { waitFor } = require('./cluster');
+
+function messageFor(topic, runId, index) {
+  const tag = index % 2 === 0 ? 'TagA' : 'TagB';
+  const msg = new Message(topic, tag, `body ${runId} #${index} ✓`);
+  msg.keys = [ `key-${runId}-${index}`, `order-${index}` ];
+  msg.properties.runId = runId;
+  msg.properties.index = String(index);
+  msg.properties.note = 'spaces, ünïcödé and = signs';
+  return msg;
+}
+
+async function sendAll(producer, topic, runId, indexes) {
+  const results = [];
+  for (const index of indexes) {
+    const result = await producer.send(messageFor(topic, runId, index));
+    assert.equal(result.sendStatus, 'SEND_OK', `send #${index}: ${JSON.stringify(result)}`);
+    results.push(result);
+  }
+  return results;
+}
+
+// Checks one received message against what messageFor() built and returns its index.
+function checkReceived(msg, topic, runId) {
+  assert.equal(msg.topic, topic);
+  const index = Number(msg.properties.index);
+  assert.ok(Number.isInteger(index), `message without an index property: ${JSON.stringify(msg.properties)}`);
+  assert.equal(msg.properties.runId, runId);
+  assert.equal(msg.body.toString(), `body ${runId} #${index} ✓`);
+  assert.equal(msg.tags, index % 2 === 0 ? 'TagA' : 'TagB');
+  assert.equal(msg.keys, `key-${runId}-${index} order-${index}`);
+  assert.equal(msg.properties.note, 'spaces, ünïcödé and = signs');
+  return index;
+}
+
+// A consumer that records, per index, how many times it received each message.
+function recordingConsumer(cluster, options, topic, runId, expression = '*') {
+  const consumer = new Consumer(cluster.clientOptions(options));
+  const received = new Map();
+  const errors = [];
+  consumer.on('error', err => errors.push(err));
+  consumer.subscribe(topic, expression, async msg => {
+    const index = checkReceived(msg, topic, runId);
+    received.set(index, (received.get(index) || 0) + 1);
+  });
+  return { consumer, received, errors };
+}
+
+async function newProducer(cluster, group) {
+  const producer = new Producer(cluster.clientOptions({ producerGroup: group, instanceName: `${group}-producer` }));
+  await producer.ready();
+  return producer;
+}
+
+// Waits until the consumers between them own every queue of the topic, each at least one, so
+// messages sent afterwards are neither missed (consume from last offset) nor moved mid-test.
+async function waitForAssignment(consumers, topic, queueNums) {
+  await waitFor(`consumers to split ${queueNums} queues of ${topic}`, () => {
+    const owned = consumers.map(c => [ ...c.processQueueTable.values() ]
+      .filter(item => item.messageQueue.topic === topic).length);
+    return owned.every(n => n > 0) && owned.reduce((a, b) => a + b, 0) === queueNums;
+  }, { timeoutMs: 60000, intervalMs: 200 });
+}
+
+function total(received) {
+  let sum = 0;
+  for (const n of received.values()) sum += n;
+  return sum;
+}
+
+module.exports = {
+  messageFor, sendAll, checkReceived, recordingConsumer, newProducer, waitForAssignment, total, Consumer,
+};
