@@ -12,6 +12,7 @@ use clap::Parser;
 pub const DEFAULT_LISTEN_PORT: u16 = 9876;
 pub const DEFAULT_SCAN_INTERVAL_MS: u64 = 10_000;
 pub const DEFAULT_BROKER_EXPIRY_MS: u64 = 120_000;
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 120_000;
 
 /// Command-line flags of `ringmq-namesrv`.
 #[derive(Debug, Clone, Parser)]
@@ -31,6 +32,10 @@ pub struct Args {
     /// registered with its own heartbeatTimeoutMillis [default: 120000]
     #[arg(long, value_name = "MS")]
     pub broker_expiry_ms: Option<u64>,
+    /// Close a connection that neither sends nor accepts bytes for this long, in milliseconds
+    /// (RocketMQ's serverChannelMaxIdleTimeSeconds) [default: 120000]
+    #[arg(long, value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
     /// Log filter: error, warn, info, debug, trace, or a tracing filter directive
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
@@ -48,6 +53,8 @@ pub struct NamesrvConfig {
     pub listen: SocketAddr,
     pub scan_interval_ms: u64,
     pub broker_expiry_ms: u64,
+    /// A connection idle this long is closed (as Netty's idle handler does in Java).
+    pub idle_timeout_ms: u64,
     /// Put the ORDER_TOPIC_CONFIG value into route answers (`orderMessageEnable`, default false).
     pub order_message_enable: bool,
     /// Return the ORDER_TOPIC_CONFIG table to registering brokers (default true).
@@ -62,6 +69,7 @@ impl Default for NamesrvConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_LISTEN_PORT),
             scan_interval_ms: DEFAULT_SCAN_INTERVAL_MS,
             broker_expiry_ms: DEFAULT_BROKER_EXPIRY_MS,
+            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
             order_message_enable: false,
             return_order_topic_config_to_broker: true,
             enable_all_topic_list: true,
@@ -76,6 +84,12 @@ impl std::fmt::Display for NamesrvConfig {
         writeln!(f, "listenPort={}", self.listen.port())?;
         writeln!(f, "scanNotActiveBrokerInterval={}", self.scan_interval_ms)?;
         writeln!(f, "brokerChannelExpiredTime={}", self.broker_expiry_ms)?;
+        // The RocketMQ key is in seconds; round up so a printed config never shortens it.
+        writeln!(
+            f,
+            "serverChannelMaxIdleTimeSeconds={}",
+            self.idle_timeout_ms.div_ceil(1000)
+        )?;
         writeln!(f, "orderMessageEnable={}", self.order_message_enable)?;
         writeln!(
             f,
@@ -154,7 +168,6 @@ const IGNORED_ROCKETMQ_KEYS: &[&str] = &[
     "serverSelectorThreads",
     "serverOnewaySemaphoreValue",
     "serverAsyncSemaphoreValue",
-    "serverChannelMaxIdleTimeSeconds",
     "serverSocketSndBufSize",
     "serverSocketRcvBufSize",
     "serverSocketBacklog",
@@ -173,6 +186,7 @@ pub struct FileSettings {
     pub listen_port: Option<u16>,
     pub scan_interval_ms: Option<u64>,
     pub broker_expiry_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
     pub order_message_enable: Option<bool>,
     pub return_order_topic_config_to_broker: Option<bool>,
     pub enable_all_topic_list: Option<bool>,
@@ -200,6 +214,10 @@ pub fn parse_properties(path: &Path, text: &str) -> Result<FileSettings, ConfigE
             }
             "scanNotActiveBrokerInterval" => {
                 settings.scan_interval_ms = Some(value.parse().map_err(|_| bad("milliseconds"))?)
+            }
+            "serverChannelMaxIdleTimeSeconds" => {
+                let seconds: u64 = value.parse().map_err(|_| bad("seconds"))?;
+                settings.idle_timeout_ms = Some(seconds.saturating_mul(1000));
             }
             "brokerChannelExpiredTime" => {
                 settings.broker_expiry_ms = Some(value.parse().map_err(|_| bad("milliseconds"))?)
@@ -309,6 +327,10 @@ impl NamesrvConfig {
                 .broker_expiry_ms
                 .or(file.broker_expiry_ms)
                 .unwrap_or(defaults.broker_expiry_ms),
+            idle_timeout_ms: args
+                .idle_timeout_ms
+                .or(file.idle_timeout_ms)
+                .unwrap_or(defaults.idle_timeout_ms),
             order_message_enable: file
                 .order_message_enable
                 .unwrap_or(defaults.order_message_enable),
@@ -324,6 +346,9 @@ impl NamesrvConfig {
         }
         if config.broker_expiry_ms == 0 {
             return Err(ConfigError::Zero("the broker expiry"));
+        }
+        if config.idle_timeout_ms == 0 {
+            return Err(ConfigError::Zero("the idle timeout"));
         }
         Ok((config, file.notes))
     }
@@ -341,7 +366,8 @@ mod tests {
     fn rocketmq_keys_in_all_three_separator_styles() {
         let settings = parse(
             "# comment\n! other comment\n\nlistenPort=9877\nscanNotActiveBrokerInterval : 5000\n\
-             brokerChannelExpiredTime 30000\nbindAddress=0.0.0.0\norderMessageEnable=TRUE\n",
+             brokerChannelExpiredTime 30000\nbindAddress=0.0.0.0\norderMessageEnable=TRUE\n\
+             serverChannelMaxIdleTimeSeconds=60\n",
         );
         assert_eq!(settings.listen_port, Some(9877));
         assert_eq!(settings.scan_interval_ms, Some(5000));
@@ -351,6 +377,7 @@ mod tests {
             Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
         );
         assert_eq!(settings.order_message_enable, Some(true));
+        assert_eq!(settings.idle_timeout_ms, Some(60_000));
         assert!(settings.notes.is_empty());
     }
 
@@ -386,6 +413,18 @@ mod tests {
         );
         assert!(parse_properties(Path::new("x"), "orderMessageEnable=yes").is_err());
         assert!(parse_properties(Path::new("x"), "listenPort=70000").is_err());
+    }
+
+    #[test]
+    fn shipped_example_file_parses_to_the_defaults_without_notes() {
+        let text = include_str!("../conf/namesrv.properties");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("namesrv.properties");
+        std::fs::write(&path, text).unwrap();
+        let (config, notes) =
+            NamesrvConfig::resolve(&args(&["-c", path.to_str().unwrap()])).unwrap();
+        assert_eq!(config, NamesrvConfig::default());
+        assert!(notes.is_empty(), "{notes:?}");
     }
 
     #[test]

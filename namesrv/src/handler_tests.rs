@@ -281,6 +281,12 @@ fn cluster_info_and_topic_list_bodies() {
     );
     let list = TopicList::from_json(&handler.handle(&request, CONN, 0).unwrap().body).unwrap();
     assert_eq!(list.topic_list.len(), 2);
+    let mut ext = ExtFields::new();
+    ext.insert("cluster", "DefaultCluster");
+    let request =
+        RemotingCommand::new_request(RequestCode::GetTopicsByCluster.code(), ext, Bytes::new());
+    let list = TopicList::from_json(&handler.handle(&request, CONN, 0).unwrap().body).unwrap();
+    assert_eq!(list.topic_list.len(), 2);
 }
 
 #[test]
@@ -517,4 +523,82 @@ fn pre_3_0_11_brokers_send_a_bare_topic_wrapper() {
         ResponseCode::Success
     );
     assert!(handler.registry().route("Old").is_some());
+}
+
+mod random_requests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CODES: &[i32] = &[
+        100, 101, 102, 103, 104, 105, 106, 205, 206, 216, 219, 224, 322, 327, 904, 0, 9999,
+    ];
+    const KEYS: &[&str] = &[
+        "brokerName",
+        "brokerAddr",
+        "clusterName",
+        "haServerAddr",
+        "brokerId",
+        "compressed",
+        "bodyCrc32",
+        "heartbeatTimeoutMillis",
+        "topic",
+        "namespace",
+        "key",
+        "value",
+        "cluster",
+    ];
+
+    fn arb_request() -> impl Strategy<Value = RemotingCommand> {
+        let ext = prop::collection::vec(
+            (0..KEYS.len(), "[a-z0-9:.-]{0,6}|-?[0-9]{1,3}|true|false"),
+            0..10,
+        );
+        let body = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64),
+            Just(
+                br#"{"topicConfigSerializeWrapper":{"topicConfigTable":{"T":{"topicName":"T"}}}}"#
+                    .to_vec()
+            ),
+            Just(b"{}".to_vec()),
+        ];
+        (
+            prop::sample::select(CODES),
+            ext,
+            body,
+            any::<bool>(),
+            0..100i32,
+        )
+            .prop_map(|(code, ext, body, oneway, version)| {
+                let mut fields = ExtFields::new();
+                for (key, value) in ext {
+                    fields.insert(KEYS[key], value);
+                }
+                let mut request = RemotingCommand::new_request(code, fields, Bytes::from(body));
+                request.version = version * 5;
+                if oneway {
+                    request.set_oneway();
+                }
+                request
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Any sequence of requests, however malformed, gets exactly the answers the flags ask
+        /// for and leaves the registry consistent.
+        #[test]
+        fn never_panics_and_keeps_invariants(requests in prop::collection::vec(arb_request(), 1..40)) {
+            let mut handler = handler();
+            for (i, request) in requests.iter().enumerate() {
+                let response = handler.handle(request, ConnectionId(i as u64 % 3), i as u64 * 1000);
+                prop_assert_eq!(response.is_some(), !request.is_oneway());
+                if let Some(response) = response {
+                    prop_assert!(response.is_response());
+                    prop_assert_eq!(response.opaque, request.opaque);
+                }
+                handler.registry().check_invariants();
+            }
+        }
+    }
 }

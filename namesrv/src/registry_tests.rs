@@ -88,9 +88,15 @@ fn slave_learns_its_master_and_does_not_change_topics() {
 fn master_gets_an_empty_outcome_and_slave_without_master_too() {
     let mut registry = RouteRegistry::new(TIMEOUT_MS);
     let outcome = registry.register_broker(registration("b", 1, "127.0.0.1:1", 1), 0);
-    assert_eq!(outcome, RegisterOutcome::default());
+    assert_eq!((outcome.master_addr, outcome.ha_server_addr), (None, None));
+    assert!(outcome.first_registration);
     let outcome = registry.register_broker(registration("b", 0, "127.0.0.1:2", 1), 0);
-    assert_eq!(outcome, RegisterOutcome::default());
+    assert_eq!((outcome.master_addr, outcome.ha_server_addr), (None, None));
+    let outcome = registry.register_broker(registration("b", 0, "127.0.0.1:2", 1), 1);
+    assert!(
+        !outcome.first_registration,
+        "a refresh is not a first registration"
+    );
     registry.check_invariants();
 }
 
@@ -263,6 +269,25 @@ fn delete_topic_everywhere_or_in_one_cluster() {
     assert!(registry.route("T1").is_none());
     assert!(!registry.delete_topic("T1", None));
     registry.check_invariants();
+}
+
+#[test]
+fn topics_of_a_cluster() {
+    let mut registry = registry_with_master();
+    let mut other = registration("broker-b", 0, "127.0.0.1:10912", 2);
+    other.cluster_name = "C2".to_owned();
+    other.topics = Some(topics(1, &[("T2", 1)]));
+    registry.register_broker(other, 0);
+    let list = registry.topics_of_cluster("C2").topic_list;
+    assert_eq!(list.into_iter().collect::<Vec<_>>(), vec!["T2".to_owned()]);
+    assert_eq!(
+        registry
+            .topics_of_cluster("DefaultCluster")
+            .topic_list
+            .len(),
+        1
+    );
+    assert!(registry.topics_of_cluster("nope").topic_list.is_empty());
 }
 
 #[test]

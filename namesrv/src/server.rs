@@ -114,6 +114,7 @@ async fn serve(
         start: Instant::now(),
     };
     let scan_interval = Duration::from_millis(config.scan_interval_ms);
+    let idle_timeout = Duration::from_millis(config.idle_timeout_ms);
     let state = Rc::new(RefCell::new(Handler::new(config)));
     glommio::spawn_local(scan_brokers(state.clone(), clock, scan_interval)).detach();
 
@@ -123,8 +124,15 @@ async fn serve(
             Ok(stream) => {
                 next_connection += 1;
                 let connection = ConnectionId(next_connection);
-                glommio::spawn_local(serve_connection(stream, connection, state.clone(), clock))
-                    .detach();
+                let connection_state = state.clone();
+                glommio::spawn_local(serve_connection(
+                    stream,
+                    connection,
+                    connection_state,
+                    clock,
+                    idle_timeout,
+                ))
+                .detach();
             }
             Err(error) => {
                 warn!(%error, "accept failed; retrying");
@@ -160,6 +168,7 @@ async fn serve_connection(
     connection: ConnectionId,
     state: Rc<RefCell<Handler>>,
     clock: Clock,
+    idle_timeout: Duration,
 ) {
     let peer = stream
         .peer_addr()
@@ -168,10 +177,24 @@ async fn serve_connection(
     if let Err(error) = stream.set_nodelay(true) {
         debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
+    // A peer that sends nothing, or accepts none of our bytes, for this long is gone or stuck:
+    // close it, as Java's idle handler does. This also bounds how long a non-reading client
+    // can hold its task and buffers.
+    for (what, result) in [
+        ("read", stream.set_read_timeout(Some(idle_timeout))),
+        ("write", stream.set_write_timeout(Some(idle_timeout))),
+    ] {
+        if let Err(error) = result {
+            warn!(%peer, %error, "cannot set the {what} timeout");
+        }
+    }
     debug!(%peer, id = connection.0, "connection opened");
     let end = exchange_frames(&mut stream, connection, &state, clock).await;
     match &end {
         ConnectionEnd::PeerClosed => debug!(%peer, "connection closed by peer"),
+        ConnectionEnd::Io(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+            info!(%peer, "closing idle connection")
+        }
         ConnectionEnd::Io(error) => debug!(%peer, %error, "connection failed"),
         ConnectionEnd::BadFrame(error) => {
             warn!(%peer, %error, "closing connection: malformed frame")
