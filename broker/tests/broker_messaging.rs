@@ -580,3 +580,28 @@ fn sends_past_the_pending_bound_get_system_busy() {
     );
     assert_eq!(header_i64(&max, "offset"), stored);
 }
+
+#[test]
+fn a_pull_commits_the_offset_it_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut client = broker.connect();
+    create_topic(&mut client, "CommitT", 4);
+    for queue in 0..4 {
+        let mut pull = pull_request("cg", "CommitT", queue, 0, 0x1 | 0x4, 0);
+        let committed = (10 + queue).to_string();
+        pull.ext_fields.insert("commitOffset", committed.as_str());
+        client.call(pull);
+        let response = client.call_code(
+            RequestCode::QueryConsumerOffset.code(),
+            &[
+                ("consumerGroup", "cg"),
+                ("topic", "CommitT"),
+                ("queueId", &queue.to_string()),
+            ],
+            b"",
+        );
+        assert_eq!(response.code, ResponseCode::Success.code());
+        assert_eq!(header_i64(&response, "offset"), i64::from(10 + queue));
+    }
+}
