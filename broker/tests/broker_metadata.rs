@@ -459,3 +459,38 @@ fn orderly_queue_locks_and_client_config_checks() {
     assert_eq!(response.code, ResponseCode::SystemError.code());
     assert!(response.remark.unwrap().contains("SQL92"));
 }
+
+#[test]
+fn server_requests_use_the_clients_last_serialize_type_and_fresh_opaques() {
+    use ringmq_proto::command::SerializeType;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut binary = broker.connect();
+    let mut heartbeat = rocketmq_request(
+        RequestCode::HeartBeat.code(),
+        &[],
+        &heartbeat_body("bin@1", "sg", "T"),
+    );
+    heartbeat.opaque = 0;
+    let response = binary.call(heartbeat);
+    assert_eq!(response.serialize_type, SerializeType::RocketMq);
+    let first = binary.wait_server_request(RequestCode::NotifyConsumerIdsChanged.code());
+    assert_eq!(first.serialize_type, SerializeType::RocketMq);
+    let mut other = broker.connect();
+    other.call_code(
+        RequestCode::HeartBeat.code(),
+        &[],
+        &heartbeat_body("json@2", "sg", "T"),
+    );
+    let second = binary.wait_server_request(RequestCode::NotifyConsumerIdsChanged.code());
+    assert_eq!(second.serialize_type, SerializeType::RocketMq);
+    assert!(
+        second.opaque > first.opaque,
+        "{} then {}",
+        first.opaque,
+        second.opaque
+    );
+    // The JSON client is notified in JSON.
+    let own = other.wait_server_request(RequestCode::NotifyConsumerIdsChanged.code());
+    assert_eq!(own.serialize_type, SerializeType::Json);
+}

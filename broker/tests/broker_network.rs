@@ -231,3 +231,17 @@ fn text_contains_queue_count(body: &[u8], topic: &str, queues: i32) -> bool {
     let wrapper = TopicConfigSerializeWrapper::from_json(body).unwrap();
     wrapper.topic_config_table[topic].write_queue_nums == queues
 }
+
+#[test]
+fn idle_connections_are_closed_and_busy_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(
+        &dir.path().join("store"),
+        &["--set", "serverChannelMaxIdleTimeSeconds=1"],
+    );
+    let mut idle = broker.connect();
+    assert_healthy(&mut idle);
+    assert!(idle.is_closed_by_server(), "idle connection kept open");
+    // A fresh connection is served as usual.
+    assert_healthy(&mut broker.connect());
+}

@@ -393,6 +393,10 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::warn!("TCP_NODELAY: {e}");
         }
+        let idle = Duration::from_secs(shard.config.server_channel_max_idle_time_seconds);
+        if let Err(e) = stream.set_read_timeout(Some(idle)) {
+            tracing::warn!("read timeout: {e}");
+        }
         let Ok(peer) = stream.peer_addr() else {
             continue;
         };
