@@ -28,8 +28,6 @@ use crate::server::shard::Shard;
 pub enum Outcome {
     /// Answer with this (dropped if the request was oneway).
     Respond(RemotingCommand),
-    /// Nothing to answer (a oneway request that was fully handled).
-    NoResponse,
     /// Parked (a long-polling pull): it is answered later by the code that parked it, which has
     /// already released its slot in the shard's pending count.
     Parked,
