@@ -659,3 +659,70 @@ fn acknowledged_sends_survive_kill_9() {
         }
     }
 }
+
+fn query_offset(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    queue: i32,
+    zero_if_not_found: Option<&str>,
+) -> RemotingCommand {
+    let q = queue.to_string();
+    let mut fields = vec![
+        ("consumerGroup", group),
+        ("topic", topic),
+        ("queueId", q.as_str()),
+    ];
+    if let Some(flag) = zero_if_not_found {
+        fields.push(("setZeroIfNotFound", flag));
+    }
+    client.call_code(RequestCode::QueryConsumerOffset.code(), &fields, b"")
+}
+
+#[test]
+fn a_new_group_reads_a_young_queue_from_its_start() {
+    // Tail cache of 8 KiB per shard: what was written more than 8 KiB ago is "cold".
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(
+        &dir.path().join("store"),
+        &["--cpus", "1", "--set", "ringmqTailCacheBytes=8192"],
+    );
+    let mut client = broker.connect();
+    create_topic(&mut client, "YoungT", 2);
+    // Empty queue: offset 0 (the same as its max offset).
+    let response = query_offset(&mut client, "new-g", "YoungT", 0, None);
+    assert_eq!(response.code, ResponseCode::Success.code());
+    assert_eq!(header_i64(&response, "offset"), 0);
+    // A young queue: its first message is still hot, so a new group starts at 0 ...
+    assert_eq!(client.call(send_v2("YoungT", 0, "", b"first")).code, 0);
+    let response = query_offset(&mut client, "new-g", "YoungT", 0, None);
+    assert_eq!(response.code, ResponseCode::Success.code());
+    assert_eq!(header_i64(&response, "offset"), 0);
+    // ... unless the client asked for QUERY_NOT_FOUND,
+    let response = query_offset(&mut client, "new-g", "YoungT", 0, Some("false"));
+    assert_eq!(response.code, ResponseCode::QueryNotFound.code());
+    // ... and not once 8 KiB more have been written after it: the head is cold.
+    for _ in 0..10 {
+        assert_eq!(client.call(send_v2("YoungT", 1, "", &[0u8; 2048])).code, 0);
+    }
+    let response = query_offset(&mut client, "new-g", "YoungT", 0, None);
+    assert_eq!(response.code, ResponseCode::QueryNotFound.code());
+    // A committed offset always wins.
+    client.call_code(
+        RequestCode::UpdateConsumerOffset.code(),
+        &[
+            ("consumerGroup", "new-g"),
+            ("topic", "YoungT"),
+            ("queueId", "0"),
+            ("commitOffset", "1"),
+        ],
+        b"",
+    );
+    assert_eq!(
+        header_i64(
+            &query_offset(&mut client, "new-g", "YoungT", 0, Some("false")),
+            "offset"
+        ),
+        1
+    );
+}
