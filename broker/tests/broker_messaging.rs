@@ -380,8 +380,25 @@ fn bad_sends_get_rocketmq_codes_and_other_connections_keep_working() {
     );
     let mut bystander = broker.connect();
     create_topic(&mut bystander, "GoodT", 2);
+    let read_only = bystander.call_code(
+        RequestCode::UpdateAndCreateTopic.code(),
+        &[
+            ("topic", "ReadOnlyT"),
+            ("readQueueNums", "1"),
+            ("writeQueueNums", "1"),
+            ("perm", "4"),
+        ],
+        b"",
+    );
+    assert_eq!(read_only.code, ResponseCode::Success.code());
     let mut client = broker.connect();
     let cases: Vec<(&str, RemotingCommand, ResponseCode, &str)> = vec![
+        (
+            "read-only topic",
+            send_v2("ReadOnlyT", 0, "", b"x"),
+            ResponseCode::NoPermission,
+            "the topic[ReadOnlyT] sending message is forbidden",
+        ),
         (
             "body over maxMessageSize",
             send_v2("GoodT", 0, "", &[7u8; 1025]),
