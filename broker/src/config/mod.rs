@@ -464,7 +464,11 @@ impl Value<'_> {
             .map_err(|_| self.bad("an IPv4 address"))
     }
 
+    /// Empty means "no name server" (a blank `namesrvAddr=` line, or a printed default config).
     fn addr_list(&self) -> Result<Vec<String>, ConfigError> {
+        if self.value.is_empty() {
+            return Ok(Vec::new());
+        }
         parse_addr_list(self.value).ok_or_else(|| self.bad("`;`-separated ip:port addresses"))
     }
 
