@@ -196,8 +196,11 @@ fn consumer_offsets_on_every_shard_survive_a_restart() {
     );
     assert_eq!(response.code, ResponseCode::InvalidParameter.code());
 
+    // Restart on the same port, as an operator would: the closed connections' TIME_WAIT
+    // entries must not keep it from binding.
+    let port = broker.port;
     assert!(broker.process.terminate().success());
-    let broker = start_broker(&store, &[]);
+    let broker = start_broker_on(&store, port, &[]);
     let mut client = broker.connect();
     for queue in 0..8 {
         let q = queue.to_string();

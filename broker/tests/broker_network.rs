@@ -245,3 +245,27 @@ fn idle_connections_are_closed_and_busy_ones_kept() {
     // A fresh connection is served as usual.
     assert_healthy(&mut broker.connect());
 }
+
+#[test]
+fn a_port_held_by_another_process_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port_pair();
+    // Another listener (any process) already holds the VIP port.
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", port - 2)).unwrap();
+    let store = dir.path().join("store");
+    let port_text = port.to_string();
+    let (status, log) = run_broker_expecting_failure(&store, &["--listen-port", &port_text]);
+    assert!(!status.success());
+    assert!(
+        log.contains(&format!("port {} on 127.0.0.1 is already in use", port - 2)),
+        "{log}"
+    );
+    // A broker already running on a port is not joined by a second one either.
+    let first = start_broker(&dir.path().join("first"), &[]);
+    let first_port = first.port.to_string();
+    let (status, log) =
+        run_broker_expecting_failure(&dir.path().join("second"), &["--listen-port", &first_port]);
+    assert!(!status.success());
+    assert!(log.contains("already in use"), "{log}");
+    assert_healthy(&mut first.connect());
+}
