@@ -272,13 +272,23 @@ impl NameServer {
     }
 }
 
+/// Starts a name server on a fresh port, retrying (bounded) if the port was taken meanwhile.
 pub fn start_namesrv(log_dir: &Path) -> NameServer {
+    const ATTEMPTS: usize = 3;
     let binary = namesrv_binary();
-    let port = free_port();
-    let args = vec!["--listen".to_string(), format!("127.0.0.1:{port}")];
-    let mut process = spawn_logged(&format!("namesrv-{port}"), &binary, &args, log_dir);
-    wait_listening(&mut process, port);
-    NameServer { process, port }
+    for attempt in 1..=ATTEMPTS {
+        let port = free_port();
+        let args = vec!["--listen".to_string(), format!("127.0.0.1:{port}")];
+        let mut process = spawn_logged(&format!("namesrv-{port}"), &binary, &args, log_dir);
+        match try_wait_listening(&mut process, port) {
+            Ok(()) => return NameServer { process, port },
+            Err(log) if attempt < ATTEMPTS => {
+                eprintln!("name server on {port} did not start, retrying:\n{log}")
+            }
+            Err(log) => panic!("name server on {port} did not start:\n{log}"),
+        }
+    }
+    unreachable!("the last attempt returns or panics")
 }
 
 /// A blocking remoting client: one connection, requests answered by opaque.
