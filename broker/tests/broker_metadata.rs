@@ -502,3 +502,26 @@ fn server_requests_use_the_clients_last_serialize_type_and_fresh_opaques() {
     let own = other.wait_server_request(RequestCode::NotifyConsumerIdsChanged.code());
     assert_eq!(own.serialize_type, SerializeType::Json);
 }
+
+#[test]
+fn registration_survives_the_name_server_closing_an_idle_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let namesrv = start_namesrv_with(dir.path(), &["--idle-timeout-ms", "300"]);
+    let broker = start_broker(&dir.path().join("store"), &["-n", &namesrv.addr()]);
+    wait_route(&namesrv, "TBW102", |r| r.is_some());
+    // Let the name server drop the registrar's connection as idle (300 ms), then change a
+    // topic: the immediate re-registration must go out on a fresh connection.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let mut client = broker.connect();
+    client.call_code(
+        RequestCode::UpdateAndCreateTopic.code(),
+        &[
+            ("topic", "AfterIdleT"),
+            ("readQueueNums", "1"),
+            ("writeQueueNums", "1"),
+            ("perm", "6"),
+        ],
+        b"",
+    );
+    wait_route(&namesrv, "AfterIdleT", |r| r.is_some());
+}

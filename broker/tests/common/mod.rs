@@ -274,11 +274,16 @@ impl NameServer {
 
 /// Starts a name server on a fresh port, retrying (bounded) if the port was taken meanwhile.
 pub fn start_namesrv(log_dir: &Path) -> NameServer {
+    start_namesrv_with(log_dir, &[])
+}
+
+pub fn start_namesrv_with(log_dir: &Path, extra: &[&str]) -> NameServer {
     const ATTEMPTS: usize = 3;
     let binary = namesrv_binary();
     for attempt in 1..=ATTEMPTS {
         let port = free_port();
-        let args = vec!["--listen".to_string(), format!("127.0.0.1:{port}")];
+        let mut args = vec!["--listen".to_string(), format!("127.0.0.1:{port}")];
+        args.extend(extra.iter().map(|s| s.to_string()));
         let mut process = spawn_logged(&format!("namesrv-{port}"), &binary, &args, log_dir);
         match try_wait_listening(&mut process, port) {
             Ok(()) => return NameServer { process, port },
