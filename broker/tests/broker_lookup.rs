@@ -234,3 +234,98 @@ fn ali_ons_numeric_ext_values_and_the_binary_header() {
     assert_eq!(response.code, ResponseCode::Success.code());
     header_i64(&response, "queueOffset");
 }
+
+#[test]
+fn large_messages_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut client = broker.connect();
+    create_topic(&mut client, "BigT", 1);
+    let bodies: Vec<Vec<u8>> = [20_000usize, 1 << 20, 100]
+        .iter()
+        .enumerate()
+        .map(|(i, len)| {
+            (0..*len)
+                .map(|b| (b as u8).wrapping_mul(31).wrapping_add(i as u8))
+                .collect()
+        })
+        .collect();
+    for body in &bodies {
+        let response = client.call(send_v2("BigT", 0, "", body));
+        assert_eq!(
+            response.code,
+            ResponseCode::Success.code(),
+            "{:?}",
+            response.remark
+        );
+    }
+    // Each pull returns whole records; the 1 MiB one alone (the first record is returned even
+    // past the 256 KiB pull cap). Interleave small requests so large and small frames mix.
+    let mut offset = 0;
+    let mut pulled = Vec::new();
+    while offset < 3 {
+        let opaque = client.send(pull_request("pull-g", "BigT", 0, offset, 0x4, 0));
+        client.send(Client::request(
+            RequestCode::GetMinOffset.code(),
+            &[("topic", "BigT"), ("queueId", "0")],
+            b"",
+        ));
+        let (a, b) = (client.read_response(), client.read_response());
+        let (pull, other) = if a.opaque == opaque { (a, b) } else { (b, a) };
+        assert_eq!(header_i64(&other, "offset"), 0);
+        assert_eq!(pull.code, ResponseCode::Success.code());
+        for record in decode_records(&pull.body) {
+            pulled.push(record.record.body.to_vec());
+        }
+        offset = header_i64(&pull, "nextBeginOffset");
+    }
+    assert_eq!(pulled, bodies);
+}
+
+#[test]
+fn a_parked_tag_filtered_pull_waits_through_foreign_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut consumer = broker.connect();
+    let mut producer = broker.connect();
+    create_topic(&mut producer, "TagWaitT", 1);
+    let mut pull = pull_request("tw", "TagWaitT", 0, 0, 0x2 | 0x4, 15_000);
+    pull.ext_fields.insert("subscription", "TagA");
+    let pull_opaque = consumer.send(pull);
+    // The pull is parked before the send: a request on its connection is answered first.
+    let probe = |consumer: &mut Client| {
+        let opaque = consumer.send(Client::request(
+            RequestCode::GetMaxOffset.code(),
+            &[("topic", "TagWaitT"), ("queueId", "0")],
+            b"",
+        ));
+        let response = consumer.read_response();
+        assert_eq!(
+            response.opaque, opaque,
+            "the parked pull was answered early"
+        );
+        header_i64(&response, "offset")
+    };
+    assert_eq!(probe(&mut consumer), 0);
+    assert_eq!(
+        producer
+            .call(send_v2("TagWaitT", 0, &props(&[("TAGS", "TagB")]), b"b"))
+            .code,
+        0
+    );
+    // A TagB message does not answer the TagA pull.
+    assert_eq!(probe(&mut consumer), 1);
+    assert_eq!(
+        producer
+            .call(send_v2("TagWaitT", 0, &props(&[("TAGS", "TagA")]), b"a"))
+            .code,
+        0
+    );
+    let response = consumer.read_response();
+    assert_eq!(response.opaque, pull_opaque);
+    assert_eq!(response.code, ResponseCode::Success.code());
+    let records = decode_records(&response.body);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].record.body, b"a");
+    assert_eq!(header_i64(&response, "nextBeginOffset"), 2);
+}

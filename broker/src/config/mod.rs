@@ -45,7 +45,6 @@ pub struct BrokerConfig {
     pub broker_permission: i32,
     pub default_topic_queue_nums: u32,
     pub auto_create_topic_enable: bool,
-    pub auto_create_subscription_group: bool,
     pub cluster_topic_enable: bool,
     pub broker_topic_enable: bool,
     pub max_message_size_bytes: u32,
@@ -60,10 +59,15 @@ pub struct BrokerConfig {
     /// Region stamped into MSG_REGION of stored messages and send responses.
     pub region_id: String,
     pub trace_on: bool,
+    /// A connection that sends nothing for this long is closed (Netty's
+    /// `serverChannelMaxIdleTimeSeconds`; clients heartbeat every 30 s).
+    pub server_channel_max_idle_time_seconds: u64,
     /// Interval at which consumer offsets and other broker metadata are written to disk.
     pub flush_consumer_offset_interval_ms: u64,
     pub cpus: CpuSpec,
     pub tail_cache_bytes: u64,
+    /// Accepted (the tuner writes it) but not applied yet: the store's group commit takes
+    /// whatever arrived during the previous fdatasync, without a byte cap.
     pub group_commit_max_bytes: u64,
     /// Requests a shard may have in progress before new ones get SYSTEM_BUSY.
     pub shard_pending_requests_max: usize,
@@ -84,7 +88,6 @@ impl Default for BrokerConfig {
             broker_permission: 6,
             default_topic_queue_nums: 8,
             auto_create_topic_enable: true,
-            auto_create_subscription_group: true,
             cluster_topic_enable: true,
             broker_topic_enable: true,
             max_message_size_bytes: 4 * 1024 * 1024,
@@ -98,6 +101,7 @@ impl Default for BrokerConfig {
             short_polling_time_ms: 1000,
             region_id: "DefaultRegion".to_string(),
             trace_on: true,
+            server_channel_max_idle_time_seconds: 120,
             flush_consumer_offset_interval_ms: 5000,
             cpus: CpuSpec::Count(1),
             tail_cache_bytes: 64 * 1024 * 1024,
@@ -178,6 +182,8 @@ const IGNORED_ROCKETMQ_KEYS: &[&str] = &[
     "listenPortHA",
     "enablePropertyFilter",
     "brokerFastFailureEnable",
+    // Consumer groups are always created on first heartbeat; there is no group admin yet.
+    "autoCreateSubscriptionGroup",
 ];
 
 /// Where a key's value came from, for messages.
@@ -211,7 +217,6 @@ impl BrokerConfig {
             "brokerPermission" => self.broker_permission = v.number()?,
             "defaultTopicQueueNums" => self.default_topic_queue_nums = v.number()?,
             "autoCreateTopicEnable" => self.auto_create_topic_enable = v.boolean()?,
-            "autoCreateSubscriptionGroup" => self.auto_create_subscription_group = v.boolean()?,
             "clusterTopicEnable" => self.cluster_topic_enable = v.boolean()?,
             "brokerTopicEnable" => self.broker_topic_enable = v.boolean()?,
             "maxMessageSize" => self.max_message_size_bytes = v.number()?,
@@ -226,6 +231,9 @@ impl BrokerConfig {
             "regionId" => self.region_id = v.non_empty()?,
             "traceOn" => self.trace_on = v.boolean()?,
             "flushConsumerOffsetInterval" => self.flush_consumer_offset_interval_ms = v.number()?,
+            "serverChannelMaxIdleTimeSeconds" => {
+                self.server_channel_max_idle_time_seconds = v.number()?
+            }
             "ringmqCpus" => self.cpus = v.cpus()?,
             "ringmqTailCacheBytes" => self.tail_cache_bytes = v.number()?,
             "ringmqGroupCommitMaxBytes" => self.group_commit_max_bytes = v.number()?,
@@ -302,6 +310,9 @@ impl BrokerConfig {
         if self.tail_cache_bytes < 8192 {
             return invalid("ringmqTailCacheBytes must be at least 8192".to_string());
         }
+        if self.server_channel_max_idle_time_seconds == 0 {
+            return invalid("serverChannelMaxIdleTimeSeconds must be positive".to_string());
+        }
         if self.shard_pending_requests_max == 0 {
             return invalid("ringmqShardPendingRequestsMax must be positive".to_string());
         }
@@ -354,10 +365,6 @@ impl BrokerConfig {
                 "autoCreateTopicEnable",
                 self.auto_create_topic_enable.to_string(),
             ),
-            (
-                "autoCreateSubscriptionGroup",
-                self.auto_create_subscription_group.to_string(),
-            ),
             ("clusterTopicEnable", self.cluster_topic_enable.to_string()),
             ("brokerTopicEnable", self.broker_topic_enable.to_string()),
             ("maxMessageSize", self.max_message_size_bytes.to_string()),
@@ -392,6 +399,10 @@ impl BrokerConfig {
             (
                 "flushConsumerOffsetInterval",
                 self.flush_consumer_offset_interval_ms.to_string(),
+            ),
+            (
+                "serverChannelMaxIdleTimeSeconds",
+                self.server_channel_max_idle_time_seconds.to_string(),
             ),
             ("ringmqCpus", self.cpus.to_string()),
             ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),
@@ -453,7 +464,11 @@ impl Value<'_> {
             .map_err(|_| self.bad("an IPv4 address"))
     }
 
+    /// Empty means "no name server" (a blank `namesrvAddr=` line, or a printed default config).
     fn addr_list(&self) -> Result<Vec<String>, ConfigError> {
+        if self.value.is_empty() {
+            return Ok(Vec::new());
+        }
         parse_addr_list(self.value).ok_or_else(|| self.bad("`;`-separated ip:port addresses"))
     }
 

@@ -201,11 +201,21 @@ impl NameServer {
         }
     }
 
+    /// One request and its response. A kept connection the name server has closed meanwhile
+    /// (it drops idle ones) fails on first use: then the call is made once more on a fresh one.
     fn call(&mut self, mut request: RemotingCommand) -> Result<RemotingCommand, CallError> {
-        let result = self.try_call(&mut request);
+        let reused = self.stream.is_some();
+        let mut result = self.try_call(&mut request);
         if result.is_err() {
             self.stream = None;
             self.read_buf.clear();
+            if reused {
+                result = self.try_call(&mut request);
+                if result.is_err() {
+                    self.stream = None;
+                    self.read_buf.clear();
+                }
+            }
         }
         result
     }

@@ -51,9 +51,39 @@ pub enum ServerError {
     },
     #[error("{0} shards asked for; physical offsets have room for 128 shards")]
     TooManyShards(usize),
+    #[error(
+        "port {port} on {ip} is already in use: something accepts connections there (another \
+         broker?); shards bind with SO_REUSEPORT and would silently share it"
+    )]
+    PortInUse { ip: String, port: u16 },
     #[error("shard {0} panicked")]
     ShardPanicked(usize),
 }
+
+/// Refuses ports another listener already serves. The shards bind with SO_REUSEPORT, which
+/// would let a second broker (or any SO_REUSEPORT listener of the same user) share the port and
+/// split the traffic without an error. The probe is a connection attempt, not a bind: a bind
+/// would also trip over the TIME_WAIT entries a stopped broker leaves behind, which do not stop
+/// the shards' own binds. A race in the instant between probe and bind remains.
+fn ensure_ports_free(config: &BrokerConfig) -> Result<(), ServerError> {
+    for port in [config.listen_port, config.vip_port()] {
+        let ip: std::net::IpAddr = config
+            .broker_ip1
+            .parse()
+            .expect("brokerIP1 is validated as IPv4");
+        let addr = std::net::SocketAddr::new(ip, port);
+        if std::net::TcpStream::connect_timeout(&addr, PORT_PROBE_TIMEOUT).is_ok() {
+            return Err(ServerError::PortInUse {
+                ip: config.broker_ip1.clone(),
+                port,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How long the port probe waits for a connection (a listener on loopback answers at once).
+const PORT_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Runs the broker until SIGTERM/SIGINT. Call [`signals::block_termination_signals`] first,
 /// before any thread exists.
@@ -70,6 +100,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     }
     let root = config.store_path_root_dir.clone();
     pin_shard_count(&root, shards)?;
+    ensure_ports_free(&config)?;
 
     let config = Arc::new(config);
     let (registrar, registrar_thread) =
@@ -87,8 +118,11 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     let mesh = Arc::new(senders);
 
     let stop_mesh = mesh.clone();
+    let stop_registrar = registrar.clone();
     signals::spawn_signal_thread(move |signal| {
         tracing::info!(signal, "termination signal: shutting down");
+        // Unregister first, so name servers stop routing clients here while shards drain.
+        let _ = stop_registrar.send(RegistrarMsg::Stop);
         for inbox in stop_mesh.iter() {
             let _ = inbox.send(ShardMsg::Shutdown);
         }

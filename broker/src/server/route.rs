@@ -69,6 +69,8 @@ pub fn route(request: &RemotingCommand, here: ShardId, shards: usize) -> Route {
         RequestCode::HeartBeat
         | RequestCode::UnregisterClient
         | RequestCode::GetConsumerListByGroup
+        | RequestCode::LockBatchMq
+        | RequestCode::UnlockBatchMq
         | RequestCode::UpdateAndCreateTopic
         | RequestCode::DeleteTopicInBroker
         | RequestCode::GetAllTopicConfig

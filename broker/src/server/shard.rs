@@ -226,16 +226,18 @@ pub fn serve(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
         let oneway = request.is_oneway();
-        let outcome = processor::process(&shard, &conn, request).await;
-        if let processor::Outcome::Respond(response) = outcome {
-            shard.request_finished();
-            if !oneway {
-                conn.send(response);
+        match processor::process(&shard, &conn, request).await {
+            processor::Outcome::Respond(response) => {
+                shard.request_finished();
+                // A oneway request is handled in full but never answered (reference §1.5).
+                if !oneway {
+                    conn.send(response);
+                }
             }
-        } else if let processor::Outcome::NoResponse | processor::Outcome::Forwarded = outcome {
-            shard.request_finished();
+            processor::Outcome::Forwarded => shard.request_finished(),
+            // The pull answers later itself and already released its slot when it parked.
+            processor::Outcome::Parked => {}
         }
-        // Outcome::Parked: the pull machinery answers later and already counted it finished.
     })
     .detach();
 }
@@ -392,6 +394,10 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::warn!("TCP_NODELAY: {e}");
+        }
+        let idle = Duration::from_secs(shard.config.server_channel_max_idle_time_seconds);
+        if let Err(e) = stream.set_read_timeout(Some(idle)) {
+            tracing::warn!("read timeout: {e}");
         }
         let Ok(peer) = stream.peer_addr() else {
             continue;

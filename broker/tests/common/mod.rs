@@ -147,17 +147,20 @@ fn spawn_logged(name: &str, binary: &Path, args: &[String], log_dir: &Path) -> P
 
 /// Waits until `port` accepts connections, or the process exits (then panics with its log).
 fn wait_listening(guard: &mut ProcessGuard, port: u16) {
+    if let Err(log) = try_wait_listening(guard, port) {
+        panic!("{} exited before listening on {port}:\n{log}", guard.name);
+    }
+}
+
+/// Waits until `port` accepts connections; `Err(log)` if the process exited first.
+fn try_wait_listening(guard: &mut ProcessGuard, port: u16) -> Result<(), String> {
     let started = Instant::now();
     loop {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return Ok(());
         }
         if let Some(status) = guard.child.as_mut().unwrap().try_wait().unwrap() {
-            panic!(
-                "{} exited with {status} before listening:\n{}",
-                guard.name,
-                guard.log()
-            );
+            return Err(format!("exit status {status}\n{}", guard.log()));
         }
         assert!(
             started.elapsed() < WAIT_MAX,
@@ -186,12 +189,29 @@ impl Broker {
 }
 
 /// Starts a broker with `--cpus 2` (unless `extra` sets cpus) on fresh ports.
+/// Starts a broker on fresh ports. A port picked free can be taken by another process before
+/// the broker binds it; the broker then refuses to start ("already in use") and this retries
+/// with other ports, a bounded number of times.
 pub fn start_broker(store_dir: &Path, extra: &[&str]) -> Broker {
-    let port = free_port_pair();
-    start_broker_on(store_dir, port, extra)
+    const ATTEMPTS: usize = 3;
+    for attempt in 1..=ATTEMPTS {
+        let port = free_port_pair();
+        match try_start_broker_on(store_dir, port, extra) {
+            Ok(broker) => return broker,
+            Err(log) if log.contains("already in use") && attempt < ATTEMPTS => continue,
+            Err(log) => panic!("broker on {port} did not start:\n{log}"),
+        }
+    }
+    unreachable!("the last attempt returns or panics")
 }
 
+/// Starts a broker on `port` (e.g. the port of a broker that just stopped).
 pub fn start_broker_on(store_dir: &Path, port: u16, extra: &[&str]) -> Broker {
+    try_start_broker_on(store_dir, port, extra)
+        .unwrap_or_else(|log| panic!("broker on {port} did not start:\n{log}"))
+}
+
+fn try_start_broker_on(store_dir: &Path, port: u16, extra: &[&str]) -> Result<Broker, String> {
     let mut args: Vec<String> = vec![
         "--listen-port".into(),
         port.to_string(),
@@ -216,13 +236,13 @@ pub fn start_broker_on(store_dir: &Path, port: u16, extra: &[&str]) -> Broker {
     args.extend(extra.iter().map(|s| s.to_string()));
     let log_dir = store_dir.parent().unwrap_or(store_dir);
     let mut process = spawn_logged(&format!("broker-{port}"), &broker_binary(), &args, log_dir);
-    wait_listening(&mut process, port);
-    wait_listening(&mut process, port - 2);
-    Broker {
+    try_wait_listening(&mut process, port)?;
+    try_wait_listening(&mut process, port - 2)?;
+    Ok(Broker {
         process,
         port,
         store_dir: store_dir.to_path_buf(),
-    }
+    })
 }
 
 /// Runs the broker expecting it to refuse to start; returns (exit status, log).
@@ -230,13 +250,10 @@ pub fn run_broker_expecting_failure(
     store_dir: &Path,
     extra: &[&str],
 ) -> (std::process::ExitStatus, String) {
-    let port = free_port_pair();
-    let mut args: Vec<String> = vec![
-        "--listen-port".into(),
-        port.to_string(),
-        "--store-dir".into(),
-        store_dir.display().to_string(),
-    ];
+    let mut args: Vec<String> = vec!["--store-dir".into(), store_dir.display().to_string()];
+    if !extra.contains(&"--listen-port") {
+        args.extend(["--listen-port".to_string(), free_port_pair().to_string()]);
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     let log_dir = store_dir.parent().unwrap_or(store_dir);
     let mut process = spawn_logged("broker-failing", &broker_binary(), &args, log_dir);
@@ -255,13 +272,28 @@ impl NameServer {
     }
 }
 
+/// Starts a name server on a fresh port, retrying (bounded) if the port was taken meanwhile.
 pub fn start_namesrv(log_dir: &Path) -> NameServer {
+    start_namesrv_with(log_dir, &[])
+}
+
+pub fn start_namesrv_with(log_dir: &Path, extra: &[&str]) -> NameServer {
+    const ATTEMPTS: usize = 3;
     let binary = namesrv_binary();
-    let port = free_port();
-    let args = vec!["--listen".to_string(), format!("127.0.0.1:{port}")];
-    let mut process = spawn_logged(&format!("namesrv-{port}"), &binary, &args, log_dir);
-    wait_listening(&mut process, port);
-    NameServer { process, port }
+    for attempt in 1..=ATTEMPTS {
+        let port = free_port();
+        let mut args = vec!["--listen".to_string(), format!("127.0.0.1:{port}")];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut process = spawn_logged(&format!("namesrv-{port}"), &binary, &args, log_dir);
+        match try_wait_listening(&mut process, port) {
+            Ok(()) => return NameServer { process, port },
+            Err(log) if attempt < ATTEMPTS => {
+                eprintln!("name server on {port} did not start, retrying:\n{log}")
+            }
+            Err(log) => panic!("name server on {port} did not start:\n{log}"),
+        }
+    }
+    unreachable!("the last attempt returns or panics")
 }
 
 /// A blocking remoting client: one connection, requests answered by opaque.
