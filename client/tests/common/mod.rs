@@ -87,11 +87,15 @@ pub struct Namesrv {
 impl Namesrv {
     /// Starts a name server on an OS-chosen loopback port.
     pub fn start() -> Namesrv {
-        Namesrv::start_on("127.0.0.1:0")
+        Namesrv::start_with(&[])
     }
 
-    /// Starts a name server listening on `listen`.
-    pub fn start_on(listen: &str) -> Namesrv {
+    /// Starts a name server on an OS-chosen loopback port with extra flags.
+    ///
+    /// Never restart one on a port it used before: listeners here set SO_REUSEPORT, so a
+    /// port freed by a kill can meanwhile be bound by another test's process, and both would
+    /// then share its connections.
+    pub fn start_with(extra_args: &[&str]) -> Namesrv {
         let binary = binary_path("ringmq-namesrv", "ringmq-namesrv");
         let stderr = if std::env::var_os("RINGMQ_TEST_LOG").is_some() {
             Stdio::inherit()
@@ -99,7 +103,8 @@ impl Namesrv {
             Stdio::null()
         };
         let mut child = Command::new(binary)
-            .args(["--listen", listen, "--log-level", "warn"])
+            .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+            .args(extra_args)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -1,0 +1,516 @@
+//! Producer → broker → consumer through real `ringmq-namesrv` and `ringmq-broker` processes.
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use common::{client_config, run, wait_until, Broker, Namesrv};
+use ringmq_client::{
+    Admin, ClientConfig, ConsumeFrom, ConsumeStatus, Message, MessageExt, MessageModel,
+    MessageQueue, Producer, ProducerConfig, PullConsumer, PullStatus, PushConsumer,
+    PushConsumerConfig, QueueSelector, SendStatus, TopicConfig,
+};
+
+/// A name server and one broker (`broker-a`) registered with it.
+struct Cluster {
+    namesrv: Namesrv,
+    broker: Broker,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let namesrv = Namesrv::start();
+        let broker = Broker::start(&namesrv.addr_string(), "broker-a", &[]);
+        Cluster { namesrv, broker }
+    }
+
+    fn addrs(&self) -> (String, String) {
+        (self.namesrv.addr_string(), self.broker.addr())
+    }
+}
+
+fn config(namesrv: &str) -> ClientConfig {
+    client_config(&[namesrv.to_string()])
+}
+
+async fn create_topic(admin: &Admin, broker: &str, name: &str, queues: i32) {
+    let mut topic = TopicConfig::new(name, queues);
+    topic.perm = 6;
+    admin.create_topic(broker, &topic).await.unwrap();
+    wait_until("the topic's route", || async {
+        admin
+            .topic_route(name)
+            .await
+            .is_ok_and(|r| r.write_queues.len() == queues as usize)
+    })
+    .await;
+}
+
+type Received = Rc<RefCell<Vec<MessageExt>>>;
+
+/// A listener that records every message it gets and accepts it.
+fn recorder() -> (
+    Received,
+    impl Fn(&MessageQueue, &[MessageExt]) -> ConsumeStatus,
+) {
+    let received: Received = Rc::default();
+    let sink = received.clone();
+    let listener = move |_: &MessageQueue, messages: &[MessageExt]| {
+        sink.borrow_mut().extend_from_slice(messages);
+        ConsumeStatus::Success
+    };
+    (received, listener)
+}
+
+fn push_config(namesrv: &str, group: &str, instance: &str) -> PushConsumerConfig {
+    let mut client = config(namesrv);
+    client.instance_name = instance.to_string();
+    let mut config = PushConsumerConfig::new(client, group);
+    config.consume_from = ConsumeFrom::FirstOffset;
+    config.rebalance_interval_ms = 500;
+    config.commit_interval_ms = 200;
+    config
+}
+
+#[test]
+fn sync_sends_reach_a_push_consumer_in_order_with_tags_filtered_exactly() {
+    let cluster = Cluster::start();
+    let (ns, broker) = cluster.addrs();
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        create_topic(&admin, &broker, "Orders", 1).await;
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
+        let mut sent = Vec::new();
+        for i in 0..20 {
+            let tag = if i % 2 == 0 { "TagA" } else { "TagB" };
+            let message = Message::new("Orders", format!("order-{i}"))
+                .with_tags(tag)
+                .with_keys([format!("key-{i}")])
+                .with_property("seq", i.to_string());
+            let result = producer.send(message).await.unwrap();
+            assert_eq!(result.status, SendStatus::SendOk);
+            assert_eq!(result.queue, MessageQueue::new("Orders", "broker-a", 0));
+            assert_eq!(result.queue_offset, i);
+            assert_eq!(result.msg_id.len(), 32);
+            sent.push((tag, result));
+        }
+
+        let (received, listener) = recorder();
+        let consumer = PushConsumer::start(
+            push_config(&ns, "cg-orders", "c1"),
+            &[("Orders", "TagA")],
+            listener,
+        )
+        .await
+        .unwrap();
+        wait_until("ten TagA messages", || async {
+            received.borrow().len() >= 10
+        })
+        .await;
+        let queue = MessageQueue::new("Orders", "broker-a", 0);
+        // Everything up to the end was scanned: TagB entries advance the offset too.
+        wait_until("the consumer's offset at the queue end", || async {
+            consumer.consumed_offset(&queue) == Some(20)
+        })
+        .await;
+        let got = received.borrow().clone();
+        assert_eq!(got.len(), 10, "only TagA messages, each once");
+        let expected: Vec<_> = sent.iter().filter(|(tag, _)| *tag == "TagA").collect();
+        for (message, (_, result)) in got.iter().zip(expected) {
+            assert_eq!(message.tags(), Some("TagA"));
+            assert_eq!(message.msg_id(), result.msg_id);
+            assert_eq!(message.offset_msg_id(), result.offset_msg_id);
+            assert_eq!(message.queue_offset, result.queue_offset);
+            let seq = message.property("seq").unwrap();
+            assert_eq!(&message.body[..], format!("order-{seq}").as_bytes());
+            assert_eq!(message.keys(), Some(format!("key-{seq}").as_str()));
+        }
+        consumer.shutdown().await;
+        // The final commit holds the consumed position.
+        assert_eq!(
+            admin.consumer_offset("cg-orders", &queue).await.unwrap(),
+            Some(20)
+        );
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(cluster);
+}
+
+#[test]
+fn a_new_topic_is_created_through_tbw102_on_first_send() {
+    let cluster = Cluster::start();
+    let (ns, _broker) = cluster.addrs();
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
+        let result = producer
+            .send(Message::new("AutoCreated", "first"))
+            .await
+            .unwrap();
+        assert_eq!(result.status, SendStatus::SendOk);
+        assert_eq!(result.queue.topic, "AutoCreated");
+        wait_until("the auto-created topic's route", || async {
+            admin.topic_route("AutoCreated").await.is_ok()
+        })
+        .await;
+        let route = admin.topic_route("AutoCreated").await.unwrap();
+        assert_eq!(route.write_queues.len(), 4, "the client asks for 4 queues");
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(cluster);
+}
+
+#[test]
+fn compressed_batch_async_and_oneway_sends_all_arrive_intact() {
+    let cluster = Cluster::start();
+    let (ns, broker) = cluster.addrs();
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        create_topic(&admin, &broker, "Mixed", 2).await;
+        let mut producer_config = ProducerConfig::new(config(&ns), "pg");
+        // At most 4 async sends in flight: send_async waits for a slot beyond that.
+        producer_config.max_async_in_flight = 4;
+        let producer = Producer::start(producer_config).unwrap();
+        let q0 = MessageQueue::new("Mixed", "broker-a", 0);
+        let q1 = MessageQueue::new("Mixed", "broker-a", 1);
+        let mut expected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+
+        // Compressed on the wire (over 4096 bytes), plain for the consumer.
+        let large: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let result = producer
+            .send_with(
+                Message::new("Mixed", large.clone()),
+                QueueSelector::Explicit(q0.clone()),
+            )
+            .await
+            .unwrap();
+        expected.insert(result.msg_id, large);
+
+        // A batch: consecutive offsets, one id per message.
+        let batch: Vec<Message> = (0..5)
+            .map(|i| Message::new("Mixed", format!("batch-{i}")))
+            .collect();
+        let result = producer
+            .send_batch(batch, QueueSelector::Explicit(q1.clone()))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = result.msg_id.split(',').collect();
+        assert_eq!(ids.len(), 5);
+        assert_eq!(result.offset_msg_id.split(',').count(), 5);
+        for (i, id) in ids.iter().enumerate() {
+            expected.insert(id.to_string(), format!("batch-{i}").into_bytes());
+        }
+
+        // Async sends with a small in-flight bound.
+        let results: Rc<RefCell<Vec<String>>> = Rc::default();
+        for i in 0..40 {
+            let sink = results.clone();
+            let body = format!("async-{i}");
+            let message = Message::new("Mixed", body.clone()).with_property("body", &body);
+            producer
+                .send_async(message, QueueSelector::RoundRobin, move |result| {
+                    let result = result.expect("async send stored");
+                    sink.borrow_mut().push(result.msg_id);
+                })
+                .await
+                .unwrap();
+        }
+        wait_until("every async callback", || async {
+            results.borrow().len() == 40
+        })
+        .await;
+
+        // Oneway: no answer; they show up in the queue.
+        for i in 0..5 {
+            producer
+                .send_oneway(
+                    Message::new("Mixed", format!("oneway-{i}")),
+                    QueueSelector::Explicit(q0.clone()),
+                )
+                .await
+                .unwrap();
+        }
+
+        let consumer = PullConsumer::start(config(&ns), "cg-mixed").unwrap();
+        wait_until("every message stored", || async {
+            let a = admin.max_offset(&q0).await.unwrap_or(0);
+            let b = admin.max_offset(&q1).await.unwrap_or(0);
+            a + b == 1 + 5 + 40 + 5
+        })
+        .await;
+        let mut received = Vec::new();
+        for queue in [&q0, &q1] {
+            let mut offset = 0;
+            loop {
+                let result = consumer.pull(queue, "*", offset, 32).await.unwrap();
+                if result.status != PullStatus::Found {
+                    break;
+                }
+                offset = result.next_begin_offset;
+                received.extend(result.messages);
+            }
+        }
+        assert_eq!(received.len(), 51);
+        let by_id: BTreeMap<String, &MessageExt> =
+            received.iter().map(|m| (m.msg_id(), m)).collect();
+        assert_eq!(by_id.len(), 51, "message ids are unique");
+        for (id, body) in &expected {
+            assert_eq!(&by_id[id].body[..], &body[..], "body of {id}");
+        }
+        assert!(by_id[expected.keys().next().unwrap()].body.len() > 4096);
+        for id in results.borrow().iter() {
+            let message = by_id[id];
+            assert_eq!(
+                message.property("body").unwrap().as_bytes(),
+                &message.body[..]
+            );
+        }
+        let oneway: BTreeSet<String> = received
+            .iter()
+            .filter_map(|m| {
+                let body = String::from_utf8_lossy(&m.body).into_owned();
+                body.starts_with("oneway-").then_some(body)
+            })
+            .collect();
+        assert_eq!(oneway.len(), 5);
+        consumer.shutdown();
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(cluster);
+}
+
+#[test]
+fn a_parked_pull_is_answered_when_a_message_arrives() {
+    let cluster = Cluster::start();
+    let (ns, broker) = cluster.addrs();
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        create_topic(&admin, &broker, "LongPoll", 1).await;
+        let queue = MessageQueue::new("LongPoll", "broker-a", 0);
+        let consumer = Rc::new(PullConsumer::start(config(&ns), "cg-long").unwrap());
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
+        let send = |body: &'static str| {
+            producer.send_with(
+                Message::new("LongPoll", body),
+                QueueSelector::Explicit(queue.clone()),
+            )
+        };
+        send("first").await.unwrap();
+        // Without the SUSPEND bit a pull at the queue's end answers at once.
+        let at_end = consumer.pull(&queue, "*", 1, 32).await.unwrap();
+        assert_eq!(at_end.status, PullStatus::NoNewMsg);
+        assert_eq!(at_end.next_begin_offset, 1);
+
+        // With it, the broker parks the pull until the next message is appended.
+        let waiting = {
+            let consumer = consumer.clone();
+            let queue = queue.clone();
+            glommio::spawn_local(async move {
+                consumer
+                    .pull_blocking(&queue, "*", 1, 32, 20_000)
+                    .await
+                    .unwrap()
+            })
+        };
+        send("wake up").await.unwrap();
+        let result = waiting.await;
+        assert_eq!(result.status, PullStatus::Found);
+        assert_eq!(&result.messages[0].body[..], b"wake up");
+        assert_eq!(result.next_begin_offset, 2);
+        producer.shutdown().await;
+        consumer.shutdown();
+        admin.shutdown();
+    });
+    drop(cluster);
+}
+
+#[test]
+fn a_clustering_group_consumes_each_message_once_and_resumes_from_commits() {
+    let cluster = Cluster::start();
+    let (ns, broker) = cluster.addrs();
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        create_topic(&admin, &broker, "Shared", 4).await;
+        let (got_a, listener_a) = recorder();
+        let (got_b, listener_b) = recorder();
+        let a = PushConsumer::start(
+            push_config(&ns, "cg-shared", "a"),
+            &[("Shared", "*")],
+            listener_a,
+        )
+        .await
+        .unwrap();
+        let b = PushConsumer::start(
+            push_config(&ns, "cg-shared", "b"),
+            &[("Shared", "*")],
+            listener_b,
+        )
+        .await
+        .unwrap();
+        let owned = |c: &PushConsumer| {
+            c.assigned_queues()
+                .iter()
+                .filter(|q| q.topic == "Shared")
+                .count()
+        };
+        wait_until("a 2/2 split", || async { owned(&a) == 2 && owned(&b) == 2 }).await;
+
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
+        let mut sent = BTreeSet::new();
+        for i in 0..40 {
+            let result = producer
+                .send(Message::new("Shared", format!("m{i}")))
+                .await
+                .unwrap();
+            sent.insert(result.msg_id);
+        }
+        wait_until("all 40 consumed", || async {
+            got_a.borrow().len() + got_b.borrow().len() >= 40
+        })
+        .await;
+        let ids = |got: &Received| -> BTreeSet<String> {
+            got.borrow().iter().map(MessageExt::msg_id).collect()
+        };
+        let (ids_a, ids_b) = (ids(&got_a), ids(&got_b));
+        assert!(ids_a.is_disjoint(&ids_b), "no message went to both members");
+        assert_eq!(&ids_a | &ids_b, sent);
+        assert!(
+            !ids_a.is_empty() && !ids_b.is_empty(),
+            "both members consumed"
+        );
+        a.shutdown().await;
+        b.shutdown().await;
+
+        // Sent while nobody listens; a new member resumes from the committed offsets.
+        let mut later = BTreeSet::new();
+        for i in 0..8 {
+            let result = producer
+                .send(Message::new("Shared", format!("later{i}")))
+                .await
+                .unwrap();
+            later.insert(result.msg_id);
+        }
+        let (got_c, listener_c) = recorder();
+        let c = PushConsumer::start(
+            push_config(&ns, "cg-shared", "c"),
+            &[("Shared", "*")],
+            listener_c,
+        )
+        .await
+        .unwrap();
+        wait_until("the 8 later messages", || async {
+            got_c.borrow().len() >= 8
+        })
+        .await;
+        // Give a redelivery of old messages the chance to show up: the queue ends are known.
+        for queue_id in 0..4 {
+            let queue = MessageQueue::new("Shared", "broker-a", queue_id);
+            let end = admin.max_offset(&queue).await.unwrap();
+            wait_until("c at the queue end", || async {
+                c.consumed_offset(&queue) == Some(end)
+            })
+            .await;
+        }
+        assert_eq!(ids(&got_c), later, "only what was sent after the commits");
+        c.shutdown().await;
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(cluster);
+}
+
+#[test]
+fn broadcasting_consumers_each_get_every_message() {
+    let cluster = Cluster::start();
+    let (ns, broker) = cluster.addrs();
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        create_topic(&admin, &broker, "Fanout", 2).await;
+        let start = |instance: &'static str| {
+            let ns = ns.clone();
+            async move {
+                let mut config = push_config(&ns, "cg-fanout", instance);
+                config.message_model = MessageModel::Broadcasting;
+                let (got, listener) = recorder();
+                let consumer = PushConsumer::start(config, &[("Fanout", "*")], listener)
+                    .await
+                    .unwrap();
+                (consumer, got)
+            }
+        };
+        let (x, got_x) = start("x").await;
+        let (y, got_y) = start("y").await;
+        assert_eq!(x.assigned_queues().len(), 2);
+        assert_eq!(y.assigned_queues().len(), 2);
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
+        for i in 0..10 {
+            producer
+                .send(Message::new("Fanout", format!("f{i}")))
+                .await
+                .unwrap();
+        }
+        wait_until("both consumers got all 10", || async {
+            got_x.borrow().len() >= 10 && got_y.borrow().len() >= 10
+        })
+        .await;
+        let bodies = |got: &Received| -> BTreeSet<Vec<u8>> {
+            got.borrow().iter().map(|m| m.body.to_vec()).collect()
+        };
+        assert_eq!(bodies(&got_x), bodies(&got_y));
+        assert_eq!(bodies(&got_x).len(), 10);
+        x.shutdown().await;
+        y.shutdown().await;
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(cluster);
+}
+
+#[test]
+fn a_message_the_listener_rejects_is_delivered_again() {
+    let cluster = Cluster::start();
+    let (ns, broker) = cluster.addrs();
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        create_topic(&admin, &broker, "Retry", 1).await;
+        let attempts: Rc<RefCell<Vec<String>>> = Rc::default();
+        let log = attempts.clone();
+        let listener = move |_: &MessageQueue, messages: &[MessageExt]| {
+            let body = String::from_utf8_lossy(&messages[0].body).into_owned();
+            let first_time = !log.borrow().contains(&body);
+            log.borrow_mut().push(body.clone());
+            if body == "flaky" && first_time {
+                ConsumeStatus::ReconsumeLater
+            } else {
+                ConsumeStatus::Success
+            }
+        };
+        let mut consumer_config = push_config(&ns, "cg-retry", "r");
+        consumer_config.local_retry_delay_ms = 100;
+        let consumer = PushConsumer::start(consumer_config, &[("Retry", "*")], listener)
+            .await
+            .unwrap();
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
+        producer.send(Message::new("Retry", "flaky")).await.unwrap();
+        producer
+            .send(Message::new("Retry", "steady"))
+            .await
+            .unwrap();
+        wait_until("flaky delivered twice and steady once", || async {
+            let seen = attempts.borrow();
+            seen.iter().filter(|b| *b == "flaky").count() == 2 && seen.iter().any(|b| b == "steady")
+        })
+        .await;
+        // Whether the broker took it back (retry topic) or the client retried it locally, the
+        // rejected message seen again carries its original topic.
+        consumer.shutdown().await;
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(cluster);
+}
