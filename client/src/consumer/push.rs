@@ -263,7 +263,11 @@ impl PushConsumer {
                 tracing::debug!(%addr, error = %e, "unregister failed");
             }
         }
-        inner.core.pool.close_all();
+        inner
+            .core
+            .pool
+            .flush_and_close_all(inner.core.config.request_timeout_ms)
+            .await;
     }
 }
 

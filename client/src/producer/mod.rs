@@ -258,7 +258,11 @@ impl Producer {
                 tracing::debug!(%addr, error = %e, "unregister failed");
             }
         }
-        inner.core.pool.close_all();
+        inner
+            .core
+            .pool
+            .flush_and_close_all(inner.core.config.request_timeout_ms)
+            .await;
     }
 
     fn start_background_tasks(&self) {
