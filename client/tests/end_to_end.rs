@@ -514,3 +514,68 @@ fn a_message_the_listener_rejects_is_delivered_again() {
     });
     drop(cluster);
 }
+
+#[test]
+fn sends_retry_on_another_broker_and_keys_pin_a_queue() {
+    let namesrv = Namesrv::start();
+    let ns = namesrv.addr_string();
+    let broker_a = Broker::start(&ns, "broker-a", &[]);
+    let broker_b = Broker::start(&ns, "broker-b", &[]);
+    let (addr_a, addr_b) = (broker_a.addr(), broker_b.addr());
+    run(move || async move {
+        let mut broker_a = Some(broker_a);
+        let admin = Admin::new(config(&ns)).unwrap();
+        for addr in [&addr_a, &addr_b] {
+            let mut topic = TopicConfig::new("TwoBrokers", 2);
+            topic.perm = 6;
+            admin.create_topic(addr, &topic).await.unwrap();
+        }
+        wait_until("both brokers in the route", || async {
+            admin
+                .topic_route("TwoBrokers")
+                .await
+                .is_ok_and(|r| r.write_queues.len() == 4)
+        })
+        .await;
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
+        assert_eq!(producer.write_queues("TwoBrokers").await.unwrap().len(), 4);
+
+        // The same key always lands on the same queue.
+        let mut pinned = BTreeSet::new();
+        for i in 0..6 {
+            let result = producer
+                .send_with(
+                    Message::new("TwoBrokers", format!("k{i}")),
+                    QueueSelector::ByKeyHash("customer-42".to_string()),
+                )
+                .await
+                .unwrap();
+            pinned.insert(result.queue);
+        }
+        assert_eq!(pinned.len(), 1);
+
+        // broker-a dies; the producer's cached route still lists it.
+        drop(broker_a.take());
+        for i in 0..10 {
+            let result = producer
+                .send(Message::new("TwoBrokers", format!("after-{i}")))
+                .await
+                .unwrap();
+            assert_eq!(result.status, SendStatus::SendOk);
+            assert_eq!(result.queue.broker_name, "broker-b");
+        }
+        // An explicit queue on the dead broker is not retried elsewhere.
+        let error = producer
+            .send_with(
+                Message::new("TwoBrokers", "pinned"),
+                QueueSelector::Explicit(MessageQueue::new("TwoBrokers", "broker-a", 0)),
+            )
+            .await
+            .unwrap_err();
+        assert!(error.is_retriable_send_failure(), "{error}");
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(broker_b);
+    drop(namesrv);
+}
