@@ -579,3 +579,65 @@ fn sends_retry_on_another_broker_and_keys_pin_a_queue() {
     drop(broker_b);
     drop(namesrv);
 }
+
+#[test]
+fn a_broadcasting_consumer_resumes_from_its_offset_file() {
+    let cluster = Cluster::start();
+    let (ns, broker) = cluster.addrs();
+    let dir = tempfile::tempdir().unwrap();
+    let offset_file = dir.path().join("cg-local").join("offsets.json");
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        create_topic(&admin, &broker, "Local", 1).await;
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
+        let consumer_config = || {
+            let mut config = push_config(&ns, "cg-local", "l");
+            config.message_model = MessageModel::Broadcasting;
+            config.broadcast_offset_file = Some(offset_file.clone());
+            config
+        };
+        for i in 0..5 {
+            producer
+                .send(Message::new("Local", format!("early{i}")))
+                .await
+                .unwrap();
+        }
+        let (got, listener) = recorder();
+        let consumer = PushConsumer::start(consumer_config(), &[("Local", "*")], listener)
+            .await
+            .unwrap();
+        wait_until("the first five", || async { got.borrow().len() >= 5 }).await;
+        let queue = MessageQueue::new("Local", "broker-a", 0);
+        wait_until("offset 5", || async {
+            consumer.consumed_offset(&queue) == Some(5)
+        })
+        .await;
+        consumer.shutdown().await;
+        assert!(offset_file.exists());
+
+        for i in 0..3 {
+            producer
+                .send(Message::new("Local", format!("late{i}")))
+                .await
+                .unwrap();
+        }
+        let (got_again, listener) = recorder();
+        let restarted = PushConsumer::start(consumer_config(), &[("Local", "*")], listener)
+            .await
+            .unwrap();
+        wait_until("offset 8", || async {
+            restarted.consumed_offset(&queue) == Some(8)
+        })
+        .await;
+        let bodies: Vec<String> = got_again
+            .borrow()
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+            .collect();
+        assert_eq!(bodies, ["late0", "late1", "late2"]);
+        restarted.shutdown().await;
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(cluster);
+}

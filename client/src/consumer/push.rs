@@ -26,6 +26,7 @@ use ringmq_proto::body::{
 use ringmq_proto::code::RequestCode;
 use ringmq_proto::message::property;
 
+use super::local_offsets;
 use super::offset_store::OffsetTable;
 use super::pull::{pull_once, pull_sys_flag, PullSpec, PullStatus};
 use super::subscription::TagSubscription;
@@ -108,6 +109,10 @@ pub struct PushConsumerConfig {
     pub max_reconsume_times: i32,
     /// Wait before re-consuming locally a message that could not be sent back.
     pub local_retry_delay_ms: u64,
+    /// Broadcasting only: a file that keeps this consumer's offsets across restarts (Java's
+    /// `LocalFileOffsetStore`). `None` keeps them in memory: a restarted broadcasting consumer
+    /// then starts per `consume_from`.
+    pub broadcast_offset_file: Option<std::path::PathBuf>,
 }
 
 impl PushConsumerConfig {
@@ -126,6 +131,15 @@ impl PushConsumerConfig {
             commit_interval_ms: 5_000,
             max_reconsume_times: -1,
             local_retry_delay_ms: 1_000,
+            broadcast_offset_file: None,
+        }
+    }
+
+    /// The offset file, when this consumer keeps its offsets locally.
+    fn local_offset_file(&self) -> Option<&std::path::Path> {
+        match self.message_model {
+            MessageModel::Broadcasting => self.broadcast_offset_file.as_deref(),
+            MessageModel::Clustering => None,
         }
     }
 
@@ -200,12 +214,18 @@ impl PushConsumer {
             None
         });
         let core = ClientCore::new(config.client.clone(), Some(handler))?;
+        let mut offsets = OffsetTable::default();
+        if let Some(path) = config.local_offset_file() {
+            for (queue, offset) in local_offsets::load(path)? {
+                offsets.reset(&queue, offset);
+            }
+        }
         let inner = Rc::new(PushInner {
             config,
             core,
             subscriptions: subs,
             listener: Rc::new(listener),
-            offsets: RefCell::new(OffsetTable::default()),
+            offsets: RefCell::new(offsets),
             workers: RefCell::new(BTreeMap::new()),
             heartbeat_addrs: RefCell::new(BTreeSet::new()),
             running: Cell::new(true),
@@ -248,6 +268,7 @@ impl PushConsumer {
         }
         inner.background.borrow_mut().clear();
         inner.workers.borrow_mut().clear();
+        inner.store_local_offsets();
         if inner.config.message_model == MessageModel::Clustering {
             let offsets = inner.offsets.borrow().all();
             for (queue, offset) in offsets {
@@ -626,11 +647,26 @@ impl PushInner {
 
     async fn commit_dirty_offsets(&self) {
         if !self.is_clustering() {
+            let changed = !self.offsets.borrow_mut().take_dirty().is_empty();
+            if changed {
+                self.store_local_offsets();
+            }
             return;
         }
         let dirty = self.offsets.borrow_mut().take_dirty();
         for (queue, offset) in dirty {
             self.commit_offset_oneway(&queue, offset).await;
+        }
+    }
+
+    /// Writes every offset to the local offset file, if this consumer has one.
+    fn store_local_offsets(&self) {
+        let Some(path) = self.config.local_offset_file() else {
+            return;
+        };
+        let all = self.offsets.borrow().all();
+        if let Err(e) = local_offsets::store(path, &all) {
+            tracing::warn!(error = %e, "cannot write local offsets");
         }
     }
 
