@@ -124,7 +124,10 @@ pub(crate) fn send_message(args: &SendArgs<'_>, body: Bytes) -> RemotingCommand 
     } else {
         RequestCode::SendMessageV2
     };
-    request(code, &header, body)
+    let mut command = request(code, &header, body);
+    // 5.x Java sends the broker name twice: `n` of the V2 header and the inherited `bname`.
+    command.ext_fields.insert("bname", args.broker_name);
+    command
 }
 
 /// The fields of a stored-send response the producer uses.
@@ -364,6 +367,8 @@ mod tests {
         assert_eq!(ext.get("f"), Some("769"));
         assert_eq!(ext.get("g"), Some("1700000000000"));
         assert_eq!(ext.get("i"), Some("WAIT\u{1}true\u{2}"));
+        assert_eq!(ext.get("n"), Some("broker-a"));
+        assert_eq!(ext.get("bname"), Some("broker-a"));
         assert!(ext.get("producerGroup").is_none());
         assert_eq!(single.language.name(), "JAVA");
         let batch = send_message(

@@ -19,13 +19,11 @@ use std::time::Duration;
 
 use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::Task;
-use ringmq_proto::body::{
-    ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, JsonBody,
-    MessageModel as WireModel, ProducerData,
-};
+use ringmq_proto::body::JsonBody;
 use ringmq_proto::code::RequestCode;
 use ringmq_proto::message::property;
 
+use super::heartbeat;
 use super::local_offsets;
 use super::offset_store::OffsetTable;
 use super::pull::{pull_once, pull_sys_flag, PullSpec, PullStatus};
@@ -35,7 +33,7 @@ use crate::config::ClientConfig;
 use crate::core::ClientCore;
 use crate::error::ClientError;
 use crate::message::MessageExt;
-use crate::producer::{now_ms, CLIENT_INNER_PRODUCER_GROUP};
+use crate::producer::now_ms;
 use crate::queue::MessageQueue;
 use crate::rebalance::allocate_averagely;
 use crate::remoting::ServerRequestHandler;
@@ -354,32 +352,11 @@ impl PushInner {
     }
 
     fn heartbeat_body(&self) -> bytes::Bytes {
-        let consumer = ConsumerData {
-            consume_from_where: match self.config.consume_from {
-                ConsumeFrom::LastOffset => ConsumeFromWhere::ConsumeFromLastOffset,
-                ConsumeFrom::FirstOffset => ConsumeFromWhere::ConsumeFromFirstOffset,
-            },
-            consume_type: ConsumeType::ConsumePassively,
-            group_name: self.config.group.clone(),
-            message_model: match self.config.message_model {
-                MessageModel::Clustering => WireModel::Clustering,
-                MessageModel::Broadcasting => WireModel::Broadcasting,
-            },
-            subscription_data_set: self
-                .subscriptions
-                .values()
-                .map(TagSubscription::to_subscription_data)
-                .collect(),
-            unit_mode: false,
-        };
-        let data = HeartbeatData {
-            client_id: self.core.client_id.clone(),
-            consumer_data_set: vec![consumer],
-            producer_data_set: vec![ProducerData {
-                group_name: CLIENT_INNER_PRODUCER_GROUP.to_string(),
-            }],
-            ..HeartbeatData::default()
-        };
+        let data = heartbeat::consumer_heartbeat(
+            &self.core.client_id,
+            &self.config,
+            self.subscriptions.values(),
+        );
         bytes::Bytes::from(data.to_json())
     }
 
