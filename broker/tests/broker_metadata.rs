@@ -394,3 +394,103 @@ fn registers_with_name_servers_and_unregisters_on_shutdown() {
         wait_route(namesrv, "RoutedT", |r| r.is_none());
     }
 }
+
+#[test]
+fn orderly_queue_locks_and_client_config_checks() {
+    use ringmq_proto::body::LockBatchResponseBody;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let lock_body = |client: &str, queues: &[i32]| {
+        let set: Vec<String> = queues
+            .iter()
+            .map(|q| format!(r#"{{"brokerName":"broker-a","queueId":{q},"topic":"OrderT"}}"#))
+            .collect();
+        format!(
+            r#"{{"clientId":"{client}","consumerGroup":"og","mqSet":[{}],"onlyThisBroker":false}}"#,
+            set.join(",")
+        )
+        .into_bytes()
+    };
+    let locked = |response: ringmq_proto::command::RemotingCommand| -> Vec<i32> {
+        assert_eq!(
+            response.code,
+            ResponseCode::Success.code(),
+            "{:?}",
+            response.remark
+        );
+        let body = LockBatchResponseBody::from_json(&response.body).unwrap();
+        let mut ids: Vec<i32> = body.lock_ok_mq_set.iter().map(|mq| mq.queue_id).collect();
+        ids.sort();
+        ids
+    };
+    let mut first = broker.connect();
+    let mut second = broker.connect();
+    let lock = RequestCode::LockBatchMq.code();
+    assert_eq!(
+        locked(first.call_code(lock, &[], &lock_body("c1", &[0, 1]))),
+        vec![0, 1]
+    );
+    assert_eq!(
+        locked(second.call_code(lock, &[], &lock_body("c2", &[1, 2]))),
+        vec![2]
+    );
+    assert_eq!(
+        locked(first.call_code(lock, &[], &lock_body("c1", &[0, 1]))),
+        vec![0, 1]
+    );
+    let unlock = RequestCode::UnlockBatchMq.code();
+    let response = first.call_code(unlock, &[], &lock_body("c1", &[1]));
+    assert_eq!(response.code, ResponseCode::Success.code());
+    assert_eq!(
+        locked(second.call_code(lock, &[], &lock_body("c2", &[1]))),
+        vec![1]
+    );
+    let response = first.call_code(lock, &[], b"[not a lock body");
+    assert_eq!(response.code, ResponseCode::SystemError.code());
+
+    let check = |client: &mut Client, expression_type: &str| {
+        let body = format!(
+            r#"{{"clientId":"c1","group":"og","subscriptionData":{{"topic":"OrderT","subString":"a > 1","expressionType":"{expression_type}"}}}}"#
+        );
+        client.call_code(RequestCode::CheckClientConfig.code(), &[], body.as_bytes())
+    };
+    assert_eq!(check(&mut first, "TAG").code, ResponseCode::Success.code());
+    let response = check(&mut first, "SQL92");
+    assert_eq!(response.code, ResponseCode::SystemError.code());
+    assert!(response.remark.unwrap().contains("SQL92"));
+}
+
+#[test]
+fn server_requests_use_the_clients_last_serialize_type_and_fresh_opaques() {
+    use ringmq_proto::command::SerializeType;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut binary = broker.connect();
+    let mut heartbeat = rocketmq_request(
+        RequestCode::HeartBeat.code(),
+        &[],
+        &heartbeat_body("bin@1", "sg", "T"),
+    );
+    heartbeat.opaque = 0;
+    let response = binary.call(heartbeat);
+    assert_eq!(response.serialize_type, SerializeType::RocketMq);
+    let first = binary.wait_server_request(RequestCode::NotifyConsumerIdsChanged.code());
+    assert_eq!(first.serialize_type, SerializeType::RocketMq);
+    let mut other = broker.connect();
+    other.call_code(
+        RequestCode::HeartBeat.code(),
+        &[],
+        &heartbeat_body("json@2", "sg", "T"),
+    );
+    let second = binary.wait_server_request(RequestCode::NotifyConsumerIdsChanged.code());
+    assert_eq!(second.serialize_type, SerializeType::RocketMq);
+    assert!(
+        second.opaque > first.opaque,
+        "{} then {}",
+        first.opaque,
+        second.opaque
+    );
+    // The JSON client is notified in JSON.
+    let own = other.wait_server_request(RequestCode::NotifyConsumerIdsChanged.code());
+    assert_eq!(own.serialize_type, SerializeType::Json);
+}

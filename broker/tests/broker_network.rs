@@ -180,3 +180,68 @@ fn bad_configuration_is_refused_with_the_key_named() {
     assert!(!status.success());
     assert!(log.contains("asked for 64 cores"), "{log}");
 }
+
+#[test]
+fn sigint_also_stops_the_broker_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = start_broker(&dir.path().join("store"), &[]);
+    assert_healthy(&mut broker.connect());
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(broker.process.pid(), libc::SIGINT) };
+    let status = broker.process.wait_exit();
+    assert!(
+        status.success(),
+        "exit status {status}:\n{}",
+        broker.process.log()
+    );
+    assert!(broker.process.log().contains("store closed"));
+}
+
+#[test]
+fn config_file_keys_apply_and_flags_override_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        "# a RocketMQ broker.conf\nbrokerClusterName = FileCluster\nbrokerName=broker-file\n\
+         deleteWhen=04\nbrokerNmae=typo\ndefaultTopicQueueNums=3\nlistenPort=1\n",
+    )
+    .unwrap();
+    let conf_arg = conf.display().to_string();
+    // listenPort=1 in the file is overridden by the harness's --listen-port flag.
+    let broker = start_broker(&dir.path().join("store"), &["-c", &conf_arg]);
+    let mut client = broker.connect();
+    let response = client.call_code(RequestCode::GetBrokerConfig.code(), &[], b"");
+    let text = text(&response.body);
+    assert!(text.contains("brokerClusterName=FileCluster\n"), "{text}");
+    assert!(text.contains("brokerName=broker-file\n"), "{text}");
+    assert!(
+        text.contains(&format!("listenPort={}\n", broker.port)),
+        "{text}"
+    );
+    let topics = client.call_code(RequestCode::GetAllTopicConfig.code(), &[], b"");
+    assert!(text_contains_queue_count(&topics.body, "TBW102", 3));
+    let log = broker.process.log();
+    assert!(log.contains("unknown key `brokerNmae`"), "{log}");
+    assert!(log.contains("`deleteWhen` has no effect"), "{log}");
+}
+
+fn text_contains_queue_count(body: &[u8], topic: &str, queues: i32) -> bool {
+    use ringmq_proto::body::{JsonBody, TopicConfigSerializeWrapper};
+    let wrapper = TopicConfigSerializeWrapper::from_json(body).unwrap();
+    wrapper.topic_config_table[topic].write_queue_nums == queues
+}
+
+#[test]
+fn idle_connections_are_closed_and_busy_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(
+        &dir.path().join("store"),
+        &["--set", "serverChannelMaxIdleTimeSeconds=1"],
+    );
+    let mut idle = broker.connect();
+    assert_healthy(&mut idle);
+    assert!(idle.is_closed_by_server(), "idle connection kept open");
+    // A fresh connection is served as usual.
+    assert_healthy(&mut broker.connect());
+}

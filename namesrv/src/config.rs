@@ -416,6 +416,18 @@ mod tests {
     }
 
     #[test]
+    fn shipped_example_file_parses_to_the_defaults_without_notes() {
+        let text = include_str!("../conf/namesrv.properties");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("namesrv.properties");
+        std::fs::write(&path, text).unwrap();
+        let (config, notes) =
+            NamesrvConfig::resolve(&args(&["-c", path.to_str().unwrap()])).unwrap();
+        assert_eq!(config, NamesrvConfig::default());
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    #[test]
     fn continuation_lines_join() {
         let settings = parse("scanNotActive\\\n   BrokerInterval=7\\\n  00\n");
         assert_eq!(settings.scan_interval_ms, Some(700));

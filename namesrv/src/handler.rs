@@ -153,7 +153,12 @@ impl Handler {
                 .and_then(|ms| u64::try_from(ms).ok())
                 .filter(|ms| *ms > 0),
             enable_acting_master: header.enable_acting_master.unwrap_or(false),
-            zone_name: request.ext_fields.get("zoneName").map(str::to_owned),
+            // Java 5.x brokers put their zone in the ext field `__ZONE_NAME` (MixAll.ZONE_NAME).
+            zone_name: request
+                .ext_fields
+                .get("__ZONE_NAME")
+                .or_else(|| request.ext_fields.get("zoneName"))
+                .map(str::to_owned),
             topics,
             filter_server_list,
             connection,
@@ -164,7 +169,11 @@ impl Handler {
             registration.broker_id,
         );
         let outcome = self.registry.register_broker(registration, now_ms);
-        debug!(broker = %name, %addr, id, "broker registered");
+        if outcome.first_registration {
+            info!(broker = %name, %addr, id, "broker registered");
+        } else {
+            debug!(broker = %name, %addr, id, "broker registration refreshed");
+        }
         let mut response = reply(request, ResponseCode::Success, None);
         response.set_header(&RegisterBrokerResponseHeader {
             ha_server_addr: outcome.ha_server_addr,

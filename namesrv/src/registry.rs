@@ -44,6 +44,8 @@ pub struct BrokerRegistration {
 pub struct RegisterOutcome {
     pub ha_server_addr: Option<String>,
     pub master_addr: Option<String>,
+    /// This address was not registered under this id before (worth an info log line).
+    pub first_registration: bool,
 }
 
 /// A broker removed by expiry or by its connection closing.
@@ -182,7 +184,10 @@ impl RouteRegistry {
             self.filter_servers
                 .insert(reg.broker_addr.clone(), reg.filter_server_list.clone());
         }
-        self.slave_outcome(&reg)
+        RegisterOutcome {
+            first_registration: registered_first,
+            ..self.slave_outcome(&reg)
+        }
     }
 
     /// A group that moved to another cluster, or an address that moved to another group, starts
@@ -255,6 +260,7 @@ impl RouteRegistry {
             (Some(addr), Some(live)) => RegisterOutcome {
                 ha_server_addr: Some(live.ha_server_addr.clone()),
                 master_addr: Some(addr.to_owned()),
+                first_registration: false,
             },
             _ => RegisterOutcome::default(),
         }

@@ -88,9 +88,15 @@ fn slave_learns_its_master_and_does_not_change_topics() {
 fn master_gets_an_empty_outcome_and_slave_without_master_too() {
     let mut registry = RouteRegistry::new(TIMEOUT_MS);
     let outcome = registry.register_broker(registration("b", 1, "127.0.0.1:1", 1), 0);
-    assert_eq!(outcome, RegisterOutcome::default());
+    assert_eq!((outcome.master_addr, outcome.ha_server_addr), (None, None));
+    assert!(outcome.first_registration);
     let outcome = registry.register_broker(registration("b", 0, "127.0.0.1:2", 1), 0);
-    assert_eq!(outcome, RegisterOutcome::default());
+    assert_eq!((outcome.master_addr, outcome.ha_server_addr), (None, None));
+    let outcome = registry.register_broker(registration("b", 0, "127.0.0.1:2", 1), 1);
+    assert!(
+        !outcome.first_registration,
+        "a refresh is not a first registration"
+    );
     registry.check_invariants();
 }
 

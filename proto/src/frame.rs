@@ -27,13 +27,14 @@ pub const HEADER_MAX_BYTES: usize = 0xFF_FFFF;
 ///
 /// * `Ok(None)`: `src` does not hold a whole frame yet; nothing was consumed. Read more.
 /// * `Ok(Some(command))`: exactly one frame was consumed; `command.body` shares `src`'s
-///   allocation.
+///   allocation (so a body kept for long pins that read buffer: copy it if it must outlive
+///   the connection's buffers, e.g. in a cache).
 /// * `Err(_)`: the stream is corrupt (oversize, bad lengths, bad header). Nothing was consumed;
 ///   the caller must close the connection, since there is no way to find the next frame.
 pub fn decode_frame(src: &mut BytesMut) -> Result<Option<RemotingCommand>, FrameError> {
     let Some(prefix) = src.get(..FRAME_PREFIX_BYTES) else {
-        // Even a too-short length can only be judged once the whole prefix is here, but a
-        // length field alone already tells us about an oversize frame.
+        // Fewer than 8 bytes: a complete length field can already be judged (too small or
+        // oversize), so a hostile peer is refused without waiting for more.
         return check_length_only(src);
     };
     let length = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
@@ -112,6 +113,13 @@ impl RemotingCommand {
     /// Appends this command as one whole frame to `dst`, header in `self.serialize_type`.
     /// On error nothing is appended.
     pub fn encode(&self, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        // Refuse an oversize body before reserving room for it.
+        if FRAME_PREFIX_BYTES + self.body.len() > FRAME_MAX_BYTES {
+            return Err(EncodeError::FrameTooLarge {
+                frame_bytes: FRAME_PREFIX_BYTES + self.body.len(),
+                max_bytes: FRAME_MAX_BYTES,
+            });
+        }
         dst.reserve(FRAME_PREFIX_BYTES + 128 + self.body.len());
         self.encode_head(dst)?;
         dst.put_slice(&self.body);

@@ -113,3 +113,20 @@ fn serialize_type_bytes() {
     assert_eq!(SerializeType::from_byte(1), Some(SerializeType::RocketMq));
     assert_eq!(SerializeType::from_byte(2), None);
 }
+
+#[test]
+fn an_unknown_code_gets_javas_not_supported_answer() {
+    let mut request = RemotingCommand::new_request(9999, ExtFields::new(), Bytes::new());
+    request.opaque = 5;
+    let answer = RemotingCommand::request_code_not_supported(&request);
+    assert_eq!(
+        answer.code,
+        ringmq_proto::ResponseCode::RequestCodeNotSupported.code()
+    );
+    assert_eq!(
+        answer.remark.as_deref(),
+        Some(" request type 9999 not supported")
+    );
+    assert_eq!(answer.opaque, 5);
+    assert!(answer.is_response());
+}

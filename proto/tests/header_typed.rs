@@ -464,6 +464,110 @@ fn name_server_headers() {
 }
 
 #[test]
+fn broker_liveness_and_permission_headers() {
+    check(
+        QueryDataVersionRequestHeader {
+            broker_name: "broker-a".into(),
+            broker_addr: "127.0.0.1:10911".into(),
+            cluster_name: "DefaultCluster".into(),
+            broker_id: 0,
+        },
+        &[
+            ("brokerName", "broker-a"),
+            ("brokerAddr", "127.0.0.1:10911"),
+            ("clusterName", "DefaultCluster"),
+            ("brokerId", "0"),
+        ],
+    );
+    check(
+        BrokerHeartbeatRequestHeader {
+            cluster_name: "DefaultCluster".into(),
+            broker_addr: "127.0.0.1:10911".into(),
+            broker_name: "broker-a".into(),
+            broker_id: Some(0),
+            epoch: None,
+            max_offset: Some(4096),
+            confirm_offset: None,
+            heartbeat_timeout_mills: Some(120000),
+            election_priority: None,
+        },
+        &[
+            ("clusterName", "DefaultCluster"),
+            ("brokerAddr", "127.0.0.1:10911"),
+            ("brokerName", "broker-a"),
+            ("brokerId", "0"),
+            ("maxOffset", "4096"),
+            ("heartbeatTimeoutMills", "120000"),
+        ],
+    );
+    check(
+        AddWritePermOfBrokerRequestHeader {
+            broker_name: "broker-a".into(),
+        },
+        &[("brokerName", "broker-a")],
+    );
+    check(
+        AddWritePermOfBrokerResponseHeader { add_topic_count: 2 },
+        &[("addTopicCount", "2")],
+    );
+}
+
+#[test]
+fn broker_to_client_request_headers() {
+    check(
+        ResetOffsetRequestHeader {
+            topic: "T".into(),
+            group: "cg".into(),
+            timestamp: 1_700_000_000_000,
+            is_force: true,
+            queue_id: None,
+            offset: None,
+        },
+        &[
+            ("topic", "T"),
+            ("group", "cg"),
+            ("timestamp", "1700000000000"),
+            ("isForce", "true"),
+        ],
+    );
+    check(
+        GetConsumerStatusRequestHeader {
+            topic: "T".into(),
+            group: "cg".into(),
+            client_addr: None,
+        },
+        &[("topic", "T"), ("group", "cg")],
+    );
+    check(
+        GetConsumerRunningInfoRequestHeader {
+            consumer_group: "cg".into(),
+            client_id: "10.0.0.5@1".into(),
+            jstack_enable: Some(false),
+        },
+        &[
+            ("consumerGroup", "cg"),
+            ("clientId", "10.0.0.5@1"),
+            ("jstackEnable", "false"),
+        ],
+    );
+    check(
+        ConsumeMessageDirectlyResultRequestHeader {
+            consumer_group: "cg".into(),
+            client_id: Some("10.0.0.5@1".into()),
+            msg_id: Some("7F00000100002A9F0000000000000000".into()),
+            broker_name: Some("broker-a".into()),
+            topic: None,
+        },
+        &[
+            ("consumerGroup", "cg"),
+            ("clientId", "10.0.0.5@1"),
+            ("msgId", "7F00000100002A9F0000000000000000"),
+            ("brokerName", "broker-a"),
+        ],
+    );
+}
+
+#[test]
 fn kv_config_headers() {
     check(
         PutKvConfigRequestHeader {

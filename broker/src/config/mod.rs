@@ -60,6 +60,9 @@ pub struct BrokerConfig {
     /// Region stamped into MSG_REGION of stored messages and send responses.
     pub region_id: String,
     pub trace_on: bool,
+    /// A connection that sends nothing for this long is closed (Netty's
+    /// `serverChannelMaxIdleTimeSeconds`; clients heartbeat every 30 s).
+    pub server_channel_max_idle_time_seconds: u64,
     /// Interval at which consumer offsets and other broker metadata are written to disk.
     pub flush_consumer_offset_interval_ms: u64,
     pub cpus: CpuSpec,
@@ -98,6 +101,7 @@ impl Default for BrokerConfig {
             short_polling_time_ms: 1000,
             region_id: "DefaultRegion".to_string(),
             trace_on: true,
+            server_channel_max_idle_time_seconds: 120,
             flush_consumer_offset_interval_ms: 5000,
             cpus: CpuSpec::Count(1),
             tail_cache_bytes: 64 * 1024 * 1024,
@@ -226,6 +230,9 @@ impl BrokerConfig {
             "regionId" => self.region_id = v.non_empty()?,
             "traceOn" => self.trace_on = v.boolean()?,
             "flushConsumerOffsetInterval" => self.flush_consumer_offset_interval_ms = v.number()?,
+            "serverChannelMaxIdleTimeSeconds" => {
+                self.server_channel_max_idle_time_seconds = v.number()?
+            }
             "ringmqCpus" => self.cpus = v.cpus()?,
             "ringmqTailCacheBytes" => self.tail_cache_bytes = v.number()?,
             "ringmqGroupCommitMaxBytes" => self.group_commit_max_bytes = v.number()?,
@@ -301,6 +308,9 @@ impl BrokerConfig {
         }
         if self.tail_cache_bytes < 8192 {
             return invalid("ringmqTailCacheBytes must be at least 8192".to_string());
+        }
+        if self.server_channel_max_idle_time_seconds == 0 {
+            return invalid("serverChannelMaxIdleTimeSeconds must be positive".to_string());
         }
         if self.shard_pending_requests_max == 0 {
             return invalid("ringmqShardPendingRequestsMax must be positive".to_string());
@@ -392,6 +402,10 @@ impl BrokerConfig {
             (
                 "flushConsumerOffsetInterval",
                 self.flush_consumer_offset_interval_ms.to_string(),
+            ),
+            (
+                "serverChannelMaxIdleTimeSeconds",
+                self.server_channel_max_idle_time_seconds.to_string(),
             ),
             ("ringmqCpus", self.cpus.to_string()),
             ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),

@@ -9,6 +9,7 @@
 //!   topic on send), with a reply channel.
 
 pub mod clients;
+pub mod locks;
 pub mod offsets;
 pub mod registrar;
 pub mod topics;
@@ -63,6 +64,7 @@ pub enum ControlCall {
 pub struct Metadata {
     pub topics: TopicTable,
     pub clients: ClientManager<ConnHandle>,
+    pub locks: locks::QueueLocks,
     pub broker_permission: i32,
     registrar: Option<flume::Sender<RegistrarMsg>>,
 }
@@ -76,6 +78,7 @@ impl Metadata {
         Metadata {
             topics,
             clients: ClientManager::default(),
+            locks: locks::QueueLocks::default(),
             broker_permission,
             registrar,
         }

@@ -5,7 +5,10 @@ use std::cell::RefMut;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use ringmq_proto::body::{ConsumerListBody, HeartbeatData, JsonBody};
+use ringmq_proto::body::{
+    CheckClientConfigBody, ConsumerListBody, HeartbeatData, JsonBody, LockBatchRequestBody,
+    LockBatchResponseBody,
+};
 use ringmq_proto::code::{RequestCode, ResponseCode};
 use ringmq_proto::command::{ExtFields, RemotingCommand};
 use ringmq_proto::header::field;
@@ -195,4 +198,72 @@ pub fn announce(shard: &Rc<Shard>, topics_changed: bool, view_changed: bool) {
         meta.view()
     };
     shard.publish_view(view);
+}
+
+/// LOCK_BATCH_MQ (41): body names the queues; the answer lists those now held by the client.
+pub fn lock_batch(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
+    let body = match LockBatchRequestBody::from_json(&request.body) {
+        Ok(body) => body,
+        Err(e) => {
+            return respond_error(
+                request,
+                ResponseCode::SystemError,
+                format!("bad lock body: {e}"),
+            )
+        }
+    };
+    let locked = metadata(shard).locks.try_lock_batch(
+        &body.consumer_group,
+        &body.client_id,
+        &body.mq_set,
+        now_ms(),
+    );
+    let answer = LockBatchResponseBody {
+        lock_ok_mq_set: locked,
+    };
+    Outcome::Respond(success(request).with_body(Bytes::from(answer.to_json().into_bytes())))
+}
+
+/// UNLOCK_BATCH_MQ (42), often oneway.
+pub fn unlock_batch(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
+    let body = match LockBatchRequestBody::from_json(&request.body) {
+        Ok(body) => body,
+        Err(e) => {
+            return respond_error(
+                request,
+                ResponseCode::SystemError,
+                format!("bad unlock body: {e}"),
+            )
+        }
+    };
+    metadata(shard)
+        .locks
+        .unlock_batch(&body.consumer_group, &body.client_id, &body.mq_set);
+    Outcome::Respond(success(request))
+}
+
+/// CHECK_CLIENT_CONFIG (46): sent at push-consumer start for non-TAG subscriptions. TAG is
+/// accepted; SQL92 is refused (property filters are not built; Java refuses the same way
+/// while `enablePropertyFilter` is off, its default), so the consumer fails to start with a
+/// clear message instead of failing every pull.
+pub fn check_client_config(request: &RemotingCommand) -> Outcome {
+    let body = match CheckClientConfigBody::from_json(&request.body) {
+        Ok(body) => body,
+        Err(e) => {
+            return respond_error(
+                request,
+                ResponseCode::SystemError,
+                format!("bad client config body: {e}"),
+            )
+        }
+    };
+    let expression_type = body.subscription_data.expression_type.as_str();
+    if expression_type.eq_ignore_ascii_case("TAG") {
+        return Outcome::Respond(success(request));
+    }
+    respond_error(
+        request,
+        ResponseCode::SystemError,
+        format!("The broker does not support consumer to filter message by {expression_type}"),
+    )
 }

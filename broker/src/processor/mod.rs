@@ -6,10 +6,12 @@
 
 pub mod admin;
 pub mod client;
+pub mod lookup;
 pub mod offset;
 pub mod pull;
 pub mod queue_info;
 pub mod send;
+pub mod send_back;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -53,9 +55,17 @@ pub async fn process(shard: &Rc<Shard>, conn: &ConnHandle, request: RemotingComm
         RequestCode::GetEarliestMsgStoretime => {
             queue_info::earliest_store_time(shard, &request).await
         }
+        RequestCode::ViewMessageById => lookup::view_message(shard, &request).await,
+        RequestCode::QueryMessage => lookup::query_message(shard, &request).await,
+        RequestCode::ConsumerSendMsgBack => {
+            send_back::consumer_send_msg_back(shard, conn, &request).await
+        }
         RequestCode::HeartBeat => client::heartbeat(shard, conn, &request),
         RequestCode::UnregisterClient => client::unregister_client(shard, conn, &request),
         RequestCode::GetConsumerListByGroup => client::consumer_list(shard, &request),
+        RequestCode::LockBatchMq => client::lock_batch(shard, &request),
+        RequestCode::UnlockBatchMq => client::unlock_batch(shard, &request),
+        RequestCode::CheckClientConfig => client::check_client_config(&request),
         RequestCode::QueryConsumerOffset => offset::query_consumer_offset(shard, &request),
         RequestCode::UpdateConsumerOffset => offset::update_consumer_offset(shard, &request),
         RequestCode::UpdateAndCreateTopic => admin::update_and_create_topic(shard, &request),

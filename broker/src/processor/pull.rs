@@ -97,7 +97,9 @@ pub async fn pull_message(
         Err(outcome) => return outcome_for_error(request, outcome),
     };
     let suspend_ms = header.suspend_timeout_millis.max(0) as u64;
-    let park = result.status == GetStatus::OffsetOverflowOne
+    // Any PULL_NOT_FOUND parks (an empty queue read at 0 too), as in Java.
+    let (code, _) = outcome_code(result.status, header.queue_offset);
+    let park = code == ResponseCode::PullNotFound
         && header.has_flag(PULL_FLAG_SUSPEND)
         && suspend_ms > 0
         && !shard.stop.is_fired();
@@ -258,20 +260,7 @@ fn response(
     header: &PullMessageRequestHeader,
     result: GetResult,
 ) -> RemotingCommand {
-    let (code, remark) = match result.status {
-        GetStatus::Found => (ResponseCode::Success, "FOUND"),
-        GetStatus::NoMatchedMessage => (ResponseCode::PullRetryImmediately, "NO_MATCHED_MESSAGE"),
-        GetStatus::MessageWasRemoving => {
-            (ResponseCode::PullRetryImmediately, "MESSAGE_WAS_REMOVING")
-        }
-        GetStatus::NoMessageInQueue if header.queue_offset == 0 => {
-            (ResponseCode::PullNotFound, "NO_MESSAGE_IN_QUEUE")
-        }
-        GetStatus::NoMessageInQueue => (ResponseCode::PullOffsetMoved, "NO_MESSAGE_IN_QUEUE"),
-        GetStatus::OffsetTooSmall => (ResponseCode::PullOffsetMoved, "OFFSET_TOO_SMALL"),
-        GetStatus::OffsetOverflowOne => (ResponseCode::PullNotFound, "OFFSET_OVERFLOW_ONE"),
-        GetStatus::OffsetOverflowBadly => (ResponseCode::PullOffsetMoved, "OFFSET_OVERFLOW_BADLY"),
-    };
+    let (code, remark) = outcome_code(result.status, header.queue_offset);
     let mut response = RemotingCommand::response_to(request, code.code(), Some(remark.to_string()));
     response.set_header(&PullMessageResponseHeader::new(
         result.next_begin_offset as i64,
@@ -282,4 +271,22 @@ fn response(
         response.body = Bytes::from(result.body);
     }
     response
+}
+
+/// Response code and remark (the store status name) for a store outcome.
+fn outcome_code(status: GetStatus, request_offset: i64) -> (ResponseCode, &'static str) {
+    match status {
+        GetStatus::Found => (ResponseCode::Success, "FOUND"),
+        GetStatus::NoMatchedMessage => (ResponseCode::PullRetryImmediately, "NO_MATCHED_MESSAGE"),
+        GetStatus::MessageWasRemoving => {
+            (ResponseCode::PullRetryImmediately, "MESSAGE_WAS_REMOVING")
+        }
+        GetStatus::NoMessageInQueue if request_offset == 0 => {
+            (ResponseCode::PullNotFound, "NO_MESSAGE_IN_QUEUE")
+        }
+        GetStatus::NoMessageInQueue => (ResponseCode::PullOffsetMoved, "NO_MESSAGE_IN_QUEUE"),
+        GetStatus::OffsetTooSmall => (ResponseCode::PullOffsetMoved, "OFFSET_TOO_SMALL"),
+        GetStatus::OffsetOverflowOne => (ResponseCode::PullNotFound, "OFFSET_OVERFLOW_ONE"),
+        GetStatus::OffsetOverflowBadly => (ResponseCode::PullOffsetMoved, "OFFSET_OVERFLOW_BADLY"),
+    }
 }

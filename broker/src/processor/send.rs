@@ -63,7 +63,8 @@ pub async fn resolve_and_route(shard: Rc<Shard>, conn: ConnHandle, mut request: 
     route_to_owner(&shard, conn, request, &topic, queue_id);
 }
 
-fn route_to_owner(
+/// Serves `request` on the owner of (topic, queue_id): here, or forwarded.
+pub fn route_to_owner(
     shard: &Rc<Shard>,
     conn: ConnHandle,
     request: RemotingCommand,

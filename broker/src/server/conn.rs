@@ -31,6 +31,8 @@ impl ConnId {
 
 /// Upper bound on bytes the writer gathers into one write.
 const WRITE_BATCH_MAX_BYTES: usize = 1024 * 1024;
+/// Bodies at least this large are written from their own buffer, not copied into the batch.
+const LARGE_BODY_MIN_BYTES: usize = 16 * 1024;
 /// Bytes reserved for each socket read.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -163,22 +165,42 @@ pub async fn write_loop(
 ) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     while let Ok(first) = outbound.recv_async().await {
-        buf.clear();
-        encode_or_error(&first, &mut buf);
-        while buf.len() < WRITE_BATCH_MAX_BYTES {
-            match outbound.try_recv() {
-                Ok(next) => encode_or_error(&next, &mut buf),
-                Err(_) => break,
+        let mut next = Some(first);
+        // Everything already queued goes out now, small frames gathered into one write.
+        while let Some(command) = next.take() {
+            let sent_large_body =
+                command.body.len() >= LARGE_BODY_MIN_BYTES && command.encode_head(&mut buf).is_ok();
+            if sent_large_body {
+                // A pull body (up to 256 KiB of records) is written from its own buffer
+                // instead of being copied behind its header.
+                if write_out(&mut writer, &mut buf).await.is_err()
+                    || writer.write_all(&command.body).await.is_err()
+                {
+                    return;
+                }
+            } else {
+                encode_or_error(&command, &mut buf);
             }
+            if buf.len() >= WRITE_BATCH_MAX_BYTES && write_out(&mut writer, &mut buf).await.is_err()
+            {
+                return;
+            }
+            next = outbound.try_recv().ok();
         }
-        if buf.is_empty() {
-            continue;
-        }
-        if writer.write_all(&buf).await.is_err() || writer.flush().await.is_err() {
+        if write_out(&mut writer, &mut buf).await.is_err() || writer.flush().await.is_err() {
             return;
         }
     }
     let _ = writer.close().await;
+}
+
+/// Writes and empties `buf` (nothing to do when empty).
+async fn write_out(writer: &mut WriteHalf<TcpStream>, buf: &mut BytesMut) -> std::io::Result<()> {
+    if !buf.is_empty() {
+        writer.write_all(buf).await?;
+        buf.clear();
+    }
+    Ok(())
 }
 
 /// Encodes `command`; if it cannot be expressed on the wire (e.g. a body over the frame cap),

@@ -69,11 +69,17 @@ pub fn route(request: &RemotingCommand, here: ShardId, shards: usize) -> Route {
         RequestCode::HeartBeat
         | RequestCode::UnregisterClient
         | RequestCode::GetConsumerListByGroup
+        | RequestCode::LockBatchMq
+        | RequestCode::UnlockBatchMq
         | RequestCode::UpdateAndCreateTopic
         | RequestCode::DeleteTopicInBroker
         | RequestCode::GetAllTopicConfig
         | RequestCode::UpdateBrokerConfig
         | RequestCode::GetBrokerConfig => Route::Shard(METADATA_SHARD),
+        // A commit-log offset names its shard in bits 48–55.
+        RequestCode::ViewMessageById | RequestCode::ConsumerSendMsgBack => {
+            offset_owner(request, here, shards)
+        }
         _ => Route::Shard(here),
     }
 }
@@ -89,6 +95,17 @@ fn queue_owner(request: &RemotingCommand, here: ShardId, shards: usize) -> Route
         }
         _ => Route::Shard(here),
     }
+}
+
+fn offset_owner(request: &RemotingCommand, here: ShardId, shards: usize) -> Route {
+    let owner = request
+        .ext_fields
+        .get("offset")
+        .and_then(|o| o.trim().parse::<i64>().ok())
+        .and_then(crate::store::offset::shard_of)
+        .map(usize::from)
+        .filter(|shard| *shard < shards);
+    Route::Shard(owner.map_or(here, ShardId))
 }
 
 /// Lenient as the typed headers are: whitespace and an integral `.0` (a JSON double).
@@ -178,5 +195,17 @@ mod tests {
         let no_topic = request(RequestCode::SendMessageV2, &[("a", "g"), ("e", "1")]);
         assert_eq!(route(&no_topic, here, 2), Route::Shard(here));
         assert_eq!(parse_queue_id(" 3.0 "), Some(3));
+        let view = |offset: &str| request(RequestCode::ViewMessageById, &[("offset", offset)]);
+        let on_shard_1 = crate::store::offset::to_global(1, 77).to_string();
+        assert_eq!(
+            route(&view(&on_shard_1), ShardId(0), 2),
+            Route::Shard(ShardId(1))
+        );
+        let on_shard_5 = crate::store::offset::to_global(5, 77).to_string();
+        assert_eq!(
+            route(&view(&on_shard_5), ShardId(0), 2),
+            Route::Shard(ShardId(0))
+        );
+        assert_eq!(route(&view("-1"), ShardId(1), 2), Route::Shard(ShardId(1)));
     }
 }

@@ -35,6 +35,8 @@ pub enum ShardMsg {
     Control(ControlCall),
     /// A new read copy of broker-wide state, published by the metadata shard.
     View(Arc<BrokerView>),
+    /// This shard's part of a QUERY_MESSAGE that another shard received.
+    IndexQuery(processor::lookup::IndexQuery),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),
     /// Stop accepting, finish in-flight work, persist, exit.
@@ -294,6 +296,9 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
         ShardMsg::Control(call) => processor::control(shard, call),
         ShardMsg::View(view) => shard.install_view(view),
         ShardMsg::ConnClosed(conn_id) => processor::connection_closed(shard, conn_id),
+        ShardMsg::IndexQuery(query) => {
+            glommio::spawn_local(processor::lookup::run_index_query(shard.clone(), query)).detach();
+        }
         ShardMsg::Shutdown => unreachable!("handled by the inbox loop"),
     }
 }
@@ -387,6 +392,10 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::warn!("TCP_NODELAY: {e}");
+        }
+        let idle = Duration::from_secs(shard.config.server_channel_max_idle_time_seconds);
+        if let Err(e) = stream.set_read_timeout(Some(idle)) {
+            tracing::warn!("read timeout: {e}");
         }
         let Ok(peer) = stream.peer_addr() else {
             continue;

@@ -137,9 +137,12 @@ async fn write_round(inner: &Inner) -> Result<(), StoreError> {
 /// One group commit: fdatasync every segment written since the last one; everything written
 /// before it started is then durable.
 pub(crate) async fn sync_round(inner: &Inner) -> Result<(), StoreError> {
-    if inner.syncing.get() {
-        return Ok(());
-    }
+    // Another task's fdatasync is in flight: wait for it rather than return at once, so a
+    // caller looping on `written > flushed` yields instead of spinning.
+    inner
+        .progress
+        .wait_for(|| (!inner.syncing.get()).then_some(()))
+        .await;
     let (target, records_target, segs) = {
         let mut st = inner.state.borrow_mut();
         if st.log.written == st.log.flushed {
@@ -160,6 +163,7 @@ pub(crate) async fn sync_round(inner: &Inner) -> Result<(), StoreError> {
         }
     }
     inner.syncing.set(false);
+    inner.progress.notify_all();
     result?;
     let mut st = inner.state.borrow_mut();
     st.log.flushed = st.log.flushed.max(target);

@@ -284,6 +284,12 @@ impl Store {
     pub async fn append(&self, records: &[Record<'_>]) -> Result<AppendOutcome, StoreError> {
         let inner = &self.inner;
         inner.check_writable()?;
+        if records.is_empty() {
+            return Ok(AppendOutcome {
+                status: AppendStatus::PutOk,
+                records: Vec::new(),
+            });
+        }
         let mut sizes = Vec::with_capacity(records.len());
         for r in records {
             validate_topic(r.topic)?;

@@ -299,14 +299,16 @@ async fn keep_entries(
     const CHUNK_ENTRIES: u64 = 4096;
     while n > 0 {
         let from = n.saturating_sub(CHUNK_ENTRIES);
+        let requested = (n - from) as usize;
         let bytes = file
-            .read_at(
-                from * entry_bytes as u64,
-                ((n - from) as usize) * entry_bytes,
-            )
+            .read_at(from * entry_bytes as u64, requested * entry_bytes)
             .await
             .map_err(io_err("read", path))?;
         let entries: Vec<&[u8]> = bytes.chunks_exact(entry_bytes).collect();
+        if entries.len() < requested {
+            // The file shrank under us: keep only what was read whole.
+            n = from + entries.len() as u64;
+        }
         for e in entries.iter().rev() {
             let (global, nonzero) = offset_of(e);
             let (s, local) = split_global(global);
@@ -314,9 +316,6 @@ async fn keep_entries(
                 return Ok(n);
             }
             n -= 1;
-        }
-        if (entries.len() as u64) < CHUNK_ENTRIES.min(n + entries.len() as u64) {
-            break;
         }
     }
     Ok(n)

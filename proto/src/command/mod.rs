@@ -20,6 +20,9 @@ use crate::header::CommandHeader;
 /// client's int16, and high enough that route data is standard JSON.
 pub const SERVER_VERSION: i32 = 401;
 
+/// `ResponseCode::RequestCodeNotSupported`, as a plain number for the helper below.
+const REQUEST_CODE_NOT_SUPPORTED: i32 = 3;
+
 /// Flag bit 0: the command is a response.
 pub const RESPONSE_FLAG: i32 = 1;
 /// Flag bit 1: the request is oneway; the receiver must not answer.
@@ -81,6 +84,13 @@ impl RemotingCommand {
             serialize_type: request.serialize_type,
             body: Bytes::new(),
         }
+    }
+
+    /// The REQUEST_CODE_NOT_SUPPORTED (3) answer to `request`, with Java's remark text
+    /// (reference §1.5).
+    pub fn request_code_not_supported(request: &RemotingCommand) -> Self {
+        let remark = format!(" request type {} not supported", request.code);
+        RemotingCommand::response_to(request, REQUEST_CODE_NOT_SUPPORTED, Some(remark))
     }
 
     /// Whether the RESPONSE flag bit is set.

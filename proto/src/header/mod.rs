@@ -11,6 +11,7 @@ mod offset;
 mod pull;
 mod query;
 mod send;
+mod to_client;
 mod topic;
 mod transaction;
 
@@ -22,6 +23,7 @@ pub use offset::*;
 pub use pull::*;
 pub use query::*;
 pub use send::*;
+pub use to_client::*;
 pub use topic::*;
 pub use transaction::*;
 

@@ -49,6 +49,31 @@ command_header! {
 }
 
 command_header! {
+    /// QUERY_DATA_VERSION (322) request; the body is the broker's DataVersion.
+    pub struct QueryDataVersionRequestHeader {
+        broker_name: String = "brokerName",
+        broker_addr: String = "brokerAddr",
+        cluster_name: String = "clusterName",
+        broker_id: i64 = "brokerId",
+    }
+}
+
+command_header! {
+    /// BROKER_HEARTBEAT (904) request: the 5.x lightweight broker liveness call.
+    pub struct BrokerHeartbeatRequestHeader {
+        cluster_name: String = "clusterName",
+        broker_addr: String = "brokerAddr",
+        broker_name: String = "brokerName",
+        broker_id: Option<i64> = "brokerId",
+        epoch: Option<i32> = "epoch",
+        max_offset: Option<i64> = "maxOffset",
+        confirm_offset: Option<i64> = "confirmOffset",
+        heartbeat_timeout_mills: Option<i64> = "heartbeatTimeoutMills",
+        election_priority: Option<i32> = "electionPriority",
+    }
+}
+
+command_header! {
     /// QUERY_DATA_VERSION (322) response.
     pub struct QueryDataVersionResponseHeader {
         changed: bool = "changed",
@@ -66,6 +91,20 @@ command_header! {
     /// WIPE_WRITE_PERM_OF_BROKER (205) response.
     pub struct WipeWritePermOfBrokerResponseHeader {
         wipe_topic_count: i32 = "wipeTopicCount",
+    }
+}
+
+command_header! {
+    /// ADD_WRITE_PERM_OF_BROKER (327) request: undo a wipe.
+    pub struct AddWritePermOfBrokerRequestHeader {
+        broker_name: String = "brokerName",
+    }
+}
+
+command_header! {
+    /// ADD_WRITE_PERM_OF_BROKER (327) response.
+    pub struct AddWritePermOfBrokerResponseHeader {
+        add_topic_count: i32 = "addTopicCount",
     }
 }
 

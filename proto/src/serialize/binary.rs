@@ -109,6 +109,9 @@ pub(crate) fn decode(header: &[u8]) -> Result<DecodedHeader, WireHeaderError> {
             let value = ext.string("ext field value", value_len)?;
             // A zero-length key or value is null in Java: the entry carries nothing.
             if !key.is_empty() && !value.is_empty() {
+                if entries.is_empty() {
+                    entries.reserve(super::TYPICAL_EXT_ENTRIES);
+                }
                 entries.push((key, value));
             }
         }

@@ -193,6 +193,18 @@ impl Visitor<'_> for IntSeed {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<i32, E> {
         i32::try_from(v).map_err(|_| E::custom(format!("{} = {v} is out of range", self.0)))
     }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i32, E> {
+        // A client that writes numbers as doubles (105.0) still means an integer.
+        let integral = v.fract() == 0.0 && v >= f64::from(i32::MIN) && v <= f64::from(i32::MAX);
+        if integral {
+            Ok(v as i32)
+        } else {
+            Err(E::custom(format!(
+                "{} = {v} is not a 32-bit integer",
+                self.0
+            )))
+        }
+    }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<i32, E> {
         v.trim()
             .parse()
@@ -251,10 +263,13 @@ impl<'de> Visitor<'de> for ExtFieldsSeed {
         Ok(ExtFields::new())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFields, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
+        let mut entries = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             // A null value is a field Java would leave null: drop the entry.
             if let Some(value) = map.next_value_seed(ScalarText)? {
+                if entries.is_empty() {
+                    entries.reserve(super::TYPICAL_EXT_ENTRIES);
+                }
                 entries.push((key, value));
             }
         }

@@ -8,6 +8,10 @@ pub(crate) mod json;
 
 use crate::command::{ExtFields, LanguageCode};
 
+/// Room reserved for ext fields on the first entry: a SEND_MESSAGE_V2 header has up to 14,
+/// so one allocation covers nearly every header, and a header without ext fields costs none.
+pub(crate) const TYPICAL_EXT_ENTRIES: usize = 16;
+
 /// The header part of a command, as either serialization carries it.
 #[derive(Debug)]
 pub(crate) struct DecodedHeader {

@@ -1,0 +1,220 @@
+//! Storage benchmarks: append throughput (128 B and 1 KiB bodies, ASYNC_FLUSH and SYNC_FLUSH,
+//! 1 / 16 / 256 concurrent appenders) and pull throughput from the tail cache and from disk.
+//!
+//! Each measurement runs on a fresh glommio executor and a fresh store in a temp directory
+//! (set `RINGMQ_BENCH_DIR` to put it on another disk). Alongside criterion's figures, every
+//! append benchmark prints one `STATS` line to stderr with the store's counters for its last
+//! sample: writes, fdatasyncs and records per fdatasync (group commit at work).
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ringmq_broker::store::{FlushMode, GetRequest, GetStatus, StatsSnapshot, Store, StoreConfig};
+use ringmq_proto::message::Record;
+
+fn bench_root() -> PathBuf {
+    std::env::var_os("RINGMQ_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
+}
+
+fn executor() -> glommio::LocalExecutor {
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .make()
+        .expect("glommio executor")
+}
+
+fn config(root: &Path, mode: FlushMode, tail_cache_bytes: usize) -> StoreConfig {
+    let mut c = StoreConfig::new(root, 0);
+    c.segment_size_bytes = 256 << 20;
+    c.flush_mode = mode;
+    c.tail_cache_bytes = tail_cache_bytes;
+    c
+}
+
+fn record<'a>(topic: &'a str, queue_id: i32, body: &'a [u8]) -> Record<'a> {
+    Record {
+        queue_id,
+        flag: 0,
+        queue_offset: 0,
+        physical_offset: 0,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        born_host: "127.0.0.1:40000".parse().unwrap(),
+        store_timestamp: 0,
+        store_host: "127.0.0.1:10911".parse().unwrap(),
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body,
+        topic: topic.as_bytes(),
+        properties: b"TAGS\x01TagA\x02UNIQ_KEY\x017F00000100002A9F0000000000000001\x02",
+    }
+}
+
+/// Appends `total` single-record batches from `appenders` concurrent tasks (8 queues) and
+/// returns the wall time of the appends alone plus the store's counters.
+fn run_appends(
+    mode: FlushMode,
+    body_len: usize,
+    appenders: usize,
+    total: u64,
+) -> (Duration, StatsSnapshot) {
+    let dir = tempfile::tempdir_in(bench_root()).unwrap();
+    let ex = executor();
+    ex.run(async {
+        let store = Rc::new(
+            Store::open(config(dir.path(), mode, 64 << 20))
+                .await
+                .unwrap(),
+        );
+        let per_task = total.div_ceil(appenders as u64);
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..appenders)
+            .map(|t| {
+                let store = store.clone();
+                glommio::spawn_local(async move {
+                    let body = vec![b'x'; body_len];
+                    for _ in 0..per_task {
+                        store
+                            .append(&[record("BenchmarkTest", (t % 8) as i32, &body)])
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+        let elapsed = start.elapsed();
+        let stats = store.stats();
+        Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
+        (elapsed, stats)
+    })
+}
+
+fn append_throughput(c: &mut Criterion) {
+    for mode in [FlushMode::Async, FlushMode::Sync] {
+        let mode_name = if mode == FlushMode::Async {
+            "async_flush"
+        } else {
+            "sync_flush"
+        };
+        let mut group = c.benchmark_group(format!("append/{mode_name}"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+        for body_len in [128usize, 1024] {
+            for appenders in [1usize, 16, 256] {
+                group.throughput(Throughput::Elements(1));
+                let id = BenchmarkId::new(format!("{body_len}B"), format!("{appenders}_appenders"));
+                group.bench_function(id, |b| {
+                    b.iter_custom(|iters| {
+                        let total = iters.max(appenders as u64);
+                        let (elapsed, stats) = run_appends(mode, body_len, appenders, total);
+                        let per_sync = if stats.fdatasyncs > 0 { stats.records_synced as f64 / stats.fdatasyncs as f64 } else { 0.0 };
+                        eprintln!(
+                            "STATS mode={mode_name} body={body_len} appenders={appenders} records={total} \
+                             secs={:.4} writes={} bytes_written={} fdatasyncs={} records_per_fdatasync={per_sync:.1}",
+                            elapsed.as_secs_f64(),
+                            stats.writes,
+                            stats.bytes_written,
+                            stats.fdatasyncs
+                        );
+                        // Scale to what criterion asked for (at least one record per appender ran).
+                        elapsed.mul_f64(iters as f64 / total as f64)
+                    })
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+const READ_RECORDS: u64 = 20_000;
+const PULL_BATCH: u32 = 32;
+
+/// Appends `READ_RECORDS` 1 KiB records to one queue of `store`.
+async fn fill(store: &Store) {
+    let body = vec![b'r'; 1024];
+    for _ in 0..READ_RECORDS / 100 {
+        let recs: Vec<_> = (0..100).map(|_| record("ReadBench", 0, &body)).collect();
+        store.append(&recs).await.unwrap();
+    }
+}
+
+/// Times `iters` pulls of `PULL_BATCH` records at offsets spread over the queue.
+async fn time_pulls(store: &Store, iters: u64) -> Duration {
+    let max_start = READ_RECORDS - u64::from(PULL_BATCH);
+    let mut offset = 0;
+    let start = Instant::now();
+    for _ in 0..iters {
+        let req = GetRequest {
+            topic: "ReadBench",
+            queue_id: 0,
+            offset,
+            max_count: PULL_BATCH,
+            max_bytes: 1 << 20,
+            tag_hashes: None,
+        };
+        let res = store.get_messages(&req).await.unwrap();
+        assert_eq!(
+            (res.status, res.message_count),
+            (GetStatus::Found, PULL_BATCH)
+        );
+        offset = (offset + 7919) % max_start;
+    }
+    start.elapsed()
+}
+
+fn read_throughput(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pull_1KiB_x32");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Elements(u64::from(PULL_BATCH)));
+    // Tail cache: the records were just appended through a 64 MiB cache that holds the whole
+    // ~21 MiB log.
+    group.bench_function("tail_cache", |b| {
+        b.iter_custom(|iters| {
+            let dir = tempfile::tempdir_in(bench_root()).unwrap();
+            executor().run(async {
+                let store = Store::open(config(dir.path(), FlushMode::Async, 64 << 20))
+                    .await
+                    .unwrap();
+                fill(&store).await;
+                let elapsed = time_pulls(&store, iters).await;
+                store.close().await.unwrap();
+                elapsed
+            })
+        })
+    });
+    // Disk: the same log reopened with an 8 KiB cache, so every pull reads the segment with
+    // O_DIRECT (128 KiB read windows).
+    let dir = tempfile::tempdir_in(bench_root()).unwrap();
+    executor().run(async {
+        let store = Store::open(config(dir.path(), FlushMode::Async, 64 << 20))
+            .await
+            .unwrap();
+        fill(&store).await;
+        store.close().await.unwrap();
+    });
+    group.bench_function("disk_o_direct", |b| {
+        b.iter_custom(|iters| {
+            executor().run(async {
+                let store = Store::open(config(dir.path(), FlushMode::Async, 8 << 10))
+                    .await
+                    .unwrap();
+                let elapsed = time_pulls(&store, iters).await;
+                store.close().await.unwrap();
+                elapsed
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, append_throughput, read_throughput);
+criterion_main!(benches);

@@ -1,0 +1,172 @@
+//! CONSUMER_SEND_MSG_BACK (36), reference §2.7: a message a consumer failed to process goes to
+//! `%RETRY%<group>` (or `%DLQ%<group>` once its retries are used up).
+//!
+//! Served on the shard that holds the original record (the offset's shard bits). The record is
+//! read there and turned into an ordinary SEND_MESSAGE request for the retry topic, which is
+//! routed to that queue's owner like any send; its response (SUCCESS plus the send header
+//! fields, which clients ignore here) answers the send-back. So the retry path reuses every
+//! check and the DLQ redirect of the send path.
+//!
+//! Delay levels are not built yet: the DELAY level Java would apply (`3 + reconsumeTimes` when
+//! the header says 0) is recorded in the message's DELAY property, but the retry is delivered
+//! at once, not after the level's delay.
+
+use std::rc::Rc;
+
+use ringmq_proto::code::{RequestCode, ResponseCode};
+use ringmq_proto::command::{RemotingCommand, SERVER_VERSION};
+use ringmq_proto::header::{ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader};
+use ringmq_proto::message::ids::encode_offset_msg_id;
+use ringmq_proto::message::properties::{encode_properties, PropertiesIter};
+use ringmq_proto::message::property;
+use ringmq_proto::message::record::DecodedRecord;
+
+use super::send::route_to_owner;
+use super::{bad_header, respond_error, Outcome};
+use crate::metadata::topics::{dlq_topic, retry_topic};
+use crate::server::conn::ConnHandle;
+use crate::server::shard::Shard;
+
+/// `maxReconsumeTimes` when the client does not say (Java's group `retryMaxTimes`).
+const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
+/// First retry level when the consumer leaves it to the broker: `3 + reconsumeTimes` (10 s).
+const FIRST_RETRY_DELAY_LEVEL: i32 = 3;
+/// Highest delay level (2 h).
+const MAX_DELAY_LEVEL: i32 = 18;
+
+pub async fn consumer_send_msg_back(
+    shard: &Rc<Shard>,
+    conn: &ConnHandle,
+    request: &RemotingCommand,
+) -> Outcome {
+    let header = match request.decode_header::<ConsumerSendMsgBackRequestHeader>() {
+        Ok(h) => h,
+        Err(e) => return bad_header(request, e),
+    };
+    if !shard.view().broker_writable() {
+        let remark = format!(
+            "the broker[{}] sending message is forbidden",
+            shard.config.advertised_addr()
+        );
+        return respond_error(request, ResponseCode::NoPermission, remark);
+    }
+    let not_found = || {
+        respond_error(
+            request,
+            ResponseCode::SystemError,
+            format!("look message by offset failed, {}", header.offset),
+        )
+    };
+    if crate::store::offset::shard_of(header.offset) != Some(shard.id.0 as u8) {
+        return not_found();
+    }
+    let Some(store) = shard.store() else {
+        return respond_error(
+            request,
+            ResponseCode::ServiceNotAvailable,
+            "store is closed".to_string(),
+        );
+    };
+    let bytes = match store.view_message(header.offset as u64).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return not_found(),
+        Err(e) => return respond_error(request, ResponseCode::SystemError, e.to_string()),
+    };
+    let Ok(original) = DecodedRecord::decode(&bytes) else {
+        return not_found();
+    };
+    let record = &original.record;
+    let max = match header.max_reconsume_times {
+        Some(max) if request.version >= 121 && max >= 0 => max,
+        _ => DEFAULT_MAX_RECONSUME_TIMES,
+    };
+    let to_dlq = record.reconsume_times >= max || header.delay_level < 0;
+    let topic = if to_dlq {
+        dlq_topic(&header.group)
+    } else {
+        retry_topic(&header.group)
+    };
+    let delay_level = match header.delay_level {
+        0 => (FIRST_RETRY_DELAY_LEVEL + record.reconsume_times).min(MAX_DELAY_LEVEL),
+        level => level.min(MAX_DELAY_LEVEL),
+    };
+    let original_topic = String::from_utf8_lossy(record.topic).into_owned();
+    let original_msg_id = header
+        .origin_msg_id
+        .clone()
+        .unwrap_or_else(|| encode_offset_msg_id(record.store_host, record.physical_offset));
+    let properties = retry_properties(
+        record.properties,
+        &original_topic,
+        &original_msg_id,
+        (!to_dlq).then_some(delay_level),
+    );
+    let send = SendMessageRequestHeader {
+        producer_group: header.group.clone(),
+        topic: topic.clone(),
+        default_topic: crate::metadata::topics::AUTO_CREATE_TOPIC_KEY.to_string(),
+        default_topic_queue_nums: 1,
+        queue_id: 0,
+        sys_flag: record.sys_flag,
+        born_timestamp: record.born_timestamp,
+        flag: record.flag,
+        properties: Some(properties),
+        reconsume_times: Some(record.reconsume_times + 1),
+        unit_mode: Some(header.unit_mode),
+        // The send path diverts to the DLQ when reconsumeTimes > max, i.e. exactly when the
+        // original's count reached max: the same rule as above.
+        max_reconsume_times: Some(max),
+        batch: Some(false),
+        broker_name: None,
+    };
+    let mut forwarded = request.clone();
+    forwarded.code = RequestCode::SendMessage.code();
+    forwarded.version = SERVER_VERSION;
+    forwarded.ext_fields = Default::default();
+    send.write_v1(&mut forwarded.ext_fields);
+    forwarded.body = bytes::Bytes::copy_from_slice(record.body);
+    route_to_owner(shard, conn.clone(), forwarded, &topic, 0);
+    Outcome::Forwarded
+}
+
+/// The original properties plus RETRY_TOPIC (if absent), ORIGIN_MESSAGE_ID (if absent) and the
+/// DELAY level (retry only); UNIQ_KEY is kept so the client sees the same message id.
+fn retry_properties(
+    original: &[u8],
+    original_topic: &str,
+    original_msg_id: &str,
+    delay_level: Option<i32>,
+) -> String {
+    let mut pairs: Vec<(String, String)> = PropertiesIter::new(original)
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        // A retry is an ordinary message: no delay carried over, never a transaction half.
+        .filter(|(k, _)| k != property::DELAY && k != property::TRAN_MSG)
+        .collect();
+    let has = |pairs: &Vec<(String, String)>, name: &str| pairs.iter().any(|(k, _)| k == name);
+    if !has(&pairs, property::RETRY_TOPIC) {
+        pairs.push((
+            property::RETRY_TOPIC.to_string(),
+            original_topic.to_string(),
+        ));
+    }
+    if !has(&pairs, property::ORIGIN_MESSAGE_ID) {
+        pairs.push((
+            property::ORIGIN_MESSAGE_ID.to_string(),
+            original_msg_id.to_string(),
+        ));
+    }
+    if let Some(level) = delay_level {
+        pairs.push((property::DELAY.to_string(), level.to_string()));
+    }
+    let mut encoded = Vec::new();
+    encode_properties(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &mut encoded,
+    );
+    String::from_utf8_lossy(&encoded).into_owned()
+}
