@@ -20,8 +20,9 @@ use std::time::Duration;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::Task;
 use ringmq_proto::body::JsonBody;
-use ringmq_proto::code::RequestCode;
-use ringmq_proto::message::property;
+use ringmq_proto::code::{RequestCode, ResponseCode};
+
+mod consume;
 
 use super::heartbeat;
 use super::local_offsets;
@@ -565,61 +566,29 @@ impl PushInner {
         Ok(result.next_begin_offset)
     }
 
-    /// Calls the listener on `messages` in batches, in order; returns false if the consumer was
-    /// shut down before every message was consumed or handed back.
-    async fn consume_in_order(&self, queue: &MessageQueue, messages: &mut [MessageExt]) -> bool {
-        for message in messages.iter_mut() {
-            restore_retry_topic(message, &self.config.group);
+    /// A broker that lost this client's registration (it restarted, or the connection broke and
+    /// it dropped the channel's registrations) answers pulls with SUBSCRIPTION_NOT_EXIST /
+    /// SUBSCRIPTION_NOT_LATEST until the next heartbeat; send that heartbeat now instead of up to
+    /// 30 s later.
+    async fn after_pull_error(&self, queue: &MessageQueue, error: &ClientError) {
+        let lost_registration = match error {
+            ClientError::Server { code, .. } => [
+                ResponseCode::SubscriptionNotExist.code(),
+                ResponseCode::SubscriptionNotLatest.code(),
+                ResponseCode::SubscriptionGroupNotExist.code(),
+            ]
+            .contains(code),
+            ClientError::ConnectionClosed { .. } | ClientError::Connect { .. } => true,
+            _ => false,
+        };
+        if !lost_registration {
+            return;
         }
-        let batch_size = self.config.consume_batch_max_size.max(1);
-        for batch in messages.chunks(batch_size) {
-            let mut pending: Vec<MessageExt> = batch.to_vec();
-            loop {
-                if !self.running.get() {
-                    return false;
-                }
-                if self.listener.consume(queue, &pending) == ConsumeStatus::Success {
-                    break;
-                }
-                if !self.is_clustering() {
-                    // Broadcasting consumers never send back (Java drops them with a warning).
-                    tracing::warn!(%queue, count = pending.len(), "broadcast messages dropped");
-                    break;
-                }
-                pending = self.send_back(queue, pending).await;
-                if pending.is_empty() {
-                    break;
-                }
-                // The broker did not take them: consume them again here after a pause.
-                for message in &mut pending {
-                    message.reconsume_times += 1;
-                }
-                glommio::timer::sleep(Duration::from_millis(self.config.local_retry_delay_ms))
-                    .await;
-            }
-        }
-        true
-    }
-
-    /// Sends each message back; returns those the broker did not take.
-    async fn send_back(&self, queue: &MessageQueue, messages: Vec<MessageExt>) -> Vec<MessageExt> {
-        let max = self.config.effective_max_reconsume_times();
-        let mut failed = Vec::new();
-        for message in messages {
-            let addr = match self.core.cached_route(&queue.topic) {
-                Some(route) => route.master_addr(&queue.broker_name).map(str::to_string),
-                None => None,
-            }
-            .unwrap_or_else(|| message.store_host.to_string());
-            let result =
-                broker_api::send_message_back(&self.core, &addr, &self.config.group, &message, max)
-                    .await;
-            if let Err(e) = result {
-                tracing::warn!(%queue, msg_id = %message.msg_id(), error = %e, "send back failed");
-                failed.push(message);
-            }
-        }
-        failed
+        let Ok(addr) = self.broker_addr(queue) else {
+            return;
+        };
+        self.heartbeat_addrs.borrow_mut().remove(&addr);
+        self.send_heartbeats(BTreeSet::from([addr])).await;
     }
 
     async fn commit_dirty_offsets(&self) {
@@ -688,17 +657,6 @@ impl PushInner {
     }
 }
 
-/// A message from the group's retry topic carries its original topic in RETRY_TOPIC; the
-/// listener sees that topic, as in Java (`resetRetryAndNamespace`).
-fn restore_retry_topic(message: &mut MessageExt, group: &str) {
-    if message.topic != retry_topic(group) {
-        return;
-    }
-    if let Some(original) = message.property(property::RETRY_TOPIC) {
-        message.topic = original.to_string();
-    }
-}
-
 /// The loop of one assigned queue; ends when the queue is released (task dropped) or the
 /// consumer is gone.
 async fn pull_loop(weak: Weak<PushInner>, queue: MessageQueue) {
@@ -714,6 +672,7 @@ async fn pull_loop(weak: Weak<PushInner>, queue: MessageQueue) {
             Ok(_) => {}
             Err(e) => {
                 tracing::debug!(%queue, error = %e, "pull failed; pausing");
+                inner.after_pull_error(&queue, &e).await;
                 let delay = Duration::from_millis(inner.config.pull_error_delay_ms);
                 drop(inner);
                 glommio::timer::sleep(delay).await;
