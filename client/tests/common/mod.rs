@@ -230,11 +230,20 @@ pub async fn register_broker(
 }
 
 /// Two free loopback ports `p` and `p - 2` (a broker listens on both: the VIP port is p − 2).
+/// A port is never handed out twice in one test process: brokers listen with SO_REUSEPORT, so
+/// two tests given the same free port would both bind it and share its connections.
 fn free_port_pair() -> u16 {
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..100 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
-        if port > 1026 && std::net::TcpListener::bind(("127.0.0.1", port - 2)).is_ok() {
+        let taken = |p: u16| handed_out.iter().any(|h| h.abs_diff(p) <= 2);
+        if port > 1026
+            && !taken(port)
+            && std::net::TcpListener::bind(("127.0.0.1", port - 2)).is_ok()
+        {
+            handed_out.push(port);
             return port;
         }
     }
@@ -247,6 +256,7 @@ pub struct Broker {
     child: Child,
     pub port: u16,
     _store: tempfile::TempDir,
+    log_path: PathBuf,
 }
 
 impl Broker {
@@ -276,21 +286,20 @@ impl Broker {
             "ringmqTailCacheBytes=4194304",
         ];
         args.extend_from_slice(extra);
-        let output = if std::env::var_os("RINGMQ_TEST_LOG").is_some() {
-            Stdio::inherit
-        } else {
-            Stdio::null
-        };
+        // The log goes next to the store, so a broker that fails to start can say why.
+        let log_path = store.path().join("broker.log");
+        let log = std::fs::File::create(&log_path).expect("create broker log");
         let child = Command::new(binary)
             .args(&args)
-            .stdout(output())
-            .stderr(output())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
             .spawn()
             .expect("start ringmq-broker");
         let mut broker = Broker {
             child,
             port,
             _store: store,
+            log_path,
         };
         broker.wait_listening();
         broker
@@ -300,7 +309,8 @@ impl Broker {
         let deadline = Instant::now() + WAIT_LIMIT;
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if let Some(status) = self.child.try_wait().expect("poll broker") {
-                panic!("ringmq-broker exited with {status} before listening");
+                let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+                panic!("ringmq-broker exited with {status} before listening:\n{log}");
             }
             assert!(Instant::now() < deadline, "broker not listening in time");
             std::thread::sleep(Duration::from_millis(20));
