@@ -261,7 +261,24 @@ pub struct Broker {
 
 impl Broker {
     /// Starts a broker named `broker_name` registering with `namesrv`, with `extra` flags.
+    ///
+    /// A free port can be taken by another process (an outgoing connection's ephemeral port, a
+    /// concurrently started server) between picking it and the broker binding it; a start that
+    /// fails with "Address already in use" is retried on new ports, up to three times.
     pub fn start(namesrv: &str, broker_name: &str, extra: &[&str]) -> Broker {
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            match Broker::try_start(namesrv, broker_name, extra) {
+                Ok(broker) => return broker,
+                Err(log) if log.contains("Address already in use") => last_log = log,
+                Err(log) => panic!("ringmq-broker exited before listening:\n{log}"),
+            }
+        }
+        panic!("ringmq-broker found no free port in three tries:\n{last_log}");
+    }
+
+    /// Starts a broker on fresh ports; `Err(log)` if it exits before listening.
+    fn try_start(namesrv: &str, broker_name: &str, extra: &[&str]) -> Result<Broker, String> {
         let binary = binary_path("ringmq-broker", "ringmq-broker");
         let store = tempfile::tempdir().expect("temp store dir");
         let port = free_port_pair();
@@ -301,20 +318,20 @@ impl Broker {
             _store: store,
             log_path,
         };
-        broker.wait_listening();
-        broker
+        broker.wait_listening()?;
+        Ok(broker)
     }
 
-    fn wait_listening(&mut self) {
+    fn wait_listening(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + WAIT_LIMIT;
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(status) = self.child.try_wait().expect("poll broker") {
-                let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-                panic!("ringmq-broker exited with {status} before listening:\n{log}");
+            if self.child.try_wait().expect("poll broker").is_some() {
+                return Err(std::fs::read_to_string(&self.log_path).unwrap_or_default());
             }
             assert!(Instant::now() < deadline, "broker not listening in time");
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 
     pub fn addr(&self) -> String {
