@@ -71,6 +71,16 @@ impl Admin {
         broker_api::min_offset(&self.core, &addr, queue).await
     }
 
+    /// The first offset of `queue` stored at or after `timestamp_ms` (its max offset if none).
+    pub async fn offset_at_time(
+        &self,
+        queue: &MessageQueue,
+        timestamp_ms: i64,
+    ) -> Result<i64, ClientError> {
+        let addr = self.master_addr(queue).await?;
+        broker_api::offset_at_time(&self.core, &addr, queue, timestamp_ms).await
+    }
+
     /// `group`'s committed offset of `queue`, `None` if it has none.
     pub async fn consumer_offset(
         &self,

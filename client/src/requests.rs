@@ -10,9 +10,9 @@ use ringmq_proto::header::{
     CommandHeader, ConsumerSendMsgBackRequestHeader, CreateTopicRequestHeader,
     GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader,
     GetRouteInfoRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader,
-    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, SendMessageRequestHeader,
-    SendMessageRequestHeaderV2, SendMessageResponseHeader, UnregisterClientRequestHeader,
-    UpdateConsumerOffsetRequestHeader,
+    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, SearchOffsetRequestHeader,
+    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+    UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 
 use crate::error::ClientError;
@@ -243,8 +243,23 @@ pub(crate) fn get_min_offset(queue: &MessageQueue) -> RemotingCommand {
     request(RequestCode::GetMinOffset, &header, Bytes::new())
 }
 
-/// The `offset` field of QUERY_CONSUMER_OFFSET, GET_MAX_OFFSET and GET_MIN_OFFSET responses
-/// (all three headers are the single field `offset`).
+/// SEARCH_OFFSET_BY_TIMESTAMP (29), LOWER boundary: the first entry stored at or after
+/// `timestamp_ms` (the queue's max offset if none).
+pub(crate) fn search_offset_by_timestamp(
+    queue: &MessageQueue,
+    timestamp_ms: i64,
+) -> RemotingCommand {
+    let header = SearchOffsetRequestHeader {
+        topic: queue.topic.clone(),
+        queue_id: queue.queue_id,
+        timestamp: timestamp_ms,
+        boundary_type: ringmq_proto::header::BoundaryType::Lower,
+    };
+    request(RequestCode::SearchOffsetByTimestamp, &header, Bytes::new())
+}
+
+/// The `offset` field of QUERY_CONSUMER_OFFSET, GET_MAX_OFFSET, GET_MIN_OFFSET and
+/// SEARCH_OFFSET_BY_TIMESTAMP responses (each header is the single field `offset`).
 pub(crate) fn parse_offset(
     addr: &str,
     request_code: i32,

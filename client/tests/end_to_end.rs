@@ -641,3 +641,67 @@ fn a_broadcasting_consumer_resumes_from_its_offset_file() {
     });
     drop(cluster);
 }
+
+#[test]
+fn a_new_group_can_start_from_a_point_in_time() {
+    let cluster = Cluster::start();
+    let (ns, broker) = cluster.addrs();
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        create_topic(&admin, &broker, "Timed", 1).await;
+        let queue = MessageQueue::new("Timed", "broker-a", 0);
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
+        for i in 0..3 {
+            producer
+                .send(Message::new("Timed", format!("old{i}")))
+                .await
+                .unwrap();
+        }
+        let puller = PullConsumer::start(config(&ns), "cg-peek").unwrap();
+        let old = puller.pull(&queue, "*", 0, 32).await.unwrap().messages;
+        let last_old_ms = old.last().unwrap().store_timestamp_ms;
+        assert_eq!(admin.offset_at_time(&queue, 0).await.unwrap(), 0);
+        // Wait out the millisecond of the last old message, so newer ones are stored later.
+        wait_until("the clock to pass the last old message", || async {
+            wall_ms() > last_old_ms + 1
+        })
+        .await;
+        let cut_ms = wall_ms();
+        for i in 0..2 {
+            producer
+                .send(Message::new("Timed", format!("new{i}")))
+                .await
+                .unwrap();
+        }
+        assert_eq!(admin.offset_at_time(&queue, cut_ms).await.unwrap(), 3);
+
+        let (got, listener) = recorder();
+        let mut consumer_config = push_config(&ns, "cg-timed", "t");
+        consumer_config.consume_from = ConsumeFrom::Timestamp(cut_ms);
+        let consumer = PushConsumer::start(consumer_config, &[("Timed", "*")], listener)
+            .await
+            .unwrap();
+        wait_until("offset 5", || async {
+            consumer.consumed_offset(&queue) == Some(5)
+        })
+        .await;
+        let bodies: Vec<String> = got
+            .borrow()
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+            .collect();
+        assert_eq!(bodies, ["new0", "new1"]);
+        consumer.shutdown().await;
+        puller.shutdown();
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(cluster);
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

@@ -20,6 +20,7 @@ pub(crate) fn consumer_heartbeat<'a>(
         consume_from_where: match config.consume_from {
             ConsumeFrom::LastOffset => ConsumeFromWhere::ConsumeFromLastOffset,
             ConsumeFrom::FirstOffset => ConsumeFromWhere::ConsumeFromFirstOffset,
+            ConsumeFrom::Timestamp(_) => ConsumeFromWhere::ConsumeFromTimestamp,
         },
         consume_type: ConsumeType::ConsumePassively,
         group_name: config.group.clone(),

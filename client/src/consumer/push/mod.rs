@@ -58,6 +58,9 @@ pub enum ConsumeFrom {
     LastOffset,
     /// At offset 0.
     FirstOffset,
+    /// At the first message stored at or after this time (ms since the epoch), found with
+    /// SEARCH_OFFSET_BY_TIMESTAMP, as Java's CONSUME_FROM_TIMESTAMP.
+    Timestamp(i64),
 }
 
 /// The listener's verdict on a batch.
@@ -490,6 +493,9 @@ impl PushInner {
         match self.config.consume_from {
             ConsumeFrom::FirstOffset => Ok(0),
             ConsumeFrom::LastOffset => broker_api::max_offset(&self.core, &addr, queue).await,
+            ConsumeFrom::Timestamp(ms) => {
+                broker_api::offset_at_time(&self.core, &addr, queue, ms).await
+            }
         }
     }
 
