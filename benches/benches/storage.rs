@@ -87,7 +87,13 @@ fn run_appends(
             t.await;
         }
         let elapsed = start.elapsed();
-        let stats = store.stats();
+        let after = store.stats();
+        let stats = StatsSnapshot {
+            bytes_written: after.bytes_written - before.bytes_written,
+            writes: after.writes - before.writes,
+            fdatasyncs: after.fdatasyncs - before.fdatasyncs,
+            records_synced: after.records_synced - before.records_synced,
+        };
         Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
         (elapsed, stats)
     })
@@ -111,7 +117,7 @@ fn append_throughput(c: &mut Criterion) {
                 let id = BenchmarkId::new(format!("{body_len}B"), format!("{appenders}_appenders"));
                 group.bench_function(id, |b| {
                     b.iter_custom(|iters| {
-                        let total = iters.max(appenders as u64);
+                        let total = iters.max(8 * appenders as u64);
                         let (elapsed, stats) = run_appends(mode, body_len, appenders, total);
                         let per_sync = if stats.fdatasyncs > 0 { stats.records_synced as f64 / stats.fdatasyncs as f64 } else { 0.0 };
                         eprintln!(

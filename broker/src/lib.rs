@@ -1,4 +1,20 @@
 //! The ringmq broker: thread-per-core shards serving RocketMQ clients over O_DIRECT storage.
+//!
+//! Module map (one job each):
+//!
+//! * [`config`] — `broker.conf` (Java properties) and flags → [`config::BrokerConfig`]. Pure.
+//! * [`shard_map`] — which shard owns which queue (a pinned FNV-1a hash) and the shard count
+//!   written into the store root.
+//! * [`server`] — the process: one pinned glommio executor per core ([`server::shard`]),
+//!   connections ([`server::conn`]: a reader that decodes and dispatches, a writer that batches),
+//!   routing of each request to the shard that owns what it is about ([`server::route`]),
+//!   signals and shutdown.
+//! * [`metadata`] — broker-wide state owned by shard 0: the topic table, client registrations,
+//!   queue locks, name-server registration; plus each shard's consumer offsets.
+//! * [`processor`] — request handlers by area: send, pull, offsets, lookups, send-back, client
+//!   registrations, administration.
+//! * [`store`] — each shard's storage engine (commit log, consume queues, index, recovery).
+//! * [`persist`] — atomic writes of small metadata files.
 
 pub mod config;
 pub mod metadata;

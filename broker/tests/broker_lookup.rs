@@ -281,3 +281,51 @@ fn large_messages_round_trip() {
     }
     assert_eq!(pulled, bodies);
 }
+
+#[test]
+fn a_parked_tag_filtered_pull_waits_through_foreign_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut consumer = broker.connect();
+    let mut producer = broker.connect();
+    create_topic(&mut producer, "TagWaitT", 1);
+    let mut pull = pull_request("tw", "TagWaitT", 0, 0, 0x2 | 0x4, 15_000);
+    pull.ext_fields.insert("subscription", "TagA");
+    let pull_opaque = consumer.send(pull);
+    // The pull is parked before the send: a request on its connection is answered first.
+    let probe = |consumer: &mut Client| {
+        let opaque = consumer.send(Client::request(
+            RequestCode::GetMaxOffset.code(),
+            &[("topic", "TagWaitT"), ("queueId", "0")],
+            b"",
+        ));
+        let response = consumer.read_response();
+        assert_eq!(
+            response.opaque, opaque,
+            "the parked pull was answered early"
+        );
+        header_i64(&response, "offset")
+    };
+    assert_eq!(probe(&mut consumer), 0);
+    assert_eq!(
+        producer
+            .call(send_v2("TagWaitT", 0, &props(&[("TAGS", "TagB")]), b"b"))
+            .code,
+        0
+    );
+    // A TagB message does not answer the TagA pull.
+    assert_eq!(probe(&mut consumer), 1);
+    assert_eq!(
+        producer
+            .call(send_v2("TagWaitT", 0, &props(&[("TAGS", "TagA")]), b"a"))
+            .code,
+        0
+    );
+    let response = consumer.read_response();
+    assert_eq!(response.opaque, pull_opaque);
+    assert_eq!(response.code, ResponseCode::Success.code());
+    let records = decode_records(&response.body);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].record.body, b"a");
+    assert_eq!(header_i64(&response, "nextBeginOffset"), 2);
+}

@@ -380,8 +380,25 @@ fn bad_sends_get_rocketmq_codes_and_other_connections_keep_working() {
     );
     let mut bystander = broker.connect();
     create_topic(&mut bystander, "GoodT", 2);
+    let read_only = bystander.call_code(
+        RequestCode::UpdateAndCreateTopic.code(),
+        &[
+            ("topic", "ReadOnlyT"),
+            ("readQueueNums", "1"),
+            ("writeQueueNums", "1"),
+            ("perm", "4"),
+        ],
+        b"",
+    );
+    assert_eq!(read_only.code, ResponseCode::Success.code());
     let mut client = broker.connect();
     let cases: Vec<(&str, RemotingCommand, ResponseCode, &str)> = vec![
+        (
+            "read-only topic",
+            send_v2("ReadOnlyT", 0, "", b"x"),
+            ResponseCode::NoPermission,
+            "the topic[ReadOnlyT] sending message is forbidden",
+        ),
         (
             "body over maxMessageSize",
             send_v2("GoodT", 0, "", &[7u8; 1025]),
@@ -604,4 +621,125 @@ fn a_pull_commits_the_offset_it_carries() {
         assert_eq!(response.code, ResponseCode::Success.code());
         assert_eq!(header_i64(&response, "offset"), i64::from(10 + queue));
     }
+}
+
+#[test]
+fn acknowledged_sends_survive_kill_9() {
+    // ASYNC_FLUSH promises that an acknowledged record was written to the file (O_DIRECT write
+    // completed): it survives a crash of the broker process.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let broker = start_broker(&store, &[]);
+    let mut client = broker.connect();
+    create_topic(&mut client, "CrashT", 4);
+    let mut acknowledged = Vec::new();
+    for i in 0..200 {
+        let body = format!("crash {i}");
+        let response = client.call(send_v2("CrashT", i % 4, "", body.as_bytes()));
+        assert_eq!(response.code, ResponseCode::Success.code());
+        acknowledged.push((i % 4, body));
+    }
+    // Sends still in flight when the process dies: not acknowledged, so no promise either way.
+    for i in 0..50 {
+        client.send(send_v2("CrashT", i % 4, "", b"in flight"));
+    }
+    drop(broker); // SIGKILL by the guard
+    let broker = start_broker(&store, &[]);
+    let mut client = broker.connect();
+    for queue in 0..4 {
+        let mut bodies = Vec::new();
+        let mut offset = 0;
+        loop {
+            let response = pull_now(&mut client, "CrashT", queue, offset);
+            if response.code != ResponseCode::Success.code() {
+                break;
+            }
+            for record in decode_records(&response.body) {
+                record.verify_body_crc().unwrap();
+                bodies.push(String::from_utf8(record.record.body.to_vec()).unwrap());
+            }
+            offset = header_i64(&response, "nextBeginOffset");
+        }
+        let expected: Vec<&String> = acknowledged
+            .iter()
+            .filter(|(q, _)| *q == queue)
+            .map(|(_, b)| b)
+            .collect();
+        assert!(
+            bodies.len() >= expected.len(),
+            "queue {queue}: {} of {} acknowledged",
+            bodies.len(),
+            expected.len()
+        );
+        for (got, want) in bodies.iter().zip(expected) {
+            assert_eq!(got, want, "queue {queue}");
+        }
+    }
+}
+
+fn query_offset(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    queue: i32,
+    zero_if_not_found: Option<&str>,
+) -> RemotingCommand {
+    let q = queue.to_string();
+    let mut fields = vec![
+        ("consumerGroup", group),
+        ("topic", topic),
+        ("queueId", q.as_str()),
+    ];
+    if let Some(flag) = zero_if_not_found {
+        fields.push(("setZeroIfNotFound", flag));
+    }
+    client.call_code(RequestCode::QueryConsumerOffset.code(), &fields, b"")
+}
+
+#[test]
+fn a_new_group_reads_a_young_queue_from_its_start() {
+    // Tail cache of 8 KiB per shard: what was written more than 8 KiB ago is "cold".
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(
+        &dir.path().join("store"),
+        &["--cpus", "1", "--set", "ringmqTailCacheBytes=8192"],
+    );
+    let mut client = broker.connect();
+    create_topic(&mut client, "YoungT", 2);
+    // Empty queue: offset 0 (the same as its max offset).
+    let response = query_offset(&mut client, "new-g", "YoungT", 0, None);
+    assert_eq!(response.code, ResponseCode::Success.code());
+    assert_eq!(header_i64(&response, "offset"), 0);
+    // A young queue: its first message is still hot, so a new group starts at 0 ...
+    assert_eq!(client.call(send_v2("YoungT", 0, "", b"first")).code, 0);
+    let response = query_offset(&mut client, "new-g", "YoungT", 0, None);
+    assert_eq!(response.code, ResponseCode::Success.code());
+    assert_eq!(header_i64(&response, "offset"), 0);
+    // ... unless the client asked for QUERY_NOT_FOUND,
+    let response = query_offset(&mut client, "new-g", "YoungT", 0, Some("false"));
+    assert_eq!(response.code, ResponseCode::QueryNotFound.code());
+    // ... and not once 8 KiB more have been written after it: the head is cold.
+    for _ in 0..10 {
+        assert_eq!(client.call(send_v2("YoungT", 1, "", &[0u8; 2048])).code, 0);
+    }
+    let response = query_offset(&mut client, "new-g", "YoungT", 0, None);
+    assert_eq!(response.code, ResponseCode::QueryNotFound.code());
+    // A committed offset always wins.
+    client.call_code(
+        RequestCode::UpdateConsumerOffset.code(),
+        &[
+            ("consumerGroup", "new-g"),
+            ("topic", "YoungT"),
+            ("queueId", "0"),
+            ("commitOffset", "1"),
+        ],
+        b"",
+    );
+    assert_eq!(
+        header_i64(
+            &query_offset(&mut client, "new-g", "YoungT", 0, Some("false")),
+            "offset"
+        ),
+        1
+    );
 }

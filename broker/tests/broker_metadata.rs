@@ -150,7 +150,12 @@ fn consumer_offsets_on_every_shard_survive_a_restart() {
         let q = queue.to_string();
         let response = client.call_code(
             RequestCode::QueryConsumerOffset.code(),
-            &[("consumerGroup", "og"), ("topic", "OffT"), ("queueId", &q)],
+            &[
+                ("consumerGroup", "og"),
+                ("topic", "OffT"),
+                ("queueId", &q),
+                ("setZeroIfNotFound", "false"),
+            ],
             b"",
         );
         assert_eq!(response.code, ResponseCode::QueryNotFound.code());

@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -55,7 +56,7 @@ pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
-        source: glommio::GlommioError<()>,
+        source: std::io::Error,
     },
 }
 
@@ -94,13 +95,13 @@ async fn serve(
     config: NamesrvConfig,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), ServerError> {
-    let listener = TcpListener::bind(config.listen).map_err(|source| ServerError::Bind {
+    let listener = bind_exclusive(config.listen).map_err(|source| ServerError::Bind {
         addr: config.listen,
         source,
     })?;
     let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
         addr: config.listen,
-        source,
+        source: source.into(),
     })?;
     info!(
         listen = %local_addr,
@@ -140,6 +141,17 @@ async fn serve(
             }
         }
     }
+}
+
+/// Binds without SO_REUSEPORT. glommio's own `TcpListener::bind` sets it (for one listener per
+/// executor), which would let a second name server start on the same port and silently take
+/// half of the connections, each process seeing half of the brokers. A name server must own
+/// its port, so a second one fails with "address in use" instead.
+fn bind_exclusive(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    // SAFETY: the descriptor comes from a listening socket we own; `into_raw_fd` gives up that
+    // ownership, so glommio's listener is its only owner and closes it.
+    Ok(unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) })
 }
 
 async fn scan_brokers(state: Rc<RefCell<Handler>>, clock: Clock, interval: Duration) {

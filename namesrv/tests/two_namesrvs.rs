@@ -41,3 +41,21 @@ fn two_name_servers_are_independent() {
     assert_eq!(on_second.route("Shared").0, ResponseCode::Success);
     assert_eq!(second.connect().route("Shared").0, ResponseCode::Success);
 }
+
+#[test]
+fn a_second_name_server_on_the_same_port_refuses_to_start() {
+    let first = Namesrv::start(&[]);
+    let addr = first.addr.to_string();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ringmq-namesrv"))
+        .args(["--listen", &addr])
+        .output()
+        .expect("run a second name server");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    // The first one still owns the port and answers.
+    assert_eq!(first.connect().route("T").0, ResponseCode::TopicNotExist);
+}

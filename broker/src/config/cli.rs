@@ -27,8 +27,10 @@ pub struct Cli {
     /// Store root directory (storePathRootDir).
     #[arg(long, value_name = "DIR")]
     pub store_dir: Option<std::path::PathBuf>,
+    /// Broker name (brokerName): brokers with one name form a master/slave group.
     #[arg(long, value_name = "NAME")]
     pub broker_name: Option<String>,
+    /// Cluster name (brokerClusterName).
     #[arg(long, value_name = "NAME")]
     pub cluster_name: Option<String>,
     /// ASYNC_FLUSH or SYNC_FLUSH.

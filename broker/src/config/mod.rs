@@ -45,7 +45,6 @@ pub struct BrokerConfig {
     pub broker_permission: i32,
     pub default_topic_queue_nums: u32,
     pub auto_create_topic_enable: bool,
-    pub auto_create_subscription_group: bool,
     pub cluster_topic_enable: bool,
     pub broker_topic_enable: bool,
     pub max_message_size_bytes: u32,
@@ -67,6 +66,8 @@ pub struct BrokerConfig {
     pub flush_consumer_offset_interval_ms: u64,
     pub cpus: CpuSpec,
     pub tail_cache_bytes: u64,
+    /// Accepted (the tuner writes it) but not applied yet: the store's group commit takes
+    /// whatever arrived during the previous fdatasync, without a byte cap.
     pub group_commit_max_bytes: u64,
     /// Requests a shard may have in progress before new ones get SYSTEM_BUSY.
     pub shard_pending_requests_max: usize,
@@ -87,7 +88,6 @@ impl Default for BrokerConfig {
             broker_permission: 6,
             default_topic_queue_nums: 8,
             auto_create_topic_enable: true,
-            auto_create_subscription_group: true,
             cluster_topic_enable: true,
             broker_topic_enable: true,
             max_message_size_bytes: 4 * 1024 * 1024,
@@ -182,6 +182,8 @@ const IGNORED_ROCKETMQ_KEYS: &[&str] = &[
     "listenPortHA",
     "enablePropertyFilter",
     "brokerFastFailureEnable",
+    // Consumer groups are always created on first heartbeat; there is no group admin yet.
+    "autoCreateSubscriptionGroup",
 ];
 
 /// Where a key's value came from, for messages.
@@ -215,7 +217,6 @@ impl BrokerConfig {
             "brokerPermission" => self.broker_permission = v.number()?,
             "defaultTopicQueueNums" => self.default_topic_queue_nums = v.number()?,
             "autoCreateTopicEnable" => self.auto_create_topic_enable = v.boolean()?,
-            "autoCreateSubscriptionGroup" => self.auto_create_subscription_group = v.boolean()?,
             "clusterTopicEnable" => self.cluster_topic_enable = v.boolean()?,
             "brokerTopicEnable" => self.broker_topic_enable = v.boolean()?,
             "maxMessageSize" => self.max_message_size_bytes = v.number()?,
@@ -364,10 +365,6 @@ impl BrokerConfig {
                 "autoCreateTopicEnable",
                 self.auto_create_topic_enable.to_string(),
             ),
-            (
-                "autoCreateSubscriptionGroup",
-                self.auto_create_subscription_group.to_string(),
-            ),
             ("clusterTopicEnable", self.cluster_topic_enable.to_string()),
             ("brokerTopicEnable", self.broker_topic_enable.to_string()),
             ("maxMessageSize", self.max_message_size_bytes.to_string()),
@@ -467,7 +464,11 @@ impl Value<'_> {
             .map_err(|_| self.bad("an IPv4 address"))
     }
 
+    /// Empty means "no name server" (a blank `namesrvAddr=` line, or a printed default config).
     fn addr_list(&self) -> Result<Vec<String>, ConfigError> {
+        if self.value.is_empty() {
+            return Ok(Vec::new());
+        }
         parse_addr_list(self.value).ok_or_else(|| self.bad("`;`-separated ip:port addresses"))
     }
 

@@ -167,6 +167,17 @@ fn cross_field_validation() {
 }
 
 #[test]
+fn printed_default_config_reads_back_too() {
+    let (config, _) = build_config(&cli(&[]), None, None).unwrap();
+    let mut reread = BrokerConfig::default();
+    let warnings = reread
+        .apply_properties("printed", &config.to_properties())
+        .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(reread, config);
+}
+
+#[test]
 fn printed_config_reads_back_to_the_same_config() {
     let (config, _) = build_config(&cli(&[]), Some(("broker.conf", BROKER_CONF)), None).unwrap();
     let mut reread = BrokerConfig::default();

@@ -28,8 +28,6 @@ use crate::server::shard::Shard;
 pub enum Outcome {
     /// Answer with this (dropped if the request was oneway).
     Respond(RemotingCommand),
-    /// Nothing to answer (a oneway request that was fully handled).
-    NoResponse,
     /// Parked (a long-polling pull): it is answered later by the code that parked it, which has
     /// already released its slot in the shard's pending count.
     Parked,
@@ -66,7 +64,7 @@ pub async fn process(shard: &Rc<Shard>, conn: &ConnHandle, request: RemotingComm
         RequestCode::LockBatchMq => client::lock_batch(shard, &request),
         RequestCode::UnlockBatchMq => client::unlock_batch(shard, &request),
         RequestCode::CheckClientConfig => client::check_client_config(&request),
-        RequestCode::QueryConsumerOffset => offset::query_consumer_offset(shard, &request),
+        RequestCode::QueryConsumerOffset => offset::query_consumer_offset(shard, &request).await,
         RequestCode::UpdateConsumerOffset => offset::update_consumer_offset(shard, &request),
         RequestCode::UpdateAndCreateTopic => admin::update_and_create_topic(shard, &request),
         RequestCode::DeleteTopicInBroker => admin::delete_topic(shard, &request),

@@ -7,8 +7,11 @@ use ringmq_proto::code::ResponseCode;
 use ringmq_proto::command::RemotingCommand;
 use ringmq_proto::header::field;
 
+use ringmq_proto::message::record::DecodedRecord;
+
 use super::{bad_header, respond_error, success, Outcome};
 use crate::server::shard::Shard;
+use crate::store::GetRequest;
 
 struct QueueOfGroup {
     group: String,
@@ -25,19 +28,29 @@ fn queue_of_group(request: &RemotingCommand) -> Result<QueueOfGroup, Outcome> {
     })
 }
 
-/// The committed offset, or QUERY_NOT_FOUND (22) when the group has none for the queue — the
-/// answer Java clients read as "no offset yet" (pitfall 18); any other error code would make
-/// them skip the queue.
+/// The committed offset; without one, Java's rule (pitfall 18, emulated on purpose):
 ///
-/// Decision on Java's "offset 0 while the queue's first message is still in memory" rule: not
-/// emulated; a group without a committed offset always gets 22 and the client applies its
-/// `consumeFromWhere`.
-pub fn query_consumer_offset(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
+/// * `setZeroIfNotFound=false` → QUERY_NOT_FOUND (22);
+/// * else, if the queue still starts at offset 0 and its first message is still "hot" (in
+///   ringmq: within the last `ringmqTailCacheBytes` of the shard's log, the in-memory tail; an
+///   empty queue counts as hot) → SUCCESS with offset 0, so a brand-new group reads a young
+///   queue from its beginning — the messages sent before the first consumer started;
+/// * else QUERY_NOT_FOUND (22), and the client applies its `consumeFromWhere`.
+///
+/// 22 is the answer Java clients read as "no offset yet"; any other error code would make them
+/// skip the queue.
+pub async fn query_consumer_offset(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
     let q = match queue_of_group(request) {
         Ok(q) => q,
         Err(outcome) => return outcome,
     };
-    match shard.offsets.borrow().query(&q.group, &q.topic, q.queue_id) {
+    let committed = shard.offsets.borrow().query(&q.group, &q.topic, q.queue_id);
+    let offset = match committed {
+        Some(offset) => Some(offset),
+        None if field::opt_bool(&request.ext_fields, "setZeroIfNotFound") == Some(false) => None,
+        None => head_is_hot(shard, &q).await.then_some(0),
+    };
+    match offset {
         Some(offset) => {
             let mut response = success(request);
             response.ext_fields.insert("offset", offset.to_string());
@@ -49,6 +62,36 @@ pub fn query_consumer_offset(shard: &Rc<Shard>, request: &RemotingCommand) -> Ou
             "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first".to_string(),
         ),
     }
+}
+
+/// Whether the queue starts at 0 and its first message is still in the shard's in-memory tail.
+async fn head_is_hot(shard: &Shard, q: &QueueOfGroup) -> bool {
+    let Some(store) = shard.store() else {
+        return false;
+    };
+    if store.min_offset(&q.topic, q.queue_id) > 0 {
+        return false;
+    }
+    if store.max_offset(&q.topic, q.queue_id) == 0 {
+        return true;
+    }
+    let first = GetRequest {
+        topic: &q.topic,
+        queue_id: q.queue_id,
+        offset: 0,
+        max_count: 1,
+        max_bytes: 1,
+        tag_hashes: None,
+    };
+    let Ok(result) = store.get_messages(&first).await else {
+        return false;
+    };
+    let Ok(record) = DecodedRecord::decode(&result.body) else {
+        return false;
+    };
+    let log_end = store.log_offsets().end;
+    let tail_start = log_end.saturating_sub(shard.config.tail_cache_bytes);
+    record.record.physical_offset as u64 >= tail_start
 }
 
 pub fn update_consumer_offset(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {

@@ -99,11 +99,11 @@ pub async fn pull_message(
     let suspend_ms = header.suspend_timeout_millis.max(0) as u64;
     // Any PULL_NOT_FOUND parks (an empty queue read at 0 too), as in Java.
     let (code, _) = outcome_code(result.status, header.queue_offset);
-    let park = code == ResponseCode::PullNotFound
+    let should_park = code == ResponseCode::PullNotFound
         && header.has_flag(PULL_FLAG_SUSPEND)
         && suspend_ms > 0
         && !shard.stop.is_fired();
-    if !park {
+    if !should_park {
         return Outcome::Respond(response(request, &header, result));
     }
     let timeout = if shard.config.long_polling_enable {
@@ -113,23 +113,55 @@ pub async fn pull_message(
     };
     // Parked: no longer counts against the SYSTEM_BUSY bound.
     shard.request_finished();
-    let queue_offset = header.queue_offset.max(0) as u64;
-    futures_lite::future::or(
-        async {
-            store
-                .wait_for_messages(&header.topic, header.queue_id, queue_offset, timeout)
-                .await;
-        },
-        shard.stop.wait(),
-    )
-    .await;
-    // Second and last evaluation: answer whatever is there now.
-    let response = match read(&store, &header, &filter).await {
-        Ok(result) => response(request, &header, result),
-        Err(e) => RemotingCommand::response_to(request, ResponseCode::SystemError.code(), Some(e)),
-    };
+    let response = park(shard, &store, request, &header, &filter, timeout).await;
     conn.send(response);
     Outcome::Parked
+}
+
+/// Waits for a message the filter accepts, the deadline or shutdown, then evaluates the pull
+/// once more and returns its answer. Appends the filter rejects do not end the wait (as Java's
+/// hold service checks the arriving message's tag before waking a pull): a tag-filtered
+/// consumer on a busy topic is not answered once per foreign message.
+async fn park(
+    shard: &Shard,
+    store: &Store,
+    request: &RemotingCommand,
+    header: &PullMessageRequestHeader,
+    filter: &Filter,
+    timeout: Duration,
+) -> RemotingCommand {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut watch_offset = header.queue_offset.max(0) as u64;
+    loop {
+        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+        let grown = futures_lite::future::or(
+            store.wait_for_messages(&header.topic, header.queue_id, watch_offset, remaining),
+            async {
+                shard.stop.wait().await;
+                false
+            },
+        )
+        .await;
+        let result = match read(store, header, filter).await {
+            Ok(result) => result,
+            Err(e) => {
+                return RemotingCommand::response_to(
+                    request,
+                    ResponseCode::SystemError.code(),
+                    Some(e),
+                )
+            }
+        };
+        let keep_waiting = grown
+            && result.status == GetStatus::NoMatchedMessage
+            && !shard.stop.is_fired()
+            && std::time::Instant::now() < deadline;
+        if !keep_waiting {
+            return response(request, header, result);
+        }
+        // Wait for the next message after those just rejected.
+        watch_offset = result.max_offset.max(watch_offset);
+    }
 }
 
 /// Permission, topic, queue and subscription checks (step 1), returning the filter to apply.

@@ -87,8 +87,11 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     let mesh = Arc::new(senders);
 
     let stop_mesh = mesh.clone();
+    let stop_registrar = registrar.clone();
     signals::spawn_signal_thread(move |signal| {
         tracing::info!(signal, "termination signal: shutting down");
+        // Unregister first, so name servers stop routing clients here while shards drain.
+        let _ = stop_registrar.send(RegistrarMsg::Stop);
         for inbox in stop_mesh.iter() {
             let _ = inbox.send(ShardMsg::Shutdown);
         }

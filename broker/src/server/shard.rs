@@ -226,16 +226,18 @@ pub fn serve(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
         let oneway = request.is_oneway();
-        let outcome = processor::process(&shard, &conn, request).await;
-        if let processor::Outcome::Respond(response) = outcome {
-            shard.request_finished();
-            if !oneway {
-                conn.send(response);
+        match processor::process(&shard, &conn, request).await {
+            processor::Outcome::Respond(response) => {
+                shard.request_finished();
+                // A oneway request is handled in full but never answered (reference §1.5).
+                if !oneway {
+                    conn.send(response);
+                }
             }
-        } else if let processor::Outcome::NoResponse | processor::Outcome::Forwarded = outcome {
-            shard.request_finished();
+            processor::Outcome::Forwarded => shard.request_finished(),
+            // The pull answers later itself and already released its slot when it parked.
+            processor::Outcome::Parked => {}
         }
-        // Outcome::Parked: the pull machinery answers later and already counted it finished.
     })
     .detach();
 }
