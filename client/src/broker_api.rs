@@ -120,9 +120,11 @@ pub(crate) async fn send_message_back(
     addr: &str,
     group: &str,
     message: &MessageExt,
+    delay_level: i32,
     max_reconsume_times: i32,
 ) -> Result<(), ClientError> {
-    let request = requests::consumer_send_msg_back(group, message, 0, max_reconsume_times);
+    let request =
+        requests::consumer_send_msg_back(group, message, delay_level, max_reconsume_times);
     let request_code = request.code;
     let response = core.invoke_broker(addr, request).await?;
     requests::expect_success(addr, request_code, &response)

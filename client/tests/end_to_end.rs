@@ -478,23 +478,26 @@ fn a_message_the_listener_rejects_is_delivered_again() {
     run(move || async move {
         let admin = Admin::new(config(&ns)).unwrap();
         create_topic(&admin, &broker, "Retry", 1).await;
-        let attempts: Rc<RefCell<Vec<String>>> = Rc::default();
+        let attempts: Rc<RefCell<Vec<(String, MessageExt)>>> = Rc::default();
         let log = attempts.clone();
         let listener = move |_: &MessageQueue, messages: &[MessageExt]| {
-            let body = String::from_utf8_lossy(&messages[0].body).into_owned();
-            let first_time = !log.borrow().contains(&body);
-            log.borrow_mut().push(body.clone());
+            let message = &messages[0];
+            let body = String::from_utf8_lossy(&message.body).into_owned();
+            let first_time = !log.borrow().iter().any(|(b, _)| *b == body);
+            log.borrow_mut().push((body.clone(), message.clone()));
             if body == "flaky" && first_time {
                 ConsumeStatus::ReconsumeLater
             } else {
                 ConsumeStatus::Success
             }
         };
-        let mut consumer_config = push_config(&ns, "cg-retry", "r");
-        consumer_config.local_retry_delay_ms = 100;
-        let consumer = PushConsumer::start(consumer_config, &[("Retry", "*")], listener)
-            .await
-            .unwrap();
+        let consumer = PushConsumer::start(
+            push_config(&ns, "cg-retry", "r"),
+            &[("Retry", "*")],
+            listener,
+        )
+        .await
+        .unwrap();
         let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
         producer.send(Message::new("Retry", "flaky")).await.unwrap();
         producer
@@ -503,11 +506,24 @@ fn a_message_the_listener_rejects_is_delivered_again() {
             .unwrap();
         wait_until("flaky delivered twice and steady once", || async {
             let seen = attempts.borrow();
-            seen.iter().filter(|b| *b == "flaky").count() == 2 && seen.iter().any(|b| b == "steady")
+            seen.iter().filter(|(b, _)| b == "flaky").count() == 2
+                && seen.iter().any(|(b, _)| b == "steady")
         })
         .await;
-        // Whether the broker took it back (retry topic) or the client retried it locally, the
-        // rejected message seen again carries its original topic.
+        // The second delivery came back through %RETRY%cg-retry (CONSUMER_SEND_MSG_BACK), with
+        // the original topic restored for the listener and one more reconsume.
+        let seen = attempts.borrow().clone();
+        let flaky: Vec<&MessageExt> = seen
+            .iter()
+            .filter(|(b, _)| b == "flaky")
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(flaky[0].reconsume_times, 0);
+        assert_eq!(flaky[1].reconsume_times, 1);
+        assert_eq!(flaky[1].topic, "Retry");
+        assert_eq!(flaky[1].property("RETRY_TOPIC"), Some("Retry"));
+        assert_eq!(flaky[1].msg_id(), flaky[0].msg_id(), "same UNIQ_KEY");
+        assert_eq!(seen.iter().filter(|(b, _)| b == "steady").count(), 1);
         consumer.shutdown().await;
         producer.shutdown().await;
         admin.shutdown();

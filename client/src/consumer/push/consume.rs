@@ -61,9 +61,15 @@ impl PushInner {
                 None => None,
             }
             .unwrap_or_else(|| message.store_host.to_string());
-            let result =
-                broker_api::send_message_back(&self.core, &addr, &self.config.group, &message, max)
-                    .await;
+            let result = broker_api::send_message_back(
+                &self.core,
+                &addr,
+                &self.config.group,
+                &message,
+                self.config.send_back_delay_level,
+                max,
+            )
+            .await;
             if let Err(e) = result {
                 tracing::warn!(%queue, msg_id = %message.msg_id(), error = %e, "send back failed");
                 failed.push(message);

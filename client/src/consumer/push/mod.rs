@@ -109,6 +109,10 @@ pub struct PushConsumerConfig {
     pub commit_interval_ms: u64,
     /// Deliveries before the broker moves a message to the DLQ; -1 means 16, as in Java.
     pub max_reconsume_times: i32,
+    /// Delay level of a message handed back after RECONSUME_LATER (Java's
+    /// `delayLevelWhenNextConsume`): 0 lets the broker pick `3 + reconsumeTimes`, a negative
+    /// value sends it straight to the DLQ.
+    pub send_back_delay_level: i32,
     /// Wait before re-consuming locally a message that could not be sent back.
     pub local_retry_delay_ms: u64,
     /// Broadcasting only: a file that keeps this consumer's offsets across restarts (Java's
@@ -132,6 +136,7 @@ impl PushConsumerConfig {
             rebalance_interval_ms: 20_000,
             commit_interval_ms: 5_000,
             max_reconsume_times: -1,
+            send_back_delay_level: 0,
             local_retry_delay_ms: 1_000,
             broadcast_offset_file: None,
         }
