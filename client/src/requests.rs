@@ -333,6 +333,22 @@ pub(crate) fn get_consumer_list_by_group(group: &str) -> RemotingCommand {
     request(RequestCode::GetConsumerListByGroup, &header, Bytes::new())
 }
 
+/// UPDATE_BROKER_CONFIG (25): no header; body `key=value` lines (Java properties text).
+pub(crate) fn update_broker_config(properties: &[(&str, &str)]) -> RemotingCommand {
+    let mut text = String::new();
+    for (key, value) in properties {
+        text.push_str(key);
+        text.push('=');
+        text.push_str(value);
+        text.push('\n');
+    }
+    RemotingCommand::new_request(
+        RequestCode::UpdateBrokerConfig.code(),
+        ExtFields::new(),
+        Bytes::from(text),
+    )
+}
+
 /// UPDATE_AND_CREATE_TOPIC (17).
 pub(crate) fn update_and_create_topic(config: &TopicConfig) -> RemotingCommand {
     let header = CreateTopicRequestHeader {

@@ -721,3 +721,58 @@ fn wall_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+#[test]
+fn a_rejected_message_the_broker_will_not_take_back_is_retried_locally() {
+    let cluster = Cluster::start();
+    let (ns, broker) = cluster.addrs();
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        create_topic(&admin, &broker, "LocalRetry", 1).await;
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
+        producer
+            .send(Message::new("LocalRetry", "flaky"))
+            .await
+            .unwrap();
+        // A read-only broker refuses CONSUMER_SEND_MSG_BACK (NO_PERMISSION) but serves pulls.
+        admin
+            .update_broker_config(&broker, &[("brokerPermission", "4")])
+            .await
+            .unwrap();
+
+        let attempts: Rc<RefCell<Vec<MessageExt>>> = Rc::default();
+        let log = attempts.clone();
+        let listener = move |_: &MessageQueue, messages: &[MessageExt]| {
+            let first_time = log.borrow().is_empty();
+            log.borrow_mut().push(messages[0].clone());
+            if first_time {
+                ConsumeStatus::ReconsumeLater
+            } else {
+                ConsumeStatus::Success
+            }
+        };
+        let mut consumer_config = push_config(&ns, "cg-local-retry", "lr");
+        consumer_config.local_retry_delay_ms = 100;
+        let consumer = PushConsumer::start(consumer_config, &[("LocalRetry", "*")], listener)
+            .await
+            .unwrap();
+        let queue = MessageQueue::new("LocalRetry", "broker-a", 0);
+        wait_until("the message consumed on the second try", || async {
+            consumer.consumed_offset(&queue) == Some(1)
+        })
+        .await;
+        let seen = attempts.borrow().clone();
+        assert_eq!(seen.len(), 2, "delivered twice, by this client");
+        assert_eq!(seen[1].msg_id(), seen[0].msg_id());
+        assert_eq!(seen[1].reconsume_times, 1);
+        assert_eq!(
+            seen[1].property("RETRY_TOPIC"),
+            None,
+            "not through the retry topic"
+        );
+        consumer.shutdown().await;
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(cluster);
+}
