@@ -254,11 +254,18 @@ impl Drop for PendingGuard<'_> {
 }
 
 impl Shared {
+    /// The next opaque not used by a pending request. Java's counter is an int that wraps; this
+    /// one stays positive (logs read naturally) and, after a wrap, skips opaques still pending
+    /// (a long-polling pull can be older than two billion requests in theory).
     fn take_opaque(&self) -> i32 {
-        let opaque = self.next_opaque.get();
-        // Java's opaque counter is an int that wraps; keep it positive so logs read naturally.
-        self.next_opaque.set(opaque.checked_add(1).unwrap_or(1));
-        opaque
+        let pending = self.pending.borrow();
+        loop {
+            let opaque = self.next_opaque.get();
+            self.next_opaque.set(opaque.checked_add(1).unwrap_or(1));
+            if !pending.contains_key(&opaque) {
+                return opaque;
+            }
+        }
     }
 
     /// Encodes `command` into the outbox and wakes the writer. Nothing is queued on error.
