@@ -278,7 +278,24 @@ fn compressed_batch_async_and_oneway_sends_all_arrive_intact() {
             .collect();
         assert_eq!(oneway.len(), 5);
         consumer.shutdown();
+
+        // Shutdown waits for async sends it already accepted, and refuses new ones.
+        let tail: Rc<RefCell<Vec<bool>>> = Rc::default();
+        for i in 0..10 {
+            let sink = tail.clone();
+            producer
+                .send_async(
+                    Message::new("Mixed", format!("tail-{i}")),
+                    QueueSelector::RoundRobin,
+                    move |result| sink.borrow_mut().push(result.is_ok()),
+                )
+                .await
+                .unwrap();
+        }
         producer.shutdown().await;
+        assert_eq!(*tail.borrow(), [true; 10]);
+        let refused = producer.send(Message::new("Mixed", "too late")).await;
+        assert!(matches!(refused, Err(ringmq_client::ClientError::Shutdown)));
         admin.shutdown();
     });
     drop(cluster);

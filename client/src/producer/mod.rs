@@ -313,7 +313,7 @@ impl ProducerInner {
         prepared: &PreparedSend,
         selector: &QueueSelector,
     ) -> Result<SendResult, ClientError> {
-        self.check_running()?;
+        // No shutdown check here: an async send accepted before `shutdown` still completes.
         let attempts = match selector {
             QueueSelector::RoundRobin => 1 + self.config.retry_times_when_send_failed,
             _ => 1,
