@@ -793,3 +793,61 @@ fn a_rejected_message_the_broker_will_not_take_back_is_retried_locally() {
     });
     drop(cluster);
 }
+
+#[test]
+fn tags_with_colliding_hashes_are_filtered_exactly_by_the_client() {
+    // Java String.hashCode("Aa") == hashCode("BB") == 2112: the broker's tag-hash filter lets
+    // both through, the client must drop the one it did not subscribe to.
+    assert_eq!(
+        ringmq_proto::message::tag_hash("Aa"),
+        ringmq_proto::message::tag_hash("BB")
+    );
+    let cluster = Cluster::start();
+    let (ns, broker) = cluster.addrs();
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        create_topic(&admin, &broker, "Collide", 1).await;
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
+        for (i, tag) in ["Aa", "BB", "Aa", "BB", "Cc"].iter().enumerate() {
+            producer
+                .send(Message::new("Collide", format!("{tag}-{i}")).with_tags(*tag))
+                .await
+                .unwrap();
+        }
+        let queue = MessageQueue::new("Collide", "broker-a", 0);
+        let puller = PullConsumer::start(config(&ns), "cg-collide-pull").unwrap();
+        let result = puller.pull(&queue, "Aa", 0, 32).await.unwrap();
+        assert_eq!(result.status, PullStatus::Found);
+        assert_eq!(result.next_begin_offset, 5);
+        let tags: Vec<_> = result.messages.iter().map(|m| m.tags().unwrap()).collect();
+        assert_eq!(tags, ["Aa", "Aa"]);
+        assert_eq!(
+            result.filtered_out, 2,
+            "the two BB messages the broker let through"
+        );
+
+        let (got, listener) = recorder();
+        let consumer = PushConsumer::start(
+            push_config(&ns, "cg-collide", "c"),
+            &[("Collide", "Aa")],
+            listener,
+        )
+        .await
+        .unwrap();
+        wait_until("offset 5", || async {
+            consumer.consumed_offset(&queue) == Some(5)
+        })
+        .await;
+        let bodies: Vec<String> = got
+            .borrow()
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+            .collect();
+        assert_eq!(bodies, ["Aa-0", "Aa-2"]);
+        consumer.shutdown().await;
+        puller.shutdown();
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(cluster);
+}
