@@ -9,67 +9,15 @@
 mod common;
 
 use std::cell::RefCell;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::rc::Rc;
-use std::thread::JoinHandle;
 
-use bytes::{Bytes, BytesMut};
-use common::{run, wait_until, Namesrv};
+use bytes::Bytes;
+use common::{peer, run, wait_until, Namesrv};
 use ringmq_client::remoting::{Connection, ServerRequestHandler};
 use ringmq_client::ClientError;
 use ringmq_proto::command::{ExtFields, RemotingCommand};
-use ringmq_proto::{decode_frame, RequestCode};
-
-/// A one-connection peer running `script` on the accepted socket.
-fn peer<F>(script: F) -> (String, JoinHandle<()>)
-where
-    F: FnOnce(&mut PeerSocket) + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr").to_string();
-    let handle = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept");
-        stream
-            .set_read_timeout(Some(common::WAIT_LIMIT))
-            .expect("read timeout");
-        let mut socket = PeerSocket {
-            stream,
-            buffer: BytesMut::new(),
-        };
-        script(&mut socket);
-    });
-    (addr, handle)
-}
-
-struct PeerSocket {
-    stream: TcpStream,
-    buffer: BytesMut,
-}
-
-impl PeerSocket {
-    fn read_command(&mut self) -> Option<RemotingCommand> {
-        loop {
-            if let Some(command) =
-                decode_frame(&mut self.buffer).expect("client sends valid frames")
-            {
-                return Some(command);
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.stream.read(&mut chunk).ok()?;
-            if n == 0 {
-                return None;
-            }
-            self.buffer.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn write_command(&mut self, command: &RemotingCommand) {
-        let mut out = BytesMut::new();
-        command.encode(&mut out).expect("encode");
-        self.stream.write_all(&out).expect("write");
-    }
-}
+use ringmq_proto::RequestCode;
 
 fn route_request(topic: &str) -> RemotingCommand {
     let mut ext = ExtFields::new();

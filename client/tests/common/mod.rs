@@ -14,20 +14,20 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use glommio::{LocalExecutorBuilder, Placement};
 use ringmq_client::{Admin, ClientConfig};
 use ringmq_proto::body::{DataVersion, JsonBody, RegisterBrokerBody, TopicConfig};
 use ringmq_proto::command::{ExtFields, RemotingCommand};
 use ringmq_proto::header::RegisterBrokerRequestHeader;
-use ringmq_proto::RequestCode;
+use ringmq_proto::{decode_frame, RequestCode};
 
 /// Upper bound for anything a test waits on; a healthy run needs a small fraction of it.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
@@ -361,5 +361,57 @@ where
     while !condition().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A scripted peer on 127.0.0.1 for cases no real server produces on demand: it accepts one
+/// connection and runs `script` on it in a thread, speaking real frames through the protocol
+/// crate's codec over a blocking socket.
+pub fn peer<F>(script: F) -> (String, std::thread::JoinHandle<()>)
+where
+    F: FnOnce(&mut PeerSocket) + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        stream
+            .set_read_timeout(Some(WAIT_LIMIT))
+            .expect("read timeout");
+        let mut socket = PeerSocket {
+            stream,
+            buffer: BytesMut::new(),
+        };
+        script(&mut socket);
+    });
+    (addr, handle)
+}
+
+pub struct PeerSocket {
+    pub stream: std::net::TcpStream,
+    buffer: BytesMut,
+}
+
+impl PeerSocket {
+    pub fn read_command(&mut self) -> Option<RemotingCommand> {
+        loop {
+            if let Some(command) =
+                decode_frame(&mut self.buffer).expect("client sends valid frames")
+            {
+                return Some(command);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    pub fn write_command(&mut self, command: &RemotingCommand) {
+        let mut out = BytesMut::new();
+        command.encode(&mut out).expect("encode");
+        self.stream.write_all(&out).expect("write");
     }
 }
