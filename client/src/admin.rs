@@ -39,6 +39,19 @@ impl Admin {
         requests::expect_success(broker_addr, request_code, &response)
     }
 
+    /// UPDATE_BROKER_CONFIG on the broker at `broker_addr` (e.g. `brokerPermission=4` makes it
+    /// read-only). The broker decides which keys it accepts at run time.
+    pub async fn update_broker_config(
+        &self,
+        broker_addr: &str,
+        properties: &[(&str, &str)],
+    ) -> Result<(), ClientError> {
+        let request = requests::update_broker_config(properties);
+        let request_code = request.code;
+        let response = self.core.invoke_broker(broker_addr, request).await?;
+        requests::expect_success(broker_addr, request_code, &response)
+    }
+
     /// The topic's route as the name servers know it now (not cached).
     pub async fn topic_route(&self, topic: &str) -> Result<TopicRoute, ClientError> {
         let data = self.core.fetch_route_data(topic).await?;
@@ -69,6 +82,16 @@ impl Admin {
     pub async fn min_offset(&self, queue: &MessageQueue) -> Result<i64, ClientError> {
         let addr = self.master_addr(queue).await?;
         broker_api::min_offset(&self.core, &addr, queue).await
+    }
+
+    /// The first offset of `queue` stored at or after `timestamp_ms` (its max offset if none).
+    pub async fn offset_at_time(
+        &self,
+        queue: &MessageQueue,
+        timestamp_ms: i64,
+    ) -> Result<i64, ClientError> {
+        let addr = self.master_addr(queue).await?;
+        broker_api::offset_at_time(&self.core, &addr, queue, timestamp_ms).await
     }
 
     /// `group`'s committed offset of `queue`, `None` if it has none.

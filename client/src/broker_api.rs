@@ -80,6 +80,20 @@ pub(crate) async fn min_offset(
     requests::parse_offset(addr, request_code, &response)
 }
 
+/// SEARCH_OFFSET_BY_TIMESTAMP: the first offset of `queue` stored at or after `timestamp_ms`.
+pub(crate) async fn offset_at_time(
+    core: &ClientCore,
+    addr: &str,
+    queue: &MessageQueue,
+    timestamp_ms: i64,
+) -> Result<i64, ClientError> {
+    let request = requests::search_offset_by_timestamp(queue, timestamp_ms);
+    let request_code = request.code;
+    let response = core.invoke_broker(addr, request).await?;
+    requests::expect_success(addr, request_code, &response)?;
+    requests::parse_offset(addr, request_code, &response)
+}
+
 /// GET_CONSUMER_LIST_BY_GROUP: the ids of the group's live consumers as the broker knows them.
 pub(crate) async fn consumer_ids(
     core: &ClientCore,
@@ -106,9 +120,11 @@ pub(crate) async fn send_message_back(
     addr: &str,
     group: &str,
     message: &MessageExt,
+    delay_level: i32,
     max_reconsume_times: i32,
 ) -> Result<(), ClientError> {
-    let request = requests::consumer_send_msg_back(group, message, 0, max_reconsume_times);
+    let request =
+        requests::consumer_send_msg_back(group, message, delay_level, max_reconsume_times);
     let request_code = request.code;
     let response = core.invoke_broker(addr, request).await?;
     requests::expect_success(addr, request_code, &response)

@@ -58,9 +58,14 @@ pub enum ClientError {
     /// The message is invalid before anything was sent (empty topic, too large, bad batch).
     #[error("invalid message: {0}")]
     InvalidMessage(String),
-    /// A message in a pull body could not be decoded.
-    #[error("undecodable message from {addr}: {detail}")]
-    Decode { addr: String, detail: String },
+    /// A message in a pull body could not be decoded. Nothing of that pull was delivered and
+    /// the queue's offset did not move: the next pull asks for the same messages.
+    #[error("undecodable message from {addr}: {source}")]
+    Decode {
+        addr: String,
+        #[source]
+        source: crate::message::DecodeError,
+    },
     /// The client (producer or consumer) has been shut down.
     #[error("client is shut down")]
     Shutdown,

@@ -8,6 +8,44 @@
 //!
 //! Entry points: [`Producer`], [`PushConsumer`], [`PullConsumer`], [`Admin`]; all take a
 //! [`ClientConfig`] naming the name servers.
+//!
+//! ```no_run
+//! use ringmq_client::{
+//!     ClientConfig, ConsumeStatus, Message, MessageExt, MessageQueue, Producer, ProducerConfig,
+//!     PushConsumer, PushConsumerConfig, QueueSelector,
+//! };
+//!
+//! glommio::LocalExecutor::default().run(async {
+//!     let client = ClientConfig::new("127.0.0.1:9876").unwrap();
+//!     let producer = Producer::start(ProducerConfig::new(client.clone(), "pg")).unwrap();
+//!     let result = producer
+//!         .send(Message::new("TopicA", "hello").with_tags("TagA"))
+//!         .await
+//!         .unwrap();
+//!     println!("stored at {} offset {}", result.queue, result.queue_offset);
+//!     // Async: returns once in flight; at most `max_async_in_flight` at a time.
+//!     producer
+//!         .send_async(Message::new("TopicA", "later"), QueueSelector::RoundRobin, |r| {
+//!             let _ = r.map(|sent| sent.msg_id);
+//!         })
+//!         .await
+//!         .unwrap();
+//!
+//!     let listener = |queue: &MessageQueue, messages: &[MessageExt]| {
+//!         println!("{} messages from {queue}", messages.len());
+//!         ConsumeStatus::Success
+//!     };
+//!     let consumer = PushConsumer::start(
+//!         PushConsumerConfig::new(client, "cg"),
+//!         &[("TopicA", "TagA || TagB")],
+//!         listener,
+//!     )
+//!     .await
+//!     .unwrap();
+//!     consumer.shutdown().await;
+//!     producer.shutdown().await;
+//! });
+//! ```
 
 mod admin;
 mod broker_api;
@@ -34,7 +72,7 @@ pub use consumer::{
 };
 pub use core::AUTO_CREATE_TOPIC_KEY;
 pub use error::{is_retriable_send_code, ClientError};
-pub use message::{decode_records, Message, MessageExt};
+pub use message::{decode_records, DecodeError, Message, MessageExt};
 pub use producer::{Producer, ProducerConfig, SendResult, SendStatus, CLIENT_INNER_PRODUCER_GROUP};
 pub use queue::{queue_index_for_hash, MessageQueue, QueueSelector, RoundRobin};
 pub use route::TopicRoute;

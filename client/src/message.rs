@@ -8,7 +8,26 @@ use ringmq_proto::message::{
     encode_offset_msg_id, encode_properties, property, sysflag, DecodedRecord, PropertiesIter,
 };
 
-use crate::compression::decompress_body;
+use crate::compression::{decompress_body, DecompressError};
+
+/// Why a received body (pull, query) could not be turned into messages.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// A stored record is malformed at byte `position` of the body.
+    #[error("record at body byte {position}: {source}")]
+    Record {
+        position: usize,
+        #[source]
+        source: ringmq_proto::message::RecordError,
+    },
+    /// A record's body could not be decompressed.
+    #[error("message at queue offset {queue_offset}: {source}")]
+    Body {
+        queue_offset: i64,
+        #[source]
+        source: DecompressError,
+    },
+}
 
 /// A message to send. Properties hold TAGS, KEYS, UNIQ_KEY and user properties, exactly as they
 /// travel on the wire.
@@ -147,16 +166,16 @@ impl MessageExt {
         source: &Bytes,
         decoded: &DecodedRecord<'_>,
         broker_name: &str,
-    ) -> Result<MessageExt, String> {
+    ) -> Result<MessageExt, DecodeError> {
         let record = &decoded.record;
         let body = match decompress_body(record.body, record.sys_flag) {
             Ok(Some(inflated)) => Bytes::from(inflated),
             Ok(None) => source.slice_ref(record.body),
-            Err(e) => {
-                return Err(format!(
-                    "message at queue offset {}: {e}",
-                    record.queue_offset
-                ))
+            Err(source) => {
+                return Err(DecodeError::Body {
+                    queue_offset: record.queue_offset,
+                    source,
+                })
             }
         };
         let properties = PropertiesIter::new(record.properties)
@@ -220,12 +239,12 @@ impl MessageExt {
 
 /// Decodes a pull (or query) body: stored records back to back. Java silently stops at the
 /// first undecodable record; this returns an error instead so the caller can see it.
-pub fn decode_records(body: &Bytes, broker_name: &str) -> Result<Vec<MessageExt>, String> {
+pub fn decode_records(body: &Bytes, broker_name: &str) -> Result<Vec<MessageExt>, DecodeError> {
     let mut messages = Vec::new();
     let mut position = 0;
     while position < body.len() {
         let decoded = DecodedRecord::decode(&body[position..])
-            .map_err(|e| format!("record at body byte {position}: {e}"))?;
+            .map_err(|source| DecodeError::Record { position, source })?;
         messages.push(MessageExt::from_record(body, &decoded, broker_name)?);
         position += decoded.total_size;
     }
@@ -306,13 +325,27 @@ mod tests {
     fn corrupt_pull_bodies_are_errors_not_panics() {
         let body = encode(&[record(1, b"x", 0, b"")]);
         let truncated = body.slice(..body.len() - 3);
-        assert!(decode_records(&truncated, "b").is_err());
+        assert!(matches!(
+            decode_records(&truncated, "b"),
+            Err(DecodeError::Record { position: 0, .. })
+        ));
         let mut bad_magic = body.to_vec();
-        bad_magic[4] = 0;
-        assert!(decode_records(&Bytes::from(bad_magic), "b").is_err());
+        bad_magic.extend_from_slice(&body);
+        bad_magic[body.len() + 4] = 0;
+        let error = decode_records(&Bytes::from(bad_magic), "b").unwrap_err();
+        assert!(
+            matches!(error, DecodeError::Record { position, .. } if position == body.len()),
+            "{error}"
+        );
         // Compressed flag on a body that is not zlib.
         let lying = encode(&[record(1, b"not zlib", 0x301, b"")]);
-        assert!(decode_records(&lying, "b").is_err());
+        assert!(matches!(
+            decode_records(&lying, "b"),
+            Err(DecodeError::Body {
+                queue_offset: 1,
+                ..
+            })
+        ));
         assert!(decode_records(&Bytes::new(), "b").unwrap().is_empty());
     }
 

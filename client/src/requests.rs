@@ -10,9 +10,9 @@ use ringmq_proto::header::{
     CommandHeader, ConsumerSendMsgBackRequestHeader, CreateTopicRequestHeader,
     GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader,
     GetRouteInfoRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader,
-    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, SendMessageRequestHeader,
-    SendMessageRequestHeaderV2, SendMessageResponseHeader, UnregisterClientRequestHeader,
-    UpdateConsumerOffsetRequestHeader,
+    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, SearchOffsetRequestHeader,
+    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+    UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 
 use crate::error::ClientError;
@@ -124,7 +124,10 @@ pub(crate) fn send_message(args: &SendArgs<'_>, body: Bytes) -> RemotingCommand 
     } else {
         RequestCode::SendMessageV2
     };
-    request(code, &header, body)
+    let mut command = request(code, &header, body);
+    // 5.x Java sends the broker name twice: `n` of the V2 header and the inherited `bname`.
+    command.ext_fields.insert("bname", args.broker_name);
+    command
 }
 
 /// The fields of a stored-send response the producer uses.
@@ -240,8 +243,23 @@ pub(crate) fn get_min_offset(queue: &MessageQueue) -> RemotingCommand {
     request(RequestCode::GetMinOffset, &header, Bytes::new())
 }
 
-/// The `offset` field of QUERY_CONSUMER_OFFSET, GET_MAX_OFFSET and GET_MIN_OFFSET responses
-/// (all three headers are the single field `offset`).
+/// SEARCH_OFFSET_BY_TIMESTAMP (29), LOWER boundary: the first entry stored at or after
+/// `timestamp_ms` (the queue's max offset if none).
+pub(crate) fn search_offset_by_timestamp(
+    queue: &MessageQueue,
+    timestamp_ms: i64,
+) -> RemotingCommand {
+    let header = SearchOffsetRequestHeader {
+        topic: queue.topic.clone(),
+        queue_id: queue.queue_id,
+        timestamp: timestamp_ms,
+        boundary_type: ringmq_proto::header::BoundaryType::Lower,
+    };
+    request(RequestCode::SearchOffsetByTimestamp, &header, Bytes::new())
+}
+
+/// The `offset` field of QUERY_CONSUMER_OFFSET, GET_MAX_OFFSET, GET_MIN_OFFSET and
+/// SEARCH_OFFSET_BY_TIMESTAMP responses (each header is the single field `offset`).
 pub(crate) fn parse_offset(
     addr: &str,
     request_code: i32,
@@ -315,6 +333,22 @@ pub(crate) fn get_consumer_list_by_group(group: &str) -> RemotingCommand {
     request(RequestCode::GetConsumerListByGroup, &header, Bytes::new())
 }
 
+/// UPDATE_BROKER_CONFIG (25): no header; body `key=value` lines (Java properties text).
+pub(crate) fn update_broker_config(properties: &[(&str, &str)]) -> RemotingCommand {
+    let mut text = String::new();
+    for (key, value) in properties {
+        text.push_str(key);
+        text.push('=');
+        text.push_str(value);
+        text.push('\n');
+    }
+    RemotingCommand::new_request(
+        RequestCode::UpdateBrokerConfig.code(),
+        ExtFields::new(),
+        Bytes::from(text),
+    )
+}
+
 /// UPDATE_AND_CREATE_TOPIC (17).
 pub(crate) fn update_and_create_topic(config: &TopicConfig) -> RemotingCommand {
     let header = CreateTopicRequestHeader {
@@ -364,6 +398,8 @@ mod tests {
         assert_eq!(ext.get("f"), Some("769"));
         assert_eq!(ext.get("g"), Some("1700000000000"));
         assert_eq!(ext.get("i"), Some("WAIT\u{1}true\u{2}"));
+        assert_eq!(ext.get("n"), Some("broker-a"));
+        assert_eq!(ext.get("bname"), Some("broker-a"));
         assert!(ext.get("producerGroup").is_none());
         assert_eq!(single.language.name(), "JAVA");
         let batch = send_message(

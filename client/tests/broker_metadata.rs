@@ -152,3 +152,52 @@ fn push_consumers_split_queues_and_take_them_back_when_one_leaves() {
     });
     drop(broker);
 }
+
+#[test]
+fn producers_and_consumers_follow_a_topic_that_grows() {
+    let namesrv = Namesrv::start();
+    let broker = Broker::start(&namesrv.addr_string(), "broker-a", &[]);
+    let (ns, broker_addr) = (namesrv.addr_string(), broker.addr());
+    run(move || async move {
+        let mut client = client_config(std::slice::from_ref(&ns));
+        client.route_refresh_interval_ms = 200;
+        let admin = Admin::new(client.clone()).unwrap();
+        create_topic(&admin, &broker_addr, "Growing", 2).await;
+
+        let producer = ringmq_client::Producer::start(ringmq_client::ProducerConfig::new(
+            client.clone(),
+            "pg-growing",
+        ))
+        .unwrap();
+        assert_eq!(producer.write_queues("Growing").await.unwrap().len(), 2);
+        let mut consumer_config = PushConsumerConfig::new(client, "cg-growing");
+        consumer_config.rebalance_interval_ms = 200;
+        consumer_config.consume_from = ringmq_client::ConsumeFrom::FirstOffset;
+        let listener = |_: &MessageQueue, _: &[ringmq_client::MessageExt]| ConsumeStatus::Success;
+        let consumer = PushConsumer::start(consumer_config, &[("Growing", "*")], listener)
+            .await
+            .unwrap();
+        let growing = |c: &PushConsumer| {
+            c.assigned_queues()
+                .iter()
+                .filter(|q| q.topic == "Growing")
+                .count()
+        };
+        wait_until("two queues assigned", || async { growing(&consumer) == 2 }).await;
+
+        create_topic(&admin, &broker_addr, "Growing", 4).await;
+        // Both pick the new queues up from their periodic route refresh.
+        wait_until("the producer sees four queues", || async {
+            producer.write_queues("Growing").await.unwrap().len() == 4
+        })
+        .await;
+        wait_until("the consumer owns four queues", || async {
+            growing(&consumer) == 4
+        })
+        .await;
+        consumer.shutdown().await;
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(broker);
+}

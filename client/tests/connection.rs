@@ -9,67 +9,15 @@
 mod common;
 
 use std::cell::RefCell;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::rc::Rc;
-use std::thread::JoinHandle;
 
-use bytes::{Bytes, BytesMut};
-use common::{run, Namesrv};
+use bytes::Bytes;
+use common::{peer, run, wait_until, Namesrv};
 use ringmq_client::remoting::{Connection, ServerRequestHandler};
 use ringmq_client::ClientError;
 use ringmq_proto::command::{ExtFields, RemotingCommand};
-use ringmq_proto::{decode_frame, RequestCode};
-
-/// A one-connection peer running `script` on the accepted socket.
-fn peer<F>(script: F) -> (String, JoinHandle<()>)
-where
-    F: FnOnce(&mut PeerSocket) + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr").to_string();
-    let handle = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept");
-        stream
-            .set_read_timeout(Some(common::WAIT_LIMIT))
-            .expect("read timeout");
-        let mut socket = PeerSocket {
-            stream,
-            buffer: BytesMut::new(),
-        };
-        script(&mut socket);
-    });
-    (addr, handle)
-}
-
-struct PeerSocket {
-    stream: TcpStream,
-    buffer: BytesMut,
-}
-
-impl PeerSocket {
-    fn read_command(&mut self) -> Option<RemotingCommand> {
-        loop {
-            if let Some(command) =
-                decode_frame(&mut self.buffer).expect("client sends valid frames")
-            {
-                return Some(command);
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.stream.read(&mut chunk).ok()?;
-            if n == 0 {
-                return None;
-            }
-            self.buffer.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn write_command(&mut self, command: &RemotingCommand) {
-        let mut out = BytesMut::new();
-        command.encode(&mut out).expect("encode");
-        self.stream.write_all(&out).expect("write");
-    }
-}
+use ringmq_proto::RequestCode;
 
 fn route_request(topic: &str) -> RemotingCommand {
     let mut ext = ExtFields::new();
@@ -308,4 +256,50 @@ fn many_requests_pipeline_on_one_connection_to_the_real_name_server() {
         assert_eq!(connection.in_flight(), 0);
         assert!(!connection.is_closed());
     });
+}
+
+#[test]
+fn oneway_senders_wait_while_a_peer_does_not_read() {
+    const FRAMES: usize = 64;
+    const BODY_BYTES: usize = 1024 * 1024;
+    let (start_reading_tx, start_reading_rx) = std::sync::mpsc::channel::<()>();
+    let (addr, peer_thread) = peer(move |socket| {
+        start_reading_rx.recv().unwrap();
+        let mut frames = 0;
+        while frames < FRAMES {
+            let command = socket.read_command().expect("all frames arrive");
+            assert!(command.is_oneway());
+            assert_eq!(command.body.len(), BODY_BYTES);
+            frames += 1;
+        }
+    });
+    run(move || async move {
+        let connection = Rc::new(Connection::connect(&addr, 1_000, None).await.unwrap());
+        let sent = Rc::new(std::cell::Cell::new(0usize));
+        let sender = {
+            let (connection, sent) = (connection.clone(), sent.clone());
+            glommio::spawn_local(async move {
+                for _ in 0..FRAMES {
+                    let body = Bytes::from(vec![7u8; BODY_BYTES]);
+                    let mut command = route_request("big");
+                    command.body = body;
+                    connection.send_oneway(command).await.unwrap();
+                    sent.set(sent.get() + 1);
+                }
+            })
+        };
+        wait_until("the outbox to reach its high water", || async {
+            connection.queued_bytes() > ringmq_client::remoting::OUTBOX_HIGH_WATER_BYTES
+        })
+        .await;
+        // 64 MiB cannot fit in socket buffers plus a 4 MiB outbox: the sender is held.
+        assert!(sent.get() < FRAMES, "sender was not held back");
+        start_reading_tx.send(()).unwrap();
+        sender.await;
+        assert_eq!(sent.get(), FRAMES);
+        // Queued is not written: flush before the connection is dropped.
+        connection.flush().await;
+        assert_eq!(connection.queued_bytes(), 0);
+    });
+    peer_thread.join().unwrap();
 }

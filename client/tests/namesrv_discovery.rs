@@ -1,13 +1,22 @@
 //! Discovery against the real `ringmq-namesrv` binary: routes, the TBW102 fallback, cluster
-//! info, name-server failover, and reconnecting after the name server restarts.
+//! info, name-server failover, typed errors when it dies, reconnecting when it closes a
+//! connection.
 
 mod common;
 
-use common::{client_config, closed_port_addr, register_broker, run, topic_config, Namesrv};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use common::{
+    client_config, closed_port_addr, register_broker, run, topic_config, wait_until, Namesrv,
+};
+use ringmq_client::remoting::ConnectionPool;
 use ringmq_client::{
     Admin, ClientError, Producer, ProducerConfig, PullConsumer, AUTO_CREATE_TOPIC_KEY,
 };
 use ringmq_proto::body::perm;
+use ringmq_proto::command::{ExtFields, RemotingCommand};
+use ringmq_proto::RequestCode;
 
 /// The broker address registered in these tests. Nothing listens there: discovery never dials
 /// a broker, and the tests never send to it.
@@ -156,26 +165,11 @@ fn a_dead_name_server_is_skipped() {
 }
 
 #[test]
-fn the_connection_is_reestablished_after_the_name_server_restarts() {
-    let mut first = Namesrv::start();
-    let addr = first.addr_string();
-    let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
-    let (killed_tx, killed_rx) = std::sync::mpsc::channel::<()>();
-    // The name server process is owned by this thread; the executor asks for the kill.
-    let killer = std::thread::spawn(move || {
-        kill_rx.recv().unwrap();
-        first.kill();
-        killed_tx.send(()).unwrap();
-        kill_rx.recv().unwrap();
-        let second = Namesrv::start_on(&first.addr_string());
-        killed_tx.send(()).unwrap();
-        // Keep it alive until the test body is done.
-        let _ = kill_rx.recv();
-        drop(second);
-    });
-    let body_addr = addr.clone();
+fn a_killed_name_server_fails_requests_with_a_typed_error() {
+    let namesrv = Namesrv::start();
+    let addr = namesrv.addr_string();
     run(move || async move {
-        let addr = body_addr;
+        let mut namesrv = namesrv;
         let admin = Admin::new(client_config(std::slice::from_ref(&addr))).unwrap();
         register_broker(
             &admin,
@@ -186,37 +180,51 @@ fn the_connection_is_reestablished_after_the_name_server_restarts() {
         )
         .await;
         assert!(admin.topic_route("TopicA").await.is_ok());
-
-        kill_tx.send(()).unwrap();
-        killed_rx.recv().unwrap();
-        let error = admin.topic_route("TopicA").await.unwrap_err();
-        assert!(
-            matches!(error, ClientError::NameServerUnavailable { .. }),
-            "{error}"
-        );
-
-        kill_tx.send(()).unwrap();
-        killed_rx.recv().unwrap();
-        // A fresh name server knows no broker until one registers again.
-        register_broker(
-            &admin,
-            &addr,
-            "broker-a",
-            BROKER_ADDR,
-            &[topic_config("TopicA", 1, perm::READ | perm::WRITE)],
-        )
-        .await;
-        assert_eq!(
-            admin
-                .topic_route("TopicA")
-                .await
-                .unwrap()
-                .write_queues
-                .len(),
-            1
-        );
+        namesrv.kill();
+        // The open connection breaks (or the reconnect is refused): a typed error either way.
+        for _ in 0..2 {
+            let error = admin.topic_route("TopicA").await.unwrap_err();
+            let ClientError::NameServerUnavailable { last } = error else {
+                panic!("expected NameServerUnavailable, got {error}");
+            };
+            assert!(
+                matches!(
+                    *last,
+                    ClientError::ConnectionClosed { .. } | ClientError::Connect { .. }
+                ),
+                "{last}"
+            );
+        }
         admin.shutdown();
-        kill_tx.send(()).unwrap();
     });
-    killer.join().unwrap();
+}
+
+#[test]
+fn a_connection_the_server_closed_is_reestablished_on_next_use() {
+    // The name server closes connections idle for 300 ms, as Java's idle handler does.
+    let namesrv = Namesrv::start_with(&["--idle-timeout-ms", "300"]);
+    let addr = namesrv.addr_string();
+    run(move || async move {
+        let pool = ConnectionPool::new(1_000, None);
+        let request = || {
+            let mut ext = ExtFields::new();
+            ext.insert("topic", "Nowhere");
+            RemotingCommand::new_request(RequestCode::GetRouteinfoByTopic.code(), ext, Bytes::new())
+        };
+        let first = pool.get(&addr).await.unwrap();
+        assert_eq!(first.request(request(), 3_000).await.unwrap().code, 17);
+        wait_until("the server to close the idle connection", || async {
+            first.is_closed()
+        })
+        .await;
+        // The pool notices and connects again; the request goes through.
+        let response = pool.invoke(&addr, request(), 3_000).await.unwrap();
+        assert_eq!(response.code, 17);
+        let second = pool.get(&addr).await.unwrap();
+        assert!(!second.is_closed());
+        assert!(!Rc::ptr_eq(&first, &second), "a new connection");
+        pool.close_all();
+        assert!(second.is_closed());
+    });
+    drop(namesrv);
 }

@@ -1,5 +1,7 @@
 //! Consumers: the push consumer (rebalancing, long polling, offsets) and the pull consumer.
 
+mod heartbeat;
+mod local_offsets;
 mod offset_store;
 mod pull;
 mod pull_consumer;

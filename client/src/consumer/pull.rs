@@ -98,10 +98,10 @@ pub(crate) async fn pull_once(
     let mut filtered_out = 0;
     if status == PullStatus::Found {
         let decoded =
-            decode_records(&response.body, &spec.queue.broker_name).map_err(|detail| {
+            decode_records(&response.body, &spec.queue.broker_name).map_err(|source| {
                 ClientError::Decode {
                     addr: addr.to_string(),
-                    detail,
+                    source,
                 }
             })?;
         for message in decoded {

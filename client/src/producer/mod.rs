@@ -258,7 +258,11 @@ impl Producer {
                 tracing::debug!(%addr, error = %e, "unregister failed");
             }
         }
-        inner.core.pool.close_all();
+        inner
+            .core
+            .pool
+            .flush_and_close_all(inner.core.config.request_timeout_ms)
+            .await;
     }
 
     fn start_background_tasks(&self) {
@@ -309,7 +313,7 @@ impl ProducerInner {
         prepared: &PreparedSend,
         selector: &QueueSelector,
     ) -> Result<SendResult, ClientError> {
-        self.check_running()?;
+        // No shutdown check here: an async send accepted before `shutdown` still completes.
         let attempts = match selector {
             QueueSelector::RoundRobin => 1 + self.config.retry_times_when_send_failed,
             _ => 1,

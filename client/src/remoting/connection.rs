@@ -14,9 +14,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -40,6 +43,11 @@ pub type ServerRequestHandler = Rc<dyn Fn(&str, &RemotingCommand) -> Option<Remo
 /// How much the reader asks the socket for at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// Callers wait before queueing more once this many encoded bytes await the writer: a peer that
+/// reads slowly back-pressures senders (oneway sends have no response to wait for otherwise)
+/// instead of growing the outbox without bound.
+pub const OUTBOX_HIGH_WATER_BYTES: usize = 4 * 1024 * 1024;
+
 type ResponseSlot = oneshot::Sender<Result<RemotingCommand, ClientError>>;
 
 struct Shared {
@@ -51,6 +59,10 @@ struct Shared {
     next_opaque: Cell<i32>,
     /// Capacity-1 doorbell for the writer task: a full channel already means "work is waiting".
     writer_doorbell: LocalSender<()>,
+    /// Callers waiting for the outbox to drain (below [`OUTBOX_HIGH_WATER_BYTES`], or fully).
+    drain_waiters: RefCell<Vec<Waker>>,
+    /// The writer task is in the middle of a write.
+    writing: Cell<bool>,
     handler: Option<ServerRequestHandler>,
     /// The socket, for `shutdown(2)` on close. Valid while either task holds its stream half;
     /// see [`Shared::close`] for why that holds whenever it is used.
@@ -95,6 +107,8 @@ impl Connection {
             closed: RefCell::new(None),
             next_opaque: Cell::new(1),
             writer_doorbell: doorbell_tx,
+            drain_waiters: RefCell::new(Vec::new()),
+            writing: Cell::new(false),
             handler,
             fd,
         });
@@ -129,6 +143,7 @@ impl Connection {
         mut request: RemotingCommand,
         timeout_ms: u64,
     ) -> Result<RemotingCommand, ClientError> {
+        self.outbox_below_high_water().await;
         self.fail_if_closed()?;
         let opaque = self.shared.take_opaque();
         request.opaque = opaque;
@@ -155,8 +170,10 @@ impl Connection {
         }
     }
 
-    /// Sends `request` with the ONEWAY flag; the server does not answer.
-    pub fn send_oneway(&self, mut request: RemotingCommand) -> Result<(), ClientError> {
+    /// Sends `request` with the ONEWAY flag; the server does not answer. Returns once the
+    /// request is queued for the socket (after waiting, if the outbox is over its high water).
+    pub async fn send_oneway(&self, mut request: RemotingCommand) -> Result<(), ClientError> {
+        self.outbox_below_high_water().await;
         self.fail_if_closed()?;
         request.opaque = self.shared.take_opaque();
         request.set_oneway();
@@ -168,11 +185,60 @@ impl Connection {
         self.shared.close(reason.to_string());
     }
 
+    /// Bytes encoded but not yet taken by the writer.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.outbox.borrow().len()
+    }
+
+    /// Waits until everything queued so far has been written to the socket (or the connection
+    /// closed). Oneway requests are only queued when `send_oneway` returns; call this before
+    /// dropping a connection whose last oneway requests must go out.
+    pub async fn flush(&self) {
+        OutboxDrained {
+            shared: &self.shared,
+            limit_bytes: 0,
+        }
+        .await
+    }
+
+    fn outbox_below_high_water(&self) -> OutboxDrained<'_> {
+        OutboxDrained {
+            shared: &self.shared,
+            limit_bytes: OUTBOX_HIGH_WATER_BYTES,
+        }
+    }
+
     fn fail_if_closed(&self) -> Result<(), ClientError> {
         if self.is_closed() {
             return Err(self.shared.closed_error());
         }
         Ok(())
+    }
+}
+
+/// Ready when the outbox holds at most `limit_bytes` (0: empty and no write in flight) or the
+/// connection closed.
+struct OutboxDrained<'a> {
+    shared: &'a Shared,
+    limit_bytes: usize,
+}
+
+impl Future for OutboxDrained<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let shared = self.shared;
+        let queued = shared.outbox.borrow().len();
+        let drained = if self.limit_bytes == 0 {
+            queued == 0 && !shared.writing.get()
+        } else {
+            queued <= self.limit_bytes
+        };
+        if drained || shared.closed.borrow().is_some() {
+            return Poll::Ready(());
+        }
+        shared.drain_waiters.borrow_mut().push(cx.waker().clone());
+        Poll::Pending
     }
 }
 
@@ -188,11 +254,18 @@ impl Drop for PendingGuard<'_> {
 }
 
 impl Shared {
+    /// The next opaque not used by a pending request. Java's counter is an int that wraps; this
+    /// one stays positive (logs read naturally) and, after a wrap, skips opaques still pending
+    /// (a long-polling pull can be older than two billion requests in theory).
     fn take_opaque(&self) -> i32 {
-        let opaque = self.next_opaque.get();
-        // Java's opaque counter is an int that wraps; keep it positive so logs read naturally.
-        self.next_opaque.set(opaque.checked_add(1).unwrap_or(1));
-        opaque
+        let pending = self.pending.borrow();
+        loop {
+            let opaque = self.next_opaque.get();
+            self.next_opaque.set(opaque.checked_add(1).unwrap_or(1));
+            if !pending.contains_key(&opaque) {
+                return opaque;
+            }
+        }
     }
 
     /// Encodes `command` into the outbox and wakes the writer. Nothing is queued on error.
@@ -234,6 +307,14 @@ impl Shared {
             libc::shutdown(self.fd, libc::SHUT_RDWR);
         }
         self.fail_pending(make_error);
+        self.wake_drain_waiters();
+    }
+
+    fn wake_drain_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.drain_waiters.borrow_mut());
+        for waker in waiters {
+            waker.wake();
+        }
     }
 
     fn close(&self, reason: String) {
@@ -332,12 +413,20 @@ async fn write_loop(
             return;
         }
         let batch = shared.outbox.borrow_mut().split().freeze();
+        // The outbox is empty again: senders held at the high water may queue more while this
+        // batch is written.
+        shared.wake_drain_waiters();
         if batch.is_empty() {
             continue;
         }
-        if let Err(e) = writer.write_all(&batch).await {
+        shared.writing.set(true);
+        let written = writer.write_all(&batch).await;
+        shared.writing.set(false);
+        if let Err(e) = written {
             shared.close(format!("write failed: {e}"));
             return;
         }
+        // Wakes `flush` callers (and anyone who queued up to the high water meanwhile).
+        shared.wake_drain_waiters();
     }
 }

@@ -3,5 +3,5 @@
 mod connection;
 mod pool;
 
-pub use connection::{Connection, ServerRequestHandler};
+pub use connection::{Connection, ServerRequestHandler, OUTBOX_HIGH_WATER_BYTES};
 pub use pool::ConnectionPool;

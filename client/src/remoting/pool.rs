@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use ringmq_proto::command::RemotingCommand;
 
@@ -74,7 +75,7 @@ impl ConnectionPool {
         request: RemotingCommand,
     ) -> Result<(), ClientError> {
         let connection = self.get(addr).await?;
-        connection.send_oneway(request)
+        connection.send_oneway(request).await
     }
 
     /// Addresses with a live connection.
@@ -87,7 +88,28 @@ impl ConnectionPool {
             .collect()
     }
 
-    /// Closes and drops every connection.
+    /// Waits (at most `timeout_ms` in all) until every connection has written what is queued
+    /// (oneway requests included), then closes them all.
+    pub async fn flush_and_close_all(&self, timeout_ms: u64) {
+        let connections: Vec<Rc<Connection>> =
+            self.connections.borrow().values().cloned().collect();
+        let flushed = glommio::timer::timeout(Duration::from_millis(timeout_ms), async {
+            for connection in &connections {
+                connection.flush().await;
+            }
+            Ok(())
+        })
+        .await;
+        if flushed.is_err() {
+            tracing::warn!(
+                timeout_ms,
+                "connections not flushed in time; closing anyway"
+            );
+        }
+        self.close_all();
+    }
+
+    /// Closes and drops every connection; what is still queued is lost.
     pub fn close_all(&self) {
         let drained: Vec<_> = self.connections.borrow_mut().drain().collect();
         for (_, connection) in drained {

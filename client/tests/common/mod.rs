@@ -14,20 +14,20 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use glommio::{LocalExecutorBuilder, Placement};
 use ringmq_client::{Admin, ClientConfig};
 use ringmq_proto::body::{DataVersion, JsonBody, RegisterBrokerBody, TopicConfig};
 use ringmq_proto::command::{ExtFields, RemotingCommand};
 use ringmq_proto::header::RegisterBrokerRequestHeader;
-use ringmq_proto::RequestCode;
+use ringmq_proto::{decode_frame, RequestCode};
 
 /// Upper bound for anything a test waits on; a healthy run needs a small fraction of it.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
@@ -87,11 +87,15 @@ pub struct Namesrv {
 impl Namesrv {
     /// Starts a name server on an OS-chosen loopback port.
     pub fn start() -> Namesrv {
-        Namesrv::start_on("127.0.0.1:0")
+        Namesrv::start_with(&[])
     }
 
-    /// Starts a name server listening on `listen`.
-    pub fn start_on(listen: &str) -> Namesrv {
+    /// Starts a name server on an OS-chosen loopback port with extra flags.
+    ///
+    /// Never restart one on a port it used before: listeners here set SO_REUSEPORT, so a
+    /// port freed by a kill can meanwhile be bound by another test's process, and both would
+    /// then share its connections.
+    pub fn start_with(extra_args: &[&str]) -> Namesrv {
         let binary = binary_path("ringmq-namesrv", "ringmq-namesrv");
         let stderr = if std::env::var_os("RINGMQ_TEST_LOG").is_some() {
             Stdio::inherit()
@@ -99,7 +103,8 @@ impl Namesrv {
             Stdio::null()
         };
         let mut child = Command::new(binary)
-            .args(["--listen", listen, "--log-level", "warn"])
+            .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+            .args(extra_args)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -225,11 +230,20 @@ pub async fn register_broker(
 }
 
 /// Two free loopback ports `p` and `p - 2` (a broker listens on both: the VIP port is p − 2).
+/// A port is never handed out twice in one test process: brokers listen with SO_REUSEPORT, so
+/// two tests given the same free port would both bind it and share its connections.
 fn free_port_pair() -> u16 {
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..100 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
-        if port > 1026 && std::net::TcpListener::bind(("127.0.0.1", port - 2)).is_ok() {
+        let taken = |p: u16| handed_out.iter().any(|h| h.abs_diff(p) <= 2);
+        if port > 1026
+            && !taken(port)
+            && std::net::TcpListener::bind(("127.0.0.1", port - 2)).is_ok()
+        {
+            handed_out.push(port);
             return port;
         }
     }
@@ -242,11 +256,29 @@ pub struct Broker {
     child: Child,
     pub port: u16,
     _store: tempfile::TempDir,
+    log_path: PathBuf,
 }
 
 impl Broker {
     /// Starts a broker named `broker_name` registering with `namesrv`, with `extra` flags.
+    ///
+    /// A free port can be taken by another process (an outgoing connection's ephemeral port, a
+    /// concurrently started server) between picking it and the broker binding it; a start that
+    /// fails with "Address already in use" is retried on new ports, up to three times.
     pub fn start(namesrv: &str, broker_name: &str, extra: &[&str]) -> Broker {
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            match Broker::try_start(namesrv, broker_name, extra) {
+                Ok(broker) => return broker,
+                Err(log) if log.contains("Address already in use") => last_log = log,
+                Err(log) => panic!("ringmq-broker exited before listening:\n{log}"),
+            }
+        }
+        panic!("ringmq-broker found no free port in three tries:\n{last_log}");
+    }
+
+    /// Starts a broker on fresh ports; `Err(log)` if it exits before listening.
+    fn try_start(namesrv: &str, broker_name: &str, extra: &[&str]) -> Result<Broker, String> {
         let binary = binary_path("ringmq-broker", "ringmq-broker");
         let store = tempfile::tempdir().expect("temp store dir");
         let port = free_port_pair();
@@ -271,35 +303,35 @@ impl Broker {
             "ringmqTailCacheBytes=4194304",
         ];
         args.extend_from_slice(extra);
-        let output = if std::env::var_os("RINGMQ_TEST_LOG").is_some() {
-            Stdio::inherit
-        } else {
-            Stdio::null
-        };
+        // The log goes next to the store, so a broker that fails to start can say why.
+        let log_path = store.path().join("broker.log");
+        let log = std::fs::File::create(&log_path).expect("create broker log");
         let child = Command::new(binary)
             .args(&args)
-            .stdout(output())
-            .stderr(output())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
             .spawn()
             .expect("start ringmq-broker");
         let mut broker = Broker {
             child,
             port,
             _store: store,
+            log_path,
         };
-        broker.wait_listening();
-        broker
+        broker.wait_listening()?;
+        Ok(broker)
     }
 
-    fn wait_listening(&mut self) {
+    fn wait_listening(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + WAIT_LIMIT;
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(status) = self.child.try_wait().expect("poll broker") {
-                panic!("ringmq-broker exited with {status} before listening");
+            if self.child.try_wait().expect("poll broker").is_some() {
+                return Err(std::fs::read_to_string(&self.log_path).unwrap_or_default());
             }
             assert!(Instant::now() < deadline, "broker not listening in time");
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 
     pub fn addr(&self) -> String {
@@ -329,5 +361,57 @@ where
     while !condition().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A scripted peer on 127.0.0.1 for cases no real server produces on demand: it accepts one
+/// connection and runs `script` on it in a thread, speaking real frames through the protocol
+/// crate's codec over a blocking socket.
+pub fn peer<F>(script: F) -> (String, std::thread::JoinHandle<()>)
+where
+    F: FnOnce(&mut PeerSocket) + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        stream
+            .set_read_timeout(Some(WAIT_LIMIT))
+            .expect("read timeout");
+        let mut socket = PeerSocket {
+            stream,
+            buffer: BytesMut::new(),
+        };
+        script(&mut socket);
+    });
+    (addr, handle)
+}
+
+pub struct PeerSocket {
+    pub stream: std::net::TcpStream,
+    buffer: BytesMut,
+}
+
+impl PeerSocket {
+    pub fn read_command(&mut self) -> Option<RemotingCommand> {
+        loop {
+            if let Some(command) =
+                decode_frame(&mut self.buffer).expect("client sends valid frames")
+            {
+                return Some(command);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    pub fn write_command(&mut self, command: &RemotingCommand) {
+        let mut out = BytesMut::new();
+        command.encode(&mut out).expect("encode");
+        self.stream.write_all(&out).expect("write");
     }
 }

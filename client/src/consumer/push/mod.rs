@@ -19,13 +19,13 @@ use std::time::Duration;
 
 use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::Task;
-use ringmq_proto::body::{
-    ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, JsonBody,
-    MessageModel as WireModel, ProducerData,
-};
-use ringmq_proto::code::RequestCode;
-use ringmq_proto::message::property;
+use ringmq_proto::body::JsonBody;
+use ringmq_proto::code::{RequestCode, ResponseCode};
 
+mod consume;
+
+use super::heartbeat;
+use super::local_offsets;
 use super::offset_store::OffsetTable;
 use super::pull::{pull_once, pull_sys_flag, PullSpec, PullStatus};
 use super::subscription::TagSubscription;
@@ -34,7 +34,7 @@ use crate::config::ClientConfig;
 use crate::core::ClientCore;
 use crate::error::ClientError;
 use crate::message::MessageExt;
-use crate::producer::{now_ms, CLIENT_INNER_PRODUCER_GROUP};
+use crate::producer::now_ms;
 use crate::queue::MessageQueue;
 use crate::rebalance::allocate_averagely;
 use crate::remoting::ServerRequestHandler;
@@ -58,6 +58,9 @@ pub enum ConsumeFrom {
     LastOffset,
     /// At offset 0.
     FirstOffset,
+    /// At the first message stored at or after this time (ms since the epoch), found with
+    /// SEARCH_OFFSET_BY_TIMESTAMP, as Java's CONSUME_FROM_TIMESTAMP.
+    Timestamp(i64),
 }
 
 /// The listener's verdict on a batch.
@@ -106,8 +109,16 @@ pub struct PushConsumerConfig {
     pub commit_interval_ms: u64,
     /// Deliveries before the broker moves a message to the DLQ; -1 means 16, as in Java.
     pub max_reconsume_times: i32,
+    /// Delay level of a message handed back after RECONSUME_LATER (Java's
+    /// `delayLevelWhenNextConsume`): 0 lets the broker pick `3 + reconsumeTimes`, a negative
+    /// value sends it straight to the DLQ.
+    pub send_back_delay_level: i32,
     /// Wait before re-consuming locally a message that could not be sent back.
     pub local_retry_delay_ms: u64,
+    /// Broadcasting only: a file that keeps this consumer's offsets across restarts (Java's
+    /// `LocalFileOffsetStore`). `None` keeps them in memory: a restarted broadcasting consumer
+    /// then starts per `consume_from`.
+    pub broadcast_offset_file: Option<std::path::PathBuf>,
 }
 
 impl PushConsumerConfig {
@@ -125,7 +136,17 @@ impl PushConsumerConfig {
             rebalance_interval_ms: 20_000,
             commit_interval_ms: 5_000,
             max_reconsume_times: -1,
+            send_back_delay_level: 0,
             local_retry_delay_ms: 1_000,
+            broadcast_offset_file: None,
+        }
+    }
+
+    /// The offset file, when this consumer keeps its offsets locally.
+    fn local_offset_file(&self) -> Option<&std::path::Path> {
+        match self.message_model {
+            MessageModel::Broadcasting => self.broadcast_offset_file.as_deref(),
+            MessageModel::Clustering => None,
         }
     }
 
@@ -200,12 +221,18 @@ impl PushConsumer {
             None
         });
         let core = ClientCore::new(config.client.clone(), Some(handler))?;
+        let mut offsets = OffsetTable::default();
+        if let Some(path) = config.local_offset_file() {
+            for (queue, offset) in local_offsets::load(path)? {
+                offsets.reset(&queue, offset);
+            }
+        }
         let inner = Rc::new(PushInner {
             config,
             core,
             subscriptions: subs,
             listener: Rc::new(listener),
-            offsets: RefCell::new(OffsetTable::default()),
+            offsets: RefCell::new(offsets),
             workers: RefCell::new(BTreeMap::new()),
             heartbeat_addrs: RefCell::new(BTreeSet::new()),
             running: Cell::new(true),
@@ -248,6 +275,7 @@ impl PushConsumer {
         }
         inner.background.borrow_mut().clear();
         inner.workers.borrow_mut().clear();
+        inner.store_local_offsets();
         if inner.config.message_model == MessageModel::Clustering {
             let offsets = inner.offsets.borrow().all();
             for (queue, offset) in offsets {
@@ -263,7 +291,11 @@ impl PushConsumer {
                 tracing::debug!(%addr, error = %e, "unregister failed");
             }
         }
-        inner.core.pool.close_all();
+        inner
+            .core
+            .pool
+            .flush_and_close_all(inner.core.config.request_timeout_ms)
+            .await;
     }
 }
 
@@ -329,32 +361,11 @@ impl PushInner {
     }
 
     fn heartbeat_body(&self) -> bytes::Bytes {
-        let consumer = ConsumerData {
-            consume_from_where: match self.config.consume_from {
-                ConsumeFrom::LastOffset => ConsumeFromWhere::ConsumeFromLastOffset,
-                ConsumeFrom::FirstOffset => ConsumeFromWhere::ConsumeFromFirstOffset,
-            },
-            consume_type: ConsumeType::ConsumePassively,
-            group_name: self.config.group.clone(),
-            message_model: match self.config.message_model {
-                MessageModel::Clustering => WireModel::Clustering,
-                MessageModel::Broadcasting => WireModel::Broadcasting,
-            },
-            subscription_data_set: self
-                .subscriptions
-                .values()
-                .map(TagSubscription::to_subscription_data)
-                .collect(),
-            unit_mode: false,
-        };
-        let data = HeartbeatData {
-            client_id: self.core.client_id.clone(),
-            consumer_data_set: vec![consumer],
-            producer_data_set: vec![ProducerData {
-                group_name: CLIENT_INNER_PRODUCER_GROUP.to_string(),
-            }],
-            ..HeartbeatData::default()
-        };
+        let data = heartbeat::consumer_heartbeat(
+            &self.core.client_id,
+            &self.config,
+            self.subscriptions.values(),
+        );
         bytes::Bytes::from(data.to_json())
     }
 
@@ -487,6 +498,9 @@ impl PushInner {
         match self.config.consume_from {
             ConsumeFrom::FirstOffset => Ok(0),
             ConsumeFrom::LastOffset => broker_api::max_offset(&self.core, &addr, queue).await,
+            ConsumeFrom::Timestamp(ms) => {
+                broker_api::offset_at_time(&self.core, &addr, queue, ms).await
+            }
         }
     }
 
@@ -563,70 +577,53 @@ impl PushInner {
         Ok(result.next_begin_offset)
     }
 
-    /// Calls the listener on `messages` in batches, in order; returns false if the consumer was
-    /// shut down before every message was consumed or handed back.
-    async fn consume_in_order(&self, queue: &MessageQueue, messages: &mut [MessageExt]) -> bool {
-        for message in messages.iter_mut() {
-            restore_retry_topic(message, &self.config.group);
+    /// A broker that lost this client's registration (it restarted, or the connection broke and
+    /// it dropped the channel's registrations) answers pulls with SUBSCRIPTION_NOT_EXIST /
+    /// SUBSCRIPTION_NOT_LATEST until the next heartbeat; send that heartbeat now instead of up to
+    /// 30 s later.
+    async fn after_pull_error(&self, queue: &MessageQueue, error: &ClientError) {
+        let lost_registration = match error {
+            ClientError::Server { code, .. } => [
+                ResponseCode::SubscriptionNotExist.code(),
+                ResponseCode::SubscriptionNotLatest.code(),
+                ResponseCode::SubscriptionGroupNotExist.code(),
+            ]
+            .contains(code),
+            ClientError::ConnectionClosed { .. } | ClientError::Connect { .. } => true,
+            _ => false,
+        };
+        if !lost_registration {
+            return;
         }
-        let batch_size = self.config.consume_batch_max_size.max(1);
-        for batch in messages.chunks(batch_size) {
-            let mut pending: Vec<MessageExt> = batch.to_vec();
-            loop {
-                if !self.running.get() {
-                    return false;
-                }
-                if self.listener.consume(queue, &pending) == ConsumeStatus::Success {
-                    break;
-                }
-                if !self.is_clustering() {
-                    // Broadcasting consumers never send back (Java drops them with a warning).
-                    tracing::warn!(%queue, count = pending.len(), "broadcast messages dropped");
-                    break;
-                }
-                pending = self.send_back(queue, pending).await;
-                if pending.is_empty() {
-                    break;
-                }
-                // The broker did not take them: consume them again here after a pause.
-                for message in &mut pending {
-                    message.reconsume_times += 1;
-                }
-                glommio::timer::sleep(Duration::from_millis(self.config.local_retry_delay_ms))
-                    .await;
-            }
-        }
-        true
-    }
-
-    /// Sends each message back; returns those the broker did not take.
-    async fn send_back(&self, queue: &MessageQueue, messages: Vec<MessageExt>) -> Vec<MessageExt> {
-        let max = self.config.effective_max_reconsume_times();
-        let mut failed = Vec::new();
-        for message in messages {
-            let addr = match self.core.cached_route(&queue.topic) {
-                Some(route) => route.master_addr(&queue.broker_name).map(str::to_string),
-                None => None,
-            }
-            .unwrap_or_else(|| message.store_host.to_string());
-            let result =
-                broker_api::send_message_back(&self.core, &addr, &self.config.group, &message, max)
-                    .await;
-            if let Err(e) = result {
-                tracing::warn!(%queue, msg_id = %message.msg_id(), error = %e, "send back failed");
-                failed.push(message);
-            }
-        }
-        failed
+        let Ok(addr) = self.broker_addr(queue) else {
+            return;
+        };
+        self.heartbeat_addrs.borrow_mut().remove(&addr);
+        self.send_heartbeats(BTreeSet::from([addr])).await;
     }
 
     async fn commit_dirty_offsets(&self) {
         if !self.is_clustering() {
+            let changed = !self.offsets.borrow_mut().take_dirty().is_empty();
+            if changed {
+                self.store_local_offsets();
+            }
             return;
         }
         let dirty = self.offsets.borrow_mut().take_dirty();
         for (queue, offset) in dirty {
             self.commit_offset_oneway(&queue, offset).await;
+        }
+    }
+
+    /// Writes every offset to the local offset file, if this consumer has one.
+    fn store_local_offsets(&self) {
+        let Some(path) = self.config.local_offset_file() else {
+            return;
+        };
+        let all = self.offsets.borrow().all();
+        if let Err(e) = local_offsets::store(path, &all) {
+            tracing::warn!(error = %e, "cannot write local offsets");
         }
     }
 
@@ -671,17 +668,6 @@ impl PushInner {
     }
 }
 
-/// A message from the group's retry topic carries its original topic in RETRY_TOPIC; the
-/// listener sees that topic, as in Java (`resetRetryAndNamespace`).
-fn restore_retry_topic(message: &mut MessageExt, group: &str) {
-    if message.topic != retry_topic(group) {
-        return;
-    }
-    if let Some(original) = message.property(property::RETRY_TOPIC) {
-        message.topic = original.to_string();
-    }
-}
-
 /// The loop of one assigned queue; ends when the queue is released (task dropped) or the
 /// consumer is gone.
 async fn pull_loop(weak: Weak<PushInner>, queue: MessageQueue) {
@@ -697,6 +683,7 @@ async fn pull_loop(weak: Weak<PushInner>, queue: MessageQueue) {
             Ok(_) => {}
             Err(e) => {
                 tracing::debug!(%queue, error = %e, "pull failed; pausing");
+                inner.after_pull_error(&queue, &e).await;
                 let delay = Duration::from_millis(inner.config.pull_error_delay_ms);
                 drop(inner);
                 glommio::timer::sleep(delay).await;
