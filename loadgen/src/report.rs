@@ -31,6 +31,9 @@ pub struct SendResult {
     pub latency_us: PercentileSummary,
     /// Open loop only: how late sends left compared with their schedule.
     pub publish_delay_us: Option<PercentileSummary>,
+    /// Open loop only: messages due in the measured window that were never sent because the
+    /// producers fell behind the schedule (0 when the system kept up).
+    pub unsent_scheduled_messages: Option<u64>,
 }
 
 /// Consumption of messages born in the measured window.
@@ -126,6 +129,7 @@ pub fn send_and_consume(
         failed_messages_by_status: stats.failed_messages_by_status.clone(),
         latency_us: stats.send_latency.summary(),
         publish_delay_us: open_loop.then(|| stats.publish_delay.summary()),
+        unsent_scheduled_messages: open_loop.then_some(stats.unsent_scheduled_messages),
     };
     let consume = with_consumers.then(|| ConsumeResult {
         messages: stats.consumed_messages,
@@ -214,6 +218,13 @@ impl RunResult {
         let _ = writeln!(out, "  latency       {}", send.latency_us.one_line());
         if let Some(d) = &send.publish_delay_us {
             let _ = writeln!(out, "  publish delay {}", d.one_line());
+        }
+        if let Some(unsent) = send.unsent_scheduled_messages.filter(|n| *n > 0) {
+            let _ = writeln!(
+                out,
+                "  behind schedule: {} scheduled messages never sent (the target rate was not reached)",
+                thousands(unsent as f64)
+            );
         }
         if let Some(c) = &self.consume {
             let _ = writeln!(
@@ -345,6 +356,12 @@ impl RunResult {
         }
         if let Some(c) = &self.consume {
             md.push_str(&latency_row("born-to-consumed", &c.end_to_end_latency_us));
+        }
+        if let Some(unsent) = self.send.unsent_scheduled_messages.filter(|n| *n > 0) {
+            let _ = writeln!(
+                md,
+                "\nBehind schedule: {unsent} scheduled messages were never sent (target rate not reached)."
+            );
         }
         let _ = writeln!(
             md,

@@ -335,6 +335,12 @@ async fn run_producer(
             measured_messages += per_send;
         }
     }
+    let stopped_early = local.shared.stop.load(Ordering::Relaxed) || interrupted();
+    if let (Some(s), Some(end), false) = (schedule, settings.window.measure_end_ns, stopped_early) {
+        let unsent_sends =
+            s.remaining_before(end) - s.remaining_before(settings.window.measure_start_ns);
+        local.stats.borrow_mut().unsent_scheduled_messages += unsent_sends * per_send;
+    }
 }
 
 fn client_config(namesrv: &str, instance_name: String) -> anyhow::Result<ClientConfig> {
