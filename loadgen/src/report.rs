@@ -12,6 +12,7 @@ use crate::cli::WorkloadArgs;
 use crate::clock;
 use crate::host::{cores, TargetFacts};
 use crate::latency::PercentileSummary;
+use crate::procstat::CpuUsage;
 use crate::progress::{thousands, TimelinePoint};
 use crate::stats::ExecutorStats;
 use crate::verify::VerifyReport;
@@ -101,6 +102,8 @@ pub struct RunResult {
     pub consume: Option<ConsumeResult>,
     pub verify: Option<VerifyReport>,
     pub broker_flush: Option<BrokerFlushStats>,
+    /// CPU of the load generator (and a local broker) in the window, and the host's load.
+    pub cpu: Option<CpuUsage>,
     pub timeline: Vec<TimelinePoint>,
     /// What the reader must know to interpret the numbers (e.g. a run cut short by Ctrl-C).
     pub notes: Vec<String>,
@@ -155,6 +158,20 @@ fn latency_row(name: &str, s: &PercentileSummary) -> String {
         ms(s.max_us),
         thousands(s.count as f64)
     )
+}
+
+fn cpu_line(c: &CpuUsage) -> String {
+    let mut line = format!(
+        "loadgen {:.2} cores ({:.1} us/msg)",
+        c.loadgen_cores_busy, c.loadgen_cpu_us_per_message
+    );
+    if let (Some(cores), Some(per)) = (c.broker_cores_busy, c.broker_cpu_us_per_message) {
+        line.push_str(&format!(", broker {cores:.2} cores ({per:.1} us/msg)"));
+    }
+    if let (Some(a), Some(b)) = (c.load_average_start, c.load_average_end) {
+        line.push_str(&format!(", host load average {:.2} -> {:.2}", a[0], b[0]));
+    }
+    line
 }
 
 impl RunResult {
@@ -246,6 +263,9 @@ impl RunResult {
                 "broker   {:.0} fdatasync/s, {:.1} records per fdatasync ({})",
                 f.fdatasyncs_per_sec, f.records_per_fdatasync, f.source
             );
+        }
+        if let Some(c) = &self.cpu {
+            let _ = writeln!(out, "cpu      {}", cpu_line(c));
         }
         if let Some(v) = &self.verify {
             let _ = writeln!(
@@ -380,6 +400,9 @@ impl RunResult {
                 f.fdatasyncs_per_sec, f.records_per_fdatasync, f.source
             );
         }
+        if let Some(c) = &self.cpu {
+            let _ = writeln!(md, "\nCPU: {}.", cpu_line(c));
+        }
         if let Some(v) = &self.verify {
             let _ = writeln!(
                 md,
@@ -472,6 +495,15 @@ mod tests {
                 (30, 1_100),
                 2.0,
             )),
+            cpu: Some(CpuUsage {
+                loadgen_cores_busy: 0.5,
+                loadgen_cpu_us_per_message: 5.0,
+                broker_cores_busy: Some(1.0),
+                broker_cpu_us_per_message: Some(10.0),
+                load_average_start: Some([1.0, 1.0, 1.0]),
+                load_average_end: Some([2.0, 1.0, 1.0]),
+                ..CpuUsage::default()
+            }),
             timeline: vec![],
             notes: vec!["a note".into()],
         }
@@ -513,6 +545,8 @@ mod tests {
             "10 fdatasync/s",
             "SYSTEM_BUSY",
             "note     a note",
+            "broker 1.00 cores (10.0 us/msg)",
+            "host load average 1.00 -> 2.00",
         ] {
             assert!(text.contains(needle), "{needle:?} missing from\n{text}");
         }
