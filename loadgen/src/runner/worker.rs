@@ -360,8 +360,8 @@ async fn start_consumers(
         let mut config = PushConsumerConfig::new(client, ctx.group.clone());
         // A fresh group starts at the end of each queue: only this run's messages count.
         config.consume_from = ConsumeFrom::LastOffset;
-        config.pull_batch_size = 32;
-        config.consume_batch_max_size = 32;
+        config.pull_batch_size = ctx.workload.pull_batch_size as i32;
+        config.consume_batch_max_size = ctx.workload.pull_batch_size as usize;
         let listener_local = local.clone();
         let listener = move |_queue: &MessageQueue, messages: &[MessageExt]| {
             let now = now_ns();
