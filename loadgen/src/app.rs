@@ -46,7 +46,7 @@ fn execute(
     target: TargetFacts,
     data_path: &Path,
     label_prefix: &str,
-    broker_is_local: bool,
+    broker_pid: Option<u32>,
 ) -> anyhow::Result<(RunResult, u64)> {
     workload.validate()?;
     let started_unix_secs = clock::unix_now_secs();
@@ -57,10 +57,11 @@ fn execute(
         .unwrap_or_else(|| format!("{label_prefix}{}", default_label(&workload)));
     let host = host::host_facts(data_path);
     let host_checks = host::host_checks(data_path);
-    let flush_disk = broker_is_local
-        .then(|| host.store.as_ref().and_then(|s| s.disk.clone()))
-        .flatten();
-    let outcome = runner::run(workload.clone(), namesrv, run_id, target, flush_disk)?;
+    let local = runner::LocalBroker {
+        store_disk: broker_pid.and(host.store.as_ref().and_then(|s| s.disk.clone())),
+        pid: broker_pid,
+    };
+    let outcome = runner::run(workload.clone(), namesrv, run_id, target, local)?;
     let (send, consume) = send_and_consume(
         &outcome.stats,
         outcome.measured_secs,
@@ -83,6 +84,7 @@ fn execute(
         consume,
         verify: outcome.verify,
         broker_flush: outcome.broker_flush,
+        cpu: outcome.cpu,
         timeline: outcome.timeline,
         notes: outcome.notes,
     };
@@ -112,7 +114,7 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<RunResult> {
         description: args.workload.target_description.clone(),
         ..TargetFacts::default()
     };
-    let (result, started) = execute(args.workload, args.namesrv, target, &data_path, "", false)?;
+    let (result, started) = execute(args.workload, args.namesrv, target, &data_path, "", None)?;
     publish(&result, &results_dir, started)?;
     Ok(result)
 }
@@ -144,7 +146,7 @@ pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
         target,
         &existing_dir(&store),
         "quickstart-",
-        true,
+        broker_pid,
     );
     let alive = cluster.check_alive();
     cluster.stop();

@@ -108,6 +108,10 @@ pub struct WorkloadArgs {
     /// Push-consumer instances (each its own connection) in one consumer group; 0 for none.
     #[arg(long, default_value_t = 2)]
     pub consumers: u32,
+    /// Messages asked for per pull (RocketMQ `pullBatchSize`, default 32); also the most a
+    /// consumer hands to the load generator at once.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub pull_batch_size: u32,
     /// Consumer group; a fresh `loadgen_<run id>` group when not given.
     #[arg(long)]
     pub group: Option<String>,

@@ -13,6 +13,7 @@
 //! | [`report`] | final report, JSON result, markdown summary |
 //! | [`host`] | host and target facts recorded with results |
 //! | [`process`] | child-process guards and Ctrl-C |
+//! | [`procstat`] | CPU time per process and load average from `/proc` |
 //! | [`cluster`] | the quickstart's local name server and broker |
 //! | [`broker_info`] | broker configuration and flush counters via admin requests |
 //! | [`runner`] | the coordinator and the per-executor producers and consumers |
@@ -27,6 +28,7 @@ pub mod cluster;
 pub mod host;
 pub mod latency;
 pub mod process;
+pub mod procstat;
 pub mod progress;
 pub mod report;
 pub mod runner;

@@ -19,11 +19,16 @@ use anyhow::Context;
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_interrupt(_signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    INTERRUPTED.store(true, Ordering::SeqCst);
+    // Only an atomic swap and _exit: both async-signal-safe. The first Ctrl-C stops the run
+    // and still writes the report; a second one exits at once (the servers a quickstart
+    // started die with us through PR_SET_PDEATHSIG).
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        unsafe { libc::_exit(130) };
+    }
 }
 
-/// Installs SIGINT/SIGTERM handlers that set the flag [`interrupted`] reads.
+/// Installs SIGINT/SIGTERM handlers that set the flag [`interrupted`] reads; a second signal
+/// exits immediately with status 130.
 pub fn install_interrupt_handler() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only performs an atomic store; sigaction is given a fully

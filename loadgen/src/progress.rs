@@ -49,8 +49,10 @@ pub fn timeline_point(
             current.latency_sum_us as f64 / current.latency_samples as f64
         },
         max_send_latency_us: current.latency_max_us,
+        // A consumer can see a message before its producer has processed the SEND_OK, so the
+        // difference can dip below zero for a moment; a negative backlog means none.
         backlog_messages: if with_consumers {
-            current.acknowledged_messages as i64 - current.consumed_messages as i64
+            (current.acknowledged_messages as i64 - current.consumed_messages as i64).max(0)
         } else {
             0
         },
@@ -219,6 +221,15 @@ mod tests {
         assert!(line.contains("max    3.10 ms"), "{line}");
         assert!(line.contains("backlog 1,000"), "{line}");
         assert!(!format_line(&p, "measure", false).contains("consume"));
+        let ahead = LiveSample {
+            consumed_messages: 10,
+            acknowledged_messages: 7,
+            ..now
+        };
+        assert_eq!(
+            timeline_point(&before, &ahead, 1.0, 1.0, true).backlog_messages,
+            0
+        );
     }
 
     struct Always;

@@ -12,6 +12,7 @@ use crate::cli::WorkloadArgs;
 use crate::clock;
 use crate::host::{cores, TargetFacts};
 use crate::latency::PercentileSummary;
+use crate::procstat::CpuUsage;
 use crate::progress::{thousands, TimelinePoint};
 use crate::stats::ExecutorStats;
 use crate::verify::VerifyReport;
@@ -31,6 +32,9 @@ pub struct SendResult {
     pub latency_us: PercentileSummary,
     /// Open loop only: how late sends left compared with their schedule.
     pub publish_delay_us: Option<PercentileSummary>,
+    /// Open loop only: messages due in the measured window that were never sent because the
+    /// producers fell behind the schedule (0 when the system kept up).
+    pub unsent_scheduled_messages: Option<u64>,
 }
 
 /// Consumption of messages born in the measured window.
@@ -98,6 +102,8 @@ pub struct RunResult {
     pub consume: Option<ConsumeResult>,
     pub verify: Option<VerifyReport>,
     pub broker_flush: Option<BrokerFlushStats>,
+    /// CPU of the load generator (and a local broker) in the window, and the host's load.
+    pub cpu: Option<CpuUsage>,
     pub timeline: Vec<TimelinePoint>,
     /// What the reader must know to interpret the numbers (e.g. a run cut short by Ctrl-C).
     pub notes: Vec<String>,
@@ -126,6 +132,7 @@ pub fn send_and_consume(
         failed_messages_by_status: stats.failed_messages_by_status.clone(),
         latency_us: stats.send_latency.summary(),
         publish_delay_us: open_loop.then(|| stats.publish_delay.summary()),
+        unsent_scheduled_messages: open_loop.then_some(stats.unsent_scheduled_messages),
     };
     let consume = with_consumers.then(|| ConsumeResult {
         messages: stats.consumed_messages,
@@ -151,6 +158,20 @@ fn latency_row(name: &str, s: &PercentileSummary) -> String {
         ms(s.max_us),
         thousands(s.count as f64)
     )
+}
+
+fn cpu_line(c: &CpuUsage) -> String {
+    let mut line = format!(
+        "loadgen {:.2} cores ({:.1} us/msg)",
+        c.loadgen_cores_busy, c.loadgen_cpu_us_per_message
+    );
+    if let (Some(cores), Some(per)) = (c.broker_cores_busy, c.broker_cpu_us_per_message) {
+        line.push_str(&format!(", broker {cores:.2} cores ({per:.1} us/msg)"));
+    }
+    if let (Some(a), Some(b)) = (c.load_average_start, c.load_average_end) {
+        line.push_str(&format!(", host load average {:.2} -> {:.2}", a[0], b[0]));
+    }
+    line
 }
 
 impl RunResult {
@@ -215,6 +236,13 @@ impl RunResult {
         if let Some(d) = &send.publish_delay_us {
             let _ = writeln!(out, "  publish delay {}", d.one_line());
         }
+        if let Some(unsent) = send.unsent_scheduled_messages.filter(|n| *n > 0) {
+            let _ = writeln!(
+                out,
+                "  behind schedule: {} scheduled messages never sent (the target rate was not reached)",
+                thousands(unsent as f64)
+            );
+        }
         if let Some(c) = &self.consume {
             let _ = writeln!(
                 out,
@@ -235,6 +263,9 @@ impl RunResult {
                 "broker   {:.0} fdatasync/s, {:.1} records per fdatasync ({})",
                 f.fdatasyncs_per_sec, f.records_per_fdatasync, f.source
             );
+        }
+        if let Some(c) = &self.cpu {
+            let _ = writeln!(out, "cpu      {}", cpu_line(c));
         }
         if let Some(v) = &self.verify {
             let _ = writeln!(
@@ -346,6 +377,12 @@ impl RunResult {
         if let Some(c) = &self.consume {
             md.push_str(&latency_row("born-to-consumed", &c.end_to_end_latency_us));
         }
+        if let Some(unsent) = self.send.unsent_scheduled_messages.filter(|n| *n > 0) {
+            let _ = writeln!(
+                md,
+                "\nBehind schedule: {unsent} scheduled messages were never sent (target rate not reached)."
+            );
+        }
         let _ = writeln!(
             md,
             "\nFailed sends: {}{}",
@@ -362,6 +399,9 @@ impl RunResult {
                 "\nBroker: {:.0} fdatasync/s, {:.1} records per fdatasync ({}).",
                 f.fdatasyncs_per_sec, f.records_per_fdatasync, f.source
             );
+        }
+        if let Some(c) = &self.cpu {
+            let _ = writeln!(md, "\nCPU: {}.", cpu_line(c));
         }
         if let Some(v) = &self.verify {
             let _ = writeln!(
@@ -455,6 +495,15 @@ mod tests {
                 (30, 1_100),
                 2.0,
             )),
+            cpu: Some(CpuUsage {
+                loadgen_cores_busy: 0.5,
+                loadgen_cpu_us_per_message: 5.0,
+                broker_cores_busy: Some(1.0),
+                broker_cpu_us_per_message: Some(10.0),
+                load_average_start: Some([1.0, 1.0, 1.0]),
+                load_average_end: Some([2.0, 1.0, 1.0]),
+                ..CpuUsage::default()
+            }),
             timeline: vec![],
             notes: vec!["a note".into()],
         }
@@ -496,6 +545,8 @@ mod tests {
             "10 fdatasync/s",
             "SYSTEM_BUSY",
             "note     a note",
+            "broker 1.00 cores (10.0 us/msg)",
+            "host load average 1.00 -> 2.00",
         ] {
             assert!(text.contains(needle), "{needle:?} missing from\n{text}");
         }

@@ -51,6 +51,17 @@ impl OpenLoopSchedule {
     pub fn issued(&self) -> u64 {
         self.next_index
     }
+
+    /// Scheduled sends not yet taken whose intended time is before `end_ns`: what a producer
+    /// that fell behind never sent. Their latency would have been at least `end - intended`,
+    /// so the report counts them rather than letting them vanish.
+    pub fn remaining_before(&self, end_ns: u64) -> u64 {
+        if end_ns <= self.first_ns {
+            return 0;
+        }
+        let due = ((end_ns - self.first_ns) as f64 / self.interval_ns).ceil() as u64;
+        due.saturating_sub(self.next_index)
+    }
 }
 
 /// The phases of a run on the process clock: warm-up (not recorded), measurement, and the
@@ -103,6 +114,23 @@ mod tests {
         all.sort_unstable();
         let expected: Vec<u64> = (0..20).map(|k| 1_000 + k * 1_000_000).collect();
         assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn unsent_scheduled_sends_are_counted() {
+        // 1,000/s from t=0: sends due at 0, 1 ms, 2 ms, …
+        let mut s = OpenLoopSchedule::new(0, 1_000.0, 0, 1);
+        assert_eq!(s.remaining_before(10_000_000), 10);
+        for _ in 0..4 {
+            s.next_intended_ns();
+        }
+        assert_eq!(s.remaining_before(10_000_000), 6);
+        assert_eq!(s.remaining_before(10_000_001), 7);
+        assert_eq!(s.remaining_before(0), 0);
+        for _ in 0..20 {
+            s.next_intended_ns();
+        }
+        assert_eq!(s.remaining_before(10_000_000), 0);
     }
 
     #[test]

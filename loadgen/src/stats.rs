@@ -26,6 +26,9 @@ pub struct ExecutorStats {
     pub failed_messages_by_status: BTreeMap<String, u64>,
     pub consumed_messages: u64,
     pub consumed_bytes: u64,
+    /// Open loop: measured-window messages the schedule called for that were never sent
+    /// because the producers fell behind.
+    pub unsent_scheduled_messages: u64,
 }
 
 impl ExecutorStats {
@@ -68,6 +71,7 @@ impl ExecutorStats {
         }
         self.consumed_messages += other.consumed_messages;
         self.consumed_bytes += other.consumed_bytes;
+        self.unsent_scheduled_messages += other.unsent_scheduled_messages;
     }
 
     pub fn failed_messages(&self) -> u64 {

@@ -19,10 +19,11 @@ fn run_quickstart(extra: &[&str], results: &Path) -> (Option<i32>, String, Strin
         "build the servers first: cargo build --workspace --bins"
     );
     let results = results.to_string_lossy().into_owned();
-    let mut args = vec![
-        "quickstart",
-        "--duration-secs",
-        "2",
+    let mut args = vec!["quickstart"];
+    if !extra.contains(&"--messages") {
+        args.extend_from_slice(&["--duration-secs", "2"]);
+    }
+    args.extend_from_slice(&[
         "--warmup-secs",
         "1",
         "--producers",
@@ -38,7 +39,7 @@ fn run_quickstart(extra: &[&str], results: &Path) -> (Option<i32>, String, Strin
         &results,
         "--label",
         "e2e",
-    ];
+    ]);
     args.extend_from_slice(extra);
     let o = Command::new(env!("CARGO_BIN_EXE_ringmq-loadgen"))
         .args(&args)
@@ -52,6 +53,10 @@ fn run_quickstart(extra: &[&str], results: &Path) -> (Option<i32>, String, Strin
 }
 
 fn result_json(dir: &Path) -> serde_json::Value {
+    result_json_named(dir, "-e2e.json")
+}
+
+fn result_json_named(dir: &Path, suffix: &str) -> serde_json::Value {
     let json = std::fs::read_dir(dir)
         .expect("results dir")
         .filter_map(Result::ok)
@@ -64,7 +69,7 @@ fn result_json(dir: &Path) -> serde_json::Value {
         .unwrap_or_default()
         .to_string();
     assert!(
-        name.starts_with("loadgen-") && name.ends_with("-e2e.json"),
+        name.starts_with("loadgen-") && name.ends_with(suffix),
         "{name}"
     );
     serde_json::from_str(&std::fs::read_to_string(&json).expect("read")).expect("valid JSON")
@@ -120,4 +125,115 @@ fn quickstart_batch_open_loop_under_sync_flush_is_verified() {
         r["send"]["publish_delay_us"]["count"].as_u64().unwrap_or(0) > 0,
         "{r}"
     );
+}
+
+#[test]
+fn quickstart_async_over_several_topics_with_keys_tags_and_a_message_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, stdout, stderr) = run_quickstart(
+        &[
+            "--mode",
+            "async",
+            "--topics",
+            "3",
+            "--keys",
+            "--tags",
+            "4",
+            "--messages",
+            "3000",
+            "--max-in-flight",
+            "8",
+            "--message-size-bytes",
+            "512",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let r = result_json(dir.path());
+    assert_eq!(r["send"]["ok_messages"], 3000, "{r}");
+    assert_eq!(r["verify"]["missing"], 0, "{r}");
+    assert_eq!(r["verify"]["duplicated"], 0, "{r}");
+    assert_eq!(r["settings"]["topics"], 3);
+}
+
+/// The PIDs the quickstart announces on stderr: `… (pid N) … (pid M, …)`.
+fn announced_pids(stderr: &str) -> Vec<u32> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("quickstart:"))
+        .flat_map(|l| l.split("(pid ").skip(1))
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_c_stops_the_run_writes_the_report_and_stops_both_servers() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    assert!(
+        sibling_binaries_built(),
+        "build the servers first: cargo build --workspace --bins"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmq-loadgen"))
+        .args([
+            "quickstart",
+            "--duration-secs",
+            "600",
+            "--warmup-secs",
+            "0",
+            "--producers",
+            "2",
+            "--connections",
+            "1",
+            "--consumers",
+            "1",
+            "--queues",
+            "2",
+            "--label",
+            "interrupted",
+            "--results-dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start quickstart");
+    // Read stderr until the first measured progress line, then interrupt.
+    let mut stderr_lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = String::new();
+    for line in stderr_lines.by_ref() {
+        let line = line.expect("stderr line");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("measure") {
+            break;
+        }
+    }
+    let pids = announced_pids(&seen);
+    assert_eq!(pids.len(), 2, "announced pids in:\n{seen}");
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let rest: Vec<String> = stderr_lines.map_while(Result::ok).collect();
+    let output = child.wait_with_output().expect("quickstart exits");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{seen}{}",
+        rest.join("\n")
+    );
+    assert!(stdout.contains("interrupted (Ctrl-C)"), "{stdout}");
+    for pid in pids {
+        assert!(
+            unsafe { libc::kill(pid as libc::pid_t, 0) } != 0,
+            "server {pid} still running"
+        );
+    }
+    let r = result_json_named(dir.path(), "-interrupted.json");
+    assert!(r["send"]["ok_messages"].as_u64().unwrap_or(0) > 0, "{r}");
 }

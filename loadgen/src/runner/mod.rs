@@ -28,6 +28,7 @@ use crate::cli::{ExecutorPlacement, WorkloadArgs};
 use crate::clock::{self, now_ns};
 use crate::host::TargetFacts;
 use crate::process::interrupted;
+use crate::procstat::{usage_between, CpuReading, CpuUsage};
 use crate::progress::{PhaseAt, ProgressReporter};
 use crate::report::BrokerFlushStats;
 use crate::schedule::RunWindow;
@@ -245,12 +246,22 @@ async fn flush_reading(
     ))
 }
 
+/// What the run can observe of a broker on this host.
+#[derive(Clone, Debug, Default)]
+pub struct LocalBroker {
+    /// Block device of the broker's store (flush requests stand in for fdatasync counts).
+    pub store_disk: Option<String>,
+    /// The broker's PID (its CPU time per message is reported).
+    pub pid: Option<u32>,
+}
+
 /// Everything a run measured, before it is turned into a result.
 pub struct RunOutcome {
     pub stats: ExecutorStats,
     pub verify: Option<VerifyReport>,
     pub measured_secs: f64,
     pub broker_flush: Option<BrokerFlushStats>,
+    pub cpu: Option<CpuUsage>,
     pub timeline: Vec<crate::progress::TimelinePoint>,
     pub target: TargetFacts,
     pub notes: Vec<String>,
@@ -277,14 +288,14 @@ async fn sleep_until_ns(at_ns: u64) {
 
 /// Runs `workload` against the name server `namesrv`.
 ///
-/// `flush_disk` names the block device of the broker's store when the broker runs on this
-/// host (quickstart): its flush requests stand in for fdatasync counts the broker lacks.
+/// `local` describes a broker running on this host (quickstart), whose CPU time and store
+/// disk the run can observe.
 pub fn run(
     workload: WorkloadArgs,
     namesrv: String,
     run_id: u32,
     target: TargetFacts,
-    flush_disk: Option<String>,
+    local: LocalBroker,
 ) -> anyhow::Result<RunOutcome> {
     workload.validate()?;
     LocalExecutorBuilder::new(Placement::Unbound)
@@ -294,7 +305,7 @@ pub fn run(
         .map_err(|e| {
             anyhow::anyhow!("starting the coordinator executor (is `ulimit -l` large enough?): {e}")
         })?
-        .run(coordinate(workload, namesrv, run_id, target, flush_disk))
+        .run(coordinate(workload, namesrv, run_id, target, local))
 }
 
 async fn coordinate(
@@ -302,8 +313,9 @@ async fn coordinate(
     namesrv: String,
     run_id: u32,
     mut target: TargetFacts,
-    flush_disk: Option<String>,
+    local: LocalBroker,
 ) -> anyhow::Result<RunOutcome> {
+    let flush_disk = local.store_disk;
     let placement = workload.placement()?;
     let topics = Arc::new(workload.topic_names());
     let admin = Admin::new(ClientConfig::new(&namesrv)?)?;
@@ -389,6 +401,7 @@ async fn coordinate(
 
     let mut broker_flush = None;
     let mut measure_end_ns = None;
+    let mut cpu_window = None;
     if !shared.should_stop() {
         let start = now_ns() + 20_000_000;
         shared.start_ns.store(start, Ordering::Release);
@@ -402,6 +415,7 @@ async fn coordinate(
         )
         .await;
         let before_ns = now_ns();
+        let cpu_before = CpuReading::now(local.pid);
         // The measurement ends at the window's end or when the producers are done.
         while !shared.should_stop()
             && shared.producers_done().is_none()
@@ -423,6 +437,7 @@ async fn coordinate(
         )
         .await;
         let secs = (now_ns() - before_ns) as f64 / 1e9;
+        cpu_window = Some((cpu_before, CpuReading::now(local.pid), secs));
         broker_flush = match (before, after) {
             (Some((source, b)), Some((source_after, a))) if source == source_after => {
                 Some(BrokerFlushStats::between(&source, b, a, secs))
@@ -498,7 +513,10 @@ async fn coordinate(
         (Some(w), Some(end)) => (end - w.measure_start_ns) as f64 / 1e9,
         _ => 0.0,
     };
+    let cpu = cpu_window
+        .map(|(before, after, secs)| usage_between(&before, &after, secs, stats.sent_ok_messages));
     Ok(RunOutcome {
+        cpu,
         stats,
         verify: workload.verify.then(|| reconcile(&acks, &consumed)),
         measured_secs,

@@ -335,6 +335,12 @@ async fn run_producer(
             measured_messages += per_send;
         }
     }
+    let stopped_early = local.shared.stop.load(Ordering::Relaxed) || interrupted();
+    if let (Some(s), Some(end), false) = (schedule, settings.window.measure_end_ns, stopped_early) {
+        let unsent_sends =
+            s.remaining_before(end) - s.remaining_before(settings.window.measure_start_ns);
+        local.stats.borrow_mut().unsent_scheduled_messages += unsent_sends * per_send;
+    }
 }
 
 fn client_config(namesrv: &str, instance_name: String) -> anyhow::Result<ClientConfig> {
@@ -354,8 +360,8 @@ async fn start_consumers(
         let mut config = PushConsumerConfig::new(client, ctx.group.clone());
         // A fresh group starts at the end of each queue: only this run's messages count.
         config.consume_from = ConsumeFrom::LastOffset;
-        config.pull_batch_size = 32;
-        config.consume_batch_max_size = 32;
+        config.pull_batch_size = ctx.workload.pull_batch_size as i32;
+        config.consume_batch_max_size = ctx.workload.pull_batch_size as usize;
         let listener_local = local.clone();
         let listener = move |_queue: &MessageQueue, messages: &[MessageExt]| {
             let now = now_ns();
