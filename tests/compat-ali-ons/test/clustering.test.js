@@ -7,7 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { Cluster, waitFor } = require('../lib/cluster');
-const { sendAll, recordingConsumer, newProducer, waitForAssignment, total } = require('../lib/workload');
+const { sendAll, recordingConsumer, newProducer, waitForAssignment, total, teardown } = require('../lib/workload');
 
 const TOPIC = 'CompatClusterTopic';
 const QUEUES = 8;
@@ -17,10 +17,7 @@ const RUN_ID = `run-${process.pid}`;
 test('two consumers in one group share the queues and receive every message once', async t => {
   const cluster = new Cluster('clustering');
   const closers = [];
-  t.after(async () => {
-    for (const close of closers.reverse()) await close().catch(() => {});
-    await cluster.stop();
-  });
+  t.after(() => teardown(closers, cluster));
   await cluster.start({ shards: 2 });
   await cluster.createTopic(TOPIC, QUEUES);
 

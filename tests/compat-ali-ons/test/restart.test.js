@@ -7,7 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { Cluster, waitFor } = require('../lib/cluster');
-const { sendAll, recordingConsumer, newProducer, waitForAssignment, total } = require('../lib/workload');
+const { sendAll, recordingConsumer, newProducer, waitForAssignment, total, teardown } = require('../lib/workload');
 
 const TOPIC = 'CompatRestartTopic';
 const QUEUES = 4;
@@ -16,10 +16,7 @@ const RUN_ID = `restart-${process.pid}`;
 test('a consumer resumes from its committed offsets after a broker restart', async t => {
   const cluster = new Cluster('restart');
   const closers = [];
-  t.after(async () => {
-    for (const close of closers.reverse()) await close().catch(() => {});
-    await cluster.stop();
-  });
+  t.after(() => teardown(closers, cluster));
   await cluster.start({ shards: 2 });
   await cluster.createTopic(TOPIC, QUEUES);
   const group = 'cg-compat-restart';
