@@ -67,6 +67,9 @@ fn run_appends(
                 .await
                 .unwrap(),
         );
+        // Create and preallocate the first segment before the clock starts.
+        store.append(&[record("Warmup", 0, b"w")]).await.unwrap();
+        let before = store.stats();
         let per_task = total.div_ceil(appenders as u64);
         let start = Instant::now();
         let tasks: Vec<_> = (0..appenders)

@@ -130,6 +130,7 @@ async fn write_round(inner: &Inner) -> Result<(), StoreError> {
     let limit = st.log.written.min(st.dispatched);
     st.log.cache.evict(limit);
     drop(st);
+    inner.written_waiters.wake_up_to(target);
     inner.progress.notify_all();
     Ok(())
 }
@@ -167,6 +168,7 @@ pub(crate) async fn sync_round(inner: &Inner) -> Result<(), StoreError> {
     result?;
     let mut st = inner.state.borrow_mut();
     st.log.flushed = st.log.flushed.max(target);
+    let flushed = st.log.flushed;
     let covered = records_target - st.records_synced;
     st.records_synced = records_target;
     drop(st);
@@ -175,6 +177,7 @@ pub(crate) async fn sync_round(inner: &Inner) -> Result<(), StoreError> {
         .stats
         .records_synced
         .set(inner.stats.records_synced.get() + covered);
+    inner.flushed_waiters.wake_up_to(flushed);
     inner.progress.notify_all();
     Ok(())
 }

@@ -69,7 +69,7 @@ use checkpoint::Checkpoint;
 use commitlog::CommitLog;
 use consume_queue::QueueState;
 use index::KeyIndex;
-use notify::Notify;
+use notify::{Notify, OffsetWaiters};
 
 /// Alignment of every O_DIRECT write and of the tail cache (a multiple of any sector size).
 pub const PAGE_BYTES: u64 = 4096;
@@ -166,8 +166,12 @@ pub(crate) struct Inner {
     pub(crate) stats: StoreStats,
     /// Wakes the writer task (new appends, closing).
     pub(crate) writer_wake: Notify,
-    /// Wakes appenders and `close` (written, flushed, failure, task exits).
+    /// Wakes background work and `close` (written, flushed, failure, task exits).
     pub(crate) progress: Notify,
+    /// ASYNC_FLUSH appenders, by the end offset they wait to see written.
+    pub(crate) written_waiters: OffsetWaiters,
+    /// SYNC_FLUSH appenders, by the end offset they wait to see flushed.
+    pub(crate) flushed_waiters: OffsetWaiters,
     pub(crate) closing: Cell<bool>,
     pub(crate) failure: RefCell<Option<String>>,
     pub(crate) syncing: Cell<bool>,
@@ -200,6 +204,8 @@ impl Inner {
             .get_or_insert_with(|| e.to_string());
         self.progress.notify_all();
         self.writer_wake.notify_all();
+        self.written_waiters.wake_all();
+        self.flushed_waiters.wake_all();
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {
@@ -368,7 +374,11 @@ impl Store {
             FlushMode::Async => st.log.written >= end,
             FlushMode::Sync => st.log.flushed >= end,
         };
-        let wait = inner.progress.wait_for(|| {
+        let waiters = match inner.config.flush_mode {
+            FlushMode::Async => &inner.written_waiters,
+            FlushMode::Sync => &inner.flushed_waiters,
+        };
+        let wait = waiters.wait_for(end, || {
             if durable(&inner.state.borrow()) {
                 Some(Ok(AppendStatus::PutOk))
             } else {

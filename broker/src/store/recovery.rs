@@ -91,6 +91,8 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
         stats: StoreStats::default(),
         writer_wake: Default::default(),
         progress: Default::default(),
+        written_waiters: Default::default(),
+        flushed_waiters: Default::default(),
         closing: Cell::new(false),
         failure: RefCell::new(None),
         syncing: Cell::new(false),
