@@ -16,3 +16,5 @@ echo "== cargo build (binaries the integration tests start)"
 cargo build --workspace --bins
 echo "== cargo test"
 cargo test --workspace
+echo "== compatibility: the npm RocketMQ client ali-ons against ringmq"
+RINGMQ_BIN_DIR="$PWD/target/debug" tests/compat-ali-ons/run.sh
