@@ -3,6 +3,31 @@
 //! Architecture invariant: this crate is pure. It does no I/O, has no async code and depends on
 //! no runtime, so every byte layout here can be tested on its own and reused by the broker, the
 //! name server and the client alike.
+//!
+//! # Layout
+//!
+//! * [`frame`]: the frame layout; [`frame::decode_frame`] (incremental, zero-copy body) and
+//!   [`RemotingCommand::encode`].
+//! * [`command`]: [`RemotingCommand`] and its parts ([`ExtFields`], [`LanguageCode`],
+//!   [`SerializeType`]), request/response conventions.
+//! * `serialize` (private): the JSON and ROCKETMQ header serializations.
+//! * [`code`]: [`RequestCode`] and [`ResponseCode`].
+//! * [`header`]: [`CommandHeader`] and a typed header for each request and response.
+//! * [`error`]: one error enum per operation.
+//! * [`body`]: JSON bodies (route data, heartbeat, topic config).
+//! * [`message`]: the stored-message record, properties, batches, message ids.
 
 pub mod body;
+pub mod code;
+pub mod command;
+pub mod error;
+pub mod frame;
+pub mod header;
 pub mod message;
+mod serialize;
+
+pub use code::{RequestCode, ResponseCode};
+pub use command::{ExtFields, LanguageCode, RemotingCommand, SerializeType, SERVER_VERSION};
+pub use error::{EncodeError, FrameError, HeaderError, WireHeaderError};
+pub use frame::{decode_frame, FRAME_MAX_BYTES};
+pub use header::CommandHeader;
