@@ -411,6 +411,9 @@ impl Store {
         offset: u64,
         timeout: Duration,
     ) -> bool {
+        if validate_topic(topic.as_bytes()).is_err() {
+            return false; // no such queue can ever exist
+        }
         let q = {
             let mut st = self.inner.state.borrow_mut();
             self.inner.queue(&mut st, topic, queue_id)
