@@ -407,3 +407,27 @@ fn slave_gets_byte_identical_log() {
         slave.close().await.unwrap();
     });
 }
+
+#[test]
+fn reopening_with_another_segment_size_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_config(dir.path(), FlushMode::Async);
+    run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        let body = vec![1u8; 1000];
+        for _ in 0..100 {
+            store.append(&[record("S", 0, &body, b"")]).await.unwrap();
+        }
+        store.close().await.unwrap();
+        for size in [cfg.segment_size_bytes / 2, cfg.segment_size_bytes * 3] {
+            let mut other = cfg.clone();
+            other.segment_size_bytes = size;
+            let err = Store::open(other).await.err().expect("refused");
+            assert!(err.to_string().contains("segment size"), "{err}");
+        }
+        // The data is untouched and opens with the right size.
+        let store = Store::open(cfg.clone()).await.unwrap();
+        assert_eq!(store.max_offset("S", 0), 100);
+        store.close().await.unwrap();
+    });
+}
