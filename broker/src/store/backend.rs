@@ -128,6 +128,15 @@ impl DirectFile for GlommioFile {
     }
 }
 
+/// fsyncs a directory, so a file just created in it survives power loss (an fdatasync of the
+/// file alone does not make its directory entry durable).
+pub async fn sync_dir(dir: &Path) -> io::Result<()> {
+    let d = glommio::io::Directory::open(dir).await?;
+    d.sync().await?;
+    d.close().await?;
+    Ok(())
+}
+
 /// Works around a glommio 0.9.0 probe: the first O_DIRECT file a thread opens on a device
 /// decides, for that thread, whether reads use the polled ring, by reading its first block. An
 /// empty or preallocated file answers that read without touching the device, so the probe
