@@ -32,6 +32,11 @@
 //! * [`Store::close`] — writes everything, fdatasyncs, checkpoints and leaves the clean-shutdown
 //!   marker so the next open has nothing to scan.
 //!
+//! Caller duties: hosts in a [`Record`] must be IPv4 (map `::ffff:a.b.c.d` peers first; an IPv6
+//! host is refused as [`StoreError::InvalidRecord`]); topics are at most 127 bytes and may not
+//! contain `/`. Open the store before any other O_DIRECT file on the same executor thread, or
+//! call [`backend::prime_iopoll_probe`] first (a glommio 0.9.0 quirk, see the storage format).
+//!
 //! The files and their invariants are described in `docs/storage-format.md`.
 
 mod append_file;
