@@ -1,6 +1,7 @@
 //! The store's only door to the disk: a small trait over O_DIRECT files, implemented on glommio
 //! `DmaFile`. glommio 0.9.0 is pinned and quiet upstream; swapping the backend (glommio-ng,
-//! compio, raw io-uring) means implementing [`DirectFile`] and changing the [`File`] alias.
+//! compio, raw io-uring) means implementing [`DirectFile`] and changing the crate-private `File`
+//! alias.
 //!
 //! Every position and length given to `write_at` is a multiple of [`super::PAGE_BYTES`];
 //! `read_at` takes any range.
