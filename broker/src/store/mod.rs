@@ -313,6 +313,7 @@ impl Store {
             }
             sizes.push(size);
         }
+        self.wait_for_room().await?;
         let (outcome_records, end) = self.encode_batch(records, &sizes);
         inner.writer_wake.notify_all();
         let status = self.wait_durable(end).await?;
@@ -320,6 +321,30 @@ impl Store {
             status,
             records: outcome_records,
         })
+    }
+
+    /// Backpressure: while the tail holds `tail_cache_bytes` of log not yet written (a stalled
+    /// disk), new appends wait, so the in-memory tail stays bounded.
+    async fn wait_for_room(&self) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let cap = inner.config.tail_cache_bytes as u64;
+        loop {
+            let target = {
+                let st = inner.state.borrow();
+                if st.log.end - st.log.written < cap {
+                    return Ok(());
+                }
+                st.log.end - cap + 1
+            };
+            inner
+                .written_waiters
+                .wait_for(target, || {
+                    (inner.state.borrow().log.written >= target || inner.failure.borrow().is_some())
+                        .then_some(())
+                })
+                .await;
+            inner.check_writable()?;
+        }
     }
 
     /// Assigns offsets and encodes the batch into the tail cache; no await, so a batch is
