@@ -26,7 +26,9 @@ fn executor() -> glommio::LocalExecutor {
 
 fn config(root: &Path, mode: FlushMode, tail_cache_bytes: usize) -> StoreConfig {
     let mut c = StoreConfig::new(root, 0);
-    c.segment_size_bytes = 256 << 20;
+    // Small segments: every sample preallocates a fresh one (and the dev VM's disk frees deleted
+    // blocks lazily).
+    c.segment_size_bytes = 32 << 20;
     c.flush_mode = mode;
     c.tail_cache_bytes = tail_cache_bytes;
     c

@@ -407,3 +407,61 @@ fn slave_gets_byte_identical_log() {
         slave.close().await.unwrap();
     });
 }
+
+#[test]
+fn reopening_with_another_segment_size_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_config(dir.path(), FlushMode::Async);
+    run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        let body = vec![1u8; 1000];
+        for _ in 0..100 {
+            store.append(&[record("S", 0, &body, b"")]).await.unwrap();
+        }
+        store.close().await.unwrap();
+        for size in [cfg.segment_size_bytes / 2, cfg.segment_size_bytes * 3] {
+            let mut other = cfg.clone();
+            other.segment_size_bytes = size;
+            let err = Store::open(other).await.err().expect("refused");
+            assert!(err.to_string().contains("segment size"), "{err}");
+        }
+        // The data is untouched and opens with the right size.
+        let store = Store::open(cfg.clone()).await.unwrap();
+        assert_eq!(store.max_offset("S", 0), 100);
+        store.close().await.unwrap();
+    });
+}
+
+#[test]
+fn unwritten_tail_stays_bounded_under_many_appenders() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_config(dir.path(), FlushMode::Sync);
+    let cap = cfg.tail_cache_bytes as u64;
+    run(|| async {
+        let store = Rc::new(Store::open(cfg.clone()).await.unwrap());
+        let record_bytes = 91 + 2000 + 1;
+        let tasks: Vec<_> = (0..64)
+            .map(|t| {
+                let store = store.clone();
+                glommio::spawn_local(async move {
+                    let body = vec![t as u8; 2000];
+                    for _ in 0..20 {
+                        let lo = store.log_offsets();
+                        assert!(lo.end - lo.written < cap + record_bytes, "{lo:?}");
+                        store
+                            .append(&[record("B", t % 4, &body, b"")])
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+        for q in 0..4 {
+            assert_eq!(store.max_offset("B", q), 320);
+        }
+        Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
+    });
+}

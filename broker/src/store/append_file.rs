@@ -96,11 +96,19 @@ impl AppendFile {
         }
         this.borrow_mut().flushing = true;
         let opened = File::open(&path, true).await;
+        let dir = path.parent().map(std::path::Path::to_path_buf);
+        let synced = match (&opened, &dir) {
+            (Ok(_), Some(d)) => super::backend::sync_dir(d).await,
+            _ => Ok(()),
+        };
         let mut me = this.borrow_mut();
         me.flushing = false;
         me.file = Some(Rc::new(
             opened.map_err(|e| StoreError::io("open", path, e))?,
         ));
+        if let (Err(e), Some(d)) = (synced, dir) {
+            return Err(StoreError::io("fsync directory", d, e));
+        }
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The store's only door to the disk: a small trait over O_DIRECT files, implemented on glommio
 //! `DmaFile`. glommio 0.9.0 is pinned and quiet upstream; swapping the backend (glommio-ng,
-//! compio, raw io-uring) means implementing [`DirectFile`] and changing the [`File`] alias.
+//! compio, raw io-uring) means implementing [`DirectFile`] and changing the crate-private `File`
+//! alias.
 //!
 //! Every position and length given to `write_at` is a multiple of [`super::PAGE_BYTES`];
 //! `read_at` takes any range.
@@ -126,6 +127,15 @@ impl DirectFile for GlommioFile {
     async fn close(self) -> io::Result<()> {
         Ok(self.inner.close().await?)
     }
+}
+
+/// fsyncs a directory, so a file just created in it survives power loss (an fdatasync of the
+/// file alone does not make its directory entry durable).
+pub async fn sync_dir(dir: &Path) -> io::Result<()> {
+    let d = glommio::io::Directory::open(dir).await?;
+    d.sync().await?;
+    d.close().await?;
+    Ok(())
 }
 
 /// Works around a glommio 0.9.0 probe: the first O_DIRECT file a thread opens on a device

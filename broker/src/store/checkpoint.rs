@@ -27,6 +27,7 @@ pub(crate) struct Checkpoint {
 }
 
 pub(crate) async fn write(path: &Path, cp: Checkpoint) -> Result<(), StoreError> {
+    let created = !path.exists();
     let file = File::open(path, true)
         .await
         .map_err(|e| StoreError::io("open", path, e))?;
@@ -47,6 +48,14 @@ pub(crate) async fn write(path: &Path, cp: Checkpoint) -> Result<(), StoreError>
     file.close()
         .await
         .map_err(|e| StoreError::io("close", path, e))?;
+    if created {
+        let dir = path
+            .parent()
+            .expect("checkpoint lives in the shard directory");
+        super::backend::sync_dir(dir)
+            .await
+            .map_err(|e| StoreError::io("fsync directory", dir, e))?;
+    }
     Ok(())
 }
 

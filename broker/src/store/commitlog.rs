@@ -156,3 +156,36 @@ impl CommitLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_cache_evicts_only_below_the_limit_and_page_aligned() {
+        let mut c = TailCache::new(0, Vec::new(), 16 * 1024);
+        c.extend(40 * 1024).fill(7);
+        assert_eq!(c.end(), 40 * 1024);
+        // Nothing written yet: nothing may go.
+        c.evict(0);
+        assert!(c.get(0, 10).is_some());
+        // Written up to 30 000: keep from the page below min(limit, end - capacity/2).
+        c.evict(30_000);
+        assert!(c.get(8 * 1024 - 1, 1).is_none());
+        assert_eq!(c.get(28 * 1024, 4), Some(&[7u8; 4][..]));
+        let base_after = 28 * 1024; // align_down(min(30_000, 40 KiB - 8 KiB))
+        assert!(c.get(base_after, 1).is_some() && c.get(base_after - 1, 1).is_none());
+        // Under capacity: no eviction at all.
+        let mut small = TailCache::new(4096, vec![1; 100], 16 * 1024);
+        small.evict(u64::MAX);
+        assert!(small.get(4096, 100).is_some());
+    }
+
+    #[test]
+    fn segment_names_round_trip() {
+        assert_eq!(segment_file_name(1 << 30), "00000000001073741824");
+        assert_eq!(parse_segment_name("00000000001073741824"), Some(1 << 30));
+        assert_eq!(parse_segment_name("1073741824"), None);
+        assert_eq!(parse_segment_name("0000000000107374182x"), None);
+    }
+}

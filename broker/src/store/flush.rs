@@ -73,6 +73,10 @@ async fn segment_for_write(inner: &Inner, base: u64) -> Result<Rc<Segment>, Stor
     file.pre_allocate(inner.config.segment_size_bytes)
         .await
         .map_err(|e| StoreError::io("preallocate segment", &path, e))?;
+    let dir = path.parent().expect("segments live in a directory");
+    super::backend::sync_dir(dir)
+        .await
+        .map_err(|e| StoreError::io("fsync directory", dir, e))?;
     let seg = Rc::new(Segment {
         base,
         file: Rc::new(file),

@@ -32,6 +32,11 @@
 //! * [`Store::close`] — writes everything, fdatasyncs, checkpoints and leaves the clean-shutdown
 //!   marker so the next open has nothing to scan.
 //!
+//! Caller duties: hosts in a [`Record`] must be IPv4 (map `::ffff:a.b.c.d` peers first; an IPv6
+//! host is refused as [`StoreError::InvalidRecord`]); topics are at most 127 bytes and may not
+//! contain `/`. Open the store before any other O_DIRECT file on the same executor thread, or
+//! call [`backend::prime_iopoll_probe`] first (a glommio 0.9.0 quirk, see the storage format).
+//!
 //! The files and their invariants are described in `docs/storage-format.md`.
 
 mod append_file;
@@ -308,6 +313,7 @@ impl Store {
             }
             sizes.push(size);
         }
+        self.wait_for_room().await?;
         let (outcome_records, end) = self.encode_batch(records, &sizes);
         inner.writer_wake.notify_all();
         let status = self.wait_durable(end).await?;
@@ -315,6 +321,30 @@ impl Store {
             status,
             records: outcome_records,
         })
+    }
+
+    /// Backpressure: while the tail holds `tail_cache_bytes` of log not yet written (a stalled
+    /// disk), new appends wait, so the in-memory tail stays bounded.
+    async fn wait_for_room(&self) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let cap = inner.config.tail_cache_bytes as u64;
+        loop {
+            let target = {
+                let st = inner.state.borrow();
+                if st.log.end - st.log.written < cap {
+                    return Ok(());
+                }
+                st.log.end - cap + 1
+            };
+            inner
+                .written_waiters
+                .wait_for(target, || {
+                    (inner.state.borrow().log.written >= target || inner.failure.borrow().is_some())
+                        .then_some(())
+                })
+                .await;
+            inner.check_writable()?;
+        }
     }
 
     /// Assigns offsets and encodes the batch into the tail cache; no await, so a batch is
@@ -411,6 +441,9 @@ impl Store {
         offset: u64,
         timeout: Duration,
     ) -> bool {
+        if validate_topic(topic.as_bytes()).is_err() {
+            return false; // no such queue can ever exist
+        }
         let q = {
             let mut st = self.inner.state.borrow_mut();
             self.inner.queue(&mut st, topic, queue_id)

@@ -38,7 +38,7 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
     super::backend::prime_iopoll_probe(&dir)
         .await
         .map_err(io_err("probe", &dir))?;
-    let mut segments = open_segments(&log_dir).await?;
+    let mut segments = open_segments(&log_dir, config.segment_size_bytes).await?;
     let marker_path = dir.join("clean_shutdown");
     let marker = checkpoint::read(&marker_path).await?;
     if marker_path.exists() {
@@ -110,7 +110,12 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
     Ok(inner)
 }
 
-async fn open_segments(log_dir: &Path) -> Result<BTreeMap<u64, Rc<Segment>>, StoreError> {
+/// Opens every segment, refusing a directory written with another segment size (its files would
+/// be misread as torn and truncated).
+async fn open_segments(
+    log_dir: &Path,
+    segment_size: u64,
+) -> Result<BTreeMap<u64, Rc<Segment>>, StoreError> {
     let mut segments = BTreeMap::new();
     for entry in std::fs::read_dir(log_dir).map_err(io_err("list", log_dir))? {
         let path = entry.map_err(io_err("list", log_dir))?.path();
@@ -124,6 +129,13 @@ async fn open_segments(log_dir: &Path) -> Result<BTreeMap<u64, Rc<Segment>>, Sto
         let file = File::open(&path, false)
             .await
             .map_err(io_err("open segment", &path))?;
+        let size = file.size().await.map_err(io_err("stat", &path))?;
+        if base % segment_size != 0 || size > segment_size {
+            return Err(StoreError::Config(format!(
+                "{} ({size} bytes) was written with another segment size than the configured {segment_size}",
+                path.display()
+            )));
+        }
         segments.insert(
             base,
             Rc::new(Segment {
