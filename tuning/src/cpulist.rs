@@ -106,6 +106,19 @@ impl fmt::Display for CpuSet {
     }
 }
 
+impl CpuSet {
+    /// The list as a `ringmqCpus` / `--cpus` value: the kernel list form, except that a lone CPU
+    /// gets a trailing comma (`"3,"`), because a bare number there means a count of cores.
+    pub fn to_spec_string(&self) -> String {
+        let list = self.to_string();
+        if list.contains(['-', ',']) {
+            list
+        } else {
+            format!("{list},")
+        }
+    }
+}
+
 impl Serialize for CpuSet {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.to_string())
@@ -155,6 +168,22 @@ impl CpuSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lone_cpu_is_written_as_a_list_not_a_count() {
+        let one = CpuSet::from_ids([3]);
+        assert_eq!(one.to_spec_string(), "3,");
+        assert_eq!(
+            CpuSpec::parse(&one.to_spec_string()).unwrap(),
+            CpuSpec::List(one)
+        );
+        let many = CpuSet::from_ids([0, 1, 2, 5]);
+        assert_eq!(many.to_spec_string(), "0-2,5");
+        assert_eq!(
+            CpuSpec::parse(&many.to_spec_string()).unwrap(),
+            CpuSpec::List(many)
+        );
+    }
 
     #[test]
     fn parses_and_formats_kernel_lists() {

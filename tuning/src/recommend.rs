@@ -106,7 +106,7 @@ pub fn recommend(
         },
         Setting {
             key: keys::RINGMQ_CPUS,
-            value: cpus.value.to_string(),
+            value: cpus.value.to_spec_string(),
             reason: cpus.reason,
         },
         segment.setting,
