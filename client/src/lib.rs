@@ -62,6 +62,7 @@ pub mod rebalance;
 pub mod remoting;
 mod requests;
 mod route;
+mod send_frame;
 mod validate;
 
 pub use admin::Admin;

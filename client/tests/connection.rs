@@ -168,6 +168,57 @@ fn an_unanswered_request_times_out_and_a_late_answer_is_ignored() {
     peer_thread.join().unwrap();
 }
 
+/// Timeouts are deadlines checked by one sweeper per connection: a short-timeout request sent
+/// while a long-timeout one is in flight (the sweeper then sleeps towards the long deadline)
+/// must still time out on its own, and the long one must stay in flight and get its answer.
+#[test]
+fn a_short_timeout_behind_a_long_one_still_fires_and_the_long_one_completes() {
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (addr, peer_thread) = peer(move |socket| {
+        let long = socket.read_command().unwrap();
+        let _short = socket.read_command().unwrap();
+        release_rx.recv().unwrap();
+        // Only the long request is answered.
+        socket.write_command(&echo_response(&long));
+    });
+    run(move || async move {
+        let connection = Rc::new(Connection::connect(&addr, 1_000, None).await.unwrap());
+        let long = glommio::spawn_local({
+            let connection = connection.clone();
+            async move { connection.request(route_request("long"), 60_000).await }
+        });
+        wait_until("the long request in flight", || {
+            let connection = connection.clone();
+            async move { connection.in_flight() == 1 }
+        })
+        .await;
+        let error = connection
+            .request(route_request("short"), 150)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ClientError::Timeout {
+                    timeout_ms: 150,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(
+            connection.in_flight(),
+            1,
+            "the long request is still waiting"
+        );
+        release_tx.send(()).unwrap();
+        let response = long.await.unwrap();
+        assert_eq!(response.remark.as_deref(), Some("long"));
+        assert_eq!(connection.in_flight(), 0);
+    });
+    peer_thread.join().unwrap();
+}
+
 #[test]
 fn server_requests_reach_the_handler_and_unknown_ones_get_not_supported() {
     let (addr, peer_thread) = peer(|socket| {

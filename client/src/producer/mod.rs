@@ -28,6 +28,7 @@ use crate::queue::{queue_index_for_hash, MessageQueue, QueueSelector, RoundRobin
 use crate::remoting::ServerRequestHandler;
 use crate::requests::{self, SendArgs};
 use crate::route::TopicRoute;
+use crate::send_frame::{encode_send_frame, send_request_code};
 pub(crate) use prepare::now_ms;
 use prepare::{prepare_batch, prepare_single, PreparedSend};
 
@@ -231,7 +232,7 @@ impl Producer {
         let queue = inner.select_queue(&route, &selector, None)?;
         let addr = master_addr(&route, &queue)?;
         let request = inner.send_request(&prepared, &queue);
-        inner.core.pool.invoke_oneway(&addr, request).await
+        inner.core.pool.invoke_oneway(addr, request).await
     }
 
     /// The queues this producer can send `topic` to (fetching the route if needed).
@@ -356,16 +357,21 @@ impl ProducerInner {
         queue: &MessageQueue,
     ) -> Result<SendResult, ClientError> {
         let addr = master_addr(route, queue)?;
-        let request = self.send_request(prepared, queue);
-        let request_code = request.code;
-        let connection = self.core.pool.get(&addr).await?;
+        let args = self.send_args(prepared, queue);
+        let request_code = send_request_code(&args);
+        let connection = self.core.pool.get(addr).await?;
+        // The frame is written straight into the connection's outbox (see `send_frame`).
         let response = connection
-            .request(request, self.config.send_timeout_ms)
+            .request_encoded(
+                request_code,
+                self.config.send_timeout_ms,
+                |opaque, outbox| encode_send_frame(&args, &prepared.body, opaque, outbox),
+            )
             .await?;
         let Some(status) = SendStatus::from_response_code(response.code) else {
-            return Err(requests::server_error(&addr, request_code, &response));
+            return Err(requests::server_error(addr, request_code, &response));
         };
-        let header = requests::parse_send_response(&addr, request_code, &response)?;
+        let header = requests::parse_send_response(addr, request_code, &response)?;
         Ok(SendResult {
             status,
             msg_id: prepared.msg_id.clone(),
@@ -376,12 +382,12 @@ impl ProducerInner {
         })
     }
 
-    fn send_request(
-        &self,
-        prepared: &PreparedSend,
-        queue: &MessageQueue,
-    ) -> ringmq_proto::command::RemotingCommand {
-        let args = SendArgs {
+    fn send_args<'a>(
+        &'a self,
+        prepared: &'a PreparedSend,
+        queue: &'a MessageQueue,
+    ) -> SendArgs<'a> {
+        SendArgs {
             producer_group: &self.config.group,
             topic: &prepared.topic,
             default_topic: AUTO_CREATE_TOPIC_KEY,
@@ -395,8 +401,16 @@ impl ProducerInner {
             max_reconsume_times: None,
             batch: prepared.batch,
             broker_name: &queue.broker_name,
-        };
-        requests::send_message(&args, prepared.body.clone())
+        }
+    }
+
+    /// The send as a generic command (oneway sends, which are not the hot path).
+    fn send_request(
+        &self,
+        prepared: &PreparedSend,
+        queue: &MessageQueue,
+    ) -> ringmq_proto::command::RemotingCommand {
+        requests::send_message(&self.send_args(prepared, queue), prepared.body.clone())
     }
 
     fn select_queue(
@@ -420,12 +434,19 @@ impl ProducerInner {
                 Ok(route.write_queues[index].clone())
             }
             QueueSelector::RoundRobin => {
-                let counter = self
+                // Looked up by `&str` first: the entry API would allocate the key every send.
+                let existing = self
                     .round_robin_by_topic
-                    .borrow_mut()
-                    .entry(route.topic.clone())
-                    .or_insert_with(|| Rc::new(RoundRobin::starting_at(rand::random())))
-                    .clone();
+                    .borrow()
+                    .get(route.topic.as_str())
+                    .cloned();
+                let counter = existing.unwrap_or_else(|| {
+                    let counter = Rc::new(RoundRobin::starting_at(rand::random()));
+                    self.round_robin_by_topic
+                        .borrow_mut()
+                        .insert(route.topic.clone(), counter.clone());
+                    counter
+                });
                 counter
                     .pick(&route.write_queues, avoid_broker)
                     .ok_or_else(no_queue)
@@ -449,10 +470,9 @@ impl ProducerInner {
     }
 }
 
-fn master_addr(route: &TopicRoute, queue: &MessageQueue) -> Result<String, ClientError> {
+fn master_addr<'r>(route: &'r TopicRoute, queue: &MessageQueue) -> Result<&'r str, ClientError> {
     route
         .master_addr(&queue.broker_name)
-        .map(str::to_string)
         .ok_or_else(|| ClientError::NoQueue {
             topic: queue.topic.clone(),
             what: "master-hosted",

@@ -7,6 +7,14 @@
 //! allocation). The reader task decodes frames and completes the slot whose opaque matches, in
 //! whatever order responses arrive; server-initiated requests go to the handler.
 //!
+//! Timeouts: a request stores its deadline next to its response slot; one sweeper task per
+//! connection fails the overdue ones. A request therefore costs no timer of its own (glommio's
+//! `timeout` would insert and remove a reactor timer, and allocate one, per request): the
+//! sweeper sleeps until the earliest deadline, but never longer than [`SWEEP_MAX_SLEEP`], so a
+//! request whose deadline is later than the sweeper's next wake-up - every request, when the
+//! timeouts of a connection are equal - does not touch the sweeper at all. Only a request due
+//! before that wake-up (a shorter timeout than those in flight) re-arms it.
+//!
 //! Invariant: once a connection is closed (read error, write error, malformed frame, EOF) every
 //! in-flight request has failed with `ConnectionClosed`/`Frame` and the connection never becomes
 //! usable again; the pool replaces it on next use. Dropping the `Connection` cancels both tasks,
@@ -15,12 +23,13 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -48,11 +57,52 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// instead of growing the outbox without bound.
 pub const OUTBOX_HIGH_WATER_BYTES: usize = 4 * 1024 * 1024;
 
+/// The writer's spare buffer is dropped and re-made when a burst grew it past this.
+const SPARE_BUFFER_MAX_BYTES: usize = 1024 * 1024;
+
+/// The longest the timeout sweeper sleeps while requests are in flight. Requests due after its
+/// next wake-up never have to wake it; shorter sleeps would only cost more wake-ups.
+const SWEEP_MAX_SLEEP: Duration = Duration::from_secs(1);
+
 type ResponseSlot = oneshot::Sender<Result<RemotingCommand, ClientError>>;
+
+/// A request waiting for its response.
+struct PendingRequest {
+    slot: ResponseSlot,
+    /// When the sweeper fails it with [`ClientError::Timeout`].
+    deadline: Instant,
+    request_code: i32,
+    timeout_ms: u64,
+}
+
+/// Opaques are consecutive integers: a multiplicative hash spreads them over the table at a
+/// fraction of SipHash's cost (and nothing here is keyed by peer-chosen data: responses only
+/// look up opaques this connection issued).
+#[derive(Default)]
+struct OpaqueHasher(u64);
+
+impl Hasher for OpaqueHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_i32(&mut self, value: i32) {
+        // Fibonacci hashing: the high bits (which hashbrown uses for its tag byte) vary too.
+        self.0 = u64::from(value as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PendingTable = HashMap<i32, PendingRequest, BuildHasherDefault<OpaqueHasher>>;
 
 struct Shared {
     addr: String,
-    pending: RefCell<HashMap<i32, ResponseSlot>>,
+    pending: RefCell<PendingTable>,
     outbox: RefCell<BytesMut>,
     /// `Some(reason)` once the connection is unusable.
     closed: RefCell<Option<String>>,
@@ -63,6 +113,12 @@ struct Shared {
     drain_waiters: RefCell<Vec<Waker>>,
     /// The writer task is in the middle of a write.
     writing: Cell<bool>,
+    /// When the sweeper wakes next; `None` while it is parked (nothing was in flight).
+    sweep_at: Cell<Option<Instant>>,
+    /// Set (and the sweeper woken) when a request is due before `sweep_at` or arrives while
+    /// the sweeper is parked.
+    sweep_rearm: Cell<bool>,
+    sweeper_waker: RefCell<Option<Waker>>,
     handler: Option<ServerRequestHandler>,
     /// The socket, for `shutdown(2)` on close. Valid while either task holds its stream half;
     /// see [`Shared::close`] for why that holds whenever it is used.
@@ -74,6 +130,7 @@ pub struct Connection {
     shared: Rc<Shared>,
     _reader: Task<()>,
     _writer: Task<()>,
+    _sweeper: Task<()>,
 }
 
 impl Connection {
@@ -102,22 +159,27 @@ impl Connection {
         let (doorbell_tx, doorbell_rx) = local_channel::new_bounded(1);
         let shared = Rc::new(Shared {
             addr: addr.to_string(),
-            pending: RefCell::new(HashMap::new()),
+            pending: RefCell::new(PendingTable::default()),
             outbox: RefCell::new(BytesMut::with_capacity(READ_CHUNK_BYTES)),
             closed: RefCell::new(None),
             next_opaque: Cell::new(1),
             writer_doorbell: doorbell_tx,
             drain_waiters: RefCell::new(Vec::new()),
             writing: Cell::new(false),
+            sweep_at: Cell::new(None),
+            sweep_rearm: Cell::new(false),
+            sweeper_waker: RefCell::new(None),
             handler,
             fd,
         });
         let reader_task = glommio::spawn_local(read_loop(shared.clone(), reader));
         let writer_task = glommio::spawn_local(write_loop(shared.clone(), writer, doorbell_rx));
+        let sweeper_task = glommio::spawn_local(sweep_loop(shared.clone()));
         Ok(Connection {
             shared,
             _reader: reader_task,
             _writer: writer_task,
+            _sweeper: sweeper_task,
         })
     }
 
@@ -143,30 +205,51 @@ impl Connection {
         mut request: RemotingCommand,
         timeout_ms: u64,
     ) -> Result<RemotingCommand, ClientError> {
+        let request_code = request.code;
+        self.request_encoded(request_code, timeout_ms, |opaque, outbox| {
+            request.opaque = opaque;
+            request
+                .encode(outbox)
+                .map_err(|e| ClientError::InvalidMessage(format!("cannot encode request: {e}")))
+        })
+        .await
+    }
+
+    /// As [`Connection::request`] for a caller that writes the frame itself: `encode` gets the
+    /// opaque and appends one complete request frame carrying it to the outbox (appending
+    /// nothing when it fails). The producer's send path uses this to skip building a
+    /// `RemotingCommand` per message.
+    pub(crate) async fn request_encoded(
+        &self,
+        request_code: i32,
+        timeout_ms: u64,
+        encode: impl FnOnce(i32, &mut BytesMut) -> Result<(), ClientError>,
+    ) -> Result<RemotingCommand, ClientError> {
         self.outbox_below_high_water().await;
         self.fail_if_closed()?;
         let opaque = self.shared.take_opaque();
-        request.opaque = opaque;
-        let request_code = request.code;
         let (tx, rx) = oneshot::channel();
-        self.shared.pending.borrow_mut().insert(opaque, tx);
-        // Removes the slot if this future is dropped or times out before the response arrives.
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        self.shared.register(
+            opaque,
+            PendingRequest {
+                slot: tx,
+                deadline,
+                request_code,
+                timeout_ms,
+            },
+        );
+        // Removes the slot if this future is dropped before the response arrives.
         let _pending = PendingGuard {
             shared: &self.shared,
             opaque,
         };
-        self.shared.enqueue(&request)?;
-        let waited =
-            glommio::timer::timeout(Duration::from_millis(timeout_ms), async { Ok(rx.await) })
-                .await;
-        match waited {
-            Ok(Some(result)) => result,
-            Ok(None) => Err(self.shared.closed_error()),
-            Err(_) => Err(ClientError::Timeout {
-                addr: self.shared.addr.clone(),
-                request_code,
-                timeout_ms,
-            }),
+        encode(opaque, &mut self.shared.outbox.borrow_mut())?;
+        self.shared.ring_writer();
+        // The reader (response), the sweeper (timeout) or a close (error) fills the slot.
+        match rx.await {
+            Some(result) => result,
+            None => Err(self.shared.closed_error()),
         }
     }
 
@@ -273,10 +356,56 @@ impl Shared {
         command
             .encode(&mut self.outbox.borrow_mut())
             .map_err(|e| ClientError::InvalidMessage(format!("cannot encode request: {e}")))?;
-        // A full doorbell means the writer has not yet taken the previous batch: it will take this
-        // frame with it.
-        let _ = self.writer_doorbell.try_send(());
+        self.ring_writer();
         Ok(())
+    }
+
+    /// Tells the writer task that the outbox has frames.
+    fn ring_writer(&self) {
+        // A full doorbell means the writer has not yet taken the previous batch: it will take
+        // these frames with it.
+        let _ = self.writer_doorbell.try_send(());
+    }
+
+    /// Puts a request in the table and makes sure the sweeper will look at it in time.
+    fn register(&self, opaque: i32, request: PendingRequest) {
+        let deadline = request.deadline;
+        self.pending.borrow_mut().insert(opaque, request);
+        let sweeper_sees_it_in_time = self.sweep_at.get().is_some_and(|at| at <= deadline);
+        if !sweeper_sees_it_in_time {
+            self.sweep_rearm.set(true);
+            if let Some(waker) = self.sweeper_waker.borrow_mut().take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Fails every request whose deadline is at or before `now` with `Timeout`; returns the
+    /// earliest deadline still in flight.
+    fn expire_overdue(&self, now: Instant) -> Option<Instant> {
+        let mut overdue: Vec<PendingRequest> = Vec::new();
+        let mut earliest: Option<Instant> = None;
+        {
+            let mut pending = self.pending.borrow_mut();
+            let mut overdue_opaques = Vec::new();
+            for (opaque, request) in pending.iter() {
+                if request.deadline <= now {
+                    overdue_opaques.push(*opaque);
+                } else {
+                    earliest = Some(earliest.map_or(request.deadline, |e| e.min(request.deadline)));
+                }
+            }
+            overdue.extend(overdue_opaques.iter().filter_map(|o| pending.remove(o)));
+        }
+        // Sent outside the borrow: a woken caller may start a new request at once.
+        for request in overdue {
+            request.slot.send(Err(ClientError::Timeout {
+                addr: self.addr.clone(),
+                request_code: request.request_code,
+                timeout_ms: request.timeout_ms,
+            }));
+        }
+        earliest
     }
 
     fn closed_error(&self) -> ClientError {
@@ -322,17 +451,26 @@ impl Shared {
     }
 
     fn fail_pending(&self, make_error: impl Fn() -> ClientError) {
-        let slots: Vec<ResponseSlot> = self.pending.borrow_mut().drain().map(|(_, s)| s).collect();
+        let slots: Vec<ResponseSlot> = self
+            .pending
+            .borrow_mut()
+            .drain()
+            .map(|(_, request)| request.slot)
+            .collect();
         for slot in slots {
             slot.send(Err(make_error()));
+        }
+        // The sweeper ends once it sees the connection closed.
+        if let Some(waker) = self.sweeper_waker.borrow_mut().take() {
+            waker.wake();
         }
     }
 
     fn dispatch(&self, command: RemotingCommand) {
         if command.is_response() {
-            let slot = self.pending.borrow_mut().remove(&command.opaque);
-            match slot {
-                Some(slot) => slot.send(Ok(command)),
+            let pending = self.pending.borrow_mut().remove(&command.opaque);
+            match pending {
+                Some(request) => request.slot.send(Ok(command)),
                 // The request timed out or was dropped; Java logs and ignores these too.
                 None => tracing::debug!(addr = %self.addr, opaque = command.opaque,
                     "response for unknown opaque ignored"),
@@ -408,11 +546,15 @@ async fn write_loop(
     mut writer: futures_lite::io::WriteHalf<TcpStream>,
     doorbell: LocalReceiver<()>,
 ) {
+    // Double buffering: the writer swaps this (empty) buffer with the outbox, writes what it
+    // took, clears it and keeps it for the next swap. Both buffers keep their capacity, so
+    // encoding a request never allocates or grows a buffer in the steady state.
+    let mut batch = BytesMut::with_capacity(READ_CHUNK_BYTES);
     while doorbell.recv().await.is_some() {
         if shared.closed.borrow().is_some() {
             return;
         }
-        let batch = shared.outbox.borrow_mut().split().freeze();
+        std::mem::swap(&mut *shared.outbox.borrow_mut(), &mut batch);
         // The outbox is empty again: senders held at the high water may queue more while this
         // batch is written.
         shared.wake_drain_waiters();
@@ -422,11 +564,62 @@ async fn write_loop(
         shared.writing.set(true);
         let written = writer.write_all(&batch).await;
         shared.writing.set(false);
+        batch.clear();
+        if batch.capacity() > SPARE_BUFFER_MAX_BYTES {
+            // A burst grew it (up to the high water): do not keep megabytes per idle connection.
+            batch = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
         if let Err(e) = written {
             shared.close(format!("write failed: {e}"));
             return;
         }
         // Wakes `flush` callers (and anyone who queued up to the high water meanwhile).
         shared.wake_drain_waiters();
+    }
+}
+
+/// Fails overdue requests. Sleeps until the earliest deadline in flight (at most
+/// [`SWEEP_MAX_SLEEP`]), parks without a timer while nothing is in flight, and ends when the
+/// connection closes (closing fails every request itself).
+async fn sweep_loop(shared: Rc<Shared>) {
+    loop {
+        if shared.closed.borrow().is_some() {
+            return;
+        }
+        shared.sweep_rearm.set(false);
+        let now = Instant::now();
+        match shared.expire_overdue(now) {
+            None => {
+                shared.sweep_at.set(None);
+                SweeperRearmed { shared: &shared }.await;
+            }
+            Some(earliest) => {
+                let wake_at = earliest.min(now + SWEEP_MAX_SLEEP);
+                shared.sweep_at.set(Some(wake_at));
+                futures_lite::future::or(
+                    glommio::timer::sleep(wake_at.saturating_duration_since(now)),
+                    SweeperRearmed { shared: &shared },
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// Ready once a request needs the sweeper earlier than planned, or the connection closed.
+struct SweeperRearmed<'a> {
+    shared: &'a Shared,
+}
+
+impl Future for SweeperRearmed<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let shared = self.shared;
+        if shared.sweep_rearm.get() || shared.closed.borrow().is_some() {
+            return Poll::Ready(());
+        }
+        *shared.sweeper_waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
     }
 }

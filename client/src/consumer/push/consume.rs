@@ -23,29 +23,34 @@ impl PushInner {
         }
         let batch_size = self.config.consume_batch_max_size.max(1);
         for batch in messages.chunks(batch_size) {
-            let mut pending: Vec<MessageExt> = batch.to_vec();
-            loop {
-                if !self.running.get() {
-                    return false;
-                }
-                if self.listener.consume(queue, &pending) == ConsumeStatus::Success {
-                    break;
-                }
-                if !self.is_clustering() {
-                    // Broadcasting consumers never send back (Java drops them with a warning).
-                    tracing::warn!(%queue, count = pending.len(), "broadcast messages dropped");
-                    break;
-                }
-                pending = self.send_back(queue, pending).await;
-                if pending.is_empty() {
-                    break;
-                }
+            if !self.running.get() {
+                return false;
+            }
+            // The common case hands the listener the pulled messages themselves; only a batch
+            // it rejects is copied, to be sent back (and perhaps consumed again here).
+            if self.listener.consume(queue, batch) == ConsumeStatus::Success {
+                continue;
+            }
+            if !self.is_clustering() {
+                // Broadcasting consumers never send back (Java drops them with a warning).
+                tracing::warn!(%queue, count = batch.len(), "broadcast messages dropped");
+                continue;
+            }
+            let mut pending = self.send_back(queue, batch.to_vec()).await;
+            while !pending.is_empty() {
                 // The broker did not take them: consume them again here after a pause.
                 for message in &mut pending {
                     message.reconsume_times += 1;
                 }
                 glommio::timer::sleep(Duration::from_millis(self.config.local_retry_delay_ms))
                     .await;
+                if !self.running.get() {
+                    return false;
+                }
+                if self.listener.consume(queue, &pending) == ConsumeStatus::Success {
+                    break;
+                }
+                pending = self.send_back(queue, pending).await;
             }
         }
         true

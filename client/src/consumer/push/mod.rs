@@ -9,6 +9,15 @@
 //! order, sends failed messages back, and advances the queue's offset; the commit task sends
 //! changed offsets every 5 s as oneway UPDATE_CONSUMER_OFFSET.
 //!
+//! Pipelining: when a pull brings messages, the queue loop sends the pull for the offset after
+//! them *before* the listener sees them, so the next batch travels while this one is consumed
+//! (one round trip per batch would otherwise cap a queue at one pull batch per round trip).
+//! The bound is explicit: per queue at most one pull is in flight and one batch is being
+//! consumed, so a queue holds at most two pull batches (`2 × pull_batch_size` messages; Java's
+//! `pullThresholdForQueue` plays the same role). Order is unchanged: the prefetched batch is
+//! consumed only after the current one, and only if the queue's offset is still where that
+//! pull started.
+//!
 //! Delivery: at least once. A queue's offset moves past a message only after the listener
 //! returned `Success` for it or it was handed back to the broker.
 
@@ -27,7 +36,7 @@ mod consume;
 use super::heartbeat;
 use super::local_offsets;
 use super::offset_store::OffsetTable;
-use super::pull::{pull_once, pull_sys_flag, PullSpec, PullStatus};
+use super::pull::{pull_once, pull_sys_flag, PullResult, PullSpec, PullStatus};
 use super::subscription::TagSubscription;
 use crate::broker_api;
 use crate::config::ClientConfig;
@@ -520,13 +529,8 @@ impl PushInner {
             })
     }
 
-    /// Pulls `queue` once at `offset`, consumes what came back and records progress.
-    /// Returns the next offset, or the error after which the loop waits before retrying.
-    async fn pull_and_consume(
-        &self,
-        queue: &MessageQueue,
-        offset: i64,
-    ) -> Result<i64, ClientError> {
+    /// One pull of `queue` at `offset`.
+    async fn pull(&self, queue: &MessageQueue, offset: i64) -> Result<PullResult, ClientError> {
         let subscription = &self.subscriptions[&queue.topic];
         let addr = self.broker_addr(queue)?;
         let commit_offset = self.offsets.borrow().get(queue).unwrap_or(0);
@@ -545,22 +549,57 @@ impl PushInner {
             timeout_ms: self.config.pull_timeout_ms,
             subscription,
         };
-        let result = pull_once(&self.core, &addr, &spec).await?;
+        pull_once(&self.core, &addr, &spec).await
+    }
+
+    /// Consumes what the pull of `queue` at `offset` brought and records progress. When it
+    /// brought messages, the pull of the next offset is sent before the listener runs; its
+    /// answer is returned (with the offset it pulled) for the queue loop to use next.
+    async fn consume_pulled(
+        &self,
+        queue: &MessageQueue,
+        offset: i64,
+        result: PullResult,
+    ) -> Option<Prefetched> {
         match result.status {
-            PullStatus::Found => {
-                let mut messages = result.messages;
-                if !self.consume_in_order(queue, &mut messages).await {
-                    // Shut down mid-batch: keep the offset so the rest is redelivered.
-                    return Ok(offset);
-                }
+            PullStatus::Found if result.messages.is_empty() => {
+                // Everything was filtered out: nothing to consume, nothing to overlap.
                 self.offsets
                     .borrow_mut()
                     .advance(queue, result.next_begin_offset);
+                None
+            }
+            PullStatus::Found => {
+                let next_offset = result.next_begin_offset;
+                let mut messages = result.messages;
+                // Start the next pull: the first poll queues its request in the outbox, and the
+                // yield lets the connection's writer put it on the socket before the listener
+                // runs (the listener does not yield, so without it the request would wait).
+                let mut next = std::pin::pin!(self.pull(queue, next_offset));
+                let answered = futures_lite::future::poll_once(next.as_mut()).await;
+                futures_lite::future::yield_now().await;
+                if !self.consume_in_order(queue, &mut messages).await {
+                    // Shut down mid-batch: keep the offset so the rest is redelivered (the pull
+                    // in flight is dropped with `next`).
+                    return None;
+                }
+                // Progress is recorded as soon as the batch is consumed, not when the next pull
+                // answers (a long poll can take seconds): commits never lag consumption.
+                self.offsets.borrow_mut().advance(queue, next_offset);
+                let result = match answered {
+                    Some(result) => result,
+                    None => next.await,
+                };
+                Some(Prefetched {
+                    offset: next_offset,
+                    result,
+                })
             }
             PullStatus::NoNewMsg | PullStatus::NoMatchedMsg => {
                 self.offsets
                     .borrow_mut()
                     .advance(queue, result.next_begin_offset);
+                None
             }
             PullStatus::OffsetIllegal => {
                 tracing::warn!(%queue, offset, next = result.next_begin_offset,
@@ -572,9 +611,9 @@ impl PushInner {
                     self.commit_offset_oneway(queue, result.next_begin_offset)
                         .await;
                 }
+                None
             }
         }
-        Ok(result.next_begin_offset)
     }
 
     /// A broker that lost this client's registration (it restarted, or the connection broke and
@@ -668,9 +707,17 @@ impl PushInner {
     }
 }
 
-/// The loop of one assigned queue; ends when the queue is released (task dropped) or the
-/// consumer is gone.
+/// A pull answered while the previous batch was consumed.
+struct Prefetched {
+    /// The offset it pulled from; used only if the queue is still there.
+    offset: i64,
+    result: Result<PullResult, ClientError>,
+}
+
+/// The loop of one assigned queue; ends when the queue is released (task dropped, which also
+/// drops a pull in flight) or the consumer is gone.
 async fn pull_loop(weak: Weak<PushInner>, queue: MessageQueue) {
+    let mut prefetched: Option<Prefetched> = None;
     loop {
         let Some(inner) = weak.upgrade() else { return };
         if !inner.running.get() {
@@ -679,8 +726,13 @@ async fn pull_loop(weak: Weak<PushInner>, queue: MessageQueue) {
         let Some(offset) = inner.offsets.borrow().get(&queue) else {
             return;
         };
-        match inner.pull_and_consume(&queue, offset).await {
-            Ok(_) => {}
+        let pulled = match prefetched.take() {
+            Some(p) if p.offset == offset => p.result,
+            // Nothing prefetched, or the offset moved meanwhile (a reset): pull where it is now.
+            _ => inner.pull(&queue, offset).await,
+        };
+        match pulled {
+            Ok(result) => prefetched = inner.consume_pulled(&queue, offset, result).await,
             Err(e) => {
                 tracing::debug!(%queue, error = %e, "pull failed; pausing");
                 inner.after_pull_error(&queue, &e).await;
