@@ -89,14 +89,17 @@ impl ReadBuffer {
         decoded
     }
 
-    /// Makes sure the spare room is worth a read: at least [`READ_MIN_SPARE_BYTES`], and the
-    /// rest of a partial frame whose length is already known (one allocation per large frame,
-    /// not a chain of growing ones).
+    /// Makes sure the spare room is worth a read: at least [`READ_MIN_SPARE_BYTES`], and for a
+    /// partial frame whose length is already known, as much of its rest as has already arrived
+    /// (at least a chunk). So a large frame takes a few doubling allocations, and a peer that
+    /// announces 16 MiB and sends 8 bytes costs a chunk, not 16 MiB.
     fn ensure_room(&mut self) {
         let len = self.buf.len();
         let frame_rest =
             pending_frame_bytes(&self.buf).map_or(0, |frame| frame.saturating_sub(len));
-        let wanted = frame_rest.max(READ_MIN_SPARE_BYTES);
+        let wanted = frame_rest
+            .min(len.max(READ_CHUNK_BYTES))
+            .max(READ_MIN_SPARE_BYTES);
         if self.buf.capacity() - len >= wanted {
             return;
         }
@@ -172,15 +175,15 @@ mod tests {
     }
 
     #[test]
-    fn frame_larger_than_a_chunk_gets_room_for_all_of_it() {
+    fn frame_larger_than_a_chunk_decodes_and_room_follows_arrivals() {
         let big = frame(310, 3 * READ_CHUNK_BYTES + 5);
         let mut rb = ReadBuffer::new();
         let spare = rb.spare();
         spare[..8].copy_from_slice(&big[..8]);
         rb.filled(8);
         assert!(rb.decode().unwrap().is_none());
-        // The length is known: the next read can take the whole rest of the frame at once.
-        assert!(rb.spare().len() >= big.len() - 8);
+        // Room grows with what has arrived, not with what the length field announces.
+        assert!(rb.spare().len() < 2 * READ_CHUNK_BYTES);
         let mut rb = ReadBuffer::new();
         assert_eq!(
             feed(&mut rb, &big, 10_000),
