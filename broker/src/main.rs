@@ -7,6 +7,13 @@ use ringmq_broker::config::cli::{build_config, Cli};
 use ringmq_broker::config::BrokerConfig;
 use ringmq_broker::server::{self, signals};
 
+/// mimalloc instead of glibc malloc. Every request allocates many small strings (its header
+/// fields, the response's) and one task larger than glibc's small-size caches; glibc then runs
+/// `malloc_consolidate` over all recently freed small chunks on each such large allocation,
+/// which profiled at ~8 % of broker CPU under sync sends (results/perf-broker-2026-11-21.md).
+#[global_allocator]
+static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Before any thread exists, so that every thread inherits the mask (see server::signals).
     if let Err(e) = signals::block_termination_signals() {

@@ -15,7 +15,9 @@ use ringmq_proto::body::KvTable;
 use ringmq_proto::code::RequestCode;
 use ringmq_proto::command::{ExtFields, RemotingCommand};
 
-/// Runtime-info keys holding the broker's cumulative count of commit-log fdatasyncs.
+/// Runtime-info keys holding the broker's cumulative count of commit-log fdatasyncs. A ringmq
+/// broker reports `ringmqFdatasyncTotal` and `ringmqFlushedRecordsTotal` summed over its shards
+/// (`broker/src/processor/runtime_info.rs`); the second spelling is for other brokers.
 pub const FDATASYNC_COUNT_KEYS: [&str; 2] = ["ringmqFdatasyncTotal", "commitLogFdatasyncTotal"];
 /// Runtime-info keys holding the cumulative count of records made durable by those fdatasyncs.
 pub const FLUSHED_RECORD_COUNT_KEYS: [&str; 2] =

@@ -125,6 +125,21 @@ fn quickstart_batch_open_loop_under_sync_flush_is_verified() {
         r["send"]["publish_delay_us"]["count"].as_u64().unwrap_or(0) > 0,
         "{r}"
     );
+    // The broker's own fdatasync counters (GET_BROKER_RUNTIME_INFO), not the disk's flush
+    // requests: under SYNC_FLUSH every acknowledged batch was covered by at least one.
+    let flush = &r["broker_flush"];
+    assert!(
+        flush["source"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("GET_BROKER_RUNTIME_INFO"),
+        "{r}"
+    );
+    assert!(flush["fdatasyncs"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert!(
+        flush["records_per_fdatasync"].as_f64().unwrap_or(0.0) >= 1.0,
+        "{r}"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod lookup;
 pub mod offset;
 pub mod pull;
 pub mod queue_info;
+pub mod runtime_info;
 pub mod send;
 pub mod send_back;
 
@@ -71,6 +72,7 @@ pub async fn process(shard: &Rc<Shard>, conn: &ConnHandle, request: RemotingComm
         RequestCode::GetAllTopicConfig => admin::all_topic_config(shard, &request),
         RequestCode::UpdateBrokerConfig => admin::update_broker_config(shard, &request),
         RequestCode::GetBrokerConfig => admin::broker_config(shard, &request),
+        RequestCode::GetBrokerRuntimeInfo => runtime_info::runtime_info(shard, &request).await,
         _ => not_supported(&request),
     }
 }

@@ -104,7 +104,7 @@ pub async fn pull_message(
         && suspend_ms > 0
         && !shard.stop.is_fired();
     if !should_park {
-        return Outcome::Respond(response(request, &header, result));
+        return Outcome::Respond(response(shard, request, &header, result));
     }
     let timeout = if shard.config.long_polling_enable {
         Duration::from_millis(suspend_ms).min(SUSPEND_MAX)
@@ -157,7 +157,7 @@ async fn park(
             && !shard.stop.is_fired()
             && std::time::Instant::now() < deadline;
         if !keep_waiting {
-            return response(request, header, result);
+            return response(shard, request, header, result);
         }
         // Wait for the next message after those just rejected.
         watch_offset = result.max_offset.max(watch_offset);
@@ -288,6 +288,7 @@ fn outcome_for_error(request: &RemotingCommand, e: String) -> Outcome {
 /// The response for a store result (table in reference §2.4), with all four offsets fields on
 /// every outcome and the status name as remark.
 fn response(
+    shard: &Shard,
     request: &RemotingCommand,
     header: &PullMessageRequestHeader,
     result: GetResult,
@@ -300,6 +301,7 @@ fn response(
         result.max_offset as i64,
     ));
     if result.status == GetStatus::Found {
+        shard.counters.add_got(u64::from(result.message_count));
         response.body = Bytes::from(result.body);
     }
     response

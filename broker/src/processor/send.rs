@@ -424,6 +424,7 @@ async fn store_and_respond(
         Ok(outcome) => outcome,
         Err(e) => return store_error(request, e),
     };
+    shard.counters.add_put(outcome.records.len() as u64);
     let code = match outcome.status {
         AppendStatus::PutOk => ResponseCode::Success,
         AppendStatus::FlushDiskTimeout => ResponseCode::FlushDiskTimeout,

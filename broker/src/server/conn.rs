@@ -15,7 +15,8 @@ use futures_lite::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use glommio::net::TcpStream;
 use ringmq_proto::code::ResponseCode;
 use ringmq_proto::command::{RemotingCommand, SerializeType};
-use ringmq_proto::frame::decode_frame;
+
+use super::read_buf::ReadBuffer;
 
 /// Globally unique connection id: shard index in the top 16 bits, a per-shard counter below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,8 +34,8 @@ impl ConnId {
 const WRITE_BATCH_MAX_BYTES: usize = 1024 * 1024;
 /// Bodies at least this large are written from their own buffer, not copied into the batch.
 const LARGE_BODY_MIN_BYTES: usize = 16 * 1024;
-/// Bytes reserved for each socket read.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Initial capacity of the writer's batch buffer (reused, grows as needed).
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// What any shard holds to talk to a connection: `Send + Clone`, cheap to copy into a forwarded
 /// request or a client registration.
@@ -114,19 +115,18 @@ pub async fn read_loop(
     conn: &ConnHandle,
     sink: &dyn RequestSink,
 ) -> ConnEnd {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut buf = ReadBuffer::new();
     loop {
-        let filled = buf.len();
-        buf.resize(filled + READ_CHUNK_BYTES, 0);
-        let read = match reader.read(&mut buf[filled..]).await {
+        // Reads go into the buffer's reused spare room: no zero-fill or allocation per read.
+        let read = match reader.read(buf.spare()).await {
             Ok(0) => return ConnEnd::PeerClosed,
             Ok(n) => n,
             Err(e) => return ConnEnd::Io(e),
         };
-        buf.truncate(filled + read);
+        buf.filled(read);
         let mut requests = Vec::new();
         loop {
-            match decode_frame(&mut buf) {
+            match buf.decode() {
                 Ok(Some(command)) => {
                     if command.is_response() {
                         // An answer to a server-initiated request (all of ours are oneway or
@@ -163,7 +163,7 @@ pub async fn write_loop(
     mut writer: WriteHalf<TcpStream>,
     outbound: flume::Receiver<RemotingCommand>,
 ) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut buf = BytesMut::with_capacity(WRITE_BUFFER_BYTES);
     while let Ok(first) = outbound.recv_async().await {
         let mut next = Some(first);
         // Everything already queued goes out now, small frames gathered into one write.

@@ -6,6 +6,7 @@
 //! persists; then the registrar unregisters from the name servers.
 
 pub mod conn;
+pub mod read_buf;
 pub mod route;
 pub mod shard;
 pub mod signals;

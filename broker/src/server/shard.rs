@@ -37,6 +37,8 @@ pub enum ShardMsg {
     View(Arc<BrokerView>),
     /// This shard's part of a QUERY_MESSAGE that another shard received.
     IndexQuery(processor::lookup::IndexQuery),
+    /// GET_BROKER_RUNTIME_INFO on another shard asks for this shard's counters.
+    CountersQuery(flume::Sender<processor::runtime_info::ShardCounters>),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),
     /// Stop accepting, finish in-flight work, persist, exit.
@@ -79,6 +81,10 @@ pub struct Shard {
     /// Fired at shutdown: parked pulls answer at once.
     pub stop: StopSignal,
     shutting_down: Cell<bool>,
+    /// Messages put and got on this shard (GET_BROKER_RUNTIME_INFO).
+    pub counters: processor::runtime_info::RequestCounters,
+    /// When the broker started (ms since the epoch), for GET_BROKER_RUNTIME_INFO.
+    pub boot_timestamp_ms: i64,
 }
 
 impl Shard {
@@ -114,6 +120,8 @@ impl Shard {
             store_host,
             stop: StopSignal::default(),
             shutting_down: Cell::new(false),
+            counters: Default::default(),
+            boot_timestamp_ms: crate::metadata::topics::now_ms(),
         }
     }
 
@@ -297,6 +305,9 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
         }
         ShardMsg::Control(call) => processor::control(shard, call),
         ShardMsg::View(view) => shard.install_view(view),
+        ShardMsg::CountersQuery(reply) => {
+            let _ = reply.send(processor::runtime_info::shard_counters(shard));
+        }
         ShardMsg::ConnClosed(conn_id) => processor::connection_closed(shard, conn_id),
         ShardMsg::IndexQuery(query) => {
             glommio::spawn_local(processor::lookup::run_index_query(shard.clone(), query)).detach();

@@ -1,0 +1,156 @@
+//! GET_BROKER_RUNTIME_INFO (28): the broker's counters as a `KVTable` body
+//! (`{"table":{...}}`, what Java's `mqadmin brokerStatus` prints).
+//!
+//! The counters live on every shard (each has its own store and counts its own sends and
+//! pulls), so the shard that receives the request asks all the others over the mesh and sums
+//! the answers. Values are cumulative since the broker started, as Java's are
+//! (`msgPutTotalTodayNow` is Java's put counter since start; `brokerStatus` subtracts its
+//! midnight snapshot, which ringmq does not keep).
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use ringmq_proto::body::{JsonBody, KvTable};
+use ringmq_proto::command::{RemotingCommand, SERVER_VERSION};
+
+use super::{success, Outcome};
+use crate::server::shard::{Shard, ShardMsg};
+use crate::shard_map::ShardId;
+use crate::store::StatsSnapshot;
+
+/// Counters of the request path a shard keeps next to its store's.
+#[derive(Debug, Default)]
+pub struct RequestCounters {
+    /// Messages stored by sends (each message of a batch counts).
+    pub messages_put: Cell<u64>,
+    /// Messages returned by pulls.
+    pub messages_got: Cell<u64>,
+}
+
+impl RequestCounters {
+    pub fn add_put(&self, messages: u64) {
+        self.messages_put.set(self.messages_put.get() + messages);
+    }
+
+    pub fn add_got(&self, messages: u64) {
+        self.messages_got.set(self.messages_got.get() + messages);
+    }
+}
+
+/// One shard's counters, as sent back to the shard that asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardCounters {
+    pub store: StatsSnapshot,
+    pub messages_put: u64,
+    pub messages_got: u64,
+}
+
+impl ShardCounters {
+    fn add(&mut self, other: &ShardCounters) {
+        self.store.bytes_written += other.store.bytes_written;
+        self.store.writes += other.store.writes;
+        self.store.fdatasyncs += other.store.fdatasyncs;
+        self.store.records_synced += other.store.records_synced;
+        self.messages_put += other.messages_put;
+        self.messages_got += other.messages_got;
+    }
+}
+
+/// This shard's counters now (a closed store counts as zero: it only happens at shutdown).
+pub fn shard_counters(shard: &Shard) -> ShardCounters {
+    ShardCounters {
+        store: shard.store().map(|s| s.stats()).unwrap_or_default(),
+        messages_put: shard.counters.messages_put.get(),
+        messages_got: shard.counters.messages_got.get(),
+    }
+}
+
+pub async fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
+    let (reply, answers) = flume::unbounded();
+    for target in (0..shard.shards).filter(|s| *s != shard.id.0) {
+        shard.send_to(ShardId(target), ShardMsg::CountersQuery(reply.clone()));
+    }
+    drop(reply);
+    let mut total = shard_counters(shard);
+    let mut shards_answered = 1;
+    // Every other shard answers, or drops its reply sender when it stops: bounded.
+    while let Ok(part) = answers.recv_async().await {
+        total.add(&part);
+        shards_answered += 1;
+    }
+    let table = runtime_table(shard, &total, shards_answered);
+    let body = KvTable { table }.to_json();
+    Outcome::Respond(success(request).with_body(Bytes::from(body.into_bytes())))
+}
+
+/// The table: Java's cheap keys, then ringmq's write-path counters.
+fn runtime_table(
+    shard: &Shard,
+    total: &ShardCounters,
+    shards_answered: usize,
+) -> BTreeMap<String, String> {
+    let mut table = BTreeMap::new();
+    let mut put = |key: &str, value: String| {
+        table.insert(key.to_string(), value);
+    };
+    put("brokerVersion", SERVER_VERSION.to_string());
+    put(
+        "brokerVersionDesc",
+        format!("ringmq {}", env!("CARGO_PKG_VERSION")),
+    );
+    put("bootTimestamp", shard.boot_timestamp_ms.to_string());
+    put("msgPutTotalTodayNow", total.messages_put.to_string());
+    put("msgGetTotalTodayNow", total.messages_got.to_string());
+    put("ringmqShards", shard.shards.to_string());
+    put("ringmqShardsAnswered", shards_answered.to_string());
+    put("ringmqFdatasyncTotal", total.store.fdatasyncs.to_string());
+    put(
+        "ringmqFlushedRecordsTotal",
+        total.store.records_synced.to_string(),
+    );
+    put(
+        "ringmqBytesWrittenTotal",
+        total.store.bytes_written.to_string(),
+    );
+    put("ringmqWritesTotal", total.store.writes.to_string());
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_counters_add_up_field_by_field() {
+        let mut total = ShardCounters::default();
+        let one = ShardCounters {
+            store: StatsSnapshot {
+                bytes_written: 4096,
+                writes: 2,
+                fdatasyncs: 3,
+                records_synced: 40,
+            },
+            messages_put: 40,
+            messages_got: 7,
+        };
+        total.add(&one);
+        total.add(&one);
+        assert_eq!(total.store.bytes_written, 8192);
+        assert_eq!(total.store.writes, 4);
+        assert_eq!(total.store.fdatasyncs, 6);
+        assert_eq!(total.store.records_synced, 80);
+        assert_eq!((total.messages_put, total.messages_got), (80, 14));
+    }
+
+    #[test]
+    fn request_counters_accumulate() {
+        let counters = RequestCounters::default();
+        counters.add_put(32);
+        counters.add_put(1);
+        counters.add_got(5);
+        assert_eq!(counters.messages_put.get(), 33);
+        assert_eq!(counters.messages_got.get(), 5);
+    }
+}
