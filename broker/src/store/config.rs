@@ -39,10 +39,11 @@ pub struct StoreConfig {
     pub disk_max_used_ratio_percent: u8,
     /// How often the background task checks retention.
     pub retention_check_interval_ms: u64,
-    /// Commit-log space kept written with zeros ahead of the log end (0 turns it off), so
-    /// appends overwrite already-written blocks: their O_DIRECT writes and fdatasyncs then skip
-    /// ext4's unwritten-extent conversion (measured 35x cheaper fdatasync on the dev VM). Never
-    /// reaches past the segment after the one holding the log end.
+    /// Commit-log space kept written with zeros ahead of the log end, so appends overwrite
+    /// already-written blocks and their fdatasyncs skip ext4's unwritten-extent conversion
+    /// (the host probe measured 1.58 ms vs 46 µs p50). Never reaches past the segment after the
+    /// one holding the log end. Default 0 (off): in the criterion A/B on the shared dev VM it
+    /// did not pay for the extra writes (`results/storage-2026-11-21-perf.md`).
     pub zero_ahead_bytes: u64,
 }
 
@@ -62,7 +63,7 @@ impl StoreConfig {
             file_reserved_time_ms: 72 * 3600 * 1000,
             disk_max_used_ratio_percent: 75,
             retention_check_interval_ms: 10_000,
-            zero_ahead_bytes: 16 << 20,
+            zero_ahead_bytes: 0,
         }
     }
 
