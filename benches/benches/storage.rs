@@ -4,7 +4,9 @@
 //! Each measurement runs on a fresh glommio executor and a fresh store in a temp directory
 //! (set `RINGMQ_BENCH_DIR` to put it on another disk). Alongside criterion's figures, every
 //! append benchmark prints one `STATS` line to stderr with the store's counters for its last
-//! sample: writes, fdatasyncs and records per fdatasync (group commit at work).
+//! sample: writes, fdatasyncs and records per fdatasync (group commit at work), mean write and
+//! fdatasync latency, writes that overlapped an fdatasync, zero-ahead bytes and fdatasyncs.
+//! `RINGMQ_BENCH_ZERO_AHEAD=<bytes>` overrides the store's `zero_ahead_bytes` (0: off).
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -31,6 +33,13 @@ fn config(root: &Path, mode: FlushMode, tail_cache_bytes: usize) -> StoreConfig 
     c.segment_size_bytes = 32 << 20;
     c.flush_mode = mode;
     c.tail_cache_bytes = tail_cache_bytes;
+    // `RINGMQ_BENCH_ZERO_AHEAD=0` turns the zero-ahead writer off (A/B of that one change).
+    if let Some(v) = std::env::var_os("RINGMQ_BENCH_ZERO_AHEAD") {
+        c.zero_ahead_bytes = v
+            .to_str()
+            .and_then(|v| v.parse().ok())
+            .expect("RINGMQ_BENCH_ZERO_AHEAD is a byte count");
+    }
     c
 }
 
@@ -53,6 +62,18 @@ fn record<'a>(topic: &'a str, queue_id: i32, body: &'a [u8]) -> Record<'a> {
     }
 }
 
+/// Waits (bounded, 10 s) until the store's zero-ahead writer has fdatasynced its first window;
+/// returns at once when zero-ahead is off.
+async fn wait_for_first_zero_fill(store: &Store) {
+    if store.config().zero_ahead_bytes == 0 {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.stats().zero_fdatasyncs == 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// Appends `total` single-record batches from `appenders` concurrent tasks (8 queues) and
 /// returns the wall time of the appends alone plus the store's counters.
 fn run_appends(
@@ -71,6 +92,9 @@ fn run_appends(
         );
         // Create and preallocate the first segment before the clock starts.
         store.append(&[record("Warmup", 0, b"w")]).await.unwrap();
+        // Likewise let the zero-ahead writer fill its first window (a long-running store's
+        // steady state: it then refills in the background as the log grows).
+        wait_for_first_zero_fill(&store).await;
         let before = store.stats();
         let per_task = total.div_ceil(appenders as u64);
         let start = Instant::now();
@@ -98,10 +122,50 @@ fn run_appends(
             writes: after.writes - before.writes,
             fdatasyncs: after.fdatasyncs - before.fdatasyncs,
             records_synced: after.records_synced - before.records_synced,
+            write_micros: after.write_micros - before.write_micros,
+            fdatasync_micros: after.fdatasync_micros - before.fdatasync_micros,
+            writes_during_fdatasync: after.writes_during_fdatasync - before.writes_during_fdatasync,
+            zero_bytes: after.zero_bytes - before.zero_bytes,
+            zero_fdatasyncs: after.zero_fdatasyncs - before.zero_fdatasyncs,
         };
         Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
         (elapsed, stats)
     })
+}
+
+/// One `STATS` line: the store's counters for a sample, with the mean write and fdatasync
+/// latency (where a round's time goes) and records per fdatasync (group commit).
+fn print_stats(
+    mode_name: &str,
+    body_len: usize,
+    appenders: usize,
+    total: u64,
+    elapsed: Duration,
+    s: &StatsSnapshot,
+) {
+    let per = |num: u64, den: u64| {
+        if den > 0 {
+            num as f64 / den as f64
+        } else {
+            0.0
+        }
+    };
+    eprintln!(
+        "STATS mode={mode_name} body={body_len} appenders={appenders} records={total} \
+         secs={:.4} writes={} bytes_written={} fdatasyncs={} records_per_fdatasync={:.1} \
+         write_us_mean={:.0} fdatasync_us_mean={:.0} writes_during_fdatasync={} \
+         zero_bytes={} zero_fdatasyncs={}",
+        elapsed.as_secs_f64(),
+        s.writes,
+        s.bytes_written,
+        s.fdatasyncs,
+        per(s.records_synced, s.fdatasyncs),
+        per(s.write_micros, s.writes),
+        per(s.fdatasync_micros, s.fdatasyncs),
+        s.writes_during_fdatasync,
+        s.zero_bytes,
+        s.zero_fdatasyncs,
+    );
 }
 
 fn append_throughput(c: &mut Criterion) {
@@ -124,15 +188,7 @@ fn append_throughput(c: &mut Criterion) {
                     b.iter_custom(|iters| {
                         let total = iters.max(8 * appenders as u64);
                         let (elapsed, stats) = run_appends(mode, body_len, appenders, total);
-                        let per_sync = if stats.fdatasyncs > 0 { stats.records_synced as f64 / stats.fdatasyncs as f64 } else { 0.0 };
-                        eprintln!(
-                            "STATS mode={mode_name} body={body_len} appenders={appenders} records={total} \
-                             secs={:.4} writes={} bytes_written={} fdatasyncs={} records_per_fdatasync={per_sync:.1}",
-                            elapsed.as_secs_f64(),
-                            stats.writes,
-                            stats.bytes_written,
-                            stats.fdatasyncs
-                        );
+                        print_stats(mode_name, body_len, appenders, total, elapsed, &stats);
                         // Scale to what criterion asked for (at least one record per appender ran).
                         elapsed.mul_f64(iters as f64 / total as f64)
                     })

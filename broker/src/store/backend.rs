@@ -13,7 +13,12 @@ use std::path::Path;
 use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
 
 /// The file type the store uses.
+#[cfg(not(test))]
 pub(crate) type File = GlommioFile;
+/// Unit tests run the same glommio files behind a wrapper that records the order of writes,
+/// fdatasyncs and acknowledgements (`store::trace`).
+#[cfg(test)]
+pub(crate) type File = super::trace::TracedFile;
 
 /// An O_DIRECT file with async, aligned positional I/O.
 // The store is shard-local: its futures are never sent to another thread, so `Send` bounds on

@@ -1,12 +1,15 @@
-//! The write path behind appends: the writer task (O_DIRECT writes, then in SYNC_FLUSH the
-//! group-commit fdatasync), the dispatcher (consume queues, index, pull wake-ups) and the
-//! periodic task (interval fdatasync, derived-file flush, checkpoint, retention).
+//! The write path behind appends: the writer task (O_DIRECT writes), the syncer task
+//! (SYNC_FLUSH group-commit fdatasyncs, pipelined with the writer), the dispatcher (consume
+//! queues, index, pull wake-ups) and the periodic task (interval fdatasync, derived-file flush,
+//! checkpoint, retention).
 //!
-//! Batching is explicit: while a write or fdatasync is in flight, appends keep encoding into
-//! the tail cache; the next round takes everything that gathered, up to a segment end.
+//! Batching is explicit: while a write is in flight, appends keep encoding into the tail cache;
+//! the next write takes everything that gathered, up to a segment end. While an fdatasync is in
+//! flight the next write proceeds; the fdatasync covers only what was written before it was
+//! issued (see [`sync_round`]).
 
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringmq_proto::message::{
     find_property, peek_header, property, sysflag, tag_hash, DecodedRecord, MAGIC_BLANK,
@@ -26,46 +29,96 @@ enum Work {
     Exit,
 }
 
-/// The writer task: one per store.
+/// The writer task: one per store. It only writes; in SYNC_FLUSH the syncer task runs the
+/// group-commit fdatasyncs alongside, so the next batch's write proceeds while the previous
+/// fdatasync is in flight (see [`sync_round`] for why that keeps the promise exact).
 pub(crate) async fn writer_loop(inner: Rc<Inner>) {
-    let sync_mode = inner.config.flush_mode == FlushMode::Sync;
     loop {
         let work = inner
             .writer_wake
             .wait_for(|| {
-                let st = inner.state.borrow();
-                let log = &st.log;
-                if log.end > log.written || (sync_mode && log.written > log.flushed) {
+                let log = &inner.state.borrow().log;
+                if inner.failure.borrow().is_some() {
+                    Some(Work::Exit)
+                } else if log.end > log.written {
                     Some(Work::Run)
-                } else if inner.closing.get() || inner.failure.borrow().is_some() {
+                } else if inner.closing.get() {
                     Some(Work::Exit)
                 } else {
                     None
                 }
             })
             .await;
-        if matches!(work, Work::Exit) || inner.failure.borrow().is_some() {
+        if matches!(work, Work::Exit) {
             break;
         }
         if let Err(e) = write_round(&inner).await {
             inner.fail(e);
             break;
         }
-        if sync_mode {
+    }
+    inner.writer_done.set(true);
+    inner.progress.notify_all();
+}
+
+/// The syncer task (SYNC_FLUSH only): whenever the log is written past `flushed` and no
+/// fdatasync is in flight, runs one group commit. Exits once the writer has drained (closing)
+/// and everything written is flushed, or on failure.
+pub(crate) async fn syncer_loop(inner: Rc<Inner>) {
+    if inner.config.flush_mode == FlushMode::Sync {
+        loop {
+            let work = inner
+                .progress
+                .wait_for(|| {
+                    let log = &inner.state.borrow().log;
+                    if inner.failure.borrow().is_some() {
+                        Some(Work::Exit)
+                    } else if log.written > log.flushed && !inner.syncing.get() {
+                        Some(Work::Run)
+                    } else if inner.closing.get() && inner.writer_done.get() {
+                        Some(Work::Exit)
+                    } else {
+                        None
+                    }
+                })
+                .await;
+            if matches!(work, Work::Exit) {
+                break;
+            }
             if let Err(e) = sync_round(&inner).await {
                 inner.fail(e);
                 break;
             }
         }
     }
-    inner.writer_done.set(true);
+    inner.syncer_done.set(true);
     inner.progress.notify_all();
 }
 
-async fn segment_for_write(inner: &Inner, base: u64) -> Result<Rc<Segment>, StoreError> {
-    if let Some(seg) = inner.state.borrow().log.segments.get(&base) {
-        return Ok(seg.clone());
+/// The segment starting at `base`, created and preallocated if it does not exist yet. One
+/// creation at a time (the writer and the zeroer both call this), so a segment gets exactly
+/// one file handle.
+pub(crate) async fn segment_for_write(inner: &Inner, base: u64) -> Result<Rc<Segment>, StoreError> {
+    loop {
+        if let Some(seg) = inner.state.borrow().log.segments.get(&base) {
+            return Ok(seg.clone());
+        }
+        if !inner.creating_segment.get() {
+            break;
+        }
+        inner
+            .progress
+            .wait_for(|| (!inner.creating_segment.get()).then_some(()))
+            .await;
     }
+    inner.creating_segment.set(true);
+    let created = create_segment(inner, base).await;
+    inner.creating_segment.set(false);
+    inner.progress.notify_all();
+    created
+}
+
+async fn create_segment(inner: &Inner, base: u64) -> Result<Rc<Segment>, StoreError> {
     let path = CommitLog::segment_path(&inner.state.borrow().log.dir, base);
     let file = File::open(&path, true)
         .await
@@ -89,6 +142,17 @@ async fn segment_for_write(inner: &Inner, base: u64) -> Result<Rc<Segment>, Stor
         .segments
         .insert(base, seg.clone());
     Ok(seg)
+}
+
+/// Waits until no zero write overlaps `[from, to)` (page-aligned local offsets).
+pub(crate) async fn wait_for_no_zeroing(inner: &Inner, from: u64, to: u64) {
+    inner
+        .progress
+        .wait_for(|| match inner.zeroing.get() {
+            Some((a, b)) if a < to && from < b => None,
+            _ => Some(()),
+        })
+        .await
 }
 
 /// Writes `[written, end)` (clipped to the segment end), rewriting the partial first page in
@@ -117,15 +181,21 @@ async fn write_round(inner: &Inner) -> Result<(), StoreError> {
         buf
     };
     let len = buf.len() as u64;
+    // Zeros must never land on log bytes: a zero write in flight over these pages finishes
+    // first. (The zeroer only claims pages at or past the log end, so none can start later.)
+    wait_for_no_zeroing(inner, page_start, page_start + len).await;
+    let started = Instant::now();
     seg.file
         .write_at(buf, page_start - base)
         .await
         .map_err(|e| StoreError::io("write", &seg.path, e))?;
-    inner
-        .stats
-        .bytes_written
-        .set(inner.stats.bytes_written.get() + len);
-    inner.stats.writes.set(inner.stats.writes.get() + 1);
+    let stats = &inner.stats;
+    add(&stats.write_micros, started.elapsed().as_micros() as u64);
+    add(&stats.bytes_written, len);
+    add(&stats.writes, 1);
+    if inner.syncing.get() {
+        add(&stats.writes_during_fdatasync, 1);
+    }
     let mut st = inner.state.borrow_mut();
     assert!(st.log.written == start, "one writer at a time");
     st.log.written = target;
@@ -139,8 +209,21 @@ async fn write_round(inner: &Inner) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn add(counter: &std::cell::Cell<u64>, v: u64) {
+    counter.set(counter.get() + v);
+}
+
 /// One group commit: fdatasync every segment written since the last one; everything written
 /// before it started is then durable.
+///
+/// The ordering rule that keeps SYNC_FLUSH exact while writes are pipelined: an fdatasync only
+/// covers writes that *completed* before it was issued (io_uring does not order operations, so a
+/// write still in flight may or may not be covered). The target is therefore `written` read
+/// here, synchronously, before the fdatasync is submitted: `written` only ever moves when the
+/// writer has seen its write complete, so every byte below the target was written by a
+/// completed write, and a write that completes while this fdatasync runs moves `written` past
+/// the target, leaving its records to the next round. `flushed` moves to the target only after
+/// the fdatasync of every segment dirtied below it completed.
 pub(crate) async fn sync_round(inner: &Inner) -> Result<(), StoreError> {
     // Another task's fdatasync is in flight: wait for it rather than return at once, so a
     // caller looping on `written > flushed` yields instead of spinning.
@@ -160,6 +243,7 @@ pub(crate) async fn sync_round(inner: &Inner) -> Result<(), StoreError> {
         )
     };
     inner.syncing.set(true);
+    let started = Instant::now();
     let mut result = Ok(());
     for seg in &segs {
         if let Err(e) = seg.file.sync_data().await {
@@ -167,6 +251,10 @@ pub(crate) async fn sync_round(inner: &Inner) -> Result<(), StoreError> {
             break;
         }
     }
+    add(
+        &inner.stats.fdatasync_micros,
+        started.elapsed().as_micros() as u64,
+    );
     inner.syncing.set(false);
     inner.progress.notify_all();
     result?;

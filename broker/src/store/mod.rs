@@ -7,7 +7,10 @@
 //! many tasks of the same executor.
 //!
 //! * [`Store::open`] — recovers (scan from the checkpoint, truncate at the first torn or corrupt
-//!   record, rebuild consume queues and index) and starts the store's two background tasks.
+//!   record, rebuild consume queues and index) and starts the store's background tasks: the
+//!   writer, the syncer (SYNC_FLUSH group commits, pipelined with the writer), the zeroer
+//!   (opt-in via `zero_ahead_bytes`: writes zeros ahead of the log end so appends overwrite
+//!   written blocks) and the periodic task.
 //! * [`Store::append`] — stores a batch of [`Record`]s for any (topic, queue) pairs. The store
 //!   assigns each record's queue offset (dense per queue), physical offset (global: shard id in
 //!   bits 48–55, see [`offset`]) and store timestamp, ignoring what the caller put there, and
@@ -50,10 +53,15 @@ mod flush;
 pub mod index;
 mod notify;
 pub mod offset;
+#[cfg(test)]
+mod ordering_tests;
 mod read;
 mod recovery;
 mod replica;
 mod retention;
+#[cfg(test)]
+mod trace;
+mod zero;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -140,6 +148,15 @@ pub struct StoreStats {
     pub fdatasyncs: Cell<u64>,
     /// Records covered by all fdatasyncs; divided by `fdatasyncs`: records per fdatasync.
     pub records_synced: Cell<u64>,
+    /// Time spent in commit-log O_DIRECT writes (submission to completion), microseconds.
+    pub write_micros: Cell<u64>,
+    /// Time spent in commit-log group-commit fdatasyncs, microseconds.
+    pub fdatasync_micros: Cell<u64>,
+    /// Log writes that completed while a group-commit fdatasync was in flight (pipelining).
+    pub writes_during_fdatasync: Cell<u64>,
+    /// Zero bytes written ahead of the log end, and the fdatasyncs that committed them.
+    pub zero_bytes: Cell<u64>,
+    pub zero_fdatasyncs: Cell<u64>,
 }
 
 /// A copy of [`StoreStats`].
@@ -149,6 +166,11 @@ pub struct StatsSnapshot {
     pub writes: u64,
     pub fdatasyncs: u64,
     pub records_synced: u64,
+    pub write_micros: u64,
+    pub fdatasync_micros: u64,
+    pub writes_during_fdatasync: u64,
+    pub zero_bytes: u64,
+    pub zero_fdatasyncs: u64,
 }
 
 /// Queue states by topic, then queue id (a `&str` lookup needs no allocation).
@@ -179,8 +201,19 @@ pub(crate) struct Inner {
     pub(crate) flushed_waiters: OffsetWaiters,
     pub(crate) closing: Cell<bool>,
     pub(crate) failure: RefCell<Option<String>>,
+    /// A group-commit fdatasync of the log is in flight.
     pub(crate) syncing: Cell<bool>,
+    /// A task is creating (opening, preallocating) a segment; others wait for it.
+    pub(crate) creating_segment: Cell<bool>,
+    /// The page-aligned local range a zero write is filling right now; a log write overlapping
+    /// it waits, so the two never race on the same blocks.
+    pub(crate) zeroing: Cell<Option<(u64, u64)>>,
+    /// Local offset below which the zeroer has nothing left to do (space up to here, from the
+    /// log end, holds written zeros or log bytes).
+    pub(crate) zeroed: Cell<u64>,
     pub(crate) writer_done: Cell<bool>,
+    pub(crate) syncer_done: Cell<bool>,
+    pub(crate) zeroer_done: Cell<bool>,
     pub(crate) periodic_done: Cell<bool>,
     pub(crate) last_checkpoint: Cell<Option<Checkpoint>>,
 }
@@ -280,6 +313,8 @@ impl Store {
         config.validate().map_err(StoreError::Config)?;
         let inner = Rc::new(recovery::open(config).await?);
         glommio::spawn_local(flush::writer_loop(inner.clone())).detach();
+        glommio::spawn_local(flush::syncer_loop(inner.clone())).detach();
+        glommio::spawn_local(zero::zeroer_loop(inner.clone())).detach();
         glommio::spawn_local(flush::periodic_loop(inner.clone())).detach();
         Ok(Store { inner })
     }
@@ -501,6 +536,11 @@ impl Store {
             writes: s.writes.get(),
             fdatasyncs: s.fdatasyncs.get(),
             records_synced: s.records_synced.get(),
+            write_micros: s.write_micros.get(),
+            fdatasync_micros: s.fdatasync_micros.get(),
+            writes_during_fdatasync: s.writes_during_fdatasync.get(),
+            zero_bytes: s.zero_bytes.get(),
+            zero_fdatasyncs: s.zero_fdatasyncs.get(),
         }
     }
 
@@ -518,7 +558,13 @@ impl Store {
         inner.progress.notify_all();
         inner
             .progress
-            .wait_for(|| (inner.writer_done.get() && inner.periodic_done.get()).then_some(()))
+            .wait_for(|| {
+                (inner.writer_done.get()
+                    && inner.syncer_done.get()
+                    && inner.zeroer_done.get()
+                    && inner.periodic_done.get())
+                .then_some(())
+            })
             .await;
         if let Some(cause) = inner.failure.borrow().clone() {
             return Err(StoreError::ReadOnly { cause });

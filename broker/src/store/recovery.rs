@@ -96,7 +96,12 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
         closing: Cell::new(false),
         failure: RefCell::new(None),
         syncing: Cell::new(false),
+        creating_segment: Cell::new(false),
+        zeroing: Cell::new(None),
+        zeroed: Cell::new(align_up(end)),
         writer_done: Cell::new(false),
+        syncer_done: Cell::new(false),
+        zeroer_done: Cell::new(false),
         periodic_done: Cell::new(false),
         last_checkpoint: Cell::new(None),
         config,
@@ -248,7 +253,9 @@ async fn truncate_after(
     let later: Vec<u64> = segments.range(base + 1..).map(|(b, _)| *b).collect();
     for b in later {
         let seg = segments.remove(&b).expect("listed above");
-        tracing::warn!(path = %seg.path.display(), "removing segment after the end of the log");
+        // Usually a segment the zeroer created ahead of the log end; after a torn record, one
+        // that may hold stale records.
+        tracing::info!(path = %seg.path.display(), "removing segment after the end of the log");
         std::fs::remove_file(&seg.path).map_err(io_err("remove", &seg.path))?;
     }
     let Some(seg) = segments.get(&base) else {
