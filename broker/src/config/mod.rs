@@ -66,6 +66,10 @@ pub struct BrokerConfig {
     pub flush_consumer_offset_interval_ms: u64,
     pub cpus: CpuSpec,
     pub tail_cache_bytes: u64,
+    /// Bytes of segment space the store zeroes ahead of the log end (0 = off). For disks where an
+    /// fdatasync after writing freshly preallocated space costs far more than over written blocks
+    /// (`ringmq-tune probe-disk` measures both); see docs/storage-format.md §2.3.
+    pub zero_ahead_bytes: u64,
     /// Accepted (the tuner writes it) but not applied yet: the store's group commit takes
     /// whatever arrived during the previous fdatasync, without a byte cap.
     pub group_commit_max_bytes: u64,
@@ -105,6 +109,7 @@ impl Default for BrokerConfig {
             flush_consumer_offset_interval_ms: 5000,
             cpus: CpuSpec::Count(1),
             tail_cache_bytes: 64 * 1024 * 1024,
+            zero_ahead_bytes: 0,
             group_commit_max_bytes: 1024 * 1024,
             shard_pending_requests_max: 10_000,
         }
@@ -236,6 +241,7 @@ impl BrokerConfig {
             }
             "ringmqCpus" => self.cpus = v.cpus()?,
             "ringmqTailCacheBytes" => self.tail_cache_bytes = v.number()?,
+            "ringmqZeroAheadBytes" => self.zero_ahead_bytes = v.number()?,
             "ringmqGroupCommitMaxBytes" => self.group_commit_max_bytes = v.number()?,
             "ringmqShardPendingRequestsMax" => self.shard_pending_requests_max = v.number()?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
@@ -306,6 +312,9 @@ impl BrokerConfig {
                  (maxMessageSize {} plus 64 KiB of header room)",
                 self.mapped_file_size_commit_log_bytes, self.max_message_size_bytes
             ));
+        }
+        if self.zero_ahead_bytes % 4096 != 0 {
+            return invalid("ringmqZeroAheadBytes must be a multiple of 4096".to_string());
         }
         if self.tail_cache_bytes < 8192 {
             return invalid("ringmqTailCacheBytes must be at least 8192".to_string());
@@ -406,6 +415,7 @@ impl BrokerConfig {
             ),
             ("ringmqCpus", self.cpus.to_string()),
             ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),
+            ("ringmqZeroAheadBytes", self.zero_ahead_bytes.to_string()),
             (
                 "ringmqGroupCommitMaxBytes",
                 self.group_commit_max_bytes.to_string(),

@@ -24,6 +24,7 @@ autoCreateTopicEnable=false
 defaultTopicQueueNums=4
 ringmqCpus=0-1
 ringmqTailCacheBytes=1048576
+ringmqZeroAheadBytes=16777216
 ringmqGroupCommitMaxBytes=262144
 brokerNmae=typo
 ";
@@ -61,6 +62,7 @@ fn file_keys_are_applied_and_unknown_keys_warned() {
     assert_eq!(config.default_topic_queue_nums, 4);
     assert_eq!(config.cpus, CpuSpec::List(vec![0, 1]));
     assert_eq!(config.tail_cache_bytes, 1048576);
+    assert_eq!(config.zero_ahead_bytes, 16 * 1024 * 1024);
     assert_eq!(config.group_commit_max_bytes, 262144);
     assert_eq!(
         warnings,
@@ -70,7 +72,7 @@ fn file_keys_are_applied_and_unknown_keys_warned() {
                 key: "deleteWhen".to_string()
             },
             ConfigWarning::UnknownKey {
-                source_name: "broker.conf:17".to_string(),
+                source_name: "broker.conf:18".to_string(),
                 key: "brokerNmae".to_string()
             },
         ]
@@ -157,6 +159,7 @@ fn cross_field_validation() {
         "mappedFileSizeCommitLog=4097",
         "mappedFileSizeCommitLog=4194304",
         "ringmqTailCacheBytes=100",
+        "ringmqZeroAheadBytes=1000",
     ] {
         let result = build_config(&cli(&["--set", bad]), None, None);
         assert!(

@@ -131,6 +131,7 @@ mod tests {
                 writes: 2,
                 fdatasyncs: 3,
                 records_synced: 40,
+                ..StatsSnapshot::default()
             },
             messages_put: 40,
             messages_got: 7,
