@@ -12,6 +12,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod cluster;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
