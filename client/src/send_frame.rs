@@ -127,38 +127,9 @@ fn put_int(dst: &mut BytesMut, value: i64) {
     dst.put_slice(&digits[at..]);
 }
 
-/// A JSON string as the generic encoder writes it: `"` and `\` escaped, control characters as
-/// their short escapes or `\u00XX` (lower-case hex, as fastjson), everything else verbatim.
-/// Properties are full of 0x01/0x02 separators, so runs between escapes are copied in one piece.
+/// A JSON string exactly as the generic header encoder writes it (proto owns the escaping).
 fn put_str(dst: &mut BytesMut, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = s.as_bytes();
-    dst.put_u8(b'"');
-    let mut run_start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
-        dst.put_slice(&bytes[run_start..i]);
-        run_start = i + 1;
-        if short.is_empty() {
-            dst.put_slice(b"\\u00");
-            dst.put_u8(HEX[usize::from(b >> 4)]);
-            dst.put_u8(HEX[usize::from(b & 0xf)]);
-        } else {
-            dst.put_slice(short);
-        }
-    }
-    dst.put_slice(&bytes[run_start..]);
-    dst.put_u8(b'"');
+    ringmq_proto::json_text::put_string(dst, s);
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@
 //!   [`RemotingCommand::encode`].
 //! * [`command`]: [`RemotingCommand`] and its parts ([`ExtFields`], [`LanguageCode`],
 //!   [`SerializeType`]), request/response conventions.
-//! * `serialize` (private): the JSON and ROCKETMQ header serializations.
+//! * `serialize` (private): the JSON and ROCKETMQ header serializations; [`json_text`] exposes
+//!   the JSON string writer for callers that encode a header from borrowed fields.
 //! * [`code`]: [`RequestCode`] and [`ResponseCode`].
 //! * [`header`]: [`CommandHeader`] and a typed header for each request and response.
 //! * [`error`]: one error enum per operation.
@@ -25,6 +26,16 @@ pub mod frame;
 pub mod header;
 pub mod message;
 mod serialize;
+
+/// JSON text as the header encoder writes it, for hot paths that build a header straight from
+/// borrowed fields (the client's send frame) and must produce the same bytes.
+pub mod json_text {
+    /// Appends `s` as a JSON string: `"` and `\` escaped, control characters as their short
+    /// escapes or `\u00XX` (lower-case hex, as fastjson writes them), everything else verbatim.
+    pub fn put_string(dst: &mut bytes::BytesMut, s: &str) {
+        crate::serialize::json::put_str(dst, s);
+    }
+}
 
 pub use code::{RequestCode, ResponseCode};
 pub use command::{ExtFields, LanguageCode, RemotingCommand, SerializeType, SERVER_VERSION};
