@@ -54,6 +54,19 @@ pub(crate) async fn update_consumer_offset_oneway(
     core.pool.invoke_oneway(addr, request).await
 }
 
+/// Sends an offset request (GET_MAX_OFFSET, GET_MIN_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP) and
+/// reads the `offset` header of its SUCCESS answer.
+async fn invoke_for_offset(
+    core: &ClientCore,
+    addr: &str,
+    request: ringmq_proto::command::RemotingCommand,
+) -> Result<i64, ClientError> {
+    let request_code = request.code;
+    let response = core.invoke_broker(addr, request).await?;
+    requests::expect_success(addr, request_code, &response)?;
+    requests::parse_offset(addr, request_code, &response)
+}
+
 /// GET_MAX_OFFSET: the next offset to be written in `queue`.
 pub(crate) async fn max_offset(
     core: &ClientCore,
@@ -61,10 +74,7 @@ pub(crate) async fn max_offset(
     queue: &MessageQueue,
 ) -> Result<i64, ClientError> {
     let request = requests::get_max_offset(queue);
-    let request_code = request.code;
-    let response = core.invoke_broker(addr, request).await?;
-    requests::expect_success(addr, request_code, &response)?;
-    requests::parse_offset(addr, request_code, &response)
+    invoke_for_offset(core, addr, request).await
 }
 
 /// GET_MIN_OFFSET: the oldest offset still in `queue`.
@@ -74,10 +84,7 @@ pub(crate) async fn min_offset(
     queue: &MessageQueue,
 ) -> Result<i64, ClientError> {
     let request = requests::get_min_offset(queue);
-    let request_code = request.code;
-    let response = core.invoke_broker(addr, request).await?;
-    requests::expect_success(addr, request_code, &response)?;
-    requests::parse_offset(addr, request_code, &response)
+    invoke_for_offset(core, addr, request).await
 }
 
 /// SEARCH_OFFSET_BY_TIMESTAMP: the first offset of `queue` stored at or after `timestamp_ms`.
@@ -88,10 +95,7 @@ pub(crate) async fn offset_at_time(
     timestamp_ms: i64,
 ) -> Result<i64, ClientError> {
     let request = requests::search_offset_by_timestamp(queue, timestamp_ms);
-    let request_code = request.code;
-    let response = core.invoke_broker(addr, request).await?;
-    requests::expect_success(addr, request_code, &response)?;
-    requests::parse_offset(addr, request_code, &response)
+    invoke_for_offset(core, addr, request).await
 }
 
 /// GET_CONSUMER_LIST_BY_GROUP: the ids of the group's live consumers as the broker knows them.

@@ -8,7 +8,9 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use common::cluster::{config, create_topic, push_config, recorder, wall_ms, Cluster, Received};
+use common::cluster::{
+    bodies, config, create_topic, push_config, recorder, wall_ms, Cluster, Received,
+};
 use common::{run, wait_until};
 use ringmq_client::{
     Admin, ConsumeFrom, ConsumeStatus, Message, MessageExt, MessageModel, MessageQueue, Producer,
@@ -266,11 +268,7 @@ fn a_broadcasting_consumer_resumes_from_its_offset_file() {
             restarted.consumed_offset(&queue) == Some(8)
         })
         .await;
-        let bodies: Vec<String> = got_again
-            .borrow()
-            .iter()
-            .map(|m| String::from_utf8_lossy(&m.body).into_owned())
-            .collect();
+        let bodies = bodies(&got_again);
         assert_eq!(bodies, ["late0", "late1", "late2"]);
         restarted.shutdown().await;
         producer.shutdown().await;
@@ -322,11 +320,7 @@ fn a_new_group_can_start_from_a_point_in_time() {
             consumer.consumed_offset(&queue) == Some(5)
         })
         .await;
-        let bodies: Vec<String> = got
-            .borrow()
-            .iter()
-            .map(|m| String::from_utf8_lossy(&m.body).into_owned())
-            .collect();
+        let bodies = bodies(&got);
         assert_eq!(bodies, ["new0", "new1"]);
         consumer.shutdown().await;
         puller.shutdown();

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use common::cluster::{config, create_topic, push_config, recorder, Cluster};
+use common::cluster::{bodies, config, create_topic, push_config, recorder, Cluster};
 use common::{run, wait_until, Broker, Namesrv};
 use ringmq_client::{
     Admin, Message, MessageExt, MessageQueue, Producer, ProducerConfig, PullConsumer, PullStatus,
@@ -396,11 +396,7 @@ fn tags_with_colliding_hashes_are_filtered_exactly_by_the_client() {
             consumer.consumed_offset(&queue) == Some(5)
         })
         .await;
-        let bodies: Vec<String> = got
-            .borrow()
-            .iter()
-            .map(|m| String::from_utf8_lossy(&m.body).into_owned())
-            .collect();
+        let bodies = bodies(&got);
         assert_eq!(bodies, ["Aa-0", "Aa-2"]);
         consumer.shutdown().await;
         puller.shutdown();

@@ -46,6 +46,15 @@ pub async fn create_topic(admin: &Admin, broker: &str, name: &str, queues: i32) 
     .await;
 }
 
+/// The bodies of the messages received so far, as text, in arrival order.
+pub fn bodies(received: &Received) -> Vec<String> {
+    received
+        .borrow()
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+        .collect()
+}
+
 pub type Received = Rc<RefCell<Vec<MessageExt>>>;
 
 /// A listener that records every message it gets and accepts it.
