@@ -303,16 +303,18 @@ fn stored_properties(shard: &Shard, client_properties: &[u8]) -> (Vec<u8>, Strin
             generated
         }
     };
-    let trace_on = config.trace_on.to_string();
+    // The broker's own values borrow from its configuration: nothing is copied per message
+    // until the properties are encoded below.
+    let trace_on = if config.trace_on { "true" } else { "false" };
     for (name, value) in [
         (property::MSG_REGION, config.region_id.as_str()),
-        (property::TRACE_ON, trace_on.as_str()),
+        (property::TRACE_ON, trace_on),
         (property::CLUSTER, config.broker_cluster_name.as_str()),
     ] {
         if !has(&pairs, name) {
             pairs.push((
                 name.as_bytes(),
-                std::borrow::Cow::Owned(value.as_bytes().to_vec()),
+                std::borrow::Cow::Borrowed(value.as_bytes()),
             ));
         }
     }
