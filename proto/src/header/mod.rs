@@ -10,6 +10,7 @@ mod namesrv;
 mod offset;
 mod pull;
 mod query;
+pub mod routing;
 mod send;
 mod to_client;
 mod topic;

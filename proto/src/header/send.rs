@@ -39,12 +39,12 @@ pub struct SendMessageRequestHeader {
 }
 
 /// The field names of one spelling, in struct order.
-struct SendFieldNames {
+pub(crate) struct SendFieldNames {
     producer_group: &'static str,
-    topic: &'static str,
-    default_topic: &'static str,
-    default_topic_queue_nums: &'static str,
-    queue_id: &'static str,
+    pub(crate) topic: &'static str,
+    pub(crate) default_topic: &'static str,
+    pub(crate) default_topic_queue_nums: &'static str,
+    pub(crate) queue_id: &'static str,
     sys_flag: &'static str,
     born_timestamp: &'static str,
     flag: &'static str,
@@ -90,6 +90,16 @@ const SHORT_NAMES: SendFieldNames = SendFieldNames {
     broker_name: "n",
 };
 
+/// The spelling a send header uses: short names when `a` is present (C++ sends 310 with either
+/// spelling; Go sends 10 with long names).
+pub(crate) fn send_field_names(ext: &ExtFields) -> &'static SendFieldNames {
+    if ext.contains_key(SHORT_NAMES.producer_group) {
+        &SHORT_NAMES
+    } else {
+        &LONG_NAMES
+    }
+}
+
 /// The 5.x `RpcRequestHeader` broker-name field, sent by Go alongside the long names.
 const BNAME: &str = "bname";
 
@@ -101,11 +111,7 @@ impl SendMessageRequestHeader {
 
     /// Reads either spelling: short names when `a` is present, long names otherwise.
     pub fn read_any(ext: &ExtFields) -> Result<Self, HeaderError> {
-        if ext.contains_key(SHORT_NAMES.producer_group) {
-            Self::read_with(ext, &SHORT_NAMES)
-        } else {
-            Self::read_with(ext, &LONG_NAMES)
-        }
+        Self::read_with(ext, send_field_names(ext))
     }
 
     /// Writes the short names `a`..`n` (codes 310 and 320).
