@@ -7,19 +7,24 @@
 //!   written into the store root.
 //! * [`server`] — the process: one pinned glommio executor per core ([`server::shard`]),
 //!   connections ([`server::conn`]: a reader that decodes and dispatches, a writer that batches),
-//!   routing of each request to the shard that owns what it is about ([`server::route`]),
+//!   the placement table ([`server::placement`]: where each request code runs and which handler
+//!   serves it), dispatch ([`server::dispatch`]: runs handlers, carries out their outcomes),
 //!   signals and shutdown.
+//! * [`channel`] — a connection's id and handle, what handlers and registrations hold.
+//! * [`stop`] — the shard-local stop event parked pulls wait on.
 //! * [`metadata`] — broker-wide state owned by shard 0: the topic table, client registrations,
 //!   queue locks, name-server registration; plus each shard's consumer offsets.
 //! * [`processor`] — request handlers by area: send, pull, offsets, lookups, send-back, client
-//!   registrations, administration.
+//!   registrations, administration. Each takes only what it uses and returns an `Outcome`.
 //! * [`store`] — each shard's storage engine (commit log, consume queues, index, recovery).
 //! * [`persist`] — atomic writes of small metadata files.
 
+pub mod channel;
 pub mod config;
 pub mod metadata;
 pub mod persist;
 pub mod processor;
 pub mod server;
 pub mod shard_map;
+pub mod stop;
 pub mod store;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use ringmq_proto::body::{ConsumerData, SubscriptionData};
 
-use crate::server::conn::ConnId;
+use crate::channel::ConnId;
 
 /// A client without a heartbeat for this long is dropped (Java `channelExpiredTimeout`).
 pub const CHANNEL_EXPIRED_TIMEOUT_MS: i64 = 120_000;

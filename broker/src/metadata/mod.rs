@@ -5,8 +5,8 @@
 //! * [`BrokerView`] is the immutable read copy every shard holds for its hot paths (a send checks
 //!   its topic and the permission; a pull checks its subscription). The metadata shard publishes
 //!   a new one after every change; shards swap their `Arc`.
-//! * [`ControlCall`]s are how another shard asks the owner to change something (auto-create a
-//!   topic on send), with a reply channel.
+//! * Another shard asks the owner to change something (auto-create a topic on send) with a
+//!   message on the shard mesh and a reply channel; see `processor::ShardMesh`.
 
 pub mod clients;
 pub mod locks;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use ringmq_proto::body::{perm, SubscriptionData, TopicConfig, TopicConfigSerializeWrapper};
 
-use crate::server::conn::ConnHandle;
+use crate::channel::ConnHandle;
 use clients::ClientManager;
 use registrar::{RegisterSnapshot, RegistrarMsg};
 use topics::TopicTable;
@@ -48,17 +48,14 @@ impl BrokerView {
 /// error text (the topic file could not be written).
 pub type CreateTopicReply = Result<Option<TopicConfig>, String>;
 
-/// A request from any shard to the metadata shard.
-pub enum ControlCall {
-    /// Auto-create `topic` from `default_topic` (reference §2.3 step 2), or `%RETRY%`/`%DLQ%`
-    /// topics with one queue when `group_topic` is set.
-    CreateTopicOnSend {
-        topic: String,
-        default_topic: String,
-        queue_nums: i32,
-        group_topic: bool,
-        reply: flume::Sender<CreateTopicReply>,
-    },
+/// A topic auto-creation asked of the metadata shard (reference §2.3 step 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateTopicRequest {
+    pub topic: String,
+    pub default_topic: String,
+    pub queue_nums: i32,
+    /// `%RETRY%`/`%DLQ%` topics are created with one queue whatever the default topic says.
+    pub group_topic: bool,
 }
 
 pub struct Metadata {

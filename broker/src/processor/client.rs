@@ -1,8 +1,7 @@
 //! HEART_BEAT, UNREGISTER_CLIENT, GET_CONSUMER_LIST_BY_GROUP and NOTIFY_CONSUMER_IDS_CHANGED
-//! (reference §2.6, §2.8). Served on the metadata shard.
-
-use std::cell::RefMut;
-use std::rc::Rc;
+//! (reference §2.6, §2.8), queue locks and CHECK_CLIENT_CONFIG. Served on the metadata shard
+//! (CHECK_CLIENT_CONFIG anywhere): handlers take `&mut Metadata` and return, besides their
+//! answer, the [`Announce`] the server carries out (publish the view, notify groups).
 
 use bytes::Bytes;
 use ringmq_proto::body::{
@@ -13,127 +12,97 @@ use ringmq_proto::code::{RequestCode, ResponseCode};
 use ringmq_proto::command::{ExtFields, RemotingCommand};
 use ringmq_proto::header::field;
 
-use super::{bad_header, respond_error, success, Outcome};
+use super::{bad_header, respond_error, success, Announce, Outcome};
+use crate::channel::{ConnHandle, ConnId};
 use crate::metadata::clients::ClientChannel;
-use crate::metadata::topics::{now_ms, retry_topic};
+use crate::metadata::topics::retry_topic;
 use crate::metadata::Metadata;
-use crate::server::conn::{ConnHandle, ConnId};
-use crate::server::shard::Shard;
 
-fn metadata(shard: &Shard) -> RefMut<'_, Metadata> {
-    shard
-        .metadata
-        .as_ref()
-        .expect("client requests are routed to the metadata shard")
-        .borrow_mut()
-}
-
-pub fn heartbeat(shard: &Rc<Shard>, conn: &ConnHandle, request: &RemotingCommand) -> Outcome {
+pub fn heartbeat(
+    meta: &mut Metadata,
+    conn: &ConnHandle,
+    request: &RemotingCommand,
+    now_ms: i64,
+) -> (Outcome, Announce) {
     let data = match HeartbeatData::from_json(&request.body) {
         Ok(data) => data,
         Err(e) => {
-            return respond_error(
-                request,
-                ResponseCode::SystemError,
-                format!("bad heartbeat body: {e}"),
-            )
+            let remark = format!("bad heartbeat body: {e}");
+            let refusal = respond_error(request, ResponseCode::SystemError, remark);
+            return (refusal, Announce::default());
         }
     };
-    let now = now_ms();
-    let mut topics_changed = false;
-    let mut view_changed = false;
-    let mut notify_groups = Vec::new();
+    let mut announce = Announce::default();
+    let client = ClientChannel {
+        client_id: data.client_id.clone(),
+        channel: conn.clone(),
+        last_heartbeat_ms: now_ms,
+    };
+    for consumer in data
+        .consumer_data_set
+        .iter()
+        .filter(|c| !c.group_name.is_empty())
     {
-        let mut meta = metadata(shard);
-        for consumer in data
-            .consumer_data_set
-            .iter()
-            .filter(|c| !c.group_name.is_empty())
-        {
-            match meta
-                .topics
-                .ensure_group_topic(&retry_topic(&consumer.group_name))
-            {
-                Ok((_, created)) => topics_changed |= created,
-                Err(e) => tracing::error!(
-                    "cannot create the retry topic of {}: {e}",
-                    consumer.group_name
-                ),
-            }
-            let client = ClientChannel {
-                client_id: data.client_id.clone(),
-                channel: conn.clone(),
-                last_heartbeat_ms: now,
-            };
-            let outcome = meta.clients.register_consumer(consumer, conn.id, client);
-            view_changed |= outcome.subscriptions_changed;
-            if outcome.ids_changed {
-                notify_groups.push(consumer.group_name.clone());
-            }
+        let retry = retry_topic(&consumer.group_name);
+        match meta.topics.ensure_group_topic(&retry) {
+            Ok((_, created)) => announce.reregister |= created,
+            Err(e) => tracing::error!("cannot create the retry topic {retry}: {e}"),
         }
-        for producer in data
-            .producer_data_set
-            .iter()
-            .filter(|p| !p.group_name.is_empty())
-        {
-            let client = ClientChannel {
-                client_id: data.client_id.clone(),
-                channel: conn.clone(),
-                last_heartbeat_ms: now,
-            };
-            meta.clients
-                .register_producer(&producer.group_name, conn.id, client);
+        let outcome = meta
+            .clients
+            .register_consumer(consumer, conn.id, client.clone());
+        announce.republish |= outcome.subscriptions_changed;
+        if outcome.ids_changed {
+            announce.notify_groups.push(consumer.group_name.clone());
         }
     }
-    announce(shard, topics_changed, view_changed || topics_changed);
-    for group in &notify_groups {
-        notify_consumer_ids_changed(shard, group);
+    for producer in data
+        .producer_data_set
+        .iter()
+        .filter(|p| !p.group_name.is_empty())
+    {
+        meta.clients
+            .register_producer(&producer.group_name, conn.id, client.clone());
     }
+    let subscriptions_changed = announce.republish;
+    announce.republish |= announce.reregister;
     let mut response = success(request);
-    response
-        .ext_fields
-        .insert("IS_SUPPORT_HEART_BEAT_V2", "false");
-    response
-        .ext_fields
-        .insert("IS_SUB_CHANGE", view_changed.to_string());
-    Outcome::Respond(response)
+    let ext = &mut response.ext_fields;
+    ext.insert("IS_SUPPORT_HEART_BEAT_V2", "false");
+    ext.insert("IS_SUB_CHANGE", subscriptions_changed.to_string());
+    (Outcome::Respond(response), announce)
 }
 
 pub fn unregister_client(
-    shard: &Rc<Shard>,
+    meta: &mut Metadata,
     conn: &ConnHandle,
     request: &RemotingCommand,
-) -> Outcome {
+) -> (Outcome, Announce) {
     let ext = &request.ext_fields;
     if let Err(e) = field::string(ext, "clientID") {
-        return bad_header(request, e);
+        return (bad_header(request, e), Announce::default());
     }
     let producer_group = field::opt_string(ext, "producerGroup").filter(|g| !g.is_empty());
     let consumer_group = field::opt_string(ext, "consumerGroup").filter(|g| !g.is_empty());
-    let mut changed = false;
-    {
-        let mut meta = metadata(shard);
-        if let Some(group) = &producer_group {
-            meta.clients.unregister_producer(group, conn.id);
-        }
-        if let Some(group) = &consumer_group {
-            changed = meta.clients.unregister_consumer(group, conn.id);
+    if let Some(group) = &producer_group {
+        meta.clients.unregister_producer(group, conn.id);
+    }
+    let mut announce = Announce::default();
+    if let Some(group) = consumer_group {
+        if meta.clients.unregister_consumer(&group, conn.id) {
+            announce.republish = true;
+            announce.notify_groups.push(group);
         }
     }
-    if changed {
-        let group = consumer_group.expect("changed only when a consumer group was given");
-        announce(shard, false, true);
-        notify_consumer_ids_changed(shard, &group);
-    }
-    Outcome::Respond(success(request))
+    (Outcome::Respond(success(request)), announce)
 }
 
-pub fn consumer_list(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
+pub fn consumer_list(meta: &Metadata, request: &RemotingCommand) -> Outcome {
     let group = match field::string(&request.ext_fields, "consumerGroup") {
         Ok(group) => group,
         Err(e) => return bad_header(request, e),
     };
-    let ids = metadata(shard).clients.consumer_ids(&group);
+    let ids = meta.clients.consumer_ids(&group);
     if ids.is_empty() {
         return respond_error(
             request,
@@ -147,32 +116,27 @@ pub fn consumer_list(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
     Outcome::Respond(success(request).with_body(Bytes::from(body.to_json().into_bytes())))
 }
 
-/// Drops a closed connection's registrations and notifies the groups it left.
-pub fn connection_closed(shard: &Rc<Shard>, conn: ConnId) {
-    let changed = metadata(shard).clients.connection_closed(conn);
-    after_members_left(shard, &changed);
+/// Drops a closed connection's registrations; the groups it left are to be notified.
+pub fn connection_closed(meta: &mut Metadata, conn: ConnId) -> Announce {
+    members_left(meta.clients.connection_closed(conn))
 }
 
 /// Drops clients silent for too long (Java's `channelExpiredTimeout`).
-pub fn expire_clients(shard: &Rc<Shard>) {
-    let changed = metadata(shard).clients.expire(now_ms());
-    after_members_left(shard, &changed);
+pub fn expire_clients(meta: &mut Metadata, now_ms: i64) -> Announce {
+    members_left(meta.clients.expire(now_ms))
 }
 
-fn after_members_left(shard: &Rc<Shard>, groups: &[String]) {
-    if groups.is_empty() {
-        return;
-    }
-    announce(shard, false, true);
-    for group in groups {
-        notify_consumer_ids_changed(shard, group);
+fn members_left(groups: Vec<String>) -> Announce {
+    Announce {
+        reregister: false,
+        republish: !groups.is_empty(),
+        notify_groups: groups,
     }
 }
 
 /// NOTIFY_CONSUMER_IDS_CHANGED (40, oneway, header `consumerGroup`) to every live member.
-fn notify_consumer_ids_changed(shard: &Rc<Shard>, group: &str) {
-    let members = metadata(shard).clients.consumer_channels(group);
-    for member in members {
+pub fn notify_consumer_ids_changed(meta: &Metadata, group: &str) {
+    for member in meta.clients.consumer_channels(group) {
         let mut ext = ExtFields::new();
         ext.insert("consumerGroup", group);
         let mut notify = RemotingCommand::new_request(
@@ -185,23 +149,8 @@ fn notify_consumer_ids_changed(shard: &Rc<Shard>, group: &str) {
     }
 }
 
-/// After a change: publish the read copy and, if topics changed, re-register.
-pub fn announce(shard: &Rc<Shard>, topics_changed: bool, view_changed: bool) {
-    if !topics_changed && !view_changed {
-        return;
-    }
-    let view = {
-        let meta = metadata(shard);
-        if topics_changed {
-            meta.register_with_name_servers();
-        }
-        meta.view()
-    };
-    shard.publish_view(view);
-}
-
 /// LOCK_BATCH_MQ (41): body names the queues; the answer lists those now held by the client.
-pub fn lock_batch(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
+pub fn lock_batch(meta: &mut Metadata, request: &RemotingCommand, now_ms: i64) -> Outcome {
     let body = match LockBatchRequestBody::from_json(&request.body) {
         Ok(body) => body,
         Err(e) => {
@@ -212,12 +161,9 @@ pub fn lock_batch(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
             )
         }
     };
-    let locked = metadata(shard).locks.try_lock_batch(
-        &body.consumer_group,
-        &body.client_id,
-        &body.mq_set,
-        now_ms(),
-    );
+    let locked =
+        meta.locks
+            .try_lock_batch(&body.consumer_group, &body.client_id, &body.mq_set, now_ms);
     let answer = LockBatchResponseBody {
         lock_ok_mq_set: locked,
     };
@@ -225,7 +171,7 @@ pub fn lock_batch(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
 }
 
 /// UNLOCK_BATCH_MQ (42), often oneway.
-pub fn unlock_batch(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
+pub fn unlock_batch(meta: &mut Metadata, request: &RemotingCommand) -> Outcome {
     let body = match LockBatchRequestBody::from_json(&request.body) {
         Ok(body) => body,
         Err(e) => {
@@ -236,8 +182,7 @@ pub fn unlock_batch(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
             )
         }
     };
-    metadata(shard)
-        .locks
+    meta.locks
         .unlock_batch(&body.consumer_group, &body.client_id, &body.mq_set);
     Outcome::Respond(success(request))
 }
@@ -266,4 +211,107 @@ pub fn check_client_config(request: &RemotingCommand) -> Outcome {
         ResponseCode::SystemError,
         format!("The broker does not support consumer to filter message by {expression_type}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::testing::{self, connection, request, responded};
+
+    const HEARTBEAT: &str = r#"{"clientID":"10.0.0.1@1","consumerDataSet":[{"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","consumeType":"CONSUME_PASSIVELY","groupName":"g","messageModel":"CLUSTERING","subscriptionDataSet":[{"classFilterMode":false,"codeSet":[],"expressionType":"TAG","subString":"*","subVersion":1,"tagsSet":[],"topic":"T"}],"unitMode":false}],"producerDataSet":[{"groupName":"p"}]}"#;
+
+    #[test]
+    fn a_heartbeat_registers_the_group_creates_its_retry_topic_and_announces() {
+        testing::run(|fx| async move {
+            let (conn, notices) = connection(1);
+            let mut meta = fx.metadata.borrow_mut();
+            let hb = request(RequestCode::HeartBeat, &[], HEARTBEAT.as_bytes());
+            let (outcome, announce) = heartbeat(&mut meta, &conn, &hb, 1_000);
+            let response = responded(outcome);
+            assert_eq!(response.code, ResponseCode::Success.code());
+            assert_eq!(response.ext_fields.get("IS_SUB_CHANGE"), Some("true"));
+            assert!(announce.reregister && announce.republish);
+            assert_eq!(announce.notify_groups, vec!["g".to_string()]);
+            assert!(meta.topics.get("%RETRY%g").is_some());
+            assert!(meta.view().subscriptions["g"].contains_key("T"));
+            notify_consumer_ids_changed(&meta, "g");
+            let notice = notices.try_recv().expect("the member is notified");
+            assert_eq!(notice.code, RequestCode::NotifyConsumerIdsChanged.code());
+            // The same heartbeat again changes nothing.
+            let (_, again) = heartbeat(&mut meta, &conn, &hb, 2_000);
+            assert!(again.is_empty(), "{again:?}");
+            let list = request(
+                RequestCode::GetConsumerListByGroup,
+                &[("consumerGroup", "g")],
+                b"",
+            );
+            let body = responded(consumer_list(&meta, &list)).body;
+            assert!(std::str::from_utf8(&body).unwrap().contains("10.0.0.1@1"));
+        });
+    }
+
+    #[test]
+    fn unregister_close_and_expiry_remove_members() {
+        testing::run(|fx| async move {
+            let (conn, _notices) = connection(1);
+            let mut meta = fx.metadata.borrow_mut();
+            let hb = request(RequestCode::HeartBeat, &[], HEARTBEAT.as_bytes());
+            let _ = heartbeat(&mut meta, &conn, &hb, 1_000);
+            let fields = [("clientID", "10.0.0.1@1"), ("consumerGroup", "g")];
+            let unregister = request(RequestCode::UnregisterClient, &fields, b"");
+            let (outcome, announce) = unregister_client(&mut meta, &conn, &unregister);
+            assert_eq!(responded(outcome).code, ResponseCode::Success.code());
+            assert_eq!(announce.notify_groups, vec!["g".to_string()]);
+            let _ = heartbeat(&mut meta, &conn, &hb, 1_000);
+            assert_eq!(
+                connection_closed(&mut meta, conn.id).notify_groups,
+                vec!["g"]
+            );
+            let _ = heartbeat(&mut meta, &conn, &hb, 1_000);
+            assert!(expire_clients(&mut meta, 1_000).is_empty());
+            assert_eq!(
+                expire_clients(&mut meta, 10_000_000).notify_groups,
+                vec!["g"]
+            );
+            let list = request(
+                RequestCode::GetConsumerListByGroup,
+                &[("consumerGroup", "g")],
+                b"",
+            );
+            assert_eq!(
+                responded(consumer_list(&meta, &list)).code,
+                ResponseCode::SystemError.code()
+            );
+        });
+    }
+
+    #[test]
+    fn locks_go_to_one_client_at_a_time_and_bad_bodies_are_refused() {
+        testing::run(|fx| async move {
+            let mut meta = fx.metadata.borrow_mut();
+            let body = |client: &str| {
+                format!(
+                    r#"{{"consumerGroup":"g","clientId":"{client}","mqSet":[{{"topic":"T","brokerName":"b","queueId":0}}]}}"#
+                )
+            };
+            let lock = |meta: &mut Metadata, client: &str, now| {
+                let r = request(RequestCode::LockBatchMq, &[], body(client).as_bytes());
+                let body = responded(lock_batch(meta, &r, now)).body;
+                String::from_utf8(body.to_vec()).unwrap()
+            };
+            assert!(lock(&mut meta, "a", 0).contains("\"queueId\":0"));
+            assert!(!lock(&mut meta, "b", 1).contains("\"queueId\":0"));
+            let unlock = request(RequestCode::UnlockBatchMq, &[], body("a").as_bytes());
+            assert_eq!(responded(unlock_batch(&mut meta, &unlock)).code, 0);
+            assert!(lock(&mut meta, "b", 2).contains("\"queueId\":0"));
+            let garbage = request(RequestCode::LockBatchMq, &[], b"{nope");
+            let code = responded(lock_batch(&mut meta, &garbage, 3)).code;
+            assert_eq!(code, ResponseCode::SystemError.code());
+            let hb = request(RequestCode::HeartBeat, &[], b"[1,2]");
+            let (conn, _) = connection(2);
+            let (outcome, announce) = heartbeat(&mut meta, &conn, &hb, 0);
+            assert_eq!(responded(outcome).code, ResponseCode::SystemError.code());
+            assert!(announce.is_empty());
+        });
+    }
 }

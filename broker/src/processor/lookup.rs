@@ -2,8 +2,6 @@
 //! VIEW_MESSAGE_BY_ID (33) on the shard the offset names (its bits 48–55), and QUERY_MESSAGE
 //! (12), which asks every shard's index (a topic's queues spread over all shards) and merges.
 
-use std::rc::Rc;
-
 use bytes::Bytes;
 use ringmq_proto::code::ResponseCode;
 use ringmq_proto::command::RemotingCommand;
@@ -11,16 +9,15 @@ use ringmq_proto::header::{
     QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader,
 };
 
-use super::{bad_header, respond_error, success, Outcome};
-use crate::server::shard::{Shard, ShardMsg};
-use crate::shard_map::ShardId;
-use crate::store::QueryResult;
+use super::{bad_header, respond_error, success, Outcome, ShardMesh};
+use crate::store::{QueryResult, Store};
 
 /// Most records one QUERY_MESSAGE returns, whatever `maxNum` asks (RocketMQ's
 /// `maxMsgsNumBatch` is 64).
 pub const QUERY_MAX_MESSAGES: u32 = 64;
 
-pub async fn view_message(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
+/// `shard_id` is the serving shard: an offset that names another one is not found here.
+pub async fn view_message(store: &Store, shard_id: u8, request: &RemotingCommand) -> Outcome {
     let header = match request.decode_header::<ViewMessageRequestHeader>() {
         Ok(h) => h,
         Err(e) => return bad_header(request, e),
@@ -33,16 +30,9 @@ pub async fn view_message(shard: &Rc<Shard>, request: &RemotingCommand) -> Outco
         )
     };
     // Routing sent it here only if the offset names this shard; anything else is not ours.
-    if crate::store::offset::shard_of(header.offset) != Some(shard.id.0 as u8) {
+    if crate::store::offset::shard_of(header.offset) != Some(shard_id) {
         return not_found();
     }
-    let Some(store) = shard.store() else {
-        return respond_error(
-            request,
-            ResponseCode::ServiceNotAvailable,
-            "store is closed".to_string(),
-        );
-    };
     match store.view_message(header.offset as u64).await {
         Ok(Some(record)) => Outcome::Respond(success(request).with_body(Bytes::from(record))),
         Ok(None) => not_found(),
@@ -51,6 +41,7 @@ pub async fn view_message(shard: &Rc<Shard>, request: &RemotingCommand) -> Outco
 }
 
 /// One shard's part of a QUERY_MESSAGE.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexQuery {
     pub topic: String,
     pub key: String,
@@ -58,26 +49,21 @@ pub struct IndexQuery {
     pub max_count: u32,
     pub begin_timestamp: i64,
     pub end_timestamp: i64,
-    pub reply: flume::Sender<Result<QueryResult, String>>,
 }
 
 /// Runs one shard's part (on that shard).
-pub async fn run_index_query(shard: Rc<Shard>, query: IndexQuery) {
-    let result = match shard.store() {
-        Some(store) => store
-            .query_messages(
-                &query.topic,
-                &query.key,
-                query.unique_key,
-                query.max_count,
-                query.begin_timestamp,
-                query.end_timestamp,
-            )
-            .await
-            .map_err(|e| e.to_string()),
-        None => Err("store is closed".to_string()),
-    };
-    let _ = query.reply.send(result);
+pub async fn run_index_query(store: &Store, query: &IndexQuery) -> Result<QueryResult, String> {
+    store
+        .query_messages(
+            &query.topic,
+            &query.key,
+            query.unique_key,
+            query.max_count,
+            query.begin_timestamp,
+            query.end_timestamp,
+        )
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Appends up to `room` whole records from `records` (stored records back to back, each
@@ -97,30 +83,20 @@ fn append_records(records: &[u8], room: u32, out: &mut Vec<u8>) -> u32 {
     taken
 }
 
-pub async fn query_message(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
+pub async fn query_message(mesh: &dyn ShardMesh, request: &RemotingCommand) -> Outcome {
     let header = match request.decode_header::<QueryMessageRequestHeader>() {
         Ok(h) => h,
         Err(e) => return bad_header(request, e),
     };
     let max_count = (header.max_num.max(1) as u32).min(QUERY_MAX_MESSAGES);
-    let (reply, answers) = flume::unbounded();
-    for target in 0..shard.shards {
-        let query = IndexQuery {
-            topic: header.topic.clone(),
-            key: header.key.clone(),
-            unique_key: header.unique_key_query,
-            max_count,
-            begin_timestamp: header.begin_timestamp,
-            end_timestamp: header.end_timestamp,
-            reply: reply.clone(),
-        };
-        if target == shard.id.0 {
-            glommio::spawn_local(run_index_query(shard.clone(), query)).detach();
-        } else {
-            shard.send_to(ShardId(target), ShardMsg::IndexQuery(query));
-        }
-    }
-    drop(reply);
+    let answers = mesh.query_index_everywhere(IndexQuery {
+        topic: header.topic.clone(),
+        key: header.key.clone(),
+        unique_key: header.unique_key_query,
+        max_count,
+        begin_timestamp: header.begin_timestamp,
+        end_timestamp: header.end_timestamp,
+    });
     let mut body = Vec::new();
     let (mut count, mut last_timestamp, mut last_offset) = (0u32, 0i64, 0i64);
     // Every shard answers (or its reply sender is dropped when it stops): bounded.
@@ -147,4 +123,64 @@ pub async fn query_message(shard: &Rc<Shard>, request: &RemotingCommand) -> Outc
         index_last_update_phyoffset: last_offset,
     });
     Outcome::Respond(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::testing::{self, request, responded};
+    use ringmq_proto::code::RequestCode;
+    use ringmq_proto::message::ids::decode_offset_msg_id;
+
+    #[test]
+    fn a_message_is_found_by_its_offset_and_by_its_key() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let (_, msg_id) = fx.put("T", 0, b"body", "KEYS\u{1}order-1\u{2}").await;
+            let offset = decode_offset_msg_id(&msg_id)
+                .unwrap()
+                .commit_log_offset
+                .to_string();
+            let view = request(RequestCode::ViewMessageById, &[("offset", &offset)], b"");
+            let response = responded(view_message(&fx.store, 0, &view).await);
+            assert_eq!(response.code, 0);
+            assert!(response.body.windows(4).any(|w| w == b"body"));
+            // An offset naming another shard is not this shard's to answer.
+            let response = responded(view_message(&fx.store, 1, &view).await);
+            assert_eq!(response.code, ResponseCode::SystemError.code());
+            let fields = [
+                ("topic", "T"),
+                ("key", "order-1"),
+                ("maxNum", "10"),
+                ("beginTimestamp", "0"),
+                ("endTimestamp", &i64::MAX.to_string()),
+            ];
+            let query = request(RequestCode::QueryMessage, &fields, b"");
+            let response = responded(query_message(fx.as_ref(), &query).await);
+            assert_eq!(response.code, 0, "{:?}", response.remark);
+            assert!(response.body.windows(4).any(|w| w == b"body"));
+            let mut missing = query.clone();
+            missing.ext_fields.insert("key", "nope");
+            let response = responded(query_message(fx.as_ref(), &missing).await);
+            assert_eq!(response.code, ResponseCode::QueryNotFound.code());
+        });
+    }
+
+    #[test]
+    fn append_records_takes_whole_records_only() {
+        let mut records = Vec::new();
+        for size in [8u32, 6] {
+            records.extend_from_slice(&size.to_be_bytes());
+            records.resize(records.len() + size as usize - 4, 0xAB);
+        }
+        let mut out = Vec::new();
+        assert_eq!(append_records(&records, 1, &mut out), 1);
+        assert_eq!(out.len(), 8);
+        out.clear();
+        assert_eq!(
+            append_records(&records[..10], 5, &mut out),
+            1,
+            "a torn tail is left out"
+        );
+    }
 }

@@ -1,8 +1,18 @@
-//! Request handlers, one module per area, and the table from request code to handler.
+//! Request handlers, one module per area.
 //!
-//! A handler runs on the shard that owns what the request is about (see `server::route`) and
-//! returns an [`Outcome`]. Bad input is answered with RocketMQ's code and a remark, never by
-//! closing the connection (only an undecodable frame does that).
+//! A handler is a function of *what it uses* and the request: the shard's store, the read copy
+//! of broker-wide state ([`BrokerView`](crate::metadata::BrokerView)), the consumer offsets, the
+//! configuration, `&mut Metadata` on the metadata shard, the clock as a number. It never sees the
+//! shard or the server, so every handler is unit-tested with a store in a temporary directory and
+//! no process. It returns an [`Outcome`] saying what it decided, and the server (`server::
+//! dispatch`) carries it out: send the response, place a rewritten request again, or park a pull.
+//!
+//! Where a request runs and which handler serves it is decided by one table,
+//! `server::placement`. Requests that need another shard's state go through [`ShardMesh`], which
+//! the server implements with cross-shard messages.
+//!
+//! Bad input is answered with RocketMQ's code and a remark, never by closing the connection
+//! (only an undecodable frame does that).
 
 pub mod admin;
 pub mod client;
@@ -13,68 +23,72 @@ pub mod queue_info;
 pub mod runtime_info;
 pub mod send;
 pub mod send_back;
+#[cfg(test)]
+pub(crate) mod testing;
 
-use std::rc::Rc;
-use std::time::Duration;
-
-use ringmq_proto::code::{RequestCode, ResponseCode};
+use ringmq_proto::code::ResponseCode;
 use ringmq_proto::command::RemotingCommand;
 use ringmq_proto::error::HeaderError;
 
-use crate::metadata::ControlCall;
-use crate::server::conn::{ConnHandle, ConnId};
-use crate::server::shard::Shard;
+use crate::metadata::CreateTopicReply;
+pub use crate::metadata::CreateTopicRequest;
+use crate::store::QueryResult;
 
-/// What a handler did with a request.
+/// What a handler decided.
 pub enum Outcome {
     /// Answer with this (dropped if the request was oneway).
     Respond(RemotingCommand),
-    /// Parked (a long-polling pull): it is answered later by the code that parked it, which has
-    /// already released its slot in the shard's pending count.
-    Parked,
-    /// Handed to another shard (rewritten and routed again), which answers it.
-    Forwarded,
+    /// Place this (rewritten) request again: the shard that owns it now serves and answers it.
+    /// A send whose queue the broker picks, a send diverted to the DLQ, a send-back turned into
+    /// a send to `%RETRY%` all end here.
+    Reroute(RemotingCommand),
+    /// A long-polling pull that found nothing: the server releases the request's pending slot
+    /// and waits with [`pull::wait_parked`] until a message arrives, the deadline or shutdown.
+    Park(Box<pull::ParkedPull>),
 }
 
-/// Interval of the client-expiry sweep on the metadata shard.
-const CLIENT_EXPIRY_SWEEP: Duration = Duration::from_secs(10);
+/// What the metadata shard must do after a change to broker-wide state, besides answering.
+#[derive(Debug, Default, PartialEq, Eq)]
+#[must_use = "an announcement left undone keeps other shards on a stale view"]
+pub struct Announce {
+    /// The topic table changed: register again with the name servers.
+    pub reregister: bool,
+    /// The read copy changed: publish a new one to every shard.
+    pub republish: bool,
+    /// Groups whose consumer list changed: send NOTIFY_CONSUMER_IDS_CHANGED to their members.
+    pub notify_groups: Vec<String>,
+}
 
-pub async fn process(shard: &Rc<Shard>, conn: &ConnHandle, request: RemotingCommand) -> Outcome {
-    let code = RequestCode::from_code(request.code);
-    match code {
-        RequestCode::SendMessage | RequestCode::SendMessageV2 | RequestCode::SendBatchMessage => {
-            send::send_message(shard, conn, &request).await
+impl Announce {
+    /// Topics changed (and so the view).
+    pub fn topics_changed(changed: bool) -> Announce {
+        Announce {
+            reregister: changed,
+            republish: changed,
+            notify_groups: Vec::new(),
         }
-        RequestCode::PullMessage | RequestCode::LitePullMessage => {
-            pull::pull_message(shard, conn, &request).await
-        }
-        RequestCode::GetMaxOffset => queue_info::max_offset(shard, &request),
-        RequestCode::GetMinOffset => queue_info::min_offset(shard, &request),
-        RequestCode::SearchOffsetByTimestamp => queue_info::search_offset(shard, &request).await,
-        RequestCode::GetEarliestMsgStoretime => {
-            queue_info::earliest_store_time(shard, &request).await
-        }
-        RequestCode::ViewMessageById => lookup::view_message(shard, &request).await,
-        RequestCode::QueryMessage => lookup::query_message(shard, &request).await,
-        RequestCode::ConsumerSendMsgBack => {
-            send_back::consumer_send_msg_back(shard, conn, &request).await
-        }
-        RequestCode::HeartBeat => client::heartbeat(shard, conn, &request),
-        RequestCode::UnregisterClient => client::unregister_client(shard, conn, &request),
-        RequestCode::GetConsumerListByGroup => client::consumer_list(shard, &request),
-        RequestCode::LockBatchMq => client::lock_batch(shard, &request),
-        RequestCode::UnlockBatchMq => client::unlock_batch(shard, &request),
-        RequestCode::CheckClientConfig => client::check_client_config(&request),
-        RequestCode::QueryConsumerOffset => offset::query_consumer_offset(shard, &request).await,
-        RequestCode::UpdateConsumerOffset => offset::update_consumer_offset(shard, &request),
-        RequestCode::UpdateAndCreateTopic => admin::update_and_create_topic(shard, &request),
-        RequestCode::DeleteTopicInBroker => admin::delete_topic(shard, &request),
-        RequestCode::GetAllTopicConfig => admin::all_topic_config(shard, &request),
-        RequestCode::UpdateBrokerConfig => admin::update_broker_config(shard, &request),
-        RequestCode::GetBrokerConfig => admin::broker_config(shard, &request),
-        RequestCode::GetBrokerRuntimeInfo => runtime_info::runtime_info(shard, &request).await,
-        _ => not_supported(&request),
     }
+
+    pub fn is_empty(&self) -> bool {
+        !self.reregister && !self.republish && self.notify_groups.is_empty()
+    }
+}
+
+/// Requests to other shards, implemented by the server over the shard mesh. Each returns a
+/// receiver that yields the answers; a closed receiver means the shards are stopping.
+pub trait ShardMesh {
+    /// Asks the metadata shard to auto-create a topic on send (reference §2.3 step 2).
+    fn create_topic_on_send(
+        &self,
+        request: CreateTopicRequest,
+    ) -> flume::Receiver<CreateTopicReply>;
+    /// Runs one QUERY_MESSAGE index lookup on every shard (this one included); one answer each.
+    fn query_index_everywhere(
+        &self,
+        query: lookup::IndexQuery,
+    ) -> flume::Receiver<Result<QueryResult, String>>;
+    /// Collects every shard's counters (this one included); one answer each.
+    fn counters_everywhere(&self) -> flume::Receiver<runtime_info::ShardCounters>;
 }
 
 /// REQUEST_CODE_NOT_SUPPORTED with Java's remark (reference §1.5).
@@ -104,57 +118,15 @@ pub fn bad_header(request: &RemotingCommand, e: HeaderError) -> Outcome {
     )
 }
 
+/// SERVICE_NOT_AVAILABLE for a request that needs the store after it was closed at shutdown.
+pub fn store_closed(request: &RemotingCommand) -> Outcome {
+    respond_error(
+        request,
+        ResponseCode::ServiceNotAvailable,
+        "store is closed".to_string(),
+    )
+}
+
 pub fn success(request: &RemotingCommand) -> RemotingCommand {
     RemotingCommand::response_to(request, ResponseCode::Success.code(), None)
-}
-
-/// A call from another shard into broker-wide state (metadata shard only).
-pub fn control(shard: &Rc<Shard>, call: ControlCall) {
-    match call {
-        ControlCall::CreateTopicOnSend {
-            topic,
-            default_topic,
-            queue_nums,
-            group_topic,
-            reply,
-        } => {
-            let result =
-                admin::create_topic_on_send(shard, &topic, &default_topic, queue_nums, group_topic);
-            let _ = reply.send(result);
-        }
-    }
-}
-
-/// A connection closed: drop its registrations (metadata shard only).
-pub fn connection_closed(shard: &Rc<Shard>, conn: ConnId) {
-    client::connection_closed(shard, conn);
-}
-
-/// Periodic work of a shard; the tasks are cancelled at shutdown.
-pub fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
-    let mut tasks = Vec::new();
-    let interval = Duration::from_millis(shard.config.flush_consumer_offset_interval_ms.max(100));
-    let offsets_shard = shard.clone();
-    tasks.push(glommio::spawn_local(async move {
-        loop {
-            glommio::timer::sleep(interval).await;
-            offset::persist(&offsets_shard);
-        }
-    }));
-    if let Some(metadata) = &shard.metadata {
-        metadata.borrow().register_with_name_servers();
-        let sweep_shard = shard.clone();
-        tasks.push(glommio::spawn_local(async move {
-            loop {
-                glommio::timer::sleep(CLIENT_EXPIRY_SWEEP).await;
-                client::expire_clients(&sweep_shard);
-            }
-        }));
-    }
-    tasks
-}
-
-/// Last work of a shard before it stops: persist what it owns.
-pub async fn on_shutdown(shard: &Rc<Shard>) {
-    offset::persist(shard);
 }

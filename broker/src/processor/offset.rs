@@ -1,7 +1,7 @@
 //! QUERY_CONSUMER_OFFSET and UPDATE_CONSUMER_OFFSET (reference §2.5), served by the shard that
 //! owns the queue, from its own offset table.
 
-use std::rc::Rc;
+use std::cell::RefCell;
 
 use ringmq_proto::code::ResponseCode;
 use ringmq_proto::command::RemotingCommand;
@@ -10,8 +10,9 @@ use ringmq_proto::header::field;
 use ringmq_proto::message::record::DecodedRecord;
 
 use super::{bad_header, respond_error, success, Outcome};
-use crate::server::shard::Shard;
-use crate::store::GetRequest;
+use crate::metadata::offsets::ConsumerOffsets;
+use crate::metadata::BrokerView;
+use crate::store::{GetRequest, Store};
 
 struct QueueOfGroup {
     group: String,
@@ -39,16 +40,23 @@ fn queue_of_group(request: &RemotingCommand) -> Result<QueueOfGroup, Outcome> {
 ///
 /// 22 is the answer Java clients read as "no offset yet"; any other error code would make them
 /// skip the queue.
-pub async fn query_consumer_offset(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
+///
+/// `tail_cache_bytes` is the size of the store's in-memory tail.
+pub async fn query_consumer_offset(
+    store: &Store,
+    offsets: &RefCell<ConsumerOffsets>,
+    tail_cache_bytes: u64,
+    request: &RemotingCommand,
+) -> Outcome {
     let q = match queue_of_group(request) {
         Ok(q) => q,
         Err(outcome) => return outcome,
     };
-    let committed = shard.offsets.borrow().query(&q.group, &q.topic, q.queue_id);
+    let committed = offsets.borrow().query(&q.group, &q.topic, q.queue_id);
     let offset = match committed {
         Some(offset) => Some(offset),
         None if field::opt_bool(&request.ext_fields, "setZeroIfNotFound") == Some(false) => None,
-        None => head_is_hot(shard, &q).await.then_some(0),
+        None => head_is_hot(store, tail_cache_bytes, &q).await.then_some(0),
     };
     match offset {
         Some(offset) => {
@@ -65,10 +73,7 @@ pub async fn query_consumer_offset(shard: &Rc<Shard>, request: &RemotingCommand)
 }
 
 /// Whether the queue starts at 0 and its first message is still in the shard's in-memory tail.
-async fn head_is_hot(shard: &Shard, q: &QueueOfGroup) -> bool {
-    let Some(store) = shard.store() else {
-        return false;
-    };
+async fn head_is_hot(store: &Store, tail_cache_bytes: u64, q: &QueueOfGroup) -> bool {
     if store.min_offset(&q.topic, q.queue_id) > 0 {
         return false;
     }
@@ -90,11 +95,15 @@ async fn head_is_hot(shard: &Shard, q: &QueueOfGroup) -> bool {
         return false;
     };
     let log_end = store.log_offsets().end;
-    let tail_start = log_end.saturating_sub(shard.config.tail_cache_bytes);
+    let tail_start = log_end.saturating_sub(tail_cache_bytes);
     record.record.physical_offset as u64 >= tail_start
 }
 
-pub fn update_consumer_offset(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
+pub fn update_consumer_offset(
+    view: &BrokerView,
+    offsets: &RefCell<ConsumerOffsets>,
+    request: &RemotingCommand,
+) -> Outcome {
     let q = match queue_of_group(request) {
         Ok(q) => q,
         Err(outcome) => return outcome,
@@ -103,7 +112,6 @@ pub fn update_consumer_offset(shard: &Rc<Shard>, request: &RemotingCommand) -> O
         Ok(offset) => offset,
         Err(e) => return bad_header(request, e),
     };
-    let view = shard.view();
     let Some(topic) = view.topics.get(&q.topic) else {
         return respond_error(
             request,
@@ -128,16 +136,88 @@ pub fn update_consumer_offset(shard: &Rc<Shard>, request: &RemotingCommand) -> O
             format!("commitOffset {offset} is negative"),
         );
     }
-    shard
-        .offsets
+    offsets
         .borrow_mut()
         .commit(&q.group, &q.topic, q.queue_id, offset);
     Outcome::Respond(success(request))
 }
 
 /// Writes this shard's offsets if they changed (timer and shutdown).
-pub fn persist(shard: &Rc<Shard>) {
-    if let Err(e) = shard.offsets.borrow_mut().persist_if_dirty() {
-        tracing::error!(shard = shard.id.0, "cannot persist consumer offsets: {e}");
+pub fn persist(shard: usize, offsets: &RefCell<ConsumerOffsets>) {
+    if let Err(e) = offsets.borrow_mut().persist_if_dirty() {
+        tracing::error!(shard, "cannot persist consumer offsets: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::testing::{self, request, responded};
+    use ringmq_proto::code::RequestCode;
+
+    fn query(set_zero: &str) -> RemotingCommand {
+        let fields = [
+            ("consumerGroup", "g"),
+            ("topic", "T"),
+            ("queueId", "0"),
+            ("setZeroIfNotFound", set_zero),
+        ];
+        request(RequestCode::QueryConsumerOffset, &fields, b"")
+    }
+
+    #[test]
+    fn a_committed_offset_is_answered_and_a_missing_one_follows_javas_rule() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let tail = fx.config.tail_cache_bytes;
+            let (zero, no_zero) = (query("true"), query("false"));
+            let q = |r| query_consumer_offset(&fx.store, &fx.offsets, tail, r);
+            // An empty queue counts as hot: a new group reads it from 0.
+            let response = responded(q(&zero).await);
+            assert_eq!(response.ext_fields.get("offset"), Some("0"));
+            let response = responded(q(&no_zero).await);
+            assert_eq!(response.code, ResponseCode::QueryNotFound.code());
+            let update = request(
+                RequestCode::UpdateConsumerOffset,
+                &[
+                    ("consumerGroup", "g"),
+                    ("topic", "T"),
+                    ("queueId", "0"),
+                    ("commitOffset", "7"),
+                ],
+                b"",
+            );
+            let view = fx.view();
+            let response = responded(update_consumer_offset(&view, &fx.offsets, &update));
+            assert_eq!(response.code, ResponseCode::Success.code());
+            let response = responded(q(&no_zero).await);
+            assert_eq!(response.ext_fields.get("offset"), Some("7"));
+        });
+    }
+
+    #[test]
+    fn updates_to_unknown_topics_bad_queues_and_negative_offsets_are_refused() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let view = fx.view();
+            let update = |topic: &str, queue: &str, offset: &str| {
+                let fields = [
+                    ("consumerGroup", "g"),
+                    ("topic", topic),
+                    ("queueId", queue),
+                    ("commitOffset", offset),
+                ];
+                let r = request(RequestCode::UpdateConsumerOffset, &fields, b"");
+                responded(update_consumer_offset(&view, &fx.offsets, &r)).code
+            };
+            assert_eq!(update("Nope", "0", "1"), ResponseCode::TopicNotExist.code());
+            assert_eq!(update("T", "4", "1"), ResponseCode::InvalidParameter.code());
+            assert_eq!(
+                update("T", "0", "-1"),
+                ResponseCode::InvalidParameter.code()
+            );
+            assert_eq!(update("T", "x", "1"), ResponseCode::SystemError.code());
+            assert_eq!(fx.offsets.borrow().query("g", "T", 0), None);
+        });
     }
 }

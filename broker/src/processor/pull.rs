@@ -2,12 +2,13 @@
 //! queue.
 //!
 //! Long polling: a pull that finds nothing new (PULL_NOT_FOUND) with the SUSPEND bit is parked
-//! on its queue — the task releases its slot in the shard's pending count and awaits the
-//! store's per-queue growth notification, the suspend deadline, or shutdown, whichever comes
-//! first — and is then evaluated once more and answered with whatever it finds. The parked task
-//! holds nothing else: other requests on the same connection are served and answered meanwhile.
+//! on its queue: the handler returns [`Outcome::Park`], the server releases the request's slot in
+//! the shard's pending count and runs [`wait_parked`], which awaits the store's per-queue growth
+//! notification, the suspend deadline, or shutdown, whichever comes first, then evaluates the
+//! pull once more and returns whatever it finds. The parked task holds nothing else: other
+//! requests on the same connection are served and answered meanwhile.
 
-use std::rc::Rc;
+use std::cell::RefCell;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,9 +21,12 @@ use ringmq_proto::header::{
 };
 use ringmq_proto::message::ids::tag_hash;
 
+use super::runtime_info::RequestCounters;
 use super::{bad_header, respond_error, Outcome};
-use crate::server::conn::ConnHandle;
-use crate::server::shard::Shard;
+use crate::config::BrokerConfig;
+use crate::metadata::offsets::ConsumerOffsets;
+use crate::metadata::BrokerView;
+use crate::stop::StopSignal;
 use crate::store::{GetRequest, GetResult, GetStatus, Store};
 
 /// Most messages one pull returns (RocketMQ's `maxTransferCountOnMessageInMemory`).
@@ -31,6 +35,24 @@ pub const PULL_MAX_MESSAGES: u32 = 32;
 pub const PULL_MAX_BYTES: u32 = 256 * 1024;
 /// Longest a pull may stay parked, whatever the client asks (Java clients ask 15 s, Go 20 s).
 const SUSPEND_MAX: Duration = Duration::from_secs(60);
+
+/// What the pull handler uses.
+pub struct PullContext<'a> {
+    pub store: &'a Store,
+    pub view: &'a BrokerView,
+    pub offsets: &'a RefCell<ConsumerOffsets>,
+    pub config: &'a BrokerConfig,
+    pub counters: &'a RequestCounters,
+    /// The shard is stopping: answer at once instead of parking.
+    pub stopping: bool,
+}
+
+/// A pull that waits for its queue to grow (see the module documentation).
+pub struct ParkedPull {
+    header: PullMessageRequestHeader,
+    filter: Filter,
+    timeout: Duration,
+}
 
 /// Which messages a pull accepts.
 enum Filter {
@@ -63,38 +85,27 @@ impl Filter {
     }
 }
 
-pub async fn pull_message(
-    shard: &Rc<Shard>,
-    conn: &ConnHandle,
-    request: &RemotingCommand,
-) -> Outcome {
+pub async fn pull_message(ctx: &PullContext<'_>, request: &RemotingCommand) -> Outcome {
     let header = match request.decode_header::<PullMessageRequestHeader>() {
         Ok(header) => header,
         Err(e) => return bad_header(request, e),
     };
-    let filter = match check_pull(shard, request, &header) {
+    let filter = match check_pull(ctx.config, ctx.view, request, &header) {
         Ok(filter) => filter,
         Err(outcome) => return outcome,
     };
-    let Some(store) = shard.store() else {
-        return respond_error(
-            request,
-            ResponseCode::ServiceNotAvailable,
-            "store is closed".to_string(),
-        );
-    };
     if header.has_flag(PULL_FLAG_COMMIT_OFFSET) && header.commit_offset >= 0 {
         // Step 2, first evaluation only: the consumer's committed offset rides on the pull.
-        shard.offsets.borrow_mut().commit(
+        ctx.offsets.borrow_mut().commit(
             &header.consumer_group,
             &header.topic,
             header.queue_id,
             header.commit_offset,
         );
     }
-    let result = match read(&store, &header, &filter).await {
+    let result = match read(ctx.store, &header, &filter).await {
         Ok(result) => result,
-        Err(outcome) => return outcome_for_error(request, outcome),
+        Err(e) => return outcome_for_error(request, e),
     };
     let suspend_ms = header.suspend_timeout_millis.max(0) as u64;
     // Any PULL_NOT_FOUND parks (an empty queue read at 0 too), as in Java.
@@ -102,34 +113,38 @@ pub async fn pull_message(
     let should_park = code == ResponseCode::PullNotFound
         && header.has_flag(PULL_FLAG_SUSPEND)
         && suspend_ms > 0
-        && !shard.stop.is_fired();
+        && !ctx.stopping;
     if !should_park {
-        return Outcome::Respond(response(shard, request, &header, result));
+        return Outcome::Respond(response(ctx.counters, request, &header, result));
     }
-    let timeout = if shard.config.long_polling_enable {
+    let timeout = if ctx.config.long_polling_enable {
         Duration::from_millis(suspend_ms).min(SUSPEND_MAX)
     } else {
-        Duration::from_millis(shard.config.short_polling_time_ms)
+        Duration::from_millis(ctx.config.short_polling_time_ms)
     };
-    // Parked: no longer counts against the SYSTEM_BUSY bound.
-    shard.request_finished();
-    let response = park(shard, &store, request, &header, &filter, timeout).await;
-    conn.send(response);
-    Outcome::Parked
+    Outcome::Park(Box::new(ParkedPull {
+        header,
+        filter,
+        timeout,
+    }))
 }
 
 /// Waits for a message the filter accepts, the deadline or shutdown, then evaluates the pull
 /// once more and returns its answer. Appends the filter rejects do not end the wait (as Java's
 /// hold service checks the arriving message's tag before waking a pull): a tag-filtered
 /// consumer on a busy topic is not answered once per foreign message.
-async fn park(
-    shard: &Shard,
+pub async fn wait_parked(
     store: &Store,
+    counters: &RequestCounters,
+    stop: &StopSignal,
     request: &RemotingCommand,
-    header: &PullMessageRequestHeader,
-    filter: &Filter,
-    timeout: Duration,
+    parked: Box<ParkedPull>,
 ) -> RemotingCommand {
+    let ParkedPull {
+        header,
+        filter,
+        timeout,
+    } = *parked;
     let deadline = std::time::Instant::now() + timeout;
     let mut watch_offset = header.queue_offset.max(0) as u64;
     loop {
@@ -137,12 +152,12 @@ async fn park(
         let grown = futures_lite::future::or(
             store.wait_for_messages(&header.topic, header.queue_id, watch_offset, remaining),
             async {
-                shard.stop.wait().await;
+                stop.wait().await;
                 false
             },
         )
         .await;
-        let result = match read(store, header, filter).await {
+        let result = match read(store, &header, &filter).await {
             Ok(result) => result,
             Err(e) => {
                 return RemotingCommand::response_to(
@@ -154,10 +169,10 @@ async fn park(
         };
         let keep_waiting = grown
             && result.status == GetStatus::NoMatchedMessage
-            && !shard.stop.is_fired()
+            && !stop.is_fired()
             && std::time::Instant::now() < deadline;
         if !keep_waiting {
-            return response(shard, request, header, result);
+            return response(counters, request, &header, result);
         }
         // Wait for the next message after those just rejected.
         watch_offset = result.max_offset.max(watch_offset);
@@ -166,15 +181,15 @@ async fn park(
 
 /// Permission, topic, queue and subscription checks (step 1), returning the filter to apply.
 fn check_pull(
-    shard: &Shard,
+    config: &BrokerConfig,
+    view: &BrokerView,
     request: &RemotingCommand,
     header: &PullMessageRequestHeader,
 ) -> Result<Filter, Outcome> {
-    let view = shard.view();
     if !view.broker_readable() {
         let remark = format!(
             "the broker[{}] pulling message is forbidden",
-            shard.config.advertised_addr()
+            config.advertised_addr()
         );
         return Err(respond_error(request, ResponseCode::NoPermission, remark));
     }
@@ -288,7 +303,7 @@ fn outcome_for_error(request: &RemotingCommand, e: String) -> Outcome {
 /// The response for a store result (table in reference §2.4), with all four offsets fields on
 /// every outcome and the status name as remark.
 fn response(
-    shard: &Shard,
+    counters: &RequestCounters,
     request: &RemotingCommand,
     header: &PullMessageRequestHeader,
     result: GetResult,
@@ -301,7 +316,7 @@ fn response(
         result.max_offset as i64,
     ));
     if result.status == GetStatus::Found {
-        shard.counters.add_got(u64::from(result.message_count));
+        counters.add_got(u64::from(result.message_count));
         response.body = Bytes::from(result.body);
     }
     response
@@ -322,5 +337,130 @@ fn outcome_code(status: GetStatus, request_offset: i64) -> (ResponseCode, &'stat
         GetStatus::OffsetTooSmall => (ResponseCode::PullOffsetMoved, "OFFSET_TOO_SMALL"),
         GetStatus::OffsetOverflowOne => (ResponseCode::PullNotFound, "OFFSET_OVERFLOW_ONE"),
         GetStatus::OffsetOverflowBadly => (ResponseCode::PullOffsetMoved, "OFFSET_OVERFLOW_BADLY"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::testing::{self, request, responded, Fixture};
+    use ringmq_proto::code::RequestCode;
+
+    fn pull_request(topic: &str, queue_offset: i64, sys_flag: i32) -> RemotingCommand {
+        let offset = queue_offset.to_string();
+        let flag = sys_flag.to_string();
+        request(
+            RequestCode::PullMessage,
+            &[
+                ("consumerGroup", "g"),
+                ("topic", topic),
+                ("queueId", "0"),
+                ("queueOffset", &offset),
+                ("maxMsgNums", "32"),
+                ("sysFlag", &flag),
+                ("commitOffset", "5"),
+                ("suspendTimeoutMillis", "15000"),
+                ("subscription", "*"),
+                ("subVersion", "0"),
+            ],
+            b"",
+        )
+    }
+
+    fn context<'a>(fx: &'a Fixture, view: &'a BrokerView) -> PullContext<'a> {
+        PullContext {
+            store: &fx.store,
+            view,
+            offsets: &fx.offsets,
+            config: &fx.config,
+            counters: &fx.counters,
+            stopping: false,
+        }
+    }
+
+    #[test]
+    fn a_pull_returns_what_is_stored_and_commits_the_offset_it_carries() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            for body in [b"one".as_slice(), b"two"] {
+                fx.put("T", 0, body, "").await;
+            }
+            let view = fx.view();
+            let flags = PULL_FLAG_SUBSCRIPTION | PULL_FLAG_COMMIT_OFFSET;
+            let outcome = pull_message(&context(&fx, &view), &pull_request("T", 0, flags)).await;
+            let response = responded(outcome);
+            assert_eq!(response.code, ResponseCode::Success.code());
+            assert_eq!(response.ext_fields.get("nextBeginOffset"), Some("2"));
+            assert_eq!(response.ext_fields.get("maxOffset"), Some("2"));
+            assert!(!response.body.is_empty());
+            assert_eq!(fx.counters.messages_got.get(), 2);
+            assert_eq!(fx.offsets.borrow().query("g", "T", 0), Some(5));
+        });
+    }
+
+    #[test]
+    fn an_empty_queue_parks_and_a_later_append_answers_the_parked_pull() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let view = fx.view();
+            let request = pull_request("T", 0, PULL_FLAG_SUBSCRIPTION | PULL_FLAG_SUSPEND);
+            let Outcome::Park(parked) = pull_message(&context(&fx, &view), &request).await else {
+                panic!("an empty queue with SUSPEND parks");
+            };
+            let stop = StopSignal::default();
+            let appender = fx.clone();
+            let append = glommio::spawn_local(async move {
+                appender.put("T", 0, b"late", "").await;
+            });
+            let response = wait_parked(&fx.store, &fx.counters, &stop, &request, parked).await;
+            append.await;
+            assert_eq!(response.code, ResponseCode::Success.code());
+            assert_eq!(response.ext_fields.get("nextBeginOffset"), Some("1"));
+        });
+    }
+
+    #[test]
+    fn a_stopping_shard_answers_at_once_and_a_fired_stop_ends_a_park() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let view = fx.view();
+            let request = pull_request("T", 0, PULL_FLAG_SUBSCRIPTION | PULL_FLAG_SUSPEND);
+            let mut ctx = context(&fx, &view);
+            ctx.stopping = true;
+            let response = responded(pull_message(&ctx, &request).await);
+            assert_eq!(response.code, ResponseCode::PullNotFound.code());
+            ctx.stopping = false;
+            let Outcome::Park(parked) = pull_message(&ctx, &request).await else {
+                panic!("parks");
+            };
+            let stop = StopSignal::default();
+            stop.fire();
+            let response = wait_parked(&fx.store, &fx.counters, &stop, &request, parked).await;
+            assert_eq!(response.code, ResponseCode::PullNotFound.code());
+        });
+    }
+
+    #[test]
+    fn refusals_carry_javas_codes() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let view = fx.view();
+            let ctx = context(&fx, &view);
+            let code = |outcome| responded(outcome).code;
+            let unknown = pull_request("Nope", 0, PULL_FLAG_SUBSCRIPTION);
+            let c = code(pull_message(&ctx, &unknown).await);
+            assert_eq!(c, ResponseCode::TopicNotExist.code());
+            let no_group = pull_request("T", 0, 0);
+            let c = code(pull_message(&ctx, &no_group).await);
+            assert_eq!(c, ResponseCode::SubscriptionNotExist.code());
+            let mut bad_queue = pull_request("T", 0, PULL_FLAG_SUBSCRIPTION);
+            bad_queue.ext_fields.insert("queueId", "3");
+            let c = code(pull_message(&ctx, &bad_queue).await);
+            assert_eq!(c, ResponseCode::InvalidParameter.code());
+            let mut sql = pull_request("T", 0, PULL_FLAG_SUBSCRIPTION);
+            sql.ext_fields.insert("expressionType", "SQL92");
+            let c = code(pull_message(&ctx, &sql).await);
+            assert_eq!(c, ResponseCode::SystemError.code());
+        });
     }
 }

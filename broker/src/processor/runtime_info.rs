@@ -9,16 +9,13 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
 use bytes::Bytes;
 use ringmq_proto::body::{JsonBody, KvTable};
 use ringmq_proto::command::{RemotingCommand, SERVER_VERSION};
 
-use super::{success, Outcome};
-use crate::server::shard::{Shard, ShardMsg};
-use crate::shard_map::ShardId;
-use crate::store::StatsSnapshot;
+use super::{success, Outcome, ShardMesh};
+use crate::store::{StatsSnapshot, Store};
 
 /// Counters of the request path a shard keeps next to its store's.
 #[derive(Debug, Default)]
@@ -58,36 +55,43 @@ impl ShardCounters {
     }
 }
 
-/// This shard's counters now (a closed store counts as zero: it only happens at shutdown).
-pub fn shard_counters(shard: &Shard) -> ShardCounters {
+/// A shard's counters now (a closed store counts as zero: it only happens at shutdown).
+pub fn shard_counters(store: Option<&Store>, counters: &RequestCounters) -> ShardCounters {
     ShardCounters {
-        store: shard.store().map(|s| s.stats()).unwrap_or_default(),
-        messages_put: shard.counters.messages_put.get(),
-        messages_got: shard.counters.messages_got.get(),
+        store: store.map(|s| s.stats()).unwrap_or_default(),
+        messages_put: counters.messages_put.get(),
+        messages_got: counters.messages_got.get(),
     }
 }
 
-pub async fn runtime_info(shard: &Rc<Shard>, request: &RemotingCommand) -> Outcome {
-    let (reply, answers) = flume::unbounded();
-    for target in (0..shard.shards).filter(|s| *s != shard.id.0) {
-        shard.send_to(ShardId(target), ShardMsg::CountersQuery(reply.clone()));
-    }
-    drop(reply);
-    let mut total = shard_counters(shard);
-    let mut shards_answered = 1;
-    // Every other shard answers, or drops its reply sender when it stops: bounded.
+/// The broker facts the table reports besides the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokerFacts {
+    pub boot_timestamp_ms: i64,
+    pub shards: usize,
+}
+
+pub async fn runtime_info(
+    mesh: &dyn ShardMesh,
+    facts: BrokerFacts,
+    request: &RemotingCommand,
+) -> Outcome {
+    let answers = mesh.counters_everywhere();
+    let mut total = ShardCounters::default();
+    let mut shards_answered = 0;
+    // Every shard answers, or drops its reply sender when it stops: bounded.
     while let Ok(part) = answers.recv_async().await {
         total.add(&part);
         shards_answered += 1;
     }
-    let table = runtime_table(shard, &total, shards_answered);
+    let table = runtime_table(facts, &total, shards_answered);
     let body = KvTable { table }.to_json();
     Outcome::Respond(success(request).with_body(Bytes::from(body.into_bytes())))
 }
 
 /// The table: Java's cheap keys, then ringmq's write-path counters.
 fn runtime_table(
-    shard: &Shard,
+    facts: BrokerFacts,
     total: &ShardCounters,
     shards_answered: usize,
 ) -> BTreeMap<String, String> {
@@ -100,10 +104,10 @@ fn runtime_table(
         "brokerVersionDesc",
         format!("ringmq {}", env!("CARGO_PKG_VERSION")),
     );
-    put("bootTimestamp", shard.boot_timestamp_ms.to_string());
+    put("bootTimestamp", facts.boot_timestamp_ms.to_string());
     put("msgPutTotalTodayNow", total.messages_put.to_string());
     put("msgGetTotalTodayNow", total.messages_got.to_string());
-    put("ringmqShards", shard.shards.to_string());
+    put("ringmqShards", facts.shards.to_string());
     put("ringmqShardsAnswered", shards_answered.to_string());
     put("ringmqFdatasyncTotal", total.store.fdatasyncs.to_string());
     put(
@@ -143,6 +147,29 @@ mod tests {
         assert_eq!(total.store.fdatasyncs, 6);
         assert_eq!(total.store.records_synced, 80);
         assert_eq!((total.messages_put, total.messages_got), (80, 14));
+    }
+
+    #[test]
+    fn the_table_sums_what_every_shard_answers() {
+        crate::processor::testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            fx.put("T", 0, b"x", "").await;
+            let facts = BrokerFacts {
+                boot_timestamp_ms: 5,
+                shards: 1,
+            };
+            let r = crate::processor::testing::request(
+                ringmq_proto::code::RequestCode::GetBrokerRuntimeInfo,
+                &[],
+                b"",
+            );
+            let response =
+                crate::processor::testing::responded(runtime_info(fx.as_ref(), facts, &r).await);
+            let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+            assert_eq!(body["table"]["msgPutTotalTodayNow"], "1");
+            assert_eq!(body["table"]["ringmqShardsAnswered"], "1");
+            assert_eq!(body["table"]["bootTimestamp"], "5");
+        });
     }
 
     #[test]

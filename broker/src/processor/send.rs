@@ -1,14 +1,16 @@
 //! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320), reference §2.3.
 //!
-//! Two stages:
-//! 1. [`resolve_and_route`] on the receiving shard, only for sends whose owner is not known yet
-//!    (`queueId < 0`): make sure the topic exists (auto-creating it through the metadata shard),
-//!    pick a random writable queue, write it into the header and route to the queue's owner.
-//! 2. [`send_message`] on the owner: the checks of §2.3 in order, then one store append for the
-//!    whole message or batch, and the response with every field clients unbox.
+//! [`send_message`] runs the checks of §2.3 in order, then one store append for the whole
+//! message or batch, and answers with every field clients unbox. Two of its outcomes place the
+//! request again instead of storing it here:
+//! * a send whose queue the broker picks (`queueId < 0`, served where it arrived): the topic is
+//!   made to exist (auto-created through the metadata shard), a random writable queue is written
+//!   into the header, and the request is rerouted to that queue's owner;
+//! * a send to `%RETRY%<group>` past its reconsume maximum is rewritten to `%DLQ%<group>` queue 0
+//!   and rerouted.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::rc::Rc;
 
 use bytes::Bytes;
 use ringmq_proto::body::{perm, TopicConfig, TopicFilterType};
@@ -20,138 +22,86 @@ use ringmq_proto::message::ids::encode_offset_msg_id;
 use ringmq_proto::message::properties::{encode_properties, PropertiesIter};
 use ringmq_proto::message::{property, sysflag, Record, MAX_PROPERTIES_LEN};
 
-use super::{bad_header, respond_error, Outcome};
+use super::runtime_info::RequestCounters;
+use super::{bad_header, respond_error, CreateTopicRequest, Outcome, ShardMesh};
+use crate::config::BrokerConfig;
 use crate::metadata::topics::{
-    dlq_topic, now_ms, validate_topic_name, DLQ_GROUP_TOPIC_PREFIX, NOT_ALLOWED_SEND_TOPICS,
+    dlq_topic, validate_topic_name, DLQ_GROUP_TOPIC_PREFIX, NOT_ALLOWED_SEND_TOPICS,
     RETRY_GROUP_TOPIC_PREFIX,
 };
-use crate::metadata::ControlCall;
-use crate::server::conn::ConnHandle;
-use crate::server::route::{parse_queue_id, send_topic_and_queue, uses_short_send_names};
-use crate::server::shard::{serve, Forwarded, Shard, ShardMsg};
-use crate::shard_map::shard_of;
-use crate::store::{AppendStatus, StoreError};
+use crate::metadata::BrokerView;
+use crate::store::{AppendOutcome, AppendStatus, Store, StoreError};
+use ringmq_proto::header::routing;
+use ringmq_proto::message::ids::UniqKeyGenerator;
 
 /// `maxReconsumeTimes` when the client does not say (or is older than V3_4_9).
 const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
 /// Request version from which the header's `maxReconsumeTimes` is honoured (V3_4_9).
 const VERSION_WITH_MAX_RECONSUME_TIMES: i32 = 121;
 
-/// Stage 1: see the module documentation.
-pub async fn resolve_and_route(shard: Rc<Shard>, conn: ConnHandle, mut request: RemotingCommand) {
-    let (topic, _) = send_topic_and_queue(&request);
-    let Some(topic) = topic.map(str::to_owned) else {
-        return serve(&shard, conn, request);
-    };
-    // Anything the send handler must refuse is refused where it arrived, with its code.
-    if validate_topic_name(&topic).is_err() || NOT_ALLOWED_SEND_TOPICS.contains(&topic.as_str()) {
-        return serve(&shard, conn, request);
-    }
-    let Ok(Some(topic_config)) = ensure_topic(&shard, &request, &topic).await else {
-        return serve(&shard, conn, request);
-    };
-    let queue_field = if uses_short_send_names(&request) {
-        "e"
-    } else {
-        "queueId"
-    };
-    if topic_config.write_queue_nums <= 0 {
-        return serve(&shard, conn, request);
-    }
-    let queue_id = (rand::random::<u32>() % topic_config.write_queue_nums as u32) as i32;
-    request.ext_fields.insert(queue_field, queue_id.to_string());
-    route_to_owner(&shard, conn, request, &topic, queue_id);
-}
-
-/// Serves `request` on the owner of (topic, queue_id): here, or forwarded.
-pub fn route_to_owner(
-    shard: &Rc<Shard>,
-    conn: ConnHandle,
-    request: RemotingCommand,
-    topic: &str,
-    queue_id: i32,
-) {
-    let owner = shard_of(topic, queue_id, shard.shards);
-    if owner == shard.id {
-        serve(shard, conn, request);
-    } else {
-        shard.send_to(owner, ShardMsg::Requests(vec![Forwarded { conn, request }]));
-    }
+/// What the send handler uses.
+pub struct SendContext<'a> {
+    pub config: &'a BrokerConfig,
+    pub view: &'a BrokerView,
+    pub store: &'a Store,
+    /// UNIQ_KEY for messages that arrive without one.
+    pub uniq_keys: &'a RefCell<UniqKeyGenerator>,
+    /// The address stored as STOREHOST and encoded in offsetMsgIds.
+    pub store_host: SocketAddr,
+    pub counters: &'a RequestCounters,
+    /// To auto-create a topic on the metadata shard.
+    pub mesh: &'a dyn ShardMesh,
+    pub now_ms: i64,
 }
 
 /// The topic's config from this shard's read copy, or auto-created by the metadata shard
 /// (reference §2.3 step 2; `%RETRY%` topics fall back to one queue). `Ok(None)`: it may not be
 /// created. `Err`: creation failed (the topic file could not be written).
 async fn ensure_topic(
-    shard: &Rc<Shard>,
+    view: &BrokerView,
+    mesh: &dyn ShardMesh,
     request: &RemotingCommand,
     topic: &str,
 ) -> Result<Option<TopicConfig>, String> {
-    if let Some(config) = shard.view().topics.get(topic) {
+    if let Some(config) = view.topics.get(topic) {
         return Ok(Some(config.clone()));
     }
-    let short = uses_short_send_names(request);
-    let (default_field, nums_field) = if short {
-        ("c", "d")
-    } else {
-        ("defaultTopic", "defaultTopicQueueNums")
-    };
-    let (reply, answer) = flume::bounded(1);
-    shard.control(ControlCall::CreateTopicOnSend {
+    let (default_topic, queue_nums) = routing::send_default_topic(&request.ext_fields);
+    let answer = mesh.create_topic_on_send(CreateTopicRequest {
         topic: topic.to_string(),
-        default_topic: request
-            .ext_fields
-            .get(default_field)
-            .unwrap_or_default()
-            .to_string(),
-        queue_nums: request
-            .ext_fields
-            .get(nums_field)
-            .and_then(parse_queue_id)
-            .unwrap_or(0),
+        default_topic: default_topic.unwrap_or_default().to_string(),
+        queue_nums: queue_nums.unwrap_or(0),
         group_topic: topic.starts_with(RETRY_GROUP_TOPIC_PREFIX)
             || topic.starts_with(DLQ_GROUP_TOPIC_PREFIX),
-        reply,
     });
     // A closed reply channel means the metadata shard is stopping.
     answer.recv_async().await.unwrap_or(Ok(None))
 }
 
-/// Stage 2: see the module documentation.
+/// The broker picks the queue (`queueId < 0`): a random writable one, written into the header,
+/// and the request goes to that queue's owner.
+fn pick_queue(request: &RemotingCommand, topic_config: &TopicConfig) -> Outcome {
+    let queue_id = (rand::random::<u32>() % topic_config.write_queue_nums as u32) as i32;
+    let mut placed = request.clone();
+    let field = routing::send_queue_field(&request.ext_fields);
+    placed.ext_fields.insert(field, queue_id.to_string());
+    Outcome::Reroute(placed)
+}
+
+/// SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE: see the module documentation.
 pub async fn send_message(
-    shard: &Rc<Shard>,
-    conn: &ConnHandle,
+    ctx: &SendContext<'_>,
+    peer: SocketAddr,
     request: &RemotingCommand,
 ) -> Outcome {
     let header = match SendMessageRequestHeader::read_any(&request.ext_fields) {
         Ok(header) => header,
         Err(e) => return bad_header(request, e),
     };
-    let config = &shard.config;
-    let view = shard.view();
-    if !view.broker_writable() {
-        let remark = format!(
-            "the broker[{}] sending message is forbidden",
-            config.advertised_addr()
-        );
-        return respond_error(request, ResponseCode::NoPermission, remark);
+    if let Err(refusal) = check_sender(ctx.config, ctx.view, request, &header) {
+        return refusal;
     }
-    if let Err(remark) = validate_topic_name(&header.topic) {
-        return respond_error(request, ResponseCode::InvalidParameter, remark);
-    }
-    if NOT_ALLOWED_SEND_TOPICS.contains(&header.topic.as_str()) {
-        let remark = format!("Sending message to topic[{}] is forbidden.", header.topic);
-        return respond_error(request, ResponseCode::NoPermission, remark);
-    }
-    let header_properties = header.properties.as_deref().unwrap_or_default();
-    if header_properties.len() > MAX_PROPERTIES_LEN {
-        let remark = format!(
-            "the message properties size {} over max value, MAX: {MAX_PROPERTIES_LEN}",
-            header_properties.len()
-        );
-        return respond_error(request, ResponseCode::MessageIllegal, remark);
-    }
-    let topic_config = match ensure_topic(shard, request, &header.topic).await {
+    let topic_config = match ensure_topic(ctx.view, ctx.mesh, request, &header.topic).await {
         Ok(Some(config)) => config,
         Ok(None) => {
             let remark = format!("topic[{}] not exist, apply first please!", header.topic);
@@ -169,31 +119,13 @@ pub async fn send_message(
         let remark = format!("the topic[{}] sending message is forbidden", header.topic);
         return respond_error(request, ResponseCode::NoPermission, remark);
     }
-    let queue_nums = topic_config
-        .read_queue_nums
-        .max(topic_config.write_queue_nums);
-    if header.queue_id < 0 || header.queue_id >= queue_nums {
-        let remark = format!(
-            "request queueId[{}] is illegal, topic {} has {queue_nums} queues, producer {}",
-            header.queue_id, header.topic, conn.peer
-        );
-        return respond_error(request, ResponseCode::InvalidParameter, remark);
+    if header.queue_id < 0 && topic_config.write_queue_nums > 0 {
+        return pick_queue(request, &topic_config);
     }
-    if request.body.len() > config.max_message_size_bytes as usize {
-        let remark = format!(
-            "the message body size over max value, MAX: {}",
-            config.max_message_size_bytes
-        );
-        return respond_error(request, ResponseCode::MessageIllegal, remark);
+    if let Err(refusal) = check_message(ctx.config, peer, request, &header, &topic_config) {
+        return refusal;
     }
-    if header.is_batch() && header.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
-        return respond_error(
-            request,
-            ResponseCode::MessageIllegal,
-            "Retry Group is not supported for batching".to_string(),
-        );
-    }
-    if let Some(outcome) = redirect_to_dlq(shard, conn, request, &header) {
+    if let Some(outcome) = redirect_to_dlq(request, &header) {
         return outcome;
     }
     if !header.is_batch() && is_transactional(&header) {
@@ -201,11 +133,86 @@ pub async fn send_message(
         // them as visible messages. Java answers the same when rejectTransactionMessage=true.
         let remark = format!(
             "the broker[{}] sending transaction message is forbidden",
-            config.advertised_addr()
+            ctx.config.advertised_addr()
         );
         return respond_error(request, ResponseCode::NoPermission, remark);
     }
-    store_and_respond(shard, conn, request, &header, &topic_config).await
+    store_and_respond(ctx, peer, request, &header, &topic_config).await
+}
+
+/// §2.3 step 1: the broker's permission, the topic's name and the properties' size.
+fn check_sender(
+    config: &BrokerConfig,
+    view: &BrokerView,
+    request: &RemotingCommand,
+    header: &SendMessageRequestHeader,
+) -> Result<(), Outcome> {
+    if !view.broker_writable() {
+        let remark = format!(
+            "the broker[{}] sending message is forbidden",
+            config.advertised_addr()
+        );
+        return Err(respond_error(request, ResponseCode::NoPermission, remark));
+    }
+    if let Err(remark) = validate_topic_name(&header.topic) {
+        return Err(respond_error(
+            request,
+            ResponseCode::InvalidParameter,
+            remark,
+        ));
+    }
+    if NOT_ALLOWED_SEND_TOPICS.contains(&header.topic.as_str()) {
+        let remark = format!("Sending message to topic[{}] is forbidden.", header.topic);
+        return Err(respond_error(request, ResponseCode::NoPermission, remark));
+    }
+    let header_properties = header.properties.as_deref().unwrap_or_default();
+    if header_properties.len() > MAX_PROPERTIES_LEN {
+        let remark = format!(
+            "the message properties size {} over max value, MAX: {MAX_PROPERTIES_LEN}",
+            header_properties.len()
+        );
+        return Err(respond_error(request, ResponseCode::MessageIllegal, remark));
+    }
+    Ok(())
+}
+
+/// §2.3 step 3: the queue id against the topic, the body's size, batches to retry topics.
+fn check_message(
+    config: &BrokerConfig,
+    peer: SocketAddr,
+    request: &RemotingCommand,
+    header: &SendMessageRequestHeader,
+    topic_config: &TopicConfig,
+) -> Result<(), Outcome> {
+    let queue_nums = topic_config
+        .read_queue_nums
+        .max(topic_config.write_queue_nums);
+    if header.queue_id < 0 || header.queue_id >= queue_nums {
+        let remark = format!(
+            "request queueId[{}] is illegal, topic {} has {queue_nums} queues, producer {peer}",
+            header.queue_id, header.topic
+        );
+        return Err(respond_error(
+            request,
+            ResponseCode::InvalidParameter,
+            remark,
+        ));
+    }
+    if request.body.len() > config.max_message_size_bytes as usize {
+        let remark = format!(
+            "the message body size over max value, MAX: {}",
+            config.max_message_size_bytes
+        );
+        return Err(respond_error(request, ResponseCode::MessageIllegal, remark));
+    }
+    if header.is_batch() && header.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
+        return Err(respond_error(
+            request,
+            ResponseCode::MessageIllegal,
+            "Retry Group is not supported for batching".to_string(),
+        ));
+    }
+    Ok(())
 }
 
 fn is_transactional(header: &SendMessageRequestHeader) -> bool {
@@ -221,8 +228,6 @@ fn is_transactional(header: &SendMessageRequestHeader) -> bool {
 /// `%DLQ%<group>` queue 0 instead, with `DELAY=-1`. The request is rewritten and routed again
 /// (the DLQ queue may live on another shard); `None` when no redirect applies.
 fn redirect_to_dlq(
-    shard: &Rc<Shard>,
-    conn: &ConnHandle,
     request: &RemotingCommand,
     header: &SendMessageRequestHeader,
 ) -> Option<Outcome> {
@@ -261,8 +266,7 @@ fn redirect_to_dlq(
         dlq,
         "reconsume times exhausted: to the dead-letter queue"
     );
-    route_to_owner(shard, conn.clone(), redirected, &dlq, 0);
-    Some(Outcome::Forwarded)
+    Some(Outcome::Reroute(redirected))
 }
 
 fn property_pairs(properties: &str) -> Vec<(String, String)> {
@@ -278,8 +282,8 @@ fn property_pairs(properties: &str) -> Vec<(String, String)> {
 
 /// Properties as stored: the client's, plus MSG_REGION, TRACE_ON, CLUSTER and a UNIQ_KEY when
 /// missing (step 4); POP_CK is dropped. Returns the encoded bytes and the UNIQ_KEY.
-fn stored_properties(shard: &Shard, client_properties: &[u8]) -> (Vec<u8>, String) {
-    let config = &shard.config;
+fn stored_properties(ctx: &SendContext<'_>, client_properties: &[u8]) -> (Vec<u8>, String) {
+    let config = ctx.config;
     let mut pairs: Vec<(&[u8], std::borrow::Cow<'_, [u8]>)> =
         PropertiesIter::new(client_properties)
             .filter(|(k, _)| *k != property::POP_CK.as_bytes())
@@ -295,7 +299,7 @@ fn stored_properties(shard: &Shard, client_properties: &[u8]) -> (Vec<u8>, Strin
     {
         Some((_, v)) => String::from_utf8_lossy(v).into_owned(),
         None => {
-            let generated = shard.uniq_keys.borrow_mut().next_id(now_ms());
+            let generated = ctx.uniq_keys.borrow_mut().next_id(ctx.now_ms);
             pairs.push((
                 property::UNIQ_KEY.as_bytes(),
                 std::borrow::Cow::Owned(generated.clone().into_bytes()),
@@ -340,25 +344,65 @@ fn ipv4_host(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// One message, or one item of a batch, ready to be stored: its properties as stored (owned,
+/// borrowed by its record) and its UNIQ_KEY.
+struct StoredItem<'a> {
+    flag: i32,
+    body: &'a [u8],
+    properties: Vec<u8>,
+    uniq_key: String,
+}
+
+/// The messages a send carries: the batch's items, or the one message.
+fn stored_items<'a>(
+    ctx: &SendContext<'_>,
+    request: &'a RemotingCommand,
+    header: &SendMessageRequestHeader,
+) -> Result<Vec<StoredItem<'a>>, Outcome> {
+    let illegal = |remark: String| respond_error(request, ResponseCode::MessageIllegal, remark);
+    if !header.is_batch() {
+        let client_properties = header.properties.as_deref().unwrap_or_default();
+        let (properties, uniq_key) = stored_properties(ctx, client_properties.as_bytes());
+        return Ok(vec![StoredItem {
+            flag: header.flag,
+            body: &request.body,
+            properties,
+            uniq_key,
+        }]);
+    }
+    let mut items = Vec::new();
+    for item in BatchIter::new(&request.body) {
+        let item = item.map_err(|e| illegal(format!("bad batch body: {e}")))?;
+        if item.properties.len() > MAX_PROPERTIES_LEN {
+            return Err(illegal(format!(
+                "batch item properties over {MAX_PROPERTIES_LEN} bytes"
+            )));
+        }
+        let (properties, uniq_key) = stored_properties(ctx, item.properties);
+        items.push(StoredItem {
+            flag: item.flag,
+            body: item.body,
+            properties,
+            uniq_key,
+        });
+    }
+    if items.is_empty() {
+        return Err(illegal("empty batch".to_string()));
+    }
+    Ok(items)
+}
+
 async fn store_and_respond(
-    shard: &Rc<Shard>,
-    conn: &ConnHandle,
+    ctx: &SendContext<'_>,
+    peer: SocketAddr,
     request: &RemotingCommand,
     header: &SendMessageRequestHeader,
     topic_config: &TopicConfig,
 ) -> Outcome {
-    let Some(store) = shard.store() else {
-        return respond_error(
-            request,
-            ResponseCode::ServiceNotAvailable,
-            "store is closed".to_string(),
-        );
-    };
     let mut sys_flag = header.sys_flag & !sysflag::TRANSACTION_MASK;
     if topic_config.topic_filter_type == TopicFilterType::MultiTag {
         sys_flag |= sysflag::MULTI_TAGS;
     }
-    let born_host = ipv4_host(conn.peer);
     let template = Record {
         queue_id: header.queue_id,
         flag: header.flag,
@@ -366,67 +410,52 @@ async fn store_and_respond(
         physical_offset: 0,
         sys_flag,
         born_timestamp: header.born_timestamp,
-        born_host,
+        born_host: ipv4_host(peer),
         store_timestamp: 0,
-        store_host: shard.store_host,
+        store_host: ctx.store_host,
         reconsume_times: header.reconsume_times.unwrap_or(0),
         prepared_transaction_offset: 0,
         body: &[],
         topic: header.topic.as_bytes(),
         properties: &[],
     };
-    // Owned property buffers first, then records borrowing them.
-    let mut items: Vec<(i32, &[u8], Vec<u8>, String)> = Vec::new();
-    if header.is_batch() {
-        for item in BatchIter::new(&request.body) {
-            let item = match item {
-                Ok(item) => item,
-                Err(e) => {
-                    return respond_error(
-                        request,
-                        ResponseCode::MessageIllegal,
-                        format!("bad batch body: {e}"),
-                    )
-                }
-            };
-            if item.properties.len() > MAX_PROPERTIES_LEN {
-                return respond_error(
-                    request,
-                    ResponseCode::MessageIllegal,
-                    format!("batch item properties over {MAX_PROPERTIES_LEN} bytes"),
-                );
-            }
-            let (properties, uniq_key) = stored_properties(shard, item.properties);
-            items.push((item.flag, item.body, properties, uniq_key));
-        }
-        if items.is_empty() {
-            return respond_error(
-                request,
-                ResponseCode::MessageIllegal,
-                "empty batch".to_string(),
-            );
-        }
-    } else {
-        let (properties, uniq_key) = stored_properties(
-            shard,
-            header.properties.as_deref().unwrap_or_default().as_bytes(),
-        );
-        items.push((header.flag, &request.body, properties, uniq_key));
-    }
+    let items = match stored_items(ctx, request, header) {
+        Ok(items) => items,
+        Err(refusal) => return refusal,
+    };
     let records: Vec<Record<'_>> = items
         .iter()
-        .map(|(flag, body, properties, _)| Record {
-            flag: *flag,
-            body,
-            properties,
+        .map(|item| Record {
+            flag: item.flag,
+            body: item.body,
+            properties: &item.properties,
             ..template
         })
         .collect();
-    let outcome = match store.append(&records).await {
+    let outcome = match ctx.store.append(&records).await {
         Ok(outcome) => outcome,
         Err(e) => return store_error(request, e),
     };
-    shard.counters.add_put(outcome.records.len() as u64);
+    ctx.counters.add_put(outcome.records.len() as u64);
+    let transaction_id = (!header.is_batch()).then(|| items[0].uniq_key.clone());
+    Outcome::Respond(send_response(
+        ctx,
+        request,
+        header.queue_id,
+        &outcome,
+        transaction_id,
+    ))
+}
+
+/// SUCCESS (or FLUSH_DISK_TIMEOUT) with the offsetMsgIds of what was stored, the queue and its
+/// first offset, and the fields Java adds.
+fn send_response(
+    ctx: &SendContext<'_>,
+    request: &RemotingCommand,
+    queue_id: i32,
+    outcome: &AppendOutcome,
+    transaction_id: Option<String>,
+) -> RemotingCommand {
     let code = match outcome.status {
         AppendStatus::PutOk => ResponseCode::Success,
         AppendStatus::FlushDiskTimeout => ResponseCode::FlushDiskTimeout,
@@ -434,26 +463,21 @@ async fn store_and_respond(
     let msg_ids: Vec<String> = outcome
         .records
         .iter()
-        .map(|r| encode_offset_msg_id(shard.store_host, r.physical_offset as i64))
+        .map(|r| encode_offset_msg_id(ctx.store_host, r.physical_offset as i64))
         .collect();
     let first = outcome
         .records
         .first()
         .expect("a non-empty batch stores records");
-    let mut response_header = SendMessageResponseHeader::new(
-        msg_ids.join(","),
-        header.queue_id,
-        first.queue_offset as i64,
-    );
-    response_header.msg_region = Some(shard.config.region_id.clone());
-    response_header.trace_on = Some(shard.config.trace_on);
-    if !header.is_batch() {
-        response_header.transaction_id = Some(items[0].3.clone());
-    }
+    let mut response_header =
+        SendMessageResponseHeader::new(msg_ids.join(","), queue_id, first.queue_offset as i64);
+    response_header.msg_region = Some(ctx.config.region_id.clone());
+    response_header.trace_on = Some(ctx.config.trace_on);
+    response_header.transaction_id = transaction_id;
     let mut response = RemotingCommand::response_to(request, code.code(), None);
     response.set_header(&response_header);
     response.body = Bytes::new();
-    Outcome::Respond(response)
+    response
 }
 
 fn store_error(request: &RemotingCommand, e: StoreError) -> Outcome {
@@ -465,4 +489,125 @@ fn store_error(request: &RemotingCommand, e: StoreError) -> Outcome {
         _ => ResponseCode::SystemError,
     };
     respond_error(request, code, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use ringmq_proto::message::ids::decode_offset_msg_id;
+
+    use super::*;
+    use crate::processor::testing::{self, rerouted, responded, send_request};
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:40000".parse().unwrap()
+    }
+
+    #[test]
+    fn a_send_is_stored_and_answered_with_its_offsets_and_ids() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 4);
+            let view = fx.view();
+            let request = send_request("T", 2, b"hello", "TAGS\u{1}a\u{2}");
+            let response = responded(send_message(&fx.send_context(&view), peer(), &request).await);
+            assert_eq!(response.code, ResponseCode::Success.code());
+            assert_eq!(response.ext_fields.get("queueId"), Some("2"));
+            assert_eq!(response.ext_fields.get("queueOffset"), Some("0"));
+            let msg_id = response.ext_fields.get("msgId").unwrap();
+            let id = decode_offset_msg_id(msg_id).unwrap();
+            assert_eq!(id.store_host, fx.store_host);
+            let stored = fx
+                .store
+                .view_message(id.commit_log_offset as u64)
+                .await
+                .unwrap()
+                .unwrap();
+            let record = ringmq_proto::message::record::DecodedRecord::decode(&stored).unwrap();
+            assert_eq!(record.record.body, b"hello");
+            assert!(response.ext_fields.get("transactionId").is_some());
+            assert_eq!(fx.store.max_offset("T", 2), 1);
+            assert_eq!(fx.counters.messages_put.get(), 1);
+        });
+    }
+
+    #[test]
+    fn a_broker_picked_queue_is_written_into_the_header_and_rerouted() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 4);
+            let view = fx.view();
+            let request = send_request("T", -1, b"x", "");
+            let placed = rerouted(send_message(&fx.send_context(&view), peer(), &request).await);
+            let (topic, queue) = routing::send_target(&placed.ext_fields);
+            assert_eq!(topic, Some("T"));
+            assert!((0..4).contains(&queue.unwrap()), "{queue:?}");
+            assert_eq!(
+                fx.store.max_offset("T", queue.unwrap()),
+                0,
+                "nothing stored yet"
+            );
+        });
+    }
+
+    #[test]
+    fn an_unknown_topic_is_auto_created_through_the_metadata_shard() {
+        testing::run(|fx| async move {
+            let view = fx.view();
+            let request = send_request("Fresh", 0, b"x", "");
+            let response = responded(send_message(&fx.send_context(&view), peer(), &request).await);
+            assert_eq!(
+                response.code,
+                ResponseCode::Success.code(),
+                "{:?}",
+                response.remark
+            );
+            assert_eq!(fx.creations.get(), 1);
+            assert!(fx.view().topics.contains_key("Fresh"));
+        });
+    }
+
+    #[test]
+    fn refusals_carry_javas_codes() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 4);
+            let view = fx.view();
+            let ctx = fx.send_context(&view);
+            let code = |outcome| responded(outcome).code;
+            let bad_queue = send_request("T", 9, b"x", "");
+            let c = code(send_message(&ctx, peer(), &bad_queue).await);
+            assert_eq!(c, ResponseCode::InvalidParameter.code());
+            let system = send_request("SCHEDULE_TOPIC_XXXX", 0, b"x", "");
+            let c = code(send_message(&ctx, peer(), &system).await);
+            assert_eq!(c, ResponseCode::NoPermission.code());
+            let bad_name = send_request("bad topic!", 0, b"x", "");
+            let c = code(send_message(&ctx, peer(), &bad_name).await);
+            assert_eq!(c, ResponseCode::InvalidParameter.code());
+            let mut no_header = send_request("T", 0, b"x", "");
+            no_header.ext_fields = Default::default();
+            let c = code(send_message(&ctx, peer(), &no_header).await);
+            assert_eq!(c, ResponseCode::SystemError.code());
+            let mut wiped = (*view).clone();
+            wiped.broker_permission = perm::READ;
+            let c = code(send_message(&fx.send_context(&wiped), peer(), &bad_queue).await);
+            assert_eq!(c, ResponseCode::NoPermission.code());
+            assert_eq!(fx.counters.messages_put.get(), 0);
+        });
+    }
+
+    #[test]
+    fn a_retry_past_its_maximum_is_rerouted_to_the_dead_letter_queue() {
+        testing::run(|fx| async move {
+            fx.create_topic("%RETRY%g", 1);
+            let view = fx.view();
+            let mut request = send_request("%RETRY%g", 0, b"x", "DELAY\u{1}3\u{2}");
+            request.version = VERSION_WITH_MAX_RECONSUME_TIMES;
+            request.ext_fields.insert("j", "3");
+            request.ext_fields.insert("l", "2");
+            let placed = rerouted(send_message(&fx.send_context(&view), peer(), &request).await);
+            let header = SendMessageRequestHeader::read_any(&placed.ext_fields).unwrap();
+            assert_eq!(header.topic, "%DLQ%g");
+            assert_eq!(header.queue_id, 0);
+            assert!(header.properties.unwrap().contains("DELAY\u{1}-1\u{2}"));
+        });
+    }
 }

@@ -3,15 +3,13 @@
 //!
 //! Served on the shard that holds the original record (the offset's shard bits). The record is
 //! read there and turned into an ordinary SEND_MESSAGE request for the retry topic, which is
-//! routed to that queue's owner like any send; its response (SUCCESS plus the send header
+//! rerouted to that queue's owner like any send; its response (SUCCESS plus the send header
 //! fields, which clients ignore here) answers the send-back. So the retry path reuses every
 //! check and the DLQ redirect of the send path.
 //!
 //! Delay levels are not built yet: the DELAY level Java would apply (`3 + reconsumeTimes` when
 //! the header says 0) is recorded in the message's DELAY property, but the retry is delivered
 //! at once, not after the level's delay.
-
-use std::rc::Rc;
 
 use ringmq_proto::code::{RequestCode, ResponseCode};
 use ringmq_proto::command::{RemotingCommand, SERVER_VERSION};
@@ -21,11 +19,11 @@ use ringmq_proto::message::properties::{encode_properties, PropertiesIter};
 use ringmq_proto::message::property;
 use ringmq_proto::message::record::DecodedRecord;
 
-use super::send::route_to_owner;
 use super::{bad_header, respond_error, Outcome};
+use crate::config::BrokerConfig;
 use crate::metadata::topics::{dlq_topic, retry_topic};
-use crate::server::conn::ConnHandle;
-use crate::server::shard::Shard;
+use crate::metadata::BrokerView;
+use crate::store::Store;
 
 /// `maxReconsumeTimes` when the client does not say (Java's group `retryMaxTimes`).
 const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
@@ -34,19 +32,22 @@ const FIRST_RETRY_DELAY_LEVEL: i32 = 3;
 /// Highest delay level (2 h).
 const MAX_DELAY_LEVEL: i32 = 18;
 
+/// `shard_id` is the serving shard: an offset that names another one is not found here.
 pub async fn consumer_send_msg_back(
-    shard: &Rc<Shard>,
-    conn: &ConnHandle,
+    config: &BrokerConfig,
+    view: &BrokerView,
+    store: &Store,
+    shard_id: u8,
     request: &RemotingCommand,
 ) -> Outcome {
     let header = match request.decode_header::<ConsumerSendMsgBackRequestHeader>() {
         Ok(h) => h,
         Err(e) => return bad_header(request, e),
     };
-    if !shard.view().broker_writable() {
+    if !view.broker_writable() {
         let remark = format!(
             "the broker[{}] sending message is forbidden",
-            shard.config.advertised_addr()
+            config.advertised_addr()
         );
         return respond_error(request, ResponseCode::NoPermission, remark);
     }
@@ -57,16 +58,9 @@ pub async fn consumer_send_msg_back(
             format!("look message by offset failed, {}", header.offset),
         )
     };
-    if crate::store::offset::shard_of(header.offset) != Some(shard.id.0 as u8) {
+    if crate::store::offset::shard_of(header.offset) != Some(shard_id) {
         return not_found();
     }
-    let Some(store) = shard.store() else {
-        return respond_error(
-            request,
-            ResponseCode::ServiceNotAvailable,
-            "store is closed".to_string(),
-        );
-    };
     let bytes = match store.view_message(header.offset as u64).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return not_found(),
@@ -125,8 +119,7 @@ pub async fn consumer_send_msg_back(
     forwarded.ext_fields = Default::default();
     send.write_v1(&mut forwarded.ext_fields);
     forwarded.body = bytes::Bytes::copy_from_slice(record.body);
-    route_to_owner(shard, conn.clone(), forwarded, &topic, 0);
-    Outcome::Forwarded
+    Outcome::Reroute(forwarded)
 }
 
 /// The original properties plus RETRY_TOPIC (if absent), ORIGIN_MESSAGE_ID (if absent) and the
@@ -169,4 +162,64 @@ fn retry_properties(
         &mut encoded,
     );
     String::from_utf8_lossy(&encoded).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::testing::{self, request, rerouted, responded};
+    use ringmq_proto::message::ids::decode_offset_msg_id;
+
+    fn send_back(offset: &str, delay_level: &str, max: &str) -> RemotingCommand {
+        let fields = [
+            ("offset", offset),
+            ("group", "g"),
+            ("delayLevel", delay_level),
+            ("maxReconsumeTimes", max),
+        ];
+        let mut r = request(RequestCode::ConsumerSendMsgBack, &fields, b"");
+        r.version = 121;
+        r
+    }
+
+    #[test]
+    fn a_failed_message_becomes_a_send_to_the_retry_topic_then_to_the_dlq() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let (_, msg_id) = fx.put("T", 0, b"payload", "").await;
+            let offset = decode_offset_msg_id(&msg_id)
+                .unwrap()
+                .commit_log_offset
+                .to_string();
+            let view = fx.view();
+            let back = send_back(&offset, "0", "16");
+            let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &back).await;
+            let send = rerouted(outcome);
+            assert_eq!(send.code, RequestCode::SendMessage.code());
+            let header = SendMessageRequestHeader::read_any(&send.ext_fields).unwrap();
+            assert_eq!(header.topic, "%RETRY%g");
+            assert_eq!(header.reconsume_times, Some(1));
+            let properties = header.properties.unwrap();
+            assert!(properties.contains("DELAY\u{1}3\u{2}"), "{properties}");
+            assert!(
+                properties.contains("RETRY_TOPIC\u{1}T\u{2}"),
+                "{properties}"
+            );
+            assert_eq!(&send.body[..], b"payload");
+            let to_dlq = send_back(&offset, "-1", "16");
+            let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &to_dlq).await;
+            let header = SendMessageRequestHeader::read_any(&rerouted(outcome).ext_fields).unwrap();
+            assert_eq!(header.topic, "%DLQ%g");
+        });
+    }
+
+    #[test]
+    fn an_unknown_offset_is_refused() {
+        testing::run(|fx| async move {
+            let view = fx.view();
+            let back = send_back("123456", "0", "16");
+            let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &back).await;
+            assert_eq!(responded(outcome).code, ResponseCode::SystemError.code());
+        });
+    }
 }

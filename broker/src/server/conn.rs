@@ -6,29 +6,15 @@
 //! on the same connection: a parked pull simply has not put anything into the channel yet.
 //! The writer drains everything queued and writes it with one `write_all` (explicit batching).
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
-
 use bytes::BytesMut;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use glommio::net::TcpStream;
 use ringmq_proto::code::ResponseCode;
-use ringmq_proto::command::{RemotingCommand, SerializeType};
+use ringmq_proto::command::RemotingCommand;
+
+use crate::channel::ConnHandle;
 
 use super::read_buf::ReadBuffer;
-
-/// Globally unique connection id: shard index in the top 16 bits, a per-shard counter below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
-
-impl ConnId {
-    pub fn new(shard: usize, counter: u64) -> ConnId {
-        assert!(shard < 1 << 16);
-        assert!(counter < 1 << 48);
-        ConnId((shard as u64) << 48 | counter)
-    }
-}
 
 /// Upper bound on bytes the writer gathers into one write.
 const WRITE_BATCH_MAX_BYTES: usize = 1024 * 1024;
@@ -36,63 +22,6 @@ const WRITE_BATCH_MAX_BYTES: usize = 1024 * 1024;
 const LARGE_BODY_MIN_BYTES: usize = 16 * 1024;
 /// Initial capacity of the writer's batch buffer (reused, grows as needed).
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
-
-/// What any shard holds to talk to a connection: `Send + Clone`, cheap to copy into a forwarded
-/// request or a client registration.
-#[derive(Debug, Clone)]
-pub struct ConnHandle {
-    pub id: ConnId,
-    pub peer: SocketAddr,
-    outbound: flume::Sender<RemotingCommand>,
-    /// The serialize type the client last used; server-initiated requests use it.
-    last_serialize_type: Arc<AtomicU8>,
-    /// Opaque counter for server-initiated requests on this connection.
-    next_opaque: Arc<AtomicI32>,
-}
-
-impl ConnHandle {
-    /// Queues a response (or any command already carrying its opaque) for the writer. A closed
-    /// connection drops it: there is nobody left to answer.
-    pub fn send(&self, command: RemotingCommand) {
-        let _closed = self.outbound.send(command);
-    }
-
-    /// Sends a server-initiated request (e.g. NOTIFY_CONSUMER_IDS_CHANGED): a fresh opaque from
-    /// this connection's counter, in the serialize type the client last used (JSON if unknown).
-    pub fn send_request(&self, mut request: RemotingCommand) {
-        request.opaque = self.next_opaque.fetch_add(1, Ordering::Relaxed);
-        request.serialize_type =
-            SerializeType::from_byte(self.last_serialize_type.load(Ordering::Relaxed))
-                .unwrap_or(SerializeType::Json);
-        self.send(request);
-    }
-
-    /// Whether the connection is still open (its writer still listens).
-    pub fn is_open(&self) -> bool {
-        !self.outbound.is_disconnected()
-    }
-
-    fn note_serialize_type(&self, serialize_type: SerializeType) {
-        self.last_serialize_type
-            .store(serialize_type.byte(), Ordering::Relaxed);
-    }
-}
-
-/// Creates the handle and the writer's receiving end for a new connection.
-pub fn new_connection(
-    id: ConnId,
-    peer: SocketAddr,
-) -> (ConnHandle, flume::Receiver<RemotingCommand>) {
-    let (tx, rx) = flume::unbounded();
-    let handle = ConnHandle {
-        id,
-        peer,
-        outbound: tx,
-        last_serialize_type: Arc::new(AtomicU8::new(SerializeType::Json.byte())),
-        next_opaque: Arc::new(AtomicI32::new(1)),
-    };
-    (handle, rx)
-}
 
 /// Where the reader hands decoded requests. Implemented by the shard (routing and dispatch).
 pub trait RequestSink {
@@ -223,15 +152,5 @@ fn encode_or_error(command: &RemotingCommand, buf: &mut BytesMut) {
         if let Err(e) = fallback.encode(buf) {
             tracing::error!("cannot encode the fallback error response either: {e}");
         }
-    }
-}
-
-/// Per-shard connection counter.
-#[derive(Debug, Default)]
-pub struct ConnCounter(AtomicU64);
-
-impl ConnCounter {
-    pub fn next(&self, shard: usize) -> ConnId {
-        ConnId::new(shard, self.0.fetch_add(1, Ordering::Relaxed))
     }
 }

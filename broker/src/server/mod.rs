@@ -6,11 +6,12 @@
 //! persists; then the registrar unregisters from the name servers.
 
 pub mod conn;
+pub mod dispatch;
+pub mod pending;
+pub mod placement;
 pub mod read_buf;
-pub mod route;
 pub mod shard;
 pub mod signals;
-pub mod stop;
 
 use std::rc::Rc;
 use std::sync::Arc;

@@ -5,40 +5,43 @@
 //! touch it. Other shards reach it only through [`ShardMsg`]s on its inbox.
 
 use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::net::TcpListener;
-use ringmq_proto::code::ResponseCode;
-use ringmq_proto::command::RemotingCommand;
+use ringmq_proto::message::ids::UniqKeyGenerator;
 
-use super::conn::{self, ConnEnd, ConnHandle, ConnId, RequestSink};
-use super::route::{route, Route, METADATA_SHARD};
+use super::conn::{self, ConnEnd};
+use super::dispatch::{self, ShardRef};
+use super::pending::PendingRequests;
+use super::placement::METADATA_SHARD;
+use crate::channel::{self as channel, ConnHandle, ConnId};
 use crate::config::BrokerConfig;
 use crate::metadata::offsets::ConsumerOffsets;
-use crate::metadata::{BrokerView, ControlCall, Metadata};
-use crate::processor;
+use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata};
+use crate::processor::lookup::IndexQuery;
+use crate::processor::runtime_info::{self, RequestCounters, ShardCounters};
+use crate::processor::{self, Announce, ShardMesh};
 use crate::shard_map::ShardId;
-use crate::store::{FlushMode, Store, StoreConfig};
-use ringmq_proto::message::ids::UniqKeyGenerator;
-use std::net::SocketAddr;
-
-use super::stop::StopSignal;
+use crate::stop::StopSignal;
+use crate::store::{FlushMode, QueryResult, Store, StoreConfig};
+use ringmq_proto::command::RemotingCommand;
 
 /// A message between shards. The inbox of each shard receives these in order.
 pub enum ShardMsg {
     /// Requests another shard received for queues (or metadata) this shard owns, in arrival
     /// order; one message per (source read, destination) pair.
     Requests(Vec<Forwarded>),
-    /// A call into broker-wide state; only the metadata shard receives these.
-    Control(ControlCall),
+    /// Auto-create a topic on send; only the metadata shard receives these.
+    CreateTopic(CreateTopicRequest, flume::Sender<CreateTopicReply>),
     /// A new read copy of broker-wide state, published by the metadata shard.
     View(Arc<BrokerView>),
-    /// This shard's part of a QUERY_MESSAGE that another shard received.
-    IndexQuery(processor::lookup::IndexQuery),
-    /// GET_BROKER_RUNTIME_INFO on another shard asks for this shard's counters.
-    CountersQuery(flume::Sender<processor::runtime_info::ShardCounters>),
+    /// This shard's part of a QUERY_MESSAGE.
+    IndexQuery(IndexQuery, flume::Sender<Result<QueryResult, String>>),
+    /// GET_BROKER_RUNTIME_INFO asks for this shard's counters.
+    CountersQuery(flume::Sender<ShardCounters>),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),
     /// Stop accepting, finish in-flight work, persist, exit.
@@ -58,6 +61,10 @@ pub type Mesh = Arc<Vec<flume::Sender<ShardMsg>>>;
 const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(5);
 /// Poll interval while draining at shutdown.
 const SHUTDOWN_DRAIN_POLL: Duration = Duration::from_millis(20);
+/// Interval of the client-expiry sweep on the metadata shard.
+const CLIENT_EXPIRY_SWEEP: Duration = Duration::from_secs(10);
+/// Shortest interval between two writes of a shard's consumer offsets.
+const OFFSETS_PERSIST_INTERVAL_MIN: Duration = Duration::from_millis(100);
 
 pub struct Shard {
     pub id: ShardId,
@@ -66,7 +73,7 @@ pub struct Shard {
     mesh: Mesh,
     view: RefCell<Arc<BrokerView>>,
     /// Requests accepted on this shard and not answered yet (parked pulls excluded).
-    pending_requests: Cell<usize>,
+    pub(super) pending: PendingRequests,
     next_conn: Cell<u64>,
     /// Broker-wide state; `Some` only on the metadata shard.
     pub metadata: Option<RefCell<Metadata>>,
@@ -82,7 +89,7 @@ pub struct Shard {
     pub stop: StopSignal,
     shutting_down: Cell<bool>,
     /// Messages put and got on this shard (GET_BROKER_RUNTIME_INFO).
-    pub counters: processor::runtime_info::RequestCounters,
+    pub counters: RequestCounters,
     /// When the broker started (ms since the epoch), for GET_BROKER_RUNTIME_INFO.
     pub boot_timestamp_ms: i64,
 }
@@ -111,7 +118,7 @@ impl Shard {
             config,
             mesh,
             view: RefCell::new(view),
-            pending_requests: Cell::new(0),
+            pending: PendingRequests::default(),
             next_conn: Cell::new(0),
             metadata: metadata.map(RefCell::new),
             offsets: RefCell::new(offsets),
@@ -145,7 +152,7 @@ impl Shard {
 
     /// Publishes a new read copy of broker-wide state to every shard (metadata shard only).
     /// Its own copy is replaced at once, so the next request it serves already sees the change.
-    pub fn publish_view(&self, view: Arc<BrokerView>) {
+    fn publish_view(&self, view: Arc<BrokerView>) {
         assert_eq!(self.id, METADATA_SHARD);
         for shard in (0..self.shards).filter(|s| *s != self.id.0) {
             self.send_to(ShardId(shard), ShardMsg::View(view.clone()));
@@ -162,92 +169,72 @@ impl Shard {
         }
     }
 
-    /// Sends a control call to the metadata shard.
-    pub fn control(&self, call: ControlCall) {
-        self.send_to(METADATA_SHARD, ShardMsg::Control(call));
+    /// Broker-wide state, on the metadata shard. The placement table sends every handler that
+    /// needs it there, so its absence is a bug in the table.
+    pub(super) fn metadata(&self) -> &RefCell<Metadata> {
+        self.metadata
+            .as_ref()
+            .expect("the placement table sends metadata handlers to the metadata shard")
     }
 
-    /// Marks a request answered (or parked) for the SYSTEM_BUSY bound.
-    pub fn request_finished(&self) {
-        let pending = self.pending_requests.get();
-        assert!(pending > 0, "request finished twice");
-        self.pending_requests.set(pending - 1);
+    /// Carries out what a change to broker-wide state asks for (metadata shard only).
+    pub(super) fn carry_out(&self, announce: Announce) {
+        if announce.is_empty() {
+            return;
+        }
+        let view = {
+            let meta = self.metadata().borrow();
+            if announce.reregister {
+                meta.register_with_name_servers();
+            }
+            for group in &announce.notify_groups {
+                processor::client::notify_consumer_ids_changed(&meta, group);
+            }
+            announce.republish.then(|| meta.view())
+        };
+        if let Some(view) = view {
+            self.publish_view(view);
+        }
+    }
+
+    /// Broker facts GET_BROKER_RUNTIME_INFO reports.
+    pub(super) fn facts(&self) -> runtime_info::BrokerFacts {
+        runtime_info::BrokerFacts {
+            boot_timestamp_ms: self.boot_timestamp_ms,
+            shards: self.shards,
+        }
+    }
+
+    /// Sends `msg(reply)` to every shard and returns the receiving end of their replies.
+    fn ask_every_shard<T>(&self, msg: impl Fn(flume::Sender<T>) -> ShardMsg) -> flume::Receiver<T> {
+        let (reply, answers) = flume::bounded(self.shards);
+        for target in 0..self.shards {
+            self.send_to(ShardId(target), msg(reply.clone()));
+        }
+        answers
     }
 }
 
-/// The shard as its connections' [`RequestSink`].
-#[derive(Clone)]
-pub struct ShardRef(pub Rc<Shard>);
-
-impl RequestSink for ShardRef {
-    fn dispatch(&self, conn: &ConnHandle, requests: Vec<RemotingCommand>) {
-        let shard = &self.0;
-        // One batch per destination shard, kept in arrival order.
-        let mut remote: Vec<Vec<Forwarded>> = (0..shard.shards).map(|_| Vec::new()).collect();
-        for request in requests {
-            match route(&request, shard.id, shard.shards) {
-                Route::Shard(owner) if owner == shard.id => serve(shard, conn.clone(), request),
-                Route::Shard(owner) => remote[owner.0].push(Forwarded {
-                    conn: conn.clone(),
-                    request,
-                }),
-                Route::ResolveSend => {
-                    let shard = shard.clone();
-                    let conn = conn.clone();
-                    glommio::spawn_local(async move {
-                        processor::send::resolve_and_route(shard, conn, request).await;
-                    })
-                    .detach();
-                }
-            }
-        }
-        for (owner, batch) in remote.into_iter().enumerate() {
-            if !batch.is_empty() {
-                shard.send_to(ShardId(owner), ShardMsg::Requests(batch));
-            }
-        }
+impl ShardMesh for Shard {
+    fn create_topic_on_send(
+        &self,
+        request: CreateTopicRequest,
+    ) -> flume::Receiver<CreateTopicReply> {
+        let (reply, answer) = flume::bounded(1);
+        self.send_to(METADATA_SHARD, ShardMsg::CreateTopic(request, reply));
+        answer
     }
-}
 
-/// Serves one request on this shard: SYSTEM_BUSY past the pending bound, else a task.
-///
-/// glommio polls a spawned task at once, up to its first await, so a handler that never waits
-/// is done before this returns; only requests that wait (for the store, for another shard)
-/// stay pending. Callers must not hold a `RefCell` borrow of shard state across this call.
-pub fn serve(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand) {
-    if shard.pending_requests.get() >= shard.config.shard_pending_requests_max {
-        if !request.is_oneway() {
-            let remark = format!(
-                "[SYSTEM_BUSY] shard {} has {} requests in progress; try again",
-                shard.id.0,
-                shard.pending_requests.get()
-            );
-            conn.send(RemotingCommand::response_to(
-                &request,
-                ResponseCode::SystemBusy.code(),
-                Some(remark),
-            ));
-        }
-        return;
+    fn query_index_everywhere(
+        &self,
+        query: IndexQuery,
+    ) -> flume::Receiver<Result<QueryResult, String>> {
+        self.ask_every_shard(|reply| ShardMsg::IndexQuery(query.clone(), reply))
     }
-    shard.pending_requests.set(shard.pending_requests.get() + 1);
-    let shard = shard.clone();
-    glommio::spawn_local(async move {
-        let oneway = request.is_oneway();
-        match processor::process(&shard, &conn, request).await {
-            processor::Outcome::Respond(response) => {
-                shard.request_finished();
-                // A oneway request is handled in full but never answered (reference §1.5).
-                if !oneway {
-                    conn.send(response);
-                }
-            }
-            processor::Outcome::Forwarded => shard.request_finished(),
-            // The pull answers later itself and already released its slot when it parked.
-            processor::Outcome::Parked => {}
-        }
-    })
-    .detach();
+
+    fn counters_everywhere(&self) -> flume::Receiver<ShardCounters> {
+        self.ask_every_shard(ShardMsg::CountersQuery)
+    }
 }
 
 /// Runs shard `id` until shutdown. Called inside the shard's executor.
@@ -263,7 +250,7 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: flume::Receiver<ShardMsg>) {
     };
     let accept_listen = glommio::spawn_local(accept_loop(shard.clone(), listen));
     let accept_vip = glommio::spawn_local(accept_loop(shard.clone(), vip));
-    let timers = processor::spawn_timers(&shard);
+    let timers = spawn_timers(&shard);
     tracing::info!(shard = shard.id.0, "shard serving");
 
     while let Ok(msg) = inbox.recv_async().await {
@@ -291,7 +278,7 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: flume::Receiver<ShardMsg>) {
     }
     shard.stop.fire();
     drain(&shard, &inbox).await;
-    processor::on_shutdown(&shard).await;
+    processor::offset::persist(shard.id.0, &shard.offsets);
     close_store(&shard).await;
     tracing::info!(shard = shard.id.0, "shard stopped");
 }
@@ -300,20 +287,74 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
     match msg {
         ShardMsg::Requests(batch) => {
             for forwarded in batch {
-                serve(shard, forwarded.conn, forwarded.request);
+                dispatch::serve_here(shard, forwarded.conn, forwarded.request);
             }
         }
-        ShardMsg::Control(call) => processor::control(shard, call),
+        ShardMsg::CreateTopic(request, reply) => {
+            let (answer, announce) = {
+                let mut meta = shard.metadata().borrow_mut();
+                processor::admin::create_topic_on_send(&mut meta, &request)
+            };
+            shard.carry_out(announce);
+            let _ = reply.send(answer);
+        }
         ShardMsg::View(view) => shard.install_view(view),
         ShardMsg::CountersQuery(reply) => {
-            let _ = reply.send(processor::runtime_info::shard_counters(shard));
+            let store = shard.store();
+            let _ = reply.send(runtime_info::shard_counters(
+                store.as_deref(),
+                &shard.counters,
+            ));
         }
-        ShardMsg::ConnClosed(conn_id) => processor::connection_closed(shard, conn_id),
-        ShardMsg::IndexQuery(query) => {
-            glommio::spawn_local(processor::lookup::run_index_query(shard.clone(), query)).detach();
+        ShardMsg::ConnClosed(conn_id) => {
+            let announce = {
+                let mut meta = shard.metadata().borrow_mut();
+                processor::client::connection_closed(&mut meta, conn_id)
+            };
+            shard.carry_out(announce);
+        }
+        ShardMsg::IndexQuery(query, reply) => {
+            let Some(store) = shard.store() else {
+                let _ = reply.send(Err("store is closed".to_string()));
+                return;
+            };
+            glommio::spawn_local(async move {
+                let _ = reply.send(processor::lookup::run_index_query(&store, &query).await);
+            })
+            .detach();
         }
         ShardMsg::Shutdown => unreachable!("handled by the inbox loop"),
     }
+}
+
+/// Periodic work of a shard; the tasks are cancelled at shutdown.
+fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
+    let mut tasks = Vec::new();
+    let interval = Duration::from_millis(shard.config.flush_consumer_offset_interval_ms)
+        .max(OFFSETS_PERSIST_INTERVAL_MIN);
+    let offsets_shard = shard.clone();
+    tasks.push(glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(interval).await;
+            processor::offset::persist(offsets_shard.id.0, &offsets_shard.offsets);
+        }
+    }));
+    if let Some(metadata) = &shard.metadata {
+        metadata.borrow().register_with_name_servers();
+        let sweep_shard = shard.clone();
+        tasks.push(glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(CLIENT_EXPIRY_SWEEP).await;
+                let now_ms = crate::metadata::topics::now_ms();
+                let announce = {
+                    let mut meta = sweep_shard.metadata().borrow_mut();
+                    processor::client::expire_clients(&mut meta, now_ms)
+                };
+                sweep_shard.carry_out(announce);
+            }
+        }));
+    }
+    tasks
 }
 
 /// Serves what is still in flight (and forwarded work still arriving) for a bounded time.
@@ -325,15 +366,15 @@ async fn drain(shard: &Rc<Shard>, inbox: &flume::Receiver<ShardMsg>) {
                 handle_inbox(shard, msg);
             }
         }
-        if shard.pending_requests.get() == 0 || started.elapsed() >= SHUTDOWN_DRAIN_MAX {
+        if shard.pending.count() == 0 || started.elapsed() >= SHUTDOWN_DRAIN_MAX {
             break;
         }
         glommio::timer::sleep(SHUTDOWN_DRAIN_POLL).await;
     }
-    if shard.pending_requests.get() > 0 {
+    if shard.pending.count() > 0 {
         tracing::warn!(
             shard = shard.id.0,
-            pending = shard.pending_requests.get(),
+            pending = shard.pending.count(),
             "stopping with requests unanswered"
         );
     }
@@ -416,7 +457,7 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         };
         let counter = shard.next_conn.get();
         shard.next_conn.set(counter + 1);
-        let (handle, outbound) = conn::new_connection(ConnId::new(shard.id.0, counter), peer);
+        let (handle, outbound) = channel::new_connection(ConnId::new(shard.id.0, counter), peer);
         let shard = shard.clone();
         glommio::spawn_local(async move {
             let (reader, writer) = futures_lite::io::split(stream);

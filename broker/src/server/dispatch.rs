@@ -1,0 +1,247 @@
+//! From decoded requests to answers: place each request on its shard (the placement table),
+//! run its handler with the narrow arguments it takes, and carry out the [`Outcome`] it returns.
+//!
+//! Handlers never call back into the server: a handler that wants its request served elsewhere
+//! returns [`Outcome::Reroute`], a pull that waits returns [`Outcome::Park`], and this module
+//! does the rest.
+
+use std::rc::Rc;
+
+use ringmq_proto::code::{RequestCode, ResponseCode};
+use ringmq_proto::command::RemotingCommand;
+
+use super::conn::RequestSink;
+use super::pending::PendingSlot;
+use super::placement::{self, Handler, MetaHandler};
+use super::shard::{Forwarded, Shard, ShardMsg};
+use crate::channel::ConnHandle;
+use crate::metadata::topics::now_ms;
+use crate::processor::{
+    self, admin, client, lookup, offset, pull, queue_info, runtime_info, send, send_back, Announce,
+    Outcome,
+};
+use crate::shard_map::ShardId;
+use crate::store::Store;
+
+/// The shard as its connections' [`RequestSink`].
+#[derive(Clone)]
+pub struct ShardRef(pub Rc<Shard>);
+
+impl RequestSink for ShardRef {
+    fn dispatch(&self, conn: &ConnHandle, requests: Vec<RemotingCommand>) {
+        let shard = &self.0;
+        // One batch per destination shard, kept in arrival order.
+        let mut remote: Vec<Vec<Forwarded>> = (0..shard.shards).map(|_| Vec::new()).collect();
+        for request in requests {
+            let owner = owner_of(shard, &request);
+            if owner == shard.id {
+                serve_here(shard, conn.clone(), request);
+            } else {
+                remote[owner.0].push(Forwarded {
+                    conn: conn.clone(),
+                    request,
+                });
+            }
+        }
+        for (owner, batch) in remote.into_iter().enumerate() {
+            if !batch.is_empty() {
+                shard.send_to(ShardId(owner), ShardMsg::Requests(batch));
+            }
+        }
+    }
+}
+
+fn owner_of(shard: &Shard, request: &RemotingCommand) -> ShardId {
+    let entry = placement::entry(RequestCode::from_code(request.code));
+    placement::shard_for(request, entry.placement, shard.id, shard.shards)
+}
+
+/// Places one request: served here, or forwarded to its owner.
+fn place(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand) {
+    let owner = owner_of(shard, &request);
+    if owner == shard.id {
+        serve_here(shard, conn, request);
+    } else {
+        let forwarded = Forwarded { conn, request };
+        shard.send_to(owner, ShardMsg::Requests(vec![forwarded]));
+    }
+}
+
+/// Serves one request that belongs to this shard: SYSTEM_BUSY past the pending bound, else a
+/// task that runs its handler and carries out the outcome.
+///
+/// glommio polls a spawned task at once, up to its first await, so a handler that never waits
+/// is done before this returns; only requests that wait (for the store, for another shard)
+/// stay pending. Callers must not hold a `RefCell` borrow of shard state across this call.
+pub(super) fn serve_here(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand) {
+    let Some(slot) = shard
+        .pending
+        .try_acquire(shard.config.shard_pending_requests_max)
+    else {
+        if !request.is_oneway() {
+            // Java's flow-control remark, which clients already recognise.
+            let remark = format!(
+                "[PCBUSY_CLEAN_QUEUE]broker busy, start flow control for a while, period in \
+                 queue: 0ms, size of queue: {}",
+                shard.pending.count()
+            );
+            let busy = ResponseCode::SystemBusy.code();
+            conn.send(RemotingCommand::response_to(&request, busy, Some(remark)));
+        }
+        return;
+    };
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        let handler = placement::entry(RequestCode::from_code(request.code)).handler;
+        let outcome = run(&shard, &conn, handler, &request).await;
+        carry_out(&shard, conn, request, outcome, slot).await;
+    })
+    .detach();
+}
+
+/// Does what the handler decided. The pending slot is given back before anything waits.
+async fn carry_out(
+    shard: &Rc<Shard>,
+    conn: ConnHandle,
+    request: RemotingCommand,
+    outcome: Outcome,
+    slot: PendingSlot,
+) {
+    drop(slot);
+    let response = match outcome {
+        Outcome::Respond(response) => response,
+        Outcome::Reroute(rewritten) => return place(shard, conn, rewritten),
+        Outcome::Park(parked) => {
+            let Some(store) = shard.store() else {
+                return conn.send(store_closed_response(&request));
+            };
+            let counters = &shard.counters;
+            pull::wait_parked(&store, counters, &shard.stop, &request, parked).await
+        }
+    };
+    // A oneway request is handled in full but never answered (reference §1.5).
+    if !request.is_oneway() {
+        conn.send(response);
+    }
+}
+
+fn store_closed_response(request: &RemotingCommand) -> RemotingCommand {
+    match processor::store_closed(request) {
+        Outcome::Respond(response) => response,
+        _ => unreachable!("store_closed responds"),
+    }
+}
+
+/// Runs the handler with the arguments it takes.
+async fn run(
+    shard: &Rc<Shard>,
+    conn: &ConnHandle,
+    handler: Handler,
+    request: &RemotingCommand,
+) -> Outcome {
+    match handler {
+        Handler::Meta(meta_handler) => run_meta(shard, conn, meta_handler, request),
+        Handler::NotSupported => processor::not_supported(request),
+        Handler::CheckClientConfig => client::check_client_config(request),
+        Handler::QueryMessage => lookup::query_message(shard.as_ref(), request).await,
+        Handler::GetBrokerRuntimeInfo => {
+            runtime_info::runtime_info(shard.as_ref(), shard.facts(), request).await
+        }
+        store_handler => match shard.store() {
+            Some(store) => run_with_store(shard, conn, &store, store_handler, request).await,
+            None => processor::store_closed(request),
+        },
+    }
+}
+
+/// Handlers of the shard's own queues and log.
+async fn run_with_store(
+    shard: &Rc<Shard>,
+    conn: &ConnHandle,
+    store: &Store,
+    handler: Handler,
+    request: &RemotingCommand,
+) -> Outcome {
+    let config = &shard.config;
+    let shard_id = shard.id.0 as u8;
+    match handler {
+        Handler::Send => {
+            let view = shard.view();
+            let ctx = send::SendContext {
+                config,
+                view: &view,
+                store,
+                uniq_keys: &shard.uniq_keys,
+                store_host: shard.store_host,
+                counters: &shard.counters,
+                mesh: shard.as_ref(),
+                now_ms: now_ms(),
+            };
+            send::send_message(&ctx, conn.peer, request).await
+        }
+        Handler::Pull => {
+            let view = shard.view();
+            let ctx = pull::PullContext {
+                store,
+                view: &view,
+                offsets: &shard.offsets,
+                config,
+                counters: &shard.counters,
+                stopping: shard.stop.is_fired(),
+            };
+            pull::pull_message(&ctx, request).await
+        }
+        Handler::GetMaxOffset => queue_info::max_offset(store, request),
+        Handler::GetMinOffset => queue_info::min_offset(store, request),
+        Handler::SearchOffsetByTimestamp => queue_info::search_offset(store, request).await,
+        Handler::GetEarliestMsgStoretime => queue_info::earliest_store_time(store, request).await,
+        Handler::QueryConsumerOffset => {
+            let tail = config.tail_cache_bytes;
+            offset::query_consumer_offset(store, &shard.offsets, tail, request).await
+        }
+        Handler::UpdateConsumerOffset => {
+            offset::update_consumer_offset(&shard.view(), &shard.offsets, request)
+        }
+        Handler::ViewMessageById => lookup::view_message(store, shard_id, request).await,
+        Handler::ConsumerSendMsgBack => {
+            let view = shard.view();
+            send_back::consumer_send_msg_back(config, &view, store, shard_id, request).await
+        }
+        Handler::Meta(_)
+        | Handler::NotSupported
+        | Handler::CheckClientConfig
+        | Handler::QueryMessage
+        | Handler::GetBrokerRuntimeInfo => unreachable!("served without the store"),
+    }
+}
+
+/// Handlers of broker-wide state, with `&mut Metadata`; the announcement is carried out after
+/// the borrow ends.
+fn run_meta(
+    shard: &Rc<Shard>,
+    conn: &ConnHandle,
+    handler: MetaHandler,
+    request: &RemotingCommand,
+) -> Outcome {
+    let (outcome, announce) = {
+        let mut meta = shard.metadata().borrow_mut();
+        let meta = &mut *meta;
+        let quiet = |outcome| (outcome, Announce::default());
+        match handler {
+            MetaHandler::HeartBeat => client::heartbeat(meta, conn, request, now_ms()),
+            MetaHandler::UnregisterClient => client::unregister_client(meta, conn, request),
+            MetaHandler::GetConsumerListByGroup => quiet(client::consumer_list(meta, request)),
+            MetaHandler::LockBatchMq => quiet(client::lock_batch(meta, request, now_ms())),
+            MetaHandler::UnlockBatchMq => quiet(client::unlock_batch(meta, request)),
+            MetaHandler::UpdateAndCreateTopic => admin::update_and_create_topic(meta, request),
+            MetaHandler::DeleteTopicInBroker => admin::delete_topic(meta, request),
+            MetaHandler::GetAllTopicConfig => quiet(admin::all_topic_config(meta, request)),
+            MetaHandler::UpdateBrokerConfig => admin::update_broker_config(meta, request),
+            MetaHandler::GetBrokerConfig => {
+                quiet(admin::broker_config(meta, &shard.config, request))
+            }
+        }
+    };
+    shard.carry_out(announce);
+    outcome
+}
