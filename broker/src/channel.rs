@@ -4,7 +4,7 @@
 //! writer live in `server::conn`; nothing here does I/O.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use ringmq_proto::command::{RemotingCommand, SerializeType};
@@ -28,25 +28,67 @@ pub struct ConnHandle {
     pub id: ConnId,
     pub peer: SocketAddr,
     outbound: flume::Sender<RemotingCommand>,
+    shared: Arc<ConnShared>,
+}
+
+/// State of one connection that every shard answering on it updates.
+#[derive(Debug)]
+struct ConnShared {
     /// The serialize type the client last used; server-initiated requests use it.
-    last_serialize_type: Arc<AtomicU8>,
+    last_serialize_type: AtomicU8,
     /// Opaque counter for server-initiated requests on this connection.
-    next_opaque: Arc<AtomicI32>,
+    next_opaque: AtomicI32,
+    /// Bytes of commands queued for the writer and not yet written to the socket.
+    queued_bytes: AtomicU64,
+    /// Requests read from this connection and not finished (parked pulls excluded).
+    in_flight: AtomicUsize,
+    /// Set while the reader waits for room; the writer and finishing requests then wake it.
+    reader_paused: AtomicBool,
+    /// One-token wake-up for a paused reader.
+    resume: flume::Sender<()>,
+    /// The writer has ended (socket error or close): a paused reader must stop too.
+    writer_gone: AtomicBool,
+    limits: ConnLimits,
+}
+
+/// The bounds of one connection (design §9), from `config::FlowLimits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Past this many queued response bytes the reader stops reading.
+    pub write_high_water_bytes: u64,
+    /// A paused reader resumes once queued bytes fall below this.
+    pub write_low_water_bytes: u64,
+    /// Past this many requests in progress the reader stops reading.
+    pub requests_in_flight_max: usize,
+}
+
+/// Room a command is charged against the connection's write bound besides its body: the frame
+/// prefix and a typical JSON header (an estimate; the bound is about orders of magnitude).
+const COMMAND_HEADER_ESTIMATE_BYTES: u64 = 256;
+
+/// Bytes a queued command is charged.
+fn charged_bytes(command: &RemotingCommand) -> u64 {
+    command.body.len() as u64
+        + command.remark.as_ref().map_or(0, |r| r.len() as u64)
+        + COMMAND_HEADER_ESTIMATE_BYTES
 }
 
 impl ConnHandle {
     /// Queues a response (or any command already carrying its opaque) for the writer. A closed
     /// connection drops it: there is nobody left to answer.
     pub fn send(&self, command: RemotingCommand) {
-        let _closed = self.outbound.send(command);
+        let bytes = charged_bytes(&command);
+        if self.outbound.send(command).is_ok() {
+            self.shared.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
     }
 
     /// Sends a server-initiated request (e.g. NOTIFY_CONSUMER_IDS_CHANGED): a fresh opaque from
     /// this connection's counter, in the serialize type the client last used (JSON if unknown).
     pub fn send_request(&self, mut request: RemotingCommand) {
-        request.opaque = self.next_opaque.fetch_add(1, Ordering::Relaxed);
+        request.opaque = self.shared.next_opaque.fetch_add(1, Ordering::Relaxed);
         request.serialize_type =
-            SerializeType::from_byte(self.last_serialize_type.load(Ordering::Relaxed))
+            SerializeType::from_byte(self.shared.last_serialize_type.load(Ordering::Relaxed))
                 .unwrap_or(SerializeType::Json);
         self.send(request);
     }
@@ -57,23 +99,231 @@ impl ConnHandle {
     }
 
     pub(crate) fn note_serialize_type(&self, serialize_type: SerializeType) {
-        self.last_serialize_type
+        self.shared
+            .last_serialize_type
             .store(serialize_type.byte(), Ordering::Relaxed);
+    }
+
+    /// Counts a request read from this connection as in progress until the slot is dropped.
+    pub fn start_request(&self) -> InFlightSlot {
+        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlightSlot {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Bytes queued for the writer now.
+    pub fn queued_bytes(&self) -> u64 {
+        self.shared.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Requests in progress now.
+    pub fn requests_in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Relaxed)
     }
 }
 
-/// Creates the handle and the writer's receiving end for a new connection.
+impl ConnShared {
+    /// Whether the reader must stop reading.
+    fn over_bounds(&self, high_water_bytes: u64) -> bool {
+        self.queued_bytes.load(Ordering::Relaxed) > high_water_bytes
+            || self.in_flight.load(Ordering::Relaxed) >= self.limits.requests_in_flight_max
+    }
+
+    fn wake_reader(&self) {
+        if self.reader_paused.load(Ordering::Relaxed) {
+            let _ = self.resume.try_send(());
+        }
+    }
+}
+
+/// One request's place in its connection's in-flight count; given back on drop.
+#[derive(Debug)]
+pub struct InFlightSlot {
+    shared: Arc<ConnShared>,
+}
+
+impl Drop for InFlightSlot {
+    fn drop(&mut self) {
+        let before = self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        assert!(before > 0, "an in-flight slot outlived its count");
+        self.shared.wake_reader();
+    }
+}
+
+/// The writer's end of a connection: the queued commands, and the accounting of what it wrote.
+pub struct Outbound {
+    pub commands: flume::Receiver<RemotingCommand>,
+    shared: Arc<ConnShared>,
+}
+
+impl Outbound {
+    /// Bytes `command` was charged when queued; pass the sum to [`Outbound::written`].
+    pub fn charged(command: &RemotingCommand) -> u64 {
+        charged_bytes(command)
+    }
+
+    /// `bytes` of queued commands reached the socket: a paused reader may resume.
+    pub fn written(&self, bytes: u64) {
+        let before = self.shared.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        assert!(before >= bytes, "written more than was queued");
+        if before - bytes < self.shared.limits.write_low_water_bytes {
+            self.shared.wake_reader();
+        }
+    }
+}
+
+impl Drop for Outbound {
+    fn drop(&mut self) {
+        self.shared.writer_gone.store(true, Ordering::Relaxed);
+        let _ = self.shared.resume.try_send(());
+    }
+}
+
+/// The reader's end of a connection's bounds.
+pub struct Backpressure {
+    resume: flume::Receiver<()>,
+    shared: Arc<ConnShared>,
+}
+
+impl Backpressure {
+    /// Returns once the connection is under its bounds: below the high water mark of queued
+    /// bytes (after a pause: below the low one) and under its in-flight maximum. While it waits
+    /// nothing is read, so TCP pushes back on this client alone. `false`: the writer has ended,
+    /// so the connection is going away and the reader should stop.
+    pub async fn room(&self) -> bool {
+        let shared = &self.shared;
+        if !shared.over_bounds(shared.limits.write_high_water_bytes) {
+            return true;
+        }
+        shared.reader_paused.store(true, Ordering::Relaxed);
+        while shared.over_bounds(shared.limits.write_low_water_bytes)
+            && !shared.writer_gone.load(Ordering::Relaxed)
+        {
+            if self.resume.recv_async().await.is_err() {
+                break;
+            }
+        }
+        shared.reader_paused.store(false, Ordering::Relaxed);
+        !shared.writer_gone.load(Ordering::Relaxed)
+    }
+}
+
+/// Creates the handle, the writer's end and the reader's end of a new connection.
 pub fn new_connection(
     id: ConnId,
     peer: SocketAddr,
-) -> (ConnHandle, flume::Receiver<RemotingCommand>) {
+    limits: ConnLimits,
+) -> (ConnHandle, Outbound, Backpressure) {
+    assert!(limits.write_low_water_bytes < limits.write_high_water_bytes);
     let (tx, rx) = flume::unbounded();
+    let (resume_tx, resume_rx) = flume::bounded(1);
+    let shared = Arc::new(ConnShared {
+        last_serialize_type: AtomicU8::new(SerializeType::Json.byte()),
+        next_opaque: AtomicI32::new(1),
+        queued_bytes: AtomicU64::new(0),
+        in_flight: AtomicUsize::new(0),
+        reader_paused: AtomicBool::new(false),
+        resume: resume_tx,
+        writer_gone: AtomicBool::new(false),
+        limits,
+    });
     let handle = ConnHandle {
         id,
         peer,
         outbound: tx,
-        last_serialize_type: Arc::new(AtomicU8::new(SerializeType::Json.byte())),
-        next_opaque: Arc::new(AtomicI32::new(1)),
+        shared: shared.clone(),
     };
-    (handle, rx)
+    let outbound = Outbound {
+        commands: rx,
+        shared: shared.clone(),
+    };
+    (
+        handle,
+        outbound,
+        Backpressure {
+            resume: resume_rx,
+            shared,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use futures_lite::future::{block_on, poll_once};
+    use ringmq_proto::command::ExtFields;
+
+    const LIMITS: ConnLimits = ConnLimits {
+        write_high_water_bytes: 10_000,
+        write_low_water_bytes: 2_000,
+        requests_in_flight_max: 3,
+    };
+
+    fn response(body_bytes: usize) -> RemotingCommand {
+        let body = Bytes::from(vec![0u8; body_bytes]);
+        RemotingCommand::new_request(0, ExtFields::new(), body)
+    }
+
+    fn connection() -> (ConnHandle, Outbound, Backpressure) {
+        new_connection(ConnId(1), "127.0.0.1:1".parse().unwrap(), LIMITS)
+    }
+
+    #[test]
+    fn the_reader_pauses_past_the_high_water_mark_until_below_the_low_one() {
+        let (conn, outbound, backpressure) = connection();
+        assert_eq!(block_on(poll_once(backpressure.room())), Some(true));
+        for _ in 0..3 {
+            conn.send(response(4_000));
+        }
+        assert!(conn.queued_bytes() > LIMITS.write_high_water_bytes);
+        let mut room = Box::pin(backpressure.room());
+        assert_eq!(
+            block_on(poll_once(&mut room)),
+            None,
+            "paused above the high mark"
+        );
+        let charged: Vec<u64> = (0..3)
+            .map(|_| Outbound::charged(&outbound.commands.try_recv().unwrap()))
+            .collect();
+        outbound.written(charged[0]);
+        assert_eq!(
+            block_on(poll_once(&mut room)),
+            None,
+            "still above the low mark"
+        );
+        outbound.written(charged[1] + charged[2]);
+        assert_eq!(block_on(poll_once(&mut room)), Some(true));
+        assert_eq!(conn.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn the_reader_pauses_at_the_in_flight_bound_and_stops_when_the_writer_ends() {
+        let (conn, outbound, backpressure) = connection();
+        let slots: Vec<InFlightSlot> = (0..3).map(|_| conn.start_request()).collect();
+        assert_eq!(conn.requests_in_flight(), 3);
+        let mut room = Box::pin(backpressure.room());
+        assert_eq!(block_on(poll_once(&mut room)), None);
+        drop(slots);
+        assert_eq!(block_on(poll_once(&mut room)), Some(true));
+        let _slots: Vec<InFlightSlot> = (0..3).map(|_| conn.start_request()).collect();
+        let mut room = Box::pin(backpressure.room());
+        assert_eq!(block_on(poll_once(&mut room)), None);
+        drop(outbound);
+        assert_eq!(
+            block_on(poll_once(&mut room)),
+            Some(false),
+            "writer gone ends the wait"
+        );
+    }
+
+    #[test]
+    fn sends_to_a_closed_connection_are_not_charged() {
+        let (conn, outbound, _backpressure) = connection();
+        drop(outbound);
+        conn.send(response(100));
+        assert_eq!(conn.queued_bytes(), 0);
+        assert!(!conn.is_open());
+    }
 }

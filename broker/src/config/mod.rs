@@ -5,11 +5,13 @@
 
 pub mod cli;
 pub mod cpus;
+pub mod limits;
 pub mod properties;
 
 use std::path::PathBuf;
 
 pub use cpus::{CpuSpec, CpuSpecError};
+pub use limits::FlowLimits;
 pub use properties::{parse_properties, PropertiesError, Property};
 
 /// When a send is acknowledged (design §4).
@@ -75,6 +77,8 @@ pub struct BrokerConfig {
     pub group_commit_max_bytes: u64,
     /// Requests a shard may have in progress before new ones get SYSTEM_BUSY.
     pub shard_pending_requests_max: usize,
+    /// The request path's other bounds (connections, inboxes, parked pulls).
+    pub limits: FlowLimits,
 }
 
 impl Default for BrokerConfig {
@@ -112,6 +116,7 @@ impl Default for BrokerConfig {
             zero_ahead_bytes: 0,
             group_commit_max_bytes: 1024 * 1024,
             shard_pending_requests_max: 10_000,
+            limits: FlowLimits::default(),
         }
     }
 }
@@ -179,7 +184,6 @@ const IGNORED_ROCKETMQ_KEYS: &[&str] = &[
     "sendMessageThreadPoolNums",
     "pullMessageThreadPoolNums",
     "useReentrantLockWhenPutMessage",
-    "waitTimeMillsInSendQueue",
     "osPageCacheBusyTimeOutMills",
     "warmMapedFileEnable",
     "enableDLegerCommitLog",
@@ -244,6 +248,7 @@ impl BrokerConfig {
             "ringmqZeroAheadBytes" => self.zero_ahead_bytes = v.number()?,
             "ringmqGroupCommitMaxBytes" => self.group_commit_max_bytes = v.number()?,
             "ringmqShardPendingRequestsMax" => self.shard_pending_requests_max = v.number()?,
+            _ if limits::KEYS.contains(&key) => self.limits.apply(key, &v)?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
                 return Ok(Some(ConfigWarning::IgnoredKey {
                     source_name: source.0.to_string(),
@@ -325,6 +330,7 @@ impl BrokerConfig {
         if self.shard_pending_requests_max == 0 {
             return invalid("ringmqShardPendingRequestsMax must be positive".to_string());
         }
+        self.limits.validate()?;
         if self.broker_role == BrokerRole::Slave || self.broker_id != 0 {
             return invalid("only a master (brokerId=0, brokerRole ASYNC_MASTER or SYNC_MASTER) is supported so far".to_string());
         }
@@ -425,7 +431,12 @@ impl BrokerConfig {
                 self.shard_pending_requests_max.to_string(),
             ),
         ];
-        lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+        let limits = self.limits.properties();
+        let lines = lines
+            .iter()
+            .map(|(k, v)| (*k, v))
+            .chain(limits.iter().map(|(k, v)| (*k, v)));
+        lines.map(|(k, v)| format!("{k}={v}\n")).collect()
     }
 }
 

@@ -235,7 +235,7 @@ mod tests {
             assert!(meta.topics.get("%RETRY%g").is_some());
             assert!(meta.view().subscriptions["g"].contains_key("T"));
             notify_consumer_ids_changed(&meta, "g");
-            let notice = notices.try_recv().expect("the member is notified");
+            let notice = notices.commands.try_recv().expect("the member is notified");
             assert_eq!(notice.code, RequestCode::NotifyConsumerIdsChanged.code());
             // The same heartbeat again changes nothing.
             let (_, again) = heartbeat(&mut meta, &conn, &hb, 2_000);

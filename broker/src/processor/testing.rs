@@ -143,9 +143,15 @@ pub fn request(code: RequestCode, fields: &[(&str, &str)], body: &[u8]) -> Remot
 }
 
 /// A connection handle whose queued commands the test can read.
-pub fn connection(id: u64) -> (ConnHandle, flume::Receiver<RemotingCommand>) {
+pub fn connection(id: u64) -> (ConnHandle, channel::Outbound) {
     let peer: SocketAddr = "127.0.0.1:40000".parse().expect("address");
-    channel::new_connection(ConnId(id), peer)
+    let limits = channel::ConnLimits {
+        write_high_water_bytes: 1 << 20,
+        write_low_water_bytes: 1 << 10,
+        requests_in_flight_max: 16,
+    };
+    let (handle, outbound, _backpressure) = channel::new_connection(ConnId(id), peer, limits);
+    (handle, outbound)
 }
 
 /// The response of an [`Outcome::Respond`]; panics on any other outcome.

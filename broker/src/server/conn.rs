@@ -12,7 +12,7 @@ use glommio::net::TcpStream;
 use ringmq_proto::code::ResponseCode;
 use ringmq_proto::command::RemotingCommand;
 
-use crate::channel::ConnHandle;
+use crate::channel::{Backpressure, ConnHandle, Outbound};
 
 use super::read_buf::ReadBuffer;
 
@@ -35,6 +35,8 @@ pub trait RequestSink {
 pub enum ConnEnd {
     PeerClosed,
     Io(std::io::Error),
+    /// The writer ended (the socket failed on write) while the reader waited for room.
+    WriterGone,
     Malformed(ringmq_proto::error::FrameError),
 }
 
@@ -42,10 +44,15 @@ pub enum ConnEnd {
 pub async fn read_loop(
     mut reader: ReadHalf<TcpStream>,
     conn: &ConnHandle,
+    backpressure: &Backpressure,
     sink: &dyn RequestSink,
 ) -> ConnEnd {
     let mut buf = ReadBuffer::new();
     loop {
+        // Past the connection's bounds nothing more is read until its responses drain.
+        if !backpressure.room().await {
+            return ConnEnd::WriterGone;
+        }
         // Reads go into the buffer's reused spare room: no zero-fill or allocation per read.
         let read = match reader.read(buf.spare()).await {
             Ok(0) => return ConnEnd::PeerClosed,
@@ -87,16 +94,17 @@ pub async fn read_loop(
     }
 }
 
-/// Writes queued commands until every sender is gone or the socket fails.
-pub async fn write_loop(
-    mut writer: WriteHalf<TcpStream>,
-    outbound: flume::Receiver<RemotingCommand>,
-) {
+/// Writes queued commands until every sender is gone or the socket fails. What is written is
+/// reported to the connection's accounting, so a reader paused at the high water mark resumes.
+pub async fn write_loop(mut writer: WriteHalf<TcpStream>, outbound: Outbound) {
     let mut buf = BytesMut::with_capacity(WRITE_BUFFER_BYTES);
-    while let Ok(first) = outbound.recv_async().await {
+    while let Ok(first) = outbound.commands.recv_async().await {
         let mut next = Some(first);
+        // Bytes charged for the commands in `buf` (reported once `buf` is written).
+        let mut charged = 0;
         // Everything already queued goes out now, small frames gathered into one write.
         while let Some(command) = next.take() {
+            charged += Outbound::charged(&command);
             let sent_large_body =
                 command.body.len() >= LARGE_BODY_MIN_BYTES && command.encode_head(&mut buf).is_ok();
             if sent_large_body {
@@ -107,18 +115,22 @@ pub async fn write_loop(
                 {
                     return;
                 }
+                outbound.written(std::mem::take(&mut charged));
             } else {
                 encode_or_error(&command, &mut buf);
             }
-            if buf.len() >= WRITE_BATCH_MAX_BYTES && write_out(&mut writer, &mut buf).await.is_err()
-            {
-                return;
+            if buf.len() >= WRITE_BATCH_MAX_BYTES {
+                if write_out(&mut writer, &mut buf).await.is_err() {
+                    return;
+                }
+                outbound.written(std::mem::take(&mut charged));
             }
-            next = outbound.try_recv().ok();
+            next = outbound.commands.try_recv().ok();
         }
         if write_out(&mut writer, &mut buf).await.is_err() || writer.flush().await.is_err() {
             return;
         }
+        outbound.written(charged);
     }
     let _ = writer.close().await;
 }

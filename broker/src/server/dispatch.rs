@@ -6,15 +6,17 @@
 //! does the rest.
 
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use ringmq_proto::code::{RequestCode, ResponseCode};
 use ringmq_proto::command::RemotingCommand;
 
 use super::conn::RequestSink;
-use super::pending::PendingSlot;
+use super::mesh::{ForwardError, Forwarded};
 use super::placement::{self, Handler, MetaHandler};
-use super::shard::{Forwarded, Shard, ShardMsg};
-use crate::channel::ConnHandle;
+use super::shard::Shard;
+use super::slots::Slot;
+use crate::channel::{ConnHandle, InFlightSlot};
 use crate::metadata::topics::now_ms;
 use crate::processor::{
     self, admin, client, lookup, offset, pull, queue_info, runtime_info, send, send_back, Announce,
@@ -30,22 +32,26 @@ pub struct ShardRef(pub Rc<Shard>);
 impl RequestSink for ShardRef {
     fn dispatch(&self, conn: &ConnHandle, requests: Vec<RemotingCommand>) {
         let shard = &self.0;
+        let received_at = Instant::now();
         // One batch per destination shard, kept in arrival order.
         let mut remote: Vec<Vec<Forwarded>> = (0..shard.shards).map(|_| Vec::new()).collect();
         for request in requests {
+            let in_flight = conn.start_request();
             let owner = owner_of(shard, &request);
             if owner == shard.id {
-                serve_here(shard, conn.clone(), request);
+                serve_here(shard, conn.clone(), request, in_flight);
             } else {
                 remote[owner.0].push(Forwarded {
                     conn: conn.clone(),
                     request,
+                    in_flight,
+                    received_at,
                 });
             }
         }
         for (owner, batch) in remote.into_iter().enumerate() {
             if !batch.is_empty() {
-                shard.send_to(ShardId(owner), ShardMsg::Requests(batch));
+                forward(shard, ShardId(owner), batch);
             }
         }
     }
@@ -56,14 +62,89 @@ fn owner_of(shard: &Shard, request: &RemotingCommand) -> ShardId {
     placement::shard_for(request, entry.placement, shard.id, shard.shards)
 }
 
+/// Hands a batch to its owner; if the owner's inbox is full (or gone) every request in it is
+/// answered SYSTEM_BUSY here.
+fn forward(shard: &Shard, owner: ShardId, batch: Vec<Forwarded>) {
+    let refused = match shard.forward(owner, batch) {
+        Ok(()) => return,
+        Err(ForwardError::Full(batch)) | Err(ForwardError::Gone(batch)) => batch,
+    };
+    tracing::debug!(
+        from = shard.id.0,
+        to = owner.0,
+        requests = refused.len(),
+        "owner inbox full"
+    );
+    for forwarded in refused {
+        let remark = busy_remark(
+            PCBUSY_CLEAN_QUEUE,
+            0,
+            shard.config.limits.shard_inbox_batches_max,
+        );
+        answer_busy(&forwarded.conn, &forwarded.request, remark);
+    }
+}
+
+/// Serves requests another shard forwarded here. A send that waited longer than
+/// `waitTimeMillsInSendQueue` is answered SYSTEM_BUSY `[TIMEOUT_CLEAN_QUEUE]`, as Java's send
+/// queue cleaner does: its client has likely given up or is about to.
+pub(super) fn serve_forwarded(shard: &Rc<Shard>, batch: Vec<Forwarded>) {
+    let wait_max = Duration::from_millis(shard.config.limits.wait_time_ms_in_send_queue);
+    let now = Instant::now();
+    let queued = batch.len();
+    for forwarded in batch {
+        let waited = now.saturating_duration_since(forwarded.received_at);
+        if waited > wait_max && is_send(&forwarded.request) {
+            let remark = busy_remark(TIMEOUT_CLEAN_QUEUE, waited.as_millis(), queued);
+            answer_busy(&forwarded.conn, &forwarded.request, remark);
+            continue;
+        }
+        serve_here(
+            shard,
+            forwarded.conn,
+            forwarded.request,
+            forwarded.in_flight,
+        );
+    }
+}
+
+fn is_send(request: &RemotingCommand) -> bool {
+    let entry = placement::entry(RequestCode::from_code(request.code));
+    entry.handler == Handler::Send
+}
+
+/// Java's flow-control remark prefixes, which clients already recognise.
+const PCBUSY_CLEAN_QUEUE: &str = "[PCBUSY_CLEAN_QUEUE]";
+const TIMEOUT_CLEAN_QUEUE: &str = "[TIMEOUT_CLEAN_QUEUE]";
+
+fn busy_remark(prefix: &str, waited_ms: u128, queue_size: usize) -> String {
+    format!(
+        "{prefix}broker busy, start flow control for a while, period in queue: {waited_ms}ms, \
+         size of queue: {queue_size}"
+    )
+}
+
+fn answer_busy(conn: &ConnHandle, request: &RemotingCommand, remark: String) {
+    if !request.is_oneway() {
+        let busy = ResponseCode::SystemBusy.code();
+        conn.send(RemotingCommand::response_to(request, busy, Some(remark)));
+    }
+}
+
 /// Places one request: served here, or forwarded to its owner.
-fn place(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand) {
+fn place(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand, in_flight: InFlightSlot) {
     let owner = owner_of(shard, &request);
     if owner == shard.id {
-        serve_here(shard, conn, request);
+        serve_here(shard, conn, request, in_flight);
     } else {
-        let forwarded = Forwarded { conn, request };
-        shard.send_to(owner, ShardMsg::Requests(vec![forwarded]));
+        let received_at = Instant::now();
+        let forwarded = Forwarded {
+            conn,
+            request,
+            in_flight,
+            received_at,
+        };
+        forward(shard, owner, vec![forwarded]);
     }
 }
 
@@ -73,48 +154,51 @@ fn place(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand) {
 /// glommio polls a spawned task at once, up to its first await, so a handler that never waits
 /// is done before this returns; only requests that wait (for the store, for another shard)
 /// stay pending. Callers must not hold a `RefCell` borrow of shard state across this call.
-pub(super) fn serve_here(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand) {
-    let Some(slot) = shard
-        .pending
-        .try_acquire(shard.config.shard_pending_requests_max)
-    else {
-        if !request.is_oneway() {
-            // Java's flow-control remark, which clients already recognise.
-            let remark = format!(
-                "[PCBUSY_CLEAN_QUEUE]broker busy, start flow control for a while, period in \
-                 queue: 0ms, size of queue: {}",
-                shard.pending.count()
-            );
-            let busy = ResponseCode::SystemBusy.code();
-            conn.send(RemotingCommand::response_to(&request, busy, Some(remark)));
-        }
-        return;
+fn serve_here(
+    shard: &Rc<Shard>,
+    conn: ConnHandle,
+    request: RemotingCommand,
+    in_flight: InFlightSlot,
+) {
+    let max = shard.config.shard_pending_requests_max;
+    let Some(slot) = shard.pending.try_acquire(max) else {
+        let remark = busy_remark(PCBUSY_CLEAN_QUEUE, 0, shard.pending.count());
+        return answer_busy(&conn, &request, remark);
     };
     let shard = shard.clone();
     glommio::spawn_local(async move {
         let handler = placement::entry(RequestCode::from_code(request.code)).handler;
         let outcome = run(&shard, &conn, handler, &request).await;
-        carry_out(&shard, conn, request, outcome, slot).await;
+        carry_out(&shard, conn, request, outcome, (slot, in_flight)).await;
     })
     .detach();
 }
 
-/// Does what the handler decided. The pending slot is given back before anything waits.
+/// Does what the handler decided. The pending slot is given back before anything waits; a
+/// parked pull leaves its connection's in-flight count and takes a parked-pull slot instead.
 async fn carry_out(
     shard: &Rc<Shard>,
     conn: ConnHandle,
     request: RemotingCommand,
     outcome: Outcome,
-    slot: PendingSlot,
+    (slot, in_flight): (Slot, InFlightSlot),
 ) {
     drop(slot);
     let response = match outcome {
         Outcome::Respond(response) => response,
-        Outcome::Reroute(rewritten) => return place(shard, conn, rewritten),
-        Outcome::Park(parked) => {
+        Outcome::Reroute(rewritten) => return place(shard, conn, rewritten, in_flight),
+        Outcome::Park(mut parked) => {
+            drop(in_flight);
             let Some(store) = shard.store() else {
                 return conn.send(store_closed_response(&request));
             };
+            let parked_slot = shard
+                .parked_pulls
+                .try_acquire(shard.config.limits.shard_parked_pulls_max);
+            if parked_slot.is_none() {
+                // Past the bound the pull is answered with what it found (nothing) at once.
+                parked.expire_now();
+            }
             let counters = &shard.counters;
             pull::wait_parked(&store, counters, &shard.stop, &request, parked).await
         }

@@ -7,11 +7,13 @@
 
 pub mod conn;
 pub mod dispatch;
-pub mod pending;
+pub mod mesh;
 pub mod placement;
+pub mod port_lock;
 pub mod read_buf;
 pub mod shard;
 pub mod signals;
+pub mod slots;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -26,7 +28,8 @@ use crate::metadata::Metadata;
 use crate::shard_map::{pin_shard_count, ShardCountError, ShardId};
 use crate::store::offset::MAX_SHARD_ID;
 use crate::store::Store;
-use shard::{Shard, ShardMsg};
+use mesh::ShardMsg;
+use shard::Shard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -53,39 +56,23 @@ pub enum ServerError {
     },
     #[error("{0} shards asked for; physical offsets have room for 128 shards")]
     TooManyShards(usize),
-    #[error(
-        "port {port} on {ip} is already in use: something accepts connections there (another \
-         broker?); shards bind with SO_REUSEPORT and would silently share it"
-    )]
-    PortInUse { ip: String, port: u16 },
+    #[error(transparent)]
+    Port(#[from] port_lock::PortClaimError),
     #[error("shard {0} panicked")]
     ShardPanicked(usize),
 }
 
-/// Refuses ports another listener already serves. The shards bind with SO_REUSEPORT, which
-/// would let a second broker (or any SO_REUSEPORT listener of the same user) share the port and
-/// split the traffic without an error. The probe is a connection attempt, not a bind: a bind
-/// would also trip over the TIME_WAIT entries a stopped broker leaves behind, which do not stop
-/// the shards' own binds. A race in the instant between probe and bind remains.
-fn ensure_ports_free(config: &BrokerConfig) -> Result<(), ServerError> {
-    for port in [config.listen_port, config.vip_port()] {
-        let ip: std::net::IpAddr = config
-            .broker_ip1
-            .parse()
-            .expect("brokerIP1 is validated as IPv4");
-        let addr = std::net::SocketAddr::new(ip, port);
-        if std::net::TcpStream::connect_timeout(&addr, PORT_PROBE_TIMEOUT).is_ok() {
-            return Err(ServerError::PortInUse {
-                ip: config.broker_ip1.clone(),
-                port,
-            });
-        }
-    }
-    Ok(())
+/// Claims the listen and VIP ports (see [`port_lock`]); the claims last as long as the process.
+fn claim_ports(config: &BrokerConfig) -> Result<Vec<port_lock::PortClaim>, ServerError> {
+    let ip: std::net::IpAddr = config
+        .broker_ip1
+        .parse()
+        .expect("brokerIP1 is validated as IPv4");
+    [config.listen_port, config.vip_port()]
+        .into_iter()
+        .map(|port| port_lock::claim(ip, port).map_err(ServerError::Port))
+        .collect()
 }
-
-/// How long the port probe waits for a connection (a listener on loopback answers at once).
-const PORT_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Runs the broker until SIGTERM/SIGINT. Call [`signals::block_termination_signals`] first,
 /// before any thread exists.
@@ -102,7 +89,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     }
     let root = config.store_path_root_dir.clone();
     pin_shard_count(&root, shards)?;
-    ensure_ports_free(&config)?;
+    let _port_claims = claim_ports(&config)?;
 
     let config = Arc::new(config);
     let (registrar, registrar_thread) =
@@ -115,9 +102,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     let initial_view = metadata.view();
     let mut metadata = Some(metadata);
 
-    let (senders, inboxes): (Vec<_>, Vec<_>) =
-        (0..shards).map(|_| flume::unbounded::<ShardMsg>()).unzip();
-    let mesh = Arc::new(senders);
+    let (mesh, inboxes) = mesh::mesh(shards, config.limits.shard_inbox_batches_max);
 
     let stop_mesh = mesh.clone();
     let stop_registrar = registrar.clone();
@@ -126,7 +111,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
         // Unregister first, so name servers stop routing clients here while shards drain.
         let _ = stop_registrar.send(RegistrarMsg::Stop);
         for inbox in stop_mesh.iter() {
-            let _ = inbox.send(ShardMsg::Shutdown);
+            inbox.control(ShardMsg::Shutdown);
         }
     })
     .map_err(|source| ServerError::Start {

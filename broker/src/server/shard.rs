@@ -15,9 +15,10 @@ use ringmq_proto::message::ids::UniqKeyGenerator;
 
 use super::conn::{self, ConnEnd};
 use super::dispatch::{self, ShardRef};
-use super::pending::PendingRequests;
+use super::mesh::{InboxReceivers, Mesh, ShardMsg};
 use super::placement::METADATA_SHARD;
-use crate::channel::{self as channel, ConnHandle, ConnId};
+use super::slots::{Slot, SlotCounter};
+use crate::channel::{self as channel, ConnId};
 use crate::config::BrokerConfig;
 use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata};
@@ -27,40 +28,13 @@ use crate::processor::{self, Announce, ShardMesh};
 use crate::shard_map::ShardId;
 use crate::stop::StopSignal;
 use crate::store::{FlushMode, QueryResult, Store, StoreConfig};
-use ringmq_proto::command::RemotingCommand;
-
-/// A message between shards. The inbox of each shard receives these in order.
-pub enum ShardMsg {
-    /// Requests another shard received for queues (or metadata) this shard owns, in arrival
-    /// order; one message per (source read, destination) pair.
-    Requests(Vec<Forwarded>),
-    /// Auto-create a topic on send; only the metadata shard receives these.
-    CreateTopic(CreateTopicRequest, flume::Sender<CreateTopicReply>),
-    /// A new read copy of broker-wide state, published by the metadata shard.
-    View(Arc<BrokerView>),
-    /// This shard's part of a QUERY_MESSAGE.
-    IndexQuery(IndexQuery, flume::Sender<Result<QueryResult, String>>),
-    /// GET_BROKER_RUNTIME_INFO asks for this shard's counters.
-    CountersQuery(flume::Sender<ShardCounters>),
-    /// A connection closed; the metadata shard drops its client registrations.
-    ConnClosed(ConnId),
-    /// Stop accepting, finish in-flight work, persist, exit.
-    Shutdown,
-}
-
-/// A request served by a shard other than the one whose connection received it.
-pub struct Forwarded {
-    pub conn: ConnHandle,
-    pub request: RemotingCommand,
-}
-
-/// Senders to every shard's inbox, indexed by shard id. `Send + Clone`.
-pub type Mesh = Arc<Vec<flume::Sender<ShardMsg>>>;
 
 /// How long shutdown waits for in-flight requests before closing anyway.
 const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(5);
 /// Poll interval while draining at shutdown.
 const SHUTDOWN_DRAIN_POLL: Duration = Duration::from_millis(20);
+/// Pause after a failed accept (EMFILE and the like) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Interval of the client-expiry sweep on the metadata shard.
 const CLIENT_EXPIRY_SWEEP: Duration = Duration::from_secs(10);
 /// Shortest interval between two writes of a shard's consumer offsets.
@@ -73,7 +47,11 @@ pub struct Shard {
     mesh: Mesh,
     view: RefCell<Arc<BrokerView>>,
     /// Requests accepted on this shard and not answered yet (parked pulls excluded).
-    pub(super) pending: PendingRequests,
+    pub(super) pending: SlotCounter,
+    /// Pulls parked on this shard's queues.
+    pub(super) parked_pulls: SlotCounter,
+    /// Client connections this shard accepted and has open.
+    connections: SlotCounter,
     next_conn: Cell<u64>,
     /// Broker-wide state; `Some` only on the metadata shard.
     pub metadata: Option<RefCell<Metadata>>,
@@ -87,7 +65,6 @@ pub struct Shard {
     pub store_host: SocketAddr,
     /// Fired at shutdown: parked pulls answer at once.
     pub stop: StopSignal,
-    shutting_down: Cell<bool>,
     /// Messages put and got on this shard (GET_BROKER_RUNTIME_INFO).
     pub counters: RequestCounters,
     /// When the broker started (ms since the epoch), for GET_BROKER_RUNTIME_INFO.
@@ -118,7 +95,9 @@ impl Shard {
             config,
             mesh,
             view: RefCell::new(view),
-            pending: PendingRequests::default(),
+            pending: SlotCounter::default(),
+            parked_pulls: SlotCounter::default(),
+            connections: SlotCounter::default(),
             next_conn: Cell::new(0),
             metadata: metadata.map(RefCell::new),
             offsets: RefCell::new(offsets),
@@ -126,7 +105,6 @@ impl Shard {
             uniq_keys: RefCell::new(uniq_keys),
             store_host,
             stop: StopSignal::default(),
-            shutting_down: Cell::new(false),
             counters: Default::default(),
             boot_timestamp_ms: crate::metadata::topics::now_ms(),
         }
@@ -142,9 +120,18 @@ impl Shard {
         self.view.borrow().clone()
     }
 
-    /// Sends a message to a shard's inbox (this one included).
-    pub fn send_to(&self, shard: ShardId, msg: ShardMsg) {
-        if self.mesh[shard.0].send(msg).is_err() {
+    /// Queues forwarded requests for their owner shard, without waiting.
+    pub(super) fn forward(
+        &self,
+        owner: ShardId,
+        batch: Vec<super::mesh::Forwarded>,
+    ) -> Result<(), super::mesh::ForwardError> {
+        self.mesh[owner.0].forward(batch)
+    }
+
+    /// Sends a control message to a shard (this one included).
+    pub fn send_control(&self, shard: ShardId, msg: ShardMsg) {
+        if !self.mesh[shard.0].control(msg) {
             // Only at shutdown, when the other executor has already left.
             tracing::debug!(from = self.id.0, to = shard.0, "shard inbox closed");
         }
@@ -155,7 +142,7 @@ impl Shard {
     fn publish_view(&self, view: Arc<BrokerView>) {
         assert_eq!(self.id, METADATA_SHARD);
         for shard in (0..self.shards).filter(|s| *s != self.id.0) {
-            self.send_to(ShardId(shard), ShardMsg::View(view.clone()));
+            self.send_control(ShardId(shard), ShardMsg::View(view.clone()));
         }
         self.install_view(view);
     }
@@ -209,7 +196,7 @@ impl Shard {
     fn ask_every_shard<T>(&self, msg: impl Fn(flume::Sender<T>) -> ShardMsg) -> flume::Receiver<T> {
         let (reply, answers) = flume::bounded(self.shards);
         for target in 0..self.shards {
-            self.send_to(ShardId(target), msg(reply.clone()));
+            self.send_control(ShardId(target), msg(reply.clone()));
         }
         answers
     }
@@ -221,7 +208,7 @@ impl ShardMesh for Shard {
         request: CreateTopicRequest,
     ) -> flume::Receiver<CreateTopicReply> {
         let (reply, answer) = flume::bounded(1);
-        self.send_to(METADATA_SHARD, ShardMsg::CreateTopic(request, reply));
+        self.send_control(METADATA_SHARD, ShardMsg::CreateTopic(request, reply));
         answer
     }
 
@@ -238,7 +225,7 @@ impl ShardMesh for Shard {
 }
 
 /// Runs shard `id` until shutdown. Called inside the shard's executor.
-pub async fn run_shard(shard: Rc<Shard>, inbox: flume::Receiver<ShardMsg>) {
+pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers) {
     let listen = bind(&shard, shard.config.listen_port);
     let vip = bind(&shard, shard.config.vip_port());
     let (listen, vip) = match (listen, vip) {
@@ -252,25 +239,7 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: flume::Receiver<ShardMsg>) {
     let accept_vip = glommio::spawn_local(accept_loop(shard.clone(), vip));
     let timers = spawn_timers(&shard);
     tracing::info!(shard = shard.id.0, "shard serving");
-
-    while let Ok(msg) = inbox.recv_async().await {
-        if let ShardMsg::Shutdown = msg {
-            break;
-        }
-        handle_inbox(&shard, msg);
-        // Drain what else is already queued before yielding: one wake-up, many messages.
-        while let Ok(msg) = inbox.try_recv() {
-            if let ShardMsg::Shutdown = msg {
-                shard.shutting_down.set(true);
-                break;
-            }
-            handle_inbox(&shard, msg);
-        }
-        if shard.shutting_down.get() {
-            break;
-        }
-    }
-    shard.shutting_down.set(true);
+    serve_inbox(&shard, &inbox).await;
     accept_listen.cancel().await;
     accept_vip.cancel().await;
     for timer in timers {
@@ -283,13 +252,55 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: flume::Receiver<ShardMsg>) {
     tracing::info!(shard = shard.id.0, "shard stopped");
 }
 
-fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
-    match msg {
-        ShardMsg::Requests(batch) => {
-            for forwarded in batch {
-                dispatch::serve_here(shard, forwarded.conn, forwarded.request);
+/// One wake-up of the inbox loop.
+enum Incoming {
+    Control(ShardMsg),
+    Requests(Vec<super::mesh::Forwarded>),
+}
+
+/// Serves both inboxes until Shutdown. Control messages are polled first; after each wake-up
+/// whatever else is already queued is handled before yielding (one wake-up, many messages).
+async fn serve_inbox(shard: &Rc<Shard>, inbox: &InboxReceivers) {
+    loop {
+        let next = futures_lite::future::or(
+            async { inbox.control.recv_async().await.map(Incoming::Control) },
+            async { inbox.requests.recv_async().await.map(Incoming::Requests) },
+        )
+        .await;
+        let Ok(first) = next else {
+            return;
+        };
+        if !handle_incoming(shard, first) {
+            return;
+        }
+        while let Ok(msg) = inbox.control.try_recv() {
+            if !handle_incoming(shard, Incoming::Control(msg)) {
+                return;
             }
         }
+        while let Ok(batch) = inbox.requests.try_recv() {
+            dispatch::serve_forwarded(shard, batch);
+        }
+    }
+}
+
+/// `false` on Shutdown.
+fn handle_incoming(shard: &Rc<Shard>, incoming: Incoming) -> bool {
+    match incoming {
+        Incoming::Control(ShardMsg::Shutdown) => false,
+        Incoming::Control(msg) => {
+            handle_inbox(shard, msg);
+            true
+        }
+        Incoming::Requests(batch) => {
+            dispatch::serve_forwarded(shard, batch);
+            true
+        }
+    }
+}
+
+fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
+    match msg {
         ShardMsg::CreateTopic(request, reply) => {
             let (answer, announce) = {
                 let mut meta = shard.metadata().borrow_mut();
@@ -358,13 +369,16 @@ fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
 }
 
 /// Serves what is still in flight (and forwarded work still arriving) for a bounded time.
-async fn drain(shard: &Rc<Shard>, inbox: &flume::Receiver<ShardMsg>) {
+async fn drain(shard: &Rc<Shard>, inbox: &InboxReceivers) {
     let started = std::time::Instant::now();
     loop {
-        while let Ok(msg) = inbox.try_recv() {
+        while let Ok(msg) = inbox.control.try_recv() {
             if !matches!(msg, ShardMsg::Shutdown) {
                 handle_inbox(shard, msg);
             }
+        }
+        while let Ok(batch) = inbox.requests.try_recv() {
+            dispatch::serve_forwarded(shard, batch);
         }
         if shard.pending.count() == 0 || started.elapsed() >= SHUTDOWN_DRAIN_MAX {
             break;
@@ -435,15 +449,27 @@ fn bind(shard: &Shard, port: u16) -> glommio::Result<TcpListener, ()> {
 }
 
 async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+    let limits = &shard.config.limits;
+    // Each shard takes its share of the broker-wide bound, rounded up.
+    let connections_max = limits.connections_max.div_ceil(shard.shards);
     loop {
         let stream = match listener.accept().await {
             Ok(stream) => stream,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning; the listener stays.
                 tracing::warn!(shard = shard.id.0, "accept failed: {e}");
-                glommio::timer::sleep(Duration::from_millis(100)).await;
+                glommio::timer::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
+        };
+        let Some(slot) = shard.connections.try_acquire(connections_max) else {
+            // Closing at once tells the client to try elsewhere; holding it would use memory.
+            tracing::warn!(
+                shard = shard.id.0,
+                connections_max,
+                "connection refused: ringmqMaxConnections reached"
+            );
+            continue;
         };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::warn!("TCP_NODELAY: {e}");
@@ -455,27 +481,45 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         let Ok(peer) = stream.peer_addr() else {
             continue;
         };
-        let counter = shard.next_conn.get();
-        shard.next_conn.set(counter + 1);
-        let (handle, outbound) = channel::new_connection(ConnId::new(shard.id.0, counter), peer);
-        let shard = shard.clone();
-        glommio::spawn_local(async move {
-            let (reader, writer) = futures_lite::io::split(stream);
-            let writer_task = glommio::spawn_local(conn::write_loop(writer, outbound));
-            let end = conn::read_loop(reader, &handle, &ShardRef(shard.clone())).await;
-            match &end {
-                ConnEnd::PeerClosed => tracing::debug!(conn = handle.id.0, %peer, "connection closed by peer"),
-                ConnEnd::Io(e) => tracing::debug!(conn = handle.id.0, %peer, "connection error: {e}"),
-                ConnEnd::Malformed(e) => {
-                    tracing::warn!(conn = handle.id.0, %peer, "malformed frame, closing connection: {e}")
-                }
-            }
-            shard.send_to(METADATA_SHARD, ShardMsg::ConnClosed(handle.id));
-            // The writer ends once every clone of the handle is gone; a peer that closed or
-            // sent garbage gets nothing more, so stop it now (the socket closes with it).
-            drop(handle);
-            writer_task.cancel().await;
-        })
-        .detach();
+        glommio::spawn_local(serve_connection(shard.clone(), stream, peer, slot)).detach();
+    }
+}
+
+/// Reads and writes one connection until it ends, then drops its registrations.
+async fn serve_connection(
+    shard: Rc<Shard>,
+    stream: glommio::net::TcpStream,
+    peer: SocketAddr,
+    _slot: Slot,
+) {
+    let counter = shard.next_conn.get();
+    shard.next_conn.set(counter + 1);
+    let id = ConnId::new(shard.id.0, counter);
+    let (handle, outbound, backpressure) =
+        channel::new_connection(id, peer, conn_limits(&shard.config.limits));
+    let (reader, writer) = futures_lite::io::split(stream);
+    let writer_task = glommio::spawn_local(conn::write_loop(writer, outbound));
+    let sink = ShardRef(shard.clone());
+    let end = conn::read_loop(reader, &handle, &backpressure, &sink).await;
+    match &end {
+        ConnEnd::PeerClosed => tracing::debug!(conn = id.0, %peer, "connection closed by peer"),
+        ConnEnd::Io(e) => tracing::debug!(conn = id.0, %peer, "connection error: {e}"),
+        ConnEnd::WriterGone => tracing::debug!(conn = id.0, %peer, "connection write failed"),
+        ConnEnd::Malformed(e) => {
+            tracing::warn!(conn = id.0, %peer, "malformed frame, closing connection: {e}")
+        }
+    }
+    shard.send_control(METADATA_SHARD, ShardMsg::ConnClosed(id));
+    // The writer ends once every clone of the handle is gone; a peer that closed or sent
+    // garbage gets nothing more, so stop it now (the socket closes with it).
+    drop(handle);
+    writer_task.cancel().await;
+}
+
+fn conn_limits(limits: &crate::config::FlowLimits) -> channel::ConnLimits {
+    channel::ConnLimits {
+        write_high_water_bytes: limits.connection_write_high_water_bytes,
+        write_low_water_bytes: limits.connection_write_low_water_bytes,
+        requests_in_flight_max: limits.connection_requests_in_flight_max,
     }
 }

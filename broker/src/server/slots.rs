@@ -1,33 +1,34 @@
-//! Requests a shard has accepted and not answered yet, for its SYSTEM_BUSY bound.
+//! Bounded counts of what a shard holds: requests in progress (its SYSTEM_BUSY bound), parked
+//! pulls, open connections.
 //!
-//! A [`PendingSlot`] is taken when a request is accepted and given back when it is dropped,
-//! whichever way the request ends (answered, rerouted, parked, or its task cancelled at
-//! shutdown): nothing has to remember to give it back.
+//! A [`Slot`] is taken when a thing starts and given back when the slot is dropped, whichever
+//! way the thing ends (a request answered, rerouted, parked, or its task cancelled at shutdown):
+//! nothing has to remember to give it back.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
-/// The count of one shard.
+/// One count of one shard.
 #[derive(Debug, Default)]
-pub struct PendingRequests {
+pub struct SlotCounter {
     count: Rc<Cell<usize>>,
 }
 
-/// One accepted request's place in the count.
+/// One thing's place in the count.
 #[derive(Debug)]
-pub struct PendingSlot {
+pub struct Slot {
     count: Rc<Cell<usize>>,
 }
 
-impl PendingRequests {
-    /// A slot, unless `max` requests are already pending.
-    pub fn try_acquire(&self, max: usize) -> Option<PendingSlot> {
+impl SlotCounter {
+    /// A slot, unless `max` are already taken.
+    pub fn try_acquire(&self, max: usize) -> Option<Slot> {
         let pending = self.count.get();
         if pending >= max {
             return None;
         }
         self.count.set(pending + 1);
-        Some(PendingSlot {
+        Some(Slot {
             count: self.count.clone(),
         })
     }
@@ -37,10 +38,10 @@ impl PendingRequests {
     }
 }
 
-impl Drop for PendingSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
         let pending = self.count.get();
-        assert!(pending > 0, "a pending slot outlived its count");
+        assert!(pending > 0, "a slot outlived its count");
         self.count.set(pending - 1);
     }
 }
@@ -51,7 +52,7 @@ mod tests {
 
     #[test]
     fn slots_are_bounded_and_given_back_on_drop() {
-        let pending = PendingRequests::default();
+        let pending = SlotCounter::default();
         let first = pending.try_acquire(2).expect("room for two");
         let second = pending.try_acquire(2).expect("room for two");
         assert_eq!(pending.count(), 2);
