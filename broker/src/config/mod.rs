@@ -5,12 +5,15 @@
 
 pub mod cli;
 pub mod cpus;
-pub mod properties;
 
 use std::path::PathBuf;
 
 pub use cpus::{CpuSpec, CpuSpecError};
-pub use properties::{parse_properties, PropertiesError, Property};
+/// The properties parser is the workspace's one (in `ringmq-proto`, shared with the name server
+/// and the tuner); re-exported under the names the broker has always used.
+pub use ringmq_proto::java_properties::{
+    parse as parse_properties, write_pair, PropertiesError, Property,
+};
 
 /// When a send is acknowledged (design §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,9 +73,13 @@ pub struct BrokerConfig {
     /// fdatasync after writing freshly preallocated space costs far more than over written blocks
     /// (`ringmq-tune probe-disk` measures both); see docs/storage-format.md §2.3.
     pub zero_ahead_bytes: u64,
-    /// Accepted (the tuner writes it) but not applied yet: the store's group commit takes
+    /// Accepted but not applied yet (a warning says so): the store's group commit takes
     /// whatever arrived during the previous fdatasync, without a byte cap.
     pub group_commit_max_bytes: u64,
+    /// `accessMessageInMemoryMaxRatio`: percent of physical memory within which Java counts a
+    /// message as still in memory. A new consumer group starts at offset 0 of a queue whose
+    /// backlog from 0 to its end is under this share (Java's `checkInDiskByConsumeOffset`).
+    pub access_message_in_memory_max_ratio_percent: u32,
     /// Requests a shard may have in progress before new ones get SYSTEM_BUSY.
     pub shard_pending_requests_max: usize,
 }
@@ -111,6 +118,7 @@ impl Default for BrokerConfig {
             tail_cache_bytes: 64 * 1024 * 1024,
             zero_ahead_bytes: 0,
             group_commit_max_bytes: 1024 * 1024,
+            access_message_in_memory_max_ratio_percent: 40,
             shard_pending_requests_max: 10_000,
         }
     }
@@ -144,6 +152,8 @@ pub enum ConfigWarning {
     UnknownKey { source_name: String, key: String },
     /// A RocketMQ key ringmq accepts but does not act on.
     IgnoredKey { source_name: String, key: String },
+    /// A ringmq key that is read but whose value has no effect yet.
+    NotApplied { source_name: String, key: String },
 }
 
 impl std::fmt::Display for ConfigWarning {
@@ -156,6 +166,13 @@ impl std::fmt::Display for ConfigWarning {
                 write!(
                     f,
                     "{source_name}: RocketMQ key `{key}` has no effect in ringmq"
+                )
+            }
+            ConfigWarning::NotApplied { source_name, key } => {
+                write!(
+                    f,
+                    "{source_name}: `{key}` is accepted but not applied yet: a group commit \
+                     takes whatever arrived during the previous fdatasync"
                 )
             }
         }
@@ -242,7 +259,16 @@ impl BrokerConfig {
             "ringmqCpus" => self.cpus = v.cpus()?,
             "ringmqTailCacheBytes" => self.tail_cache_bytes = v.number()?,
             "ringmqZeroAheadBytes" => self.zero_ahead_bytes = v.number()?,
-            "ringmqGroupCommitMaxBytes" => self.group_commit_max_bytes = v.number()?,
+            "ringmqGroupCommitMaxBytes" => {
+                self.group_commit_max_bytes = v.number()?;
+                return Ok(Some(ConfigWarning::NotApplied {
+                    source_name: source.0.to_string(),
+                    key: key.to_string(),
+                }));
+            }
+            "accessMessageInMemoryMaxRatio" => {
+                self.access_message_in_memory_max_ratio_percent = v.number()?
+            }
             "ringmqShardPendingRequestsMax" => self.shard_pending_requests_max = v.number()?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
                 return Ok(Some(ConfigWarning::IgnoredKey {
@@ -321,6 +347,9 @@ impl BrokerConfig {
         }
         if self.server_channel_max_idle_time_seconds == 0 {
             return invalid("serverChannelMaxIdleTimeSeconds must be positive".to_string());
+        }
+        if self.access_message_in_memory_max_ratio_percent > 100 {
+            return invalid("accessMessageInMemoryMaxRatio must be 0..=100".to_string());
         }
         if self.shard_pending_requests_max == 0 {
             return invalid("ringmqShardPendingRequestsMax must be positive".to_string());
@@ -417,15 +446,20 @@ impl BrokerConfig {
             ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),
             ("ringmqZeroAheadBytes", self.zero_ahead_bytes.to_string()),
             (
-                "ringmqGroupCommitMaxBytes",
-                self.group_commit_max_bytes.to_string(),
+                "accessMessageInMemoryMaxRatio",
+                self.access_message_in_memory_max_ratio_percent.to_string(),
             ),
             (
                 "ringmqShardPendingRequestsMax",
                 self.shard_pending_requests_max.to_string(),
             ),
         ];
-        lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+        // `ringmqGroupCommitMaxBytes` is left out: it has no effect (see NotApplied).
+        let mut out = String::new();
+        for (key, value) in &lines {
+            write_pair(&mut out, key, value);
+        }
+        out
     }
 }
 
