@@ -370,41 +370,48 @@ impl BrokerConfig {
         self.listen_port - 2
     }
 
-    /// Renders the effective configuration as properties text (what `--print-config` shows).
+    /// Renders the effective configuration as properties text (what `--print-config` shows),
+    /// escaped so that it reads back to the same configuration.
     pub fn to_properties(&self) -> String {
-        let flush = match self.flush_disk_type {
-            FlushDiskType::AsyncFlush => "ASYNC_FLUSH",
-            FlushDiskType::SyncFlush => "SYNC_FLUSH",
-        };
+        let mut out = String::new();
+        let pairs = self.identity_pairs().into_iter();
+        for (key, value) in pairs.chain(self.store_pairs()).chain(self.service_pairs()) {
+            write_pair(&mut out, key, &value);
+        }
+        out
+    }
+
+    /// Who the broker is and where it is reachable.
+    fn identity_pairs(&self) -> Vec<(&'static str, String)> {
         let role = match self.broker_role {
             BrokerRole::AsyncMaster => "ASYNC_MASTER",
             BrokerRole::SyncMaster => "SYNC_MASTER",
             BrokerRole::Slave => "SLAVE",
         };
-        let lines = [
+        vec![
             ("brokerClusterName", self.broker_cluster_name.clone()),
             ("brokerName", self.broker_name.clone()),
             ("brokerId", self.broker_id.to_string()),
             ("namesrvAddr", self.namesrv_addrs.join(";")),
             ("listenPort", self.listen_port.to_string()),
             ("brokerIP1", self.broker_ip1.clone()),
-            (
-                "storePathRootDir",
-                self.store_path_root_dir.display().to_string(),
-            ),
-            ("flushDiskType", flush.to_string()),
             ("brokerRole", role.to_string()),
             ("brokerPermission", self.broker_permission.to_string()),
-            (
-                "defaultTopicQueueNums",
-                self.default_topic_queue_nums.to_string(),
-            ),
-            (
-                "autoCreateTopicEnable",
-                self.auto_create_topic_enable.to_string(),
-            ),
-            ("clusterTopicEnable", self.cluster_topic_enable.to_string()),
-            ("brokerTopicEnable", self.broker_topic_enable.to_string()),
+            ("regionId", self.region_id.clone()),
+        ]
+    }
+
+    /// Storage, flush and retention. `ringmqGroupCommitMaxBytes` is left out: it has no effect
+    /// (see [`ConfigWarning::NotApplied`]).
+    fn store_pairs(&self) -> Vec<(&'static str, String)> {
+        let flush = match self.flush_disk_type {
+            FlushDiskType::AsyncFlush => "ASYNC_FLUSH",
+            FlushDiskType::SyncFlush => "SYNC_FLUSH",
+        };
+        let store_dir = self.store_path_root_dir.display().to_string();
+        vec![
+            ("storePathRootDir", store_dir),
+            ("flushDiskType", flush.to_string()),
             ("maxMessageSize", self.max_message_size_bytes.to_string()),
             (
                 "fileReservedTime",
@@ -423,6 +430,25 @@ impl BrokerConfig {
                 self.flush_interval_commit_log_ms.to_string(),
             ),
             ("syncFlushTimeout", self.sync_flush_timeout_ms.to_string()),
+            ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),
+            ("ringmqZeroAheadBytes", self.zero_ahead_bytes.to_string()),
+        ]
+    }
+
+    /// Topics, consumers, connections, cores.
+    fn service_pairs(&self) -> Vec<(&'static str, String)> {
+        let ratio = self.access_message_in_memory_max_ratio_percent;
+        vec![
+            (
+                "defaultTopicQueueNums",
+                self.default_topic_queue_nums.to_string(),
+            ),
+            (
+                "autoCreateTopicEnable",
+                self.auto_create_topic_enable.to_string(),
+            ),
+            ("clusterTopicEnable", self.cluster_topic_enable.to_string()),
+            ("brokerTopicEnable", self.broker_topic_enable.to_string()),
             (
                 "registerNameServerPeriod",
                 self.register_name_server_period_ms.to_string(),
@@ -432,7 +458,6 @@ impl BrokerConfig {
                 "shortPollingTimeMills",
                 self.short_polling_time_ms.to_string(),
             ),
-            ("regionId", self.region_id.clone()),
             ("traceOn", self.trace_on.to_string()),
             (
                 "flushConsumerOffsetInterval",
@@ -442,24 +467,13 @@ impl BrokerConfig {
                 "serverChannelMaxIdleTimeSeconds",
                 self.server_channel_max_idle_time_seconds.to_string(),
             ),
+            ("accessMessageInMemoryMaxRatio", ratio.to_string()),
             ("ringmqCpus", self.cpus.to_string()),
-            ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),
-            ("ringmqZeroAheadBytes", self.zero_ahead_bytes.to_string()),
-            (
-                "accessMessageInMemoryMaxRatio",
-                self.access_message_in_memory_max_ratio_percent.to_string(),
-            ),
             (
                 "ringmqShardPendingRequestsMax",
                 self.shard_pending_requests_max.to_string(),
             ),
-        ];
-        // `ringmqGroupCommitMaxBytes` is left out: it has no effect (see NotApplied).
-        let mut out = String::new();
-        for (key, value) in &lines {
-            write_pair(&mut out, key, value);
-        }
-        out
+        ]
     }
 }
 
