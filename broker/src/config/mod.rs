@@ -365,6 +365,16 @@ impl BrokerConfig {
         format!("{}:{}", self.broker_ip1, self.listen_port)
     }
 
+    /// Bytes of commit log behind its end that Java counts as "in memory"
+    /// (`accessMessageInMemoryMaxRatio` percent of `physical_memory_bytes`, Java's
+    /// `checkInDiskByCommitOffset`): a new group starts at 0 on a queue whose head is this
+    /// close to the end of its log.
+    pub fn in_memory_max_bytes(&self, physical_memory_bytes: u64) -> u64 {
+        let ratio = u128::from(self.access_message_in_memory_max_ratio_percent);
+        // u128: a ratio times a memory size in bytes overflows u64 past 184 PB; saturate anyway.
+        u64::try_from(u128::from(physical_memory_bytes) * ratio / 100).unwrap_or(u64::MAX)
+    }
+
     /// Port of the VIP ("fast") channel older Java clients send to.
     pub fn vip_port(&self) -> u16 {
         self.listen_port - 2

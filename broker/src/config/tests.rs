@@ -258,3 +258,14 @@ fn java_properties_forms_real_files_use() {
         "{error:?}"
     );
 }
+
+#[test]
+fn in_memory_share_of_physical_memory() {
+    let mut config = BrokerConfig::default();
+    assert_eq!(config.in_memory_max_bytes(1000), 400);
+    assert_eq!(config.in_memory_max_bytes(24 << 30), (24u64 << 30) * 2 / 5);
+    config.access_message_in_memory_max_ratio_percent = 0;
+    assert_eq!(config.in_memory_max_bytes(24 << 30), 0);
+    config.access_message_in_memory_max_ratio_percent = 100;
+    assert_eq!(config.in_memory_max_bytes(u64::MAX), u64::MAX);
+}
