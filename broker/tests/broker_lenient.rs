@@ -104,3 +104,82 @@ fn cpp_engine_batch_as_send_message_with_batch_1_is_split() {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].record.body, b"plain");
 }
+
+fn query_offset(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    zero_if_not_found: bool,
+) -> (i32, Option<i64>) {
+    let mut fields = vec![("consumerGroup", group), ("topic", topic), ("queueId", "0")];
+    if !zero_if_not_found {
+        fields.push(("setZeroIfNotFound", "false"));
+    }
+    let response = client.call_code(RequestCode::QueryConsumerOffset.code(), &fields, b"");
+    let offset = response
+        .ext_fields
+        .get("offset")
+        .map(|o| o.parse().unwrap());
+    (response.code, offset)
+}
+
+const SUCCESS: i32 = 0;
+const QUERY_NOT_FOUND: i32 = 22;
+
+#[test]
+fn a_new_group_starts_at_0_on_a_small_backlog_also_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    // An 8 KiB tail cache: the backlog below is far past it, so only Java's rule (a share of
+    // physical memory) can answer 0 here.
+    let tiny_tail = ["--cpus", "1", "--set", "ringmqTailCacheBytes=8192"];
+    let mut broker = start_broker(&store, &tiny_tail);
+    let port = broker.port;
+    let mut client = broker.connect();
+    create_topic(&mut client, "BacklogT", 1);
+    // An empty queue: 0 (Java: no consume-queue entry at 0, so not "on disk").
+    assert_eq!(
+        query_offset(&mut client, "g0", "BacklogT", true),
+        (SUCCESS, Some(0))
+    );
+    for _ in 0..24 {
+        let response = client.call(send_v2("BacklogT", 0, "", &[b'x'; 2048]));
+        assert_eq!(response.code, SUCCESS, "{:?}", response.remark);
+    }
+    client.close();
+    broker.process.terminate();
+
+    let mut broker = start_broker_on(&store, port, &tiny_tail);
+    let mut client = broker.connect();
+    // 48 KiB of backlog is far under 40 % of any machine's memory: the new group starts at 0.
+    assert_eq!(
+        query_offset(&mut client, "new-g", "BacklogT", true),
+        (SUCCESS, Some(0))
+    );
+    // A client that asks not to be given 0 gets QUERY_NOT_FOUND.
+    assert_eq!(
+        query_offset(&mut client, "new-g", "BacklogT", false),
+        (QUERY_NOT_FOUND, None)
+    );
+    client.close();
+    broker.process.terminate();
+
+    // With accessMessageInMemoryMaxRatio=0 every stored message counts as on disk: the group
+    // gets QUERY_NOT_FOUND and applies its consumeFromWhere, as on a Java broker.
+    let ratio_zero = [
+        "--cpus",
+        "1",
+        "--set",
+        "ringmqTailCacheBytes=8192",
+        "--set",
+        "accessMessageInMemoryMaxRatio=0",
+    ];
+    let mut broker = start_broker_on(&store, port, &ratio_zero);
+    let mut client = broker.connect();
+    assert_eq!(
+        query_offset(&mut client, "new-g", "BacklogT", true),
+        (QUERY_NOT_FOUND, None)
+    );
+    client.close();
+    broker.process.terminate();
+}
