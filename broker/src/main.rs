@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ringmq_broker::config::cli::{build_config, Cli};
-use ringmq_broker::config::BrokerConfig;
 use ringmq_broker::server::{self, signals};
 
 /// mimalloc instead of glibc malloc. Every request allocates many small strings (its header
@@ -52,12 +51,6 @@ fn main() -> ExitCode {
     };
     for warning in &warnings {
         tracing::warn!("{warning}");
-    }
-    if config.group_commit_max_bytes != BrokerConfig::default().group_commit_max_bytes {
-        tracing::warn!(
-            "ringmqGroupCommitMaxBytes is accepted but not applied yet: a group commit takes \
-             whatever arrived during the previous fdatasync"
-        );
     }
     if cli.print_config {
         print!("{}", config.to_properties());

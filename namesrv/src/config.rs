@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use ringmq_proto::java_properties::{self, PropertiesError};
 
 pub const DEFAULT_LISTEN_PORT: u16 = 9876;
 pub const DEFAULT_SCAN_INTERVAL_MS: u64 = 10_000;
@@ -138,6 +139,11 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+    #[error("config file {path}, {source}")]
+    Syntax {
+        path: PathBuf,
+        source: PropertiesError,
+    },
     #[error("{0} must be greater than 0")]
     Zero(&'static str),
 }
@@ -193,11 +199,20 @@ pub struct FileSettings {
     pub notes: Vec<ConfigNote>,
 }
 
-/// Parses Java properties text (`key=value`, `key: value` or `key value`; `#`/`!` comments;
-/// a trailing `\` continues a line).
+/// Reads the name-server keys of Java properties text (the workspace's one parser,
+/// [`java_properties`]). Values are trimmed: a number followed by blanks is still a number.
 pub fn parse_properties(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
     let mut settings = FileSettings::default();
-    for (line, key, value) in logical_lines(text) {
+    let properties = java_properties::parse(text).map_err(|source| ConfigError::Syntax {
+        path: path.to_owned(),
+        source,
+    })?;
+    for property in properties {
+        let (line, key, value) = (
+            property.line,
+            property.key,
+            property.value.trim().to_owned(),
+        );
         let bad = |expected| ConfigError::BadValue {
             path: path.to_owned(),
             line,
@@ -253,48 +268,6 @@ fn java_bool(value: &str) -> Option<bool> {
     } else {
         None
     }
-}
-
-/// Yields `(first line number, key, value)` for each logical line of properties text.
-fn logical_lines(text: &str) -> Vec<(usize, String, String)> {
-    let mut entries = Vec::new();
-    let mut pending: Option<(usize, String)> = None;
-    for (index, raw) in text.lines().enumerate() {
-        let trimmed = raw.trim_start();
-        let (start, mut joined) = match pending.take() {
-            Some((start, so_far)) => (start, so_far),
-            None => {
-                if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!') {
-                    continue;
-                }
-                (index + 1, String::new())
-            }
-        };
-        if let Some(continued) = trimmed.strip_suffix('\\') {
-            joined.push_str(continued);
-            pending = Some((start, joined));
-            continue;
-        }
-        joined.push_str(trimmed);
-        entries.push(split_entry(start, &joined));
-    }
-    if let Some((start, joined)) = pending {
-        entries.push(split_entry(start, &joined));
-    }
-    entries
-}
-
-fn split_entry(line: usize, entry: &str) -> (usize, String, String) {
-    let key_end = entry
-        .find(|c: char| c == '=' || c == ':' || c.is_whitespace())
-        .unwrap_or(entry.len());
-    let key = entry[..key_end].to_owned();
-    let rest = entry[key_end..].trim_start();
-    let rest = rest
-        .strip_prefix('=')
-        .or_else(|| rest.strip_prefix(':'))
-        .unwrap_or(rest);
-    (line, key, rest.trim().to_owned())
 }
 
 impl NamesrvConfig {
@@ -431,6 +404,18 @@ mod tests {
     fn continuation_lines_join() {
         let settings = parse("scanNotActive\\\n   BrokerInterval=7\\\n  00\n");
         assert_eq!(settings.scan_interval_ms, Some(700));
+    }
+
+    #[test]
+    fn escapes_and_malformed_escapes() {
+        let settings = parse("listen\\u0050ort = 9\\u0038\\u0037\n");
+        assert_eq!(settings.listen_port, Some(987));
+        let error = parse_properties(Path::new("y.properties"), "a=1\n\nb=\\uZZ\n").unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("y.properties") && text.contains("line 3"),
+            "{text}"
+        );
     }
 
     fn args(extra: &[&str]) -> Args {

@@ -17,6 +17,8 @@
 //! * [`error`]: one error enum per operation.
 //! * [`body`]: JSON bodies (route data, heartbeat, topic config).
 //! * [`message`]: the stored-message record, properties, batches, message ids.
+//! * [`java_properties`]: Java `.properties` text, the config format of broker, name server
+//!   and tuner (one parser for all three).
 
 pub mod body;
 pub mod code;
@@ -24,6 +26,7 @@ pub mod command;
 pub mod error;
 pub mod frame;
 pub mod header;
+pub mod java_properties;
 pub mod message;
 mod serialize;
 

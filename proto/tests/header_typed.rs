@@ -696,7 +696,7 @@ fn numbers_accept_what_real_clients_send() {
 }
 
 #[test]
-fn booleans_follow_java_parse_boolean() {
+fn booleans_follow_java_parse_boolean_and_also_read_one_as_true() {
     let read = |value: &str| {
         GetMaxOffsetRequestHeader::read_from(&ext(&[
             ("topic", "T"),
@@ -709,7 +709,13 @@ fn booleans_follow_java_parse_boolean() {
     assert!(read("true"));
     assert!(read("TRUE"));
     assert!(!read("false"));
-    assert!(!read("0"), "Java reads anything but \"true\" as false");
+    assert!(!read("0"));
+    // Beyond Java (whose Boolean.parseBoolean("1") is false): the rocketmq-client-cpp engine
+    // writes header booleans as 1/0 (apache/rocketmq-client-cpp#363).
+    assert!(read("1"));
+    assert!(read(" 1 "));
+    assert!(!read("yes"), "anything else stays false, as in Java");
+    assert!(!read(""));
 }
 
 #[test]

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use ringmq_proto::java_properties;
+
 use crate::error::{Result, TuneError};
 
 /// RocketMQ's key: root directory of the store.
@@ -23,10 +25,10 @@ pub const DISK_MAX_USED_SPACE_RATIO: &str = "diskMaxUsedSpaceRatio";
 pub const RINGMQ_CPUS: &str = "ringmqCpus";
 /// ringmq's key: per-shard bound of the in-memory commit-log tail cache, in bytes.
 pub const RINGMQ_TAIL_CACHE_BYTES: &str = "ringmqTailCacheBytes";
-/// ringmq's key: per-shard bound of bytes gathered into one group-commit write + fdatasync.
-pub const RINGMQ_GROUP_COMMIT_MAX_BYTES: &str = "ringmqGroupCommitMaxBytes";
 
-/// Every key `recommend` writes, in the order it writes them.
+/// Every key `recommend` writes, in the order it writes them. Each is a key the broker reads
+/// and applies (broker/tests/config_tune.rs feeds `recommend`'s output to the broker's loader
+/// and fails on any warning).
 pub const RECOMMENDED_KEYS: &[&str] = &[
     STORE_PATH_ROOT_DIR,
     RINGMQ_CPUS,
@@ -34,38 +36,22 @@ pub const RECOMMENDED_KEYS: &[&str] = &[
     FLUSH_DISK_TYPE,
     FLUSH_INTERVAL_COMMIT_LOG,
     SYNC_FLUSH_TIMEOUT,
-    RINGMQ_GROUP_COMMIT_MAX_BYTES,
     RINGMQ_TAIL_CACHE_BYTES,
 ];
 
-/// Parses properties text into a map. Supports what broker.conf files use: `key=value` or
-/// `key: value`, `#` and `!` comments, blank lines, surrounding whitespace. A line with no
-/// separator is an error naming the line, not silently skipped.
+/// Parses properties text into a map with the workspace's one Java-properties parser (the one
+/// the broker reads its file with, so `check` accepts exactly what the broker accepts). Values
+/// are trimmed, as the broker trims them; a later duplicate key wins, as in Java.
 pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, String>> {
-    let mut map = BTreeMap::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
-            continue;
-        }
-        let Some(split) = line.find(['=', ':']) else {
-            return Err(TuneError::Config {
-                path: path.to_path_buf(),
-                line: index + 1,
-                what: format!("expected key=value, found {line:?}"),
-            });
-        };
-        let key = line[..split].trim();
-        if key.is_empty() {
-            return Err(TuneError::Config {
-                path: path.to_path_buf(),
-                line: index + 1,
-                what: "empty key".to_string(),
-            });
-        }
-        map.insert(key.to_string(), line[split + 1..].trim().to_string());
-    }
-    Ok(map)
+    let properties = java_properties::parse(text).map_err(|e| TuneError::Config {
+        path: path.to_path_buf(),
+        line: e.line,
+        what: e.reason.to_string(),
+    })?;
+    Ok(properties
+        .into_iter()
+        .map(|p| (p.key, p.value.trim().to_owned()))
+        .collect())
 }
 
 /// Reads and parses a config file.
@@ -83,14 +69,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_properties_and_rejects_garbage() {
-        let text =
-            "# comment\nbrokerName = broker-a\n\nringmqCpus=0-3\nnamesrvAddr: 127.0.0.1:9876\n";
+    fn parses_every_form_the_broker_accepts() {
+        let text = "# comment\nbrokerName = broker-a\n\nringmqCpus=0-3\nnamesrvAddr: 127.0.0.1:9876\n\
+                    listenPort 10911\nstorePathRootDir=/data/\\\n    ringmq\nmappedFileSizeCommitLog=1024  \n";
         let map = parse(Path::new("b.conf"), text).unwrap();
         assert_eq!(map["brokerName"], "broker-a");
         assert_eq!(map[RINGMQ_CPUS], "0-3");
         assert_eq!(map["namesrvAddr"], "127.0.0.1:9876");
-        let err = parse(Path::new("b.conf"), "ok=1\nnonsense\n").unwrap_err();
+        assert_eq!(map["listenPort"], "10911");
+        assert_eq!(map[STORE_PATH_ROOT_DIR], "/data/ringmq");
+        assert_eq!(map[MAPPED_FILE_SIZE_COMMIT_LOG], "1024");
+        // A line with only a key is a key with an empty value, as in Java.
+        assert_eq!(
+            parse(Path::new("b.conf"), "lonely\n").unwrap()["lonely"],
+            ""
+        );
+        let err = parse(Path::new("b.conf"), "ok=1\nbad=\\u00G0\n").unwrap_err();
         assert!(err.to_string().contains("b.conf:2"), "{err}");
     }
 }

@@ -123,95 +123,123 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let root = SysRoot::at(&cli.root);
     match cli.command {
-        Command::Check { broker, json } => {
-            let ctx = context(&root, &broker)?;
-            let report = check::run_checks(&ctx);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print_report(&report);
-            }
-            Ok(if report.worst() == Status::Fail {
-                EXIT_FAILED_ITEMS
-            } else {
-                0
-            })
-        }
+        Command::Check { broker, json } => run_check(&root, &broker, json),
         Command::ProbeDisk {
             dir,
             duration_secs,
             max_bytes,
             out,
-        } => {
-            if !(duration_secs > 0.0 && duration_secs.is_finite()) {
-                bail!("--duration-secs must be a positive number of seconds");
-            }
-            let options = ProbeOptions {
-                dir,
-                duration: Duration::from_secs_f64(duration_secs),
-                max_bytes,
-            };
-            let result = probe::probe_disk(&options)?;
-            print_probe_summary(&result);
-            write_output(out.as_deref(), &serde_json::to_string_pretty(&result)?)?;
-            Ok(0)
-        }
+        } => run_probe(dir, duration_secs, max_bytes, out.as_deref()),
         Command::Recommend { broker, probe, out } => {
-            let ctx = context(&root, &broker)?;
-            let report = check::run_checks(&ctx);
-            let probe: Option<DiskProbe> = match probe {
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading probe file {}", path.display()))?;
-                    Some(serde_json::from_str(&text).with_context(|| {
-                        format!("{} is not a probe-disk JSON result", path.display())
-                    })?)
-                }
-                None => None,
-            };
-            let rec = recommend::recommend(&ctx, &report, probe.as_ref());
-            write_output(out.as_deref(), &rec.to_broker_conf())?;
-            Ok(0)
+            run_recommend(&root, &broker, probe.as_deref(), out.as_deref())
         }
         Command::Apply {
             broker,
             dry_run,
             restore_file,
-        } => {
-            let ctx = context(&root, &broker)?;
-            let report = check::run_checks(&ctx);
-            let plan = apply::plan(&root, &report);
-            if dry_run {
-                print_plan(&root, &plan, &restore_file);
-                return Ok(0);
-            }
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            let euid = unsafe { libc::geteuid() };
-            let outcome = apply::apply(&root, euid, &plan, &restore_file)?;
-            println!("saved old values to {}", root.path(&restore_file).display());
-            Ok(print_outcome(&outcome))
-        }
+        } => run_apply(&root, &broker, dry_run, &restore_file),
         Command::Restore {
             dry_run,
             restore_file,
-        } => {
-            if dry_run {
-                let saved = apply::read_restore_file(&root, &restore_file)?;
-                for entry in &saved.entries {
-                    println!(
-                        "echo {} > {}",
-                        entry.value,
-                        root.path(&entry.path).display()
-                    );
-                }
-                return Ok(0);
-            }
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            let euid = unsafe { libc::geteuid() };
-            let outcome = apply::restore(&root, euid, &restore_file)?;
-            Ok(print_outcome(&outcome))
-        }
+        } => run_restore(&root, dry_run, &restore_file),
     }
+}
+
+fn run_check(root: &SysRoot, broker: &BrokerArgs, json: bool) -> anyhow::Result<u8> {
+    let ctx = context(root, broker)?;
+    let report = check::run_checks(&ctx);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(if report.worst() == Status::Fail {
+        EXIT_FAILED_ITEMS
+    } else {
+        0
+    })
+}
+
+fn run_probe(
+    dir: PathBuf,
+    duration_secs: f64,
+    max_bytes: u64,
+    out: Option<&Path>,
+) -> anyhow::Result<u8> {
+    if !(duration_secs > 0.0 && duration_secs.is_finite()) {
+        bail!("--duration-secs must be a positive number of seconds");
+    }
+    let options = ProbeOptions {
+        dir,
+        duration: Duration::from_secs_f64(duration_secs),
+        max_bytes,
+    };
+    let result = probe::probe_disk(&options)?;
+    print_probe_summary(&result);
+    write_output(out, &serde_json::to_string_pretty(&result)?)?;
+    Ok(0)
+}
+
+fn run_recommend(
+    root: &SysRoot,
+    broker: &BrokerArgs,
+    probe: Option<&Path>,
+    out: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let ctx = context(root, broker)?;
+    let report = check::run_checks(&ctx);
+    let probe: Option<DiskProbe> =
+        match probe {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading probe file {}", path.display()))?;
+                Some(serde_json::from_str(&text).with_context(|| {
+                    format!("{} is not a probe-disk JSON result", path.display())
+                })?)
+            }
+            None => None,
+        };
+    let rec = recommend::recommend(&ctx, &report, probe.as_ref());
+    write_output(out, &rec.to_broker_conf())?;
+    Ok(0)
+}
+
+fn run_apply(
+    root: &SysRoot,
+    broker: &BrokerArgs,
+    dry_run: bool,
+    restore_file: &Path,
+) -> anyhow::Result<u8> {
+    let ctx = context(root, broker)?;
+    let report = check::run_checks(&ctx);
+    let plan = apply::plan(root, &report);
+    if dry_run {
+        print_plan(root, &plan, restore_file);
+        return Ok(0);
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let outcome = apply::apply(root, euid, &plan, restore_file)?;
+    println!("saved old values to {}", root.path(restore_file).display());
+    Ok(print_outcome(&outcome))
+}
+
+fn run_restore(root: &SysRoot, dry_run: bool, restore_file: &Path) -> anyhow::Result<u8> {
+    if dry_run {
+        let saved = apply::read_restore_file(root, restore_file)?;
+        for entry in &saved.entries {
+            println!(
+                "echo {} > {}",
+                entry.value,
+                root.path(&entry.path).display()
+            );
+        }
+        return Ok(0);
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let outcome = apply::restore(root, euid, restore_file)?;
+    Ok(print_outcome(&outcome))
 }
 
 /// Builds the check context from flags, the optional config file and defaults.

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use ringmq_proto::java_properties;
 use serde::Serialize;
 
 use crate::brokerconf as keys;
@@ -24,9 +25,6 @@ pub const SYNC_FLUSH_P99_LIMIT_US: f64 = 1000.0;
 pub const TAIL_CACHE_RAM_PERCENT: u64 = 25;
 /// Physical cores from which one core is left to interrupts and housekeeping.
 pub const HOUSEKEEPING_CORE_FROM: usize = 8;
-/// Group-commit bound clamp.
-pub const GROUP_COMMIT_MIN_BYTES: u64 = 256 << 10;
-pub const GROUP_COMMIT_MAX_BYTES: u64 = 16 << 20;
 /// Tail-cache clamp per shard.
 pub const TAIL_CACHE_MIN_BYTES: u64 = 16 << 20;
 pub const TAIL_CACHE_MAX_BYTES: u64 = 4 << 30;
@@ -68,7 +66,7 @@ impl Recommendation {
             for line in setting.reason.lines() {
                 let _ = writeln!(out, "# {line}");
             }
-            let _ = writeln!(out, "{}={}", setting.key, setting.value);
+            java_properties::write_pair(&mut out, setting.key, &setting.value);
         }
         out.push_str("\n# Memory budget (not a setting: what the values above add up to)\n");
         for line in &self.memory_budget {
@@ -95,7 +93,6 @@ pub fn recommend(
     let flush = flush_type(probe);
     let interval = flush_interval(probe);
     let timeout = sync_flush_timeout(probe);
-    let group_commit = group_commit_bytes(probe);
     let tail_cache = tail_cache_bytes(memory_bytes, shards);
 
     let settings = vec![
@@ -113,14 +110,13 @@ pub fn recommend(
         flush,
         interval,
         timeout,
-        group_commit.setting,
         Setting {
             key: keys::RINGMQ_TAIL_CACHE_BYTES,
             value: tail_cache.0.to_string(),
             reason: tail_cache.1,
         },
     ];
-    let memory_budget = memory_budget(shards, tail_cache.0, group_commit.bytes, memory_bytes);
+    let memory_budget = memory_budget(shards, tail_cache.0, memory_bytes);
     Recommendation {
         header: header(report, probe),
         settings,
@@ -289,53 +285,6 @@ fn sync_flush_timeout(probe: Option<&DiskProbe>) -> Setting {
     }
 }
 
-struct GroupCommitChoice {
-    setting: Setting,
-    bytes: u64,
-}
-
-/// Group-commit bound: the bytes the device writes in one fdatasync's time (bandwidth x
-/// fdatasync p50), down to a power of two, in [256 KiB, 16 MiB]. Writing a full batch then takes no
-/// longer than the sync, so a full batch at most doubles commit time, while smaller bounds
-/// would pay a sync for too few bytes.
-fn group_commit_bytes(probe: Option<&DiskProbe>) -> GroupCommitChoice {
-    let (bytes, reason) = match probe {
-        Some(p) => {
-            let bandwidth_bytes_per_s = p.sequential_write.megabytes_per_s * 1e6;
-            let product = bandwidth_bytes_per_s * p.fdatasync_4k.p50_us / 1e6;
-            let bytes = power_of_two_at_or_below(product.max(1.0) as u64)
-                .clamp(GROUP_COMMIT_MIN_BYTES, GROUP_COMMIT_MAX_BYTES);
-            (
-                bytes,
-                format!(
-                    "Bandwidth {:.0} MB/s x fdatasync p50 {:.0} us = {} written per sync time, to the power of two at or below it, in [256 KiB, 16 MiB]:\na full batch's write takes no longer than its fdatasync.",
-                    p.sequential_write.megabytes_per_s,
-                    p.fdatasync_4k.p50_us,
-                    human_bytes(product as u64)
-                ),
-            )
-        }
-        None => (
-            1 << 20,
-            "No probe: 1 MiB, a middle value; run probe-disk to size it.".to_string(),
-        ),
-    };
-    GroupCommitChoice {
-        setting: Setting {
-            key: keys::RINGMQ_GROUP_COMMIT_MAX_BYTES,
-            value: bytes.to_string(),
-            reason,
-        },
-        bytes,
-    }
-}
-
-/// The largest power of two not above `n` (n > 0).
-fn power_of_two_at_or_below(n: u64) -> u64 {
-    assert!(n > 0);
-    1 << (63 - n.leading_zeros())
-}
-
 /// Tail cache per shard: 25 % of RAM over the shards, in [16 MiB, 4 GiB], whole MiB.
 fn tail_cache_bytes(memory_bytes: u64, shards: u64) -> (u64, String) {
     let share = memory_bytes * TAIL_CACHE_RAM_PERCENT / 100 / shards;
@@ -349,22 +298,16 @@ fn tail_cache_bytes(memory_bytes: u64, shards: u64) -> (u64, String) {
     )
 }
 
-fn memory_budget(
-    shards: u64,
-    tail_cache: u64,
-    group_commit: u64,
-    memory_bytes: u64,
-) -> Vec<String> {
+fn memory_budget(shards: u64, tail_cache: u64, memory_bytes: u64) -> Vec<String> {
     let io_memory = GLOMMIO_IO_MEMORY_BYTES;
-    let per_shard = tail_cache + io_memory + 2 * group_commit;
+    let per_shard = tail_cache + io_memory;
     let total = per_shard * shards;
     let (memlock_min, memlock_full) = memory_need(shards, io_memory);
     vec![
         format!(
-            "per shard: tail cache {} + glommio io memory {} + 2 x group commit {} (one filling, one in flight) = {}",
+            "per shard: tail cache {} + glommio io memory {} = {}",
             human_bytes(tail_cache),
             human_bytes(io_memory),
-            human_bytes(group_commit),
             human_bytes(per_shard)
         ),
         format!(

@@ -21,13 +21,14 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A broker.conf pointing at the fixture's store with small segments and no used-space limit.
+/// A broker.conf pointing at the fixture's store with small segments and no used-space limit,
+/// in every separator style Java (and so the broker) accepts, with a continuation line.
 fn config(fixture: &Fixture) -> tempfile::NamedTempFile {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         file.path(),
         format!(
-            "# test broker\nbrokerName=broker-a\nstorePathRootDir={}\nringmqCpus=1-3\nmappedFileSizeCommitLog=1048576\ndiskMaxUsedSpaceRatio=100\n",
+            "# test broker\nbrokerName broker-a\nstorePathRootDir = {}\nringmqCpus : 1-3\nmappedFileSizeCommitLog=10\\\n    48576\ndiskMaxUsedSpaceRatio\t100\n",
             fixture.store().display()
         ),
     )
@@ -222,13 +223,13 @@ fn bad_input_is_a_clear_error_with_status_2() {
     let bad_conf = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         bad_conf.path(),
-        "storePathRootDir=/tmp\nthis line is wrong\n",
+        "storePathRootDir=/tmp\nbad=\\u12 is not an escape\n",
     )
     .unwrap();
     let out = tune(&["check", "--config", bad_conf.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains(":2: expected key=value"),
+        stderr(&out).contains(":2: malformed \\uXXXX escape"),
         "{}",
         stderr(&out)
     );

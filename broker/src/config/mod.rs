@@ -6,13 +6,16 @@
 pub mod cli;
 pub mod cpus;
 pub mod limits;
-pub mod properties;
 
 use std::path::PathBuf;
 
 pub use cpus::{CpuSpec, CpuSpecError};
 pub use limits::FlowLimits;
-pub use properties::{parse_properties, PropertiesError, Property};
+/// The properties parser is the workspace's one (in `ringmq-proto`, shared with the name server
+/// and the tuner); re-exported under the names the broker has always used.
+pub use ringmq_proto::java_properties::{
+    parse as parse_properties, write_pair, PropertiesError, Property,
+};
 
 /// When a send is acknowledged (design §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,9 +75,13 @@ pub struct BrokerConfig {
     /// fdatasync after writing freshly preallocated space costs far more than over written blocks
     /// (`ringmq-tune probe-disk` measures both); see docs/storage-format.md §2.3.
     pub zero_ahead_bytes: u64,
-    /// Accepted (the tuner writes it) but not applied yet: the store's group commit takes
+    /// Accepted but not applied yet (a warning says so): the store's group commit takes
     /// whatever arrived during the previous fdatasync, without a byte cap.
     pub group_commit_max_bytes: u64,
+    /// `accessMessageInMemoryMaxRatio`: percent of physical memory within which Java counts a
+    /// message as still in memory. A new consumer group starts at offset 0 of a queue whose
+    /// backlog from 0 to its end is under this share (Java's `checkInDiskByConsumeOffset`).
+    pub access_message_in_memory_max_ratio_percent: u32,
     /// Requests a shard may have in progress before new ones get SYSTEM_BUSY.
     pub shard_pending_requests_max: usize,
     /// The request path's other bounds (connections, inboxes, parked pulls).
@@ -115,6 +122,7 @@ impl Default for BrokerConfig {
             tail_cache_bytes: 64 * 1024 * 1024,
             zero_ahead_bytes: 0,
             group_commit_max_bytes: 1024 * 1024,
+            access_message_in_memory_max_ratio_percent: 40,
             shard_pending_requests_max: 10_000,
             limits: FlowLimits::default(),
         }
@@ -149,6 +157,8 @@ pub enum ConfigWarning {
     UnknownKey { source_name: String, key: String },
     /// A RocketMQ key ringmq accepts but does not act on.
     IgnoredKey { source_name: String, key: String },
+    /// A ringmq key that is read but whose value has no effect yet.
+    NotApplied { source_name: String, key: String },
 }
 
 impl std::fmt::Display for ConfigWarning {
@@ -161,6 +171,13 @@ impl std::fmt::Display for ConfigWarning {
                 write!(
                     f,
                     "{source_name}: RocketMQ key `{key}` has no effect in ringmq"
+                )
+            }
+            ConfigWarning::NotApplied { source_name, key } => {
+                write!(
+                    f,
+                    "{source_name}: `{key}` is accepted but not applied yet: a group commit \
+                     takes whatever arrived during the previous fdatasync"
                 )
             }
         }
@@ -246,7 +263,16 @@ impl BrokerConfig {
             "ringmqCpus" => self.cpus = v.cpus()?,
             "ringmqTailCacheBytes" => self.tail_cache_bytes = v.number()?,
             "ringmqZeroAheadBytes" => self.zero_ahead_bytes = v.number()?,
-            "ringmqGroupCommitMaxBytes" => self.group_commit_max_bytes = v.number()?,
+            "ringmqGroupCommitMaxBytes" => {
+                self.group_commit_max_bytes = v.number()?;
+                return Ok(Some(ConfigWarning::NotApplied {
+                    source_name: source.0.to_string(),
+                    key: key.to_string(),
+                }));
+            }
+            "accessMessageInMemoryMaxRatio" => {
+                self.access_message_in_memory_max_ratio_percent = v.number()?
+            }
             "ringmqShardPendingRequestsMax" => self.shard_pending_requests_max = v.number()?,
             _ if limits::KEYS.contains(&key) => self.limits.apply(key, &v)?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
@@ -327,6 +353,9 @@ impl BrokerConfig {
         if self.server_channel_max_idle_time_seconds == 0 {
             return invalid("serverChannelMaxIdleTimeSeconds must be positive".to_string());
         }
+        if self.access_message_in_memory_max_ratio_percent > 100 {
+            return invalid("accessMessageInMemoryMaxRatio must be 0..=100".to_string());
+        }
         if self.shard_pending_requests_max == 0 {
             return invalid("ringmqShardPendingRequestsMax must be positive".to_string());
         }
@@ -342,46 +371,64 @@ impl BrokerConfig {
         format!("{}:{}", self.broker_ip1, self.listen_port)
     }
 
+    /// Bytes of commit log behind its end that Java counts as "in memory"
+    /// (`accessMessageInMemoryMaxRatio` percent of `physical_memory_bytes`, Java's
+    /// `checkInDiskByCommitOffset`): a new group starts at 0 on a queue whose head is this
+    /// close to the end of its log.
+    pub fn in_memory_max_bytes(&self, physical_memory_bytes: u64) -> u64 {
+        let ratio = u128::from(self.access_message_in_memory_max_ratio_percent);
+        // u128: a ratio times a memory size in bytes overflows u64 past 184 PB; saturate anyway.
+        u64::try_from(u128::from(physical_memory_bytes) * ratio / 100).unwrap_or(u64::MAX)
+    }
+
     /// Port of the VIP ("fast") channel older Java clients send to.
     pub fn vip_port(&self) -> u16 {
         self.listen_port - 2
     }
 
-    /// Renders the effective configuration as properties text (what `--print-config` shows).
+    /// Renders the effective configuration as properties text (what `--print-config` shows),
+    /// escaped so that it reads back to the same configuration.
     pub fn to_properties(&self) -> String {
-        let flush = match self.flush_disk_type {
-            FlushDiskType::AsyncFlush => "ASYNC_FLUSH",
-            FlushDiskType::SyncFlush => "SYNC_FLUSH",
-        };
+        let mut out = String::new();
+        let pairs = self.identity_pairs().into_iter();
+        let pairs = pairs.chain(self.store_pairs()).chain(self.service_pairs());
+        for (key, value) in pairs.chain(self.limits.properties()) {
+            write_pair(&mut out, key, &value);
+        }
+        out
+    }
+
+    /// Who the broker is and where it is reachable.
+    fn identity_pairs(&self) -> Vec<(&'static str, String)> {
         let role = match self.broker_role {
             BrokerRole::AsyncMaster => "ASYNC_MASTER",
             BrokerRole::SyncMaster => "SYNC_MASTER",
             BrokerRole::Slave => "SLAVE",
         };
-        let lines = [
+        vec![
             ("brokerClusterName", self.broker_cluster_name.clone()),
             ("brokerName", self.broker_name.clone()),
             ("brokerId", self.broker_id.to_string()),
             ("namesrvAddr", self.namesrv_addrs.join(";")),
             ("listenPort", self.listen_port.to_string()),
             ("brokerIP1", self.broker_ip1.clone()),
-            (
-                "storePathRootDir",
-                self.store_path_root_dir.display().to_string(),
-            ),
-            ("flushDiskType", flush.to_string()),
             ("brokerRole", role.to_string()),
             ("brokerPermission", self.broker_permission.to_string()),
-            (
-                "defaultTopicQueueNums",
-                self.default_topic_queue_nums.to_string(),
-            ),
-            (
-                "autoCreateTopicEnable",
-                self.auto_create_topic_enable.to_string(),
-            ),
-            ("clusterTopicEnable", self.cluster_topic_enable.to_string()),
-            ("brokerTopicEnable", self.broker_topic_enable.to_string()),
+            ("regionId", self.region_id.clone()),
+        ]
+    }
+
+    /// Storage, flush and retention. `ringmqGroupCommitMaxBytes` is left out: it has no effect
+    /// (see [`ConfigWarning::NotApplied`]).
+    fn store_pairs(&self) -> Vec<(&'static str, String)> {
+        let flush = match self.flush_disk_type {
+            FlushDiskType::AsyncFlush => "ASYNC_FLUSH",
+            FlushDiskType::SyncFlush => "SYNC_FLUSH",
+        };
+        let store_dir = self.store_path_root_dir.display().to_string();
+        vec![
+            ("storePathRootDir", store_dir),
+            ("flushDiskType", flush.to_string()),
             ("maxMessageSize", self.max_message_size_bytes.to_string()),
             (
                 "fileReservedTime",
@@ -400,6 +447,25 @@ impl BrokerConfig {
                 self.flush_interval_commit_log_ms.to_string(),
             ),
             ("syncFlushTimeout", self.sync_flush_timeout_ms.to_string()),
+            ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),
+            ("ringmqZeroAheadBytes", self.zero_ahead_bytes.to_string()),
+        ]
+    }
+
+    /// Topics, consumers, connections, cores.
+    fn service_pairs(&self) -> Vec<(&'static str, String)> {
+        let ratio = self.access_message_in_memory_max_ratio_percent;
+        vec![
+            (
+                "defaultTopicQueueNums",
+                self.default_topic_queue_nums.to_string(),
+            ),
+            (
+                "autoCreateTopicEnable",
+                self.auto_create_topic_enable.to_string(),
+            ),
+            ("clusterTopicEnable", self.cluster_topic_enable.to_string()),
+            ("brokerTopicEnable", self.broker_topic_enable.to_string()),
             (
                 "registerNameServerPeriod",
                 self.register_name_server_period_ms.to_string(),
@@ -409,7 +475,6 @@ impl BrokerConfig {
                 "shortPollingTimeMills",
                 self.short_polling_time_ms.to_string(),
             ),
-            ("regionId", self.region_id.clone()),
             ("traceOn", self.trace_on.to_string()),
             (
                 "flushConsumerOffsetInterval",
@@ -419,24 +484,13 @@ impl BrokerConfig {
                 "serverChannelMaxIdleTimeSeconds",
                 self.server_channel_max_idle_time_seconds.to_string(),
             ),
+            ("accessMessageInMemoryMaxRatio", ratio.to_string()),
             ("ringmqCpus", self.cpus.to_string()),
-            ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),
-            ("ringmqZeroAheadBytes", self.zero_ahead_bytes.to_string()),
-            (
-                "ringmqGroupCommitMaxBytes",
-                self.group_commit_max_bytes.to_string(),
-            ),
             (
                 "ringmqShardPendingRequestsMax",
                 self.shard_pending_requests_max.to_string(),
             ),
-        ];
-        let limits = self.limits.properties();
-        let lines = lines
-            .iter()
-            .map(|(k, v)| (*k, v))
-            .chain(limits.iter().map(|(k, v)| (*k, v)));
-        lines.map(|(k, v)| format!("{k}={v}\n")).collect()
+        ]
     }
 }
 

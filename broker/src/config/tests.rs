@@ -25,7 +25,7 @@ defaultTopicQueueNums=4
 ringmqCpus=0-1
 ringmqTailCacheBytes=1048576
 ringmqZeroAheadBytes=16777216
-ringmqGroupCommitMaxBytes=262144
+accessMessageInMemoryMaxRatio : 30
 brokerNmae=typo
 ";
 
@@ -63,7 +63,7 @@ fn file_keys_are_applied_and_unknown_keys_warned() {
     assert_eq!(config.cpus, CpuSpec::List(vec![0, 1]));
     assert_eq!(config.tail_cache_bytes, 1048576);
     assert_eq!(config.zero_ahead_bytes, 16 * 1024 * 1024);
-    assert_eq!(config.group_commit_max_bytes, 262144);
+    assert_eq!(config.access_message_in_memory_max_ratio_percent, 30);
     assert_eq!(
         warnings,
         vec![
@@ -201,4 +201,71 @@ fn addr_list_parsing() {
     assert_eq!(parse_addr_list("a"), None);
     assert_eq!(parse_addr_list("a:x"), None);
     assert_eq!(parse_addr_list(":1"), None);
+}
+
+#[test]
+fn a_key_read_but_not_applied_says_so() {
+    let (config, warnings) = build_config(
+        &cli(&["--set", "ringmqGroupCommitMaxBytes=262144"]),
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(config.group_commit_max_bytes, 262144);
+    assert_eq!(
+        warnings,
+        vec![ConfigWarning::NotApplied {
+            source_name: "command line".to_string(),
+            key: "ringmqGroupCommitMaxBytes".to_string()
+        }]
+    );
+    assert!(warnings[0].to_string().contains("not applied"));
+}
+
+#[test]
+fn access_message_in_memory_ratio_is_a_percentage() {
+    let result = build_config(
+        &cli(&["--set", "accessMessageInMemoryMaxRatio=101"]),
+        None,
+        None,
+    );
+    assert!(matches!(result, Err(ConfigError::Invalid(_))), "{result:?}");
+    let (config, _) = build_config(&cli(&[]), None, None).unwrap();
+    assert_eq!(config.access_message_in_memory_max_ratio_percent, 40);
+}
+
+#[test]
+fn java_properties_forms_real_files_use() {
+    // Whitespace separators, continuations and escapes, as java.util.Properties reads them.
+    let text = concat!(
+        "brokerName broker-z\\\n",
+        "    1\n",
+        "namesrvAddr=127.0.0.1:9876;\\\n",
+        "  127.0.0.1:9877\n",
+        "storePathRootDir = /data/ring\\u006dq\n",
+    );
+    let (config, warnings) = build_config(&cli(&[]), Some(("b.conf", text)), None).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.broker_name, "broker-z1");
+    assert_eq!(config.store_path_root_dir, PathBuf::from("/data/ringmq"));
+    assert_eq!(
+        config.namesrv_addrs,
+        vec!["127.0.0.1:9876".to_string(), "127.0.0.1:9877".to_string()]
+    );
+    let error = build_config(&cli(&[]), Some(("b.conf", "a=1\nb=\\u12\n")), None);
+    assert!(
+        matches!(error, Err(ConfigError::Properties(ref e)) if e.line == 2),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn in_memory_share_of_physical_memory() {
+    let mut config = BrokerConfig::default();
+    assert_eq!(config.in_memory_max_bytes(1000), 400);
+    assert_eq!(config.in_memory_max_bytes(24 << 30), (24u64 << 30) * 2 / 5);
+    config.access_message_in_memory_max_ratio_percent = 0;
+    assert_eq!(config.in_memory_max_bytes(24 << 30), 0);
+    config.access_message_in_memory_max_ratio_percent = 100;
+    assert_eq!(config.in_memory_max_bytes(u64::MAX), u64::MAX);
 }

@@ -595,6 +595,45 @@ mod tests {
     }
 
     #[test]
+    fn a_cpp_batch_as_send_message_with_batch_1_is_split_into_its_messages() {
+        use ringmq_proto::code::RequestCode;
+        use ringmq_proto::command::ExtFields;
+        use ringmq_proto::header::CommandHeader;
+        use ringmq_proto::message::batch::BatchItem;
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let view = fx.view();
+            let mut body = Vec::new();
+            for i in 0..3 {
+                let properties = format!("UNIQ_KEY\u{1}C{i:031}\u{2}");
+                let item = format!("item {i}");
+                let item = BatchItem {
+                    flag: 0,
+                    body: item.as_bytes(),
+                    properties: properties.as_bytes(),
+                };
+                item.encode(&mut body).unwrap();
+            }
+            // The C++ engine: code 10, long field names, `batch` written as 1.
+            let v2 = send_request("T", 0, &body, "");
+            let mut header = SendMessageRequestHeader::read_any(&v2.ext_fields).unwrap();
+            header.batch = None;
+            let mut ext = ExtFields::new();
+            header.write_to(&mut ext);
+            ext.insert("batch", "1");
+            let code = RequestCode::SendMessage.code();
+            let request = RemotingCommand::new_request(code, ext, Bytes::from(body));
+            let response = responded(send_message(&fx.send_context(&view), peer(), &request).await);
+            assert_eq!(response.code, 0, "{:?}", response.remark);
+            assert_eq!(
+                response.ext_fields.get("msgId").unwrap().split(',').count(),
+                3
+            );
+            assert_eq!(fx.store.max_offset("T", 0), 3);
+        });
+    }
+
+    #[test]
     fn a_retry_past_its_maximum_is_rerouted_to_the_dead_letter_queue() {
         testing::run(|fx| async move {
             fx.create_topic("%RETRY%g", 1);

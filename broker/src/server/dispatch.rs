@@ -280,8 +280,8 @@ async fn run_with_store(
         Handler::SearchOffsetByTimestamp => queue_info::search_offset(store, request).await,
         Handler::GetEarliestMsgStoretime => queue_info::earliest_store_time(store, request).await,
         Handler::QueryConsumerOffset => {
-            let tail = config.tail_cache_bytes;
-            offset::query_consumer_offset(store, &shard.offsets, tail, request).await
+            let in_memory = config.in_memory_max_bytes(offset::physical_memory_bytes());
+            offset::query_consumer_offset(store, &shard.offsets, in_memory, request).await
         }
         Handler::UpdateConsumerOffset => {
             offset::update_consumer_offset(&shard.view(), &shard.offsets, request)

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::lenient::{lenient_enum, null_default};
+use super::lenient::lenient_enum;
 
 lenient_enum! {
     /// `ConsumeType`: push consumers consume passively, pull consumers actively.
@@ -48,13 +48,11 @@ lenient_enum! {
 #[serde(default, rename_all = "camelCase")]
 pub struct HeartbeatData {
     /// `clientIP@instanceName[@unitName]`, echoed verbatim by GET_CONSUMER_LIST_BY_GROUP.
-    #[serde(rename = "clientID", deserialize_with = "null_default")]
+    #[serde(rename = "clientID")]
     pub client_id: String,
-    #[serde(deserialize_with = "null_default")]
     pub consumer_data_set: Vec<ConsumerData>,
     /// Heartbeat v2 fingerprint; 0 means a classic heartbeat.
     pub heartbeat_fingerprint: i32,
-    #[serde(deserialize_with = "null_default")]
     pub producer_data_set: Vec<ProducerData>,
     pub without_sub: bool,
 }
@@ -65,10 +63,8 @@ pub struct HeartbeatData {
 pub struct ConsumerData {
     pub consume_from_where: ConsumeFromWhere,
     pub consume_type: ConsumeType,
-    #[serde(deserialize_with = "null_default")]
     pub group_name: String,
     pub message_model: MessageModel,
-    #[serde(deserialize_with = "null_default")]
     pub subscription_data_set: Vec<SubscriptionData>,
     pub unit_mode: bool,
 }
@@ -77,7 +73,6 @@ pub struct ConsumerData {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ProducerData {
-    #[serde(deserialize_with = "null_default")]
     pub group_name: String,
 }
 
@@ -87,15 +82,11 @@ pub struct ProducerData {
 #[serde(default, rename_all = "camelCase")]
 pub struct SubscriptionData {
     pub class_filter_mode: bool,
-    #[serde(deserialize_with = "null_default")]
     pub code_set: Vec<i32>,
     pub expression_type: ExpressionType,
-    #[serde(deserialize_with = "null_default")]
     pub sub_string: String,
     pub sub_version: i64,
-    #[serde(deserialize_with = "null_default")]
     pub tags_set: Vec<String>,
-    #[serde(deserialize_with = "null_default")]
     pub topic: String,
 }
 
@@ -103,7 +94,6 @@ pub struct SubscriptionData {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ConsumerListBody {
-    #[serde(deserialize_with = "null_default")]
     pub consumer_id_list: Vec<String>,
 }
 
@@ -111,10 +101,8 @@ pub struct ConsumerListBody {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct MessageQueue {
-    #[serde(deserialize_with = "null_default")]
     pub broker_name: String,
     pub queue_id: i32,
-    #[serde(deserialize_with = "null_default")]
     pub topic: String,
 }
 
@@ -122,11 +110,8 @@ pub struct MessageQueue {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct LockBatchRequestBody {
-    #[serde(deserialize_with = "null_default")]
     pub client_id: String,
-    #[serde(deserialize_with = "null_default")]
     pub consumer_group: String,
-    #[serde(deserialize_with = "null_default")]
     pub mq_set: Vec<MessageQueue>,
     pub only_this_broker: bool,
 }
@@ -135,7 +120,7 @@ pub struct LockBatchRequestBody {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LockBatchResponseBody {
-    #[serde(rename = "lockOKMQSet", deserialize_with = "null_default")]
+    #[serde(rename = "lockOKMQSet")]
     pub lock_ok_mq_set: Vec<MessageQueue>,
 }
 
@@ -143,10 +128,7 @@ pub struct LockBatchResponseBody {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct CheckClientConfigBody {
-    #[serde(deserialize_with = "null_default")]
     pub client_id: String,
-    #[serde(deserialize_with = "null_default")]
     pub group: String,
-    #[serde(deserialize_with = "null_default")]
     pub subscription_data: SubscriptionData,
 }

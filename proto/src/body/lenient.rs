@@ -1,16 +1,4 @@
-//! Decoding helpers for the leniency real peers need.
-
-use serde::{Deserialize, Deserializer};
-
-/// Deserializes `null` as the type's default. Go encodes an empty slice or map as `null`, and
-/// fastjson readers treat `null` and absent alike; `#[serde(default)]` alone covers only absent.
-pub(crate) fn null_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
+//! Enums read by their Java name or ordinal, keeping names this version does not know.
 
 /// Declares an enum serialized by its Java name, whose unknown names decode to `Other(name)` and
 /// encode back verbatim, so a newer client's value never fails a whole body.

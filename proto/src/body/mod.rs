@@ -6,11 +6,13 @@
 //! standard JSON that every client accepts, including the Go client that splits `brokerAddrs` by
 //! hand.
 //!
-//! Decoding is lenient in the ways real peers require: fastjson's unquoted numeric map keys
-//! (normalized by [`fastjson::quote_numeric_keys`]), absent fields (Java defaults), explicit
-//! `null` where a collection or string is expected (Go writes `null` for empty slices), unknown
-//! fields, and unknown enum names (kept verbatim, see [`lenient_enum`]).
+//! Decoding is as lenient as the Java broker's fastjson, in one place ([`decode_lenient`]) for
+//! every body: fastjson's unquoted numeric map keys (normalized by
+//! [`fastjson::quote_numeric_keys`]); numbers, booleans and strings written as one another and
+//! `null` for any field (the conversions of [`coerce`], no per-field annotations); absent fields
+//! (Java defaults); unknown fields; unknown enum names (kept verbatim, see `lenient_enum`).
 
+pub mod coerce;
 pub mod fastjson;
 mod heartbeat;
 mod lenient;
@@ -69,11 +71,20 @@ pub trait JsonBody: Serialize + DeserializeOwned {
         serde_json::to_string(self).expect("body types always serialize")
     }
 
-    /// Parses standard JSON or fastjson's dialect (unquoted numeric map keys).
+    /// Parses standard JSON or fastjson's dialect, with fastjson's coercions
+    /// ([`decode_lenient`]).
     fn from_json(bytes: &[u8]) -> Result<Self, BodyError> {
-        let normalized = fastjson::quote_numeric_keys(bytes);
-        Ok(serde_json::from_slice(&normalized)?)
+        decode_lenient(bytes)
     }
+}
+
+/// Reads a JSON body the way the Java broker's fastjson does: unquoted numeric map keys, then
+/// every value converted to the type its field asks for ([`coerce`]). Every body ringmq reads
+/// goes through here, so no body type declares leniency field by field.
+pub fn decode_lenient<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
+    let normalized = fastjson::quote_numeric_keys(bytes);
+    let value: serde_json::Value = serde_json::from_slice(&normalized)?;
+    Ok(coerce::from_value(value)?)
 }
 
 impl JsonBody for TopicRouteData {}

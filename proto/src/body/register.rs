@@ -22,9 +22,8 @@ use flate2::write::ZlibEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
 
-use super::lenient::null_default;
 use super::topic::{DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicFilterType};
-use super::{BodyError, JsonBody};
+use super::{decode_lenient, BodyError, JsonBody};
 
 /// Bound on the inflated size of a compressed body. A 16 MiB frame of zeros inflates to
 /// gigabytes; a real broker's table of tens of thousands of topics stays far below this.
@@ -34,9 +33,7 @@ pub const INFLATED_MAX_BYTES: u64 = 256 * 1024 * 1024;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct RegisterBrokerBody {
-    #[serde(deserialize_with = "null_default")]
     pub filter_server_list: Vec<String>,
-    #[serde(deserialize_with = "null_default")]
     pub topic_config_serialize_wrapper: TopicConfigSerializeWrapper,
 }
 
@@ -107,9 +104,7 @@ impl RegisterBrokerBody {
                 .topic_config_table
                 .insert(config.topic_name.clone(), config);
         }
-        let filter_server_list: Vec<String> =
-            serde_json::from_slice::<Option<Vec<String>>>(reader.part("filterServerList")?)?
-                .unwrap_or_default();
+        let filter_server_list: Vec<String> = decode_lenient(reader.part("filterServerList")?)?;
         // Brokers before 5.0 end here; 5.x brokers append static-topic mappings.
         if !reader.rest.is_empty() {
             let mapping_count = reader.count("mappingCount")?;
@@ -163,7 +158,7 @@ fn parse_topic_config_line(line: &str) -> Result<TopicConfig, BodyError> {
         ..TopicConfig::default()
     };
     if let Some(attributes) = fields.get(5) {
-        config.attributes = serde_json::from_str::<Option<_>>(attributes)?.unwrap_or_default();
+        config.attributes = decode_lenient(attributes.as_bytes())?;
     }
     Ok(config)
 }

@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::lenient::null_default;
-
 /// Broker id of a master; slaves have ids > 0. Producers ignore brokers without a master.
 pub const MASTER_ID: i64 = 0;
 
@@ -21,15 +19,12 @@ pub mod perm {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct TopicRouteData {
-    #[serde(deserialize_with = "null_default")]
     pub broker_datas: Vec<BrokerData>,
     /// Filter servers per broker address; always `{}` unless a broker registered some.
-    #[serde(deserialize_with = "null_default")]
     pub filter_server_table: BTreeMap<String, Vec<String>>,
     /// `brokerName:queueNum;...` for globally ordered topics (KV namespace ORDER_TOPIC_CONFIG).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_topic_conf: Option<String>,
-    #[serde(deserialize_with = "null_default")]
     pub queue_datas: Vec<QueueData>,
 }
 
@@ -41,7 +36,6 @@ pub struct TopicRouteData {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct QueueData {
-    #[serde(deserialize_with = "null_default")]
     pub broker_name: String,
     pub perm: i32,
     pub read_queue_nums: i32,
@@ -55,11 +49,8 @@ pub struct QueueData {
 #[serde(default, rename_all = "camelCase")]
 pub struct BrokerData {
     /// Broker id → `ip:port`; id 0 is the master. Written with quoted keys (`{"0":"..."}`).
-    #[serde(deserialize_with = "null_default")]
     pub broker_addrs: BTreeMap<i64, String>,
-    #[serde(deserialize_with = "null_default")]
     pub broker_name: String,
-    #[serde(deserialize_with = "null_default")]
     pub cluster: String,
     pub enable_acting_master: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::lenient::null_default;
 use super::route::BrokerData;
 
 /// GET_BROKER_CLUSTER_INFO body: every broker group and which cluster holds which group.
@@ -12,10 +11,8 @@ use super::route::BrokerData;
 #[serde(default, rename_all = "camelCase")]
 pub struct ClusterInfo {
     /// Broker name → broker data.
-    #[serde(deserialize_with = "null_default")]
     pub broker_addr_table: BTreeMap<String, BrokerData>,
     /// Cluster name → broker names.
-    #[serde(deserialize_with = "null_default")]
     pub cluster_addr_table: BTreeMap<String, BTreeSet<String>>,
 }
 
@@ -25,7 +22,6 @@ pub struct ClusterInfo {
 pub struct TopicList {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broker_addr: Option<String>,
-    #[serde(deserialize_with = "null_default")]
     pub topic_list: BTreeSet<String>,
 }
 
@@ -33,6 +29,5 @@ pub struct TopicList {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KvTable {
-    #[serde(deserialize_with = "null_default")]
     pub table: BTreeMap<String, String>,
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::lenient::{lenient_enum, null_default};
+use super::lenient::lenient_enum;
 use super::route::perm;
 
 /// Version stamp of a broker's topic configuration: the name server re-reads a broker's topics
@@ -29,13 +29,11 @@ lenient_enum! {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct TopicConfig {
-    #[serde(deserialize_with = "null_default")]
     pub attributes: BTreeMap<String, String>,
     pub order: bool,
     pub perm: i32,
     pub read_queue_nums: i32,
     pub topic_filter_type: TopicFilterType,
-    #[serde(deserialize_with = "null_default")]
     pub topic_name: String,
     pub topic_sys_flag: i32,
     pub write_queue_nums: i32,
@@ -74,8 +72,6 @@ impl TopicConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct TopicConfigSerializeWrapper {
-    #[serde(deserialize_with = "null_default")]
     pub data_version: DataVersion,
-    #[serde(deserialize_with = "null_default")]
     pub topic_config_table: BTreeMap<String, TopicConfig>,
 }

@@ -201,11 +201,16 @@ pub mod field {
         opt_bool(ext, field).ok_or(HeaderError::Missing { field })
     }
 
-    /// An optional `boolean` field. As Java's `Boolean.parseBoolean`: `true` in any case is
-    /// true, any other text false, so no boolean is ever invalid.
+    /// An optional `boolean` field. As Java's `Boolean.parseBoolean` (`true` in any case is
+    /// true, any other text false, so no boolean is ever invalid), and beyond Java `1` is true
+    /// too: the rocketmq-client-cpp engine writes header booleans as `1`/`0` (a batch sent as
+    /// SEND_MESSAGE with `batch=1`, apache/rocketmq-client-cpp#363), and Java storing that
+    /// batch as one garbage message helps no one.
     pub fn opt_bool(ext: &ExtFields, field: &'static str) -> Option<bool> {
-        ext.get(field)
-            .map(|v| v.trim().eq_ignore_ascii_case("true"))
+        ext.get(field).map(|v| {
+            let v = v.trim();
+            v.eq_ignore_ascii_case("true") || v == "1"
+        })
     }
 
     /// Parses decimal text as Java's `Integer.parseInt`/`Long.parseLong` do (optional sign),
