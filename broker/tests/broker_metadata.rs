@@ -509,9 +509,17 @@ fn registration_survives_the_name_server_closing_an_idle_connection() {
     let namesrv = start_namesrv_with(dir.path(), &["--idle-timeout-ms", "300"]);
     let broker = start_broker(&dir.path().join("store"), &["-n", &namesrv.addr()]);
     wait_route(&namesrv, "TBW102", |r| r.is_some());
-    // Let the name server drop the registrar's connection as idle (300 ms), then change a
-    // topic: the immediate re-registration must go out on a fresh connection.
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // Let the name server drop the registrar's connection as idle (300 ms): the only connection
+    // left idle, since every route query closes its own. Then change a topic: the immediate
+    // re-registration must go out on a fresh connection.
+    let started = std::time::Instant::now();
+    while !namesrv.process.log().contains("closing idle connection") {
+        assert!(
+            started.elapsed() < WAIT_MAX,
+            "the name server never closed the idle registrar connection"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let mut client = broker.connect();
     client.call_code(
         RequestCode::UpdateAndCreateTopic.code(),

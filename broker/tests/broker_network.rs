@@ -241,7 +241,14 @@ fn idle_connections_are_closed_and_busy_ones_kept() {
     );
     let mut idle = broker.connect();
     assert_healthy(&mut idle);
+    // A busy connection sends every 250 ms for three times the idle timeout: always served.
+    let mut busy = broker.connect();
+    for _ in 0..12 {
+        assert_healthy(&mut busy);
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
     assert!(idle.is_closed_by_server(), "idle connection kept open");
+    assert_healthy(&mut busy);
     // A fresh connection is served as usual.
     assert_healthy(&mut broker.connect());
 }

@@ -241,7 +241,13 @@ fn crash_rounds(test_name: &str, mode: FlushMode) {
     } else {
         "async"
     };
-    for seed in [11u64, 22, 33] {
+    // Seeds vary per run, printed so a failure can be replayed with RINGMQ_CRASH_SEED.
+    let base_seed = std::env::var("RINGMQ_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| rand::random::<u32>() as u64);
+    eprintln!("{test_name}: seeds {base_seed}.. (replay with RINGMQ_CRASH_SEED={base_seed})");
+    for seed in [base_seed, base_seed + 1, base_seed + 2] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_str().unwrap().to_owned();
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);

@@ -13,6 +13,9 @@ use store_support::{record, run, small_config};
 
 const CHILD_ENV: &str = "RINGMQ_STORE_FAILURE_CHILD";
 
+/// Longest a child test process may run.
+const CHILD_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn child_main(spec: &str, mode: FlushMode) {
     let (dir, limit) = spec.split_once('|').unwrap();
     let limit: u64 = limit.parse().unwrap();
@@ -86,13 +89,23 @@ fn run_child(test_name: &str, mode: FlushMode, limit_bytes: u64) -> String {
         return String::new();
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, format!("{}|{limit_bytes}", dir.path().display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .expect("run child");
+    // Bounded: a child that hangs is killed and the test fails with what it printed.
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("poll child").is_none() {
+        if started.elapsed() > CHILD_WAIT_MAX {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("child output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "child failed: {stdout}");
     assert!(stdout.contains("READONLY-OK"), "child output: {stdout}");

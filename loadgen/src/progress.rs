@@ -105,6 +105,8 @@ pub trait PhaseAt: Send + 'static {
 /// Prints the progress line every second on stderr until stopped; returns the timeline.
 pub struct ProgressReporter {
     stop: Arc<AtomicBool>,
+    /// Timeline points recorded so far.
+    points: Arc<std::sync::atomic::AtomicUsize>,
     thread: Option<JoinHandle<Vec<TimelinePoint>>>,
 }
 
@@ -116,6 +118,8 @@ impl ProgressReporter {
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stop_seen = stop.clone();
+        let points = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let points_seen = points.clone();
         let thread = std::thread::Builder::new()
             .name("loadgen-progress".into())
             .spawn(move || {
@@ -146,6 +150,7 @@ impl ProgressReporter {
                         format_line(&point, phase.phase_at(now), with_consumers)
                     );
                     timeline.push(point);
+                    points_seen.store(timeline.len(), Ordering::Relaxed);
                     previous = current;
                     previous_at = now;
                 }
@@ -154,8 +159,14 @@ impl ProgressReporter {
             .expect("spawn the progress thread");
         Self {
             stop,
+            points,
             thread: Some(thread),
         }
+    }
+
+    /// Timeline points recorded so far.
+    pub fn points_recorded(&self) -> usize {
+        self.points.load(Ordering::Relaxed)
     }
 
     /// Stops the reporter and returns the per-second timeline.
@@ -240,12 +251,25 @@ mod tests {
     }
 
     #[test]
-    fn reporter_stops_and_returns_its_timeline() {
+    fn reporter_records_what_was_sent_and_stops() {
         let counters = vec![Arc::new(LiveCounters::default())];
         counters[0].add_sent(5, 500, 10);
         let reporter = ProgressReporter::start(counters, false, Always);
-        // Finishing immediately is allowed; the timeline may be empty but the thread ends.
+        // The first point comes about a second after the start: wait for it (bounded).
+        let started = Instant::now();
+        while reporter.points_recorded() == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no progress point"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let timeline = reporter.finish();
-        assert!(timeline.len() <= 1);
+        let first = timeline[0];
+        // The rate times its interval (the first point's elapsed time) is the 5 messages sent.
+        let sent = first.send_msg_per_sec * first.elapsed_secs;
+        assert!((sent - 5.0).abs() < 1e-6, "{first:?}");
+        assert_eq!(first.mean_send_latency_us, 10.0);
+        assert_eq!(first.max_send_latency_us, 10);
     }
 }

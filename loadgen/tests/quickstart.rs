@@ -219,8 +219,12 @@ fn ctrl_c_stops_the_run_writes_the_report_and_stops_both_servers() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start quickstart");
-    // Read stderr until the first measured progress line, then interrupt.
-    let mut stderr_lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    // Read stderr until the first measured progress line, then interrupt. If the test fails
+    // before the interrupt, the guard kills the 600 s run (its servers die with it: the load
+    // generator starts them with PR_SET_PDEATHSIG).
+    let stderr = child.stderr.take().expect("stderr");
+    let mut guard = KillOnDrop(Some(child));
+    let mut stderr_lines = BufReader::new(stderr).lines();
     let mut seen = String::new();
     for line in stderr_lines.by_ref() {
         let line = line.expect("stderr line");
@@ -232,6 +236,7 @@ fn ctrl_c_stops_the_run_writes_the_report_and_stops_both_servers() {
     }
     let pids = announced_pids(&seen);
     assert_eq!(pids.len(), 2, "announced pids in:\n{seen}");
+    let child = guard.0.take().expect("still running");
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let rest: Vec<String> = stderr_lines.map_while(Result::ok).collect();
     let output = child.wait_with_output().expect("quickstart exits");
@@ -251,4 +256,16 @@ fn ctrl_c_stops_the_run_writes_the_report_and_stops_both_servers() {
     }
     let r = result_json_named(dir.path(), "-interrupted.json");
     assert!(r["send"]["ok_messages"].as_u64().unwrap_or(0) > 0, "{r}");
+}
+
+/// A child killed (SIGKILL) and reaped when dropped, unless taken out first.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

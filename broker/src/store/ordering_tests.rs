@@ -231,11 +231,18 @@ fn check(events: &[Event], segment_size: u64, check_acks: bool) -> usize {
 
 #[test]
 fn sync_flush_acks_only_after_an_fdatasync_issued_after_the_write_completed() {
-    let events = run_traced(FlushMode::Sync);
-    let pipelined = check(&events, 64 * 1024, true);
-    // The run must have exercised the case the rule is about: writes completing while an
-    // fdatasync of the log was in flight.
-    assert!(pipelined > 0, "no write overlapped an fdatasync");
+    // The runs must exercise the case the rule is about: writes completing while an fdatasync
+    // of the log was in flight. Whether one does is up to the disk and the scheduler, so runs
+    // repeat (a bounded number of times) until one does; every run is checked against the rule.
+    const RUNS_MAX: usize = 10;
+    let overlapped = (0..RUNS_MAX).any(|_| {
+        let events = run_traced(FlushMode::Sync);
+        check(&events, 64 * 1024, true) > 0
+    });
+    assert!(
+        overlapped,
+        "no write overlapped an fdatasync in {RUNS_MAX} runs"
+    );
 }
 
 #[test]

@@ -48,7 +48,19 @@ pub fn namesrv_binary() -> PathBuf {
         .clone()
 }
 
-/// A port p such that p and p − 2 were both free a moment ago (the broker needs both).
+/// Ports this test binary already handed out: a port picked free is not picked again, even
+/// after the process that used it stopped (another test may be restarting on it).
+fn handed_out() -> std::sync::MutexGuard<'static, std::collections::HashSet<u16>> {
+    static PORTS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<u16>>> =
+        std::sync::OnceLock::new();
+    PORTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// A port p such that p and p − 2 were both free a moment ago (the broker needs both) and
+/// neither was handed out before.
 pub fn free_port_pair() -> u16 {
     for _ in 0..100 {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -56,19 +68,31 @@ pub fn free_port_pair() -> u16 {
         if port < 1026 {
             continue;
         }
+        let mut handed = handed_out();
+        if handed.contains(&port) || handed.contains(&(port - 2)) {
+            continue;
+        }
         if TcpListener::bind(("127.0.0.1", port - 2)).is_ok() {
+            handed.extend([port, port - 2]);
             return port;
         }
     }
     panic!("no free port pair found");
 }
 
+/// A free port not handed out before.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    for _ in 0..100 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if handed_out().insert(port) {
+            return port;
+        }
+    }
+    panic!("no free port found");
 }
 
 /// A child process killed (SIGKILL) and reaped when dropped, unless stopped before.
@@ -129,7 +153,9 @@ impl Drop for ProcessGuard {
 fn spawn_logged(name: &str, binary: &Path, args: &[String], log_dir: &Path) -> ProcessGuard {
     let log_path = log_dir.join(format!("{name}.log"));
     let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(binary)
+    let mut command = Command::new(binary);
+    die_with_this_process(&mut command);
+    let child = command
         .args(args)
         .env("RUST_LOG", "info")
         .env_remove("NAMESRV_ADDR")
@@ -436,4 +462,19 @@ pub fn rocketmq_request(code: i32, fields: &[(&str, &str)], body: &[u8]) -> Remo
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The child gets SIGKILL when the thread that started it ends (the test's thread, or the
+/// whole test binary if it is killed), so no server outlives its test.
+pub fn die_with_this_process(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }

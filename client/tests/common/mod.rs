@@ -266,13 +266,14 @@ impl Broker {
     ///
     /// A free port can be taken by another process (an outgoing connection's ephemeral port, a
     /// concurrently started server) between picking it and the broker binding it; a start that
-    /// fails with "Address already in use" is retried on new ports, up to three times.
+    /// fails because its port is taken ("… is already in use", the broker's words) is retried on
+    /// new ports, up to three times.
     pub fn start(namesrv: &str, broker_name: &str, extra: &[&str]) -> Broker {
         let mut last_log = String::new();
         for _ in 0..3 {
             match Broker::try_start(namesrv, broker_name, extra) {
                 Ok(broker) => return broker,
-                Err(log) if log.contains("Address already in use") => last_log = log,
+                Err(log) if log.contains("already in use") => last_log = log,
                 Err(log) => panic!("ringmq-broker exited before listening:\n{log}"),
             }
         }
