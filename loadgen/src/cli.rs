@@ -137,8 +137,10 @@ pub struct WorkloadArgs {
     /// (one pinned executor per CPU). Default: one per online CPU, unpinned.
     #[arg(long)]
     pub cpus: Option<String>,
-    /// Directory for the JSON result and markdown summary; `none` writes nothing.
-    #[arg(long, default_value = "results")]
+    /// Directory for the JSON result and markdown summary; `none` writes nothing. Default:
+    /// `ringmq-results` in the system's temporary directory, so a run never writes into the
+    /// checkout it was started from.
+    #[arg(long, default_value_os_t = default_results_dir())]
     pub results_dir: PathBuf,
     /// Short name of the run, used in result file names.
     #[arg(long)]
@@ -488,4 +490,9 @@ mod tests {
         };
         assert_eq!(q.flush, FlushMode::SyncFlush);
     }
+}
+
+/// Where results go unless `--results-dir` says otherwise.
+pub fn default_results_dir() -> PathBuf {
+    std::env::temp_dir().join("ringmq-results")
 }
