@@ -92,7 +92,26 @@ impl ConsumerOffsets {
         self.dirty |= self.table.len() != before;
     }
 
-    /// Writes the table if it changed since the last write.
+    /// The file's path and content if the table changed since the last snapshot, which is then
+    /// taken as written; if the write fails, call [`ConsumerOffsets::mark_dirty`].
+    pub fn take_dirty_snapshot(&mut self) -> Option<(PathBuf, Vec<u8>)> {
+        if !self.dirty {
+            return None;
+        }
+        let file = OffsetFile {
+            offset_table: self.table.clone(),
+        };
+        let json = serde_json::to_vec(&file).expect("offset table always serializes");
+        self.dirty = false;
+        Some((self.path.clone(), json))
+    }
+
+    /// A snapshot's write failed: write again next time.
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Writes the table if it changed since the last write (blocking; start-up and tests).
     pub fn persist_if_dirty(&mut self) -> Result<(), OffsetsError> {
         if !self.dirty {
             return Ok(());

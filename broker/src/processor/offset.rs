@@ -167,13 +167,6 @@ pub fn update_consumer_offset(
     Outcome::Respond(success(request))
 }
 
-/// Writes this shard's offsets if they changed (timer and shutdown).
-pub fn persist(shard: usize, offsets: &RefCell<ConsumerOffsets>) {
-    if let Err(e) = offsets.borrow_mut().persist_if_dirty() {
-        tracing::error!(shard, "cannot persist consumer offsets: {e}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,11 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     let mut metadata = Some(metadata);
 
     let (mesh, inboxes) = mesh::mesh(shards, config.limits.shard_inbox_batches_max);
+    let (file_writer, file_writer_thread) =
+        crate::persist::FileWriter::start().map_err(|source| ServerError::Start {
+            what: "the persist thread".to_string(),
+            source,
+        })?;
 
     let stop_mesh = mesh.clone();
     let stop_registrar = registrar.clone();
@@ -124,6 +129,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
         let offsets = ConsumerOffsets::load(ConsumerOffsets::file_path(&root, index))?;
         let shard_metadata = if index == 0 { metadata.take() } else { None };
         let (config, mesh, view) = (config.clone(), mesh.clone(), initial_view.clone());
+        let file_writer = file_writer.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*core))
             .name(&format!("ringmq-shard-{index}"))
             .spawn(move || async move {
@@ -144,6 +150,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
                     shard_metadata,
                     offsets,
                     store,
+                    file_writer,
                 ));
                 shard::run_shard(shard, inbox).await;
             })
@@ -164,6 +171,9 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     }
     let _ = registrar.send(RegistrarMsg::Stop);
     let _ = registrar_thread.join();
+    // Every shard's clone is gone with its executor: the persist thread ends after its last write.
+    drop(file_writer);
+    let _ = file_writer_thread.join();
     tracing::info!("broker stopped");
     result
 }

@@ -22,6 +22,7 @@ use crate::channel::{self as channel, ConnId};
 use crate::config::BrokerConfig;
 use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata};
+use crate::persist::FileWriter;
 use crate::processor::lookup::IndexQuery;
 use crate::processor::runtime_info::{self, RequestCounters, ShardCounters};
 use crate::processor::{self, Announce, ShardMesh};
@@ -69,6 +70,8 @@ pub struct Shard {
     pub counters: RequestCounters,
     /// When the broker started (ms since the epoch), for GET_BROKER_RUNTIME_INFO.
     pub boot_timestamp_ms: i64,
+    /// Writes this shard's periodic files (consumer offsets) off the shard thread.
+    file_writer: FileWriter,
 }
 
 impl Shard {
@@ -80,6 +83,7 @@ impl Shard {
         metadata: Option<Metadata>,
         offsets: ConsumerOffsets,
         store: Store,
+        file_writer: FileWriter,
     ) -> Shard {
         assert_eq!(metadata.is_some(), id == METADATA_SHARD);
         let store_host: SocketAddr = config
@@ -107,6 +111,7 @@ impl Shard {
             stop: StopSignal::default(),
             counters: Default::default(),
             boot_timestamp_ms: crate::metadata::topics::now_ms(),
+            file_writer,
         }
     }
 
@@ -247,7 +252,7 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers) {
     }
     shard.stop.fire();
     drain(&shard, &inbox).await;
-    processor::offset::persist(shard.id.0, &shard.offsets);
+    persist_offsets(&shard).await;
     close_store(&shard).await;
     tracing::info!(shard = shard.id.0, "shard stopped");
 }
@@ -338,6 +343,18 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
     }
 }
 
+/// Writes this shard's consumer offsets if they changed, on the writer thread: the fsyncs of an
+/// atomic write took 12–30 ms on a shard thread (`results/stalls-2026-12-07.md`).
+async fn persist_offsets(shard: &Shard) {
+    let Some((path, bytes)) = shard.offsets.borrow_mut().take_dirty_snapshot() else {
+        return;
+    };
+    if let Err(e) = shard.file_writer.write(path, bytes).await {
+        shard.offsets.borrow_mut().mark_dirty();
+        tracing::error!(shard = shard.id.0, "cannot persist consumer offsets: {e}");
+    }
+}
+
 /// Periodic work of a shard; the tasks are cancelled at shutdown.
 fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
     let mut tasks = Vec::new();
@@ -347,7 +364,7 @@ fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
     tasks.push(glommio::spawn_local(async move {
         loop {
             glommio::timer::sleep(interval).await;
-            processor::offset::persist(offsets_shard.id.0, &offsets_shard.offsets);
+            persist_offsets(&offsets_shard).await;
         }
     }));
     if let Some(metadata) = &shard.metadata {
