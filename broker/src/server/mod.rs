@@ -148,9 +148,11 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
                     mesh,
                     view,
                     shard_metadata,
-                    offsets,
-                    store,
-                    file_writer,
+                    shard::ShardParts {
+                        offsets,
+                        store,
+                        file_writer,
+                    },
                 ));
                 shard::run_shard(shard, inbox).await;
             })

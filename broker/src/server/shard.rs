@@ -41,6 +41,13 @@ const CLIENT_EXPIRY_SWEEP: Duration = Duration::from_secs(10);
 /// Shortest interval between two writes of a shard's consumer offsets.
 const OFFSETS_PERSIST_INTERVAL_MIN: Duration = Duration::from_millis(100);
 
+/// What a shard owns besides broker-wide state, made ready before its executor starts.
+pub struct ShardParts {
+    pub offsets: ConsumerOffsets,
+    pub store: Store,
+    pub file_writer: FileWriter,
+}
+
 pub struct Shard {
     pub id: ShardId,
     pub shards: usize,
@@ -81,10 +88,13 @@ impl Shard {
         mesh: Mesh,
         view: Arc<BrokerView>,
         metadata: Option<Metadata>,
-        offsets: ConsumerOffsets,
-        store: Store,
-        file_writer: FileWriter,
+        parts: ShardParts,
     ) -> Shard {
+        let ShardParts {
+            offsets,
+            store,
+            file_writer,
+        } = parts;
         assert_eq!(metadata.is_some(), id == METADATA_SHARD);
         let store_host: SocketAddr = config
             .advertised_addr()
