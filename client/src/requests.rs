@@ -461,3 +461,10 @@ mod tests {
         assert!(data.consumer_data_set.is_empty());
     }
 }
+
+/// END_TRANSACTION (37), oneway, as Java's `endTransactionOneway` sends it.
+pub(crate) fn end_transaction(header: &ringmq_proto::header::EndTransactionRequestHeader) -> RemotingCommand {
+    let mut command = request(RequestCode::EndTransaction, header, Bytes::new());
+    command.set_oneway();
+    command
+}
