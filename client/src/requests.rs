@@ -463,7 +463,9 @@ mod tests {
 }
 
 /// END_TRANSACTION (37), oneway, as Java's `endTransactionOneway` sends it.
-pub(crate) fn end_transaction(header: &ringmq_proto::header::EndTransactionRequestHeader) -> RemotingCommand {
+pub(crate) fn end_transaction(
+    header: &ringmq_proto::header::EndTransactionRequestHeader,
+) -> RemotingCommand {
     let mut command = request(RequestCode::EndTransaction, header, Bytes::new());
     command.set_oneway();
     command

@@ -29,6 +29,13 @@ pub trait CheckChannel {
     fn send_check(&self, request: RemotingCommand);
 }
 
+impl CheckChannel for crate::channel::ConnHandle {
+    fn send_check(&self, request: RemotingCommand) {
+        // A fresh opaque, in the serialization the client last used.
+        self.send_request(request);
+    }
+}
+
 /// Broker-wide lookup of the live producer connections of a group.
 pub trait ProducerDirectory {
     type Channel: CheckChannel;
@@ -201,10 +208,7 @@ impl TransactionService {
         let op_body = half_offset.to_string();
         let op_props = half::op_properties();
         let op = half::op_record(rec, op_body.as_bytes(), &op_props);
-        if let Err(e) = store.append(&[copy, op]).await {
-            self.window.borrow_mut().unresolve(half_offset);
-            return Err(e.into());
-        }
+        self.append_claimed(store, &[copy, op], half_offset).await?;
         bump(&self.counters.given_up, 1);
         tracing::info!(half_offset, times, "transaction given up after its checks");
         Ok(())

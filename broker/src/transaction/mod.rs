@@ -56,6 +56,16 @@ pub struct TransactionConfig {
     pub check_max: u32,
 }
 
+impl TransactionConfig {
+    pub fn from_broker(config: &crate::config::BrokerConfig) -> TransactionConfig {
+        TransactionConfig {
+            check_interval_ms: config.transaction_check_interval_ms,
+            timeout_ms: config.transaction_timeout_ms,
+            check_max: config.transaction_check_max,
+        }
+    }
+}
+
 impl Default for TransactionConfig {
     fn default() -> Self {
         TransactionConfig {
@@ -150,6 +160,10 @@ pub struct TransactionService {
     counters: TransactionCounters,
     /// (half base, op floor, check-times count) last written, to skip unchanged writes.
     persisted: Cell<(u64, u64, usize)>,
+    /// Resolutions claimed in the window whose append has not completed. Decremented only when
+    /// the append returns, so one abandoned by a cancelled task (shutdown) keeps the progress
+    /// file at its last consistent state and the half is checked again after the restart.
+    claims_in_flight: Cell<usize>,
 }
 
 impl TransactionService {
@@ -186,6 +200,7 @@ impl TransactionService {
             window: RefCell::new(window),
             counters: TransactionCounters::default(),
             persisted: Cell::new((u64::MAX, u64::MAX, 0)),
+            claims_in_flight: Cell::new(0),
         };
         Ok(service)
     }
@@ -246,6 +261,9 @@ impl TransactionService {
     /// Writes the progress file when it changed. Small and rare (every few seconds and at
     /// shutdown), so a blocking write like the consumer offsets' is acceptable.
     pub fn persist(&self) -> Result<(), TransactionError> {
+        if self.claims_in_flight.get() > 0 {
+            return Ok(());
+        }
         let w = self.window.borrow();
         let now = (w.base(), w.op_floor(), w.all_check_times().count());
         if now == self.persisted.get() && now.2 == 0 {
@@ -373,8 +391,7 @@ impl TransactionService {
             ..rec
         };
         records.push(half::op_record(&template, op_body.as_bytes(), &op_props));
-        if let Err(e) = store.append(&records).await {
-            self.window.borrow_mut().unresolve(half_offset);
+        if let Err(e) = self.append_claimed(store, &records, half_offset).await {
             return EndOutcome::StoreFailed(e);
         }
         let counter = if commit {
@@ -384,6 +401,23 @@ impl TransactionService {
         };
         bump(counter, 1);
         EndOutcome::Done
+    }
+
+    /// Appends the records of a resolution claimed in the window; a failed append releases the
+    /// claim, so the half is pending again.
+    async fn append_claimed(
+        &self,
+        store: &Store,
+        records: &[Record<'_>],
+        half_offset: u64,
+    ) -> Result<(), StoreError> {
+        self.claims_in_flight.set(self.claims_in_flight.get() + 1);
+        let result = store.append(records).await;
+        self.claims_in_flight.set(self.claims_in_flight.get() - 1);
+        if result.is_err() {
+            self.window.borrow_mut().unresolve(half_offset);
+        }
+        result.map(|_| ())
     }
 
     /// The half record at a commit-log offset of this shard, if one starts there.
