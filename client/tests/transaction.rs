@@ -311,6 +311,33 @@ fn a_dead_producers_transactions_are_checked_with_another_producer_of_the_group(
     });
 }
 
+/// Phase one of [`survives_a_restart`]; returns the send results of the committed ones.
+fn before_restart(ns: String, addr: String) -> Vec<ringmq_client::SendResult> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    run(move || async move {
+        let admin = Admin::new(client(&ns, "admin")).unwrap();
+        create_topic(&admin, &addr, TOPIC, QUEUES).await;
+        let p = producer(&ns, "p1", Rc::default());
+        let mut results = Vec::new();
+        for name in names("commit", 10) {
+            results.push(send(&p, &name, LocalTransactionState::CommitMessage).await);
+        }
+        for name in names("rollback", 10) {
+            send(&p, &name, LocalTransactionState::RollbackMessage).await;
+        }
+        for name in names("pending-commit", 10) {
+            send(&p, &name, LocalTransactionState::Unknown).await;
+        }
+        wait_until("the oneway END_TRANSACTIONs applied", || async {
+            counter(&admin, &addr, "ringmqTransactionRolledBack").await == 10
+                && counter(&admin, &addr, "ringmqTransactionCommitted").await == 10
+        })
+        .await;
+        tx.send(results).unwrap();
+    });
+    rx.recv().unwrap()
+}
+
 /// Phase one: decided and undecided transactions, then the broker dies (`kill9`) or stops.
 /// Phase two: committed ones are there exactly once, rolled-back ones never, pending ones are
 /// checked back and committed, and a repeated END_TRANSACTION for a committed one adds nothing.
@@ -320,33 +347,7 @@ fn survives_a_restart(kill9: bool) {
     let ns = namesrv.addr_string();
     // No check-back before the restart.
     let mut broker = Broker::start_in(&ns, "broker-a", Some(store.path()), &broker_args(&[]));
-    let addr = broker.addr();
-    let (ns1, addr1) = (ns.clone(), addr.clone());
-    let committed: Vec<ringmq_client::SendResult> = {
-        let (tx, rx) = std::sync::mpsc::channel();
-        run(move || async move {
-            let admin = Admin::new(client(&ns1, "admin")).unwrap();
-            create_topic(&admin, &addr1, TOPIC, QUEUES).await;
-            let p = producer(&ns1, "p1", Rc::default());
-            let mut results = Vec::new();
-            for name in names("commit", 10) {
-                results.push(send(&p, &name, LocalTransactionState::CommitMessage).await);
-            }
-            for name in names("rollback", 10) {
-                send(&p, &name, LocalTransactionState::RollbackMessage).await;
-            }
-            for name in names("pending-commit", 10) {
-                send(&p, &name, LocalTransactionState::Unknown).await;
-            }
-            wait_until("the oneway END_TRANSACTIONs applied", || async {
-                counter(&admin, &addr1, "ringmqTransactionRolledBack").await == 10
-                    && counter(&admin, &addr1, "ringmqTransactionCommitted").await == 10
-            })
-            .await;
-            tx.send(results).unwrap();
-        });
-        rx.recv().unwrap()
-    };
+    let committed = before_restart(ns.clone(), broker.addr());
     if kill9 {
         broker.kill9();
     } else {
@@ -417,6 +418,30 @@ fn end_raw(group: &str, table_offset: i64, commit_log_offset: i64, state: i32) -
     RemotingCommand::new_request(RequestCode::EndTransaction.code(), ext, Bytes::new())
 }
 
+/// END_TRANSACTIONs Java refuses, with its remark.
+fn bad_cases(
+    half: &ringmq_client::SendResult,
+    half_offset: i64,
+    normal_offset: i64,
+) -> Vec<(RemotingCommand, &'static str)> {
+    let not_found = "Find prepared transaction message failed";
+    vec![
+        (end_raw("tx-group", 0, half_offset + 1, 8), not_found),
+        (end_raw("tx-group", 0, 1 << 40, 8), not_found),
+        (end_raw("tx-group", 0, 127 << 48, 8), not_found),
+        (end_raw("tx-group", 0, -5, 12), not_found),
+        (end_raw("tx-group", 0, normal_offset, 8), not_found),
+        (
+            end_raw("other-group", half.queue_offset, half_offset, 8),
+            "The producer group wrong",
+        ),
+        (
+            end_raw("tx-group", half.queue_offset + 7, half_offset, 12),
+            "The transaction state table offset wrong",
+        ),
+    ]
+}
+
 #[test]
 fn bad_end_transaction_inputs_get_javas_codes_and_remarks() {
     let namesrv = Namesrv::start();
@@ -438,36 +463,7 @@ fn bad_end_transaction_inputs_get_javas_codes_and_remarks() {
         let normal_offset = decode_offset_msg_id(&normal.offset_msg_id)
             .unwrap()
             .commit_log_offset;
-        let cases: Vec<(RemotingCommand, &str)> = vec![
-            (
-                end_raw("tx-group", 0, half_offset + 1, 8),
-                "Find prepared transaction message failed",
-            ),
-            (
-                end_raw("tx-group", 0, 1 << 40, 8),
-                "Find prepared transaction message failed",
-            ),
-            (
-                end_raw("tx-group", 0, 127 << 48, 8),
-                "Find prepared transaction message failed",
-            ),
-            (
-                end_raw("tx-group", 0, -5, 12),
-                "Find prepared transaction message failed",
-            ),
-            (
-                end_raw("tx-group", 0, normal_offset, 8),
-                "Find prepared transaction message failed",
-            ),
-            (
-                end_raw("other-group", half.queue_offset, half_offset, 8),
-                "The producer group wrong",
-            ),
-            (
-                end_raw("tx-group", half.queue_offset + 7, half_offset, 12),
-                "The transaction state table offset wrong",
-            ),
-        ];
+        let cases = bad_cases(&half, half_offset, normal_offset);
         for (request, remark) in cases {
             let response = admin.invoke(&addr, request).await.unwrap();
             assert_eq!(response.code, 1, "SYSTEM_ERROR for {remark}");

@@ -190,7 +190,7 @@ fn bad_end_transaction_inputs_get_javas_remarks() {
             remark(tx.end(&store, &commit("g", (a.0 + 5, a.1)), 1).await),
             "The transaction state table offset wrong"
         );
-        for offset in [a.1 + 1, a.1 + 1_000_000, -1, (3 << 48) | 0, i64::MAX] {
+        for offset in [a.1 + 1, a.1 + 1_000_000, -1, 3 << 48, i64::MAX] {
             assert_eq!(
                 remark(tx.end(&store, &commit("g", (a.0, offset)), 1).await),
                 REMARK_NOT_FOUND
@@ -290,7 +290,7 @@ fn checks_spread_over_producers_wait_without_any_and_give_up_after_the_maximum()
             (5, 1, 0),
             "immunity has passed too"
         );
-        let sent = dir.sent.borrow();
+        let sent = dir.sent.borrow().clone();
         assert!(
             sent.iter().any(|s| s.0 == 0) && sent.iter().any(|s| s.0 == 1),
             "both producers asked"
@@ -305,7 +305,6 @@ fn checks_spread_over_producers_wait_without_any_and_give_up_after_the_maximum()
             (body.topic, body.queue_id, body.body),
             (&b"TxTopic"[..], 2, &b"U0"[..])
         );
-        drop(sent);
         // Resolved between rounds: not asked again.
         tx.end(
             &store,
