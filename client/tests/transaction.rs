@@ -362,6 +362,14 @@ fn survives_a_restart(kill9: bool) {
     let addr2 = broker2.addr();
     run(move || async move {
         let admin = Admin::new(client(&ns, "admin")).unwrap();
+        // The name server routes to the restarted broker once it registered again.
+        wait_until("the restarted broker's route", || async {
+            admin
+                .topic_route(TOPIC)
+                .await
+                .is_ok_and(|r| r.master_addr("broker-a") == Some(addr2.as_str()))
+        })
+        .await;
         let p = producer(&ns, "p2", Rc::default());
         // Heartbeat the group to the restarted broker (one decided transaction does it).
         send(&p, "commit-after", LocalTransactionState::CommitMessage).await;
