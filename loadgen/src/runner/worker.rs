@@ -458,6 +458,12 @@ fn assigned_queue_count(consumers: &[PushConsumer]) -> usize {
         .sum()
 }
 
+async fn shutdown_producers<T>(producers: &[((Producer, T), Vec<u32>)]) {
+    for ((producer, _), _) in producers {
+        producer.shutdown().await;
+    }
+}
+
 /// Runs one executor's share of the run and returns what it measured.
 pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
     let shared = ctx.shared.clone();
@@ -538,13 +544,19 @@ pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
         }
     }
     // Shutting a producer down waits for its async sends, so every ack is recorded first.
-    for ((producer, _), _) in &producers {
-        producer.shutdown().await;
+    // Transactional producers stay up through the drain: they answer the check-backs that
+    // resolve the last UNKNOWN transactions (they have no async sends to wait for).
+    let answers_checks = ctx.workload.mode == SendMode::Transaction;
+    if !answers_checks {
+        shutdown_producers(&producers).await;
     }
     shared.producer_executor_finished();
 
     while !shared.drain_over.load(Ordering::Relaxed) {
         glommio::timer::sleep(POLL_INTERVAL).await;
+    }
+    if answers_checks {
+        shutdown_producers(&producers).await;
     }
     for c in &consumers {
         c.shutdown().await;
