@@ -28,3 +28,4 @@ pub mod server;
 pub mod shard_map;
 pub mod stop;
 pub mod store;
+pub mod transaction;

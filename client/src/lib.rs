@@ -74,7 +74,10 @@ pub use consumer::{
 pub use core::AUTO_CREATE_TOPIC_KEY;
 pub use error::{is_retriable_send_code, ClientError};
 pub use message::{decode_records, DecodeError, Message, MessageExt};
-pub use producer::{Producer, ProducerConfig, SendResult, SendStatus, CLIENT_INNER_PRODUCER_GROUP};
+pub use producer::{
+    CheckListener, LocalTransactionState, Producer, ProducerConfig, SendResult, SendStatus,
+    TransactionProducer, TransactionSendResult, CLIENT_INNER_PRODUCER_GROUP,
+};
 pub use queue::{queue_index_for_hash, MessageQueue, QueueSelector, RoundRobin};
 pub use route::TopicRoute;
 pub use validate::{validate_message, validate_topic, TOPIC_MAX_LEN};

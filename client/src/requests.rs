@@ -366,6 +366,15 @@ pub(crate) fn update_and_create_topic(config: &TopicConfig) -> RemotingCommand {
     request(RequestCode::UpdateAndCreateTopic, &header, Bytes::new())
 }
 
+/// END_TRANSACTION (37), oneway, as Java's `endTransactionOneway` sends it.
+pub(crate) fn end_transaction(
+    header: &ringmq_proto::header::EndTransactionRequestHeader,
+) -> RemotingCommand {
+    let mut command = request(RequestCode::EndTransaction, header, Bytes::new());
+    command.set_oneway();
+    command
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ pub fn default_label(w: &WorkloadArgs) -> String {
         SendMode::Sync => "sync".into(),
         SendMode::Async => "async".into(),
         SendMode::Oneway => "oneway".into(),
+        SendMode::Transaction => "transaction".into(),
     };
     let shape = match w.rate {
         Some(rate) => format!("open{rate}"),

@@ -40,6 +40,19 @@ pub enum SendMode {
     Oneway,
     /// `--batch-size` messages per SEND_BATCH_MESSAGE, sent synchronously.
     Batch,
+    /// A transaction per message: half message, local decision (commit / rollback / unknown by
+    /// `--tx-rollback-percent` and `--tx-unknown-percent`), END_TRANSACTION; unknown ones are
+    /// committed when the broker checks back. Each producer runs one transaction at a time.
+    Transaction,
+}
+
+/// What a `--mode transaction` local transaction decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxOutcome {
+    Commit,
+    Rollback,
+    /// UNKNOWN at first; the check-back commits it.
+    Unknown,
 }
 
 /// The broker's flush mode (`flushDiskType`), for the broker the quickstart starts.
@@ -89,6 +102,12 @@ pub struct WorkloadArgs {
     /// Messages per batch send (`--mode batch`).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
+    /// `--mode transaction`: percent of transactions rolled back by the local transaction.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub tx_rollback_percent: u8,
+    /// `--mode transaction`: percent left UNKNOWN, resolved (committed) by the broker's check-back.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub tx_unknown_percent: u8,
     /// Outstanding sends per producer in `--mode async`.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
@@ -190,6 +209,8 @@ pub enum WorkloadError {
     VerifyWithoutConsumers,
     #[error("--verify cannot check --mode oneway: oneway sends are never acknowledged")]
     VerifyOneway,
+    #[error("--tx-rollback-percent plus --tx-unknown-percent exceeds 100")]
+    TransactionMix,
     #[error("--duration-secs must be positive")]
     ZeroDuration,
     #[error("invalid --cpus {0:?}: expected a count such as 2 or a list such as 0-1 or 0,2")]
@@ -268,6 +289,9 @@ impl WorkloadArgs {
         if self.verify && self.mode == SendMode::Oneway {
             return Err(WorkloadError::VerifyOneway);
         }
+        if u32::from(self.tx_rollback_percent) + u32::from(self.tx_unknown_percent) > 100 {
+            return Err(WorkloadError::TransactionMix);
+        }
         if self.messages.is_none() && self.duration_secs == 0 {
             return Err(WorkloadError::ZeroDuration);
         }
@@ -314,6 +338,24 @@ impl WorkloadArgs {
         }
     }
 
+    /// `--mode transaction`: what the local transaction of message `(producer, sequence)`
+    /// decides. A pure function of the id, so the consumer side knows which ones must never
+    /// appear, and the check-back answers without state.
+    pub fn tx_outcome(&self, producer_id: u32, sequence: u64) -> TxOutcome {
+        // A multiplicative hash spreads the mix evenly over sequences and producers.
+        let h = (sequence.wrapping_add(u64::from(producer_id) << 40))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> 32;
+        let bucket = (h % 100) as u8;
+        if bucket < self.tx_rollback_percent {
+            TxOutcome::Rollback
+        } else if bucket < self.tx_rollback_percent + self.tx_unknown_percent {
+            TxOutcome::Unknown
+        } else {
+            TxOutcome::Commit
+        }
+    }
+
     pub fn setup_timeout(&self) -> Duration {
         Duration::from_secs(self.setup_timeout_secs)
     }
@@ -329,6 +371,11 @@ impl WorkloadArgs {
             None => Some(Duration::from_secs(self.duration_secs)),
         }
     }
+}
+
+/// Where results go unless `--results-dir` says otherwise.
+pub fn default_results_dir() -> PathBuf {
+    std::env::temp_dir().join("ringmq-results")
 }
 
 #[cfg(test)]
@@ -490,9 +537,4 @@ mod tests {
         };
         assert_eq!(q.flush, FlushMode::SyncFlush);
     }
-}
-
-/// Where results go unless `--results-dir` says otherwise.
-pub fn default_results_dir() -> PathBuf {
-    std::env::temp_dir().join("ringmq-results")
 }

@@ -105,7 +105,9 @@ pub fn broker_config(s: &BrokerSettings) -> String {
          brokerRole=ASYNC_MASTER\n\
          autoCreateTopicEnable=true\n\
          mappedFileSizeCommitLog={segment}\n\
-         ringmqCpus={cpus}\n",
+         ringmqCpus={cpus}\n\
+         transactionCheckInterval=1000\n\
+         transactionTimeOut=1000\n",
         namesrv = s.namesrv_port,
         port = s.port,
         store = s.store_dir.display(),

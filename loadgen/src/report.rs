@@ -270,7 +270,7 @@ impl RunResult {
         if let Some(v) = &self.verify {
             let _ = writeln!(
                 out,
-                "verify   {}: acknowledged {}, consumed {}, missing {}, duplicated {} ({} extra deliveries), consumed-unacknowledged {}, corrupt {}",
+                "verify   {}: acknowledged {}, consumed {}, missing {}, duplicated {} ({} extra deliveries), consumed-unacknowledged {}, corrupt {}, rolled-back delivered {}",
                 if v.passed() { "PASSED" } else { "FAILED" },
                 v.acknowledged,
                 v.consumed,
@@ -278,7 +278,8 @@ impl RunResult {
                 v.duplicated,
                 v.extra_deliveries,
                 v.consumed_unacknowledged,
-                v.corrupt_bodies
+                v.corrupt_bodies,
+                v.rolled_back_delivered
             );
         }
         for note in &self.notes {
@@ -406,14 +407,15 @@ impl RunResult {
         if let Some(v) = &self.verify {
             let _ = writeln!(
                 md,
-                "\nVerify {}: acknowledged {}, consumed {}, missing {}, duplicated {}, consumed-unacknowledged {}, corrupt {}.",
+                "\nVerify {}: acknowledged {}, consumed {}, missing {}, duplicated {}, consumed-unacknowledged {}, corrupt {}, rolled-back delivered {}.",
                 if v.passed() { "passed" } else { "FAILED" },
                 v.acknowledged,
                 v.consumed,
                 v.missing,
                 v.duplicated,
                 v.consumed_unacknowledged,
-                v.corrupt_bodies
+                v.corrupt_bodies,
+                v.rolled_back_delivered
             );
         }
         for note in &self.notes {

@@ -105,6 +105,8 @@ pub struct ConsumeLedger {
     pub foreign_messages: u64,
     /// The first corruption seen, for the report.
     pub first_corruption: Option<String>,
+    /// `--mode transaction`: deliveries of messages whose transaction was rolled back.
+    pub rolled_back_delivered: u64,
 }
 
 impl ConsumeLedger {
@@ -155,13 +157,18 @@ pub struct VerifyReport {
     pub corrupt_bodies: u64,
     pub foreign_messages: u64,
     pub first_corruption: Option<String>,
+    /// `--mode transaction`: messages consumed although their transaction rolled back.
+    pub rolled_back_delivered: u64,
 }
 
 impl VerifyReport {
     /// Something was acknowledged, none of it is missing, and every body was intact. A run
     /// with nothing acknowledged proves nothing, so it does not pass.
     pub fn passed(&self) -> bool {
-        self.acknowledged > 0 && self.missing == 0 && self.corrupt_bodies == 0
+        self.acknowledged > 0
+            && self.missing == 0
+            && self.corrupt_bodies == 0
+            && self.rolled_back_delivered == 0
     }
 }
 
@@ -209,6 +216,7 @@ pub fn reconcile(acks: &AckLedger, consumers: &[ConsumeLedger]) -> VerifyReport 
         report.extra_deliveries += c.extra_deliveries;
         report.corrupt_bodies += c.corrupt_bodies;
         report.foreign_messages += c.foreign_messages;
+        report.rolled_back_delivered += c.rolled_back_delivered;
         if report.first_corruption.is_none() {
             report.first_corruption = c.first_corruption.clone();
         }

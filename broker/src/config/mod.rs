@@ -86,6 +86,12 @@ pub struct BrokerConfig {
     pub shard_pending_requests_max: usize,
     /// The request path's other bounds (connections, inboxes, parked pulls).
     pub limits: FlowLimits,
+    /// How often each shard looks for half messages to check back (`transactionCheckInterval`).
+    pub transaction_check_interval_ms: u64,
+    /// A half message younger than this is not checked back yet (`transactionTimeOut`).
+    pub transaction_timeout_ms: u64,
+    /// Check-backs before a half message is given up (`transactionCheckMax`).
+    pub transaction_check_max: u32,
 }
 
 impl Default for BrokerConfig {
@@ -125,6 +131,9 @@ impl Default for BrokerConfig {
             access_message_in_memory_max_ratio_percent: 40,
             shard_pending_requests_max: 10_000,
             limits: FlowLimits::default(),
+            transaction_check_interval_ms: 60_000,
+            transaction_timeout_ms: 6_000,
+            transaction_check_max: 15,
         }
     }
 }
@@ -275,6 +284,9 @@ impl BrokerConfig {
             }
             "ringmqShardPendingRequestsMax" => self.shard_pending_requests_max = v.number()?,
             _ if limits::KEYS.contains(&key) => self.limits.apply(key, &v)?,
+            "transactionCheckInterval" => self.transaction_check_interval_ms = v.number()?,
+            "transactionTimeOut" => self.transaction_timeout_ms = v.number()?,
+            "transactionCheckMax" => self.transaction_check_max = v.number()?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
                 return Ok(Some(ConfigWarning::IgnoredKey {
                     source_name: source.0.to_string(),
@@ -489,6 +501,18 @@ impl BrokerConfig {
             (
                 "ringmqShardPendingRequestsMax",
                 self.shard_pending_requests_max.to_string(),
+            ),
+            (
+                "transactionCheckInterval",
+                self.transaction_check_interval_ms.to_string(),
+            ),
+            (
+                "transactionTimeOut",
+                self.transaction_timeout_ms.to_string(),
+            ),
+            (
+                "transactionCheckMax",
+                self.transaction_check_max.to_string(),
             ),
         ]
     }

@@ -182,6 +182,14 @@ impl<C: Clone> ClientManager<C> {
             .unwrap_or_default()
     }
 
+    /// Channels of a producer group's registered connections (transaction check-backs).
+    pub fn producer_channels(&self, group: &str) -> Vec<C> {
+        self.producer_groups
+            .get(group)
+            .map(|g| g.values().map(|c| c.channel.clone()).collect())
+            .unwrap_or_default()
+    }
+
     pub fn consumer_group(&self, group: &str) -> Option<&ConsumerGroup<C>> {
         self.consumer_groups.get(group)
     }

@@ -25,6 +25,7 @@ pub mod send;
 pub mod send_back;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod transaction;
 
 use ringmq_proto::code::ResponseCode;
 use ringmq_proto::command::RemotingCommand;

@@ -16,6 +16,7 @@ use ringmq_proto::command::{RemotingCommand, SERVER_VERSION};
 
 use super::{success, Outcome, ShardMesh};
 use crate::store::{StatsSnapshot, Store};
+use crate::transaction::CounterSnapshot;
 
 /// Counters of the request path a shard keeps next to its store's.
 #[derive(Debug, Default)]
@@ -42,6 +43,7 @@ pub struct ShardCounters {
     pub store: StatsSnapshot,
     pub messages_put: u64,
     pub messages_got: u64,
+    pub transaction: CounterSnapshot,
 }
 
 impl ShardCounters {
@@ -52,15 +54,21 @@ impl ShardCounters {
         self.store.records_synced += other.store.records_synced;
         self.messages_put += other.messages_put;
         self.messages_got += other.messages_got;
+        self.transaction.add(&other.transaction);
     }
 }
 
 /// A shard's counters now (a closed store counts as zero: it only happens at shutdown).
-pub fn shard_counters(store: Option<&Store>, counters: &RequestCounters) -> ShardCounters {
+pub fn shard_counters(
+    store: Option<&Store>,
+    counters: &RequestCounters,
+    transaction: CounterSnapshot,
+) -> ShardCounters {
     ShardCounters {
         store: store.map(|s| s.stats()).unwrap_or_default(),
         messages_put: counters.messages_put.get(),
         messages_got: counters.messages_got.get(),
+        transaction,
     }
 }
 
@@ -119,6 +127,9 @@ fn runtime_table(
         total.store.bytes_written.to_string(),
     );
     put("ringmqWritesTotal", total.store.writes.to_string());
+    for (key, value) in total.transaction.entries() {
+        put(key, value.to_string());
+    }
     table
 }
 
@@ -139,6 +150,11 @@ mod tests {
             },
             messages_put: 40,
             messages_got: 7,
+            transaction: CounterSnapshot {
+                half: 3,
+                committed: 2,
+                ..CounterSnapshot::default()
+            },
         };
         total.add(&one);
         total.add(&one);
@@ -147,6 +163,10 @@ mod tests {
         assert_eq!(total.store.fdatasyncs, 6);
         assert_eq!(total.store.records_synced, 80);
         assert_eq!((total.messages_put, total.messages_got), (80, 14));
+        assert_eq!(
+            (total.transaction.half, total.transaction.committed),
+            (6, 4)
+        );
     }
 
     #[test]

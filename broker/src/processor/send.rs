@@ -31,6 +31,7 @@ use crate::metadata::topics::{
 };
 use crate::metadata::BrokerView;
 use crate::store::{AppendOutcome, AppendStatus, Store, StoreError};
+use crate::transaction::TransactionService;
 use ringmq_proto::header::routing;
 use ringmq_proto::message::ids::UniqKeyGenerator;
 
@@ -51,6 +52,8 @@ pub struct SendContext<'a> {
     pub counters: &'a RequestCounters,
     /// To auto-create a topic on the metadata shard.
     pub mesh: &'a dyn ShardMesh,
+    /// Where a half message (transactional send) is stored instead.
+    pub transaction: &'a TransactionService,
     pub now_ms: i64,
 }
 
@@ -127,15 +130,6 @@ pub async fn send_message(
     }
     if let Some(outcome) = redirect_to_dlq(request, &header) {
         return outcome;
-    }
-    if !header.is_batch() && is_transactional(&header) {
-        // Half messages (reference §6) are not built yet: refusing them is better than storing
-        // them as visible messages. Java answers the same when rejectTransactionMessage=true.
-        let remark = format!(
-            "the broker[{}] sending transaction message is forbidden",
-            ctx.config.advertised_addr()
-        );
-        return respond_error(request, ResponseCode::NoPermission, remark);
     }
     store_and_respond(ctx, peer, request, &header, &topic_config).await
 }
@@ -432,7 +426,17 @@ async fn store_and_respond(
             ..template
         })
         .collect();
-    let outcome = match ctx.store.append(&records).await {
+    // A half message (reference §6) goes to the half topic instead (`crate::transaction`); the
+    // response below is the same, carrying the half record's offsets, as Java's does.
+    let appended = if !header.is_batch() && is_transactional(header) {
+        let group = &header.producer_group;
+        ctx.transaction
+            .append_half(ctx.store, &records[0], group)
+            .await
+    } else {
+        ctx.store.append(&records).await
+    };
+    let outcome = match appended {
         Ok(outcome) => outcome,
         Err(e) => return store_error(request, e),
     };
@@ -528,6 +532,29 @@ mod tests {
             assert!(response.ext_fields.get("transactionId").is_some());
             assert_eq!(fx.store.max_offset("T", 2), 1);
             assert_eq!(fx.counters.messages_put.get(), 1);
+        });
+    }
+
+    #[test]
+    fn a_half_message_goes_to_the_half_topic_and_answers_its_offsets() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 4);
+            let props = "TRAN_MSG\u{1}true\u{2}PGROUP\u{1}pg\u{2}";
+            let (queue_offset, msg_id) = fx.put("T", 2, b"half", props).await;
+            assert_eq!(queue_offset, 0, "the half queue's offset");
+            assert_eq!(
+                fx.store.max_offset("T", 2),
+                0,
+                "invisible in the real queue"
+            );
+            let half = crate::transaction::HALF_TOPIC;
+            assert_eq!(fx.store.max_offset(half, 0), 1);
+            let id = decode_offset_msg_id(&msg_id).unwrap();
+            let stored = fx.store.view_message(id.commit_log_offset as u64).await;
+            let stored = stored.unwrap().unwrap();
+            let record = ringmq_proto::message::record::DecodedRecord::decode(&stored).unwrap();
+            assert_eq!(record.record.topic, half.as_bytes());
+            assert_eq!(fx.transaction.counters().half, 1);
         });
     }
 

@@ -21,6 +21,7 @@ use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::topics::TopicTable;
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata};
 use crate::store::{QueryResult, Store, StoreConfig};
+use crate::transaction::{TransactionConfig, TransactionService};
 
 /// One shard's worth of state for a handler under test.
 pub struct Fixture {
@@ -35,6 +36,7 @@ pub struct Fixture {
     pub store_host: SocketAddr,
     /// Topic auto-creations asked through the mesh.
     pub creations: Cell<usize>,
+    pub transaction: TransactionService,
 }
 
 /// Runs `test` on a fresh fixture inside a glommio executor.
@@ -69,6 +71,10 @@ impl Fixture {
         let offsets =
             ConsumerOffsets::load(ConsumerOffsets::file_path(dir.path(), 0)).expect("offsets load");
         let store_host: SocketAddr = "127.0.0.1:10911".parse().expect("address");
+        let tx_config = TransactionConfig::from_broker(&config);
+        let transaction = TransactionService::open(&store, dir.path(), 0, tx_config)
+            .await
+            .expect("transactions open");
         Fixture {
             uniq_keys: RefCell::new(UniqKeyGenerator::new(store_host.ip(), 1, 7)),
             _dir: dir,
@@ -79,6 +85,7 @@ impl Fixture {
             counters: RequestCounters::default(),
             store_host,
             creations: Cell::new(0),
+            transaction,
         }
     }
 
@@ -127,7 +134,11 @@ impl ShardMesh for Fixture {
 
     fn counters_everywhere(&self) -> flume::Receiver<ShardCounters> {
         let (reply, answer) = flume::bounded(1);
-        let counters = runtime_info::shard_counters(Some(&self.store), &self.counters);
+        let counters = runtime_info::shard_counters(
+            Some(&self.store),
+            &self.counters,
+            self.transaction.counters(),
+        );
         reply.send(counters).expect("receiver held");
         answer
     }
@@ -213,6 +224,7 @@ impl Fixture {
             store_host: self.store_host,
             counters: &self.counters,
             mesh: self,
+            transaction: &self.transaction,
             now_ms: 1_700_000_000_000,
         }
     }

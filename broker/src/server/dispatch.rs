@@ -19,8 +19,8 @@ use super::slots::Slot;
 use crate::channel::{ConnHandle, InFlightSlot};
 use crate::metadata::topics::now_ms;
 use crate::processor::{
-    self, admin, client, lookup, offset, pull, queue_info, runtime_info, send, send_back, Announce,
-    Outcome,
+    self, admin, client, lookup, offset, pull, queue_info, runtime_info, send, send_back,
+    transaction, Announce, Outcome,
 };
 use crate::shard_map::ShardId;
 use crate::store::Store;
@@ -259,6 +259,7 @@ async fn run_with_store(
                 store_host: shard.store_host,
                 counters: &shard.counters,
                 mesh: shard.as_ref(),
+                transaction: &shard.transaction,
                 now_ms: now_ms(),
             };
             send::send_message(&ctx, conn.peer, request).await
@@ -287,6 +288,9 @@ async fn run_with_store(
             offset::update_consumer_offset(&shard.view(), &shard.offsets, request)
         }
         Handler::ViewMessageById => lookup::view_message(store, shard_id, request).await,
+        Handler::EndTransaction => {
+            transaction::end_transaction(&shard.transaction, store, request, now_ms()).await
+        }
         Handler::ConsumerSendMsgBack => {
             let view = shard.view();
             send_back::consumer_send_msg_back(config, &view, store, shard_id, request).await

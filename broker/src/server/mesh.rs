@@ -28,6 +28,9 @@ pub enum ShardMsg {
     IndexQuery(IndexQuery, flume::Sender<Result<QueryResult, String>>),
     /// GET_BROKER_RUNTIME_INFO asks for this shard's counters.
     CountersQuery(flume::Sender<ShardCounters>),
+    /// The live connections of a producer group (a shard's transaction check-back); only the
+    /// metadata shard receives these.
+    ProducerChannels(String, flume::Sender<Vec<ConnHandle>>),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),
     /// Stop accepting, finish in-flight work, persist, exit.

@@ -15,6 +15,7 @@ pub mod shard;
 pub mod signals;
 pub mod slots;
 
+use crate::transaction::{TransactionConfig, TransactionService};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -142,6 +143,17 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
                         std::process::exit(1);
                     }
                 };
+                let tx_config = TransactionConfig::from_broker(&config);
+                let root = &config.store_path_root_dir;
+                let transaction =
+                    match TransactionService::open(&store, root, index as u8, tx_config).await {
+                        Ok(transaction) => transaction,
+                        Err(e) => {
+                            tracing::error!(shard = index, "cannot open transactions: {e}");
+                            eprintln!("ringmq-broker: shard {index}: transactions: {e}");
+                            std::process::exit(1);
+                        }
+                    };
                 let shard = Rc::new(Shard::new(
                     ShardId(index),
                     config,
@@ -152,6 +164,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
                         offsets,
                         store,
                         file_writer,
+                        transaction,
                     },
                 ));
                 shard::run_shard(shard, inbox).await;

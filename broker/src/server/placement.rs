@@ -49,6 +49,7 @@ pub enum Handler {
     ConsumerSendMsgBack,
     CheckClientConfig,
     GetBrokerRuntimeInfo,
+    EndTransaction,
     /// Served with `&mut Metadata` on the metadata shard.
     Meta(MetaHandler),
     NotSupported,
@@ -93,6 +94,10 @@ pub fn entry(code: RequestCode) -> Entry {
         C::UpdateConsumerOffset => (P::QueueOwner, H::UpdateConsumerOffset),
         C::ViewMessageById => (P::OffsetOwner(OffsetField::Offset), H::ViewMessageById),
         C::ConsumerSendMsgBack => (P::OffsetOwner(OffsetField::Offset), H::ConsumerSendMsgBack),
+        C::EndTransaction => (
+            P::OffsetOwner(OffsetField::CommitLogOffset),
+            H::EndTransaction,
+        ),
         C::QueryMessage => (P::Receiving, H::QueryMessage),
         C::CheckClientConfig => (P::Receiving, H::CheckClientConfig),
         C::GetBrokerRuntimeInfo => (P::Receiving, H::GetBrokerRuntimeInfo),
@@ -173,6 +178,7 @@ mod tests {
         RequestCode::QueryMessage,
         RequestCode::CheckClientConfig,
         RequestCode::GetBrokerRuntimeInfo,
+        RequestCode::EndTransaction,
         RequestCode::HeartBeat,
         RequestCode::UnregisterClient,
         RequestCode::GetConsumerListByGroup,
@@ -270,5 +276,12 @@ mod tests {
         let on_shard_5 = crate::store::offset::to_global(5, 77).to_string();
         assert_eq!(route(&view(&on_shard_5), ShardId(0), 2), ShardId(0));
         assert_eq!(route(&view("-1"), ShardId(1), 2), ShardId(1));
+        // END_TRANSACTION by its commitLogOffset (an `offset` field does not count).
+        let end = |offset: &str| {
+            let fields = [("commitLogOffset", offset), ("offset", "0")];
+            request(RequestCode::EndTransaction, &fields)
+        };
+        assert_eq!(route(&end(&on_shard_1), ShardId(0), 2), ShardId(1));
+        assert_eq!(route(&end("x"), ShardId(1), 2), ShardId(1));
     }
 }

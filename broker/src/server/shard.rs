@@ -18,6 +18,7 @@ use super::dispatch::{self, ShardRef};
 use super::mesh::{InboxReceivers, Mesh, ShardMsg};
 use super::placement::METADATA_SHARD;
 use super::slots::{Slot, SlotCounter};
+use crate::channel::ConnHandle;
 use crate::channel::{self as channel, ConnId};
 use crate::config::BrokerConfig;
 use crate::metadata::offsets::ConsumerOffsets;
@@ -29,6 +30,8 @@ use crate::processor::{self, Announce, ShardMesh};
 use crate::shard_map::ShardId;
 use crate::stop::StopSignal;
 use crate::store::{FlushMode, QueryResult, Store, StoreConfig};
+use crate::transaction::check::ProducerDirectory;
+use crate::transaction::TransactionService;
 
 /// How long shutdown waits for in-flight requests before closing anyway.
 const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(5);
@@ -46,6 +49,7 @@ pub struct ShardParts {
     pub offsets: ConsumerOffsets,
     pub store: Store,
     pub file_writer: FileWriter,
+    pub transaction: TransactionService,
 }
 
 pub struct Shard {
@@ -79,6 +83,8 @@ pub struct Shard {
     pub boot_timestamp_ms: i64,
     /// Writes this shard's periodic files (consumer offsets) off the shard thread.
     file_writer: FileWriter,
+    /// Half messages, END_TRANSACTION and check-backs of this shard's log.
+    pub transaction: Rc<TransactionService>,
 }
 
 impl Shard {
@@ -94,6 +100,7 @@ impl Shard {
             offsets,
             store,
             file_writer,
+            transaction,
         } = parts;
         assert_eq!(metadata.is_some(), id == METADATA_SHARD);
         let store_host: SocketAddr = config
@@ -122,6 +129,7 @@ impl Shard {
             counters: Default::default(),
             boot_timestamp_ms: crate::metadata::topics::now_ms(),
             file_writer,
+            transaction: Rc::new(transaction),
         }
     }
 
@@ -199,6 +207,12 @@ impl Shard {
         }
     }
 
+    /// The live connections of a producer group (metadata shard only).
+    fn live_producers(&self, group: &str) -> Vec<ConnHandle> {
+        let channels = self.metadata().borrow().clients.producer_channels(group);
+        channels.into_iter().filter(ConnHandle::is_open).collect()
+    }
+
     /// Broker facts GET_BROKER_RUNTIME_INFO reports.
     pub(super) fn facts(&self) -> runtime_info::BrokerFacts {
         runtime_info::BrokerFacts {
@@ -239,6 +253,37 @@ impl ShardMesh for Shard {
     }
 }
 
+/// Producer registrations for the shard's transaction check task: asked of the metadata shard
+/// over the mesh (answered directly when this is the metadata shard).
+struct ShardProducers(Rc<Shard>);
+
+impl ProducerDirectory for ShardProducers {
+    type Channel = ConnHandle;
+    async fn producers(&self, group: &str) -> Vec<ConnHandle> {
+        if self.0.metadata.is_some() {
+            return self.0.live_producers(group);
+        }
+        let (reply, answer) = flume::bounded(1);
+        let msg = ShardMsg::ProducerChannels(group.to_string(), reply);
+        self.0.send_control(METADATA_SHARD, msg);
+        // A closed reply channel means the metadata shard is stopping: nobody to ask.
+        answer.recv_async().await.unwrap_or_default()
+    }
+}
+
+/// The shard's check-back loop; cancelled at shutdown with the other timers, before the store
+/// closes.
+fn spawn_transaction_checks(shard: &Rc<Shard>, store: Rc<Store>) -> glommio::Task<()> {
+    let interval = Duration::from_millis(shard.config.flush_consumer_offset_interval_ms)
+        .max(OFFSETS_PERSIST_INTERVAL_MIN);
+    let transaction = shard.transaction.clone();
+    let directory = ShardProducers(shard.clone());
+    let writer = shard.file_writer.clone();
+    glommio::spawn_local(
+        async move { transaction.run(&store, &directory, interval, &writer).await },
+    )
+}
+
 /// Runs shard `id` until shutdown. Called inside the shard's executor.
 pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers) {
     let listen = bind(&shard, shard.config.listen_port);
@@ -263,6 +308,12 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers) {
     shard.stop.fire();
     drain(&shard, &inbox).await;
     persist_offsets(&shard).await;
+    if let Err(e) = shard.transaction.persist_with(&shard.file_writer).await {
+        tracing::warn!(
+            shard = shard.id.0,
+            "transaction progress not persisted: {e}"
+        );
+    }
     close_store(&shard).await;
     tracing::info!(shard = shard.id.0, "shard stopped");
 }
@@ -324,12 +375,16 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
             shard.carry_out(announce);
             let _ = reply.send(answer);
         }
+        ShardMsg::ProducerChannels(group, reply) => {
+            let _ = reply.send(shard.live_producers(&group));
+        }
         ShardMsg::View(view) => shard.install_view(view),
         ShardMsg::CountersQuery(reply) => {
             let store = shard.store();
             let _ = reply.send(runtime_info::shard_counters(
                 store.as_deref(),
                 &shard.counters,
+                shard.transaction.counters(),
             ));
         }
         ShardMsg::ConnClosed(conn_id) => {
@@ -377,6 +432,9 @@ fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
             persist_offsets(&offsets_shard).await;
         }
     }));
+    if let Some(store) = shard.store() {
+        tasks.push(spawn_transaction_checks(shard, store));
+    }
     if let Some(metadata) = &shard.metadata {
         metadata.borrow().register_with_name_servers();
         let sweep_shard = shard.clone();

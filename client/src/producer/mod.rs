@@ -9,6 +9,7 @@
 //! `1 + retry_times_when_send_failed` attempts.
 
 mod prepare;
+mod transaction;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -31,6 +32,9 @@ use crate::route::TopicRoute;
 use crate::send_frame::{encode_send_frame, send_request_code};
 pub(crate) use prepare::now_ms;
 use prepare::{prepare_batch, prepare_single, PreparedSend};
+pub use transaction::{
+    CheckListener, LocalTransactionState, TransactionProducer, TransactionSendResult,
+};
 
 /// The producer group Java clients also register, so brokers see every client as a producer.
 pub const CLIENT_INNER_PRODUCER_GROUP: &str = "CLIENT_INNER_PRODUCER";

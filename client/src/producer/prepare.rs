@@ -40,6 +40,12 @@ pub(crate) fn prepare_single(
     } else {
         (message.body.clone(), 0)
     };
+    // As Java's `sendKernelImpl`: TRAN_MSG=true marks a half message in the sysflag too.
+    let sys_flag = if message.property(property::TRAN_MSG) == Some("true") {
+        sys_flag | ringmq_proto::message::sysflag::TRANSACTION_PREPARED_TYPE
+    } else {
+        sys_flag
+    };
     Ok(PreparedSend {
         topic: message.topic.clone(),
         body,

@@ -257,7 +257,7 @@ fn free_port_pair() -> u16 {
 pub struct Broker {
     child: Child,
     pub port: u16,
-    _store: tempfile::TempDir,
+    _store: Option<tempfile::TempDir>,
     log_path: PathBuf,
 }
 
@@ -269,9 +269,20 @@ impl Broker {
     /// fails because its port is taken ("… is already in use", the broker's words) is retried on
     /// new ports, up to three times.
     pub fn start(namesrv: &str, broker_name: &str, extra: &[&str]) -> Broker {
+        Broker::start_in(namesrv, broker_name, None, extra)
+    }
+
+    /// As [`Broker::start`], with the store in `store_dir` (kept after the broker stops, for
+    /// restart tests) instead of a fresh temporary directory.
+    pub fn start_in(
+        namesrv: &str,
+        broker_name: &str,
+        store_dir: Option<&std::path::Path>,
+        extra: &[&str],
+    ) -> Broker {
         let mut last_log = String::new();
         for _ in 0..3 {
-            match Broker::try_start(namesrv, broker_name, extra) {
+            match Broker::try_start(namesrv, broker_name, store_dir, extra) {
                 Ok(broker) => return broker,
                 Err(log) if log.contains("already in use") => last_log = log,
                 Err(log) => panic!("ringmq-broker exited before listening:\n{log}"),
@@ -281,12 +292,24 @@ impl Broker {
     }
 
     /// Starts a broker on fresh ports; `Err(log)` if it exits before listening.
-    fn try_start(namesrv: &str, broker_name: &str, extra: &[&str]) -> Result<Broker, String> {
+    fn try_start(
+        namesrv: &str,
+        broker_name: &str,
+        store_dir: Option<&std::path::Path>,
+        extra: &[&str],
+    ) -> Result<Broker, String> {
         let binary = binary_path("ringmq-broker", "ringmq-broker");
-        let store = tempfile::tempdir().expect("temp store dir");
+        let store = match store_dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().expect("temp store dir")),
+        };
+        let store_path = store_dir.map_or_else(
+            || store.as_ref().unwrap().path().to_path_buf(),
+            |d| d.to_path_buf(),
+        );
         let port = free_port_pair();
         let port_text = port.to_string();
-        let store_text = store.path().display().to_string();
+        let store_text = store_path.display().to_string();
         let mut args = vec![
             "--listen-port",
             &port_text,
@@ -298,17 +321,23 @@ impl Broker {
             broker_name,
             "-n",
             namesrv,
-            "--cpus",
-            "1",
             "--set",
             "mappedFileSizeCommitLog=8388608",
             "--set",
             "ringmqTailCacheBytes=4194304",
         ];
+        // One shard unless the test asks for more.
+        if !extra.contains(&"--cpus") {
+            args.extend_from_slice(&["--cpus", "1"]);
+        }
         args.extend_from_slice(extra);
         // The log goes next to the store, so a broker that fails to start can say why.
-        let log_path = store.path().join("broker.log");
-        let log = std::fs::File::create(&log_path).expect("create broker log");
+        let log_path = store_path.join("broker.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("create broker log");
         let child = Command::new(binary)
             .args(&args)
             .stdout(log.try_clone().expect("clone log handle"))
@@ -343,6 +372,19 @@ impl Broker {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL (kill -9) by PID and reap: no shutdown work runs.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM by PID and wait for the clean exit.
+    pub fn stop(&mut self) {
+        // SAFETY: kill(2) on the PID of a child this struct owns and has not reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
     }
 }
 

@@ -8,16 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringmq_client::{
-    ClientConfig, ClientError, ConsumeFrom, ConsumeStatus, Message, MessageExt, MessageQueue,
-    Producer, ProducerConfig, PushConsumer, PushConsumerConfig, QueueSelector, SendResult,
-    SendStatus,
+    ClientConfig, ClientError, ConsumeFrom, ConsumeStatus, LocalTransactionState, Message,
+    MessageExt, MessageQueue, Producer, ProducerConfig, PushConsumer, PushConsumerConfig,
+    QueueSelector, SendResult, SendStatus, TransactionProducer,
 };
 use ringmq_proto::code::ResponseCode;
 
 use super::plan::{producer_quota, ExecutorShare};
 use super::Shared;
 use crate::body::{decode_header, BodyCodec, BodyHeader};
-use crate::cli::{SendMode, WorkloadArgs};
+use crate::cli::{SendMode, TxOutcome, WorkloadArgs};
 use crate::clock::now_ns;
 use crate::process::interrupted;
 use crate::schedule::{OpenLoopSchedule, RunWindow};
@@ -56,6 +56,7 @@ pub struct WorkerOutcome {
 struct Local {
     run_id: u32,
     verify: bool,
+    workload: Arc<WorkloadArgs>,
     codec: BodyCodec,
     shared: Arc<Shared>,
     counters: Arc<LiveCounters>,
@@ -91,9 +92,28 @@ impl Local {
             }
         }
         if self.verify {
-            self.consumed
-                .borrow_mut()
-                .record_body(&self.codec, self.run_id, body);
+            let mut consumed = self.consumed.borrow_mut();
+            consumed.record_body(&self.codec, self.run_id, body);
+            if let Ok(h) = decode_header(body) {
+                let tx = self.workload.mode == SendMode::Transaction;
+                if tx && h.run_id == self.run_id && self.tx_outcome(&h) == TxOutcome::Rollback {
+                    consumed.rolled_back_delivered += 1;
+                }
+            }
+        }
+    }
+
+    fn tx_outcome(&self, h: &BodyHeader) -> TxOutcome {
+        self.workload.tx_outcome(h.producer_id, h.sequence)
+    }
+
+    /// The check-back's answer: the decision the local transaction would have made, with
+    /// UNKNOWN ones committed now (the broker asked, so the "slow" transaction is done).
+    fn check_back(&self, message: &MessageExt) -> LocalTransactionState {
+        match decode_header(&message.body).map(|h| self.tx_outcome(&h)) {
+            Ok(TxOutcome::Rollback) => LocalTransactionState::RollbackMessage,
+            Ok(_) => LocalTransactionState::CommitMessage,
+            Err(_) => LocalTransactionState::Unknown,
         }
     }
 }
@@ -108,6 +128,8 @@ struct SendTicket {
     /// Latency counts from here: the intended time (open loop) or the send start.
     latency_from_ns: u64,
     measured: bool,
+    /// Whether consumers must see it (`--verify`): false for rolled-back transactions.
+    visible: bool,
 }
 
 /// The status name a failed send is counted under.
@@ -148,7 +170,10 @@ fn on_send_result(local: &Local, ticket: SendTicket, result: Result<SendResult, 
         Ok(r) => {
             // Every answered send is stored; a non-OK status means the promised durability
             // was not reached in time, which the report counts as a failure by status.
-            local.counters.add_acknowledged(ticket.messages);
+            // Rolled-back transactions never reach a consumer: the drain does not wait for them.
+            if ticket.visible {
+                local.counters.add_acknowledged(ticket.messages);
+            }
             if r.status == SendStatus::SendOk {
                 local
                     .counters
@@ -169,7 +194,7 @@ fn on_send_result(local: &Local, ticket: SendTicket, result: Result<SendResult, 
                         .record_send_failure(send_status_name(r.status), ticket.messages);
                 }
             }
-            if local.verify {
+            if local.verify && ticket.visible {
                 let mut acks = local.acks.borrow_mut();
                 for s in ticket.first_sequence..ticket.first_sequence + ticket.messages {
                     acks.record_ack(ticket.producer_id, s);
@@ -228,7 +253,7 @@ async fn sleep_until_ns(at_ns: u64) {
 /// One producer: sends until the window ends, its quota is met, or the run is stopped.
 async fn run_producer(
     local: Rc<Local>,
-    producer: Producer,
+    (producer, tx): (Producer, Option<TransactionProducer>),
     producer_id: u32,
     settings: Rc<ProducerSettings>,
 ) {
@@ -282,6 +307,7 @@ async fn run_producer(
             bytes: per_send * w.message_size_bytes as u64,
             latency_from_ns: born_ns,
             measured,
+            visible: true,
         };
         let header = |s: u64| BodyHeader {
             run_id: local.run_id,
@@ -314,6 +340,13 @@ async fn run_producer(
                     on_send_result(&local, ticket, Err(e));
                 }
             }
+            SendMode::Transaction => {
+                let m = build_message(&local, &settings, &header(sequence), topic, &mut body_buf);
+                let tx = tx
+                    .as_ref()
+                    .expect("transaction mode starts transactional producers");
+                send_transaction(&local, tx, m, ticket, &header(sequence)).await;
+            }
             SendMode::Oneway => {
                 let m = build_message(&local, &settings, &header(sequence), topic, &mut body_buf);
                 match producer.send_oneway(m, QueueSelector::RoundRobin).await {
@@ -341,6 +374,43 @@ async fn run_producer(
             s.remaining_before(end) - s.remaining_before(settings.window.measure_start_ns);
         local.stats.borrow_mut().unsent_scheduled_messages += unsent_sends * per_send;
     }
+}
+
+/// One transaction: half message, the mix's local decision, END_TRANSACTION. Its latency is
+/// the whole exchange; a rolled-back one is sent but never expected at a consumer.
+async fn send_transaction(
+    local: &Local,
+    tx: &TransactionProducer,
+    message: Message,
+    mut ticket: SendTicket,
+    header: &BodyHeader,
+) {
+    let outcome = local.tx_outcome(header);
+    let state = match outcome {
+        TxOutcome::Commit => LocalTransactionState::CommitMessage,
+        TxOutcome::Rollback => LocalTransactionState::RollbackMessage,
+        TxOutcome::Unknown => LocalTransactionState::Unknown,
+    };
+    ticket.visible = outcome != TxOutcome::Rollback;
+    let result = tx
+        .send_in_transaction(message, QueueSelector::RoundRobin, |_| state)
+        .await
+        .map(|r| r.send);
+    on_send_result(local, ticket, result);
+}
+
+/// A producer of the run: plain, or transactional in `--mode transaction` (its check-back
+/// answers from the message id alone).
+fn start_producer(
+    local: &Rc<Local>,
+    config: ProducerConfig,
+) -> anyhow::Result<(Producer, Option<TransactionProducer>)> {
+    if local.workload.mode != SendMode::Transaction {
+        return Ok((Producer::start(config)?, None));
+    }
+    let check_local = local.clone();
+    let tx = TransactionProducer::start(config, Rc::new(move |m| check_local.check_back(m)))?;
+    Ok((tx.producer().clone(), Some(tx)))
 }
 
 fn client_config(namesrv: &str, instance_name: String) -> anyhow::Result<ClientConfig> {
@@ -388,6 +458,12 @@ fn assigned_queue_count(consumers: &[PushConsumer]) -> usize {
         .sum()
 }
 
+async fn shutdown_producers<T>(producers: &[((Producer, T), Vec<u32>)]) {
+    for ((producer, _), _) in producers {
+        producer.shutdown().await;
+    }
+}
+
 /// Runs one executor's share of the run and returns what it measured.
 pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
     let shared = ctx.shared.clone();
@@ -395,6 +471,7 @@ pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
     let local = Rc::new(Local {
         run_id: ctx.run_id,
         verify: ctx.workload.verify,
+        workload: ctx.workload.clone(),
         codec: BodyCodec::new(ctx.workload.message_size_bytes),
         shared: shared.clone(),
         counters: shared.counters[executor].clone(),
@@ -419,7 +496,7 @@ pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
         config.compress_over_bytes = usize::MAX;
         config.max_async_in_flight = ctx.workload.max_in_flight as usize * conn.producers.len();
         config.default_topic_queue_nums = ctx.workload.queues as i32;
-        producers.push((Producer::start(config)?, conn.producers.clone()));
+        producers.push((start_producer(&local, config)?, conn.producers.clone()));
     }
     shared.executors_ready.fetch_add(1, Ordering::SeqCst);
 
@@ -467,13 +544,19 @@ pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
         }
     }
     // Shutting a producer down waits for its async sends, so every ack is recorded first.
-    for (producer, _) in &producers {
-        producer.shutdown().await;
+    // Transactional producers stay up through the drain: they answer the check-backs that
+    // resolve the last UNKNOWN transactions (they have no async sends to wait for).
+    let answers_checks = ctx.workload.mode == SendMode::Transaction;
+    if !answers_checks {
+        shutdown_producers(&producers).await;
     }
     shared.producer_executor_finished();
 
     while !shared.drain_over.load(Ordering::Relaxed) {
         glommio::timer::sleep(POLL_INTERVAL).await;
+    }
+    if answers_checks {
+        shutdown_producers(&producers).await;
     }
     for c in &consumers {
         c.shutdown().await;
