@@ -20,7 +20,7 @@ use super::backend::{DirectFile, File};
 use super::checkpoint::{self, Checkpoint};
 use super::commitlog::{CommitLog, Segment};
 use super::consume_queue::CqEntry;
-use super::index::{KeyIndex, INDEX_ENTRY_BYTES};
+use super::index::KeyIndex;
 use super::offset::to_global;
 use super::{align_down, align_up, FlushMode, Inner, Queues, State, StoreError};
 
@@ -334,11 +334,11 @@ pub(crate) fn dispatch_record(
     }
     if let Some(keys) = find_property(r.properties, property::KEYS) {
         for key in keys.split(|&b| b == b' ').filter(|k| !k.is_empty()) {
-            index.add(r.topic, key, global);
+            index.add(r.topic, key, global, r.store_timestamp);
         }
     }
     if let Some(uniq) = find_property(r.properties, property::UNIQ_KEY) {
-        index.add(r.topic, uniq, global);
+        index.add(r.topic, uniq, global, r.store_timestamp);
     }
     index.last_update_timestamp.set(r.store_timestamp);
 }
@@ -354,7 +354,7 @@ pub(crate) async fn flush_derived(inner: &Inner) -> Result<(), StoreError> {
             .filter(|q| !q.file.borrow().is_clean())
             .cloned()
             .collect();
-        let index_entries = st.index.file.borrow().len() / INDEX_ENTRY_BYTES as u64;
+        let index_entries = st.index.total_entries();
         (
             st.dispatched,
             cq_entries,
@@ -366,7 +366,7 @@ pub(crate) async fn flush_derived(inner: &Inner) -> Result<(), StoreError> {
     for q in queues {
         AppendFile::flush(&q.file, true).await?;
     }
-    AppendFile::flush(&index.file, true).await?;
+    index.flush(false).await?;
     // The checkpoint must not claim derived entries for log bytes that are not yet durable.
     if inner.state.borrow().log.flushed < dispatched {
         sync_round(inner).await?;

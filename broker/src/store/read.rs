@@ -6,6 +6,7 @@ use ringmq_proto::message::{find_property, property, store_timestamp_pos, Decode
 
 use super::backend::{DirectFile, File};
 use super::consume_queue::CqEntry;
+use super::index::Lookup;
 use super::offset::{split_global, to_global};
 use super::{Inner, Store, StoreError};
 
@@ -257,21 +258,33 @@ impl Store {
         end_timestamp: i64,
     ) -> Result<QueryResult, StoreError> {
         let inner = &*self.inner;
-        let index = inner.state.borrow().index.clone();
-        let candidates = index.lookup(topic.as_bytes(), key.as_bytes());
-        let mut out = QueryResult {
-            body: Vec::new(),
-            message_count: 0,
-            index_last_update_timestamp: index.last_update_timestamp.get(),
-            index_last_update_offset: index.last_update_offset.get(),
+        let (index, log_min) = {
+            let st = inner.state.borrow();
+            (st.index.clone(), st.log.min_offset)
         };
         let end_timestamp = if end_timestamp <= 0 {
             i64::MAX
         } else {
             end_timestamp
         };
+        let candidates = index
+            .lookup(&Lookup {
+                topic: topic.as_bytes(),
+                key: key.as_bytes(),
+                begin_ts: begin_timestamp,
+                end_ts: end_timestamp,
+                min_phy: to_global(inner.config.shard_id, log_min),
+                max: max_count as usize,
+            })
+            .await?;
+        let mut out = QueryResult {
+            body: Vec::new(),
+            message_count: 0,
+            index_last_update_timestamp: index.last_update_timestamp.get(),
+            index_last_update_offset: index.last_update_offset.get(),
+        };
         let mut reader = LogReader::default();
-        for global in candidates.into_iter().rev() {
+        for global in candidates {
             if out.message_count >= max_count {
                 break;
             }
