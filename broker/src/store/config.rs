@@ -54,6 +54,12 @@ pub struct StoreConfig {
     pub index_entries_per_file: u32,
     /// Pages (4 KiB) of full key-index files cached for lookups.
     pub index_cache_pages: usize,
+    /// Size of a read-ahead extent: pulls of log bytes no longer in the tail cache read whole
+    /// aligned extents (a multiple of 4096).
+    pub read_ahead_bytes: u64,
+    /// Read-ahead extents kept in memory (0 turns read-ahead off: each pull reads its own
+    /// 128 KiB windows).
+    pub read_ahead_extents: usize,
 }
 
 impl StoreConfig {
@@ -76,6 +82,8 @@ impl StoreConfig {
             index_slots_per_file: 1 << 19,
             index_entries_per_file: 1 << 21,
             index_cache_pages: 1024,
+            read_ahead_bytes: 1 << 20,
+            read_ahead_extents: 16,
         }
     }
 
@@ -122,6 +130,12 @@ impl StoreConfig {
             return Err(format!(
                 "index needs slots > 0 and entries a positive multiple of {per_page} (got {} slots, {} entries)",
                 self.index_slots_per_file, self.index_entries_per_file
+            ));
+        }
+        if self.read_ahead_bytes == 0 || self.read_ahead_bytes % super::PAGE_BYTES != 0 {
+            return Err(format!(
+                "read_ahead_bytes {} is not a positive multiple of 4096",
+                self.read_ahead_bytes
             ));
         }
         if self.tail_cache_bytes < 2 * super::PAGE_BYTES as usize {

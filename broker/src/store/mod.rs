@@ -56,6 +56,7 @@ pub mod offset;
 #[cfg(test)]
 mod ordering_tests;
 mod read;
+mod readahead;
 mod recovery;
 mod replica;
 mod retention;
@@ -195,6 +196,8 @@ pub struct StatsSnapshot {
     pub index_bytes_read: u64,
     /// Key-index files on disk or being filled.
     pub index_files: u64,
+    /// Bytes pulls read from disk into read-ahead extents.
+    pub read_ahead_bytes_read: u64,
 }
 
 /// Queue states by topic, then queue id (a `&str` lookup needs no allocation).
@@ -240,6 +243,8 @@ pub(crate) struct Inner {
     pub(crate) zeroer_done: Cell<bool>,
     pub(crate) periodic_done: Cell<bool>,
     pub(crate) last_checkpoint: Cell<Option<Checkpoint>>,
+    /// Log extents read ahead for pulls that lag behind the tail cache.
+    pub(crate) read_ahead: Rc<readahead::ReadAhead>,
 }
 
 impl Inner {
@@ -568,6 +573,7 @@ impl Store {
             zero_fdatasyncs: s.zero_fdatasyncs.get(),
             index_bytes_read: index.bytes_read.get(),
             index_files: index.file_count() as u64,
+            read_ahead_bytes_read: self.inner.read_ahead.bytes_read.get(),
         }
     }
 
@@ -582,7 +588,7 @@ impl Store {
             index_slot_bytes: idx.slot_bytes,
             index_unwritten_bytes: idx.unwritten_bytes,
             index_cache_bytes: idx.cache_bytes,
-            read_ahead_bytes: 0,
+            read_ahead_bytes: self.inner.read_ahead.held_bytes(),
             queues: queues.count() as u64,
         }
     }

@@ -76,9 +76,19 @@ pub struct QueryResult {
 pub(crate) struct LogReader {
     window_pos: u64,
     window: Option<<File as DirectFile>::ReadBuf>,
+    /// A pull: read through the store's read-ahead extents (and read ahead).
+    sequential: bool,
 }
 
 impl LogReader {
+    /// A reader for a pull, served from (and feeding) the read-ahead extents.
+    pub(crate) fn for_pull() -> Self {
+        LogReader {
+            sequential: true,
+            ..LogReader::default()
+        }
+    }
+
     /// Appends bytes `[pos, pos+len)` (local offsets) of the log to `out`. `Ok(false)` when the
     /// bytes are no longer (retention) or not yet (unwritten) readable.
     pub(crate) async fn read_into(
@@ -102,6 +112,12 @@ impl LogReader {
         };
         if pos < inner.state.borrow().log.min_offset || pos + len as u64 > limit {
             return Ok(false);
+        }
+        if self.sequential {
+            let ra = inner.read_ahead.clone();
+            if ra.read(&seg, limit, pos, len, out).await? {
+                return Ok(true);
+            }
         }
         if let Some(w) = &self.window {
             if pos >= self.window_pos && pos + len as u64 <= self.window_pos + w.len() as u64 {
@@ -185,7 +201,7 @@ impl Store {
             return Ok(empty_result(GetStatus::OffsetOverflowBadly, max, min, max));
         }
         let mut result = empty_result(GetStatus::NoMatchedMessage, req.offset, min, max);
-        let mut reader = LogReader::default();
+        let mut reader = LogReader::for_pull();
         let mut removed_seen = false;
         let mut next = req.offset;
         let scan_limit =

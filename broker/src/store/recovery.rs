@@ -110,6 +110,10 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
         zeroer_done: Cell::new(false),
         periodic_done: Cell::new(false),
         last_checkpoint: Cell::new(None),
+        read_ahead: Rc::new(super::readahead::ReadAhead::new(
+            config.read_ahead_bytes,
+            config.read_ahead_extents,
+        )),
         config,
     };
     if derived_lost || !redispatch(&inner, cp_offset, end).await? {
