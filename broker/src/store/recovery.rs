@@ -530,6 +530,14 @@ pub(crate) async fn set_min_offsets(inner: &Inner) -> Result<(), StoreError> {
     };
     for q in queues {
         let (mut lo, mut hi) = (q.min_offset.get(), q.max_offset.get());
+        // Usually the first entry is still valid: one read per queue, not a binary search.
+        let first = q.read(lo, 1).await?;
+        if first
+            .first()
+            .is_some_and(|e| e.size != 0 && e.physical_offset >= log_min)
+        {
+            continue;
+        }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let e = q.read(mid, 1).await?;
