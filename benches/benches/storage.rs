@@ -80,6 +80,7 @@ fn run_appends(
     mode: FlushMode,
     body_len: usize,
     appenders: usize,
+    queues: usize,
     total: u64,
 ) -> (Duration, StatsSnapshot) {
     let dir = tempfile::tempdir_in(bench_root()).unwrap();
@@ -103,9 +104,10 @@ fn run_appends(
                 let store = store.clone();
                 glommio::spawn_local(async move {
                     let body = vec![b'x'; body_len];
-                    for _ in 0..per_task {
+                    for n in 0..per_task as usize {
+                        let q = ((t + n * appenders) % queues) as i32;
                         store
-                            .append(&[record("BenchmarkTest", (t % 8) as i32, &body)])
+                            .append(&[record("BenchmarkTest", q, &body)])
                             .await
                             .unwrap();
                     }
@@ -127,6 +129,7 @@ fn run_appends(
             writes_during_fdatasync: after.writes_during_fdatasync - before.writes_during_fdatasync,
             zero_bytes: after.zero_bytes - before.zero_bytes,
             zero_fdatasyncs: after.zero_fdatasyncs - before.zero_fdatasyncs,
+            ..StatsSnapshot::default()
         };
         Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
         (elapsed, stats)
@@ -187,7 +190,7 @@ fn append_throughput(c: &mut Criterion) {
                 group.bench_function(id, |b| {
                     b.iter_custom(|iters| {
                         let total = iters.max(8 * appenders as u64);
-                        let (elapsed, stats) = run_appends(mode, body_len, appenders, total);
+                        let (elapsed, stats) = run_appends(mode, body_len, appenders, 8, total);
                         print_stats(mode_name, body_len, appenders, total, elapsed, &stats);
                         // Scale to what criterion asked for (at least one record per appender ran).
                         elapsed.mul_f64(iters as f64 / total as f64)
@@ -292,7 +295,13 @@ async fn fill_backlog(store: &Store) {
     let body = vec![b'c'; 1024];
     for n in 0..CATCH_UP_RECORDS / 128 {
         let recs: Vec<_> = (0..128)
-            .map(|i| record("CatchUp", ((n * 128 + i) % CATCH_UP_QUEUES as u64) as i32, &body))
+            .map(|i| {
+                record(
+                    "CatchUp",
+                    ((n * 128 + i) % CATCH_UP_QUEUES as u64) as i32,
+                    &body,
+                )
+            })
             .collect();
         store.append(&recs).await.unwrap();
     }
@@ -349,7 +358,11 @@ fn catch_up_throughput(c: &mut Criterion) {
         store.close().await.unwrap();
     });
     for extents in [0usize, 16] {
-        let name = if extents == 0 { "read_ahead_off" } else { "read_ahead_on" };
+        let name = if extents == 0 {
+            "read_ahead_off"
+        } else {
+            "read_ahead_on"
+        };
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 executor().run(async {
@@ -370,5 +383,33 @@ fn catch_up_throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append_throughput, read_throughput, catch_up_throughput);
+/// Flat with many queues: 256 appenders of 1 KiB records spread over 8, 100 and 1000 queues
+/// (each queue its own consume-queue file, flushed every `flush_interval_ms`).
+fn queue_count_throughput(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append_queues/async_flush/1KiB_256_appenders");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(1));
+    for queues in [8usize, 100, 1000] {
+        group.bench_function(format!("{queues}_queues"), |b| {
+            b.iter_custom(|iters| {
+                // At least two flush intervals' worth, so consume-queue flushes are measured.
+                let total = iters.max(200_000);
+                let (elapsed, _) = run_appends(FlushMode::Async, 1024, 256, queues, total);
+                elapsed.mul_f64(iters as f64 / total as f64)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    append_throughput,
+    read_throughput,
+    catch_up_throughput,
+    queue_count_throughput
+);
 criterion_main!(benches);
