@@ -180,6 +180,32 @@ pub struct MemoryUsage {
     pub queues: u64,
 }
 
+impl MemoryUsage {
+    /// Adds another shard's figures (the broker reports the sum).
+    pub fn add(&mut self, o: &MemoryUsage) {
+        self.tail_cache_bytes += o.tail_cache_bytes;
+        self.cq_cache_bytes += o.cq_cache_bytes;
+        self.index_slot_bytes += o.index_slot_bytes;
+        self.index_unwritten_bytes += o.index_unwritten_bytes;
+        self.index_cache_bytes += o.index_cache_bytes;
+        self.read_ahead_bytes += o.read_ahead_bytes;
+        self.queues += o.queues;
+    }
+
+    /// Each figure under the name GET_BROKER_RUNTIME_INFO reports it by.
+    pub fn named(&self) -> [(&'static str, u64); 7] {
+        [
+            ("ringmqMemTailCacheBytes", self.tail_cache_bytes),
+            ("ringmqMemReadAheadBytes", self.read_ahead_bytes),
+            ("ringmqMemIndexSlotBytes", self.index_slot_bytes),
+            ("ringmqMemIndexCacheBytes", self.index_cache_bytes),
+            ("ringmqMemIndexUnwrittenBytes", self.index_unwritten_bytes),
+            ("ringmqMemConsumeQueueBytes", self.cq_cache_bytes),
+            ("ringmqStoreQueues", self.queues),
+        ]
+    }
+}
+
 /// A copy of [`StoreStats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StatsSnapshot {
