@@ -29,9 +29,11 @@ pub const INDEX_HEADER_BYTES: u64 = PAGE_BYTES;
 /// Most chain links one lookup follows in one file (bounds a query's reads on a pathological
 /// slot; a hot key stops earlier, at `max_count` matches).
 pub const MAX_CHAIN_STEPS: usize = 1 << 16;
-/// Bytes read at once when recovery scans entries (backwards for the checkpoint cut, forwards to
-/// rebuild the slot table of the file being filled).
+/// Bytes read at once when recovery rebuilds the slot table of the file being filled.
 const RECOVERY_CHUNK_BYTES: usize = 1 << 20;
+/// Bytes read at once when recovery looks backwards for the checkpoint cut: usually only the
+/// entries of the last flush interval lie past it.
+const CUT_SCAN_CHUNK_BYTES: usize = 64 << 10;
 const INDEX_MAGIC: &[u8; 8] = b"RINGIDX1";
 const HEADER_CRC_AT: usize = 60;
 
@@ -618,7 +620,7 @@ impl KeyIndex {
             .map_err(|e| StoreError::io("stat", path, e))?;
         let mut n = (size.saturating_sub(base) / INDEX_ENTRY_BYTES as u64)
             .min(u64::from(self.layout.capacity)) as u32;
-        let chunk_entries = (RECOVERY_CHUNK_BYTES / INDEX_ENTRY_BYTES) as u32;
+        let chunk_entries = (CUT_SCAN_CHUNK_BYTES / INDEX_ENTRY_BYTES) as u32;
         while n > 0 {
             let from = n.saturating_sub(chunk_entries);
             let want = (n - from) as usize * INDEX_ENTRY_BYTES;
