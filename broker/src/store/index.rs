@@ -173,11 +173,14 @@ struct IdxFile {
     slots: RefCell<Option<Vec<u32>>>,
 }
 
+/// A cached page by (file's first sequence number, page position): its bytes and last use.
+type CachedPages = HashMap<(u64, u64), (Rc<[u8]>, u64)>;
+
 /// A bounded cache of index pages of full files (immutable on disk), least recently used out.
 struct PageCache {
     cap: usize,
     tick: Cell<u64>,
-    pages: RefCell<HashMap<(u64, u64), (Rc<[u8]>, u64)>>,
+    pages: RefCell<CachedPages>,
 }
 
 impl PageCache {
