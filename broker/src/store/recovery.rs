@@ -84,7 +84,27 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
         last_store_timestamp: 0,
         dirty: Vec::new(),
     };
-    let inner = Inner {
+    let inner = new_inner(config, dir, log, queues, index, cp_offset);
+    if derived_lost || !redispatch(&inner, cp_offset, end).await? {
+        tracing::warn!(dir = %inner.dir.display(), "consume queues or index disagree with the log; rebuilding them from the whole log");
+        rebuild_derived(&inner, min_offset, end).await?;
+    }
+    set_min_offsets(&inner).await?;
+    super::flush::flush_derived(&inner).await?;
+    Ok(inner)
+}
+
+/// The store's state right after recovery, before derived data is brought up to date.
+fn new_inner(
+    config: StoreConfig,
+    dir: std::path::PathBuf,
+    log: CommitLog,
+    queues: super::Queues,
+    index: KeyIndex,
+    cp_offset: u64,
+) -> Inner {
+    let end = log.end;
+    Inner {
         dir,
         state: RefCell::new(State {
             log,
@@ -115,14 +135,7 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
             config.read_ahead_extents,
         )),
         config,
-    };
-    if derived_lost || !redispatch(&inner, cp_offset, end).await? {
-        tracing::warn!(dir = %inner.dir.display(), "consume queues or index disagree with the log; rebuilding them from the whole log");
-        rebuild_derived(&inner, min_offset, end).await?;
     }
-    set_min_offsets(&inner).await?;
-    super::flush::flush_derived(&inner).await?;
-    Ok(inner)
 }
 
 /// Opens every segment, refusing a directory written with another segment size (its files would
