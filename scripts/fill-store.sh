@@ -24,7 +24,8 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT_JSON="results/fill-$STAMP.json"
 OUT_MD="results/fill-$STAMP.md"
 
-cargo build --release -p ringmq-broker -p ringmq-namesrv -p ringmq-loadgen
+# RINGMQ_FILL_SKIP_BUILD=1 uses the release binaries already built.
+[ -n "${RINGMQ_FILL_SKIP_BUILD:-}" ] || cargo build --release -p ringmq-broker -p ringmq-namesrv -p ringmq-loadgen
 BIN=target/release
 WORK=$(mktemp -d "${RINGMQ_FILL_DIR:-/tmp}/ringmq-fill-XXXXXX")
 NS_PID=""
