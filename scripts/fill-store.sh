@@ -31,6 +31,12 @@ WORK=$(mktemp -d "${RINGMQ_FILL_DIR:-/tmp}/ringmq-fill-XXXXXX")
 NS_PID=""
 BROKER_PID=""
 cleanup() {
+    local rc=$?
+    if [ "$rc" -ne 0 ] && [ -f "$WORK/broker.log" ]; then
+        echo "failed ($rc); broker log ends with:" >&2
+        tail -20 "$WORK/broker.log" >&2
+        cat "$WORK"/loadgen-*.txt 2>/dev/null | tail -20 >&2
+    fi
     [ -n "$BROKER_PID" ] && kill -9 "$BROKER_PID" 2>/dev/null || true
     [ -n "$NS_PID" ] && kill "$NS_PID" 2>/dev/null || true
     rm -rf "$WORK"
@@ -66,14 +72,14 @@ wait_port() {
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# Starts the broker and prints the milliseconds until its port accepts connections.
+# Starts the broker; START_MS = milliseconds until its port accepts connections.
 start_broker() {
     local t0
     t0=$(now_ms)
     "$BIN/ringmq-broker" -c "$WORK/broker.conf" >>"$WORK/broker.log" 2>&1 &
     BROKER_PID=$!
     wait_port "$BROKER_PORT"
-    echo $(($(now_ms) - t0))
+    START_MS=$(($(now_ms) - t0))
 }
 
 # Stops the broker with SIGTERM (clean) or SIGKILL, and waits for it to exit.
@@ -86,7 +92,7 @@ stop_broker() {
 "$BIN/ringmq-namesrv" -c "$WORK/namesrv.conf" >"$WORK/namesrv.log" 2>&1 &
 NS_PID=$!
 wait_port "$NS_PORT"
-start_broker >/dev/null
+start_broker
 
 ROWS=()
 SENT=0
@@ -98,16 +104,21 @@ for gb in "${SIZES_GB[@]}"; do
         "$BIN/ringmq-loadgen" run --namesrv "127.0.0.1:$NS_PORT" --topic FillTest --queues 8 \
             --mode batch --batch-size 32 --keys --consumers 0 --message-size-bytes "$BODY" \
             --messages "$msgs" --warmup-secs 0 --results-dir "$WORK/loadgen" \
-            --label "fill-${gb}GB" >"$WORK/loadgen-$gb.txt" 2>&1
+            --label "fill-${gb}GB" >"$WORK/loadgen-$gb.txt" 2>&1 || {
+            tail -20 "$WORK/loadgen-$gb.txt" >&2
+            exit 1
+        }
         SENT=$((SENT + msgs))
     fi
     send_rate=$(python3 -c 'import json,glob,sys; f=sorted(glob.glob(sys.argv[1]))[-1]; print(round(json.load(open(f))["send"]["msg_per_sec"]))' "$WORK/loadgen/*fill-${gb}GB.json")
     rss_loaded=$(rss_kib "$BROKER_PID")
     stop_broker TERM
-    clean_ms=$(start_broker)
+    start_broker
+    clean_ms=$START_MS
     rss_clean=$(rss_kib "$BROKER_PID")
     stop_broker KILL
-    crash_ms=$(start_broker)
+    start_broker
+    crash_ms=$START_MS
     rss_crash=$(rss_kib "$BROKER_PID")
     idx_files=$(find "$WORK/store" -name '*.idx' | wc -l)
     idx_bytes=$(find "$WORK/store" -name '*.idx' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
