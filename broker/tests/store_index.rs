@@ -137,7 +137,17 @@ async fn check_groups_and_time(store: &Store, stored: &[Stored], exact: bool) {
             .map(|s| s.queue_offset);
         let found = store.search_offset_by_time(TOPIC, q, t).await.unwrap();
         let want = first.unwrap_or_else(|| store.max_offset(TOPIC, q));
-        assert_eq!(found, want, "queue {q}");
+        if exact {
+            assert_eq!(found, want, "queue {q}");
+        } else {
+            // Records stored but never acknowledged (killed before the ACK line) may come
+            // first; every acknowledged record before the answer is older than `t`.
+            assert!(found <= want, "queue {q}: {found} > {want}");
+            assert!(stored
+                .iter()
+                .filter(|s| s.queue == q && s.queue_offset < found)
+                .all(|s| s.ts < t));
+        }
     }
 }
 
