@@ -80,6 +80,7 @@ fn run_appends(
     mode: FlushMode,
     body_len: usize,
     appenders: usize,
+    queues: usize,
     total: u64,
 ) -> (Duration, StatsSnapshot) {
     let dir = tempfile::tempdir_in(bench_root()).unwrap();
@@ -103,9 +104,10 @@ fn run_appends(
                 let store = store.clone();
                 glommio::spawn_local(async move {
                     let body = vec![b'x'; body_len];
-                    for _ in 0..per_task {
+                    for n in 0..per_task as usize {
+                        let q = ((t + n * appenders) % queues) as i32;
                         store
-                            .append(&[record("BenchmarkTest", (t % 8) as i32, &body)])
+                            .append(&[record("BenchmarkTest", q, &body)])
                             .await
                             .unwrap();
                     }
@@ -127,6 +129,7 @@ fn run_appends(
             writes_during_fdatasync: after.writes_during_fdatasync - before.writes_during_fdatasync,
             zero_bytes: after.zero_bytes - before.zero_bytes,
             zero_fdatasyncs: after.zero_fdatasyncs - before.zero_fdatasyncs,
+            ..StatsSnapshot::default()
         };
         Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
         (elapsed, stats)
@@ -187,7 +190,7 @@ fn append_throughput(c: &mut Criterion) {
                 group.bench_function(id, |b| {
                     b.iter_custom(|iters| {
                         let total = iters.max(8 * appenders as u64);
-                        let (elapsed, stats) = run_appends(mode, body_len, appenders, total);
+                        let (elapsed, stats) = run_appends(mode, body_len, appenders, 8, total);
                         print_stats(mode_name, body_len, appenders, total, elapsed, &stats);
                         // Scale to what criterion asked for (at least one record per appender ran).
                         elapsed.mul_f64(iters as f64 / total as f64)
@@ -283,5 +286,130 @@ fn read_throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append_throughput, read_throughput);
+const CATCH_UP_QUEUES: i32 = 8;
+const CATCH_UP_RECORDS: u64 = 64 * 1024;
+
+/// Appends `CATCH_UP_RECORDS` 1 KiB records round-robin over `CATCH_UP_QUEUES` queues (64 MiB
+/// of log: the backlog of a consumer group that fell behind).
+async fn fill_backlog(store: &Store) {
+    let body = vec![b'c'; 1024];
+    for n in 0..CATCH_UP_RECORDS / 128 {
+        let recs: Vec<_> = (0..128)
+            .map(|i| {
+                record(
+                    "CatchUp",
+                    ((n * 128 + i) % CATCH_UP_QUEUES as u64) as i32,
+                    &body,
+                )
+            })
+            .collect();
+        store.append(&recs).await.unwrap();
+    }
+}
+
+/// Drains every queue from offset 0 with one pulling task per queue (32 records a pull, as a
+/// lagging consumer group does) and returns the time taken.
+async fn drain_backlog(store: &Rc<Store>) -> Duration {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CATCH_UP_QUEUES)
+        .map(|q| {
+            let store = store.clone();
+            glommio::spawn_local(async move {
+                let mut offset = 0;
+                let max = store.max_offset("CatchUp", q);
+                while offset < max {
+                    let req = GetRequest {
+                        topic: "CatchUp",
+                        queue_id: q,
+                        offset,
+                        max_count: PULL_BATCH,
+                        max_bytes: 1 << 20,
+                        tag_hashes: None,
+                    };
+                    let res = store.get_messages(&req).await.unwrap();
+                    assert_eq!(res.status, GetStatus::Found);
+                    offset = res.next_begin_offset;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await;
+    }
+    start.elapsed()
+}
+
+/// Catch-up: a backlog no longer in the tail cache (reopened with an 8 KiB cache), drained by
+/// 8 concurrent queue pullers, with read-ahead off (each pull reads its own 128 KiB windows)
+/// and on (1 MiB extents, two read ahead). Throughput in bytes of records.
+fn catch_up_throughput(c: &mut Criterion) {
+    let mut group = c.benchmark_group("catch_up_1KiB_8q");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Bytes(CATCH_UP_RECORDS * 1024));
+    let dir = tempfile::tempdir_in(bench_root()).unwrap();
+    executor().run(async {
+        let store = Store::open(config(dir.path(), FlushMode::Async, 64 << 20))
+            .await
+            .unwrap();
+        fill_backlog(&store).await;
+        store.close().await.unwrap();
+    });
+    for extents in [0usize, 16] {
+        let name = if extents == 0 {
+            "read_ahead_off"
+        } else {
+            "read_ahead_on"
+        };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                executor().run(async {
+                    let mut cfg = config(dir.path(), FlushMode::Async, 8 << 10);
+                    cfg.read_ahead_extents = extents;
+                    let store = Rc::new(Store::open(cfg).await.unwrap());
+                    let mut elapsed = Duration::ZERO;
+                    for _ in 0..iters {
+                        elapsed += drain_backlog(&store).await;
+                    }
+                    eprintln!("STATS {name} {:?}", store.stats());
+                    Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
+                    elapsed
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Flat with many queues: 256 appenders of 1 KiB records spread over 8, 100 and 1000 queues
+/// (each queue its own consume-queue file, flushed every `flush_interval_ms`).
+fn queue_count_throughput(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append_queues/async_flush/1KiB_256_appenders");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(1));
+    for queues in [8usize, 100, 1000] {
+        group.bench_function(format!("{queues}_queues"), |b| {
+            b.iter_custom(|iters| {
+                // At least two flush intervals' worth, so consume-queue flushes are measured.
+                let total = iters.max(200_000);
+                let (elapsed, _) = run_appends(FlushMode::Async, 1024, 256, queues, total);
+                elapsed.mul_f64(iters as f64 / total as f64)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    append_throughput,
+    read_throughput,
+    catch_up_throughput,
+    queue_count_throughput
+);
 criterion_main!(benches);

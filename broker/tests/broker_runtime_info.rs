@@ -98,6 +98,18 @@ fn runtime_info_sums_flush_and_message_counters_over_shards() {
         "{bytes} bytes written for 16 bodies of 100 bytes"
     );
     assert!(counter(&after, "ringmqWritesTotal") > counter(&before, "ringmqWritesTotal"));
+    // The memory budget, summed over the shards: the tails hold what was just sent.
+    assert!(counter(&after, "ringmqMemTailCacheBytes") >= 16 * 100);
+    assert!(counter(&after, "ringmqStoreQueues") >= 1);
+    for key in [
+        "ringmqMemReadAheadBytes",
+        "ringmqMemIndexSlotBytes",
+        "ringmqMemIndexCacheBytes",
+        "ringmqMemConsumeQueueBytes",
+        "ringmqIndexFiles",
+    ] {
+        assert!(after.contains_key(key), "{key} missing from {after:?}");
+    }
     drop(other);
     client.close();
 }

@@ -235,7 +235,9 @@ fn lost_consume_queues_and_bad_checkpoint_are_rebuilt() {
     flip_byte(&cfg.shard_dir().join("checkpoint"), 9);
     check_recovered(&cfg, &appended, 120);
     // And again with the checkpoint intact but the index lost.
-    std::fs::remove_file(cfg.shard_dir().join("index").join("keys.idx")).unwrap();
+    for f in std::fs::read_dir(cfg.shard_dir().join("index")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
     std::fs::remove_file(cfg.shard_dir().join("clean_shutdown")).unwrap();
     run(|| async {
         let store = Store::open(cfg.clone()).await.unwrap();

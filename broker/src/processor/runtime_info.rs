@@ -15,7 +15,7 @@ use ringmq_proto::body::{JsonBody, KvTable};
 use ringmq_proto::command::{RemotingCommand, SERVER_VERSION};
 
 use super::{success, Outcome, ShardMesh};
-use crate::store::{StatsSnapshot, Store};
+use crate::store::{MemoryUsage, StatsSnapshot, Store};
 use crate::transaction::CounterSnapshot;
 
 /// Counters of the request path a shard keeps next to its store's.
@@ -41,6 +41,8 @@ impl RequestCounters {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShardCounters {
     pub store: StatsSnapshot,
+    /// What the shard's store holds in memory, by bounded structure.
+    pub memory: MemoryUsage,
     pub messages_put: u64,
     pub messages_got: u64,
     pub transaction: CounterSnapshot,
@@ -52,6 +54,9 @@ impl ShardCounters {
         self.store.writes += other.store.writes;
         self.store.fdatasyncs += other.store.fdatasyncs;
         self.store.records_synced += other.store.records_synced;
+        self.store.index_files += other.store.index_files;
+        self.store.read_ahead_bytes_read += other.store.read_ahead_bytes_read;
+        self.memory.add(&other.memory);
         self.messages_put += other.messages_put;
         self.messages_got += other.messages_got;
         self.transaction.add(&other.transaction);
@@ -66,6 +71,7 @@ pub fn shard_counters(
 ) -> ShardCounters {
     ShardCounters {
         store: store.map(|s| s.stats()).unwrap_or_default(),
+        memory: store.map(|s| s.memory_usage()).unwrap_or_default(),
         messages_put: counters.messages_put.get(),
         messages_got: counters.messages_got.get(),
         transaction,
@@ -130,6 +136,15 @@ fn runtime_table(
     for (key, value) in total.transaction.entries() {
         put(key, value.to_string());
     }
+    put("ringmqIndexFiles", total.store.index_files.to_string());
+    put(
+        "ringmqReadAheadBytesReadTotal",
+        total.store.read_ahead_bytes_read.to_string(),
+    );
+    // The memory budget, structure by structure (each has a named bound, see the storage format).
+    for (key, bytes) in total.memory.named() {
+        put(key, bytes.to_string());
+    }
     table
 }
 
@@ -147,6 +162,11 @@ mod tests {
                 fdatasyncs: 3,
                 records_synced: 40,
                 ..StatsSnapshot::default()
+            },
+            memory: MemoryUsage {
+                tail_cache_bytes: 4096,
+                queues: 2,
+                ..MemoryUsage::default()
             },
             messages_put: 40,
             messages_got: 7,
@@ -167,6 +187,8 @@ mod tests {
             (total.transaction.half, total.transaction.committed),
             (6, 4)
         );
+        assert_eq!(total.memory.tail_cache_bytes, 8192);
+        assert_eq!(total.memory.queues, 4);
     }
 
     #[test]
@@ -189,6 +211,15 @@ mod tests {
             assert_eq!(body["table"]["msgPutTotalTodayNow"], "1");
             assert_eq!(body["table"]["ringmqShardsAnswered"], "1");
             assert_eq!(body["table"]["bootTimestamp"], "5");
+            // The memory breakdown: the tail holds the record just put; one queue is known.
+            let tail: u64 = body["table"]["ringmqMemTailCacheBytes"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(tail > 0);
+            assert_eq!(body["table"]["ringmqStoreQueues"], "1");
+            assert!(body["table"]["ringmqMemIndexSlotBytes"].is_string());
         });
     }
 

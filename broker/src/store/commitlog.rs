@@ -60,6 +60,11 @@ impl TailCache {
         self.base + self.buf.len() as u64
     }
 
+    /// Bytes of memory the cache holds (its buffer's capacity).
+    pub(crate) fn held_bytes(&self) -> u64 {
+        self.buf.capacity() as u64
+    }
+
     /// Extends the cache by `len` zero bytes and returns them for the caller to fill.
     pub(crate) fn extend(&mut self, len: usize) -> &mut [u8] {
         let at = self.buf.len();

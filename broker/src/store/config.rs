@@ -45,6 +45,21 @@ pub struct StoreConfig {
     /// one holding the log end. Default 0 (off): in the criterion A/B on the shared dev VM it
     /// did not pay for the extra writes (`results/storage-2026-11-21-perf.md`).
     pub zero_ahead_bytes: u64,
+    /// Hash slots per key-index file; the file being filled keeps its table in memory
+    /// (4 bytes a slot). RocketMQ's `maxHashSlotNum` (5M there; smaller here for the memory
+    /// budget, with four entries per slot on average).
+    pub index_slots_per_file: u32,
+    /// Entries per key-index file (32 bytes each; RocketMQ's `maxIndexNum`). A multiple of 128,
+    /// so a full file ends on a page boundary.
+    pub index_entries_per_file: u32,
+    /// Pages (4 KiB) of full key-index files cached for lookups.
+    pub index_cache_pages: usize,
+    /// Size of a read-ahead extent: pulls of log bytes no longer in the tail cache read whole
+    /// aligned extents (a multiple of 4096).
+    pub read_ahead_bytes: u64,
+    /// Read-ahead extents kept in memory (0 turns read-ahead off: each pull reads its own
+    /// 128 KiB windows).
+    pub read_ahead_extents: usize,
 }
 
 impl StoreConfig {
@@ -64,12 +79,24 @@ impl StoreConfig {
             disk_max_used_ratio_percent: 75,
             retention_check_interval_ms: 10_000,
             zero_ahead_bytes: 0,
+            index_slots_per_file: 1 << 19,
+            index_entries_per_file: 1 << 21,
+            index_cache_pages: 1024,
+            read_ahead_bytes: 1 << 20,
+            read_ahead_extents: 16,
         }
     }
 
     /// This shard's directory.
     pub fn shard_dir(&self) -> PathBuf {
         self.root.join(format!("shard-{}", self.shard_id))
+    }
+
+    pub(crate) fn index_layout(&self) -> super::index::Layout {
+        super::index::Layout {
+            slots: self.index_slots_per_file,
+            capacity: self.index_entries_per_file,
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {
@@ -93,6 +120,22 @@ impl StoreConfig {
             return Err(format!(
                 "zero_ahead_bytes {} is not a multiple of 4096",
                 self.zero_ahead_bytes
+            ));
+        }
+        let per_page = (super::PAGE_BYTES as usize / super::index::INDEX_ENTRY_BYTES) as u32;
+        if self.index_slots_per_file == 0
+            || self.index_entries_per_file == 0
+            || self.index_entries_per_file % per_page != 0
+        {
+            return Err(format!(
+                "index needs slots > 0 and entries a positive multiple of {per_page} (got {} slots, {} entries)",
+                self.index_slots_per_file, self.index_entries_per_file
+            ));
+        }
+        if self.read_ahead_bytes == 0 || self.read_ahead_bytes % super::PAGE_BYTES != 0 {
+            return Err(format!(
+                "read_ahead_bytes {} is not a positive multiple of 4096",
+                self.read_ahead_bytes
             ));
         }
         if self.tail_cache_bytes < 2 * super::PAGE_BYTES as usize {

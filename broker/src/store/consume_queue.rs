@@ -73,6 +73,13 @@ impl QueueState {
         }
     }
 
+    /// Bytes of memory this queue's cached and unwritten entries hold.
+    pub(crate) fn held_bytes(&self) -> u64 {
+        let f = self.file.borrow();
+        (self.cache.borrow().capacity() * std::mem::size_of::<CqEntry>()) as u64
+            + (f.len() - super::align_down(f.written()))
+    }
+
     /// Adds the entry of queue offset `max_offset` (dispatch order is queue-offset order).
     pub(crate) fn push(&self, queue_offset: u64, entry: CqEntry) {
         assert_eq!(

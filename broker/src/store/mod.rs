@@ -56,6 +56,7 @@ pub mod offset;
 #[cfg(test)]
 mod ordering_tests;
 mod read;
+mod readahead;
 mod recovery;
 mod replica;
 mod retention;
@@ -159,6 +160,52 @@ pub struct StoreStats {
     pub zero_fdatasyncs: Cell<u64>,
 }
 
+/// The store's memory, by bounded structure (bytes held right now; each has a named bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemoryUsage {
+    /// Log tail kept in memory (bound: `tail_cache_bytes`, plus the partial page).
+    pub tail_cache_bytes: u64,
+    /// Consume-queue entries cached and not yet written, all queues (bound per queue:
+    /// `cq_cache_entries`).
+    pub cq_cache_bytes: u64,
+    /// Key-index slot tables in memory (bound: `index_slots_per_file` × 4, one file).
+    pub index_slot_bytes: u64,
+    /// Key-index entries not yet written.
+    pub index_unwritten_bytes: u64,
+    /// Key-index page cache (bound: `index_cache_pages` × 4 KiB).
+    pub index_cache_bytes: u64,
+    /// Read-ahead extents of the log (bound: `read_ahead_extents` × `read_ahead_bytes`).
+    pub read_ahead_bytes: u64,
+    /// Queues the store knows (each costs its state and an open file once written).
+    pub queues: u64,
+}
+
+impl MemoryUsage {
+    /// Adds another shard's figures (the broker reports the sum).
+    pub fn add(&mut self, o: &MemoryUsage) {
+        self.tail_cache_bytes += o.tail_cache_bytes;
+        self.cq_cache_bytes += o.cq_cache_bytes;
+        self.index_slot_bytes += o.index_slot_bytes;
+        self.index_unwritten_bytes += o.index_unwritten_bytes;
+        self.index_cache_bytes += o.index_cache_bytes;
+        self.read_ahead_bytes += o.read_ahead_bytes;
+        self.queues += o.queues;
+    }
+
+    /// Each figure under the name GET_BROKER_RUNTIME_INFO reports it by.
+    pub fn named(&self) -> [(&'static str, u64); 7] {
+        [
+            ("ringmqMemTailCacheBytes", self.tail_cache_bytes),
+            ("ringmqMemReadAheadBytes", self.read_ahead_bytes),
+            ("ringmqMemIndexSlotBytes", self.index_slot_bytes),
+            ("ringmqMemIndexCacheBytes", self.index_cache_bytes),
+            ("ringmqMemIndexUnwrittenBytes", self.index_unwritten_bytes),
+            ("ringmqMemConsumeQueueBytes", self.cq_cache_bytes),
+            ("ringmqStoreQueues", self.queues),
+        ]
+    }
+}
+
 /// A copy of [`StoreStats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StatsSnapshot {
@@ -171,6 +218,12 @@ pub struct StatsSnapshot {
     pub writes_during_fdatasync: u64,
     pub zero_bytes: u64,
     pub zero_fdatasyncs: u64,
+    /// Bytes read from key-index files since open (open included).
+    pub index_bytes_read: u64,
+    /// Key-index files on disk or being filled.
+    pub index_files: u64,
+    /// Bytes pulls read from disk into read-ahead extents.
+    pub read_ahead_bytes_read: u64,
 }
 
 /// Queue states by topic, then queue id (a `&str` lookup needs no allocation).
@@ -216,6 +269,8 @@ pub(crate) struct Inner {
     pub(crate) zeroer_done: Cell<bool>,
     pub(crate) periodic_done: Cell<bool>,
     pub(crate) last_checkpoint: Cell<Option<Checkpoint>>,
+    /// Log extents read ahead for pulls that lag behind the tail cache.
+    pub(crate) read_ahead: Rc<readahead::ReadAhead>,
 }
 
 impl Inner {
@@ -531,6 +586,7 @@ impl Store {
     /// Write-path counters.
     pub fn stats(&self) -> StatsSnapshot {
         let s = &self.inner.stats;
+        let index = self.inner.state.borrow().index.clone();
         StatsSnapshot {
             bytes_written: s.bytes_written.get(),
             writes: s.writes.get(),
@@ -541,6 +597,25 @@ impl Store {
             writes_during_fdatasync: s.writes_during_fdatasync.get(),
             zero_bytes: s.zero_bytes.get(),
             zero_fdatasyncs: s.zero_fdatasyncs.get(),
+            index_bytes_read: index.bytes_read.get(),
+            index_files: index.file_count() as u64,
+            read_ahead_bytes_read: self.inner.read_ahead.bytes_read.get(),
+        }
+    }
+
+    /// What the store holds in memory, by bounded structure.
+    pub fn memory_usage(&self) -> MemoryUsage {
+        let st = self.inner.state.borrow();
+        let idx = st.index.memory();
+        let queues = st.queues.values().flat_map(|t| t.values());
+        MemoryUsage {
+            tail_cache_bytes: st.log.cache.held_bytes(),
+            cq_cache_bytes: queues.clone().map(|q| q.held_bytes()).sum(),
+            index_slot_bytes: idx.slot_bytes,
+            index_unwritten_bytes: idx.unwritten_bytes,
+            index_cache_bytes: idx.cache_bytes,
+            read_ahead_bytes: self.inner.read_ahead.held_bytes(),
+            queues: queues.count() as u64,
         }
     }
 
@@ -570,6 +645,10 @@ impl Store {
             return Err(StoreError::ReadOnly { cause });
         }
         flush::sync_round(&inner).await?;
+        // The slot table of the index file being filled too, so the next open reads it
+        // instead of rebuilding it from the file's entries.
+        let index = inner.state.borrow().index.clone();
+        index.flush(true).await?;
         flush::flush_derived(&inner).await?;
         let end = {
             let st = inner.state.borrow();

@@ -6,6 +6,7 @@ use ringmq_proto::message::{find_property, property, store_timestamp_pos, Decode
 
 use super::backend::{DirectFile, File};
 use super::consume_queue::CqEntry;
+use super::index::Lookup;
 use super::offset::{split_global, to_global};
 use super::{Inner, Store, StoreError};
 
@@ -75,9 +76,19 @@ pub struct QueryResult {
 pub(crate) struct LogReader {
     window_pos: u64,
     window: Option<<File as DirectFile>::ReadBuf>,
+    /// A pull: read through the store's read-ahead extents (and read ahead).
+    sequential: bool,
 }
 
 impl LogReader {
+    /// A reader for a pull, served from (and feeding) the read-ahead extents.
+    pub(crate) fn for_pull() -> Self {
+        LogReader {
+            sequential: true,
+            ..LogReader::default()
+        }
+    }
+
     /// Appends bytes `[pos, pos+len)` (local offsets) of the log to `out`. `Ok(false)` when the
     /// bytes are no longer (retention) or not yet (unwritten) readable.
     pub(crate) async fn read_into(
@@ -101,6 +112,12 @@ impl LogReader {
         };
         if pos < inner.state.borrow().log.min_offset || pos + len as u64 > limit {
             return Ok(false);
+        }
+        if self.sequential {
+            let ra = inner.read_ahead.clone();
+            if ra.read(&seg, limit, pos, len, out).await? {
+                return Ok(true);
+            }
         }
         if let Some(w) = &self.window {
             if pos >= self.window_pos && pos + len as u64 <= self.window_pos + w.len() as u64 {
@@ -184,7 +201,7 @@ impl Store {
             return Ok(empty_result(GetStatus::OffsetOverflowBadly, max, min, max));
         }
         let mut result = empty_result(GetStatus::NoMatchedMessage, req.offset, min, max);
-        let mut reader = LogReader::default();
+        let mut reader = LogReader::for_pull();
         let mut removed_seen = false;
         let mut next = req.offset;
         let scan_limit =
@@ -257,21 +274,33 @@ impl Store {
         end_timestamp: i64,
     ) -> Result<QueryResult, StoreError> {
         let inner = &*self.inner;
-        let index = inner.state.borrow().index.clone();
-        let candidates = index.lookup(topic.as_bytes(), key.as_bytes());
-        let mut out = QueryResult {
-            body: Vec::new(),
-            message_count: 0,
-            index_last_update_timestamp: index.last_update_timestamp.get(),
-            index_last_update_offset: index.last_update_offset.get(),
+        let (index, log_min) = {
+            let st = inner.state.borrow();
+            (st.index.clone(), st.log.min_offset)
         };
         let end_timestamp = if end_timestamp <= 0 {
             i64::MAX
         } else {
             end_timestamp
         };
+        let candidates = index
+            .lookup(&Lookup {
+                topic: topic.as_bytes(),
+                key: key.as_bytes(),
+                begin_ts: begin_timestamp,
+                end_ts: end_timestamp,
+                min_phy: to_global(inner.config.shard_id, log_min),
+                max: max_count as usize,
+            })
+            .await?;
+        let mut out = QueryResult {
+            body: Vec::new(),
+            message_count: 0,
+            index_last_update_timestamp: index.last_update_timestamp.get(),
+            index_last_update_offset: index.last_update_offset.get(),
+        };
         let mut reader = LogReader::default();
-        for global in candidates.into_iter().rev() {
+        for global in candidates {
             if out.message_count >= max_count {
                 break;
             }

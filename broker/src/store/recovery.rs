@@ -19,7 +19,7 @@ use super::checkpoint;
 use super::commitlog::{parse_segment_name, CommitLog, Segment, TailCache};
 use super::consume_queue::{CqEntry, QueueState, CQ_ENTRY_BYTES};
 use super::flush::dispatch_record;
-use super::index::{decode_entry, KeyIndex, INDEX_ENTRY_BYTES};
+use super::index::KeyIndex;
 use super::offset::{split_global, to_global};
 use super::{align_down, align_up, Inner, State, StoreConfig, StoreError, StoreStats, PAGE_BYTES};
 
@@ -55,8 +55,14 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
     let end = scan(&config, &segments, cp_offset).await?;
     truncate_after(&config, &mut segments, end).await?;
     let cache = load_tail(&config, &segments, end).await?;
-    let index = load_index(&config, &dir, cp_offset, min_offset).await?;
-    let index_entries = index.file.borrow().len() / INDEX_ENTRY_BYTES as u64;
+    let index = KeyIndex::load(
+        dir.join("index"),
+        config.index_layout(),
+        config.index_cache_pages,
+        to_global(config.shard_id, cp_offset),
+    )
+    .await?;
+    let index_entries = index.total_entries();
     let queues = load_queues(&config, &dir, cp_offset).await?;
     let cq_entries: u64 = queues
         .values()
@@ -78,7 +84,27 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
         last_store_timestamp: 0,
         dirty: Vec::new(),
     };
-    let inner = Inner {
+    let inner = new_inner(config, dir, log, queues, index, cp_offset);
+    if derived_lost || !redispatch(&inner, cp_offset, end).await? {
+        tracing::warn!(dir = %inner.dir.display(), "consume queues or index disagree with the log; rebuilding them from the whole log");
+        rebuild_derived(&inner, min_offset, end).await?;
+    }
+    set_min_offsets(&inner).await?;
+    super::flush::flush_derived(&inner).await?;
+    Ok(inner)
+}
+
+/// The store's state right after recovery, before derived data is brought up to date.
+fn new_inner(
+    config: StoreConfig,
+    dir: std::path::PathBuf,
+    log: CommitLog,
+    queues: super::Queues,
+    index: KeyIndex,
+    cp_offset: u64,
+) -> Inner {
+    let end = log.end;
+    Inner {
         dir,
         state: RefCell::new(State {
             log,
@@ -104,15 +130,12 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
         zeroer_done: Cell::new(false),
         periodic_done: Cell::new(false),
         last_checkpoint: Cell::new(None),
+        read_ahead: Rc::new(super::readahead::ReadAhead::new(
+            config.read_ahead_bytes,
+            config.read_ahead_extents,
+        )),
         config,
-    };
-    if derived_lost || !redispatch(&inner, cp_offset, end).await? {
-        tracing::warn!(dir = %inner.dir.display(), "consume queues or index disagree with the log; rebuilding them from the whole log");
-        rebuild_derived(&inner, min_offset, end).await?;
     }
-    set_min_offsets(&inner).await?;
-    super::flush::flush_derived(&inner).await?;
-    Ok(inner)
 }
 
 /// Opens every segment, refusing a directory written with another segment size (its files would
@@ -342,44 +365,6 @@ async fn keep_entries(
     Ok(n)
 }
 
-async fn load_index(
-    config: &StoreConfig,
-    dir: &Path,
-    cp: u64,
-    min: u64,
-) -> Result<KeyIndex, StoreError> {
-    let path = dir.join("index").join("keys.idx");
-    if !path.exists() {
-        return Ok(KeyIndex::new(
-            AppendFile::existing(path, None, 0, Vec::new()),
-            &[],
-        ));
-    }
-    let file = Rc::new(
-        File::open(&path, false)
-            .await
-            .map_err(io_err("open", &path))?,
-    );
-    let n = keep_entries(&file, &path, INDEX_ENTRY_BYTES, cp, config.shard_id, |e| {
-        let (h, off) = decode_entry(e);
-        (off, h != 0 || off != 0)
-    })
-    .await?;
-    let len = n * INDEX_ENTRY_BYTES as u64;
-    let bytes = if len > 0 {
-        file.read_at(0, len as usize)
-            .await
-            .map_err(io_err("read", &path))?
-            .to_vec()
-    } else {
-        Vec::new()
-    };
-    let af = reopen_truncated(path, file, len).await?;
-    let index = KeyIndex::new(af, &bytes[..len as usize]);
-    index.trim_below(to_global(config.shard_id, min));
-    Ok(index)
-}
-
 async fn load_queues(
     config: &StoreConfig,
     dir: &Path,
@@ -477,20 +462,20 @@ async fn redispatch(inner: &Inner, from: u64, to: u64) -> Result<bool, StoreErro
 /// queue whose oldest retained record has queue offset `k` starts at `k` (sparse file).
 async fn rebuild_derived(inner: &Inner, from: u64, to: u64) -> Result<(), StoreError> {
     let cq_dir = inner.dir.join("consumequeue");
-    let idx_path = inner.dir.join("index").join("keys.idx");
+    let idx_dir = inner.dir.join("index");
     {
         let mut st = inner.state.borrow_mut();
         st.queues.clear();
-        st.index = Rc::new(KeyIndex::new(
-            AppendFile::existing(idx_path.clone(), None, 0, Vec::new()),
-            &[],
+        st.index = Rc::new(KeyIndex::empty(
+            idx_dir.clone(),
+            inner.config.index_layout(),
+            inner.config.index_cache_pages,
         ));
         st.dispatched = from;
     }
-    std::fs::remove_dir_all(&cq_dir).map_err(io_err("remove", &cq_dir))?;
-    std::fs::create_dir_all(&cq_dir).map_err(io_err("create dir", &cq_dir))?;
-    if idx_path.exists() {
-        std::fs::remove_file(&idx_path).map_err(io_err("remove", &idx_path))?;
+    for d in [&cq_dir, &idx_dir] {
+        std::fs::remove_dir_all(d).map_err(io_err("remove", d))?;
+        std::fs::create_dir_all(d).map_err(io_err("create dir", d))?;
     }
     let mut reader = super::read::LogReader::default();
     let mut pos = from;
@@ -558,6 +543,14 @@ pub(crate) async fn set_min_offsets(inner: &Inner) -> Result<(), StoreError> {
     };
     for q in queues {
         let (mut lo, mut hi) = (q.min_offset.get(), q.max_offset.get());
+        // Usually the first entry is still valid: one read per queue, not a binary search.
+        let first = q.read(lo, 1).await?;
+        if first
+            .first()
+            .is_some_and(|e| e.size != 0 && e.physical_offset >= log_min)
+        {
+            continue;
+        }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let e = q.read(mid, 1).await?;

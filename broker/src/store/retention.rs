@@ -80,7 +80,8 @@ pub(crate) async fn run(
     let min_local = inner.state.borrow().log.min_offset;
     let min_global = to_global(inner.config.shard_id, min_local);
     if deleted > 0 {
-        inner.state.borrow().index.trim_below(min_global);
+        let index = inner.state.borrow().index.clone();
+        index.remove_below(min_global)?;
         let queues: Vec<Rc<QueueState>> = inner
             .state
             .borrow()

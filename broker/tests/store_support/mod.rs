@@ -25,6 +25,10 @@ pub fn small_config(root: &Path, mode: FlushMode) -> StoreConfig {
     c.cq_cache_entries = 8;
     c.flush_mode = mode;
     c.flush_interval_ms = 20;
+    // Small key-index files, so tests fill several and roll over.
+    c.index_slots_per_file = 64;
+    c.index_entries_per_file = 256;
+    c.index_cache_pages = 8;
     c
 }
 

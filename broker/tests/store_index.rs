@@ -1,0 +1,426 @@
+//! The key index on disk: QUERY_MESSAGE by key and UNIQ_KEY, VIEW_MESSAGE_BY_ID and
+//! SEARCH_OFFSET_BY_TIMESTAMP answer the same before and after a clean restart and after
+//! kill -9 (a real child process); opening reads only the index files' header pages and the
+//! newest file, never the others' entries (counted, not timed); retention deletes index files
+//! with the segments their entries point into.
+
+mod store_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ringmq_broker::store::{FlushMode, Store, StoreConfig};
+use store_support::{record, run, small_config, split_records};
+
+const TOPIC: &str = "IDX";
+const QUEUES: i32 = 3;
+const GROUPS: u64 = 10;
+const CHILD_ENV: &str = "RINGMQ_STORE_INDEX_CHILD";
+
+/// One appended record, as the append reported it.
+#[derive(Debug, Clone, Copy)]
+struct Stored {
+    i: u64,
+    phys: u64,
+    ts: i64,
+    queue: i32,
+    queue_offset: u64,
+}
+
+fn props(i: u64) -> String {
+    format!("KEYS\x01k{i} g{}\x02UNIQ_KEY\x01U{i:08}\x02", i % GROUPS)
+}
+
+fn body(i: u64) -> Vec<u8> {
+    let mut b = format!("body-{i}-").into_bytes();
+    b.resize(200, b'x');
+    b
+}
+
+fn config(dir: &std::path::Path) -> StoreConfig {
+    let mut c = small_config(dir, FlushMode::Async);
+    c.retention_check_interval_ms = 3_600_000; // only explicit passes
+    c.index_cache_pages = 256;
+    c
+}
+
+/// Appends records `from..from+n` in batches of 5; each has two KEYS and a UNIQ_KEY.
+async fn append_keyed(store: &Store, from: u64, n: u64) -> Vec<Stored> {
+    let mut out = Vec::new();
+    let mut i = from;
+    while i < from + n {
+        let ids: Vec<u64> = (i..(i + 5).min(from + n)).collect();
+        let bodies: Vec<Vec<u8>> = ids.iter().map(|&i| body(i)).collect();
+        let ps: Vec<String> = ids.iter().map(|&i| props(i)).collect();
+        let recs: Vec<_> = ids
+            .iter()
+            .zip(bodies.iter().zip(&ps))
+            .map(|(&i, (b, p))| record(TOPIC, (i % QUEUES as u64) as i32, b, p.as_bytes()))
+            .collect();
+        let res = store.append(&recs).await.unwrap();
+        for (&i, r) in ids.iter().zip(&res.records) {
+            out.push(Stored {
+                i,
+                phys: r.physical_offset,
+                ts: r.store_timestamp,
+                queue: (i % QUEUES as u64) as i32,
+                queue_offset: r.queue_offset,
+            });
+        }
+        i += ids.len() as u64;
+    }
+    out
+}
+
+/// Every sampled record answers by UNIQ_KEY, by key and by id with its own bytes.
+async fn check_ids(store: &Store, stored: &[Stored], every: usize) {
+    for s in stored.iter().step_by(every).chain(stored.last()) {
+        let uniq = format!("U{:08}", s.i);
+        let q = store
+            .query_messages(TOPIC, &uniq, true, 32, 0, i64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(q.message_count, 1, "UNIQ_KEY {uniq}");
+        let recs = split_records(&q.body);
+        assert_eq!(recs[0].record.physical_offset as u64, s.phys);
+        assert_eq!(recs[0].record.body, &body(s.i)[..]);
+        let k = store
+            .query_messages(TOPIC, &format!("k{}", s.i), false, 32, 0, i64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(k.message_count, 1, "key k{}", s.i);
+        let v = store.view_message(s.phys).await.unwrap().expect("by id");
+        assert_eq!(split_records(&v)[0].record.body, &body(s.i)[..]);
+    }
+}
+
+/// A shared key (`g3`) answers every record, newest first, within time ranges and limits;
+/// SEARCH_OFFSET_BY_TIMESTAMP finds the first record at or after a store time. With `exact`
+/// false (after kill -9) records appended but never acknowledged may come on top.
+async fn check_groups_and_time(store: &Store, stored: &[Stored], exact: bool) {
+    let g3: Vec<&Stored> = stored.iter().filter(|s| s.i % GROUPS == 3).collect();
+    let count = |q: &ringmq_broker::store::QueryResult| q.message_count as usize;
+    let all = store
+        .query_messages(TOPIC, "g3", false, 100_000, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert!(count(&all) == g3.len() || (!exact && count(&all) > g3.len()));
+    let recs = split_records(&all.body);
+    assert!(recs
+        .windows(2)
+        .all(|w| w[0].record.physical_offset > w[1].record.physical_offset));
+    let five = store
+        .query_messages(TOPIC, "g3", false, 5, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(five.message_count, 5);
+    assert_eq!(&five.body[..], &all.body[..five.body.len()], "newest first");
+    let t = stored[stored.len() / 2].ts;
+    let later = store
+        .query_messages(TOPIC, "g3", false, 100_000, t, i64::MAX)
+        .await
+        .unwrap();
+    let want = g3.iter().filter(|s| s.ts >= t).count();
+    assert!(count(&later) == want || (!exact && count(&later) > want));
+    let earlier = store
+        .query_messages(TOPIC, "g3", false, 100_000, 1, t)
+        .await
+        .unwrap();
+    let want = g3.iter().filter(|s| s.ts <= t).count();
+    assert!(count(&earlier) == want || (!exact && count(&earlier) > want));
+    for q in 0..QUEUES {
+        let first = stored
+            .iter()
+            .find(|s| s.queue == q && s.ts >= t)
+            .map(|s| s.queue_offset);
+        let found = store.search_offset_by_time(TOPIC, q, t).await.unwrap();
+        let want = first.unwrap_or_else(|| store.max_offset(TOPIC, q));
+        if exact {
+            assert_eq!(found, want, "queue {q}");
+        } else {
+            // Records stored but never acknowledged (killed before the ACK line) may come
+            // first; every acknowledged record before the answer is older than `t`.
+            assert!(found <= want, "queue {q}: {found} > {want}");
+            assert!(stored
+                .iter()
+                .filter(|s| s.queue == q && s.queue_offset < found)
+                .all(|s| s.ts < t));
+        }
+    }
+}
+
+/// Bytes of the index files on disk, and how many there are.
+fn index_on_disk(cfg: &StoreConfig) -> (u64, usize) {
+    let mut bytes = 0;
+    let mut n = 0;
+    for e in std::fs::read_dir(cfg.shard_dir().join("index")).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().ends_with(".idx") {
+            bytes += e.metadata().unwrap().len();
+            n += 1;
+        }
+    }
+    (bytes, n)
+}
+
+/// Size of one full index file of `cfg`'s layout.
+fn file_bytes(cfg: &StoreConfig) -> u64 {
+    let slots = (u64::from(cfg.index_slots_per_file) * 4).div_ceil(4096) * 4096;
+    4096 + slots + u64::from(cfg.index_entries_per_file) * 32
+}
+
+#[test]
+fn index_answers_by_key_id_and_time_across_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let stored = run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        let stored = append_keyed(&store, 0, 1500).await;
+        check_ids(&store, &stored, 7).await;
+        check_groups_and_time(&store, &stored, true).await;
+        assert!(store.stats().index_files >= 10, "{:?}", store.stats());
+        store.close().await.unwrap();
+        stored
+    });
+    let (on_disk, files) = index_on_disk(&cfg);
+    run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        let at_open = store.stats().index_bytes_read;
+        // A header page per file and the newest file at most: no other file's entries.
+        let bound = files as u64 * 4096 + file_bytes(&cfg);
+        assert!(
+            at_open <= bound,
+            "open read {at_open} index bytes, bound {bound}"
+        );
+        assert!(at_open * 2 < on_disk, "open read {at_open} of {on_disk}");
+        check_ids(&store, &stored, 7).await;
+        check_groups_and_time(&store, &stored, true).await;
+        assert!(
+            store.stats().index_bytes_read > at_open,
+            "lookups in full files read their pages from disk"
+        );
+        // Appends go on into the reopened newest file and answer too.
+        let more = append_keyed(&store, 1500, 100).await;
+        check_ids(&store, &more, 3).await;
+        store.close().await.unwrap();
+    });
+}
+
+/// The child: appends keyed records forever from one task, printing one line per record
+/// after its append completed: `ACK i phys ts queue queue_offset`.
+fn child_main(spec: &str) -> ! {
+    let (dir, start) = spec.split_once('|').expect("dir|start");
+    let start: u64 = start.parse().expect("start index");
+    let cfg = config(std::path::Path::new(dir));
+    run(|| async move {
+        let store = Store::open(cfg).await.expect("child opens the store");
+        for round in 0u64.. {
+            for s in append_keyed(&store, start + round * 5, 5).await {
+                println!(
+                    "ACK {} {} {} {} {}",
+                    s.i, s.phys, s.ts, s.queue, s.queue_offset
+                );
+            }
+        }
+    });
+    unreachable!("the child appends until killed")
+}
+
+fn parse_ack(line: &str) -> Option<Stored> {
+    let f: Vec<&str> = line.split(' ').collect();
+    if f.len() != 6 || f[0] != "ACK" {
+        return None;
+    }
+    Some(Stored {
+        i: f[1].parse().ok()?,
+        phys: f[2].parse().ok()?,
+        ts: f[3].parse().ok()?,
+        queue: f[4].parse().ok()?,
+        queue_offset: f[5].parse().ok()?,
+    })
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the child, SIGKILLs it once it acknowledged `kill_after` records and returns every
+/// acknowledgement it printed whole.
+fn run_child_and_kill(dir: &str, start: u64, kill_after: usize) -> Vec<Stored> {
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "index_survives_kill9",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, format!("{dir}|{start}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn child");
+    let mut guard = ChildGuard(child);
+    let stdout = guard.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(a) = parse_ack(&line) {
+                if tx.send(a).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut acks = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acks.len() < kill_after {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(a) => acks.push(a),
+            Err(_) => panic!("child acknowledged only {} records in time", acks.len()),
+        }
+    }
+    guard.0.kill().expect("SIGKILL child");
+    guard.0.wait().unwrap();
+    reader.join().unwrap();
+    acks.extend(rx.try_iter());
+    acks
+}
+
+#[test]
+fn index_survives_kill9() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        child_main(&spec);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    // Twice: the second child reopens what the first left after kill -9.
+    let mut acked = run_child_and_kill(dir.path().to_str().unwrap(), 0, 1200);
+    let (_, files) = index_on_disk(&cfg);
+    run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        let at_open = store.stats().index_bytes_read;
+        // Headers, and the newest file twice at most (the cut, then its slot table rebuilt).
+        let bound = files as u64 * 4096 + 2 * file_bytes(&cfg);
+        assert!(
+            at_open <= bound,
+            "open read {at_open} index bytes, bound {bound}"
+        );
+        check_ids(&store, &acked, 11).await;
+        check_groups_and_time(&store, &acked, false).await;
+        store.close().await.unwrap();
+    });
+    acked.extend(run_child_and_kill(
+        dir.path().to_str().unwrap(),
+        1_000_000,
+        1200,
+    ));
+    run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        check_ids(&store, &acked, 11).await;
+        check_groups_and_time(&store, &acked, false).await;
+        store.close().await.unwrap();
+    });
+}
+
+/// Names of the index files on disk, oldest first.
+fn index_files(cfg: &StoreConfig) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cfg.shard_dir().join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".idx"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Runs retention passes "100 hours from now" until one deletes segments (the periodic task
+/// must first checkpoint them), within a bounded deadline.
+async fn retain(store: &Store) -> ringmq_broker::store::RetentionReport {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let r = store
+            .run_retention(now + 100 * 3600 * 1000, Some(0))
+            .await
+            .unwrap();
+        if r.segments_deleted > 0 {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "nothing became deletable");
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn retention_removes_index_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let (kept, gone) = run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        let stored = append_keyed(&store, 0, 1500).await;
+        // Wait (bounded) until the periodic flush has put every index file on disk.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while (index_files(&cfg).len() as u64) < store.stats().index_files {
+            assert!(
+                Instant::now() < deadline,
+                "index files never reached the disk"
+            );
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+        }
+        let before = index_files(&cfg);
+        assert!(before.len() >= 10, "{before:?}");
+        let in_memory = store.stats().index_files;
+        let report = retain(&store).await;
+        let after = index_files(&cfg);
+        assert!(
+            before.iter().filter(|f| !after.contains(f)).count() >= 2,
+            "{before:?} -> {after:?}"
+        );
+        assert!(
+            !after.contains(&before[0]),
+            "the oldest index file is deleted"
+        );
+        // (The periodic flush may meanwhile have created the file being filled on disk.)
+        let deleted = before.iter().filter(|f| !after.contains(f)).count();
+        assert_eq!(
+            in_memory - store.stats().index_files,
+            deleted as u64,
+            "the store forgets exactly the files it deleted"
+        );
+        let (gone, kept): (Vec<Stored>, Vec<Stored>) =
+            stored.iter().partition(|s| s.phys < report.min_offset);
+        assert!(!gone.is_empty() && !kept.is_empty());
+        store.close().await.unwrap();
+        (kept, gone)
+    });
+    let files = index_files(&cfg);
+    run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        assert_eq!(
+            index_files(&cfg),
+            files,
+            "a restart keeps the same index files"
+        );
+        for s in gone.iter().step_by(13) {
+            let q = store
+                .query_messages(TOPIC, &format!("U{:08}", s.i), true, 32, 0, i64::MAX)
+                .await
+                .unwrap();
+            assert_eq!(q.message_count, 0, "removed record {} still answers", s.i);
+        }
+        check_ids(&store, &kept, 13).await;
+        store.close().await.unwrap();
+    });
+}
