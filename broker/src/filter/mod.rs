@@ -19,7 +19,7 @@ mod tests;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use ringmq_proto::message::find_property;
+use ringmq_proto::message::{find_property, DecodedRecord};
 
 pub use eval::Properties;
 
@@ -74,6 +74,14 @@ impl SqlFilter {
     /// Evaluates against a stored record's properties string (`name 0x01 value 0x02 …`).
     pub fn matches_properties(&self, raw: &[u8]) -> bool {
         self.matches(&RawProperties(raw))
+    }
+}
+
+/// Pulls test each candidate record's properties in place.
+impl crate::store::RecordFilter for SqlFilter {
+    fn accepts(&self, record: &[u8]) -> bool {
+        // A record the store returned always decodes; if one did not, let the client see it.
+        DecodedRecord::decode(record).map_or(true, |d| self.matches_properties(d.record.properties))
     }
 }
 

@@ -207,3 +207,56 @@ fn cache_compiles_once_per_version() {
     let e = cache.get_or_compile("g", "U", 1, "a >").unwrap_err();
     assert!(e.to_string().starts_with("Invalid MessageSelector. "));
 }
+
+#[test]
+fn pulls_return_only_matching_records() {
+    use crate::store::{GetRequest, GetStatus, Store, StoreConfig};
+    use ringmq_proto::message::Record;
+    let dir = tempfile::tempdir().unwrap();
+    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .make()
+        .unwrap();
+    ex.run(async {
+        let store = Store::open(StoreConfig::new(dir.path(), 0)).await.unwrap();
+        for i in 0..20 {
+            let mut properties = Vec::new();
+            let value = i.to_string();
+            ringmq_proto::message::encode_properties([("n", value.as_str())], &mut properties);
+            let record = Record {
+                queue_id: 0,
+                flag: 0,
+                queue_offset: 0,
+                physical_offset: 0,
+                sys_flag: 0,
+                born_timestamp: 1,
+                born_host: "127.0.0.1:1".parse().unwrap(),
+                store_timestamp: 0,
+                store_host: "127.0.0.1:2".parse().unwrap(),
+                reconsume_times: 0,
+                prepared_transaction_offset: 0,
+                body: b"x",
+                topic: b"T",
+                properties: &properties,
+            };
+            store.append(&[record]).await.unwrap();
+        }
+        let filter = SqlFilter::compile("n >= 5 AND n < 8").unwrap();
+        let req = GetRequest {
+            topic: "T",
+            queue_id: 0,
+            offset: 0,
+            max_count: 32,
+            max_bytes: 1 << 20,
+            tag_hashes: None,
+        };
+        let got = store.get_messages_matching(&req, Some(&filter)).await.unwrap();
+        assert_eq!(got.status, GetStatus::Found);
+        assert_eq!(got.message_count, 3);
+        assert_eq!(got.next_begin_offset, 20);
+        let strict = SqlFilter::compile("n > 100").unwrap();
+        let none = store.get_messages_matching(&req, Some(&strict)).await.unwrap();
+        assert_eq!(none.status, GetStatus::NoMatchedMessage);
+        assert_eq!(none.next_begin_offset, 20);
+        assert!(none.body.is_empty());
+    });
+}
