@@ -30,6 +30,16 @@ pub const MAX_EXPRESSION_BYTES: usize = 64 * 1024;
 /// compiled again on their next pull).
 pub const MAX_CACHED_FILTERS: usize = 4096;
 
+/// Java's remark when a non-TAG subscription reaches a broker without `enablePropertyFilter`.
+pub fn unsupported_remark(expression_type: &str) -> String {
+    format!("The broker does not support consumer to filter message by {expression_type}")
+}
+
+/// `ExpressionType.SQL92` (Java compares names case-sensitively; any case is accepted here).
+pub fn is_sql92(expression_type: &str) -> bool {
+    expression_type.eq_ignore_ascii_case("SQL92")
+}
+
 /// Why an expression was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {

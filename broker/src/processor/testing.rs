@@ -35,6 +35,8 @@ pub struct Fixture {
     pub store_host: SocketAddr,
     /// Topic auto-creations asked through the mesh.
     pub creations: Cell<usize>,
+    /// The pull handler's SQL92 cache.
+    pub filters: RefCell<crate::filter::FilterCache>,
 }
 
 /// Runs `test` on a fresh fixture inside a glommio executor.
@@ -79,6 +81,7 @@ impl Fixture {
             counters: RequestCounters::default(),
             store_host,
             creations: Cell::new(0),
+            filters: RefCell::default(),
         }
     }
 

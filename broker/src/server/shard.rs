@@ -69,6 +69,8 @@ pub struct Shard {
     pub counters: RequestCounters,
     /// When the broker started (ms since the epoch), for GET_BROKER_RUNTIME_INFO.
     pub boot_timestamp_ms: i64,
+    /// SQL92 subscriptions compiled for this shard's pulls.
+    pub filters: RefCell<crate::filter::FilterCache>,
 }
 
 impl Shard {
@@ -107,6 +109,7 @@ impl Shard {
             stop: StopSignal::default(),
             counters: Default::default(),
             boot_timestamp_ms: crate::metadata::topics::now_ms(),
+            filters: RefCell::default(),
         }
     }
 
