@@ -38,7 +38,10 @@ const EXPRESSIONS: [(&str, &str); 5] = [
         "TAGS = 'TagA' AND region IN ('eu-west', 'us-east') AND price BETWEEN 10 AND 20.5",
     ),
     ("missing_prop", "color = 'red' OR qty < 5"),
-    ("is_not_null_or", "vip IS NOT NULL AND (qty >= 12 OR price > 100.0)"),
+    (
+        "is_not_null_or",
+        "vip IS NOT NULL AND (qty >= 12 OR price > 100.0)",
+    ),
 ];
 
 /// This thread's CPU time in nanoseconds.
@@ -105,7 +108,11 @@ async fn fill(store: &Store) {
             props.clear();
             let sel = ((chunk * 100 + i) % 10).to_string();
             encode_properties(
-                [("TAGS", "TagA"), ("sel", sel.as_str()), ("region", "eu-west")],
+                [
+                    ("TAGS", "TagA"),
+                    ("sel", sel.as_str()),
+                    ("region", "eu-west"),
+                ],
                 &mut props,
             );
             bufs.push(props.clone());

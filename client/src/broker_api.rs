@@ -145,13 +145,12 @@ pub(crate) async fn lock_batch(
     let request_code = request.code;
     let response = core.invoke_broker(addr, request).await?;
     requests::expect_success(addr, request_code, &response)?;
-    let body = LockBatchResponseBody::from_json(&response.body).map_err(|e| {
-        ClientError::BadResponse {
+    let body =
+        LockBatchResponseBody::from_json(&response.body).map_err(|e| ClientError::BadResponse {
             addr: addr.to_string(),
             request_code,
             detail: format!("lock batch body: {e}"),
-        }
-    })?;
+        })?;
     Ok(body.lock_ok_mq_set.into_iter().map(Into::into).collect())
 }
 

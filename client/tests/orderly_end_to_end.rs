@@ -60,7 +60,10 @@ async fn produce(producer: &Producer, topic: &str, from: u64, to: u64) {
         for queue in &queues {
             let body = format!("{}:{seq}", queue.queue_id);
             producer
-                .send_with(Message::new(topic, body), QueueSelector::Explicit(queue.clone()))
+                .send_with(
+                    Message::new(topic, body),
+                    QueueSelector::Explicit(queue.clone()),
+                )
                 .await
                 .unwrap();
         }
@@ -104,7 +107,10 @@ fn a_joining_and_leaving_consumer_keeps_order_with_no_gap_or_duplicate() {
         .await
         .unwrap();
         produce(&producer, "OrderJoin", 0, 20).await;
-        wait_until("a consumed the first part", || async { log.borrow().len() >= 40 }).await;
+        wait_until("a consumed the first part", || async {
+            log.borrow().len() >= 40
+        })
+        .await;
 
         let b = PushConsumer::start(
             orderly_config(&ns, "og-join", "b"),
@@ -113,7 +119,12 @@ fn a_joining_and_leaving_consumer_keeps_order_with_no_gap_or_duplicate() {
         )
         .await
         .unwrap();
-        let owned = |c: &PushConsumer| c.assigned_queues().iter().filter(|q| q.topic == "OrderJoin").count();
+        let owned = |c: &PushConsumer| {
+            c.assigned_queues()
+                .iter()
+                .filter(|q| q.topic == "OrderJoin")
+                .count()
+        };
         wait_until("a 2/2 split", || async { owned(&a) == 2 && owned(&b) == 2 }).await;
         produce(&producer, "OrderJoin", 20, 40).await;
         wait_until("the second part", || async { log.borrow().len() >= 120 }).await;
@@ -127,7 +138,11 @@ fn a_joining_and_leaving_consumer_keeps_order_with_no_gap_or_duplicate() {
         producer.shutdown().await;
 
         let entries = log.borrow().clone();
-        assert_eq!(entries.len(), total, "clean hand-overs deliver nothing twice");
+        assert_eq!(
+            entries.len(),
+            total,
+            "clean hand-overs deliver nothing twice"
+        );
         for (queue, seqs) in per_queue(&entries) {
             assert_eq!(seqs.first(), Some(&0));
             assert_eq!(seqs.len(), 60);
@@ -148,7 +163,11 @@ fn orderly_child_consumer() {
     let (ns, path) = (ns.to_string(), path.to_string());
     run(move || async move {
         let file = Rc::new(RefCell::new(
-            std::fs::OpenOptions::new().append(true).create(true).open(&path).unwrap(),
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .unwrap(),
         ));
         let listener = move |queue: &MessageQueue, messages: &[MessageExt]| {
             for m in messages {
@@ -202,13 +221,23 @@ fn a_killed_orderly_consumer_hands_its_queues_on_in_order_with_nothing_lost() {
         .await
         .unwrap();
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "orderly_child_consumer", "--nocapture"])
+            .args([
+                "--ignored",
+                "--exact",
+                "orderly_child_consumer",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, format!("{ns}|{}", child_log.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let owned = |c: &PushConsumer| c.assigned_queues().iter().filter(|q| q.topic == "OrderKill").count();
+        let owned = |c: &PushConsumer| {
+            c.assigned_queues()
+                .iter()
+                .filter(|q| q.topic == "OrderKill")
+                .count()
+        };
         wait_until("a 2/2 split", || async { owned(&survivor) == 2 }).await;
         produce(&producer, "OrderKill", 0, 30).await;
         wait_until("both consumed", || async {
@@ -233,7 +262,10 @@ fn a_killed_orderly_consumer_hands_its_queues_on_in_order_with_nothing_lost() {
             if distinct == total {
                 break;
             }
-            assert!(Instant::now() < deadline, "only {distinct}/{total} consumed");
+            assert!(
+                Instant::now() < deadline,
+                "only {distinct}/{total} consumed"
+            );
             glommio::timer::sleep(Duration::from_millis(200)).await;
         }
         survivor.shutdown().await;
@@ -255,7 +287,10 @@ fn a_killed_orderly_consumer_hands_its_queues_on_in_order_with_nothing_lost() {
             // after it, and never consumed the queue while the other held it.
             assert_eq!(b.first(), Some(&0));
             let first_mine = *a.first().expect("the survivor took the queue over");
-            assert!(first_mine <= b.last().unwrap() + 1, "gap at hand-over on queue {queue}");
+            assert!(
+                first_mine <= b.last().unwrap() + 1,
+                "gap at hand-over on queue {queue}"
+            );
             assert_eq!(a.last(), Some(&49));
         }
     });

@@ -124,7 +124,11 @@ fn build(syntax: &Syntax) -> Result<Expr, String> {
                     negated: *negated,
                 }
             }
-            other => return Err(format!("Expected a property for In expression, got: {other:?}")),
+            other => {
+                return Err(format!(
+                    "Expected a property for In expression, got: {other:?}"
+                ))
+            }
         },
         Syntax::Text(op, value, pattern, negated) => Expr::Text {
             op: *op,

@@ -247,7 +247,10 @@ pub fn parse_double(s: &str) -> Result<f64, Abort> {
         "Infinity" => f64::INFINITY,
         _ => {
             let digits = body.strip_suffix(['f', 'F', 'd', 'D']).unwrap_or(body);
-            let plain = digits.as_bytes().first().is_some_and(|b| b.is_ascii_digit() || *b == b'.')
+            let plain = digits
+                .as_bytes()
+                .first()
+                .is_some_and(|b| b.is_ascii_digit() || *b == b'.')
                 && digits
                     .bytes()
                     .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));

@@ -115,10 +115,7 @@ pub fn parse(input: &str) -> Result<Syntax, String> {
 }
 
 fn snippet(rest: &str) -> &str {
-    let end = rest
-        .char_indices()
-        .nth(20)
-        .map_or(rest.len(), |(at, _)| at);
+    let end = rest.char_indices().nth(20).map_or(rest.len(), |(at, _)| at);
     &rest[..end]
 }
 
@@ -165,7 +162,9 @@ where
 }
 
 /// A case-insensitive keyword that is not the start of a longer identifier.
-fn kw<'a>(word: &'static str) -> impl Parser<&'a str, Output = (), Error = nom::error::Error<&'a str>> {
+fn kw<'a>(
+    word: &'static str,
+) -> impl Parser<&'a str, Output = (), Error = nom::error::Error<&'a str>> {
     value(
         (),
         tok(terminated(tag_no_case(word), not(satisfy(is_ident_char)))),
@@ -204,8 +203,11 @@ pub(super) fn decimal_literal(input: &str) -> Res<'_, &str> {
 }
 
 fn identifier(input: &str) -> Res<'_, String> {
-    let (rest, word) =
-        tok(recognize((satisfy(is_ident_start), take_while(is_ident_char)))).parse(input)?;
+    let (rest, word) = tok(recognize((
+        satisfy(is_ident_start),
+        take_while(is_ident_char),
+    )))
+    .parse(input)?;
     if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(word)) {
         return Err(nom::Err::Error(nom::error::Error::new(
             input,
@@ -308,15 +310,19 @@ impl Descent {
     fn eq_expr<'a>(&mut self, input: &'a str) -> Res<'a, Syntax> {
         let (mut rest, mut left) = self.cmp_expr(input)?;
         loop {
-            if let Ok((after, op)) =
-                tok(alt((value(BinOp::Eq, tag("=")), value(BinOp::Ne, tag("<>"))))).parse(rest)
+            if let Ok((after, op)) = tok(alt((
+                value(BinOp::Eq, tag("=")),
+                value(BinOp::Ne, tag("<>")),
+            )))
+            .parse(rest)
             {
                 self.operator(after)?;
                 let (after, right) = self.cmp_expr(after)?;
                 left = Syntax::Binary(op, Box::new(left), Box::new(right));
                 rest = after;
-            } else if let Ok((after, negated)) =
-                (kw("IS"), opt(kw("NOT")), kw("NULL")).parse(rest).map(|(r, (_, n, _))| (r, n))
+            } else if let Ok((after, negated)) = (kw("IS"), opt(kw("NOT")), kw("NULL"))
+                .parse(rest)
+                .map(|(r, (_, n, _))| (r, n))
             {
                 self.operator(after)?;
                 left = Syntax::IsNull(Box::new(left), negated.is_some());
@@ -385,7 +391,8 @@ impl Descent {
             self.unary(after)
                 .map(|(r, e)| (r, Syntax::Negate(Box::new(e))))
         } else if let Ok((after, ())) = kw("NOT").parse(input) {
-            self.unary(after).map(|(r, e)| (r, Syntax::Not(Box::new(e))))
+            self.unary(after)
+                .map(|(r, e)| (r, Syntax::Not(Box::new(e))))
         } else {
             self.primary(input)
         };

@@ -49,7 +49,14 @@ fn numeric_comparisons_read_properties_as_numbers() {
 #[test]
 fn missing_or_non_numeric_properties_never_match() {
     let p = [("s", "abc")];
-    for e in ["x > 1", "x < 1", "x = 1", "x <> 1", "x = 'a'", "x BETWEEN 1 AND 2"] {
+    for e in [
+        "x > 1",
+        "x < 1",
+        "x = 1",
+        "x <> 1",
+        "x = 'a'",
+        "x BETWEEN 1 AND 2",
+    ] {
         assert!(!matches(e, &p), "{e}");
     }
     assert!(!matches("s > 1", &p));
@@ -102,13 +109,22 @@ fn logic_is_three_valued() {
     assert!(!matches("FALSE", &p));
     assert!(matches("x = 1 OR a = 1", &p));
     assert!(!matches("x = 1 AND a = 1", &p));
-    assert!(matches("NOT (x = 1 AND a = 2)", &p), "unknown AND false is false");
-    assert!(!matches("NOT (x = 1 AND a = 1)", &p), "unknown AND true is unknown");
+    assert!(
+        matches("NOT (x = 1 AND a = 2)", &p),
+        "unknown AND false is false"
+    );
+    assert!(
+        !matches("NOT (x = 1 AND a = 1)", &p),
+        "unknown AND true is unknown"
+    );
     assert!(!matches("NOT (x = 1 OR a = 2)", &p));
     assert!(matches("NOT(a = 2)", &p));
     // A bare property is a boolean test that is never true.
     assert!(!matches("a", &p));
-    assert!(!matches("NOT a = 'x'", &p), "NOT binds to `a`, then a boolean = string throws");
+    assert!(
+        !matches("NOT a = 'x'", &p),
+        "NOT binds to `a`, then a boolean = string throws"
+    );
     assert!(matches("a = TRUE OR a = '1'", &p));
     assert!(matches("b = TRUE", &[("b", "true")]));
     assert!(matches("b = TRUE", &[("b", "TRUE")]));
@@ -118,20 +134,44 @@ fn logic_is_three_valued() {
 #[test]
 fn grammar_edges() {
     let p = [("a", "1"), ("$x_1", "2"), ("A", "9")];
-    assert!(matches("a=1 and $x_1=2 or false", &p), "keywords are case-insensitive");
+    assert!(
+        matches("a=1 and $x_1=2 or false", &p),
+        "keywords are case-insensitive"
+    );
     assert!(matches("A = 9", &p), "names are case-sensitive");
     assert!(matches("  ( ( a = 1 ) )  ", &p));
     assert!(matches("/* note */ a = 1 -- trailing\n", &p));
     assert!(matches("a = 1.0", &p));
     assert!(matches("a < 1.5E1 AND a > .5 AND a < 5.", &p));
     assert!(matches("a >= 1e0", &p));
-    assert!(refused("a > 0.0"), "Java refuses floats below Double.MIN_VALUE");
+    assert!(
+        refused("a > 0.0"),
+        "Java refuses floats below Double.MIN_VALUE"
+    );
     assert!(refused("a > 1e999"));
     assert!(refused("a > 99999999999999999999"));
     for bad in [
-        "", "a =", "a = 'x", "(a = 1", "a = 1)", "a == 1", "a != 1", "a LIKE 'x'",
-        "a = 1 AND", "AND", "a.b = 1", "a = 007", "a IN ()", "5", "'x'", "a = 1 --x",
-        "a BETWEEN 1", "a IS", "a IS NOT", "NOT", "a = \"x\"",
+        "",
+        "a =",
+        "a = 'x",
+        "(a = 1",
+        "a = 1)",
+        "a == 1",
+        "a != 1",
+        "a LIKE 'x'",
+        "a = 1 AND",
+        "AND",
+        "a.b = 1",
+        "a = 007",
+        "a IN ()",
+        "5",
+        "'x'",
+        "a = 1 --x",
+        "a BETWEEN 1",
+        "a IS",
+        "a IS NOT",
+        "NOT",
+        "a = \"x\"",
     ] {
         assert!(refused(bad), "{bad:?} should be refused");
     }
@@ -145,7 +185,10 @@ fn rocketmq_5_text_tests() {
     assert!(matches("s ENDSWITH 'world'", &p));
     assert!(matches("s NOT CONTAINS 'xyz'", &p));
     assert!(!matches("s CONTAINS ''", &p));
-    assert!(!matches("x NOT CONTAINS 'a'", &p), "missing is false in both forms");
+    assert!(
+        !matches("x NOT CONTAINS 'a'", &p),
+        "missing is false in both forms"
+    );
 }
 
 #[test]
@@ -158,13 +201,23 @@ fn java_double_parsing() {
     assert!(parse_double("inf").is_err());
     assert!(parse_double("1,5").is_err());
     assert!(parse_double("").is_err());
-    assert!(matches("n > 1000.0", &[("n", "NaN")]), "NaN sorts above everything");
-    assert!(!matches("n > 1000", &[("n", "NaN")]), "Integer.valueOf(\"NaN\") throws");
+    assert!(
+        matches("n > 1000.0", &[("n", "NaN")]),
+        "NaN sorts above everything"
+    );
+    assert!(
+        !matches("n > 1000", &[("n", "NaN")]),
+        "Integer.valueOf(\"NaN\") throws"
+    );
 }
 
 #[test]
 fn hostile_expressions_are_refused_without_overflow() {
-    let deep = format!("{}a = 1{}", "(".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1));
+    let deep = format!(
+        "{}a = 1{}",
+        "(".repeat(MAX_NESTING + 1),
+        ")".repeat(MAX_NESTING + 1)
+    );
     assert!(refused(&deep));
     let nots = format!("{}a", "NOT ".repeat(10_000));
     assert!(refused(&nots));
@@ -183,8 +236,13 @@ fn raw_properties_are_read_in_place() {
         &mut raw,
     );
     let filter = SqlFilter::compile("TAGS = 'TagA' AND a = 8").unwrap();
-    assert!(filter.matches_properties(&raw), "last duplicate wins, as Java's map");
-    assert!(!SqlFilter::compile("a = 7").unwrap().matches_properties(&raw));
+    assert!(
+        filter.matches_properties(&raw),
+        "last duplicate wins, as Java's map"
+    );
+    assert!(!SqlFilter::compile("a = 7")
+        .unwrap()
+        .matches_properties(&raw));
     let mut not_utf8 = b"k\x01\xff\xfe\x02".to_vec();
     not_utf8.extend_from_slice(&raw);
     assert!(SqlFilter::compile("k IS NOT NULL")
@@ -249,12 +307,18 @@ fn pulls_return_only_matching_records() {
             max_bytes: 1 << 20,
             tag_hashes: None,
         };
-        let got = store.get_messages_matching(&req, Some(&filter)).await.unwrap();
+        let got = store
+            .get_messages_matching(&req, Some(&filter))
+            .await
+            .unwrap();
         assert_eq!(got.status, GetStatus::Found);
         assert_eq!(got.message_count, 3);
         assert_eq!(got.next_begin_offset, 20);
         let strict = SqlFilter::compile("n > 100").unwrap();
-        let none = store.get_messages_matching(&req, Some(&strict)).await.unwrap();
+        let none = store
+            .get_messages_matching(&req, Some(&strict))
+            .await
+            .unwrap();
         assert_eq!(none.status, GetStatus::NoMatchedMessage);
         assert_eq!(none.next_begin_offset, 20);
         assert!(none.body.is_empty());

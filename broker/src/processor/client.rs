@@ -223,7 +223,11 @@ pub fn check_client_config(config: &BrokerConfig, request: &RemotingCommand) -> 
     }
     match SqlFilter::compile(&subscription.sub_string) {
         Ok(_) => Outcome::Respond(success(request)),
-        Err(e) => respond_error(request, ResponseCode::SubscriptionParseFailed, e.to_string()),
+        Err(e) => respond_error(
+            request,
+            ResponseCode::SubscriptionParseFailed,
+            e.to_string(),
+        ),
     }
 }
 
@@ -341,7 +345,10 @@ mod tests {
             ))
         };
         let mut config = BrokerConfig::default();
-        assert_eq!(check(&config, "TAG", "*").code, ResponseCode::Success.code());
+        assert_eq!(
+            check(&config, "TAG", "*").code,
+            ResponseCode::Success.code()
+        );
         let off = check(&config, "SQL92", "a > 1");
         assert_eq!(off.code, ResponseCode::SystemError.code());
         assert_eq!(
@@ -349,7 +356,10 @@ mod tests {
             Some("The broker does not support consumer to filter message by SQL92")
         );
         config.enable_property_filter = true;
-        assert_eq!(check(&config, "SQL92", "a > 1").code, ResponseCode::Success.code());
+        assert_eq!(
+            check(&config, "SQL92", "a > 1").code,
+            ResponseCode::Success.code()
+        );
         let bad = check(&config, "SQL92", "a >");
         assert_eq!(bad.code, ResponseCode::SubscriptionParseFailed.code());
         assert!(bad.remark.unwrap().starts_with("Invalid MessageSelector. "));

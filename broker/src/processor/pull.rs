@@ -549,12 +549,16 @@ mod tests {
             assert_eq!(response.code, ResponseCode::Success.code());
             assert_eq!(count_records(&response.body), 3);
             assert_eq!(response.ext_fields.get("nextBeginOffset"), Some("10"));
-            let none = responded(pull_message(&ctx, &sql_pull("n > 99", PULL_FLAG_SUBSCRIPTION)).await);
+            let none =
+                responded(pull_message(&ctx, &sql_pull("n > 99", PULL_FLAG_SUBSCRIPTION)).await);
             assert_eq!(none.code, ResponseCode::PullRetryImmediately.code());
             assert_eq!(fx.filters.borrow().len(), 1, "one entry per (group, topic)");
             let bad = responded(pull_message(&ctx, &sql_pull("n >", PULL_FLAG_SUBSCRIPTION)).await);
             assert_eq!(bad.code, ResponseCode::SubscriptionParseFailed.code());
-            assert_eq!(bad.remark.as_deref(), Some("parse the consumer's subscription failed"));
+            assert_eq!(
+                bad.remark.as_deref(),
+                Some("parse the consumer's subscription failed")
+            );
         });
     }
 

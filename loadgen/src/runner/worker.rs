@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use ringmq_client::{
     ClientConfig, ClientError, ConsumeFrom, ConsumeStatus, Message, MessageExt, MessageQueue,
-    MessageSelector,
-    Producer, ProducerConfig, PushConsumer, PushConsumerConfig, QueueSelector, SendResult,
-    SendStatus,
+    MessageSelector, Producer, ProducerConfig, PushConsumer, PushConsumerConfig, QueueSelector,
+    SendResult, SendStatus,
 };
 use ringmq_proto::code::ResponseCode;
 
