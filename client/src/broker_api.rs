@@ -1,7 +1,7 @@
 //! Typed broker calls shared by the consumers and the admin client: offsets, consumer lists,
-//! send-back. Each is one request and one decoded answer.
+//! send-back, queue locks, client config checks. Each is one request and one decoded answer.
 
-use ringmq_proto::body::{ConsumerListBody, JsonBody};
+use ringmq_proto::body::{ConsumerListBody, JsonBody, LockBatchResponseBody, SubscriptionData};
 use ringmq_proto::code::ResponseCode;
 
 use crate::core::ClientCore;
@@ -129,6 +129,53 @@ pub(crate) async fn send_message_back(
 ) -> Result<(), ClientError> {
     let request =
         requests::consumer_send_msg_back(group, message, delay_level, max_reconsume_times);
+    let request_code = request.code;
+    let response = core.invoke_broker(addr, request).await?;
+    requests::expect_success(addr, request_code, &response)
+}
+
+/// LOCK_BATCH_MQ: locks (or renews) `queues` for this client; returns those it now holds.
+pub(crate) async fn lock_batch(
+    core: &ClientCore,
+    addr: &str,
+    group: &str,
+    queues: &[MessageQueue],
+) -> Result<Vec<MessageQueue>, ClientError> {
+    let request = requests::lock_batch(true, group, &core.client_id, queues);
+    let request_code = request.code;
+    let response = core.invoke_broker(addr, request).await?;
+    requests::expect_success(addr, request_code, &response)?;
+    let body =
+        LockBatchResponseBody::from_json(&response.body).map_err(|e| ClientError::BadResponse {
+            addr: addr.to_string(),
+            request_code,
+            detail: format!("lock batch body: {e}"),
+        })?;
+    Ok(body.lock_ok_mq_set.into_iter().map(Into::into).collect())
+}
+
+/// UNLOCK_BATCH_MQ, waiting for the broker's answer (so a queue is free before another
+/// consumer of the group is told to take it).
+pub(crate) async fn unlock_batch(
+    core: &ClientCore,
+    addr: &str,
+    group: &str,
+    queues: &[MessageQueue],
+) -> Result<(), ClientError> {
+    let request = requests::lock_batch(false, group, &core.client_id, queues);
+    let request_code = request.code;
+    let response = core.invoke_broker(addr, request).await?;
+    requests::expect_success(addr, request_code, &response)
+}
+
+/// CHECK_CLIENT_CONFIG for one subscription.
+pub(crate) async fn check_client_config(
+    core: &ClientCore,
+    addr: &str,
+    group: &str,
+    subscription: SubscriptionData,
+) -> Result<(), ClientError> {
+    let request = requests::check_client_config(group, &core.client_id, subscription);
     let request_code = request.code;
     let response = core.invoke_broker(addr, request).await?;
     requests::expect_success(addr, request_code, &response)

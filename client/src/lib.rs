@@ -68,8 +68,8 @@ mod validate;
 pub use admin::Admin;
 pub use config::ClientConfig;
 pub use consumer::{
-    ConsumeFrom, ConsumeStatus, MessageListener, MessageModel, PullConsumer, PullResult,
-    PullStatus, PushConsumer, PushConsumerConfig,
+    ConsumeFrom, ConsumeStatus, MessageListener, MessageModel, MessageSelector, PullConsumer,
+    PullResult, PullStatus, PushConsumer, PushConsumerConfig,
 };
 pub use core::AUTO_CREATE_TOPIC_KEY;
 pub use error::{is_retriable_send_code, ClientError};

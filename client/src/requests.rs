@@ -3,7 +3,10 @@
 //! language JAVA, short V2 send names).
 
 use bytes::Bytes;
-use ringmq_proto::body::{HeartbeatData, JsonBody, ProducerData, TopicConfig};
+use ringmq_proto::body::{
+    CheckClientConfigBody, HeartbeatData, JsonBody, LockBatchRequestBody, ProducerData,
+    SubscriptionData, TopicConfig,
+};
 use ringmq_proto::code::RequestCode;
 use ringmq_proto::command::{ExtFields, RemotingCommand};
 use ringmq_proto::header::{
@@ -164,6 +167,8 @@ pub(crate) struct PullArgs<'a> {
     pub suspend_timeout_ms: i64,
     pub subscription: &'a str,
     pub sub_version: i64,
+    /// `TAG` or `SQL92`.
+    pub expression_type: &'a str,
     pub broker_name: &'a str,
 }
 
@@ -180,7 +185,7 @@ pub(crate) fn pull_message(args: &PullArgs<'_>) -> RemotingCommand {
         suspend_timeout_millis: args.suspend_timeout_ms,
         subscription: Some(args.subscription.to_string()),
         sub_version: args.sub_version,
-        expression_type: Some("TAG".to_string()),
+        expression_type: Some(args.expression_type.to_string()),
         max_msg_bytes: None,
     };
     let mut command = request(RequestCode::PullMessage, &header, Bytes::new());
@@ -325,6 +330,47 @@ pub(crate) fn consumer_send_msg_back(
     request(RequestCode::ConsumerSendMsgBack, &header, Bytes::new())
 }
 
+/// LOCK_BATCH_MQ (41) or UNLOCK_BATCH_MQ (42) of `queues` for `client_id` in `group`; no
+/// header, a `LockBatchRequestBody`.
+pub(crate) fn lock_batch(
+    lock: bool,
+    group: &str,
+    client_id: &str,
+    queues: &[MessageQueue],
+) -> RemotingCommand {
+    let body = LockBatchRequestBody {
+        client_id: client_id.to_string(),
+        consumer_group: group.to_string(),
+        mq_set: queues.iter().map(Into::into).collect(),
+        only_this_broker: false,
+    };
+    let code = if lock {
+        RequestCode::LockBatchMq
+    } else {
+        RequestCode::UnlockBatchMq
+    };
+    RemotingCommand::new_request(code.code(), ExtFields::new(), Bytes::from(body.to_json()))
+}
+
+/// CHECK_CLIENT_CONFIG (46): asks a broker whether it accepts `subscription` (SQL92 needs
+/// `enablePropertyFilter` and a valid expression).
+pub(crate) fn check_client_config(
+    group: &str,
+    client_id: &str,
+    subscription: SubscriptionData,
+) -> RemotingCommand {
+    let body = CheckClientConfigBody {
+        client_id: client_id.to_string(),
+        group: group.to_string(),
+        subscription_data: subscription,
+    };
+    RemotingCommand::new_request(
+        RequestCode::CheckClientConfig.code(),
+        ExtFields::new(),
+        Bytes::from(body.to_json()),
+    )
+}
+
 /// GET_CONSUMER_LIST_BY_GROUP (38).
 pub(crate) fn get_consumer_list_by_group(group: &str) -> RemotingCommand {
     let header = GetConsumerListByGroupRequestHeader {
@@ -435,6 +481,7 @@ mod tests {
             suspend_timeout_ms: 15_000,
             subscription: "TagA || TagB",
             sub_version: 7,
+            expression_type: "TAG",
             broker_name: "b",
         });
         assert_eq!(pull.code, 11);

@@ -140,6 +140,17 @@ pub struct WorkloadArgs {
     /// Tag messages with one of this many tags, `TagA-0` … (RocketMQ benchmark `-l`); 0 for none.
     #[arg(long, default_value_t = 0)]
     pub tags: u32,
+    /// Give every message a property `p` with one of this many values, `0` … (the sequence
+    /// modulo this); 0 for none. With `--props 10 --sql "p = 0"`, 10 % of messages match.
+    #[arg(long, default_value_t = 0)]
+    pub props: u32,
+    /// Consumers subscribe with this SQL92 expression instead of `*` (the broker needs
+    /// `enablePropertyFilter=true`; the quickstart broker has it).
+    #[arg(long)]
+    pub sql: Option<String>,
+    /// Orderly consumers: queues locked on the broker, each consumed serially in offset order.
+    #[arg(long)]
+    pub orderly: bool,
     /// Check that every acknowledged message is consumed, once, with an intact body.
     #[arg(long)]
     pub verify: bool,
@@ -211,6 +222,8 @@ pub enum WorkloadError {
     VerifyOneway,
     #[error("--tx-rollback-percent plus --tx-unknown-percent exceeds 100")]
     TransactionMix,
+    #[error("--verify cannot check --sql: the messages the filter rejects are never consumed")]
+    VerifySql,
     #[error("--duration-secs must be positive")]
     ZeroDuration,
     #[error("invalid --cpus {0:?}: expected a count such as 2 or a list such as 0-1 or 0,2")]
@@ -291,6 +304,9 @@ impl WorkloadArgs {
         }
         if u32::from(self.tx_rollback_percent) + u32::from(self.tx_unknown_percent) > 100 {
             return Err(WorkloadError::TransactionMix);
+        }
+        if self.verify && self.sql.is_some() {
+            return Err(WorkloadError::VerifySql);
         }
         if self.messages.is_none() && self.duration_secs == 0 {
             return Err(WorkloadError::ZeroDuration);

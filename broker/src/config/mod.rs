@@ -61,6 +61,9 @@ pub struct BrokerConfig {
     pub register_name_server_period_ms: u64,
     pub long_polling_enable: bool,
     pub short_polling_time_ms: u64,
+    /// SQL92 property filters (Java's `enablePropertyFilter`, default false): when off, SQL92
+    /// subscriptions are refused with Java's SYSTEM_ERROR remark.
+    pub enable_property_filter: bool,
     /// Region stamped into MSG_REGION of stored messages and send responses.
     pub region_id: String,
     pub trace_on: bool,
@@ -120,6 +123,7 @@ impl Default for BrokerConfig {
             register_name_server_period_ms: 30_000,
             long_polling_enable: true,
             short_polling_time_ms: 1000,
+            enable_property_filter: false,
             region_id: "DefaultRegion".to_string(),
             trace_on: true,
             server_channel_max_idle_time_seconds: 120,
@@ -262,6 +266,7 @@ impl BrokerConfig {
             "syncFlushTimeout" => self.sync_flush_timeout_ms = v.number()?,
             "registerNameServerPeriod" => self.register_name_server_period_ms = v.number()?,
             "longPollingEnable" => self.long_polling_enable = v.boolean()?,
+            "enablePropertyFilter" => self.enable_property_filter = v.boolean()?,
             "shortPollingTimeMills" => self.short_polling_time_ms = v.number()?,
             "regionId" => self.region_id = v.non_empty()?,
             "traceOn" => self.trace_on = v.boolean()?,
@@ -483,6 +488,10 @@ impl BrokerConfig {
                 self.register_name_server_period_ms.to_string(),
             ),
             ("longPollingEnable", self.long_polling_enable.to_string()),
+            (
+                "enablePropertyFilter",
+                self.enable_property_filter.to_string(),
+            ),
             (
                 "shortPollingTimeMills",
                 self.short_polling_time_ms.to_string(),

@@ -41,6 +41,15 @@ fn defaults_are_rocketmq_defaults() {
     assert_eq!(config.flush_disk_type, FlushDiskType::AsyncFlush);
     assert_eq!(config.broker_permission, 6);
     assert_eq!(config.advertised_addr(), "127.0.0.1:10911");
+    assert!(!config.enable_property_filter, "Java's default");
+}
+
+#[test]
+fn enable_property_filter_key() {
+    let conf = "enablePropertyFilter=true\n";
+    let (config, warnings) = build_config(&cli(&[]), Some(("broker.conf", conf)), None).unwrap();
+    assert!(warnings.is_empty());
+    assert!(config.enable_property_filter);
 }
 
 #[test]

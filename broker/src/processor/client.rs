@@ -14,6 +14,8 @@ use ringmq_proto::header::field;
 
 use super::{bad_header, respond_error, success, Announce, Outcome};
 use crate::channel::{ConnHandle, ConnId};
+use crate::config::BrokerConfig;
+use crate::filter::{self, SqlFilter};
 use crate::metadata::clients::ClientChannel;
 use crate::metadata::topics::retry_topic;
 use crate::metadata::Metadata;
@@ -188,10 +190,11 @@ pub fn unlock_batch(meta: &mut Metadata, request: &RemotingCommand) -> Outcome {
 }
 
 /// CHECK_CLIENT_CONFIG (46): sent at push-consumer start for non-TAG subscriptions. TAG is
-/// accepted; SQL92 is refused (property filters are not built; Java refuses the same way
-/// while `enablePropertyFilter` is off, its default), so the consumer fails to start with a
-/// clear message instead of failing every pull.
-pub fn check_client_config(request: &RemotingCommand) -> Outcome {
+/// accepted; SQL92 is refused with Java's SYSTEM_ERROR remark while `enablePropertyFilter` is
+/// off (its default), and otherwise compiled: a bad expression gets SUBSCRIPTION_PARSE_FAILED
+/// with the reason, so the consumer fails to start with a clear message instead of failing
+/// every pull.
+pub fn check_client_config(config: &BrokerConfig, request: &RemotingCommand) -> Outcome {
     let body = match CheckClientConfigBody::from_json(&request.body) {
         Ok(body) => body,
         Err(e) => {
@@ -202,15 +205,30 @@ pub fn check_client_config(request: &RemotingCommand) -> Outcome {
             )
         }
     };
-    let expression_type = body.subscription_data.expression_type.as_str();
+    let subscription = &body.subscription_data;
+    let expression_type = subscription.expression_type.as_str();
     if expression_type.eq_ignore_ascii_case("TAG") {
         return Outcome::Respond(success(request));
     }
-    respond_error(
-        request,
-        ResponseCode::SystemError,
-        format!("The broker does not support consumer to filter message by {expression_type}"),
-    )
+    if !config.enable_property_filter {
+        return respond_error(
+            request,
+            ResponseCode::SystemError,
+            filter::unsupported_remark(expression_type),
+        );
+    }
+    if !filter::is_sql92(expression_type) {
+        let remark = format!("unknown expression type {expression_type}");
+        return respond_error(request, ResponseCode::SubscriptionParseFailed, remark);
+    }
+    match SqlFilter::compile(&subscription.sub_string) {
+        Ok(_) => Outcome::Respond(success(request)),
+        Err(e) => respond_error(
+            request,
+            ResponseCode::SubscriptionParseFailed,
+            e.to_string(),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -313,5 +331,42 @@ mod tests {
             assert_eq!(responded(outcome).code, ResponseCode::SystemError.code());
             assert!(announce.is_empty());
         });
+    }
+
+    #[test]
+    fn check_client_config_refuses_sql92_unless_enabled_and_valid() {
+        let check = |config: &BrokerConfig, kind: &str, expression: &str| {
+            let body = format!(
+                r#"{{"clientId":"c","group":"g","subscriptionData":{{"expressionType":"{kind}","subString":"{expression}","topic":"T","subVersion":1}}}}"#
+            );
+            responded(check_client_config(
+                config,
+                &request(RequestCode::CheckClientConfig, &[], body.as_bytes()),
+            ))
+        };
+        let mut config = BrokerConfig::default();
+        assert_eq!(
+            check(&config, "TAG", "*").code,
+            ResponseCode::Success.code()
+        );
+        let off = check(&config, "SQL92", "a > 1");
+        assert_eq!(off.code, ResponseCode::SystemError.code());
+        assert_eq!(
+            off.remark.as_deref(),
+            Some("The broker does not support consumer to filter message by SQL92")
+        );
+        config.enable_property_filter = true;
+        assert_eq!(
+            check(&config, "SQL92", "a > 1").code,
+            ResponseCode::Success.code()
+        );
+        let bad = check(&config, "SQL92", "a >");
+        assert_eq!(bad.code, ResponseCode::SubscriptionParseFailed.code());
+        assert!(bad.remark.unwrap().starts_with("Invalid MessageSelector. "));
+        let garbage = responded(check_client_config(
+            &config,
+            &request(RequestCode::CheckClientConfig, &[], b"{not json"),
+        ));
+        assert_eq!(garbage.code, ResponseCode::SystemError.code());
     }
 }

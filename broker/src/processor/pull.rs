@@ -7,8 +7,16 @@
 //! notification, the suspend deadline, or shutdown, whichever comes first, then evaluates the
 //! pull once more and returns whatever it finds. The parked task holds nothing else: other
 //! requests on the same connection are served and answered meanwhile.
+//!
+//! Filters: TAG subscriptions are tested on the consume queue's tag hash; SQL92 ones (with
+//! `enablePropertyFilter`) are compiled once per (group, topic, subVersion) into the shard's
+//! [`FilterCache`] and evaluated on each candidate record's properties as the store reads it.
+//! A parked pull re-reads after each append and keeps waiting while nothing new matches, so
+//! it wakes only for a matching message; the cost of that test is one evaluation per new
+//! record, on records already in the tail cache.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,10 +32,11 @@ use ringmq_proto::message::ids::tag_hash;
 use super::runtime_info::RequestCounters;
 use super::{bad_header, respond_error, Outcome};
 use crate::config::BrokerConfig;
+use crate::filter::{self, FilterCache, SqlFilter};
 use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::BrokerView;
 use crate::stop::StopSignal;
-use crate::store::{GetRequest, GetResult, GetStatus, Store};
+use crate::store::{GetRequest, GetResult, GetStatus, RecordFilter, Store};
 
 /// Most messages one pull returns (RocketMQ's `maxTransferCountOnMessageInMemory`).
 pub const PULL_MAX_MESSAGES: u32 = 32;
@@ -43,6 +52,8 @@ pub struct PullContext<'a> {
     pub offsets: &'a RefCell<ConsumerOffsets>,
     pub config: &'a BrokerConfig,
     pub counters: &'a RequestCounters,
+    /// This shard's compiled SQL92 subscriptions.
+    pub filters: &'a RefCell<FilterCache>,
     /// The shard is stopping: answer at once instead of parking.
     pub stopping: bool,
 }
@@ -67,6 +78,8 @@ enum Filter {
     All,
     /// Tag hashes (Java `String.hashCode`) of the subscription's tags.
     Tags(Vec<i64>),
+    /// A compiled SQL92 selector, tested on each record's properties.
+    Sql(Rc<SqlFilter>),
 }
 
 impl Filter {
@@ -87,8 +100,15 @@ impl Filter {
 
     fn tag_hashes(&self) -> Option<&[i64]> {
         match self {
-            Filter::All => None,
+            Filter::All | Filter::Sql(_) => None,
             Filter::Tags(hashes) => Some(hashes),
+        }
+    }
+
+    fn record_filter(&self) -> Option<&dyn RecordFilter> {
+        match self {
+            Filter::Sql(sql) => Some(&**sql),
+            Filter::All | Filter::Tags(_) => None,
         }
     }
 }
@@ -98,7 +118,7 @@ pub async fn pull_message(ctx: &PullContext<'_>, request: &RemotingCommand) -> O
         Ok(header) => header,
         Err(e) => return bad_header(request, e),
     };
-    let filter = match check_pull(ctx.config, ctx.view, request, &header) {
+    let filter = match check_pull(ctx, request, &header) {
         Ok(filter) => filter,
         Err(outcome) => return outcome,
     };
@@ -189,11 +209,11 @@ pub async fn wait_parked(
 
 /// Permission, topic, queue and subscription checks (step 1), returning the filter to apply.
 fn check_pull(
-    config: &BrokerConfig,
-    view: &BrokerView,
+    ctx: &PullContext<'_>,
     request: &RemotingCommand,
     header: &PullMessageRequestHeader,
 ) -> Result<Filter, Outcome> {
+    let (config, view) = (ctx.config, ctx.view);
     if !view.broker_readable() {
         let remark = format!(
             "the broker[{}] pulling message is forbidden",
@@ -224,11 +244,16 @@ fn check_pull(
         ));
     }
     if header.has_flag(PULL_FLAG_SUBSCRIPTION) {
-        let expression_type = header.expression_type.as_deref().unwrap_or("TAG");
-        check_expression_type(request, expression_type)?;
-        return Ok(Filter::from_expression(
-            header.subscription.as_deref().unwrap_or("*"),
-        ));
+        let carried = Subscription {
+            expression_type: header.expression_type.as_deref().unwrap_or("TAG"),
+            expression: header.subscription.as_deref().unwrap_or("*"),
+            sub_version: header.sub_version,
+            refusal: (
+                ResponseCode::SubscriptionParseFailed,
+                "parse the consumer's subscription failed",
+            ),
+        };
+        return filter_for(ctx, request, header, &carried);
     }
     let Some(group) = view.subscriptions.get(&header.consumer_group) else {
         let remark = format!(
@@ -263,21 +288,58 @@ fn check_pull(
             remark,
         ));
     }
-    check_expression_type(request, subscription.expression_type.as_str())?;
-    Ok(Filter::from_expression(&subscription.sub_string))
+    let registered = Subscription {
+        expression_type: subscription.expression_type.as_str(),
+        expression: &subscription.sub_string,
+        sub_version: subscription.sub_version,
+        refusal: (
+            ResponseCode::FilterDataNotExist,
+            "The broker's consumer filter data is not exist!Your expression may be wrong!",
+        ),
+    };
+    filter_for(ctx, request, header, &registered)
 }
 
-/// SQL92 property filters are not built; Java answers the same when `enablePropertyFilter` is
-/// off (its default).
-fn check_expression_type(request: &RemotingCommand, expression_type: &str) -> Result<(), Outcome> {
+/// A subscription as a pull sees it (carried by the pull, or registered by heartbeat), with the
+/// code and remark Java answers when its expression does not compile.
+struct Subscription<'a> {
+    expression_type: &'a str,
+    expression: &'a str,
+    sub_version: i64,
+    refusal: (ResponseCode, &'static str),
+}
+
+/// The filter of a subscription: tags, or a compiled SQL92 selector (refused with Java's
+/// SYSTEM_ERROR remark while `enablePropertyFilter` is off, its default).
+fn filter_for(
+    ctx: &PullContext<'_>,
+    request: &RemotingCommand,
+    header: &PullMessageRequestHeader,
+    subscription: &Subscription<'_>,
+) -> Result<Filter, Outcome> {
+    let expression_type = subscription.expression_type;
     if expression_type.eq_ignore_ascii_case("TAG") || expression_type.is_empty() {
-        return Ok(());
+        return Ok(Filter::from_expression(subscription.expression));
     }
-    Err(respond_error(
-        request,
-        ResponseCode::SystemError,
-        format!("The broker does not support consumer to filter message by {expression_type}"),
-    ))
+    if !ctx.config.enable_property_filter || !filter::is_sql92(expression_type) {
+        let remark = filter::unsupported_remark(expression_type);
+        return Err(respond_error(request, ResponseCode::SystemError, remark));
+    }
+    let compiled = ctx.filters.borrow_mut().get_or_compile(
+        &header.consumer_group,
+        &header.topic,
+        subscription.sub_version,
+        subscription.expression,
+    );
+    match compiled {
+        Ok(sql) => Ok(Filter::Sql(sql)),
+        Err(e) => {
+            tracing::debug!(group = %header.consumer_group, topic = %header.topic,
+                error = %e, "SQL92 subscription refused");
+            let (code, remark) = subscription.refusal;
+            Err(respond_error(request, code, remark.to_string()))
+        }
+    }
 }
 
 async fn read(
@@ -297,7 +359,10 @@ async fn read(
         max_bytes,
         tag_hashes: filter.tag_hashes(),
     };
-    store.get_messages(&get).await.map_err(|e| e.to_string())
+    store
+        .get_messages_matching(&get, filter.record_filter())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn outcome_for_error(request: &RemotingCommand, e: String) -> Outcome {
@@ -382,6 +447,7 @@ mod tests {
             offsets: &fx.offsets,
             config: &fx.config,
             counters: &fx.counters,
+            filters: &fx.filters,
             stopping: false,
         }
     }
@@ -448,6 +514,83 @@ mod tests {
         });
     }
 
+    /// Records in a pull body (each starts with its total size).
+    fn count_records(mut body: &[u8]) -> usize {
+        let mut count = 0;
+        while body.len() >= 4 {
+            let size = i32::from_be_bytes(body[..4].try_into().unwrap()) as usize;
+            body = &body[size..];
+            count += 1;
+        }
+        count
+    }
+
+    fn sql_pull(expression: &str, sys_flag: i32) -> RemotingCommand {
+        let mut request = pull_request("T", 0, sys_flag);
+        request.ext_fields.insert("expressionType", "SQL92");
+        request.ext_fields.insert("subscription", expression);
+        request
+    }
+
+    #[test]
+    fn sql92_pulls_return_only_matching_messages_when_enabled() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            for i in 0..10 {
+                fx.put("T", 0, b"m", &format!("n\u{1}{i}\u{2}")).await;
+            }
+            let view = fx.view();
+            let mut config = fx.config.clone();
+            config.enable_property_filter = true;
+            let mut ctx = context(&fx, &view);
+            ctx.config = &config;
+            let response =
+                responded(pull_message(&ctx, &sql_pull("n >= 7", PULL_FLAG_SUBSCRIPTION)).await);
+            assert_eq!(response.code, ResponseCode::Success.code());
+            assert_eq!(count_records(&response.body), 3);
+            assert_eq!(response.ext_fields.get("nextBeginOffset"), Some("10"));
+            let none =
+                responded(pull_message(&ctx, &sql_pull("n > 99", PULL_FLAG_SUBSCRIPTION)).await);
+            assert_eq!(none.code, ResponseCode::PullRetryImmediately.code());
+            assert_eq!(fx.filters.borrow().len(), 1, "one entry per (group, topic)");
+            let bad = responded(pull_message(&ctx, &sql_pull("n >", PULL_FLAG_SUBSCRIPTION)).await);
+            assert_eq!(bad.code, ResponseCode::SubscriptionParseFailed.code());
+            assert_eq!(
+                bad.remark.as_deref(),
+                Some("parse the consumer's subscription failed")
+            );
+        });
+    }
+
+    #[test]
+    fn a_parked_sql92_pull_wakes_only_for_a_matching_message() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let view = fx.view();
+            let mut config = fx.config.clone();
+            config.enable_property_filter = true;
+            let mut ctx = context(&fx, &view);
+            ctx.config = &config;
+            let request = sql_pull("k = 'hit'", PULL_FLAG_SUBSCRIPTION | PULL_FLAG_SUSPEND);
+            let Outcome::Park(parked) = pull_message(&ctx, &request).await else {
+                panic!("an empty queue with SUSPEND parks");
+            };
+            let appender = fx.clone();
+            let append = glommio::spawn_local(async move {
+                appender.put("T", 0, b"miss", "k\u{1}miss\u{2}").await;
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+                appender.put("T", 0, b"hit", "k\u{1}hit\u{2}").await;
+            });
+            let stop = StopSignal::default();
+            let response = wait_parked(&fx.store, &fx.counters, &stop, &request, parked).await;
+            append.await;
+            assert_eq!(response.code, ResponseCode::Success.code());
+            assert_eq!(response.ext_fields.get("nextBeginOffset"), Some("2"));
+            let body = String::from_utf8_lossy(&response.body);
+            assert!(body.contains("hit") && !body.contains("miss"));
+        });
+    }
+
     #[test]
     fn refusals_carry_javas_codes() {
         testing::run(|fx| async move {
@@ -467,8 +610,12 @@ mod tests {
             assert_eq!(c, ResponseCode::InvalidParameter.code());
             let mut sql = pull_request("T", 0, PULL_FLAG_SUBSCRIPTION);
             sql.ext_fields.insert("expressionType", "SQL92");
-            let c = code(pull_message(&ctx, &sql).await);
-            assert_eq!(c, ResponseCode::SystemError.code());
+            let refused = responded(pull_message(&ctx, &sql).await);
+            assert_eq!(refused.code, ResponseCode::SystemError.code());
+            assert_eq!(
+                refused.remark.as_deref(),
+                Some("The broker does not support consumer to filter message by SQL92")
+            );
         });
     }
 }

@@ -37,6 +37,8 @@ pub struct Fixture {
     /// Topic auto-creations asked through the mesh.
     pub creations: Cell<usize>,
     pub transaction: TransactionService,
+    /// The pull handler's SQL92 cache.
+    pub filters: RefCell<crate::filter::FilterCache>,
 }
 
 /// Runs `test` on a fresh fixture inside a glommio executor.
@@ -86,6 +88,7 @@ impl Fixture {
             store_host,
             creations: Cell::new(0),
             transaction,
+            filters: RefCell::default(),
         }
     }
 

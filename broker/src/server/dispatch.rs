@@ -226,7 +226,7 @@ async fn run(
     match handler {
         Handler::Meta(meta_handler) => run_meta(shard, conn, meta_handler, request),
         Handler::NotSupported => processor::not_supported(request),
-        Handler::CheckClientConfig => client::check_client_config(request),
+        Handler::CheckClientConfig => client::check_client_config(&shard.config, request),
         Handler::QueryMessage => lookup::query_message(shard.as_ref(), request).await,
         Handler::GetBrokerRuntimeInfo => {
             runtime_info::runtime_info(shard.as_ref(), shard.facts(), request).await
@@ -272,6 +272,7 @@ async fn run_with_store(
                 offsets: &shard.offsets,
                 config,
                 counters: &shard.counters,
+                filters: &shard.filters,
                 stopping: shard.stop.is_fired(),
             };
             pull::pull_message(&ctx, request).await

@@ -85,6 +85,8 @@ pub struct Shard {
     file_writer: FileWriter,
     /// Half messages, END_TRANSACTION and check-backs of this shard's log.
     pub transaction: Rc<TransactionService>,
+    /// SQL92 subscriptions compiled for this shard's pulls.
+    pub filters: RefCell<crate::filter::FilterCache>,
 }
 
 impl Shard {
@@ -130,6 +132,7 @@ impl Shard {
             boot_timestamp_ms: crate::metadata::topics::now_ms(),
             file_writer,
             transaction: Rc::new(transaction),
+            filters: RefCell::default(),
         }
     }
 

@@ -75,7 +75,7 @@ use ringmq_proto::message::{sysflag, Record};
 pub use config::{FlushMode, StoreConfig};
 pub use consume_queue::CqEntry;
 pub use error::StoreError;
-pub use read::{GetRequest, GetResult, GetStatus, QueryResult};
+pub use read::{GetRequest, GetResult, GetStatus, QueryResult, RecordFilter};
 pub use retention::RetentionReport;
 
 use append_file::AppendFile;

@@ -48,6 +48,13 @@ pub struct GetRequest<'a> {
     pub tag_hashes: Option<&'a [i64]>,
 }
 
+/// A test on whole stored records, applied after the consume queue's tag test (SQL92 property
+/// filters: the consume queue's tag hash cannot pre-filter them).
+pub trait RecordFilter {
+    /// `record` is one stored record, exactly as in the log.
+    fn accepts(&self, record: &[u8]) -> bool;
+}
+
 /// The result of a pull.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetResult {
@@ -178,6 +185,17 @@ impl Store {
     /// `offset`, skipping records whose tag hash is not accepted. See [`GetStatus`] for the
     /// outcomes and their next begin offsets (reference §2.4).
     pub async fn get_messages(&self, req: &GetRequest<'_>) -> Result<GetResult, StoreError> {
+        self.get_messages_matching(req, None).await
+    }
+
+    /// [`Store::get_messages`], also dropping records `record_filter` rejects. Rejected records
+    /// count against the scan bound like tag misses, and are tested where they were read to
+    /// (the body buffer), so a rejection costs no copy.
+    pub async fn get_messages_matching(
+        &self,
+        req: &GetRequest<'_>,
+        record_filter: Option<&dyn RecordFilter>,
+    ) -> Result<GetResult, StoreError> {
         let inner = &*self.inner;
         let Some(q) = inner.find_queue(req.topic, req.queue_id) else {
             return Ok(empty_result(GetStatus::NoMessageInQueue, 0, 0, 0));
@@ -225,11 +243,16 @@ impl Store {
                     break 'scan;
                 }
                 let (_, local) = split_global(e.physical_offset);
+                let start = result.body.len();
                 if reader
                     .read_into(inner, local, e.size as usize, &mut result.body)
                     .await?
                 {
-                    result.message_count += 1;
+                    if record_filter.is_some_and(|f| !f.accepts(&result.body[start..])) {
+                        result.body.truncate(start);
+                    } else {
+                        result.message_count += 1;
+                    }
                 } else {
                     removed_seen = true;
                 }

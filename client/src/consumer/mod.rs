@@ -13,6 +13,7 @@ pub use pull::{pull_sys_flag, PullResult, PullStatus};
 pub use pull_consumer::PullConsumer;
 pub use push::{
     retry_topic, ConsumeFrom, ConsumeStatus, MessageListener, MessageModel, PushConsumer,
-    PushConsumerConfig, RETRY_GROUP_TOPIC_PREFIX,
+    PushConsumerConfig, LOCK_RETRY_DELAY_MS, LOCK_TRUST_MS, REBALANCE_RETRY_DELAY_MS,
+    RETRY_GROUP_TOPIC_PREFIX,
 };
-pub use subscription::{TagSubscription, SUBSCRIBE_ALL};
+pub use subscription::{MessageSelector, Subscription, TagSubscription, SUBSCRIBE_ALL};

@@ -81,6 +81,7 @@ pub(crate) async fn pull_once(
         suspend_timeout_ms: spec.suspend_timeout_ms as i64,
         subscription: &spec.subscription.expression,
         sub_version: spec.subscription.version,
+        expression_type: spec.subscription.expression_type.as_str(),
         broker_name: &spec.queue.broker_name,
     });
     let request_code = request.code;

@@ -1,5 +1,7 @@
-//! TAG subscriptions: parsing `TagA || TagB` / `*`, the heartbeat's SubscriptionData, and the
-//! exact client-side re-filter (brokers filter by 32-bit hash, so collisions get through).
+//! Subscriptions: TAG (`TagA || TagB` / `*`) and SQL92 property selectors; the heartbeat's
+//! SubscriptionData, and the exact client-side re-filter of tags (brokers filter tags by 32-bit
+//! hash, so collisions get through). SQL92 is evaluated by the broker only (as in Java): the
+//! client passes what the broker sends.
 
 use std::collections::BTreeSet;
 
@@ -12,19 +14,72 @@ use crate::message::MessageExt;
 /// Matches every tag (and messages without one).
 pub const SUBSCRIBE_ALL: &str = "*";
 
-/// One topic's TAG subscription.
+/// How messages are selected, as Java's `MessageSelector`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagSubscription {
+pub enum MessageSelector {
+    /// `*`, or tags separated by `||`.
+    Tag(String),
+    /// A SQL92 expression over message properties (`a > 5 AND TAGS = 'TagA'`); the broker
+    /// must run with `enablePropertyFilter=true`.
+    Sql92(String),
+}
+
+impl MessageSelector {
+    pub fn by_tag(expression: impl Into<String>) -> MessageSelector {
+        MessageSelector::Tag(expression.into())
+    }
+
+    pub fn by_sql(expression: impl Into<String>) -> MessageSelector {
+        MessageSelector::Sql92(expression.into())
+    }
+}
+
+/// One topic's subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
     pub topic: String,
-    /// The expression as given (`*` or `A || B`); sent in heartbeats and pulls.
+    /// The expression as given (`*`, `A || B`, or SQL92); sent in heartbeats and pulls.
     pub expression: String,
-    /// Empty means "all".
+    pub expression_type: ExpressionType,
+    /// TAG only: empty means "all".
     pub tags: BTreeSet<String>,
     /// Subscription version (creation time in ms), as Java's `subVersion`.
     pub version: i64,
 }
 
-impl TagSubscription {
+/// The name this type had when only tags were supported.
+pub type TagSubscription = Subscription;
+
+impl Subscription {
+    /// A subscription by `selector`.
+    pub fn new(topic: &str, selector: &MessageSelector, version: i64) -> Result<Self, ClientError> {
+        match selector {
+            MessageSelector::Tag(expression) => Subscription::parse(topic, expression, version),
+            MessageSelector::Sql92(expression) => Subscription::sql92(topic, expression, version),
+        }
+    }
+
+    /// A SQL92 subscription. The broker compiles it (and CHECK_CLIENT_CONFIG reports its
+    /// verdict at start); here only an empty expression is refused.
+    pub fn sql92(topic: &str, expression: &str, version: i64) -> Result<Self, ClientError> {
+        if expression.trim().is_empty() {
+            return Err(ClientError::Config(format!(
+                "SQL92 subscription for {topic} is empty"
+            )));
+        }
+        Ok(Subscription {
+            topic: topic.to_string(),
+            expression: expression.to_string(),
+            expression_type: ExpressionType::Sql92,
+            tags: BTreeSet::new(),
+            version,
+        })
+    }
+
+    pub fn is_sql92(&self) -> bool {
+        self.expression_type == ExpressionType::Sql92
+    }
+
     /// Parses `expression` as Java's `FilterAPI.build` does: empty or `*` means all; otherwise
     /// tags separated by `||`, trimmed, empty pieces dropped.
     pub fn parse(topic: &str, expression: &str, version: i64) -> Result<Self, ClientError> {
@@ -40,8 +95,9 @@ impl TagSubscription {
                 )));
             }
         }
-        Ok(TagSubscription {
+        Ok(Subscription {
             topic: topic.to_string(),
+            expression_type: ExpressionType::Tag,
             expression: if tags.is_empty() {
                 SUBSCRIBE_ALL.to_string()
             } else {
@@ -56,9 +112,10 @@ impl TagSubscription {
         self.tags.is_empty()
     }
 
-    /// Exact match of a received message's TAGS against the subscribed tag strings.
+    /// Exact match of a received message's TAGS against the subscribed tag strings (SQL92:
+    /// the broker already filtered).
     pub fn matches(&self, message: &MessageExt) -> bool {
-        if self.subscribes_all() {
+        if self.subscribes_all() || self.is_sql92() {
             return true;
         }
         message.tags().is_some_and(|tag| self.tags.contains(tag))
@@ -69,7 +126,7 @@ impl TagSubscription {
         SubscriptionData {
             class_filter_mode: false,
             code_set: self.tags.iter().map(|t| tag_hash(t) as i32).collect(),
-            expression_type: ExpressionType::Tag,
+            expression_type: self.expression_type.clone(),
             sub_string: self.expression.clone(),
             sub_version: self.version,
             tags_set: self.tags.iter().cloned().collect(),
@@ -92,6 +149,16 @@ mod tests {
         let two = TagSubscription::parse("T", "TagA || TagB||", 1).unwrap();
         assert_eq!(two.tags.iter().collect::<Vec<_>>(), ["TagA", "TagB"]);
         assert!(TagSubscription::parse("T", "||", 1).is_err());
+    }
+
+    #[test]
+    fn sql92_subscriptions_pass_everything_the_broker_sends() {
+        let sub = Subscription::new("T", &MessageSelector::by_sql("a > 1"), 3).unwrap();
+        let data = sub.to_subscription_data();
+        assert_eq!(data.expression_type, ExpressionType::Sql92);
+        assert_eq!(data.sub_string, "a > 1");
+        assert!(data.code_set.is_empty() && data.tags_set.is_empty());
+        assert!(Subscription::sql92("T", "  ", 1).is_err());
     }
 
     #[test]

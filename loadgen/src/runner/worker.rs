@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use ringmq_client::{
     ClientConfig, ClientError, ConsumeFrom, ConsumeStatus, LocalTransactionState, Message,
-    MessageExt, MessageQueue, Producer, ProducerConfig, PushConsumer, PushConsumerConfig,
-    QueueSelector, SendResult, SendStatus, TransactionProducer,
+    MessageExt, MessageQueue, MessageSelector, Producer, ProducerConfig, PushConsumer,
+    PushConsumerConfig, QueueSelector, SendResult, SendStatus, TransactionProducer,
 };
 use ringmq_proto::code::ResponseCode;
 
@@ -234,6 +234,9 @@ fn build_message(
     if w.tags > 0 {
         message = message.with_tags(format!("TagA-{}", header.sequence % u64::from(w.tags)));
     }
+    if w.props > 0 {
+        message.set_property("p", (header.sequence % u64::from(w.props)).to_string());
+    }
     if w.keys {
         message = message.with_keys([format!(
             "{:08x}-{}-{}",
@@ -423,7 +426,15 @@ async fn start_consumers(
     ctx: &WorkerContext,
     local: &Rc<Local>,
 ) -> anyhow::Result<Vec<PushConsumer>> {
-    let subscriptions: Vec<(&str, &str)> = ctx.topics.iter().map(|t| (t.as_str(), "*")).collect();
+    let selector = match &ctx.workload.sql {
+        Some(sql) => MessageSelector::by_sql(sql.clone()),
+        None => MessageSelector::by_tag("*"),
+    };
+    let subscriptions: Vec<(&str, MessageSelector)> = ctx
+        .topics
+        .iter()
+        .map(|t| (t.as_str(), selector.clone()))
+        .collect();
     let mut consumers = Vec::new();
     for &k in &ctx.share.consumers {
         let client = client_config(&ctx.namesrv, format!("loadgen-{:08x}-c{k}", ctx.run_id))?;
@@ -432,6 +443,7 @@ async fn start_consumers(
         config.consume_from = ConsumeFrom::LastOffset;
         config.pull_batch_size = ctx.workload.pull_batch_size as i32;
         config.consume_batch_max_size = ctx.workload.pull_batch_size as usize;
+        config.consume_orderly = ctx.workload.orderly;
         let listener_local = local.clone();
         let listener = move |_queue: &MessageQueue, messages: &[MessageExt]| {
             let now = now_ns();
@@ -440,7 +452,7 @@ async fn start_consumers(
             }
             ConsumeStatus::Success
         };
-        consumers.push(PushConsumer::start(config, &subscriptions, listener).await?);
+        consumers.push(PushConsumer::start_with_selectors(config, &subscriptions, listener).await?);
     }
     Ok(consumers)
 }

@@ -86,7 +86,7 @@ impl PushInner {
 
 /// A message from the group's retry topic carries its original topic in RETRY_TOPIC; the
 /// listener sees that topic, as in Java (`resetRetryAndNamespace`).
-fn restore_retry_topic(message: &mut MessageExt, group: &str) {
+pub(super) fn restore_retry_topic(message: &mut MessageExt, group: &str) {
     if message.topic != retry_topic(group) {
         return;
     }

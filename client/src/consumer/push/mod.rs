@@ -32,12 +32,15 @@ use ringmq_proto::body::JsonBody;
 use ringmq_proto::code::{RequestCode, ResponseCode};
 
 mod consume;
+mod orderly;
+
+pub use orderly::{LOCK_RETRY_DELAY_MS, LOCK_TRUST_MS, REBALANCE_RETRY_DELAY_MS};
 
 use super::heartbeat;
 use super::local_offsets;
 use super::offset_store::OffsetTable;
 use super::pull::{pull_once, pull_sys_flag, PullResult, PullSpec, PullStatus};
-use super::subscription::TagSubscription;
+use super::subscription::{MessageSelector, Subscription};
 use crate::broker_api;
 use crate::config::ClientConfig;
 use crate::core::ClientCore;
@@ -124,6 +127,15 @@ pub struct PushConsumerConfig {
     pub send_back_delay_level: i32,
     /// Wait before re-consuming locally a message that could not be sent back.
     pub local_retry_delay_ms: u64,
+    /// Orderly consumption (Java's `MessageListenerOrderly`): queues locked on the broker,
+    /// consumed serially; `ReconsumeLater` then means SUSPEND_CURRENT_QUEUE_A_MOMENT. See
+    /// `orderly.rs`.
+    pub consume_orderly: bool,
+    /// Orderly: pause before a suspended queue's messages are consumed again (Java's
+    /// `suspendCurrentQueueTimeMillis`: 1 s).
+    pub suspend_current_queue_time_ms: u64,
+    /// Orderly: lock renewal period (Java's `rocketmq.client.rebalance.lockInterval`: 20 s).
+    pub lock_interval_ms: u64,
     /// Broadcasting only: a file that keeps this consumer's offsets across restarts (Java's
     /// `LocalFileOffsetStore`). `None` keeps them in memory: a restarted broadcasting consumer
     /// then starts per `consume_from`.
@@ -148,6 +160,9 @@ impl PushConsumerConfig {
             send_back_delay_level: 0,
             local_retry_delay_ms: 1_000,
             broadcast_offset_file: None,
+            consume_orderly: false,
+            suspend_current_queue_time_ms: 1_000,
+            lock_interval_ms: 20_000,
         }
     }
 
@@ -179,7 +194,7 @@ struct PushInner {
     config: PushConsumerConfig,
     core: Rc<ClientCore>,
     /// By topic; includes `%RETRY%<group>` for clustering consumers.
-    subscriptions: BTreeMap<String, TagSubscription>,
+    subscriptions: BTreeMap<String, Subscription>,
     listener: Rc<dyn MessageListener>,
     offsets: RefCell<OffsetTable>,
     workers: RefCell<BTreeMap<MessageQueue, Task<()>>>,
@@ -187,6 +202,10 @@ struct PushInner {
     heartbeat_addrs: RefCell<BTreeSet<String>>,
     running: Cell<bool>,
     background: RefCell<Vec<Task<()>>>,
+    /// Orderly: this client's view of its queue locks.
+    locks: RefCell<BTreeMap<MessageQueue, orderly::QueueLock>>,
+    /// Orderly: a delayed rebalance round is already scheduled.
+    rebalance_pending: Cell<bool>,
 }
 
 impl PushConsumer {
@@ -198,6 +217,22 @@ impl PushConsumer {
         subscriptions: &[(&str, &str)],
         listener: impl MessageListener,
     ) -> Result<PushConsumer, ClientError> {
+        let selectors: Vec<(&str, MessageSelector)> = subscriptions
+            .iter()
+            .map(|(topic, expression)| (*topic, MessageSelector::by_tag(*expression)))
+            .collect();
+        PushConsumer::start_with_selectors(config, &selectors, listener).await
+    }
+
+    /// [`PushConsumer::start`] with any selector per topic (TAG or SQL92). A SQL92
+    /// subscription is first checked with CHECK_CLIENT_CONFIG on a broker of its topic, as
+    /// Java's `checkClientInBroker`: a broker without `enablePropertyFilter`, or an invalid
+    /// expression, fails the start with the broker's code and remark.
+    pub async fn start_with_selectors(
+        config: PushConsumerConfig,
+        subscriptions: &[(&str, MessageSelector)],
+        listener: impl MessageListener,
+    ) -> Result<PushConsumer, ClientError> {
         if config.group.is_empty() {
             return Err(ClientError::Config("consumer group is empty".to_string()));
         }
@@ -206,18 +241,18 @@ impl PushConsumer {
         }
         let version = now_ms();
         let mut subs = BTreeMap::new();
-        for (topic, expression) in subscriptions {
+        for (topic, selector) in subscriptions {
             crate::validate::validate_topic(topic)?;
             subs.insert(
                 topic.to_string(),
-                TagSubscription::parse(topic, expression, version)?,
+                Subscription::new(topic, selector, version)?,
             );
         }
         if config.message_model == MessageModel::Clustering {
             let retry_topic = retry_topic(&config.group);
             subs.insert(
                 retry_topic.clone(),
-                TagSubscription::parse(&retry_topic, "*", version)?,
+                Subscription::parse(&retry_topic, "*", version)?,
             );
         }
         let (doorbell_tx, doorbell_rx) = local_channel::new_bounded(1);
@@ -246,7 +281,13 @@ impl PushConsumer {
             heartbeat_addrs: RefCell::new(BTreeSet::new()),
             running: Cell::new(true),
             background: RefCell::new(Vec::new()),
+            locks: RefCell::new(BTreeMap::new()),
+            rebalance_pending: Cell::new(false),
         });
+        if let Err(e) = inner.check_sql_subscriptions().await {
+            inner.core.pool.flush_and_close_all(0).await;
+            return Err(e);
+        }
         inner.rebalance().await;
         start_background_tasks(&inner, doorbell_rx);
         Ok(PushConsumer { inner })
@@ -287,10 +328,15 @@ impl PushConsumer {
         inner.store_local_offsets();
         if inner.config.message_model == MessageModel::Clustering {
             let offsets = inner.offsets.borrow().all();
+            let queues: Vec<MessageQueue> = offsets.iter().map(|(q, _)| q.clone()).collect();
             for (queue, offset) in offsets {
                 if let Err(e) = inner.commit_offset_sync(&queue, offset).await {
                     tracing::warn!(%queue, offset, error = %e, "final offset commit failed");
                 }
+            }
+            if inner.config.consume_orderly {
+                // After the commits: the next owner starts where this one stopped.
+                inner.unlock_queues(queues).await;
             }
         }
         for addr in inner.core.known_broker_addrs() {
@@ -346,6 +392,12 @@ fn start_background_tasks(inner: &Rc<PushInner>, doorbell: LocalReceiver<()>) {
         .background
         .borrow_mut()
         .extend([rebalance, commit, heartbeat, routes]);
+    if inner.config.consume_orderly && inner.is_clustering() {
+        let renew = periodic(inner, inner.config.lock_interval_ms, |inner| async move {
+            inner.renew_locks().await
+        });
+        inner.background.borrow_mut().push(renew);
+    }
 }
 
 /// Runs `work` every `interval_ms` while the consumer is alive.
@@ -459,15 +511,17 @@ impl PushInner {
             .cloned()
             .collect();
         for queue in current.iter().filter(|q| !wanted.contains(q)) {
-            self.workers.borrow_mut().remove(queue);
-            let offset = self.offsets.borrow_mut().remove(queue);
-            if let (true, Some(offset)) = (self.is_clustering(), offset) {
-                self.commit_offset_oneway(queue, offset).await;
-            }
-            tracing::debug!(%queue, "queue released");
+            self.release_queue(queue).await;
         }
+        let orderly_locks = self.config.consume_orderly && self.is_clustering();
         for queue in wanted {
             if self.workers.borrow().contains_key(&queue) || !self.running.get() {
+                continue;
+            }
+            if orderly_locks && !self.lock_queue(&queue).await {
+                // Its previous owner has not released it yet: try again shortly.
+                tracing::debug!(%queue, "queue still locked by another consumer");
+                self.rebalance_later();
                 continue;
             }
             let start = match self.start_offset(&queue).await {
@@ -482,10 +536,62 @@ impl PushInner {
                 continue;
             }
             self.offsets.borrow_mut().reset(&queue, start);
-            let task = glommio::spawn_local(pull_loop(Rc::downgrade(self), queue.clone()));
+            let weak = Rc::downgrade(self);
+            let task = if self.config.consume_orderly {
+                glommio::spawn_local(orderly::orderly_loop(weak, queue.clone()))
+            } else {
+                glommio::spawn_local(pull_loop(weak, queue.clone()))
+            };
             tracing::debug!(%queue, start, "queue assigned");
             self.workers.borrow_mut().insert(queue, task);
         }
+    }
+
+    /// Stops consuming `queue` and hands it on: its loop is dropped between messages, its
+    /// offset committed (orderly: waiting for the answer, then the lock is released).
+    async fn release_queue(&self, queue: &MessageQueue) {
+        self.workers.borrow_mut().remove(queue);
+        let offset = self.offsets.borrow_mut().remove(queue);
+        if !self.is_clustering() {
+            return;
+        }
+        if !self.config.consume_orderly {
+            if let Some(offset) = offset {
+                self.commit_offset_oneway(queue, offset).await;
+            }
+            tracing::debug!(%queue, "queue released");
+            return;
+        }
+        if let Some(offset) = offset {
+            if let Err(e) = self.commit_offset_sync(queue, offset).await {
+                tracing::warn!(%queue, offset, error = %e, "offset commit before unlock failed");
+            }
+        }
+        self.unlock_queues(vec![queue.clone()]).await;
+        tracing::debug!(%queue, "orderly queue released and unlocked");
+    }
+
+    /// CHECK_CLIENT_CONFIG of each SQL92 subscription on one broker of its topic.
+    async fn check_sql_subscriptions(&self) -> Result<(), ClientError> {
+        for subscription in self.subscriptions.values().filter(|s| s.is_sql92()) {
+            let route = self.core.route(&subscription.topic).await?;
+            let Some(addr) = route
+                .read_queues
+                .iter()
+                .find_map(|q| route.master_addr(&q.broker_name))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            broker_api::check_client_config(
+                &self.core,
+                &addr,
+                &self.config.group,
+                subscription.to_subscription_data(),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Where a newly assigned queue starts: the committed offset, else per `consume_from`.
@@ -552,15 +658,10 @@ impl PushInner {
         pull_once(&self.core, &addr, &spec).await
     }
 
-    /// Consumes what the pull of `queue` at `offset` brought and records progress. When it
+    /// Consumes what a pull of `queue` brought and records progress. When it
     /// brought messages, the pull of the next offset is sent before the listener runs; its
     /// answer is returned (with the offset it pulled) for the queue loop to use next.
-    async fn consume_pulled(
-        &self,
-        queue: &MessageQueue,
-        offset: i64,
-        result: PullResult,
-    ) -> Option<Prefetched> {
+    async fn consume_pulled(&self, queue: &MessageQueue, result: PullResult) -> Option<Prefetched> {
         match result.status {
             PullStatus::Found if result.messages.is_empty() => {
                 // Everything was filtered out: nothing to consume, nothing to overlap.
@@ -602,17 +703,21 @@ impl PushInner {
                 None
             }
             PullStatus::OffsetIllegal => {
-                tracing::warn!(%queue, offset, next = result.next_begin_offset,
-                    "offset moved by the broker");
-                self.offsets
-                    .borrow_mut()
-                    .reset(queue, result.next_begin_offset);
-                if self.is_clustering() {
-                    self.commit_offset_oneway(queue, result.next_begin_offset)
-                        .await;
-                }
+                self.offset_moved(queue, &result).await;
                 None
             }
+        }
+    }
+
+    /// PULL_OFFSET_MOVED: continue (and commit) where the broker says.
+    async fn offset_moved(&self, queue: &MessageQueue, result: &PullResult) {
+        tracing::warn!(%queue, next = result.next_begin_offset, "offset moved by the broker");
+        self.offsets
+            .borrow_mut()
+            .reset(queue, result.next_begin_offset);
+        if self.is_clustering() {
+            self.commit_offset_oneway(queue, result.next_begin_offset)
+                .await;
         }
     }
 
@@ -732,7 +837,7 @@ async fn pull_loop(weak: Weak<PushInner>, queue: MessageQueue) {
             _ => inner.pull(&queue, offset).await,
         };
         match pulled {
-            Ok(result) => prefetched = inner.consume_pulled(&queue, offset, result).await,
+            Ok(result) => prefetched = inner.consume_pulled(&queue, result).await,
             Err(e) => {
                 tracing::debug!(%queue, error = %e, "pull failed; pausing");
                 inner.after_pull_error(&queue, &e).await;

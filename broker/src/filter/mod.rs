@@ -1,0 +1,173 @@
+//! SQL92 property filters (RocketMQ's `ExpressionType.SQL92`): a pure parser, checker and
+//! evaluator, plus a per-shard cache of compiled expressions. No I/O.
+//!
+//! * [`syntax`] — the grammar, parsed with `nom` into a syntax tree;
+//! * [`build`] — Java's parse-time checks, giving an [`build::Expr`];
+//! * [`eval`] — Java's evaluation semantics over a message's properties.
+//!
+//! A consumer's expression is compiled once per (group, topic, subVersion) and kept in a
+//! [`FilterCache`]; pulls then evaluate it against each candidate record's properties string
+//! in place (no map is built, nothing is allocated per message).
+
+pub mod build;
+pub mod eval;
+pub mod syntax;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use ringmq_proto::message::{find_property, DecodedRecord};
+
+pub use eval::Properties;
+
+/// Longest expression accepted (Java has no limit but the frame's; this keeps a hostile
+/// subscription from costing more than a bounded parse).
+pub const MAX_EXPRESSION_BYTES: usize = 64 * 1024;
+/// Compiled expressions a shard keeps; past it the cache starts empty again (entries are
+/// compiled again on their next pull).
+pub const MAX_CACHED_FILTERS: usize = 4096;
+
+/// Java's remark when a non-TAG subscription reaches a broker without `enablePropertyFilter`.
+pub fn unsupported_remark(expression_type: &str) -> String {
+    format!("The broker does not support consumer to filter message by {expression_type}")
+}
+
+/// `ExpressionType.SQL92` (Java compares names case-sensitively; any case is accepted here).
+pub fn is_sql92(expression_type: &str) -> bool {
+    expression_type.eq_ignore_ascii_case("SQL92")
+}
+
+/// Why an expression was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// Java wraps every parse or check failure as `MQFilterException("Invalid MessageSelector. ")`;
+    /// the reason is appended here.
+    #[error("Invalid MessageSelector. {0}")]
+    Invalid(String),
+}
+
+/// A compiled SQL92 selector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlFilter {
+    expr: build::Expr,
+    source: Box<str>,
+}
+
+impl SqlFilter {
+    /// Parses and checks `expression` as Java's `SqlFilter.compile` does.
+    pub fn compile(expression: &str) -> Result<SqlFilter, FilterError> {
+        if expression.len() > MAX_EXPRESSION_BYTES {
+            return Err(FilterError::Invalid(format!(
+                "expression longer than {MAX_EXPRESSION_BYTES} bytes"
+            )));
+        }
+        let tree = syntax::parse(expression).map_err(FilterError::Invalid)?;
+        let expr = build::build_selector(&tree).map_err(FilterError::Invalid)?;
+        Ok(SqlFilter {
+            expr,
+            source: expression.into(),
+        })
+    }
+
+    pub fn expression(&self) -> &str {
+        &self.source
+    }
+
+    /// True only when the expression evaluates to TRUE (unknown and errors do not match).
+    pub fn matches<P: Properties>(&self, props: &P) -> bool {
+        matches!(self.expr.eval(props), Ok(eval::Val::Bool(true)))
+    }
+
+    /// Evaluates against a stored record's properties string (`name 0x01 value 0x02 …`).
+    pub fn matches_properties(&self, raw: &[u8]) -> bool {
+        self.matches(&RawProperties(raw))
+    }
+}
+
+/// Pulls test each candidate record's properties in place.
+impl crate::store::RecordFilter for SqlFilter {
+    fn accepts(&self, record: &[u8]) -> bool {
+        // A record the store returned always decodes; if one did not, let the client see it.
+        DecodedRecord::decode(record).map_or(true, |d| self.matches_properties(d.record.properties))
+    }
+}
+
+/// A record's properties string, read in place.
+pub struct RawProperties<'a>(pub &'a [u8]);
+
+/// What a value that is not UTF-8 reads as (Java decodes it with replacement characters; this
+/// keeps the per-message path free of allocation, and such a value equals no literal anyway).
+const NOT_UTF8: &str = "\u{FFFD}";
+
+impl Properties for RawProperties<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        find_property(self.0, name).map(|v| std::str::from_utf8(v).unwrap_or(NOT_UTF8))
+    }
+}
+
+impl<S: std::hash::BuildHasher> Properties for HashMap<String, String, S> {
+    fn get(&self, name: &str) -> Option<&str> {
+        HashMap::get(self, name).map(String::as_str)
+    }
+}
+
+/// One cached compilation: the version and text it was compiled from, and the outcome (a
+/// refused expression is remembered too, so it is not parsed again on every pull).
+struct Cached {
+    sub_version: i64,
+    expression: Box<str>,
+    outcome: Result<Rc<SqlFilter>, FilterError>,
+}
+
+/// Compiled expressions by group then topic, recompiled when the subVersion or text changes.
+/// Shard-local (`Rc`): each shard compiles what its own pulls need. A hit allocates nothing.
+#[derive(Default)]
+pub struct FilterCache {
+    groups: HashMap<Box<str>, HashMap<Box<str>, Cached>>,
+    len: usize,
+}
+
+impl FilterCache {
+    /// The compiled filter of `group` on `topic` for this subscription version.
+    pub fn get_or_compile(
+        &mut self,
+        group: &str,
+        topic: &str,
+        sub_version: i64,
+        expression: &str,
+    ) -> Result<Rc<SqlFilter>, FilterError> {
+        if let Some(hit) = self.groups.get(group).and_then(|topics| topics.get(topic)) {
+            if hit.sub_version == sub_version && *hit.expression == *expression {
+                return hit.outcome.clone();
+            }
+        }
+        if self.len >= MAX_CACHED_FILTERS {
+            // Full: start over rather than track recency; live consumers recompile on their
+            // next pull (microseconds each).
+            self.groups.clear();
+            self.len = 0;
+        }
+        let outcome = SqlFilter::compile(expression).map(Rc::new);
+        let cached = Cached {
+            sub_version,
+            expression: expression.into(),
+            outcome: outcome.clone(),
+        };
+        let topics = self.groups.entry(group.into()).or_default();
+        if topics.insert(topic.into(), cached).is_none() {
+            self.len += 1;
+        }
+        outcome
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}

@@ -1,0 +1,326 @@
+//! Grammar and Java-semantics cases. Expected values follow RocketMQ's filter module
+//! (`SelectorParser`, `ComparisonExpression`, `LogicExpression`, `UnaryExpression`) and its
+//! `ExpressionTest` cases.
+
+use std::collections::HashMap;
+
+use super::syntax::{MAX_NESTING, MAX_OPERATORS};
+use super::*;
+
+fn props(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn matches(expression: &str, pairs: &[(&str, &str)]) -> bool {
+    SqlFilter::compile(expression)
+        .unwrap_or_else(|e| panic!("{expression}: {e}"))
+        .matches(&props(pairs))
+}
+
+fn refused(expression: &str) -> bool {
+    SqlFilter::compile(expression).is_err()
+}
+
+#[test]
+fn numeric_comparisons_read_properties_as_numbers() {
+    let p = [("a", "3"), ("b", "3.5"), ("big", "10000000000")];
+    assert!(matches("a > 2", &p));
+    assert!(matches("a >= 3 AND a <= 3", &p));
+    assert!(!matches("a < 3", &p));
+    assert!(matches("a = 3", &p));
+    assert!(matches("a <> 4", &p));
+    assert!(matches("b > 3.4", &p));
+    assert!(matches("a < b", &p), "two properties compare as doubles");
+    assert!(matches("big > 9999999999", &p), "long literal reads a long");
+    // Java reads the property with the literal's type: Integer.valueOf("3.5") throws.
+    assert!(!matches("b > 3", &p));
+    assert!(!matches("b < 3", &p));
+    // An int literal cannot read a value past Integer range either.
+    assert!(!matches("big > 1", &p));
+    assert!(matches("big > 1.0", &p));
+    assert!(matches("a > -1", &p));
+    assert!(matches("a = +3", &p));
+    assert!(matches("a = 3L", &p));
+}
+
+#[test]
+fn missing_or_non_numeric_properties_never_match() {
+    let p = [("s", "abc")];
+    for e in [
+        "x > 1",
+        "x < 1",
+        "x = 1",
+        "x <> 1",
+        "x = 'a'",
+        "x BETWEEN 1 AND 2",
+    ] {
+        assert!(!matches(e, &p), "{e}");
+    }
+    assert!(!matches("s > 1", &p));
+    assert!(!matches("s < 1", &p));
+    // The failure abandons the whole expression, as the Java exception does.
+    assert!(!matches("s > 1 OR TRUE", &p));
+    // Unknown, not false: NOT of it is unknown too.
+    assert!(!matches("NOT (x > 1)", &p));
+    assert!(matches("NOT (x > 1) OR s = 'abc'", &p));
+}
+
+#[test]
+fn strings_compare_only_for_equality() {
+    let p = [("tag", "TagA"), ("q", "it's")];
+    assert!(matches("tag = 'TagA'", &p));
+    assert!(!matches("tag = 'taga'", &p), "case-sensitive");
+    assert!(matches("tag <> 'TagB'", &p));
+    assert!(matches("q = 'it''s'", &p));
+    assert!(refused("tag > 'TagA'"));
+    assert!(refused("'a' < tag"));
+    assert!(refused("tag >= TRUE"));
+    assert!(refused("(a > 1) > 2"));
+}
+
+#[test]
+fn between_in_and_null_tests() {
+    let p = [("a", "5"), ("c", "blue"), ("TAGS", "TagA")];
+    assert!(matches("a BETWEEN 1 AND 5", &p));
+    assert!(!matches("a BETWEEN 6 AND 9", &p));
+    assert!(matches("a NOT BETWEEN 6 AND 9", &p));
+    assert!(!matches("a NOT BETWEEN 1 AND 9", &p));
+    assert!(refused("a BETWEEN 9 AND 1"));
+    assert!(refused("a BETWEEN NULL AND 1"));
+    assert!(matches("c IN ('red', 'blue')", &p));
+    assert!(!matches("c NOT IN ('red', 'blue')", &p));
+    assert!(matches("c NOT IN ('red', 'green', 'x', 'y', 'z')", &p));
+    assert!(!matches("zz IN ('a')", &p) && !matches("zz NOT IN ('a')", &p));
+    assert!(refused("'x' IN ('a')"));
+    assert!(refused("a IN (1, 2)"));
+    assert!(matches("zz IS NULL", &p));
+    assert!(!matches("a IS NULL", &p));
+    assert!(matches("a IS NOT NULL AND TAGS = 'TagA'", &p));
+    assert!(refused("a = NULL"));
+}
+
+#[test]
+fn logic_is_three_valued() {
+    let p = [("a", "1")];
+    assert!(matches("TRUE", &p));
+    assert!(!matches("FALSE", &p));
+    assert!(matches("x = 1 OR a = 1", &p));
+    assert!(!matches("x = 1 AND a = 1", &p));
+    assert!(
+        matches("NOT (x = 1 AND a = 2)", &p),
+        "unknown AND false is false"
+    );
+    assert!(
+        !matches("NOT (x = 1 AND a = 1)", &p),
+        "unknown AND true is unknown"
+    );
+    assert!(!matches("NOT (x = 1 OR a = 2)", &p));
+    assert!(matches("NOT(a = 2)", &p));
+    // A bare property is a boolean test that is never true.
+    assert!(!matches("a", &p));
+    assert!(
+        !matches("NOT a = 'x'", &p),
+        "NOT binds to `a`, then a boolean = string throws"
+    );
+    assert!(matches("a = TRUE OR a = '1'", &p));
+    assert!(matches("b = TRUE", &[("b", "true")]));
+    assert!(matches("b = TRUE", &[("b", "TRUE")]));
+    assert!(!matches("b = TRUE", &[("b", "yes")]));
+}
+
+#[test]
+fn grammar_edges() {
+    let p = [("a", "1"), ("$x_1", "2"), ("A", "9")];
+    assert!(
+        matches("a=1 and $x_1=2 or false", &p),
+        "keywords are case-insensitive"
+    );
+    assert!(matches("A = 9", &p), "names are case-sensitive");
+    assert!(matches("  ( ( a = 1 ) )  ", &p));
+    assert!(matches("/* note */ a = 1 -- trailing\n", &p));
+    assert!(matches("a = 1.0", &p));
+    assert!(matches("a < 1.5E1 AND a > .5 AND a < 5.", &p));
+    assert!(matches("a >= 1e0", &p));
+    assert!(
+        refused("a > 0.0"),
+        "Java refuses floats below Double.MIN_VALUE"
+    );
+    assert!(refused("a > 1e999"));
+    assert!(refused("a > 99999999999999999999"));
+    for bad in [
+        "",
+        "a =",
+        "a = 'x",
+        "(a = 1",
+        "a = 1)",
+        "a == 1",
+        "a != 1",
+        "a LIKE 'x'",
+        "a = 1 AND",
+        "AND",
+        "a.b = 1",
+        "a = 007",
+        "a IN ()",
+        "5",
+        "'x'",
+        "a = 1 --x",
+        "a BETWEEN 1",
+        "a IS",
+        "a IS NOT",
+        "NOT",
+        "a = \"x\"",
+    ] {
+        assert!(refused(bad), "{bad:?} should be refused");
+    }
+}
+
+#[test]
+fn rocketmq_5_text_tests() {
+    let p = [("s", "hello world")];
+    assert!(matches("s CONTAINS 'lo w'", &p));
+    assert!(matches("s STARTSWITH 'hell'", &p));
+    assert!(matches("s ENDSWITH 'world'", &p));
+    assert!(matches("s NOT CONTAINS 'xyz'", &p));
+    assert!(!matches("s CONTAINS ''", &p));
+    assert!(
+        !matches("x NOT CONTAINS 'a'", &p),
+        "missing is false in both forms"
+    );
+}
+
+#[test]
+fn java_double_parsing() {
+    use eval::parse_double;
+    assert_eq!(parse_double(" 1.5 "), Ok(1.5));
+    assert_eq!(parse_double("2d"), Ok(2.0));
+    assert_eq!(parse_double("-Infinity"), Ok(f64::NEG_INFINITY));
+    assert!(parse_double("NaN").unwrap().is_nan());
+    assert!(parse_double("inf").is_err());
+    assert!(parse_double("1,5").is_err());
+    assert!(parse_double("").is_err());
+    assert!(
+        matches("n > 1000.0", &[("n", "NaN")]),
+        "NaN sorts above everything"
+    );
+    assert!(
+        !matches("n > 1000", &[("n", "NaN")]),
+        "Integer.valueOf(\"NaN\") throws"
+    );
+}
+
+#[test]
+fn hostile_expressions_are_refused_without_overflow() {
+    let deep = format!(
+        "{}a = 1{}",
+        "(".repeat(MAX_NESTING + 1),
+        ")".repeat(MAX_NESTING + 1)
+    );
+    assert!(refused(&deep));
+    let nots = format!("{}a", "NOT ".repeat(10_000));
+    assert!(refused(&nots));
+    let chain = vec!["a = 1"; MAX_OPERATORS + 2].join(" AND ");
+    assert!(refused(&chain));
+    let ok_chain = vec!["a = 1"; 100].join(" AND ");
+    assert!(matches(&ok_chain, &[("a", "1")]));
+    assert!(refused(&"x".repeat(MAX_EXPRESSION_BYTES + 1)));
+}
+
+#[test]
+fn raw_properties_are_read_in_place() {
+    let mut raw = Vec::new();
+    ringmq_proto::message::encode_properties(
+        [("TAGS", "TagA"), ("a", "7"), ("a", "8"), ("bin", "x")],
+        &mut raw,
+    );
+    let filter = SqlFilter::compile("TAGS = 'TagA' AND a = 8").unwrap();
+    assert!(
+        filter.matches_properties(&raw),
+        "last duplicate wins, as Java's map"
+    );
+    assert!(!SqlFilter::compile("a = 7")
+        .unwrap()
+        .matches_properties(&raw));
+    let mut not_utf8 = b"k\x01\xff\xfe\x02".to_vec();
+    not_utf8.extend_from_slice(&raw);
+    assert!(SqlFilter::compile("k IS NOT NULL")
+        .unwrap()
+        .matches_properties(&not_utf8));
+}
+
+#[test]
+fn cache_compiles_once_per_version() {
+    let mut cache = FilterCache::default();
+    let a = cache.get_or_compile("g", "T", 1, "a > 1").unwrap();
+    let b = cache.get_or_compile("g", "T", 1, "a > 1").unwrap();
+    assert!(Rc::ptr_eq(&a, &b));
+    let c = cache.get_or_compile("g", "T", 2, "a > 2").unwrap();
+    assert!(!Rc::ptr_eq(&a, &c));
+    assert_eq!(cache.len(), 1);
+    assert!(cache.get_or_compile("g", "U", 1, "a >").is_err());
+    assert!(cache.get_or_compile("g", "U", 1, "a >").is_err());
+    assert_eq!(cache.len(), 2);
+    let e = cache.get_or_compile("g", "U", 1, "a >").unwrap_err();
+    assert!(e.to_string().starts_with("Invalid MessageSelector. "));
+}
+
+#[test]
+fn pulls_return_only_matching_records() {
+    use crate::store::{GetRequest, GetStatus, Store, StoreConfig};
+    use ringmq_proto::message::Record;
+    let dir = tempfile::tempdir().unwrap();
+    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .make()
+        .unwrap();
+    ex.run(async {
+        let store = Store::open(StoreConfig::new(dir.path(), 0)).await.unwrap();
+        for i in 0..20 {
+            let mut properties = Vec::new();
+            let value = i.to_string();
+            ringmq_proto::message::encode_properties([("n", value.as_str())], &mut properties);
+            let record = Record {
+                queue_id: 0,
+                flag: 0,
+                queue_offset: 0,
+                physical_offset: 0,
+                sys_flag: 0,
+                born_timestamp: 1,
+                born_host: "127.0.0.1:1".parse().unwrap(),
+                store_timestamp: 0,
+                store_host: "127.0.0.1:2".parse().unwrap(),
+                reconsume_times: 0,
+                prepared_transaction_offset: 0,
+                body: b"x",
+                topic: b"T",
+                properties: &properties,
+            };
+            store.append(&[record]).await.unwrap();
+        }
+        let filter = SqlFilter::compile("n >= 5 AND n < 8").unwrap();
+        let req = GetRequest {
+            topic: "T",
+            queue_id: 0,
+            offset: 0,
+            max_count: 32,
+            max_bytes: 1 << 20,
+            tag_hashes: None,
+        };
+        let got = store
+            .get_messages_matching(&req, Some(&filter))
+            .await
+            .unwrap();
+        assert_eq!(got.status, GetStatus::Found);
+        assert_eq!(got.message_count, 3);
+        assert_eq!(got.next_begin_offset, 20);
+        let strict = SqlFilter::compile("n > 100").unwrap();
+        let none = store
+            .get_messages_matching(&req, Some(&strict))
+            .await
+            .unwrap();
+        assert_eq!(none.status, GetStatus::NoMatchedMessage);
+        assert_eq!(none.next_begin_offset, 20);
+        assert!(none.body.is_empty());
+    });
+}
