@@ -276,3 +276,13 @@ fn a_port_held_by_another_process_is_refused() {
     assert!(log.contains("already in use"), "{log}");
     assert_healthy(&mut first.connect());
 }
+
+#[test]
+fn sigterm_stops_the_broker_while_clients_stay_connected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = start_broker(&dir.path().join("store"), &[]);
+    let mut open = broker.connect();
+    assert_healthy(&mut open);
+    let status = broker.process.terminate();
+    assert!(status.success(), "{status:?}");
+}

@@ -186,9 +186,10 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     }
     let _ = registrar.send(RegistrarMsg::Stop);
     let _ = registrar_thread.join();
-    // Every shard's clone is gone with its executor: the persist thread ends after its last write.
-    drop(file_writer);
-    let _ = file_writer_thread.join();
+    // Every shard awaited its last write before its executor ended, so nothing is left to
+    // write. The thread is not joined: a connection task still parked in an executor's queue at
+    // exit may keep a clone of the writer alive, and exit must not wait for it.
+    drop((file_writer, file_writer_thread));
     tracing::info!("broker stopped");
     result
 }
