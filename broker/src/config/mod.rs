@@ -86,6 +86,12 @@ pub struct BrokerConfig {
     pub shard_pending_requests_max: usize,
     /// The request path's other bounds (connections, inboxes, parked pulls).
     pub limits: FlowLimits,
+    /// ACL 1.0 (`aclEnable`): every request is checked against plain_acl.yml.
+    pub acl_enable: bool,
+    /// The ACL file (`aclFilePath`); unset means `$ROCKETMQ_HOME/conf/plain_acl.yml`.
+    pub acl_file_path: Option<PathBuf>,
+    /// How often the ACL file is checked for changes (`ringmqAclReloadIntervalMs`).
+    pub acl_reload_interval_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -125,6 +131,9 @@ impl Default for BrokerConfig {
             access_message_in_memory_max_ratio_percent: 40,
             shard_pending_requests_max: 10_000,
             limits: FlowLimits::default(),
+            acl_enable: false,
+            acl_file_path: None,
+            acl_reload_interval_ms: crate::acl::DEFAULT_RELOAD_INTERVAL_MS,
         }
     }
 }
@@ -204,7 +213,6 @@ const IGNORED_ROCKETMQ_KEYS: &[&str] = &[
     "osPageCacheBusyTimeOutMills",
     "warmMapedFileEnable",
     "enableDLegerCommitLog",
-    "aclEnable",
     "listenPortHA",
     "enablePropertyFilter",
     "brokerFastFailureEnable",
@@ -275,6 +283,9 @@ impl BrokerConfig {
             }
             "ringmqShardPendingRequestsMax" => self.shard_pending_requests_max = v.number()?,
             _ if limits::KEYS.contains(&key) => self.limits.apply(key, &v)?,
+            "aclEnable" => self.acl_enable = v.boolean()?,
+            "aclFilePath" => self.acl_file_path = Some(PathBuf::from(v.non_empty()?)),
+            "ringmqAclReloadIntervalMs" => self.acl_reload_interval_ms = v.number()?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
                 return Ok(Some(ConfigWarning::IgnoredKey {
                     source_name: source.0.to_string(),
