@@ -343,9 +343,10 @@ async fn run_producer(
     }
 }
 
-fn client_config(namesrv: &str, instance_name: String) -> anyhow::Result<ClientConfig> {
-    let mut config = ClientConfig::new(namesrv)?;
+fn client_config(ctx: &WorkerContext, instance_name: String) -> anyhow::Result<ClientConfig> {
+    let mut config = ClientConfig::new(&ctx.namesrv)?;
     config.instance_name = instance_name;
+    config.credentials = ctx.workload.credentials();
     Ok(config)
 }
 
@@ -356,7 +357,7 @@ async fn start_consumers(
     let subscriptions: Vec<(&str, &str)> = ctx.topics.iter().map(|t| (t.as_str(), "*")).collect();
     let mut consumers = Vec::new();
     for &k in &ctx.share.consumers {
-        let client = client_config(&ctx.namesrv, format!("loadgen-{:08x}-c{k}", ctx.run_id))?;
+        let client = client_config(ctx, format!("loadgen-{:08x}-c{k}", ctx.run_id))?;
         let mut config = PushConsumerConfig::new(client, ctx.group.clone());
         // A fresh group starts at the end of each queue: only this run's messages count.
         config.consume_from = ConsumeFrom::LastOffset;
@@ -408,7 +409,7 @@ pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
     let mut producers = Vec::new();
     for conn in &ctx.share.connections {
         let client = client_config(
-            &ctx.namesrv,
+            &ctx,
             format!("loadgen-{:08x}-p{}", ctx.run_id, conn.connection),
         )?;
         let mut config = ProducerConfig::new(client, PRODUCER_GROUP);
