@@ -15,6 +15,7 @@
 pub mod address;
 pub mod check;
 pub mod config;
+pub mod gate;
 pub mod perm;
 pub mod watch;
 
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 pub use check::{validate, AclRequest, Refusal};
 pub use config::AclConfig;
+pub use gate::{AclGate, AclRuntime};
 pub use watch::{AclShared, AclView, AclWatcher};
 
 use ringmq_proto::code::ResponseCode;
