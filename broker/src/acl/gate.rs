@@ -8,7 +8,7 @@ use ringmq_proto::acl::ACCESS_KEY;
 use ringmq_proto::command::RemotingCommand;
 
 use super::check::{validate, AclRequest};
-use super::watch::{load_file, AclShared, AclView, AclWatcher};
+use super::watch::{AclShared, AclView, AclWatcher};
 use super::{acl_file_path, AclError, REFUSAL_CODE};
 use crate::config::BrokerConfig;
 
@@ -27,14 +27,9 @@ impl AclRuntime {
         }
         let home = std::env::var("ROCKETMQ_HOME").ok();
         let path = acl_file_path(config.acl_file_path.as_deref(), home.as_deref());
-        let loaded = load_file(&path)?;
-        tracing::info!(path = %path.display(), accounts = loaded.accounts.len(), "ACL enabled");
-        let shared = AclShared::new(loaded);
-        let watcher = AclWatcher::spawn(path.clone(), config.acl_reload_interval_ms, shared.clone())
-            .map_err(|e| AclError::Read {
-                path,
-                reason: format!("cannot start the watcher thread: {e}"),
-            })?;
+        let (shared, watcher) = AclWatcher::load_and_watch(path.clone(), config.acl_reload_interval_ms)?;
+        let accounts = shared.with_snapshot(|c| c.accounts.len());
+        tracing::info!(path = %path.display(), accounts, "ACL enabled");
         Ok(Some(AclRuntime {
             shared,
             _watcher: watcher,

@@ -191,9 +191,8 @@ fn the_watcher_reloads_a_changed_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plain_acl.yml");
     std::fs::write(&path, "accounts: []\n").unwrap();
-    let shared = AclShared::new(watch::load_file(&path).unwrap());
+    let (shared, _watcher) = AclWatcher::load_and_watch(path.clone(), 20).unwrap();
     let view = AclView::new(shared.clone());
-    let _watcher = AclWatcher::spawn(path.clone(), 20, shared.clone()).unwrap();
     std::fs::write(&path, FILE).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while view.with_config(|c| c.accounts.len()) != 2 {

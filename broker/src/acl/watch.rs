@@ -3,7 +3,7 @@
 //!
 //! A plain OS thread (never a shard: reading a file blocks) polls the file's modification time
 //! and length every `aclReloadIntervalMs`, as RocketMQ's `AclFileWatchService` polls, re-reads it
-//! when either changed, and publishes the parsed configuration as a new immutable
+//! when either changed and then held still for one interval, and publishes the parsed configuration as a new immutable
 //! `Arc<AclConfig>` with a bumped generation. A shard's [`AclView`] compares one atomic
 //! generation per request and takes the mutex only after a reload, so the data path has no
 //! lock and no shared writes. A file that fails to parse is logged and the previous
@@ -43,6 +43,11 @@ impl AclShared {
         *slot = Arc::new(config);
         // Release after the store above: a view that sees the new generation sees the snapshot.
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Runs `f` on the current snapshot (for start-up logs and tests; shards use a view).
+    pub fn with_snapshot<R>(&self, f: impl FnOnce(&AclConfig) -> R) -> R {
+        f(&self.current().1)
     }
 
     /// How many changed versions of the file were refused.
@@ -99,7 +104,9 @@ pub fn load_file(path: &Path) -> Result<AclConfig, AclError> {
 }
 
 /// What the watcher compares to notice a change.
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+type Stamp = Option<(SystemTime, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }
@@ -111,21 +118,31 @@ pub struct AclWatcher {
 }
 
 impl AclWatcher {
-    /// Starts watching `path`, publishing into `shared`.
-    pub fn spawn(
+    /// Loads `path` and starts watching it. The file's stamp is taken before it is read, so a
+    /// change made while it is being loaded is seen by the watcher.
+    pub fn load_and_watch(
         path: PathBuf,
         interval_ms: u64,
-        shared: Arc<AclShared>,
-    ) -> std::io::Result<AclWatcher> {
+    ) -> Result<(Arc<AclShared>, AclWatcher), AclError> {
+        let loaded = stamp(&path);
+        let shared = AclShared::new(load_file(&path)?);
         let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = stop.clone();
+        let (stop_flag, publish_to) = (stop.clone(), shared.clone());
         let thread = std::thread::Builder::new()
             .name("acl-watch".to_string())
-            .spawn(move || watch_loop(&path, interval_ms, &shared, &stop_flag))?;
-        Ok(AclWatcher {
+            .spawn({
+                let path = path.clone();
+                move || watch_loop(&path, loaded, interval_ms, &publish_to, &stop_flag)
+            })
+            .map_err(|e| AclError::Read {
+                path,
+                reason: format!("cannot start the watcher thread: {e}"),
+            })?;
+        let watcher = AclWatcher {
             stop,
             thread: Some(thread),
-        })
+        };
+        Ok((shared, watcher))
     }
 }
 
@@ -138,28 +155,44 @@ impl Drop for AclWatcher {
     }
 }
 
-fn watch_loop(path: &Path, interval_ms: u64, shared: &AclShared, stop: &AtomicBool) {
-    let mut last = stamp(path);
+fn watch_loop(
+    path: &Path,
+    mut loaded: Stamp,
+    interval_ms: u64,
+    shared: &AclShared,
+    stop: &AtomicBool,
+) {
+    // A change is loaded once the file has looked the same for one whole interval, so a file
+    // caught half-written (truncated, then filled) is not loaded in between.
+    let mut seen = loaded;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(interval_ms));
         let now = stamp(path);
-        if now == last {
+        if now != seen {
+            seen = now;
             continue;
         }
-        last = now;
-        if now.is_none() {
-            tracing::warn!(path = %path.display(), "ACL file is gone; the last loaded accounts stay in force");
+        if now == loaded {
             continue;
         }
-        match load_file(path) {
-            Ok(config) => {
-                tracing::info!(path = %path.display(), accounts = config.accounts.len(), "ACL file reloaded");
-                shared.publish(config);
-            }
-            Err(e) => {
-                shared.failed_reloads.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "ACL file not reloaded; the last loaded accounts stay in force")
-            }
+        loaded = now;
+        reload(path, now.is_some(), shared);
+    }
+}
+
+fn reload(path: &Path, exists: bool, shared: &AclShared) {
+    if !exists {
+        tracing::warn!(path = %path.display(), "ACL file is gone; the last loaded accounts stay in force");
+        return;
+    }
+    match load_file(path) {
+        Ok(config) => {
+            tracing::info!(path = %path.display(), accounts = config.accounts.len(), "ACL file reloaded");
+            shared.publish(config);
+        }
+        Err(e) => {
+            shared.failed_reloads.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "ACL file not reloaded; the last loaded accounts stay in force")
         }
     }
 }

@@ -18,6 +18,7 @@ use super::dispatch::{self, ShardRef};
 use super::mesh::{InboxReceivers, Mesh, ShardMsg};
 use super::placement::METADATA_SHARD;
 use super::slots::{Slot, SlotCounter};
+use crate::acl::AclGate;
 use crate::channel::{self as channel, ConnId};
 use crate::config::BrokerConfig;
 use crate::metadata::offsets::ConsumerOffsets;
@@ -79,6 +80,8 @@ pub struct Shard {
     pub boot_timestamp_ms: i64,
     /// Writes this shard's periodic files (consumer offsets) off the shard thread.
     file_writer: FileWriter,
+    /// The ACL check (`aclEnable`), run on the receiving shard before a request is placed.
+    pub acl: Option<AclGate>,
 }
 
 impl Shard {
@@ -122,6 +125,7 @@ impl Shard {
             counters: Default::default(),
             boot_timestamp_ms: crate::metadata::topics::now_ms(),
             file_writer,
+            acl: None,
         }
     }
 
