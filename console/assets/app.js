@@ -97,15 +97,25 @@ async function topicsPage() {
 
 async function updateTopic(form) {
   const body = { topic: form.topic.value, queue_nums: Number(form.queues.value) };
-  try { await api("/api/topics", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }); await topicsPage(); }
+  try {
+    const outcomes = await api("/api/topics", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    await topicsPage();
+    document.getElementById("topic-result").textContent = outcomeText(outcomes);
+  }
   catch (e) { document.getElementById("topic-result").textContent = e.message; }
   return false;
 }
 
+// Per-address outcomes: {"addr": {"Ok": "ok"} | {"Err": "why"}}.
+function outcomeText(outcomes) {
+  return Object.entries(outcomes).map(([addr, o]) => `${addr}: ${o.Ok ? "ok" : o.Err}`).join("; ");
+}
+
 async function deleteTopic(topic) {
   if (!confirm("Delete topic " + topic + "?")) return;
-  await api("/api/topics/" + encodeURIComponent(topic), { method: "DELETE" });
+  const outcomes = await api("/api/topics/" + encodeURIComponent(topic), { method: "DELETE" });
   await topicsPage();
+  document.getElementById("topic-result").textContent = outcomeText(outcomes);
 }
 
 const groupCanvases = {};

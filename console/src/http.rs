@@ -86,13 +86,11 @@ async fn topic(State(bridge): State<Bridge>, Path(name): Path<String>) -> ApiRes
 }
 
 async fn update_topic(State(bridge): State<Bridge>, Json(update): Json<TopicUpdate>) -> ApiResult {
-    let masters = bridge.call(move |r| async move { r.update_topic(&update).await }).await??;
-    to_json(json!({ "updated_on": masters }))
+    to_json(bridge.call(move |r| async move { r.update_topic(&update).await }).await??)
 }
 
 async fn delete_topic(State(bridge): State<Bridge>, Path(name): Path<String>) -> ApiResult {
-    bridge.call(move |r| async move { r.delete_topic(&name).await }).await??;
-    to_json(json!({ "deleted": true }))
+    to_json(bridge.call(move |r| async move { r.delete_topic(&name).await }).await??)
 }
 
 /// The last sample of every group with its lag series.

@@ -146,31 +146,41 @@ impl Remote {
             .collect())
     }
 
-    /// Creates or updates the topic on every master.
-    pub async fn update_topic(&self, update: &TopicUpdate) -> Result<Vec<String>, ConsoleError> {
-        ringmq_client::validate_topic(&update.topic)?;
+    /// Creates or updates the topic on every master; each master's outcome is reported (an
+    /// unreachable broker does not stop the others).
+    pub async fn update_topic(&self, update: &TopicUpdate) -> Result<BrokerOutcomes, ConsoleError> {
+        ringmq_client::validate_topic(&update.topic)
+            .map_err(|e| ConsoleError::BadInput(e.to_string()))?;
         if !(1..=1024).contains(&update.queue_nums) {
-            return Err(ConsoleError::BadInput("queueNums must be 1..=1024".to_string()));
+            return Err(ConsoleError::BadInput("queue_nums must be 1..=1024".to_string()));
         }
         let mut config = TopicConfig::new(update.topic.clone(), update.queue_nums);
         config.perm = update.perm;
-        let masters = self.master_addrs().await?;
-        for addr in &masters {
-            self.admin.create_topic(addr, &config).await?;
+        let mut outcomes = BrokerOutcomes::new();
+        for addr in self.master_addrs().await? {
+            let outcome = self.admin.create_topic(&addr, &config).await;
+            outcomes.insert(addr, outcome.map(|_| "ok".to_string()).map_err(|e| e.to_string()));
         }
-        Ok(masters)
+        Ok(outcomes)
     }
 
-    /// Deletes the topic from every master, then from the name servers.
-    pub async fn delete_topic(&self, topic: &str) -> Result<(), ConsoleError> {
-        for addr in self.master_addrs().await? {
-            self.invoke_ok(&addr, request(RequestCode::DeleteTopicInBroker, &[("topic", topic)]))
-                .await?;
+    /// Deletes the topic from every master, then from the name servers; each one's outcome is
+    /// reported.
+    pub async fn delete_topic(&self, topic: &str) -> Result<BrokerOutcomes, ConsoleError> {
+        let mut outcomes = BrokerOutcomes::new();
+        let brokers = self.master_addrs().await?;
+        for addr in brokers.into_iter().chain(self.namesrv_addrs.clone()) {
+            let code = if self.namesrv_addrs.contains(&addr) {
+                RequestCode::DeleteTopicInNamesrv
+            } else {
+                RequestCode::DeleteTopicInBroker
+            };
+            let outcome = self.invoke_ok(&addr, request(code, &[("topic", topic)])).await;
+            outcomes.insert(addr, outcome.map(|_| "ok".to_string()).map_err(|e| e.to_string()));
         }
-        for addr in self.namesrv_addrs.clone() {
-            self.invoke_ok(&addr, request(RequestCode::DeleteTopicInNamesrv, &[("topic", topic)]))
-                .await?;
-        }
-        Ok(())
+        Ok(outcomes)
     }
 }
+
+/// Address → "ok" or what went wrong there.
+pub type BrokerOutcomes = std::collections::BTreeMap<String, Result<String, String>>;
