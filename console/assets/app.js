@@ -190,11 +190,15 @@ function producersPage() {
   page.innerHTML = `<h2>Producers</h2>
     <form onsubmit="return producerConnections(this)"><input name="group" placeholder="producer group" required><button>connections</button></form>
     <div id="producers"></div>`;
+  const group = new URLSearchParams(location.search).get("group");
+  const form = page.querySelector("form");
+  if (group) { form.group.value = group; producerConnections(form); }
 }
 
 async function producerConnections(form) {
   const out = document.getElementById("producers");
   try {
+    history.replaceState(null, "", "/producers?group=" + encodeURIComponent(form.group.value));
     const r = await api("/api/producers?group=" + encodeURIComponent(form.group.value));
     out.innerHTML = Object.entries(r).map(([addr, a]) => {
       if (a.error) return `<p>${esc(addr)}: <span class="bad">${esc(a.error)}</span></p>`;

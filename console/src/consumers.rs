@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ringmq_client::MessageQueue;
+use ringmq_client::{ClientError, MessageQueue};
 use ringmq_proto::code::RequestCode;
 use serde::{Deserialize, Serialize};
 
@@ -116,16 +116,26 @@ impl Remote {
         view
     }
 
-    /// Client ids of the group's live consumers, from the first master that answers.
+    /// Client ids of the group's live consumers on any master. A broker that answers "no
+    /// consumer" (an error code) counts as none; an error is shown only if no master answered.
     pub async fn group_connections(&self, group: &str) -> Result<Vec<String>, ConsoleError> {
+        let mut ids: Vec<String> = Vec::new();
+        let mut answered = false;
         let mut last = None;
         for addr in self.master_addrs().await? {
             match self.admin.consumer_ids(&addr, group).await {
-                Ok(ids) => return Ok(ids),
+                Ok(found) => {
+                    answered = true;
+                    ids.extend(found.into_iter().filter(|id| !ids.contains(id)).collect::<Vec<_>>());
+                }
+                Err(ClientError::Server { .. }) => answered = true,
                 Err(e) => last = Some(ConsoleError::from(e)),
             }
         }
-        Err(last.unwrap_or_else(|| ConsoleError::NotFound("no master broker".to_string())))
+        match (answered, last) {
+            (false, Some(e)) => Err(e),
+            _ => Ok(ids),
+        }
     }
 
     /// Moves the group's committed offsets of `topic` to the first message stored at or after
