@@ -54,14 +54,23 @@ fn start_acl_broker(dir: &Path, acl_file: &Path) -> Broker {
 }
 
 fn assert_refused(response: &RemotingCommand, remark: &str) {
-    assert_eq!(response.code, ResponseCode::NoPermission.code(), "{response:?}");
+    assert_eq!(
+        response.code,
+        ResponseCode::NoPermission.code(),
+        "{response:?}"
+    );
     assert_eq!(response.remark.as_deref(), Some(remark));
 }
 
 fn create_topic_request(topic: &str) -> RemotingCommand {
     Client::request(
         RequestCode::UpdateAndCreateTopic.code(),
-        &[("topic", topic), ("readQueueNums", "2"), ("writeQueueNums", "2"), ("perm", "6")],
+        &[
+            ("topic", topic),
+            ("readQueueNums", "2"),
+            ("writeQueueNums", "2"),
+            ("perm", "6"),
+        ],
         b"",
     )
 }
@@ -87,12 +96,24 @@ fn credentials_permissions_and_refusals_on_one_connection() {
 
     let unsigned = client.call(send_v2("TopicAcl", 0, "", b"hello"));
     assert_refused(&unsigned, "No accessKey is configured");
-    let wrong_secret = client.call(signed(send_v2("TopicAcl", 0, "", b"x"), ("RocketMQ", "wrong-secret")));
-    assert_refused(&wrong_secret, "Check signature failed for accessKey=RocketMQ");
+    let wrong_secret = client.call(signed(
+        send_v2("TopicAcl", 0, "", b"x"),
+        ("RocketMQ", "wrong-secret"),
+    ));
+    assert_refused(
+        &wrong_secret,
+        "Check signature failed for accessKey=RocketMQ",
+    );
     let mut tampered = signed(send_v2("TopicAcl", 0, "", b"x"), USER);
     tampered.body = bytes::Bytes::from_static(b"y");
-    assert_refused(&client.call(tampered), "Check signature failed for accessKey=RocketMQ");
-    let unknown = client.call(signed(send_v2("TopicAcl", 0, "", b"x"), ("nobody12", "12345678")));
+    assert_refused(
+        &client.call(tampered),
+        "Check signature failed for accessKey=RocketMQ",
+    );
+    let unknown = client.call(signed(
+        send_v2("TopicAcl", 0, "", b"x"),
+        ("nobody12", "12345678"),
+    ));
     assert_refused(&unknown, "No acl config for nobody12");
     let deny_topic = client.call(signed(send_v2("topicA", 0, "", b"x"), USER));
     assert_refused(&deny_topic, "No default permission for topic:topicA");
@@ -107,15 +128,24 @@ fn credentials_permissions_and_refusals_on_one_connection() {
     assert_eq!(max.code, ResponseCode::Success.code(), "{max:?}");
     assert_eq!(header_i64(&max, "offset"), 1);
     let log = broker.process.log();
-    assert!(log.contains("ACL refused") && log.contains("RocketMQ"), "{log}");
-    assert!(!log.contains("12345678") && !log.contains("87654321"), "secret in log");
+    assert!(
+        log.contains("ACL refused") && log.contains("RocketMQ"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("12345678") && !log.contains("87654321"),
+        "secret in log"
+    );
 }
 
 /// Polls `probe` until it holds; the file watcher runs every 50 ms here.
 fn wait_until(what: &str, mut probe: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT_MAX;
     while !probe() {
-        assert!(Instant::now() < deadline, "{what} not seen within {WAIT_MAX:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} not seen within {WAIT_MAX:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -127,20 +157,41 @@ fn whitelist_and_reload_without_restart() {
     std::fs::write(&acl_file, FILE).unwrap();
     let broker = start_acl_broker(dir.path(), &acl_file);
     let mut client = broker.connect();
-    assert_eq!(client.call(signed(create_topic_request("TopicAcl"), ADMIN)).code, 0);
-    assert_refused(&client.call(send_v2("TopicAcl", 0, "", b"x")), "No accessKey is configured");
+    assert_eq!(
+        client
+            .call(signed(create_topic_request("TopicAcl"), ADMIN))
+            .code,
+        0
+    );
+    assert_refused(
+        &client.call(send_v2("TopicAcl", 0, "", b"x")),
+        "No accessKey is configured",
+    );
 
     // Whitelist loopback: unsigned requests pass.
-    std::fs::write(&acl_file, format!("globalWhiteRemoteAddresses: [127.0.0.1]\n{FILE}")).unwrap();
-    wait_until("the whitelist", || client.call(send_v2("TopicAcl", 0, "", b"x")).code == 0);
+    std::fs::write(
+        &acl_file,
+        format!("globalWhiteRemoteAddresses: [127.0.0.1]\n{FILE}"),
+    )
+    .unwrap();
+    wait_until("the whitelist", || {
+        client.call(send_v2("TopicAcl", 0, "", b"x")).code == 0
+    });
 
     // Remove the whitelist and the user: its credentials have expired.
-    std::fs::write(&acl_file, "accounts: [ {accessKey: rocketmq2, secretKey: 87654321, admin: true} ]\n").unwrap();
+    std::fs::write(
+        &acl_file,
+        "accounts: [ {accessKey: rocketmq2, secretKey: 87654321, admin: true} ]\n",
+    )
+    .unwrap();
     wait_until("the account removal", || {
         let response = client.call(signed(send_v2("TopicAcl", 0, "", b"x"), USER));
         response.remark.as_deref() == Some("No acl config for RocketMQ")
     });
-    assert_refused(&client.call(send_v2("TopicAcl", 0, "", b"x")), "No accessKey is configured");
+    assert_refused(
+        &client.call(send_v2("TopicAcl", 0, "", b"x")),
+        "No accessKey is configured",
+    );
     let admin_send = client.call(signed(send_v2("TopicAcl", 0, "", b"x"), ADMIN));
     assert_eq!(admin_send.code, 0, "{admin_send:?}");
 }

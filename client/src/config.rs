@@ -63,8 +63,12 @@ impl Credentials {
         secret_key: Option<&str>,
     ) -> Option<Credentials> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let access_key = access_key.map(str::to_string).or_else(|| env(ACCESS_KEY_ENV))?;
-        let secret_key = secret_key.map(str::to_string).or_else(|| env(SECRET_KEY_ENV))?;
+        let access_key = access_key
+            .map(str::to_string)
+            .or_else(|| env(ACCESS_KEY_ENV))?;
+        let secret_key = secret_key
+            .map(str::to_string)
+            .or_else(|| env(SECRET_KEY_ENV))?;
         Some(Credentials::new(access_key, secret_key))
     }
 
@@ -185,7 +189,8 @@ mod tests {
 
     #[test]
     fn credentials_sign_like_java_and_never_print_the_secret() {
-        let credentials = Credentials::from_flags_or_env(Some("RocketMQ"), Some("12345678")).unwrap();
+        let credentials =
+            Credentials::from_flags_or_env(Some("RocketMQ"), Some("12345678")).unwrap();
         assert!(!format!("{credentials:?}").contains("12345678"));
         let fields = [("b", "TopicTest"), ("a", "PG"), ("d", "4"), ("c", "TBW102")]
             .into_iter()

@@ -58,7 +58,10 @@ impl Remote {
     pub async fn group_views(&self) -> Result<(Vec<GroupView>, bool), ConsoleError> {
         let names = self.topic_names().await?;
         let mut table: QueueTable = Vec::new();
-        for topic in names.iter().filter(|t| matches!(topic_kind(t), "NORMAL" | "RETRY")) {
+        for topic in names
+            .iter()
+            .filter(|t| matches!(topic_kind(t), "NORMAL" | "RETRY"))
+        {
             if let Ok(route) = self.route(topic).await {
                 for queue in route.read_queues {
                     if let Ok(max) = self.admin.max_offset(&queue).await {
@@ -126,7 +129,12 @@ impl Remote {
             match self.admin.consumer_ids(&addr, group).await {
                 Ok(found) => {
                     answered = true;
-                    ids.extend(found.into_iter().filter(|id| !ids.contains(id)).collect::<Vec<_>>());
+                    ids.extend(
+                        found
+                            .into_iter()
+                            .filter(|id| !ids.contains(id))
+                            .collect::<Vec<_>>(),
+                    );
                 }
                 Err(ClientError::Server { .. }) => answered = true,
                 Err(e) => last = Some(ConsoleError::from(e)),
@@ -141,7 +149,11 @@ impl Remote {
     /// Moves the group's committed offsets of `topic` to the first message stored at or after
     /// the time (UPDATE_CONSUMER_OFFSET per queue). Live consumers keep their in-memory
     /// offsets and may commit over this; stop them first, as with RocketMQ's offline reset.
-    pub async fn reset_offset(&self, group: &str, reset: &ResetRequest) -> Result<Vec<ResetRow>, ConsoleError> {
+    pub async fn reset_offset(
+        &self,
+        group: &str,
+        reset: &ResetRequest,
+    ) -> Result<Vec<ResetRow>, ConsoleError> {
         let route = self.route(&reset.topic).await?;
         let mut rows = Vec::new();
         for queue in &route.read_queues {
@@ -176,7 +188,10 @@ impl Remote {
     ) -> Result<BTreeMap<String, Result<serde_json::Value, String>>, ConsoleError> {
         let mut answers = BTreeMap::new();
         for addr in self.master_addrs().await? {
-            let ask = request(RequestCode::GetProducerConnectionList, &[("producerGroup", group)]);
+            let ask = request(
+                RequestCode::GetProducerConnectionList,
+                &[("producerGroup", group)],
+            );
             let answer = match self.invoke_ok(&addr, ask).await {
                 Ok(response) => serde_json::from_slice::<serde_json::Value>(&response.body)
                     .map_err(|e| format!("body: {e}")),

@@ -40,8 +40,14 @@ pub fn router(bridge: Bridge) -> Router {
         router = router.route(page, get(|| async { Html(INDEX_HTML) }));
     }
     router
-        .route("/assets/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], APP_JS) }))
-        .route("/assets/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE_CSS) }))
+        .route(
+            "/assets/app.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], APP_JS) }),
+        )
+        .route(
+            "/assets/style.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE_CSS) }),
+        )
         .route("/api/cluster", get(cluster))
         .route("/api/topics", get(topics).post(update_topic))
         .route("/api/topics/:topic", get(topic).delete(delete_topic))
@@ -82,15 +88,27 @@ async fn topics(State(bridge): State<Bridge>) -> ApiResult {
 }
 
 async fn topic(State(bridge): State<Bridge>, Path(name): Path<String>) -> ApiResult {
-    to_json(bridge.call(move |r| async move { r.topic(&name).await }).await?)
+    to_json(
+        bridge
+            .call(move |r| async move { r.topic(&name).await })
+            .await?,
+    )
 }
 
 async fn update_topic(State(bridge): State<Bridge>, Json(update): Json<TopicUpdate>) -> ApiResult {
-    to_json(bridge.call(move |r| async move { r.update_topic(&update).await }).await??)
+    to_json(
+        bridge
+            .call(move |r| async move { r.update_topic(&update).await })
+            .await??,
+    )
 }
 
 async fn delete_topic(State(bridge): State<Bridge>, Path(name): Path<String>) -> ApiResult {
-    to_json(bridge.call(move |r| async move { r.delete_topic(&name).await }).await??)
+    to_json(
+        bridge
+            .call(move |r| async move { r.delete_topic(&name).await })
+            .await??,
+    )
 }
 
 /// The last sample of every group with its lag series.
@@ -116,11 +134,19 @@ async fn reset_offset(
     Path(group): Path<String>,
     Json(reset): Json<ResetRequest>,
 ) -> ApiResult {
-    to_json(bridge.call(move |r| async move { r.reset_offset(&group, &reset).await }).await??)
+    to_json(
+        bridge
+            .call(move |r| async move { r.reset_offset(&group, &reset).await })
+            .await??,
+    )
 }
 
 async fn messages(State(bridge): State<Bridge>, Query(query): Query<MessageQuery>) -> ApiResult {
-    to_json(bridge.call(move |r| async move { r.search(&query).await }).await??)
+    to_json(
+        bridge
+            .call(move |r| async move { r.search(&query).await })
+            .await??,
+    )
 }
 
 #[derive(serde::Deserialize)]

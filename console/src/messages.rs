@@ -82,9 +82,14 @@ impl Remote {
             (_, Some(key), _, _) if !key.is_empty() => self.by_key(topic, key, false).await?,
             (_, _, Some(queue_id), Some(offset)) => {
                 let broker = query.broker_name.clone().unwrap_or_default();
-                self.by_queue_offset(topic, &broker, queue_id, offset).await?
+                self.by_queue_offset(topic, &broker, queue_id, offset)
+                    .await?
             }
-            _ => return Err(ConsoleError::BadInput("give a msgId, a key or a queue and offset".to_string())),
+            _ => {
+                return Err(ConsoleError::BadInput(
+                    "give a msgId, a key or a queue and offset".to_string(),
+                ))
+            }
         };
         let retries = self.retry_trail(&messages).await;
         Ok(SearchResult {
@@ -94,18 +99,34 @@ impl Remote {
     }
 
     /// QUERY_MESSAGE on every master of the topic (`unique` asks by UNIQ_KEY).
-    async fn by_key(&self, topic: &str, key: &str, unique: bool) -> Result<Vec<MessageExt>, ConsoleError> {
+    async fn by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        unique: bool,
+    ) -> Result<Vec<MessageExt>, ConsoleError> {
         let route = self.route(topic).await?;
         let max = KEY_SEARCH_MAX.to_string();
         let end = i64::MAX.to_string();
         let mut found = Vec::new();
         for broker in &route.data.broker_datas {
-            let Some(addr) = broker.broker_addrs.get(&0) else { continue };
-            let mut fields = vec![("topic", topic), ("key", key), ("maxNum", max.as_str()), ("beginTimestamp", "0"), ("endTimestamp", end.as_str())];
+            let Some(addr) = broker.broker_addrs.get(&0) else {
+                continue;
+            };
+            let mut fields = vec![
+                ("topic", topic),
+                ("key", key),
+                ("maxNum", max.as_str()),
+                ("beginTimestamp", "0"),
+                ("endTimestamp", end.as_str()),
+            ];
             if unique {
                 fields.push(("_UNIQUE_KEY_QUERY", "true"));
             }
-            let response = match self.invoke_ok(addr, request(RequestCode::QueryMessage, &fields)).await {
+            let response = match self
+                .invoke_ok(addr, request(RequestCode::QueryMessage, &fields))
+                .await
+            {
                 Ok(r) => r,
                 Err(ConsoleError::Refused { code: 17, .. }) => continue, // QUERY_NOT_FOUND
                 Err(e) => return Err(e),
@@ -132,7 +153,10 @@ impl Remote {
         let addr = decoded.store_host.to_string();
         let offset = decoded.commit_log_offset.to_string();
         let response = self
-            .invoke_ok(&addr, request(RequestCode::ViewMessageById, &[("offset", offset.as_str())]))
+            .invoke_ok(
+                &addr,
+                request(RequestCode::ViewMessageById, &[("offset", offset.as_str())]),
+            )
             .await?;
         let broker_name = self.broker_name_of(&addr).await.unwrap_or_default();
         decode_records(&response.body, &broker_name)
@@ -147,10 +171,21 @@ impl Remote {
             .map(|b| b.broker_name.clone())
     }
 
-    async fn by_queue_offset(&self, topic: &str, broker: &str, queue_id: i32, offset: i64) -> Result<Vec<MessageExt>, ConsoleError> {
+    async fn by_queue_offset(
+        &self,
+        topic: &str,
+        broker: &str,
+        queue_id: i32,
+        offset: i64,
+    ) -> Result<Vec<MessageExt>, ConsoleError> {
         let route = self.route(topic).await?;
         let broker = if broker.is_empty() {
-            route.data.broker_datas.first().map(|b| b.broker_name.clone()).unwrap_or_default()
+            route
+                .data
+                .broker_datas
+                .first()
+                .map(|b| b.broker_name.clone())
+                .unwrap_or_default()
         } else {
             broker.to_string()
         };
@@ -161,9 +196,14 @@ impl Remote {
 
     /// The copies of `messages` that went through retry topics: same UNIQ_KEY, any group.
     async fn retry_trail(&self, messages: &[MessageExt]) -> Vec<MessageExt> {
-        let Ok(names) = self.topic_names().await else { return Vec::new() };
+        let Ok(names) = self.topic_names().await else {
+            return Vec::new();
+        };
         let mut trail = Vec::new();
-        for message in messages.iter().filter(|m| !m.topic.starts_with(RETRY_PREFIX)) {
+        for message in messages
+            .iter()
+            .filter(|m| !m.topic.starts_with(RETRY_PREFIX))
+        {
             let id = message.msg_id();
             for retry_topic in names.iter().filter(|t| t.starts_with(RETRY_PREFIX)) {
                 if let Ok(found) = self.by_key(retry_topic, &id, true).await {

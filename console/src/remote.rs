@@ -106,7 +106,10 @@ impl Remote {
     }
 
     /// Sends `request` to each name server until one answers.
-    pub async fn invoke_namesrv(&self, request: RemotingCommand) -> Result<RemotingCommand, ConsoleError> {
+    pub async fn invoke_namesrv(
+        &self,
+        request: RemotingCommand,
+    ) -> Result<RemotingCommand, ConsoleError> {
         let mut last = None;
         for addr in &self.namesrv_addrs {
             match self.invoke_ok(addr, request.clone()).await {
@@ -127,7 +130,10 @@ impl Remote {
         let mut rows = Vec::new();
         for data in info.broker_addr_table.values() {
             for (&broker_id, addr) in &data.broker_addrs {
-                rows.push(self.broker_row(&data.cluster, &data.broker_name, broker_id, addr).await);
+                rows.push(
+                    self.broker_row(&data.cluster, &data.broker_name, broker_id, addr)
+                        .await,
+                );
             }
         }
         Ok(rows)

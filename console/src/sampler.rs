@@ -53,7 +53,9 @@ fn push(series: &mut VecDeque<Point>, t_ms: i64, value: f64) {
 /// Per-second rate between two running totals; a total that went down (a restart) is no rate.
 pub fn rate(previous: Option<u64>, current: Option<u64>, elapsed_ms: i64) -> f64 {
     match (previous, current) {
-        (Some(p), Some(c)) if c >= p && elapsed_ms > 0 => (c - p) as f64 * 1000.0 / elapsed_ms as f64,
+        (Some(p), Some(c)) if c >= p && elapsed_ms > 0 => {
+            (c - p) as f64 * 1000.0 / elapsed_ms as f64
+        }
         _ => 0.0,
     }
 }
@@ -84,10 +86,17 @@ impl History {
         let elapsed = t_ms - self.sampled_at_ms;
         for group in &mut groups {
             if let Some(old) = self.groups.iter().find(|g| g.group == group.group) {
-                let (p, c) = (old.consumed_total.max(0) as u64, group.consumed_total.max(0) as u64);
+                let (p, c) = (
+                    old.consumed_total.max(0) as u64,
+                    group.consumed_total.max(0) as u64,
+                );
                 group.consume_tps = rate(Some(p), Some(c), elapsed);
             }
-            push(self.lag.entry(group.group.clone()).or_default(), t_ms, group.total_lag as f64);
+            push(
+                self.lag.entry(group.group.clone()).or_default(),
+                t_ms,
+                group.total_lag as f64,
+            );
             push(
                 self.consume_tps.entry(group.group.clone()).or_default(),
                 t_ms,

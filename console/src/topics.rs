@@ -108,7 +108,9 @@ impl Remote {
         for queue_data in &route.data.queue_datas {
             view.route.push(RouteRow {
                 broker_name: queue_data.broker_name.clone(),
-                master_addr: route.master_addr(&queue_data.broker_name).map(str::to_string),
+                master_addr: route
+                    .master_addr(&queue_data.broker_name)
+                    .map(str::to_string),
                 perm: queue_data.perm,
                 read_queue_nums: queue_data.read_queue_nums,
                 write_queue_nums: queue_data.write_queue_nums,
@@ -152,14 +154,19 @@ impl Remote {
         ringmq_client::validate_topic(&update.topic)
             .map_err(|e| ConsoleError::BadInput(e.to_string()))?;
         if !(1..=1024).contains(&update.queue_nums) {
-            return Err(ConsoleError::BadInput("queue_nums must be 1..=1024".to_string()));
+            return Err(ConsoleError::BadInput(
+                "queue_nums must be 1..=1024".to_string(),
+            ));
         }
         let mut config = TopicConfig::new(update.topic.clone(), update.queue_nums);
         config.perm = update.perm;
         let mut outcomes = BrokerOutcomes::new();
         for addr in self.master_addrs().await? {
             let outcome = self.admin.create_topic(&addr, &config).await;
-            outcomes.insert(addr, outcome.map(|_| "ok".to_string()).map_err(|e| e.to_string()));
+            outcomes.insert(
+                addr,
+                outcome.map(|_| "ok".to_string()).map_err(|e| e.to_string()),
+            );
         }
         Ok(outcomes)
     }
@@ -175,8 +182,13 @@ impl Remote {
             } else {
                 RequestCode::DeleteTopicInBroker
             };
-            let outcome = self.invoke_ok(&addr, request(code, &[("topic", topic)])).await;
-            outcomes.insert(addr, outcome.map(|_| "ok".to_string()).map_err(|e| e.to_string()));
+            let outcome = self
+                .invoke_ok(&addr, request(code, &[("topic", topic)]))
+                .await;
+            outcomes.insert(
+                addr,
+                outcome.map(|_| "ok".to_string()).map_err(|e| e.to_string()),
+            );
         }
         Ok(outcomes)
     }

@@ -22,7 +22,11 @@ fn chromium() -> String {
         return path;
     }
     for name in ["chromium", "chromium-browser", "google-chrome"] {
-        if Command::new("which").arg(name).output().is_ok_and(|o| o.status.success()) {
+        if Command::new("which")
+            .arg(name)
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return name.to_string();
         }
     }
@@ -55,7 +59,11 @@ fn rendered_dom(browser: &str, profile: &std::path::Path, url: &str) -> String {
         .arg(url)
         .output()
         .expect("run chromium");
-    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -70,7 +78,13 @@ fn screenshot(browser: &str, profile: &std::path::Path, url: &str, name: &str) {
         .output()
         .expect("run chromium");
     assert!(status.status.success(), "screenshot of {url} failed");
-    assert!(std::fs::metadata(&path).map(|m| m.len() > 0).unwrap_or(false), "{} empty", path.display());
+    assert!(
+        std::fs::metadata(&path)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false),
+        "{} empty",
+        path.display()
+    );
 }
 
 #[test]
@@ -82,16 +96,61 @@ fn every_page_renders_the_cluster_in_a_browser() {
     let url = |path: &str| format!("http://{}{path}", cluster.http);
     let lag = MESSAGES - i64::from(QUEUES) * COMMITTED;
     let pages: [(&str, &str, Vec<String>); 5] = [
-        ("cluster", "/", vec![cluster.broker.clone(), "online".into(), GHOST.into(), "UNREACHABLE".into(), "<canvas id=\"tps\"".into()]),
-        ("topics", "/topics", vec![format!("data-topic=\"{TOPIC}\""), format!("{QUEUES} queues"), format!("{MESSAGES} messages")]),
-        ("consumers", "/consumers", vec![format!("data-group=\"{GROUP}\""), format!("<b class=\"lag\">{lag}</b>"), TOPIC.into()]),
-        ("messages", &format!("/messages?topic={TOPIC}&key=key-7"), vec!["1 message(s)".into(), "hello console 7".into(), "key-7".into()]),
-        ("producers", "/producers?group=ConsoleProducer", vec![cluster.broker.clone(), cluster.ghost_addr.clone(), "Connection refused".into()]),
+        (
+            "cluster",
+            "/",
+            vec![
+                cluster.broker.clone(),
+                "online".into(),
+                GHOST.into(),
+                "UNREACHABLE".into(),
+                "<canvas id=\"tps\"".into(),
+            ],
+        ),
+        (
+            "topics",
+            "/topics",
+            vec![
+                format!("data-topic=\"{TOPIC}\""),
+                format!("{QUEUES} queues"),
+                format!("{MESSAGES} messages"),
+            ],
+        ),
+        (
+            "consumers",
+            "/consumers",
+            vec![
+                format!("data-group=\"{GROUP}\""),
+                format!("<b class=\"lag\">{lag}</b>"),
+                TOPIC.into(),
+            ],
+        ),
+        (
+            "messages",
+            &format!("/messages?topic={TOPIC}&key=key-7"),
+            vec![
+                "1 message(s)".into(),
+                "hello console 7".into(),
+                "key-7".into(),
+            ],
+        ),
+        (
+            "producers",
+            "/producers?group=ConsoleProducer",
+            vec![
+                cluster.broker.clone(),
+                cluster.ghost_addr.clone(),
+                "Connection refused".into(),
+            ],
+        ),
     ];
     for (name, path, expected) in &pages {
         let dom = rendered_dom(&browser, &profile, &url(path));
         for needle in expected {
-            assert!(dom.contains(needle.as_str()), "page {path}: {needle:?} not in the rendered DOM:\n{dom}");
+            assert!(
+                dom.contains(needle.as_str()),
+                "page {path}: {needle:?} not in the rendered DOM:\n{dom}"
+            );
         }
         screenshot(&browser, &profile, &url(path), name);
     }

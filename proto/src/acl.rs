@@ -129,7 +129,10 @@ mod tests {
             ("c", "TBW102"),
             ("AccessKey", "RocketMQ"),
         ]);
-        assert_eq!(sign("12345678", &f, b"hello"), "1Nw7wPVK2eAkDjGJpjI89HxXeb0=");
+        assert_eq!(
+            sign("12345678", &f, b"hello"),
+            "1Nw7wPVK2eAkDjGJpjI89HxXeb0="
+        );
     }
 
     #[test]

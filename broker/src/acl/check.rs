@@ -136,9 +136,7 @@ fn heartbeat_needs(
 fn is_trace_send(request: &AclRequest<'_>) -> bool {
     let topic = match RequestCode::from_code(request.code) {
         RequestCode::SendMessage => request.ext_fields.get("topic"),
-        RequestCode::SendMessageV2 | RequestCode::SendBatchMessage => {
-            request.ext_fields.get("b")
-        }
+        RequestCode::SendMessageV2 | RequestCode::SendBatchMessage => request.ext_fields.get("b"),
         _ => None,
     };
     topic == Some(TRACE_TOPIC)
@@ -193,11 +191,19 @@ fn check_perm(account: &Account, request: &AclRequest<'_>) -> Result<(), Refusal
     needed_resources(request, |resource, needed| {
         let (owned, shown) = match resource {
             Resource::Topic(t) => (
-                account.topic_perms.get(t).copied().unwrap_or(account.default_topic_perm),
+                account
+                    .topic_perms
+                    .get(t)
+                    .copied()
+                    .unwrap_or(account.default_topic_perm),
                 ("topic", t),
             ),
             Resource::Group(g) => (
-                account.group_perms.get(g).copied().unwrap_or(account.default_group_perm),
+                account
+                    .group_perms
+                    .get(g)
+                    .copied()
+                    .unwrap_or(account.default_group_perm),
                 ("group", g),
             ),
         };

@@ -108,7 +108,9 @@ impl Account {
             )));
         }
         let mut account = Account {
-            white_remote_address: AddrPattern::parse(&text("whiteRemoteAddress").unwrap_or_default())?,
+            white_remote_address: AddrPattern::parse(
+                &text("whiteRemoteAddress").unwrap_or_default(),
+            )?,
             admin: text("admin").is_some_and(|a| a.trim().eq_ignore_ascii_case("true")),
             default_topic_perm: parse_perm(text("defaultTopicPerm").as_deref()),
             default_group_perm: parse_perm(text("defaultGroupPerm").as_deref()),

@@ -27,7 +27,8 @@ impl AclRuntime {
         }
         let home = std::env::var("ROCKETMQ_HOME").ok();
         let path = acl_file_path(config.acl_file_path.as_deref(), home.as_deref());
-        let (shared, watcher) = AclWatcher::load_and_watch(path.clone(), config.acl_reload_interval_ms)?;
+        let (shared, watcher) =
+            AclWatcher::load_and_watch(path.clone(), config.acl_reload_interval_ms)?;
         let accounts = shared.with_snapshot(|c| c.accounts.len());
         tracing::info!(path = %path.display(), accounts, "ACL enabled");
         Ok(Some(AclRuntime {
@@ -51,14 +52,21 @@ impl AclGate {
 
     /// `Ok` to dispatch the request; `Err(response)` to answer it with a refusal instead. The
     /// refusal is logged with the access key and the peer, never the secret or signature.
-    pub fn check(&self, request: &RemotingCommand, peer: SocketAddr) -> Result<(), RemotingCommand> {
+    pub fn check(
+        &self,
+        request: &RemotingCommand,
+        peer: SocketAddr,
+    ) -> Result<(), RemotingCommand> {
         let acl_request = AclRequest {
             code: request.code,
             ext_fields: &request.ext_fields,
             body: &request.body,
             remote_ip: peer.ip(),
         };
-        let refusal = match self.view.with_config(|config| validate(config, &acl_request)) {
+        let refusal = match self
+            .view
+            .with_config(|config| validate(config, &acl_request))
+        {
             Ok(()) => return Ok(()),
             Err(refusal) => refusal,
         };
@@ -98,7 +106,10 @@ mod tests {
         assert_eq!(refused.code, 16);
         assert_eq!(refused.opaque, 7);
         assert!(refused.is_response());
-        assert_eq!(refused.remark.as_deref(), Some("No accessKey is configured"));
+        assert_eq!(
+            refused.remark.as_deref(),
+            Some("No accessKey is configured")
+        );
         ringmq_proto::acl::sign_request("RocketMQ", "12345678", &mut request.ext_fields, &[]);
         assert!(gate.check(&request, peer).is_ok());
     }

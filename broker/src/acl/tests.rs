@@ -74,7 +74,10 @@ fn golden_signed_send_passes_and_a_wrong_one_is_refused() {
     ]
     .into_iter()
     .collect();
-    assert_eq!(decide(RequestCode::SendMessageV2, &fields, b"hello", loopback()), Ok(()));
+    assert_eq!(
+        decide(RequestCode::SendMessageV2, &fields, b"hello", loopback()),
+        Ok(())
+    );
     assert_eq!(
         decide(RequestCode::SendMessageV2, &fields, b"hellO", loopback()),
         Err("Check signature failed for accessKey=RocketMQ".to_string())
@@ -109,9 +112,18 @@ fn topic_and_group_permissions_follow_java() {
         decide(RequestCode::SendMessageV2, &f, b"m", loopback())
     };
     assert_eq!(send("topicB"), Ok(()));
-    assert_eq!(send("topicA"), Err("No default permission for topic:topicA".to_string()));
-    assert_eq!(send("topicC"), Err("No default permission for topic:topicC".to_string()));
-    assert_eq!(send("other"), Err("No default permission for topic:other".to_string()));
+    assert_eq!(
+        send("topicA"),
+        Err("No default permission for topic:topicA".to_string())
+    );
+    assert_eq!(
+        send("topicC"),
+        Err("No default permission for topic:topicC".to_string())
+    );
+    assert_eq!(
+        send("other"),
+        Err("No default permission for topic:other".to_string())
+    );
     let pull = |topic: &str, group: &str| {
         let f = signed(
             "RocketMQ",
@@ -122,9 +134,19 @@ fn topic_and_group_permissions_follow_java() {
         decide(RequestCode::PullMessage, &f, b"", loopback())
     };
     assert_eq!(pull("topicC", "groupC"), Ok(()));
-    assert_eq!(pull("topicC", "anyGroup"), Ok(()), "defaultGroupPerm is SUB");
-    assert_eq!(pull("topicC", "groupA"), Err("No default permission for group:groupA".to_string()));
-    assert_eq!(pull("topicA", "groupC"), Err("No default permission for topic:topicA".to_string()));
+    assert_eq!(
+        pull("topicC", "anyGroup"),
+        Ok(()),
+        "defaultGroupPerm is SUB"
+    );
+    assert_eq!(
+        pull("topicC", "groupA"),
+        Err("No default permission for group:groupA".to_string())
+    );
+    assert_eq!(
+        pull("topicA", "groupC"),
+        Err("No default permission for topic:topicA".to_string())
+    );
     // A retry topic follows its group, not the topic defaults.
     assert_eq!(pull("%RETRY%groupC", "groupC"), Ok(()));
     assert_eq!(
@@ -141,19 +163,33 @@ fn admin_codes_need_an_admin_and_an_admin_without_perms_owns_everything() {
         Err("Need admin permission for request code=17, but accessKey=RocketMQ is not".to_string())
     );
     let admin = signed("rocketmq2", "12345678", &[("topic", "anything")], b"");
-    assert_eq!(decide(RequestCode::UpdateAndCreateTopic, &admin, b"", loopback()), Ok(()));
+    assert_eq!(
+        decide(RequestCode::UpdateAndCreateTopic, &admin, b"", loopback()),
+        Ok(())
+    );
     let send = signed("rocketmq2", "12345678", &[("b", "anything")], b"");
-    assert_eq!(decide(RequestCode::SendMessageV2, &send, b"", loopback()), Ok(()));
+    assert_eq!(
+        decide(RequestCode::SendMessageV2, &send, b"", loopback()),
+        Ok(())
+    );
 }
 
 #[test]
 fn whitelists_pass_without_a_signature() {
     let unsigned: ExtFields = [("b", "topicA")].into_iter().collect();
     let global: IpAddr = "10.10.103.7".parse().unwrap();
-    assert_eq!(decide(RequestCode::SendMessageV2, &unsigned, b"", global), Ok(()));
-    let mut by_account: ExtFields = [("b", "topicA"), ("AccessKey", "rocketmq2")].into_iter().collect();
+    assert_eq!(
+        decide(RequestCode::SendMessageV2, &unsigned, b"", global),
+        Ok(())
+    );
+    let mut by_account: ExtFields = [("b", "topicA"), ("AccessKey", "rocketmq2")]
+        .into_iter()
+        .collect();
     let account_white: IpAddr = "192.168.1.20".parse().unwrap();
-    assert_eq!(decide(RequestCode::SendMessageV2, &by_account, b"", account_white), Ok(()));
+    assert_eq!(
+        decide(RequestCode::SendMessageV2, &by_account, b"", account_white),
+        Ok(())
+    );
     by_account.insert("AccessKey", "RocketMQ");
     assert!(decide(RequestCode::SendMessageV2, &by_account, b"", account_white).is_err());
 }
@@ -173,8 +209,16 @@ fn heartbeat_checks_every_group_and_subscription() {
 
 #[test]
 fn trace_topic_sends_pass_for_any_signed_account() {
-    let f = signed("RocketMQ", "12345678", &[("b", "RMQ_SYS_TRACE_TOPIC")], b"t");
-    assert_eq!(decide(RequestCode::SendMessageV2, &f, b"t", loopback()), Ok(()));
+    let f = signed(
+        "RocketMQ",
+        "12345678",
+        &[("b", "RMQ_SYS_TRACE_TOPIC")],
+        b"t",
+    );
+    assert_eq!(
+        decide(RequestCode::SendMessageV2, &f, b"t", loopback()),
+        Ok(())
+    );
 }
 
 #[test]
@@ -202,7 +246,10 @@ fn the_watcher_reloads_a_changed_file() {
     // A broken file leaves the last good configuration in force.
     std::fs::write(&path, "accounts: {").unwrap();
     while shared.failed_reloads() == 0 {
-        assert!(Instant::now() < deadline, "broken file not seen within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "broken file not seen within 10 s"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(view.with_config(|c| c.accounts.len()), 2);

@@ -13,8 +13,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use glommio::{LocalExecutorBuilder, Placement};
-use ringmq_client::{Admin, ClientConfig, Message, MessageQueue, Producer, ProducerConfig, PullConsumer, TopicConfig};
-use ringmq_proto::body::{ConsumerData, DataVersion, HeartbeatData, JsonBody, RegisterBrokerBody, SubscriptionData};
+use ringmq_client::{
+    Admin, ClientConfig, Message, MessageQueue, Producer, ProducerConfig, PullConsumer, TopicConfig,
+};
+use ringmq_proto::body::{
+    ConsumerData, DataVersion, HeartbeatData, JsonBody, RegisterBrokerBody, SubscriptionData,
+};
 use ringmq_proto::command::{ExtFields, RemotingCommand};
 use ringmq_proto::header::RegisterBrokerRequestHeader;
 use ringmq_proto::RequestCode;
@@ -55,7 +59,11 @@ pub fn binary(package: &str, bin: &str) -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn free_port_pair() -> u16 {
@@ -126,31 +134,46 @@ impl Cluster {
     /// Everything started and seeded; returns once the console's first sample shows the lag.
     pub fn start() -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let ns_port = free_port();
-        let namesrv = format!("127.0.0.1:{ns_port}");
-        let mut ns = Proc::spawn(&binary("ringmq-namesrv", "ringmq-namesrv"), &["--listen".into(), namesrv.clone()], dir.path().join("namesrv.log"));
-        ns.wait_listening(ns_port);
-        let port = free_port_pair();
-        let broker = format!("127.0.0.1:{port}");
-        let store = dir.path().join("store").display().to_string();
-        let args: Vec<String> = ["-n", &namesrv, "--listen-port", &port.to_string(), "--broker-ip", "127.0.0.1", "--store-dir", &store, "--cpus", "1",
-            "--set", "mappedFileSizeCommitLog=8388608", "--set", "ringmqTailCacheBytes=4194304", "--set", "registerNameServerPeriod=1000"]
-            .iter().map(|s| s.to_string()).collect();
-        let mut b = Proc::spawn(&binary("ringmq-broker", "ringmq-broker"), &args, dir.path().join("broker.log"));
-        b.wait_listening(port);
+        let (ns, namesrv) = start_namesrv(dir.path());
+        let (b, broker) = start_broker(dir.path(), &namesrv);
         let ghost_addr = format!("127.0.0.1:{}", free_port());
         let ghost = register_ghost(&namesrv, &ghost_addr);
         seed(&namesrv, &broker);
         let http_port = free_port();
         let http = format!("127.0.0.1:{http_port}");
-        let console_args: Vec<String> = ["--namesrv", &namesrv, "--listen", &http, "--sample-interval-ms", "500", "--request-timeout-ms", "1000"]
-            .iter().map(|s| s.to_string()).collect();
-        let mut console = Proc::spawn(Path::new(env!("CARGO_BIN_EXE_ringmq-console")), &console_args, dir.path().join("console.log"));
+        let console_args = strings(&[
+            "--namesrv",
+            &namesrv,
+            "--listen",
+            &http,
+            "--sample-interval-ms",
+            "500",
+            "--request-timeout-ms",
+            "1000",
+        ]);
+        let mut console = Proc::spawn(
+            Path::new(env!("CARGO_BIN_EXE_ringmq-console")),
+            &console_args,
+            dir.path().join("console.log"),
+        );
         console.wait_listening(http_port);
-        let cluster = Cluster { dir, namesrv, broker, http, ghost_addr, _ghost: Some(ghost), console, _broker: b, _namesrv: ns };
+        let cluster = Cluster {
+            dir,
+            namesrv,
+            broker,
+            http,
+            ghost_addr,
+            _ghost: Some(ghost),
+            console,
+            _broker: b,
+            _namesrv: ns,
+        };
         cluster.wait_for("the group's lag in the console", |c| {
             let (_, body) = http_get(&c.http, "/api/consumers");
-            body.contains(&format!("\"total_lag\":{}", MESSAGES - i64::from(QUEUES) * COMMITTED))
+            body.contains(&format!(
+                "\"total_lag\":{}",
+                MESSAGES - i64::from(QUEUES) * COMMITTED
+            ))
         });
         cluster
     }
@@ -158,11 +181,60 @@ impl Cluster {
     pub fn wait_for(&self, what: &str, mut probe: impl FnMut(&Cluster) -> bool) {
         let deadline = Instant::now() + WAIT_MAX;
         while !probe(self) {
-            assert!(Instant::now() < deadline, "{what} not seen within {WAIT_MAX:?}; console log:\n{}",
-                std::fs::read_to_string(&self.console.log).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "{what} not seen within {WAIT_MAX:?}; console log:\n{}",
+                std::fs::read_to_string(&self.console.log).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+fn start_namesrv(dir: &Path) -> (Proc, String) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let binary = binary("ringmq-namesrv", "ringmq-namesrv");
+    let mut process = Proc::spawn(
+        &binary,
+        &strings(&["--listen", &addr]),
+        dir.join("namesrv.log"),
+    );
+    process.wait_listening(port);
+    (process, addr)
+}
+
+/// One shard, small segments, registering every second (so new topics reach the name server
+/// quickly).
+fn start_broker(dir: &Path, namesrv: &str) -> (Proc, String) {
+    let port = free_port_pair();
+    let store = dir.join("store").display().to_string();
+    let args = strings(&[
+        "-n",
+        namesrv,
+        "--listen-port",
+        &port.to_string(),
+        "--broker-ip",
+        "127.0.0.1",
+        "--store-dir",
+        &store,
+        "--cpus",
+        "1",
+        "--set",
+        "mappedFileSizeCommitLog=8388608",
+        "--set",
+        "ringmqTailCacheBytes=4194304",
+        "--set",
+        "registerNameServerPeriod=1000",
+    ]);
+    let binary = binary("ringmq-broker", "ringmq-broker");
+    let mut process = Proc::spawn(&binary, &args, dir.join("broker.log"));
+    process.wait_listening(port);
+    (process, format!("127.0.0.1:{port}"))
 }
 
 fn client_config(namesrv: &str) -> ClientConfig {
@@ -175,15 +247,23 @@ fn seed(namesrv: &str, broker: &str) {
     let (namesrv, broker) = (namesrv.to_string(), broker.to_string());
     run(move || async move {
         let admin = Admin::new(client_config(&namesrv)).unwrap();
-        admin.create_topic(&broker, &TopicConfig::new(TOPIC, QUEUES)).await.unwrap();
+        admin
+            .create_topic(&broker, &TopicConfig::new(TOPIC, QUEUES))
+            .await
+            .unwrap();
         let deadline = Instant::now() + WAIT_MAX;
         while admin.topic_route(TOPIC).await.is_err() {
             assert!(Instant::now() < deadline, "route of {TOPIC} not registered");
             glommio::timer::sleep(Duration::from_millis(100)).await;
         }
-        let producer = Producer::start(ProducerConfig::new(client_config(&namesrv), "ConsoleProducer")).unwrap();
+        let producer = Producer::start(ProducerConfig::new(
+            client_config(&namesrv),
+            "ConsoleProducer",
+        ))
+        .unwrap();
         for i in 0..MESSAGES {
-            let message = Message::new(TOPIC, format!("hello console {i}")).with_keys([format!("key-{i}")]);
+            let message =
+                Message::new(TOPIC, format!("hello console {i}")).with_keys([format!("key-{i}")]);
             producer.send(message).await.unwrap();
         }
         producer.shutdown().await;
@@ -203,12 +283,20 @@ async fn heartbeat(admin: &Admin, broker: &str) {
         client_id: "127.0.0.1@console-test".to_string(),
         consumer_data_set: vec![ConsumerData {
             group_name: GROUP.to_string(),
-            subscription_data_set: vec![SubscriptionData { topic: TOPIC.to_string(), sub_string: "*".to_string(), ..Default::default() }],
+            subscription_data_set: vec![SubscriptionData {
+                topic: TOPIC.to_string(),
+                sub_string: "*".to_string(),
+                ..Default::default()
+            }],
             ..Default::default()
         }],
         ..Default::default()
     };
-    let request = RemotingCommand::new_request(RequestCode::HeartBeat.code(), ExtFields::new(), Bytes::from(data.to_json()));
+    let request = RemotingCommand::new_request(
+        RequestCode::HeartBeat.code(),
+        ExtFields::new(),
+        Bytes::from(data.to_json()),
+    );
     let response = admin.invoke(broker, request).await.unwrap();
     assert_eq!(response.code, 0, "heartbeat: {:?}", response.remark);
 }
@@ -234,8 +322,16 @@ fn register_ghost(namesrv: &str, addr: &str) -> flume::Sender<()> {
                 body_crc32: 0,
             };
             let mut body = RegisterBrokerBody::default();
-            body.topic_config_serialize_wrapper.data_version = DataVersion { counter: 1, state_version: 0, timestamp: 1 };
-            let mut request = RemotingCommand::new_request(RequestCode::RegisterBroker.code(), ExtFields::new(), Bytes::from(body.to_json()));
+            body.topic_config_serialize_wrapper.data_version = DataVersion {
+                counter: 1,
+                state_version: 0,
+                timestamp: 1,
+            };
+            let mut request = RemotingCommand::new_request(
+                RequestCode::RegisterBroker.code(),
+                ExtFields::new(),
+                Bytes::from(body.to_json()),
+            );
             request.set_header(&header);
             let response = admin.invoke(&namesrv, request).await.unwrap();
             assert_eq!(response.code, 0, "register ghost: {:?}", response.remark);
@@ -244,7 +340,9 @@ fn register_ghost(namesrv: &str, addr: &str) -> flume::Sender<()> {
             admin.shutdown();
         })
     });
-    registered.recv_timeout(WAIT_MAX).expect("ghost broker registered");
+    registered
+        .recv_timeout(WAIT_MAX)
+        .expect("ghost broker registered");
     stop
 }
 
@@ -257,8 +355,15 @@ pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, S
     stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let text = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let text = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, text)
 }
 
