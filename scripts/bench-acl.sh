@@ -41,7 +41,7 @@ run_variant() { # label acl(true|false)
     [ "$acl" = true ] && creds=(--access-key loadgen-ak --secret-key loadgen-sk-123)
     "$bin/ringmq-loadgen" run --namesrv "127.0.0.1:$NS_PORT" --mode sync --producers 16 --connections 4 \
         --consumers 0 --message-size-bytes 1024 --warmup-secs 3 --duration-secs 15 --cpus 1 \
-        --label "$label" --target-description "ringmq release, 1 shard, ASYNC_FLUSH, aclEnable=$acl" \
+        --results-dir results --label "$label" --target-description "ringmq release, 1 shard, ASYNC_FLUSH, aclEnable=$acl" \
         "${creds[@]}" "$@"
     kill "$broker_pid"; wait "$broker_pid" || true
     rm -rf "$store"
