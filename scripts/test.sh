@@ -18,3 +18,14 @@ echo "== cargo test"
 cargo test --workspace
 echo "== compatibility: the npm RocketMQ client ali-ons against ringmq"
 RINGMQ_BIN_DIR="$PWD/target/debug" tests/compat-ali-ons/run.sh
+echo "== web console in a real browser (headless Chromium from Debian's packages)"
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
+    # CI runs as root with no input; a developer without root gets sudo's prompt.
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium
+fi
+# Starts a name server, a broker and ringmq-console on 127.0.0.1, loads every page headless,
+# checks the rendered DOM and refreshes the screenshots in docs/console/.
+timeout 900 cargo test -p ringmq-console --test browser -- --ignored

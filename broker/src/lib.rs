@@ -2,6 +2,8 @@
 //!
 //! Module map (one job each):
 //!
+//! * [`acl`] — ACL 1.0 (RocketMQ 4.x plain ACL): plain_acl.yml, signatures, permissions,
+//!   reload on change.
 //! * [`config`] — `broker.conf` (Java properties) and flags → [`config::BrokerConfig`]. Pure.
 //! * [`shard_map`] — which shard owns which queue (a pinned FNV-1a hash) and the shard count
 //!   written into the store root.
@@ -19,6 +21,7 @@
 //! * [`store`] — each shard's storage engine (commit log, consume queues, index, recovery).
 //! * [`persist`] — atomic writes of small metadata files.
 
+pub mod acl;
 pub mod channel;
 pub mod config;
 pub mod filter;

@@ -53,7 +53,8 @@ impl ClientCore {
         config.validate()?;
         let client_id = config.build_client_id();
         Ok(Rc::new(ClientCore {
-            pool: ConnectionPool::new(config.connect_timeout_ms, handler),
+            pool: ConnectionPool::new(config.connect_timeout_ms, handler)
+                .with_credentials(config.credentials.clone()),
             namesrv: NameServers::new(config.namesrv_addrs.clone()),
             client_id,
             config,

@@ -66,7 +66,7 @@ mod send_frame;
 mod validate;
 
 pub use admin::Admin;
-pub use config::ClientConfig;
+pub use config::{ClientConfig, Credentials, ACCESS_KEY_ENV, SECRET_KEY_ENV};
 pub use consumer::{
     ConsumeFrom, ConsumeStatus, MessageListener, MessageModel, MessageSelector, PullConsumer,
     PullResult, PullStatus, PushConsumer, PushConsumerConfig,

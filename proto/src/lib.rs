@@ -19,7 +19,9 @@
 //! * [`message`]: the stored-message record, properties, batches, message ids.
 //! * [`java_properties`]: Java `.properties` text, the config format of broker, name server
 //!   and tuner (one parser for all three).
+//! * [`acl`]: the ACL 1.0 request signature (HmacSHA1 over sorted ext-field values and body).
 
+pub mod acl;
 pub mod body;
 pub mod code;
 pub mod command;

@@ -95,6 +95,12 @@ pub struct BrokerConfig {
     pub transaction_timeout_ms: u64,
     /// Check-backs before a half message is given up (`transactionCheckMax`).
     pub transaction_check_max: u32,
+    /// ACL 1.0 (`aclEnable`): every request is checked against plain_acl.yml.
+    pub acl_enable: bool,
+    /// The ACL file (`aclFilePath`); unset means `$ROCKETMQ_HOME/conf/plain_acl.yml`.
+    pub acl_file_path: Option<PathBuf>,
+    /// How often the ACL file is checked for changes (`ringmqAclReloadIntervalMs`).
+    pub acl_reload_interval_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -138,6 +144,9 @@ impl Default for BrokerConfig {
             transaction_check_interval_ms: 60_000,
             transaction_timeout_ms: 6_000,
             transaction_check_max: 15,
+            acl_enable: false,
+            acl_file_path: None,
+            acl_reload_interval_ms: crate::acl::DEFAULT_RELOAD_INTERVAL_MS,
         }
     }
 }
@@ -217,7 +226,6 @@ const IGNORED_ROCKETMQ_KEYS: &[&str] = &[
     "osPageCacheBusyTimeOutMills",
     "warmMapedFileEnable",
     "enableDLegerCommitLog",
-    "aclEnable",
     "listenPortHA",
     "enablePropertyFilter",
     "brokerFastFailureEnable",
@@ -292,6 +300,9 @@ impl BrokerConfig {
             "transactionCheckInterval" => self.transaction_check_interval_ms = v.number()?,
             "transactionTimeOut" => self.transaction_timeout_ms = v.number()?,
             "transactionCheckMax" => self.transaction_check_max = v.number()?,
+            "aclEnable" => self.acl_enable = v.boolean()?,
+            "aclFilePath" => self.acl_file_path = Some(PathBuf::from(v.non_empty()?)),
+            "ringmqAclReloadIntervalMs" => self.acl_reload_interval_ms = v.number()?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
                 return Ok(Some(ConfigWarning::IgnoredKey {
                     source_name: source.0.to_string(),

@@ -36,6 +36,9 @@ impl RequestSink for ShardRef {
         // One batch per destination shard, kept in arrival order.
         let mut remote: Vec<Vec<Forwarded>> = (0..shard.shards).map(|_| Vec::new()).collect();
         for request in requests {
+            if !admitted(shard, conn, &request) {
+                continue;
+            }
             let in_flight = conn.start_request();
             let owner = owner_of(shard, &request);
             if owner == shard.id {
@@ -53,6 +56,24 @@ impl RequestSink for ShardRef {
             if !batch.is_empty() {
                 forward(shard, ShardId(owner), batch);
             }
+        }
+    }
+}
+
+/// The ACL check, once per request on the shard that read it (forwarded and rerouted requests
+/// are not checked again). A refused request is answered here and goes no further; the
+/// connection stays open.
+fn admitted(shard: &Shard, conn: &ConnHandle, request: &RemotingCommand) -> bool {
+    let Some(gate) = &shard.acl else {
+        return true;
+    };
+    match gate.check(request, conn.peer) {
+        Ok(()) => true,
+        Err(refusal) => {
+            if !request.is_oneway() {
+                conn.send(refusal);
+            }
+            false
         }
     }
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use glommio::{LocalExecutorBuilder, Placement};
 
+use crate::acl::{AclGate, AclRuntime};
 use crate::config::{BrokerConfig, CpuSpecError};
 use crate::metadata::offsets::{ConsumerOffsets, OffsetsError};
 use crate::metadata::registrar::{spawn_registrar, RegistrarMsg};
@@ -61,6 +62,8 @@ pub enum ServerError {
     Port(#[from] port_lock::PortClaimError),
     #[error("shard {0} panicked")]
     ShardPanicked(usize),
+    #[error(transparent)]
+    Acl(#[from] crate::acl::AclError),
 }
 
 /// Claims the listen and VIP ports (see [`port_lock`]); the claims last as long as the process.
@@ -91,6 +94,9 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     let root = config.store_path_root_dir.clone();
     pin_shard_count(&root, shards)?;
     let _port_claims = claim_ports(&config)?;
+    // Loaded before any shard runs; the watcher thread lives as long as `run`.
+    let acl = AclRuntime::start(&config)?;
+    let acl_shared = acl.as_ref().map(|a| a.shared.clone());
 
     let config = Arc::new(config);
     let (registrar, registrar_thread) =
@@ -131,6 +137,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
         let shard_metadata = if index == 0 { metadata.take() } else { None };
         let (config, mesh, view) = (config.clone(), mesh.clone(), initial_view.clone());
         let file_writer = file_writer.clone();
+        let acl_shared = acl_shared.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*core))
             .name(&format!("ringmq-shard-{index}"))
             .spawn(move || async move {
@@ -154,7 +161,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
                             std::process::exit(1);
                         }
                     };
-                let shard = Rc::new(Shard::new(
+                let mut shard = Shard::new(
                     ShardId(index),
                     config,
                     mesh,
@@ -166,7 +173,9 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
                         file_writer,
                         transaction,
                     },
-                ));
+                );
+                shard.acl = acl_shared.map(AclGate::new);
+                let shard = Rc::new(shard);
                 shard::run_shard(shard, inbox).await;
             })
             .map_err(|e| ServerError::Executor {
@@ -190,6 +199,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     // write. The thread is not joined: a connection task still parked in an executor's queue at
     // exit may keep a clone of the writer alive, and exit must not wait for it.
     drop((file_writer, file_writer_thread));
+    drop(acl);
     tracing::info!("broker stopped");
     result
 }

@@ -18,6 +18,7 @@ use super::dispatch::{self, ShardRef};
 use super::mesh::{InboxReceivers, Mesh, ShardMsg};
 use super::placement::METADATA_SHARD;
 use super::slots::{Slot, SlotCounter};
+use crate::acl::AclGate;
 use crate::channel::ConnHandle;
 use crate::channel::{self as channel, ConnId};
 use crate::config::BrokerConfig;
@@ -87,6 +88,8 @@ pub struct Shard {
     pub transaction: Rc<TransactionService>,
     /// SQL92 subscriptions compiled for this shard's pulls.
     pub filters: RefCell<crate::filter::FilterCache>,
+    /// The ACL check (`aclEnable`), run on the receiving shard before a request is placed.
+    pub acl: Option<AclGate>,
 }
 
 impl Shard {
@@ -133,6 +136,7 @@ impl Shard {
             file_writer,
             transaction: Rc::new(transaction),
             filters: RefCell::default(),
+            acl: None,
         }
     }
 

@@ -364,14 +364,20 @@ impl ProducerInner {
         let args = self.send_args(prepared, queue);
         let request_code = send_request_code(&args);
         let connection = self.core.pool.get(addr).await?;
-        // The frame is written straight into the connection's outbox (see `send_frame`).
-        let response = connection
-            .request_encoded(
-                request_code,
-                self.config.send_timeout_ms,
-                |opaque, outbox| encode_send_frame(&args, &prepared.body, opaque, outbox),
-            )
-            .await?;
+        let timeout_ms = self.config.send_timeout_ms;
+        let response = if connection.signs_requests() {
+            // A signed send goes through the generic builder: the signature covers the ext
+            // fields, which the direct frame writer never holds as a map.
+            let request = requests::send_message(&args, prepared.body.clone());
+            connection.request(request, timeout_ms).await?
+        } else {
+            // The frame is written straight into the connection's outbox (see `send_frame`).
+            connection
+                .request_encoded(request_code, timeout_ms, |opaque, outbox| {
+                    encode_send_frame(&args, &prepared.body, opaque, outbox)
+                })
+                .await?
+        };
         let Some(status) = SendStatus::from_response_code(response.code) else {
             return Err(requests::server_error(addr, request_code, &response));
         };

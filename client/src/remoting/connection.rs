@@ -40,6 +40,7 @@ use ringmq_proto::code::ResponseCode;
 use ringmq_proto::command::RemotingCommand;
 use ringmq_proto::frame::decode_frame;
 
+use crate::config::Credentials;
 use crate::error::ClientError;
 use crate::oneshot;
 
@@ -128,6 +129,8 @@ struct Shared {
 /// A live connection. Obtain one from [`super::ConnectionPool`]; it is `!Send`.
 pub struct Connection {
     shared: Rc<Shared>,
+    /// Signs every request when the client has an ACL account.
+    credentials: Option<Rc<Credentials>>,
     _reader: Task<()>,
     _writer: Task<()>,
     _sweeper: Task<()>,
@@ -177,10 +180,21 @@ impl Connection {
         let sweeper_task = glommio::spawn_local(sweep_loop(shared.clone()));
         Ok(Connection {
             shared,
+            credentials: None,
             _reader: reader_task,
             _writer: writer_task,
             _sweeper: sweeper_task,
         })
+    }
+
+    /// Signs every request sent from now on with `credentials` (ACL 1.0).
+    pub fn set_credentials(&mut self, credentials: Option<Rc<Credentials>>) {
+        self.credentials = credentials;
+    }
+
+    /// Whether requests are signed; a caller that writes frames itself must then sign too.
+    pub fn signs_requests(&self) -> bool {
+        self.credentials.is_some()
     }
 
     /// The address this connection was opened to.
@@ -206,6 +220,9 @@ impl Connection {
         timeout_ms: u64,
     ) -> Result<RemotingCommand, ClientError> {
         let request_code = request.code;
+        if let Some(credentials) = &self.credentials {
+            credentials.sign(&mut request);
+        }
         self.request_encoded(request_code, timeout_ms, |opaque, outbox| {
             request.opaque = opaque;
             request
@@ -258,6 +275,9 @@ impl Connection {
     pub async fn send_oneway(&self, mut request: RemotingCommand) -> Result<(), ClientError> {
         self.outbox_below_high_water().await;
         self.fail_if_closed()?;
+        if let Some(credentials) = &self.credentials {
+            credentials.sign(&mut request);
+        }
         request.opaque = self.shared.take_opaque();
         request.set_oneway();
         self.shared.enqueue(&request)

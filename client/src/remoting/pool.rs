@@ -8,6 +8,7 @@ use std::time::Duration;
 use ringmq_proto::command::RemotingCommand;
 
 use super::connection::{Connection, ServerRequestHandler};
+use crate::config::Credentials;
 use crate::error::ClientError;
 
 /// The connections of one client instance, keyed by `ip:port`.
@@ -15,6 +16,7 @@ pub struct ConnectionPool {
     connections: RefCell<HashMap<String, Rc<Connection>>>,
     connect_timeout_ms: u64,
     handler: Option<ServerRequestHandler>,
+    credentials: Option<Rc<Credentials>>,
 }
 
 impl ConnectionPool {
@@ -23,7 +25,14 @@ impl ConnectionPool {
             connections: RefCell::new(HashMap::new()),
             connect_timeout_ms,
             handler,
+            credentials: None,
         }
+    }
+
+    /// Every connection of this pool signs its requests with `credentials` (ACL 1.0).
+    pub fn with_credentials(mut self, credentials: Option<Credentials>) -> ConnectionPool {
+        self.credentials = credentials.map(Rc::new);
+        self
     }
 
     /// The live connection to `addr`, connecting (again) if there is none or it broke.
@@ -31,9 +40,10 @@ impl ConnectionPool {
         if let Some(live) = self.live(addr) {
             return Ok(live);
         }
-        let fresh = Rc::new(
-            Connection::connect(addr, self.connect_timeout_ms, self.handler.clone()).await?,
-        );
+        let mut connection =
+            Connection::connect(addr, self.connect_timeout_ms, self.handler.clone()).await?;
+        connection.set_credentials(self.credentials.clone());
+        let fresh = Rc::new(connection);
         // Another task may have connected while this one was waiting: keep the first live one so
         // that all traffic to an address shares one connection.
         if let Some(live) = self.live(addr) {

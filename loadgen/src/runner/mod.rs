@@ -318,7 +318,9 @@ async fn coordinate(
     let flush_disk = local.store_disk;
     let placement = workload.placement()?;
     let topics = Arc::new(workload.topic_names());
-    let admin = Admin::new(ClientConfig::new(&namesrv)?)?;
+    let mut admin_config = ClientConfig::new(&namesrv)?;
+    admin_config.credentials = workload.credentials();
+    let admin = Admin::new(admin_config)?;
     let prepared = prepare(&admin, &workload, &topics).await?;
     let mut notes = prepared.notes;
     complete_target(&admin, &prepared.master_addrs[0], &mut target).await;

@@ -416,9 +416,10 @@ fn start_producer(
     Ok((tx.producer().clone(), Some(tx)))
 }
 
-fn client_config(namesrv: &str, instance_name: String) -> anyhow::Result<ClientConfig> {
-    let mut config = ClientConfig::new(namesrv)?;
+fn client_config(ctx: &WorkerContext, instance_name: String) -> anyhow::Result<ClientConfig> {
+    let mut config = ClientConfig::new(&ctx.namesrv)?;
     config.instance_name = instance_name;
+    config.credentials = ctx.workload.credentials();
     Ok(config)
 }
 
@@ -437,7 +438,7 @@ async fn start_consumers(
         .collect();
     let mut consumers = Vec::new();
     for &k in &ctx.share.consumers {
-        let client = client_config(&ctx.namesrv, format!("loadgen-{:08x}-c{k}", ctx.run_id))?;
+        let client = client_config(ctx, format!("loadgen-{:08x}-c{k}", ctx.run_id))?;
         let mut config = PushConsumerConfig::new(client, ctx.group.clone());
         // A fresh group starts at the end of each queue: only this run's messages count.
         config.consume_from = ConsumeFrom::LastOffset;
@@ -497,7 +498,7 @@ pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
     let mut producers = Vec::new();
     for conn in &ctx.share.connections {
         let client = client_config(
-            &ctx.namesrv,
+            &ctx,
             format!("loadgen-{:08x}-p{}", ctx.run_id, conn.connection),
         )?;
         let mut config = ProducerConfig::new(client, PRODUCER_GROUP);
