@@ -86,6 +86,28 @@ pub struct BrokerConfig {
     pub shard_pending_requests_max: usize,
     /// The request path's other bounds (connections, inboxes, parked pulls).
     pub limits: FlowLimits,
+    /// `metricsExporterType`: `DISABLE` (default) or `PROM` (serve `GET /metrics`).
+    pub metrics_exporter_type: MetricsExporterType,
+    /// `metricsPromExporterHost`: address the metrics endpoint binds (default: `brokerIP1`).
+    pub metrics_prom_exporter_host: Option<String>,
+    /// `metricsPromExporterPort` (RocketMQ 5's default 5557).
+    pub metrics_prom_exporter_port: u16,
+}
+
+/// RocketMQ 5's `MetricsExporterType`; only the Prometheus pull exporter is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsExporterType {
+    Disable,
+    Prom,
+}
+
+impl MetricsExporterType {
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricsExporterType::Disable => "DISABLE",
+            MetricsExporterType::Prom => "PROM",
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -125,6 +147,9 @@ impl Default for BrokerConfig {
             access_message_in_memory_max_ratio_percent: 40,
             shard_pending_requests_max: 10_000,
             limits: FlowLimits::default(),
+            metrics_exporter_type: MetricsExporterType::Disable,
+            metrics_prom_exporter_host: None,
+            metrics_prom_exporter_port: 5557,
         }
     }
 }
@@ -274,6 +299,9 @@ impl BrokerConfig {
                 self.access_message_in_memory_max_ratio_percent = v.number()?
             }
             "ringmqShardPendingRequestsMax" => self.shard_pending_requests_max = v.number()?,
+            "metricsExporterType" => self.metrics_exporter_type = v.metrics_exporter_type()?,
+            "metricsPromExporterHost" => self.metrics_prom_exporter_host = Some(v.ipv4()?),
+            "metricsPromExporterPort" => self.metrics_prom_exporter_port = v.number()?,
             _ if limits::KEYS.contains(&key) => self.limits.apply(key, &v)?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
                 return Ok(Some(ConfigWarning::IgnoredKey {
@@ -382,6 +410,13 @@ impl BrokerConfig {
     }
 
     /// Port of the VIP ("fast") channel older Java clients send to.
+    /// The address the metrics endpoint binds: `metricsPromExporterHost`, else `brokerIP1`.
+    pub fn metrics_prom_exporter_host(&self) -> String {
+        self.metrics_prom_exporter_host
+            .clone()
+            .unwrap_or_else(|| self.broker_ip1.clone())
+    }
+
     pub fn vip_port(&self) -> u16 {
         self.listen_port - 2
     }
@@ -394,6 +429,9 @@ impl BrokerConfig {
         let pairs = pairs.chain(self.store_pairs()).chain(self.service_pairs());
         for (key, value) in pairs.chain(self.limits.properties()) {
             write_pair(&mut out, key, &value);
+        }
+        if let Some(host) = &self.metrics_prom_exporter_host {
+            write_pair(&mut out, "metricsPromExporterHost", host);
         }
         out
     }
@@ -490,6 +528,14 @@ impl BrokerConfig {
                 "ringmqShardPendingRequestsMax",
                 self.shard_pending_requests_max.to_string(),
             ),
+            (
+                "metricsExporterType",
+                self.metrics_exporter_type.name().to_string(),
+            ),
+            (
+                "metricsPromExporterPort",
+                self.metrics_prom_exporter_port.to_string(),
+            ),
         ]
     }
 }
@@ -552,6 +598,15 @@ impl Value<'_> {
             "ASYNC_FLUSH" => Ok(FlushDiskType::AsyncFlush),
             "SYNC_FLUSH" => Ok(FlushDiskType::SyncFlush),
             _ => Err(self.bad("ASYNC_FLUSH or SYNC_FLUSH")),
+        }
+    }
+
+    fn metrics_exporter_type(&self) -> Result<MetricsExporterType, ConfigError> {
+        // RocketMQ 5 also names OTLP_GRPC and LOG; ringmq serves only the pull endpoint.
+        match self.value.to_ascii_uppercase().as_str() {
+            "DISABLE" => Ok(MetricsExporterType::Disable),
+            "PROM" => Ok(MetricsExporterType::Prom),
+            _ => Err(self.bad("DISABLE or PROM")),
         }
     }
 

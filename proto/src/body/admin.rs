@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::heartbeat::{ConsumeFromWhere, ConsumeType, MessageModel, SubscriptionData};
-use super::lenient::null_default;
 use super::object_keys::{mq_map, quote_object_keys, unquote_object_keys};
 use super::{BodyError, JsonBody, MessageQueue};
 
@@ -82,12 +81,9 @@ impl ConsumeStats {
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Connection {
-    #[serde(deserialize_with = "null_default")]
     pub client_addr: String,
-    #[serde(deserialize_with = "null_default")]
     pub client_id: String,
     /// `LanguageCode` name (JAVA, CPP, GO, RUST, ...).
-    #[serde(deserialize_with = "null_default")]
     pub language: String,
     pub version: i32,
 }
@@ -96,13 +92,11 @@ pub struct Connection {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ConsumerConnection {
-    #[serde(deserialize_with = "null_default")]
     pub connection_set: Vec<Connection>,
     pub consume_from_where: Option<ConsumeFromWhere>,
     pub consume_type: Option<ConsumeType>,
     pub message_model: Option<MessageModel>,
     /// Topic → subscription.
-    #[serde(deserialize_with = "null_default")]
     pub subscription_table: BTreeMap<String, SubscriptionData>,
 }
 
@@ -110,7 +104,6 @@ pub struct ConsumerConnection {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ProducerConnection {
-    #[serde(deserialize_with = "null_default")]
     pub connection_set: Vec<Connection>,
 }
 
@@ -118,7 +111,6 @@ pub struct ProducerConnection {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct GroupList {
-    #[serde(deserialize_with = "null_default")]
     pub group_set: BTreeSet<String>,
 }
 
@@ -136,7 +128,6 @@ pub struct ResetOffsetBody {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ConsumerOffsetSerializeWrapper {
-    #[serde(deserialize_with = "null_default")]
     pub offset_table: BTreeMap<String, BTreeMap<i32, i64>>,
 }
 
@@ -168,11 +159,8 @@ pub struct ConsumerRunningInfo {
     pub jstack: Option<String>,
     #[serde(with = "mq_map")]
     pub mq_table: BTreeMap<MessageQueue, serde_json::Value>,
-    #[serde(deserialize_with = "null_default")]
     pub properties: BTreeMap<String, String>,
-    #[serde(deserialize_with = "null_default")]
     pub status_table: BTreeMap<String, serde_json::Value>,
-    #[serde(deserialize_with = "null_default")]
     pub subscription_set: Vec<SubscriptionData>,
 }
 
