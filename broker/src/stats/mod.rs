@@ -1,6 +1,7 @@
 //! Broker statistics: per-shard counters and histograms ([`counters`]), summed on request for
 //! the admin codes (VIEW_BROKER_STATS_DATA's minute/hour/day windows, [`window`]) and encoded
-//! for Prometheus ([`prom`]) by an exporter thread ([`http`]) that never touches a shard.
+//! for Prometheus ([`prom`]) and served by the `ringmq-metrics` exporter thread, which never
+//! touches a shard.
 //!
 //! Shards publish with relaxed atomic adds on counters only they write; readers load them. No
 //! shard waits for a reader: the only locks are the per-shard key lists (taken by the shard
@@ -8,7 +9,6 @@
 //! rare VIEW_BROKER_STATS_DATA request, each for a map clone at most).
 
 pub mod counters;
-pub mod http;
 pub mod prom;
 pub mod window;
 

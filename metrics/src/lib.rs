@@ -1,6 +1,8 @@
-//! The `/metrics` endpoint: one plain thread with a blocking listener, serving one scrape at a
-//! time. It reads only what shards publish (atomics), so a slow or stuck scraper costs a shard
-//! nothing; a client that sends nothing is dropped after [`SCRAPE_READ_TIMEOUT_MS`].
+//! The `/metrics` endpoint of the broker and the name server: one plain thread with a blocking
+//! listener, serving one scrape at a time with a caller-supplied renderer (which reads only
+//! what the serving threads publish, e.g. atomics). A slow or stuck scraper costs the server
+//! threads nothing; a client that sends nothing is dropped after [`SCRAPE_READ_TIMEOUT_MS`].
+//! The text itself is produced by the `prometheus-client` crate in each server.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,7 +15,7 @@ use std::time::Duration;
 pub const SCRAPE_READ_TIMEOUT_MS: u64 = 2_000;
 /// Largest request head read; a GET for /metrics is a few hundred bytes.
 pub const REQUEST_HEAD_MAX_BYTES: usize = 8 * 1024;
-/// RocketMQ 5's default `metricsPromExporterPort`.
+/// RocketMQ 5's default `metricsPromExporterPort` (the broker's).
 pub const DEFAULT_PROM_PORT: u16 = 5557;
 
 /// Produces the text format on each scrape.
