@@ -8,6 +8,7 @@
 //! once per new topic or group) and the sample history (taken by the sampler thread and by the
 //! rare VIEW_BROKER_STATS_DATA request, each for a map clone at most).
 
+pub mod bodies;
 pub mod counters;
 pub mod prom;
 pub mod window;
