@@ -35,6 +35,8 @@ pub struct Fixture {
     pub store_host: SocketAddr,
     /// Topic auto-creations asked through the mesh.
     pub creations: Cell<usize>,
+    /// The fixture itself, for mesh answers computed on tasks of their own.
+    me: RefCell<std::rc::Weak<Fixture>>,
 }
 
 /// Runs `test` on a fresh fixture inside a glommio executor.
@@ -48,6 +50,7 @@ where
         .expect("glommio executor (run as root or with `ulimit -l unlimited`)");
     executor.run(async move {
         let fixture = Rc::new(Fixture::open().await);
+        *fixture.me.borrow_mut() = Rc::downgrade(&fixture);
         test(fixture.clone()).await;
     });
 }
@@ -79,6 +82,7 @@ impl Fixture {
             counters: RequestCounters::default(),
             store_host,
             creations: Cell::new(0),
+            me: RefCell::new(std::rc::Weak::new()),
         }
     }
 
@@ -120,6 +124,28 @@ impl ShardMesh for Fixture {
         let store = self.store.clone();
         glommio::spawn_local(async move {
             let _ = reply.send(lookup::run_index_query(&store, &query).await);
+        })
+        .detach();
+        answer
+    }
+
+    fn admin_everywhere(
+        &self,
+        query: super::stats::AdminQuery,
+    ) -> flume::Receiver<Result<super::stats::AdminPart, String>> {
+        let (reply, answer) = flume::bounded(1);
+        let me = self.me.borrow().upgrade().expect("fixture alive");
+        glommio::spawn_local(async move {
+            let view = me.view();
+            let scope = super::stats::ShardScope {
+                store: &me.store,
+                offsets: &me.offsets,
+                view: &view,
+                shard: crate::shard_map::ShardId(0),
+                shards: 1,
+                broker_name: "broker-a",
+            };
+            let _ = reply.send(super::stats::run_admin_query(&scope, &query).await);
         })
         .detach();
         answer

@@ -14,6 +14,7 @@ use ringmq_proto::command::RemotingCommand;
 use crate::channel::{ConnHandle, ConnId, InFlightSlot};
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest};
 use crate::processor::lookup::IndexQuery;
+use crate::processor::stats::{AdminPart, AdminQuery};
 use crate::processor::runtime_info::ShardCounters;
 use crate::shard_map::ShardId;
 use crate::store::QueryResult;
@@ -28,6 +29,8 @@ pub enum ShardMsg {
     IndexQuery(IndexQuery, flume::Sender<Result<QueryResult, String>>),
     /// GET_BROKER_RUNTIME_INFO asks for this shard's counters.
     CountersQuery(flume::Sender<ShardCounters>),
+    /// This shard's part of an admin request (topic or consume stats, offsets, reset).
+    AdminQuery(AdminQuery, flume::Sender<Result<AdminPart, String>>),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),
     /// Stop accepting, finish in-flight work, persist, exit.

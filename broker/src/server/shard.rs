@@ -25,8 +25,10 @@ use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata
 use crate::persist::FileWriter;
 use crate::processor::lookup::IndexQuery;
 use crate::processor::runtime_info::{self, RequestCounters, ShardCounters};
+use crate::processor::stats::{run_admin_query, AdminPart, AdminQuery, ShardScope};
 use crate::processor::{self, Announce, ShardMesh};
 use crate::shard_map::ShardId;
+use crate::stats::BrokerStats;
 use crate::stop::StopSignal;
 use crate::store::{FlushMode, QueryResult, Store, StoreConfig};
 
@@ -46,6 +48,8 @@ pub struct ShardParts {
     pub offsets: ConsumerOffsets,
     pub store: Store,
     pub file_writer: FileWriter,
+    /// The broker's statistics; this shard writes its own slot.
+    pub stats: Arc<BrokerStats>,
 }
 
 pub struct Shard {
@@ -73,8 +77,11 @@ pub struct Shard {
     pub store_host: SocketAddr,
     /// Fired at shutdown: parked pulls answer at once.
     pub stop: StopSignal,
-    /// Messages put and got on this shard (GET_BROKER_RUNTIME_INFO).
+    /// Messages put and got on this shard (GET_BROKER_RUNTIME_INFO), and the statistics it
+    /// publishes.
     pub counters: RequestCounters,
+    /// Every shard's published statistics (read by VIEW_BROKER_STATS_DATA).
+    pub stats: Arc<BrokerStats>,
     /// When the broker started (ms since the epoch), for GET_BROKER_RUNTIME_INFO.
     pub boot_timestamp_ms: i64,
     /// Writes this shard's periodic files (consumer offsets) off the shard thread.
@@ -94,6 +101,7 @@ impl Shard {
             offsets,
             store,
             file_writer,
+            stats,
         } = parts;
         assert_eq!(metadata.is_some(), id == METADATA_SHARD);
         let store_host: SocketAddr = config
@@ -119,7 +127,8 @@ impl Shard {
             uniq_keys: RefCell::new(uniq_keys),
             store_host,
             stop: StopSignal::default(),
-            counters: Default::default(),
+            counters: RequestCounters::new(stats.handle(id.0)),
+            stats,
             boot_timestamp_ms: crate::metadata::topics::now_ms(),
             file_writer,
         }
@@ -237,6 +246,36 @@ impl ShardMesh for Shard {
     fn counters_everywhere(&self) -> flume::Receiver<ShardCounters> {
         self.ask_every_shard(ShardMsg::CountersQuery)
     }
+
+    fn admin_everywhere(&self, query: AdminQuery) -> flume::Receiver<Result<AdminPart, String>> {
+        self.ask_every_shard(|reply| ShardMsg::AdminQuery(query.clone(), reply))
+    }
+}
+
+/// Answers this shard's part of an admin request on a task of its own (it reads the store).
+fn answer_admin_query(
+    shard: &Rc<Shard>,
+    query: AdminQuery,
+    reply: flume::Sender<Result<AdminPart, String>>,
+) {
+    let Some(store) = shard.store() else {
+        let _ = reply.send(Err("store is closed".to_string()));
+        return;
+    };
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        let view = shard.view();
+        let scope = ShardScope {
+            store: &store,
+            offsets: &shard.offsets,
+            view: &view,
+            shard: shard.id,
+            shards: shard.shards,
+            broker_name: &shard.config.broker_name,
+        };
+        let _ = reply.send(run_admin_query(&scope, &query).await);
+    })
+    .detach();
 }
 
 /// Runs shard `id` until shutdown. Called inside the shard's executor.
@@ -339,6 +378,7 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
             };
             shard.carry_out(announce);
         }
+        ShardMsg::AdminQuery(query, reply) => answer_admin_query(shard, query, reply),
         ShardMsg::IndexQuery(query, reply) => {
             let Some(store) = shard.store() else {
                 let _ = reply.send(Err("store is closed".to_string()));

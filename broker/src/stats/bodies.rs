@@ -2,6 +2,7 @@
 //! the parts from every shard are merged. Handlers call these with only what they use: the
 //! shard's [`Store`], its [`ConsumerOffsets`], the queue ids it owns.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ringmq_proto::body::{
@@ -79,7 +80,7 @@ pub async fn topic_stats(
 /// without a committed offset counts as consumed up to 0 (Java's `getOffset` < 0 → 0).
 pub async fn consume_stats(
     store: &Store,
-    offsets: &ConsumerOffsets,
+    offsets: &RefCell<ConsumerOffsets>,
     broker_name: &str,
     group: &str,
     topic: &str,
@@ -88,7 +89,9 @@ pub async fn consume_stats(
     let mut stats = ConsumeStats::default();
     for &queue_id in queue_ids {
         let broker_offset = store.max_offset(topic, queue_id) as i64;
-        let consumer_offset = offsets.query(group, topic, queue_id).unwrap_or(0).max(0);
+        // Borrowed only for the lookup: other tasks of the shard commit offsets meanwhile.
+        let committed = offsets.borrow().query(group, topic, queue_id);
+        let consumer_offset = committed.unwrap_or(0).max(0);
         let last_timestamp = if consumer_offset > 0 {
             store_time_at(store, topic, queue_id, consumer_offset as u64 - 1).await?
         } else {
@@ -112,7 +115,7 @@ pub async fn consume_stats(
 /// offset for, unless `force`). Returns the new offsets.
 pub async fn reset_offsets(
     store: &Store,
-    offsets: &mut ConsumerOffsets,
+    offsets: &RefCell<ConsumerOffsets>,
     broker_name: &str,
     (topic, group): (&str, &str),
     queue_ids: &[i32],
@@ -123,7 +126,7 @@ pub async fn reset_offsets(
         let target = store
             .search_offset_by_time(topic, queue_id, timestamp_ms)
             .await? as i64;
-        offsets.commit(group, topic, queue_id, target);
+        offsets.borrow_mut().commit(group, topic, queue_id, target);
         body.offset_table
             .insert(queue(broker_name, topic, queue_id), target);
     }
@@ -218,29 +221,30 @@ mod tests {
             assert!(q0.last_update_timestamp > 1_700_000_000_000);
             assert_eq!(stats.offset_table[&queue("b", "T", 2)].max_offset, 0);
 
-            let mut offsets = ConsumerOffsets::load(root.join("offsets.json")).unwrap();
-            offsets.commit("g", "T", 0, 2);
+            let offsets = ConsumerOffsets::load(root.join("offsets.json")).unwrap();
+            let offsets = RefCell::new(offsets);
+            offsets.borrow_mut().commit("g", "T", 0, 2);
             let consume = consume_stats(&store, &offsets, "b", "g", "T", &[0, 1])
                 .await
                 .unwrap();
             assert_eq!(consume.total_diff(), 3 + 1);
             assert_eq!(
-                groups_of_topic(&offsets, "T"),
+                groups_of_topic(&offsets.borrow(), "T"),
                 BTreeSet::from(["g".to_string()])
             );
             assert_eq!(
-                topics_of_group(&offsets, "g"),
+                topics_of_group(&offsets.borrow(), "g"),
                 BTreeSet::from(["T".to_string()])
             );
 
-            let reset = reset_offsets(&store, &mut offsets, "b", ("T", "g"), &[0], 0)
+            let reset = reset_offsets(&store, &offsets, "b", ("T", "g"), &[0], 0)
                 .await
                 .unwrap();
             assert_eq!(reset.offset_table[&queue("b", "T", 0)], 0);
-            assert_eq!(offsets.query("g", "T", 0), Some(0));
-            let future = reset_offsets(&store, &mut offsets, "b", ("T", "g"), &[0], i64::MAX).await;
+            assert_eq!(offsets.borrow().query("g", "T", 0), Some(0));
+            let future = reset_offsets(&store, &offsets, "b", ("T", "g"), &[0], i64::MAX).await;
             assert_eq!(future.unwrap().offset_table[&queue("b", "T", 0)], 5);
-            assert_eq!(all_offsets(&offsets).offset_table["T@g"][&0], 5);
+            assert_eq!(all_offsets(&offsets.borrow()).offset_table["T@g"][&0], 5);
             store.close().await.unwrap();
         });
     }

@@ -213,13 +213,17 @@ impl ShardStats {
     }
 }
 
+/// topic → group → counters.
+type GroupsByTopic = HashMap<String, HashMap<String, Arc<GroupCounters>>>;
+
 /// The shard's own handle: a lock-free map from key to counters in front of [`ShardStats`].
 /// `!Send` (lives on its shard).
 #[derive(Debug, Clone)]
 pub struct ShardStatsHandle {
     shared: Arc<ShardStats>,
     topics: Rc<RefCell<HashMap<String, Arc<TopicCounters>>>>,
-    groups: Rc<RefCell<HashMap<GroupKey, Arc<GroupCounters>>>>,
+    /// topic → group → counters, so a lookup by `&str` pair allocates nothing.
+    groups: Rc<RefCell<GroupsByTopic>>,
     rpc: Rc<RefCell<HashMap<RpcKey, Arc<AtomicHistogram>>>>,
 }
 
@@ -260,14 +264,16 @@ impl ShardStatsHandle {
 
     /// The counters of (`topic`, `group`), created (and published) on first use.
     pub fn group(&self, topic: &str, group: &str) -> Arc<GroupCounters> {
-        let key = (topic.to_string(), group.to_string());
-        if let Some(counters) = self.groups.borrow().get(&key) {
+        if let Some(counters) = self.groups.borrow().get(topic).and_then(|g| g.get(group)) {
             return Arc::clone(counters);
         }
+        let key = (topic.to_string(), group.to_string());
         let counters = Arc::new(GroupCounters::default());
         self.groups
             .borrow_mut()
-            .insert(key.clone(), Arc::clone(&counters));
+            .entry(key.0.clone())
+            .or_default()
+            .insert(key.1.clone(), Arc::clone(&counters));
         self.shared
             .groups
             .lock()
@@ -293,18 +299,36 @@ impl ShardStatsHandle {
         histogram.observe(latency_us);
     }
 
-    /// A send stored `messages` messages of `body_bytes` bytes in all into `topic`.
-    pub fn on_put(&self, topic: &str, messages: u64, body_bytes: u64) {
-        let counters = self.topic(topic);
-        counters.put_nums.add(messages);
-        counters.put_size.add(body_bytes);
+    /// A send stored `messages` messages of `bytes` record bytes in all into `topic` (Java
+    /// counts the bytes written, `wroteBytes`). No allocation once the topic is known.
+    pub fn on_put(&self, topic: &str, messages: u64, bytes: u64) {
+        let known = self.topics.borrow().get(topic).map(|c| {
+            c.put_nums.add(messages);
+            c.put_size.add(bytes);
+        });
+        if known.is_none() {
+            let counters = self.topic(topic);
+            counters.put_nums.add(messages);
+            counters.put_size.add(bytes);
+        }
     }
 
-    /// A pull by `group` returned `messages` messages of `body_bytes` bytes from `topic`.
-    pub fn on_get(&self, topic: &str, group: &str, messages: u64, body_bytes: u64) {
-        let counters = self.group(topic, group);
-        counters.get_nums.add(messages);
-        counters.get_size.add(body_bytes);
+    /// A pull by `group` returned `messages` messages of `bytes` record bytes from `topic`.
+    /// No allocation once the pair is known.
+    pub fn on_get(&self, topic: &str, group: &str, messages: u64, bytes: u64) {
+        let add = |c: &GroupCounters| {
+            c.get_nums.add(messages);
+            c.get_size.add(bytes);
+        };
+        let known = self
+            .groups
+            .borrow()
+            .get(topic)
+            .and_then(|g| g.get(group))
+            .map(|c| add(c));
+        if known.is_none() {
+            add(&self.group(topic, group));
+        }
     }
 }
 

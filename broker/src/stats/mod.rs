@@ -124,6 +124,14 @@ impl BrokerStats {
     }
 }
 
+impl BrokerStats {
+    /// Whether a statistic has been counted at least once.
+    pub fn has(&self, stats_name: &str, stats_key: &str) -> bool {
+        known_name(stats_name)
+            .is_some_and(|name| self.totals().contains_key(&(name, stats_key.to_string())))
+    }
+}
+
 fn known_name(name: &str) -> Option<&'static str> {
     use names::*;
     [
@@ -138,6 +146,61 @@ fn known_name(name: &str) -> Option<&'static str> {
     ]
     .into_iter()
     .find(|known| *known == name)
+}
+
+/// The statistics threads of a running broker: the sampler, and the `/metrics` exporter when
+/// `metricsExporterType=PROM`. Dropping it stops both.
+pub struct StatsService {
+    pub stats: Arc<BrokerStats>,
+    exporter: Option<ringmq_metrics::Exporter>,
+    stop: Arc<AtomicBool>,
+    sampler: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StatsService {
+    /// Starts the sampler and, if `prom_addr` is given, the exporter bound there.
+    pub fn start(
+        node: NodeLabels,
+        shards: usize,
+        prom_addr: Option<std::net::SocketAddr>,
+    ) -> std::io::Result<StatsService> {
+        let stats = BrokerStats::new(node, shards, now_ms());
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = spawn_sampler(Arc::clone(&stats), Arc::clone(&stop))?;
+        let exporter = match prom_addr {
+            Some(addr) => {
+                let registry = prom::broker_registry(Arc::clone(&stats));
+                let render = Box::new(move || prom::render(&registry));
+                let exporter = ringmq_metrics::Exporter::spawn(addr, render)?;
+                tracing::info!(metrics = %exporter.local_addr(), "serving GET /metrics");
+                Some(exporter)
+            }
+            None => None,
+        };
+        Ok(StatsService {
+            stats,
+            exporter,
+            stop,
+            sampler: Some(sampler),
+        })
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.exporter
+            .as_ref()
+            .map(ringmq_metrics::Exporter::local_addr)
+    }
+}
+
+impl Drop for StatsService {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.exporter.take();
+        if let Some(sampler) = self.sampler.take() {
+            let _ = sampler.join();
+        }
+    }
 }
 
 /// Milliseconds since the epoch.
