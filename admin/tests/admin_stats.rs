@@ -44,6 +44,14 @@ fn scrape(port: u16) -> String {
     response
 }
 
+/// The value of the first sample whose line starts with `prefix`.
+fn metric_value(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
 async fn send(producer: &Producer, topic: &str, count: usize) {
     for i in 0..count {
         producer
@@ -206,6 +214,11 @@ fn metrics_endpoints_count_exactly() {
                 .len();
         }
         assert_eq!(got, SENT);
+        // Committed at 0 everywhere: the whole topic is the group's lag.
+        for queue_id in 0..4 {
+            let queue = MessageQueue::new("MetT", "broker-a", queue_id);
+            consumer.commit_offset(&queue, 0).await.unwrap();
+        }
         consumer.shutdown();
         producer.shutdown().await;
         admin.shutdown();
@@ -220,7 +233,20 @@ fn metrics_endpoints_count_exactly() {
         r#"rocketmq_messages_out_total{{{labels},topic="MetT",consumer_group="mg"}} {SENT}"#
     );
     assert!(text.contains(&line_out), "{text}");
-    assert!(text.contains("# TYPE ringmq_fdatasync_latency_seconds histogram"));
+    // The lag table is recomputed every few seconds: wait for it (bounded).
+    let lag = format!(
+        r#"rocketmq_consumer_lag_messages{{{labels},topic="MetT",consumer_group="mg"}} {SENT}"#
+    );
+    let deadline = std::time::Instant::now() + common::WAIT_LIMIT;
+    while !scrape(broker_port).contains(&lag) {
+        assert!(std::time::Instant::now() < deadline, "no lag line {lag}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let text = scrape(broker_port);
+    let writes = metric_value(&text, "ringmq_write_latency_seconds_count{");
+    assert!(writes.is_some_and(|n| n > 0.0), "{text}");
+    let connections = metric_value(&text, "ringmq_connections{");
+    assert!(connections.is_some(), "{text}");
     let names = scrape(namesrv_port);
     assert!(
         names.contains(r#"ringmq_namesrv_live_brokers{node_type="nameserver"} 1"#),

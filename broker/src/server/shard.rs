@@ -7,6 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use crate::processor::runtime_info::{self, RequestCounters, ShardCounters};
 use crate::processor::stats::{run_admin_query, AdminPart, AdminQuery, ShardScope};
 use crate::processor::{self, Announce, ShardMesh};
 use crate::shard_map::ShardId;
-use crate::stats::BrokerStats;
+use crate::stats::{lag, BrokerStats};
 use crate::stop::StopSignal;
 use crate::store::{FlushMode, QueryResult, Store, StoreConfig};
 
@@ -103,6 +104,7 @@ impl Shard {
             file_writer,
             stats,
         } = parts;
+        store.attach_engine_stats(Arc::clone(&stats.shards()[id.0]));
         assert_eq!(metadata.is_some(), id == METADATA_SHARD);
         let store_host: SocketAddr = config
             .advertised_addr()
@@ -417,6 +419,7 @@ fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
             persist_offsets(&offsets_shard).await;
         }
     }));
+    tasks.push(glommio::spawn_local(publish_engine_stats(shard.clone())));
     if let Some(metadata) = &shard.metadata {
         metadata.borrow().register_with_name_servers();
         let sweep_shard = shard.clone();
@@ -433,6 +436,24 @@ fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
         }));
     }
     tasks
+}
+
+/// Every [`lag::LAG_INTERVAL`]: this shard's consumer lag and busy time into its published
+/// statistics (for /metrics).
+async fn publish_engine_stats(shard: Rc<Shard>) {
+    loop {
+        glommio::timer::sleep(lag::LAG_INTERVAL).await;
+        // Task run time since the last call (glommio resets the stats it returns).
+        let busy = glommio::executor().executor_stats().executor_runtime();
+        let shared = shard.counters.stats.shared();
+        let busy_ns = u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX);
+        shared.engine.busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
+        let Some(store) = shard.store() else {
+            return;
+        };
+        let lags = lag::compute(&store, &shard.offsets, crate::metadata::topics::now_ms()).await;
+        shared.publish_lag(lags);
+    }
 }
 
 /// Serves what is still in flight (and forwarded work still arriving) for a bounded time.
@@ -564,6 +585,8 @@ async fn serve_connection(
     let id = ConnId::new(shard.id.0, counter);
     let (handle, outbound, backpressure) =
         channel::new_connection(id, peer, conn_limits(&shard.config.limits));
+    let engine = Arc::clone(shard.counters.stats.shared());
+    engine.engine.connections.fetch_add(1, Ordering::Relaxed);
     let (reader, writer) = futures_lite::io::split(stream);
     let writer_task = glommio::spawn_local(conn::write_loop(writer, outbound));
     let sink = ShardRef(shard.clone());
@@ -581,6 +604,7 @@ async fn serve_connection(
     // garbage gets nothing more, so stop it now (the socket closes with it).
     drop(handle);
     writer_task.cancel().await;
+    engine.engine.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 fn conn_limits(limits: &crate::config::FlowLimits) -> channel::ConnLimits {

@@ -120,12 +120,8 @@ pub struct EngineStats {
     pub write_us: AtomicHistogram,
     /// Bytes made durable by one group commit.
     pub group_commit_bytes: AtomicHistogram,
-    pub tail_cache_hits: AtomicU64,
-    pub tail_cache_misses: AtomicU64,
     /// Open client connections on this shard.
     pub connections: AtomicI64,
-    /// Response bytes waiting to be written on this shard's connections.
-    pub bytes_queued: AtomicI64,
     /// Time the shard spent running tasks rather than waiting for I/O, ns.
     pub busy_ns: AtomicU64,
 }
@@ -136,10 +132,7 @@ impl Default for EngineStats {
             fdatasync_us: AtomicHistogram::new(&LATENCY_BUCKETS_US),
             write_us: AtomicHistogram::new(&LATENCY_BUCKETS_US),
             group_commit_bytes: AtomicHistogram::new(&SIZE_BUCKETS_BYTES),
-            tail_cache_hits: AtomicU64::new(0),
-            tail_cache_misses: AtomicU64::new(0),
             connections: AtomicI64::new(0),
-            bytes_queued: AtomicI64::new(0),
             busy_ns: AtomicU64::new(0),
         }
     }

@@ -10,6 +10,7 @@
 
 pub mod bodies;
 pub mod counters;
+pub mod lag;
 pub mod prom;
 pub mod window;
 

@@ -296,18 +296,6 @@ impl BrokerCollector {
         };
         counter_family(
             encoder,
-            "ringmq_tail_cache_hits",
-            "Reads served from the shard's tail cache (hit ratio = hits / (hits + misses)).",
-            &counters(|e| e.tail_cache_hits.load(Relaxed)),
-        )?;
-        counter_family(
-            encoder,
-            "ringmq_tail_cache_misses",
-            "Reads that went to disk.",
-            &counters(|e| e.tail_cache_misses.load(Relaxed)),
-        )?;
-        counter_family(
-            encoder,
             "ringmq_shard_busy_seconds",
             "Time the shard spent running tasks, in seconds (busy ratio = rate of this).",
             &counters(|e| e.busy_ns.load(Relaxed) / 1_000_000_000),
@@ -317,12 +305,6 @@ impl BrokerCollector {
             "ringmq_connections",
             "Open client connections per shard.",
             &gauges(|e| e.connections.load(Relaxed)),
-        )?;
-        gauge_family(
-            encoder,
-            "ringmq_bytes_queued",
-            "Response bytes waiting to be written per shard (bounded by the write high-water mark).",
-            &gauges(|e| e.bytes_queued.load(Relaxed)),
         )
     }
 }

@@ -157,6 +157,18 @@ pub struct StoreStats {
     /// Zero bytes written ahead of the log end, and the fdatasyncs that committed them.
     pub zero_bytes: Cell<u64>,
     pub zero_fdatasyncs: Cell<u64>,
+    /// Where each write and fdatasync is also observed for the metrics endpoint (histograms
+    /// of atomics the shard publishes), once the server attaches it.
+    pub engine: std::cell::RefCell<Option<std::sync::Arc<crate::stats::ShardStats>>>,
+}
+
+impl StoreStats {
+    /// Runs `observe` on the attached engine statistics, if any.
+    pub(crate) fn observe(&self, observe: impl FnOnce(&crate::stats::counters::EngineStats)) {
+        if let Some(shared) = self.engine.borrow().as_ref() {
+            observe(&shared.engine);
+        }
+    }
 }
 
 /// A copy of [`StoreStats`].
@@ -542,6 +554,11 @@ impl Store {
             zero_bytes: s.zero_bytes.get(),
             zero_fdatasyncs: s.zero_fdatasyncs.get(),
         }
+    }
+
+    /// Publishes every write and fdatasync latency and group-commit size into `stats`.
+    pub fn attach_engine_stats(&self, stats: std::sync::Arc<crate::stats::ShardStats>) {
+        *self.inner.stats.engine.borrow_mut() = Some(stats);
     }
 
     /// The I/O failure that made the log read-only, if any.
