@@ -168,7 +168,17 @@ fn serve_here(
     let shard = shard.clone();
     glommio::spawn_local(async move {
         let handler = placement::entry(RequestCode::from_code(request.code)).handler;
+        let started = std::time::Instant::now();
         let outcome = run(&shard, &conn, handler, &request).await;
+        // rocketmq_rpc_latency: handling time of requests answered here (a parked pull's wait
+        // and a rerouted request's second placement are not handling time).
+        if let Outcome::Respond(response) = &outcome {
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            shard
+                .counters
+                .stats
+                .on_rpc(request.code, response.code, micros);
+        }
         carry_out(&shard, conn, request, outcome, (slot, in_flight)).await;
     })
     .detach();
