@@ -14,8 +14,8 @@ use ringmq_proto::command::RemotingCommand;
 use crate::channel::{ConnHandle, ConnId, InFlightSlot};
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest};
 use crate::processor::lookup::IndexQuery;
-use crate::processor::stats::{AdminPart, AdminQuery};
 use crate::processor::runtime_info::ShardCounters;
+use crate::processor::stats::{AdminPart, AdminQuery};
 use crate::shard_map::ShardId;
 use crate::store::QueryResult;
 
