@@ -18,28 +18,30 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
-run_one() { # $1 = off|on, $2 = index
+run_one() { # $1 = off|on, $2 = index, then loadgen flags
+  local side=$1 index=$2
+  shift 2
   local dir ns_port port prom_port label scraper=""
   dir=$(mktemp -d)
   ns_port=$(free_port); port=$(free_port); prom_port=$(free_port)
   "$BIN/ringmq-namesrv" --listen "127.0.0.1:$ns_port" --log-level warn >"$dir/ns.log" 2>&1 &
   local ns_pid=$!; PIDS+=("$ns_pid")
   local extra=(--set metricsExporterType=DISABLE)
-  if [ "$1" = on ]; then
+  if [ "$side" = on ]; then
     extra=(--set metricsExporterType=PROM --set "metricsPromExporterPort=$prom_port")
   fi
   "$BIN/ringmq-broker" -n "127.0.0.1:$ns_port" --listen-port "$port" --store-dir "$dir/store" \
     --broker-ip 127.0.0.1 --cpus 1 "${extra[@]}" >"$dir/broker.log" 2>&1 &
   local broker_pid=$!; PIDS+=("$broker_pid")
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  if [ "$1" = on ]; then
+  if [ "$side" = on ]; then
     ( while kill -0 "$broker_pid" 2>/dev/null; do
         curl -s -o /dev/null "http://127.0.0.1:$prom_port/metrics" || true; sleep 1; done ) &
     scraper=$!
   fi
-  label="metrics-ab-$STAMP-$1-$2"
+  label="metrics-ab-$STAMP-$side-$index"
   "$BIN/ringmq-loadgen" run --namesrv "127.0.0.1:$ns_port" --label "$label" \
-    --target-description "ringmq, metrics $1" "$@" >"$dir/loadgen.out" 2>&1 || cat "$dir/loadgen.out"
+    --target-description "ringmq, metrics $side" "$@" >"$dir/loadgen.out" 2>&1 || cat "$dir/loadgen.out"
   [ -n "$scraper" ] && kill "$scraper" 2>/dev/null || true
   kill "$broker_pid" "$ns_pid"; wait "$broker_pid" "$ns_pid" 2>/dev/null || true
   rm -rf "$dir"
