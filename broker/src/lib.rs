@@ -30,6 +30,7 @@ pub mod persist;
 pub mod processor;
 pub mod server;
 pub mod shard_map;
+pub mod stats;
 pub mod stop;
 pub mod store;
 pub mod transaction;

@@ -15,7 +15,7 @@ use crate::route::TopicRoute;
 
 /// An admin client (`!Send`).
 pub struct Admin {
-    core: Rc<ClientCore>,
+    pub(crate) core: Rc<ClientCore>,
 }
 
 impl Admin {

@@ -48,6 +48,8 @@
 //! ```
 
 mod admin;
+mod admin_lookup;
+mod admin_ops;
 mod broker_api;
 pub mod compression;
 mod config;
@@ -66,6 +68,8 @@ mod send_frame;
 mod validate;
 
 pub use admin::Admin;
+pub use admin_lookup::KeyKind;
+pub use admin_ops::{parse_properties_text, SubscriptionGroupConfig};
 pub use config::{ClientConfig, Credentials, ACCESS_KEY_ENV, SECRET_KEY_ENV};
 pub use consumer::{
     ConsumeFrom, ConsumeStatus, MessageListener, MessageModel, MessageSelector, PullConsumer,

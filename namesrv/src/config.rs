@@ -14,6 +14,9 @@ pub const DEFAULT_LISTEN_PORT: u16 = 9876;
 pub const DEFAULT_SCAN_INTERVAL_MS: u64 = 10_000;
 pub const DEFAULT_BROKER_EXPIRY_MS: u64 = 120_000;
 pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 120_000;
+/// The name server's default `metricsPromExporterPort`: next to the broker's 5557 so both fit
+/// on one host.
+pub const DEFAULT_METRICS_PROM_PORT: u16 = 5558;
 
 /// Command-line flags of `ringmq-namesrv`.
 #[derive(Debug, Clone, Parser)]
@@ -62,6 +65,9 @@ pub struct NamesrvConfig {
     pub return_order_topic_config_to_broker: bool,
     /// Answer GET_ALL_TOPIC_LIST_FROM_NAMESERVER (`enableAllTopicList`, default true).
     pub enable_all_topic_list: bool,
+    /// Where `GET /metrics` is served (`metricsExporterType=PROM` with
+    /// `metricsPromExporterHost`/`metricsPromExporterPort`); `None` = no endpoint.
+    pub metrics_prom_listen: Option<SocketAddr>,
 }
 
 impl Default for NamesrvConfig {
@@ -74,6 +80,7 @@ impl Default for NamesrvConfig {
             order_message_enable: false,
             return_order_topic_config_to_broker: true,
             enable_all_topic_list: true,
+            metrics_prom_listen: None,
         }
     }
 }
@@ -97,7 +104,13 @@ impl std::fmt::Display for NamesrvConfig {
             "returnOrderTopicConfigToBroker={}",
             self.return_order_topic_config_to_broker
         )?;
-        writeln!(f, "enableAllTopicList={}", self.enable_all_topic_list)
+        writeln!(f, "enableAllTopicList={}", self.enable_all_topic_list)?;
+        if let Some(addr) = self.metrics_prom_listen {
+            writeln!(f, "metricsExporterType=PROM")?;
+            writeln!(f, "metricsPromExporterHost={}", addr.ip())?;
+            writeln!(f, "metricsPromExporterPort={}", addr.port())?;
+        }
+        Ok(())
     }
 }
 
@@ -196,6 +209,10 @@ pub struct FileSettings {
     pub order_message_enable: Option<bool>,
     pub return_order_topic_config_to_broker: Option<bool>,
     pub enable_all_topic_list: Option<bool>,
+    /// `metricsExporterType=PROM` (true) or `DISABLE` (false).
+    pub metrics_prom: Option<bool>,
+    pub metrics_prom_host: Option<IpAddr>,
+    pub metrics_prom_port: Option<u16>,
     pub notes: Vec<ConfigNote>,
 }
 
@@ -248,6 +265,21 @@ pub fn parse_properties(path: &Path, text: &str) -> Result<FileSettings, ConfigE
             "enableAllTopicList" => {
                 settings.enable_all_topic_list =
                     Some(java_bool(&value).ok_or_else(|| bad("true or false"))?)
+            }
+            "metricsExporterType" => {
+                let prom = match value.to_ascii_uppercase().as_str() {
+                    "PROM" => true,
+                    "DISABLE" => false,
+                    _ => return Err(bad("DISABLE or PROM")),
+                };
+                settings.metrics_prom = Some(prom);
+            }
+            "metricsPromExporterHost" => {
+                settings.metrics_prom_host = Some(value.parse().map_err(|_| bad("an IP address"))?)
+            }
+            "metricsPromExporterPort" => {
+                settings.metrics_prom_port =
+                    Some(value.parse().map_err(|_| bad("a port (0-65535)"))?)
             }
             other if IGNORED_ROCKETMQ_KEYS.contains(&other) => {
                 settings.notes.push(ConfigNote::IgnoredKey { line, key })
@@ -313,6 +345,12 @@ impl NamesrvConfig {
             enable_all_topic_list: file
                 .enable_all_topic_list
                 .unwrap_or(defaults.enable_all_topic_list),
+            metrics_prom_listen: file.metrics_prom.unwrap_or(false).then(|| {
+                SocketAddr::new(
+                    file.metrics_prom_host.unwrap_or(listen.ip()),
+                    file.metrics_prom_port.unwrap_or(DEFAULT_METRICS_PROM_PORT),
+                )
+            }),
         };
         if config.scan_interval_ms == 0 {
             return Err(ConfigError::Zero("the scan interval"));
@@ -486,5 +524,21 @@ mod tests {
         assert!(NamesrvConfig::resolve(&args(&["-c", "/nonexistent/namesrv.properties"])).is_err());
         assert!(NamesrvConfig::resolve(&args(&["--scan-interval-ms", "0"])).is_err());
         assert!(NamesrvConfig::resolve(&args(&["--broker-expiry-ms", "0"])).is_err());
+    }
+}
+
+#[cfg(test)]
+mod metrics_key_tests {
+    use super::*;
+
+    #[test]
+    fn prom_exporter_keys() {
+        let path = Path::new("namesrv.properties");
+        let text = "metricsExporterType=PROM\nmetricsPromExporterPort=0\n";
+        let settings = parse_properties(path, text).unwrap();
+        assert_eq!(settings.metrics_prom, Some(true));
+        assert_eq!(settings.metrics_prom_port, Some(0));
+        assert!(settings.notes.is_empty());
+        assert!(parse_properties(path, "metricsExporterType=LOG\n").is_err());
     }
 }

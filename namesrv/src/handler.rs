@@ -6,6 +6,8 @@
 //! decode gets SYSTEM_ERROR with the reason as remark (Java answers any handler exception that
 //! way); an unknown code gets REQUEST_CODE_NOT_SUPPORTED with ` request type N not supported`.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use ringmq_proto::body::{DataVersion, JsonBody, RegisterBrokerBody, TopicConfigSerializeWrapper};
 use ringmq_proto::command::{ExtFields, RemotingCommand};
@@ -20,6 +22,7 @@ use ringmq_proto::{HeaderError, RequestCode, ResponseCode};
 use tracing::{debug, info};
 
 use crate::config::NamesrvConfig;
+use crate::metrics::NamesrvMetrics;
 use crate::registry::{
     BrokerRegistration, ConnectionId, RemovedBroker, RouteRegistry, ORDER_TOPIC_CONFIG_NAMESPACE,
 };
@@ -45,12 +48,22 @@ enum RequestError {
 pub struct Handler {
     config: NamesrvConfig,
     registry: RouteRegistry,
+    metrics: Arc<NamesrvMetrics>,
 }
 
 impl Handler {
     pub fn new(config: NamesrvConfig) -> Self {
+        Self::with_metrics(config, Arc::default())
+    }
+
+    /// A handler that publishes its counts into `metrics` (read by the /metrics thread).
+    pub fn with_metrics(config: NamesrvConfig, metrics: Arc<NamesrvMetrics>) -> Self {
         let registry = RouteRegistry::new(config.broker_expiry_ms);
-        Self { config, registry }
+        Self {
+            config,
+            registry,
+            metrics,
+        }
     }
 
     pub fn registry(&self) -> &RouteRegistry {
@@ -81,6 +94,11 @@ impl Handler {
                 reply(request, ResponseCode::SystemError, Some(error.to_string()))
             }
         };
+        self.metrics.on_request(code, response.code);
+        self.metrics.set_registry(
+            self.registry.live_broker_count(),
+            self.registry.topic_count(),
+        );
         // Java builds the response and then drops it for oneway requests; the work is done.
         (!request.is_oneway()).then_some(response)
     }

@@ -7,5 +7,6 @@
 
 pub mod config;
 pub mod handler;
+pub mod metrics;
 pub mod registry;
 pub mod server;

@@ -437,6 +437,11 @@ impl RouteRegistry {
         }
     }
 
+    /// Topics with at least one queue on a live broker.
+    pub fn topic_count(&self) -> usize {
+        self.topic_queues.len()
+    }
+
     pub fn topic_list(&self) -> TopicList {
         TopicList {
             broker_addr: None,

@@ -13,17 +13,20 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement};
+use ringmq_metrics::Exporter;
 use ringmq_proto::{decode_frame, RemotingCommand, ResponseCode};
 use tracing::{debug, info, warn};
 
 use crate::config::NamesrvConfig;
 use crate::handler::Handler;
+use crate::metrics::NamesrvMetrics;
 use crate::registry::{ConnectionId, RemovedBroker};
 
 /// Bytes asked of the socket per read. Requests to a name server are small; a REGISTER_BROKER
@@ -116,7 +119,20 @@ async fn serve(
     };
     let scan_interval = Duration::from_millis(config.scan_interval_ms);
     let idle_timeout = Duration::from_millis(config.idle_timeout_ms);
-    let state = Rc::new(RefCell::new(Handler::new(config)));
+    let metrics = Arc::new(NamesrvMetrics::default());
+    // Kept alive for the life of the server; its thread reads only `metrics`.
+    let _exporter = match config.metrics_prom_listen {
+        Some(addr) => {
+            let published = Arc::clone(&metrics);
+            let render = Box::new(move || crate::metrics::render(&published));
+            let exporter = Exporter::spawn(addr, render)
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            info!(metrics = %exporter.local_addr(), "serving GET /metrics");
+            Some(exporter)
+        }
+        None => None,
+    };
+    let state = Rc::new(RefCell::new(Handler::with_metrics(config, metrics)));
     glommio::spawn_local(scan_brokers(state.clone(), clock, scan_interval)).detach();
 
     let mut next_connection = 0u64;

@@ -121,6 +121,7 @@ wire_codes! {
         GetConsumerRunningInfo = 307, "GET_CONSUMER_RUNNING_INFO";
         ConsumeMessageDirectly = 309, "CONSUME_MESSAGE_DIRECTLY";
         SendMessageV2 = 310, "SEND_MESSAGE_V2";
+        ViewBrokerStatsData = 315, "VIEW_BROKER_STATS_DATA";
         SendBatchMessage = 320, "SEND_BATCH_MESSAGE";
         QueryConsumeQueue = 321, "QUERY_CONSUME_QUEUE";
         QueryDataVersion = 322, "QUERY_DATA_VERSION";
@@ -128,6 +129,7 @@ wire_codes! {
         SendReplyMessageV2 = 325, "SEND_REPLY_MESSAGE_V2";
         PushReplyMessageToClient = 326, "PUSH_REPLY_MESSAGE_TO_CLIENT";
         AddWritePermOfBroker = 327, "ADD_WRITE_PERM_OF_BROKER";
+        QueryTopicsByConsumer = 343, "QUERY_TOPICS_BY_CONSUMER";
         LitePullMessage = 361, "LITE_PULL_MESSAGE";
         BrokerHeartbeat = 904, "BROKER_HEARTBEAT";
         PopMessage = 200050, "POP_MESSAGE";

@@ -101,6 +101,28 @@ pub struct BrokerConfig {
     pub acl_file_path: Option<PathBuf>,
     /// How often the ACL file is checked for changes (`ringmqAclReloadIntervalMs`).
     pub acl_reload_interval_ms: u64,
+    /// `metricsExporterType`: `DISABLE` (default) or `PROM` (serve `GET /metrics`).
+    pub metrics_exporter_type: MetricsExporterType,
+    /// `metricsPromExporterHost`: address the metrics endpoint binds (default: `brokerIP1`).
+    pub metrics_prom_exporter_host: Option<String>,
+    /// `metricsPromExporterPort` (RocketMQ 5's default 5557).
+    pub metrics_prom_exporter_port: u16,
+}
+
+/// RocketMQ 5's `MetricsExporterType`; only the Prometheus pull exporter is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsExporterType {
+    Disable,
+    Prom,
+}
+
+impl MetricsExporterType {
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricsExporterType::Disable => "DISABLE",
+            MetricsExporterType::Prom => "PROM",
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -147,6 +169,9 @@ impl Default for BrokerConfig {
             acl_enable: false,
             acl_file_path: None,
             acl_reload_interval_ms: crate::acl::DEFAULT_RELOAD_INTERVAL_MS,
+            metrics_exporter_type: MetricsExporterType::Disable,
+            metrics_prom_exporter_host: None,
+            metrics_prom_exporter_port: 5557,
         }
     }
 }
@@ -296,6 +321,9 @@ impl BrokerConfig {
                 self.access_message_in_memory_max_ratio_percent = v.number()?
             }
             "ringmqShardPendingRequestsMax" => self.shard_pending_requests_max = v.number()?,
+            "metricsExporterType" => self.metrics_exporter_type = v.metrics_exporter_type()?,
+            "metricsPromExporterHost" => self.metrics_prom_exporter_host = Some(v.ipv4()?),
+            "metricsPromExporterPort" => self.metrics_prom_exporter_port = v.number()?,
             _ if limits::KEYS.contains(&key) => self.limits.apply(key, &v)?,
             "transactionCheckInterval" => self.transaction_check_interval_ms = v.number()?,
             "transactionTimeOut" => self.transaction_timeout_ms = v.number()?,
@@ -410,6 +438,13 @@ impl BrokerConfig {
     }
 
     /// Port of the VIP ("fast") channel older Java clients send to.
+    /// The address the metrics endpoint binds: `metricsPromExporterHost`, else `brokerIP1`.
+    pub fn metrics_prom_exporter_host(&self) -> String {
+        self.metrics_prom_exporter_host
+            .clone()
+            .unwrap_or_else(|| self.broker_ip1.clone())
+    }
+
     pub fn vip_port(&self) -> u16 {
         self.listen_port - 2
     }
@@ -422,6 +457,9 @@ impl BrokerConfig {
         let pairs = pairs.chain(self.store_pairs()).chain(self.service_pairs());
         for (key, value) in pairs.chain(self.limits.properties()) {
             write_pair(&mut out, key, &value);
+        }
+        if let Some(host) = &self.metrics_prom_exporter_host {
+            write_pair(&mut out, "metricsPromExporterHost", host);
         }
         out
     }
@@ -534,6 +572,14 @@ impl BrokerConfig {
                 "transactionCheckMax",
                 self.transaction_check_max.to_string(),
             ),
+            (
+                "metricsExporterType",
+                self.metrics_exporter_type.name().to_string(),
+            ),
+            (
+                "metricsPromExporterPort",
+                self.metrics_prom_exporter_port.to_string(),
+            ),
         ]
     }
 }
@@ -596,6 +642,15 @@ impl Value<'_> {
             "ASYNC_FLUSH" => Ok(FlushDiskType::AsyncFlush),
             "SYNC_FLUSH" => Ok(FlushDiskType::SyncFlush),
             _ => Err(self.bad("ASYNC_FLUSH or SYNC_FLUSH")),
+        }
+    }
+
+    fn metrics_exporter_type(&self) -> Result<MetricsExporterType, ConfigError> {
+        // RocketMQ 5 also names OTLP_GRPC and LOG; ringmq serves only the pull endpoint.
+        match self.value.to_ascii_uppercase().as_str() {
+            "DISABLE" => Ok(MetricsExporterType::Disable),
+            "PROM" => Ok(MetricsExporterType::Prom),
+            _ => Err(self.bad("DISABLE or PROM")),
         }
     }
 

@@ -278,3 +278,17 @@ fn in_memory_share_of_physical_memory() {
     config.access_message_in_memory_max_ratio_percent = 100;
     assert_eq!(config.in_memory_max_bytes(u64::MAX), u64::MAX);
 }
+
+#[test]
+fn metrics_exporter_keys_are_rocketmq_5s() {
+    let mut config = BrokerConfig::default();
+    assert_eq!(config.metrics_exporter_type, MetricsExporterType::Disable);
+    assert_eq!(config.metrics_prom_exporter_port, 5557);
+    let text = "metricsExporterType=PROM\nmetricsPromExporterHost=127.0.0.1\nmetricsPromExporterPort=15557\n";
+    assert!(config.apply_properties("b.conf", text).unwrap().is_empty());
+    assert_eq!(config.metrics_exporter_type, MetricsExporterType::Prom);
+    assert_eq!(config.metrics_prom_exporter_port, 15557);
+    assert!(config
+        .apply_properties("b.conf", "metricsExporterType=OTLP_GRPC\n")
+        .is_err());
+}

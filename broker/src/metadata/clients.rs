@@ -19,6 +19,10 @@ pub struct ClientChannel<C> {
     pub client_id: String,
     pub channel: C,
     pub last_heartbeat_ms: i64,
+    /// The client's `LanguageCode` name and `MQVersion` ordinal, from its heartbeat command
+    /// (GET_CONSUMER/PRODUCER_CONNECTION_LIST report them).
+    pub language: &'static str,
+    pub version: i32,
 }
 
 /// One consumer group: its live clients and the subscriptions they reported.
@@ -202,6 +206,11 @@ impl<C: Clone> ClientManager<C> {
             .collect()
     }
 
+    /// The live producers of `group`.
+    pub fn producer_group(&self, group: &str) -> Option<&BTreeMap<ConnId, ClientChannel<C>>> {
+        self.producer_groups.get(group)
+    }
+
     pub fn producer_group_len(&self, group: &str) -> usize {
         self.producer_groups.get(group).map_or(0, BTreeMap::len)
     }
@@ -216,6 +225,8 @@ mod tests {
             client_id: id.to_string(),
             channel: "chan",
             last_heartbeat_ms: at_ms,
+            language: "JAVA",
+            version: 0,
         }
     }
 

@@ -73,6 +73,11 @@ impl ConsumerOffsets {
         })
     }
 
+    /// `topic@group` → queue id → offset (admin bodies read the whole table).
+    pub fn table(&self) -> &BTreeMap<String, BTreeMap<i32, i64>> {
+        &self.table
+    }
+
     pub fn query(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
         self.table.get(&key(topic, group))?.get(&queue_id).copied()
     }

@@ -39,6 +39,8 @@ pub fn heartbeat(
         client_id: data.client_id.clone(),
         channel: conn.clone(),
         last_heartbeat_ms: now_ms,
+        language: request.language.name(),
+        version: request.version,
     };
     for consumer in data
         .consumer_data_set

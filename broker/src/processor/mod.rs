@@ -23,6 +23,7 @@ pub mod queue_info;
 pub mod runtime_info;
 pub mod send;
 pub mod send_back;
+pub mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod transaction;
@@ -90,6 +91,11 @@ pub trait ShardMesh {
     ) -> flume::Receiver<Result<QueryResult, String>>;
     /// Collects every shard's counters (this one included); one answer each.
     fn counters_everywhere(&self) -> flume::Receiver<runtime_info::ShardCounters>;
+    /// Runs one admin query on every shard (this one included); one answer each.
+    fn admin_everywhere(
+        &self,
+        query: stats::AdminQuery,
+    ) -> flume::Receiver<Result<stats::AdminPart, String>>;
 }
 
 /// REQUEST_CODE_NOT_SUPPORTED with Java's remark (reference §1.5).

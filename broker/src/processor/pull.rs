@@ -389,7 +389,12 @@ fn response(
         result.max_offset as i64,
     ));
     if result.status == GetStatus::Found {
-        counters.add_got(u64::from(result.message_count));
+        counters.add_got(
+            &header.topic,
+            &header.consumer_group,
+            u64::from(result.message_count),
+            result.body.len() as u64,
+        );
         response.body = Bytes::from(result.body);
     }
     response

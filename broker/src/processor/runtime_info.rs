@@ -15,25 +15,47 @@ use ringmq_proto::body::{JsonBody, KvTable};
 use ringmq_proto::command::{RemotingCommand, SERVER_VERSION};
 
 use super::{success, Outcome, ShardMesh};
+use crate::stats::ShardStatsHandle;
 use crate::store::{MemoryUsage, StatsSnapshot, Store};
 use crate::transaction::CounterSnapshot;
 
-/// Counters of the request path a shard keeps next to its store's.
-#[derive(Debug, Default)]
+/// Counters of the request path a shard keeps next to its store's, and the per-topic and
+/// per-group statistics it publishes (`stats`: VIEW_BROKER_STATS_DATA and /metrics).
+#[derive(Debug)]
 pub struct RequestCounters {
     /// Messages stored by sends (each message of a batch counts).
     pub messages_put: Cell<u64>,
     /// Messages returned by pulls.
     pub messages_got: Cell<u64>,
+    pub stats: ShardStatsHandle,
+}
+
+impl Default for RequestCounters {
+    /// Counters whose statistics nobody reads (handler tests).
+    fn default() -> Self {
+        RequestCounters::new(ShardStatsHandle::new(Default::default()))
+    }
 }
 
 impl RequestCounters {
-    pub fn add_put(&self, messages: u64) {
-        self.messages_put.set(self.messages_put.get() + messages);
+    pub fn new(stats: ShardStatsHandle) -> RequestCounters {
+        RequestCounters {
+            messages_put: Cell::new(0),
+            messages_got: Cell::new(0),
+            stats,
+        }
     }
 
-    pub fn add_got(&self, messages: u64) {
+    /// A send stored `messages` messages, `bytes` record bytes in all, into `topic`.
+    pub fn add_put(&self, topic: &str, messages: u64, bytes: u64) {
+        self.messages_put.set(self.messages_put.get() + messages);
+        self.stats.on_put(topic, messages, bytes);
+    }
+
+    /// A pull by `group` returned `messages` messages, `bytes` record bytes, of `topic`.
+    pub fn add_got(&self, topic: &str, group: &str, messages: u64, bytes: u64) {
         self.messages_got.set(self.messages_got.get() + messages);
+        self.stats.on_get(topic, group, messages, bytes);
     }
 }
 
@@ -226,10 +248,13 @@ mod tests {
     #[test]
     fn request_counters_accumulate() {
         let counters = RequestCounters::default();
-        counters.add_put(32);
-        counters.add_put(1);
-        counters.add_got(5);
+        counters.add_put("T", 32, 3200);
+        counters.add_put("T", 1, 100);
+        counters.add_got("T", "g", 5, 500);
         assert_eq!(counters.messages_put.get(), 33);
         assert_eq!(counters.messages_got.get(), 5);
+        let published = counters.stats.shared().topics();
+        assert_eq!(published[0].1.put_nums.read(), (33, 2));
+        assert_eq!(published[0].1.put_size.read(), (3300, 2));
     }
 }

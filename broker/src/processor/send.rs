@@ -440,7 +440,9 @@ async fn store_and_respond(
         Ok(outcome) => outcome,
         Err(e) => return store_error(request, e),
     };
-    ctx.counters.add_put(outcome.records.len() as u64);
+    let bytes: u64 = outcome.records.iter().map(|r| u64::from(r.size)).sum();
+    ctx.counters
+        .add_put(&header.topic, outcome.records.len() as u64, bytes);
     let transaction_id = (!header.is_batch()).then(|| items[0].uniq_key.clone());
     Outcome::Respond(send_response(
         ctx,

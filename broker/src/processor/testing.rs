@@ -39,6 +39,8 @@ pub struct Fixture {
     pub transaction: TransactionService,
     /// The pull handler's SQL92 cache.
     pub filters: RefCell<crate::filter::FilterCache>,
+    /// The fixture itself, for mesh answers computed on tasks of their own.
+    me: RefCell<std::rc::Weak<Fixture>>,
 }
 
 /// Runs `test` on a fresh fixture inside a glommio executor.
@@ -52,6 +54,7 @@ where
         .expect("glommio executor (run as root or with `ulimit -l unlimited`)");
     executor.run(async move {
         let fixture = Rc::new(Fixture::open().await);
+        *fixture.me.borrow_mut() = Rc::downgrade(&fixture);
         test(fixture.clone()).await;
     });
 }
@@ -89,6 +92,7 @@ impl Fixture {
             creations: Cell::new(0),
             transaction,
             filters: RefCell::default(),
+            me: RefCell::new(std::rc::Weak::new()),
         }
     }
 
@@ -130,6 +134,28 @@ impl ShardMesh for Fixture {
         let store = self.store.clone();
         glommio::spawn_local(async move {
             let _ = reply.send(lookup::run_index_query(&store, &query).await);
+        })
+        .detach();
+        answer
+    }
+
+    fn admin_everywhere(
+        &self,
+        query: super::stats::AdminQuery,
+    ) -> flume::Receiver<Result<super::stats::AdminPart, String>> {
+        let (reply, answer) = flume::bounded(1);
+        let me = self.me.borrow().upgrade().expect("fixture alive");
+        glommio::spawn_local(async move {
+            let view = me.view();
+            let scope = super::stats::ShardScope {
+                store: &me.store,
+                offsets: &me.offsets,
+                view: &view,
+                shard: crate::shard_map::ShardId(0),
+                shards: 1,
+                broker_name: "broker-a",
+            };
+            let _ = reply.send(super::stats::run_admin_query(&scope, &query).await);
         })
         .detach();
         answer

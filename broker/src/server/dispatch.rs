@@ -13,13 +13,13 @@ use ringmq_proto::command::RemotingCommand;
 
 use super::conn::RequestSink;
 use super::mesh::{ForwardError, Forwarded};
-use super::placement::{self, Handler, MetaHandler};
+use super::placement::{self, AdminHandler, Handler, MetaHandler};
 use super::shard::Shard;
 use super::slots::Slot;
 use crate::channel::{ConnHandle, InFlightSlot};
 use crate::metadata::topics::now_ms;
 use crate::processor::{
-    self, admin, client, lookup, offset, pull, queue_info, runtime_info, send, send_back,
+    self, admin, client, lookup, offset, pull, queue_info, runtime_info, send, send_back, stats,
     transaction, Announce, Outcome,
 };
 use crate::shard_map::ShardId;
@@ -189,7 +189,17 @@ fn serve_here(
     let shard = shard.clone();
     glommio::spawn_local(async move {
         let handler = placement::entry(RequestCode::from_code(request.code)).handler;
+        let started = std::time::Instant::now();
         let outcome = run(&shard, &conn, handler, &request).await;
+        // rocketmq_rpc_latency: handling time of requests answered here (a parked pull's wait
+        // and a rerouted request's second placement are not handling time).
+        if let Outcome::Respond(response) = &outcome {
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            shard
+                .counters
+                .stats
+                .on_rpc(request.code, response.code, micros);
+        }
         carry_out(&shard, conn, request, outcome, (slot, in_flight)).await;
     })
     .detach();
@@ -252,6 +262,7 @@ async fn run(
         Handler::GetBrokerRuntimeInfo => {
             runtime_info::runtime_info(shard.as_ref(), shard.facts(), request).await
         }
+        Handler::Admin(admin_handler) => run_admin(shard, admin_handler, request).await,
         store_handler => match shard.store() {
             Some(store) => run_with_store(shard, conn, &store, store_handler, request).await,
             None => processor::store_closed(request),
@@ -318,10 +329,35 @@ async fn run_with_store(
             send_back::consumer_send_msg_back(config, &view, store, shard_id, request).await
         }
         Handler::Meta(_)
+        | Handler::Admin(_)
         | Handler::NotSupported
         | Handler::CheckClientConfig
         | Handler::QueryMessage
         | Handler::GetBrokerRuntimeInfo => unreachable!("served without the store"),
+    }
+}
+
+/// Admin handlers that gather every shard's part.
+async fn run_admin(shard: &Rc<Shard>, handler: AdminHandler, request: &RemotingCommand) -> Outcome {
+    let view = shard.view();
+    let mesh: &dyn processor::ShardMesh = shard.as_ref();
+    match handler {
+        AdminHandler::GetTopicStatsInfo => stats::topic_stats(mesh, &view, request).await,
+        AdminHandler::GetConsumeStats => {
+            stats::consume_stats(mesh, &view, &shard.stats, request, now_ms()).await
+        }
+        AdminHandler::GetAllConsumerOffset => stats::all_consumer_offsets(mesh, request).await,
+        AdminHandler::InvokeBrokerToResetOffset => stats::reset_offset(mesh, &view, request).await,
+        AdminHandler::QueryTopicConsumeByWho => {
+            stats::topic_consumed_by(mesh, &view, request).await
+        }
+        AdminHandler::QueryTopicsByConsumer => {
+            let addr = shard.store_host.to_string();
+            stats::topics_by_consumer(mesh, &view, &addr, request).await
+        }
+        AdminHandler::ViewBrokerStatsData => {
+            stats::view_broker_stats(&shard.stats, request, now_ms())
+        }
     }
 }
 
@@ -349,6 +385,12 @@ fn run_meta(
             MetaHandler::UpdateBrokerConfig => admin::update_broker_config(meta, request),
             MetaHandler::GetBrokerConfig => {
                 quiet(admin::broker_config(meta, &shard.config, request))
+            }
+            MetaHandler::GetConsumerConnectionList => {
+                quiet(stats::consumer_connection(meta, request))
+            }
+            MetaHandler::GetProducerConnectionList => {
+                quiet(stats::producer_connection(meta, request))
             }
         }
     };

@@ -15,6 +15,7 @@ use crate::channel::{ConnHandle, ConnId, InFlightSlot};
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest};
 use crate::processor::lookup::IndexQuery;
 use crate::processor::runtime_info::ShardCounters;
+use crate::processor::stats::{AdminPart, AdminQuery};
 use crate::shard_map::ShardId;
 use crate::store::QueryResult;
 
@@ -31,6 +32,8 @@ pub enum ShardMsg {
     /// The live connections of a producer group (a shard's transaction check-back); only the
     /// metadata shard receives these.
     ProducerChannels(String, flume::Sender<Vec<ConnHandle>>),
+    /// This shard's part of an admin request (topic or consume stats, offsets, reset).
+    AdminQuery(AdminQuery, flume::Sender<Result<AdminPart, String>>),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),
     /// Stop accepting, finish in-flight work, persist, exit.

@@ -22,12 +22,13 @@ use std::sync::Arc;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::acl::{AclGate, AclRuntime};
-use crate::config::{BrokerConfig, CpuSpecError};
+use crate::config::{BrokerConfig, CpuSpecError, MetricsExporterType};
 use crate::metadata::offsets::{ConsumerOffsets, OffsetsError};
 use crate::metadata::registrar::{spawn_registrar, RegistrarMsg};
 use crate::metadata::topics::{TopicTable, TopicTableError};
 use crate::metadata::Metadata;
 use crate::shard_map::{pin_shard_count, ShardCountError, ShardId};
+use crate::stats::{NodeLabels, StatsService};
 use crate::store::offset::MAX_SHARD_ID;
 use crate::store::Store;
 use mesh::ShardMsg;
@@ -80,6 +81,30 @@ fn claim_ports(config: &BrokerConfig) -> Result<Vec<port_lock::PortClaim>, Serve
 
 /// Runs the broker until SIGTERM/SIGINT. Call [`signals::block_termination_signals`] first,
 /// before any thread exists.
+/// The statistics sampler and, with `metricsExporterType=PROM`, the `/metrics` thread; both
+/// stop when the returned service is dropped at the end of [`run`].
+fn start_stats(config: &BrokerConfig, shards: usize) -> Result<StatsService, ServerError> {
+    let node = NodeLabels {
+        cluster: config.broker_cluster_name.clone(),
+        node_id: config.broker_name.clone(),
+    };
+    let prom_addr = match config.metrics_exporter_type {
+        MetricsExporterType::Prom => {
+            let host = config.metrics_prom_exporter_host();
+            let ip: std::net::IpAddr = host.parse().expect("validated as IPv4");
+            Some(std::net::SocketAddr::new(
+                ip,
+                config.metrics_prom_exporter_port,
+            ))
+        }
+        MetricsExporterType::Disable => None,
+    };
+    StatsService::start(node, shards, prom_addr).map_err(|source| ServerError::Start {
+        what: "the statistics threads".to_string(),
+        source,
+    })
+}
+
 pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     let available: Vec<usize> = core_affinity::get_core_ids()
         .ok_or(ServerError::NoAffinity)?
@@ -131,6 +156,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
         source,
     })?;
 
+    let stats_service = start_stats(&config, shards)?;
     let mut executors = Vec::with_capacity(shards);
     for (index, (core, inbox)) in cores.iter().zip(inboxes).enumerate() {
         let offsets = ConsumerOffsets::load(ConsumerOffsets::file_path(&root, index))?;
@@ -138,6 +164,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
         let (config, mesh, view) = (config.clone(), mesh.clone(), initial_view.clone());
         let file_writer = file_writer.clone();
         let acl_shared = acl_shared.clone();
+        let stats = stats_service.stats.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*core))
             .name(&format!("ringmq-shard-{index}"))
             .spawn(move || async move {
@@ -172,6 +199,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
                         store,
                         file_writer,
                         transaction,
+                        stats,
                     },
                 );
                 shard.acl = acl_shared.map(AclGate::new);

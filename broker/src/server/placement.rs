@@ -50,9 +50,23 @@ pub enum Handler {
     CheckClientConfig,
     GetBrokerRuntimeInfo,
     EndTransaction,
+    /// Admin codes that gather every shard's part (processor::stats).
+    Admin(AdminHandler),
     /// Served with `&mut Metadata` on the metadata shard.
     Meta(MetaHandler),
     NotSupported,
+}
+
+/// Admin and statistics handlers served where the request arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminHandler {
+    GetTopicStatsInfo,
+    GetConsumeStats,
+    GetAllConsumerOffset,
+    InvokeBrokerToResetOffset,
+    QueryTopicConsumeByWho,
+    QueryTopicsByConsumer,
+    ViewBrokerStatsData,
 }
 
 /// Handlers of broker-wide state; they run only on the metadata shard.
@@ -68,6 +82,8 @@ pub enum MetaHandler {
     GetAllTopicConfig,
     UpdateBrokerConfig,
     GetBrokerConfig,
+    GetConsumerConnectionList,
+    GetProducerConnectionList,
 }
 
 /// One row of the table.
@@ -79,6 +95,7 @@ pub struct Entry {
 
 /// The table.
 pub fn entry(code: RequestCode) -> Entry {
+    use AdminHandler as A;
     use Handler as H;
     use MetaHandler as M;
     use Placement as P;
@@ -111,6 +128,15 @@ pub fn entry(code: RequestCode) -> Entry {
         C::GetAllTopicConfig => (P::Metadata, H::Meta(M::GetAllTopicConfig)),
         C::UpdateBrokerConfig => (P::Metadata, H::Meta(M::UpdateBrokerConfig)),
         C::GetBrokerConfig => (P::Metadata, H::Meta(M::GetBrokerConfig)),
+        C::GetConsumerConnectionList => (P::Metadata, H::Meta(M::GetConsumerConnectionList)),
+        C::GetProducerConnectionList => (P::Metadata, H::Meta(M::GetProducerConnectionList)),
+        C::GetTopicStatsInfo => (P::Receiving, H::Admin(A::GetTopicStatsInfo)),
+        C::GetConsumeStats => (P::Receiving, H::Admin(A::GetConsumeStats)),
+        C::GetAllConsumerOffset => (P::Receiving, H::Admin(A::GetAllConsumerOffset)),
+        C::InvokeBrokerToResetOffset => (P::Receiving, H::Admin(A::InvokeBrokerToResetOffset)),
+        C::QueryTopicConsumeByWho => (P::Receiving, H::Admin(A::QueryTopicConsumeByWho)),
+        C::QueryTopicsByConsumer => (P::Receiving, H::Admin(A::QueryTopicsByConsumer)),
+        C::ViewBrokerStatsData => (P::Receiving, H::Admin(A::ViewBrokerStatsData)),
         _ => (P::Receiving, H::NotSupported),
     };
     Entry { placement, handler }
@@ -189,6 +215,15 @@ mod tests {
         RequestCode::GetAllTopicConfig,
         RequestCode::UpdateBrokerConfig,
         RequestCode::GetBrokerConfig,
+        RequestCode::GetConsumerConnectionList,
+        RequestCode::GetProducerConnectionList,
+        RequestCode::GetTopicStatsInfo,
+        RequestCode::GetConsumeStats,
+        RequestCode::GetAllConsumerOffset,
+        RequestCode::InvokeBrokerToResetOffset,
+        RequestCode::QueryTopicConsumeByWho,
+        RequestCode::QueryTopicsByConsumer,
+        RequestCode::ViewBrokerStatsData,
     ];
 
     #[test]

@@ -7,6 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +28,10 @@ use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata
 use crate::persist::FileWriter;
 use crate::processor::lookup::IndexQuery;
 use crate::processor::runtime_info::{self, RequestCounters, ShardCounters};
+use crate::processor::stats::{run_admin_query, AdminPart, AdminQuery, ShardScope};
 use crate::processor::{self, Announce, ShardMesh};
 use crate::shard_map::ShardId;
+use crate::stats::{lag, BrokerStats};
 use crate::stop::StopSignal;
 use crate::store::{FlushMode, QueryResult, Store, StoreConfig};
 use crate::transaction::check::ProducerDirectory;
@@ -51,6 +54,8 @@ pub struct ShardParts {
     pub store: Store,
     pub file_writer: FileWriter,
     pub transaction: TransactionService,
+    /// The broker's statistics; this shard writes its own slot.
+    pub stats: Arc<BrokerStats>,
 }
 
 pub struct Shard {
@@ -78,8 +83,11 @@ pub struct Shard {
     pub store_host: SocketAddr,
     /// Fired at shutdown: parked pulls answer at once.
     pub stop: StopSignal,
-    /// Messages put and got on this shard (GET_BROKER_RUNTIME_INFO).
+    /// Messages put and got on this shard (GET_BROKER_RUNTIME_INFO), and the statistics it
+    /// publishes.
     pub counters: RequestCounters,
+    /// Every shard's published statistics (read by VIEW_BROKER_STATS_DATA).
+    pub stats: Arc<BrokerStats>,
     /// When the broker started (ms since the epoch), for GET_BROKER_RUNTIME_INFO.
     pub boot_timestamp_ms: i64,
     /// Writes this shard's periodic files (consumer offsets) off the shard thread.
@@ -106,7 +114,9 @@ impl Shard {
             store,
             file_writer,
             transaction,
+            stats,
         } = parts;
+        store.attach_engine_stats(Arc::clone(&stats.shards()[id.0]));
         assert_eq!(metadata.is_some(), id == METADATA_SHARD);
         let store_host: SocketAddr = config
             .advertised_addr()
@@ -131,7 +141,8 @@ impl Shard {
             uniq_keys: RefCell::new(uniq_keys),
             store_host,
             stop: StopSignal::default(),
-            counters: Default::default(),
+            counters: RequestCounters::new(stats.handle(id.0)),
+            stats,
             boot_timestamp_ms: crate::metadata::topics::now_ms(),
             file_writer,
             transaction: Rc::new(transaction),
@@ -258,6 +269,36 @@ impl ShardMesh for Shard {
     fn counters_everywhere(&self) -> flume::Receiver<ShardCounters> {
         self.ask_every_shard(ShardMsg::CountersQuery)
     }
+
+    fn admin_everywhere(&self, query: AdminQuery) -> flume::Receiver<Result<AdminPart, String>> {
+        self.ask_every_shard(|reply| ShardMsg::AdminQuery(query.clone(), reply))
+    }
+}
+
+/// Answers this shard's part of an admin request on a task of its own (it reads the store).
+fn answer_admin_query(
+    shard: &Rc<Shard>,
+    query: AdminQuery,
+    reply: flume::Sender<Result<AdminPart, String>>,
+) {
+    let Some(store) = shard.store() else {
+        let _ = reply.send(Err("store is closed".to_string()));
+        return;
+    };
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        let view = shard.view();
+        let scope = ShardScope {
+            store: &store,
+            offsets: &shard.offsets,
+            view: &view,
+            shard: shard.id,
+            shards: shard.shards,
+            broker_name: &shard.config.broker_name,
+        };
+        let _ = reply.send(run_admin_query(&scope, &query).await);
+    })
+    .detach();
 }
 
 /// Producer registrations for the shard's transaction check task: asked of the metadata shard
@@ -401,6 +442,7 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
             };
             shard.carry_out(announce);
         }
+        ShardMsg::AdminQuery(query, reply) => answer_admin_query(shard, query, reply),
         ShardMsg::IndexQuery(query, reply) => {
             let Some(store) = shard.store() else {
                 let _ = reply.send(Err("store is closed".to_string()));
@@ -442,6 +484,7 @@ fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
     if let Some(store) = shard.store() {
         tasks.push(spawn_transaction_checks(shard, store));
     }
+    tasks.push(glommio::spawn_local(publish_engine_stats(shard.clone())));
     if let Some(metadata) = &shard.metadata {
         metadata.borrow().register_with_name_servers();
         let sweep_shard = shard.clone();
@@ -458,6 +501,24 @@ fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
         }));
     }
     tasks
+}
+
+/// Every [`lag::LAG_INTERVAL`]: this shard's consumer lag and busy time into its published
+/// statistics (for /metrics).
+async fn publish_engine_stats(shard: Rc<Shard>) {
+    loop {
+        glommio::timer::sleep(lag::LAG_INTERVAL).await;
+        // Task run time since the last call (glommio resets the stats it returns).
+        let busy = glommio::executor().executor_stats().executor_runtime();
+        let shared = shard.counters.stats.shared();
+        let busy_ns = u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX);
+        shared.engine.busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
+        let Some(store) = shard.store() else {
+            return;
+        };
+        let lags = lag::compute(&store, &shard.offsets, crate::metadata::topics::now_ms()).await;
+        shared.publish_lag(lags);
+    }
 }
 
 /// Serves what is still in flight (and forwarded work still arriving) for a bounded time.
@@ -589,6 +650,8 @@ async fn serve_connection(
     let id = ConnId::new(shard.id.0, counter);
     let (handle, outbound, backpressure) =
         channel::new_connection(id, peer, conn_limits(&shard.config.limits));
+    let engine = Arc::clone(shard.counters.stats.shared());
+    engine.engine.connections.fetch_add(1, Ordering::Relaxed);
     let (reader, writer) = futures_lite::io::split(stream);
     let writer_task = glommio::spawn_local(conn::write_loop(writer, outbound));
     let sink = ShardRef(shard.clone());
@@ -606,6 +669,7 @@ async fn serve_connection(
     // garbage gets nothing more, so stop it now (the socket closes with it).
     drop(handle);
     writer_task.cancel().await;
+    engine.engine.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 fn conn_limits(limits: &crate::config::FlowLimits) -> channel::ConnLimits {

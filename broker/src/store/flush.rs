@@ -190,7 +190,9 @@ async fn write_round(inner: &Inner) -> Result<(), StoreError> {
         .await
         .map_err(|e| StoreError::io("write", &seg.path, e))?;
     let stats = &inner.stats;
-    add(&stats.write_micros, started.elapsed().as_micros() as u64);
+    let write_us = started.elapsed().as_micros() as u64;
+    add(&stats.write_micros, write_us);
+    stats.observe(|e| e.write_us.observe(write_us));
     add(&stats.bytes_written, len);
     add(&stats.writes, 1);
     if inner.syncing.get() {
@@ -251,14 +253,19 @@ pub(crate) async fn sync_round(inner: &Inner) -> Result<(), StoreError> {
             break;
         }
     }
-    add(
-        &inner.stats.fdatasync_micros,
-        started.elapsed().as_micros() as u64,
-    );
+    let fdatasync_us = started.elapsed().as_micros() as u64;
+    add(&inner.stats.fdatasync_micros, fdatasync_us);
+    inner
+        .stats
+        .observe(|e| e.fdatasync_us.observe(fdatasync_us));
     inner.syncing.set(false);
     inner.progress.notify_all();
     result?;
     let mut st = inner.state.borrow_mut();
+    let committed_bytes = target.saturating_sub(st.log.flushed);
+    inner
+        .stats
+        .observe(|e| e.group_commit_bytes.observe(committed_bytes));
     st.log.flushed = st.log.flushed.max(target);
     let flushed = st.log.flushed;
     let covered = records_target - st.records_synced;

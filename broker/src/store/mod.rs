@@ -158,6 +158,18 @@ pub struct StoreStats {
     /// Zero bytes written ahead of the log end, and the fdatasyncs that committed them.
     pub zero_bytes: Cell<u64>,
     pub zero_fdatasyncs: Cell<u64>,
+    /// Where each write and fdatasync is also observed for the metrics endpoint (histograms
+    /// of atomics the shard publishes), once the server attaches it.
+    pub engine: std::cell::RefCell<Option<std::sync::Arc<crate::stats::ShardStats>>>,
+}
+
+impl StoreStats {
+    /// Runs `observe` on the attached engine statistics, if any.
+    pub(crate) fn observe(&self, observe: impl FnOnce(&crate::stats::counters::EngineStats)) {
+        if let Some(shared) = self.engine.borrow().as_ref() {
+            observe(&shared.engine);
+        }
+    }
 }
 
 /// The store's memory, by bounded structure (bytes held right now; each has a named bound).
@@ -617,6 +629,11 @@ impl Store {
             read_ahead_bytes: self.inner.read_ahead.held_bytes(),
             queues: queues.count() as u64,
         }
+    }
+
+    /// Publishes every write and fdatasync latency and group-commit size into `stats`.
+    pub fn attach_engine_stats(&self, stats: std::sync::Arc<crate::stats::ShardStats>) {
+        *self.inner.stats.engine.borrow_mut() = Some(stats);
     }
 
     /// The I/O failure that made the log read-only, if any.

@@ -12,15 +12,22 @@
 //! `null` for any field (the conversions of [`coerce`], no per-field annotations); absent fields
 //! (Java defaults); unknown fields; unknown enum names (kept verbatim, see `lenient_enum`).
 
+mod admin;
 pub mod coerce;
 pub mod fastjson;
 mod heartbeat;
 mod lenient;
+pub mod object_keys;
 mod register;
 mod route;
 mod tables;
 mod topic;
 
+pub use admin::{
+    AdminBody, BrokerStatsData, BrokerStatsItem, Connection, ConsumeStats, ConsumerConnection,
+    ConsumerOffsetSerializeWrapper, ConsumerRunningInfo, GroupList, OffsetWrapper,
+    ProducerConnection, ResetOffsetBody, TopicOffset, TopicStatsTable,
+};
 pub use heartbeat::{
     CheckClientConfigBody, ConsumeFromWhere, ConsumeType, ConsumerData, ConsumerListBody,
     ExpressionType, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, MessageModel,

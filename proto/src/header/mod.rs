@@ -5,6 +5,7 @@
 //! what a field must be (required fields present, numbers parsable) and lenient about what real
 //! clients send (surrounding whitespace, a leading `+`, extra fields).
 
+mod admin;
 mod client;
 mod namesrv;
 mod offset;
@@ -18,6 +19,7 @@ mod transaction;
 
 pub use crate::command::ExtFields;
 pub use crate::error::HeaderError;
+pub use admin::*;
 pub use client::*;
 pub use namesrv::*;
 pub use offset::*;

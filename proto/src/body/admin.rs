@@ -1,0 +1,236 @@
+//! Admin and statistics bodies (`org.apache.rocketmq.remoting.protocol.admin` and `.body`):
+//! what mqadmin, rocketmq-dashboard and rocketmq-exporter read from a broker.
+//!
+//! Bodies holding a `Map<MessageQueue, _>` are [`AdminBody`]: written and read in fastjson's
+//! object-key form (see [`super::object_keys`]), the only form Java decodes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::heartbeat::{ConsumeFromWhere, ConsumeType, MessageModel, SubscriptionData};
+use super::object_keys::{mq_map, quote_object_keys, unquote_object_keys};
+use super::{BodyError, JsonBody, MessageQueue};
+
+/// A body whose queue-keyed maps use fastjson's object keys on the wire.
+pub trait AdminBody: JsonBody {
+    /// fastjson's dialect: compact, sorted keys, queue keys as bare objects.
+    fn to_fastjson(&self) -> Vec<u8> {
+        let standard = self.to_json();
+        unquote_object_keys(standard.as_bytes()).into_owned()
+    }
+
+    /// Reads fastjson's dialect (object keys, unquoted numeric keys) or standard JSON.
+    fn from_fastjson(bytes: &[u8]) -> Result<Self, BodyError> {
+        let quoted = quote_object_keys(bytes);
+        Self::from_json(&quoted)
+    }
+}
+
+/// One queue's offsets in GET_TOPIC_STATS_INFO (`TopicOffset`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TopicOffset {
+    pub last_update_timestamp: i64,
+    pub max_offset: i64,
+    pub min_offset: i64,
+}
+
+/// GET_TOPIC_STATS_INFO (202) body (`TopicStatsTable`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TopicStatsTable {
+    #[serde(with = "mq_map")]
+    pub offset_table: BTreeMap<MessageQueue, TopicOffset>,
+}
+
+/// One queue of a group in GET_CONSUME_STATS (`OffsetWrapper`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct OffsetWrapper {
+    /// The queue's max offset.
+    pub broker_offset: i64,
+    /// The group's committed offset.
+    pub consumer_offset: i64,
+    /// Store time of the last consumed message, ms (0 if none).
+    pub last_timestamp: i64,
+    /// 5.x: the offset pulled so far (ringmq reports the committed offset).
+    pub pull_offset: i64,
+}
+
+/// GET_CONSUME_STATS (208) body (`ConsumeStats`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsumeStats {
+    pub consume_tps: f64,
+    #[serde(with = "mq_map")]
+    pub offset_table: BTreeMap<MessageQueue, OffsetWrapper>,
+}
+
+impl ConsumeStats {
+    /// Messages stored but not yet committed, over every queue (Java `computeTotalDiff`).
+    pub fn total_diff(&self) -> i64 {
+        self.offset_table
+            .values()
+            .map(|w| w.broker_offset - w.consumer_offset)
+            .sum()
+    }
+}
+
+/// One client connection (`Connection`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Connection {
+    pub client_addr: String,
+    pub client_id: String,
+    /// `LanguageCode` name (JAVA, CPP, GO, RUST, ...).
+    pub language: String,
+    pub version: i32,
+}
+
+/// GET_CONSUMER_CONNECTION_LIST (203) body (`ConsumerConnection`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsumerConnection {
+    pub connection_set: Vec<Connection>,
+    pub consume_from_where: Option<ConsumeFromWhere>,
+    pub consume_type: Option<ConsumeType>,
+    pub message_model: Option<MessageModel>,
+    /// Topic → subscription.
+    pub subscription_table: BTreeMap<String, SubscriptionData>,
+}
+
+/// GET_PRODUCER_CONNECTION_LIST (204) body (`ProducerConnection`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ProducerConnection {
+    pub connection_set: Vec<Connection>,
+}
+
+/// QUERY_TOPIC_CONSUME_BY_WHO (300) body (`GroupList`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct GroupList {
+    pub group_set: BTreeSet<String>,
+}
+
+/// RESET_CONSUMER_CLIENT_OFFSET (220) request body and INVOKE_BROKER_TO_RESET_OFFSET (222)
+/// response body (`ResetOffsetBody`): the offset each queue was reset to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ResetOffsetBody {
+    #[serde(with = "mq_map")]
+    pub offset_table: BTreeMap<MessageQueue, i64>,
+}
+
+/// GET_ALL_CONSUMER_OFFSET (43) body (`ConsumerOffsetSerializeWrapper`): `topic@group` →
+/// queue id → committed offset.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsumerOffsetSerializeWrapper {
+    pub offset_table: BTreeMap<String, BTreeMap<i32, i64>>,
+}
+
+/// One window of VIEW_BROKER_STATS_DATA (`BrokerStatsItem`): the sum over the window, per
+/// second, and the average value per event (bytes per message for size stats).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BrokerStatsItem {
+    pub avgpt: f64,
+    pub sum: i64,
+    pub tps: f64,
+}
+
+/// VIEW_BROKER_STATS_DATA (315) body (`BrokerStatsData`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct BrokerStatsData {
+    pub stats_day: BrokerStatsItem,
+    pub stats_hour: BrokerStatsItem,
+    pub stats_minute: BrokerStatsItem,
+}
+
+/// GET_CONSUMER_RUNNING_INFO (307) body (`ConsumerRunningInfo`), as a client reports it. The
+/// per-queue process state varies by client and version, so it is kept as raw JSON values.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsumerRunningInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jstack: Option<String>,
+    #[serde(with = "mq_map")]
+    pub mq_table: BTreeMap<MessageQueue, serde_json::Value>,
+    pub properties: BTreeMap<String, String>,
+    pub status_table: BTreeMap<String, serde_json::Value>,
+    pub subscription_set: Vec<SubscriptionData>,
+}
+
+impl JsonBody for TopicStatsTable {}
+impl JsonBody for ConsumeStats {}
+impl JsonBody for ConsumerConnection {}
+impl JsonBody for ProducerConnection {}
+impl JsonBody for GroupList {}
+impl JsonBody for ResetOffsetBody {}
+impl JsonBody for ConsumerOffsetSerializeWrapper {}
+impl JsonBody for BrokerStatsData {}
+impl JsonBody for ConsumerRunningInfo {}
+impl AdminBody for TopicStatsTable {}
+impl AdminBody for ConsumeStats {}
+impl AdminBody for ResetOffsetBody {}
+impl AdminBody for ConsumerRunningInfo {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(id: i32) -> MessageQueue {
+        MessageQueue {
+            broker_name: "b".into(),
+            queue_id: id,
+            topic: "t".into(),
+        }
+    }
+
+    #[test]
+    fn topic_stats_use_fastjson_object_keys() {
+        let mut table = TopicStatsTable::default();
+        table.offset_table.insert(
+            queue(0),
+            TopicOffset {
+                last_update_timestamp: 7,
+                max_offset: 5,
+                min_offset: 1,
+            },
+        );
+        let wire = table.to_fastjson();
+        assert_eq!(
+            std::str::from_utf8(&wire).unwrap(),
+            r#"{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"t"}:{"lastUpdateTimestamp":7,"maxOffset":5,"minOffset":1}}}"#
+        );
+        assert_eq!(TopicStatsTable::from_fastjson(&wire).unwrap(), table);
+    }
+
+    #[test]
+    fn java_consume_stats_decode() {
+        // As a Java 5.x broker writes it (fastjson, keys sorted, object keys).
+        let java = br#"{"consumeTps":1.5,"offsetTable":{{"brokerName":"broker-a","queueId":1,"topic":"T"}:{"brokerOffset":10,"consumerOffset":4,"lastTimestamp":1700000000000,"pullOffset":6}}}"#;
+        let stats = ConsumeStats::from_fastjson(java).unwrap();
+        assert_eq!(stats.total_diff(), 6);
+        assert_eq!(stats.consume_tps, 1.5);
+    }
+
+    #[test]
+    fn all_consumer_offsets_accept_unquoted_queue_ids() {
+        let java = br#"{"offsetTable":{"T@g":{0:5,1:7}}}"#;
+        let wrapper = ConsumerOffsetSerializeWrapper::from_json(java).unwrap();
+        assert_eq!(wrapper.offset_table["T@g"][&1], 7);
+    }
+
+    #[test]
+    fn consumer_connection_reads_enum_names() {
+        let java = br#"{"connectionSet":[{"clientAddr":"127.0.0.1:5000","clientId":"c1","language":"JAVA","version":453}],"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","subscriptionTable":{"T":{"subString":"*","topic":"T"}}}"#;
+        let body = ConsumerConnection::from_json(java).unwrap();
+        assert_eq!(body.connection_set[0].version, 453);
+        assert_eq!(body.message_model, Some(MessageModel::Clustering));
+        assert_eq!(body.subscription_table["T"].sub_string, "*");
+    }
+}
