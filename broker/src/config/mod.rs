@@ -92,6 +92,14 @@ pub struct BrokerConfig {
     pub transaction_timeout_ms: u64,
     /// Check-backs before a half message is given up (`transactionCheckMax`).
     pub transaction_check_max: u32,
+    /// Delay of each level, milliseconds (`messageDelayLevel`, "1s 5s ... 2h").
+    pub message_delay_level_ms: Vec<u64>,
+    /// Timers due further ahead are refused (`timerMaxDelaySec`).
+    pub timer_max_delay_sec: u64,
+    /// Timer messages are accepted (`timerWheelEnable`); off: refused as Java does.
+    pub timer_wheel_enable: bool,
+    /// Unknown consumer groups are created on heartbeat and pull (`autoCreateSubscriptionGroup`).
+    pub auto_create_subscription_group: bool,
 }
 
 impl Default for BrokerConfig {
@@ -134,6 +142,10 @@ impl Default for BrokerConfig {
             transaction_check_interval_ms: 60_000,
             transaction_timeout_ms: 6_000,
             transaction_check_max: 15,
+            message_delay_level_ms: crate::schedule::ScheduleConfig::default().level_delays_ms,
+            timer_max_delay_sec: crate::schedule::DEFAULT_TIMER_MAX_DELAY_SEC,
+            timer_wheel_enable: true,
+            auto_create_subscription_group: true,
         }
     }
 }
@@ -217,8 +229,6 @@ const IGNORED_ROCKETMQ_KEYS: &[&str] = &[
     "listenPortHA",
     "enablePropertyFilter",
     "brokerFastFailureEnable",
-    // Consumer groups are always created on first heartbeat; there is no group admin yet.
-    "autoCreateSubscriptionGroup",
 ];
 
 /// Where a key's value came from, for messages.
@@ -287,6 +297,13 @@ impl BrokerConfig {
             "transactionCheckInterval" => self.transaction_check_interval_ms = v.number()?,
             "transactionTimeOut" => self.transaction_timeout_ms = v.number()?,
             "transactionCheckMax" => self.transaction_check_max = v.number()?,
+            "messageDelayLevel" => {
+                self.message_delay_level_ms = crate::schedule::parse_delay_levels(v.value)
+                    .map_err(|_| v.bad("delay levels like \"1s 5s 10s 1m 2h 1d\" (1 to 64)"))?
+            }
+            "timerMaxDelaySec" => self.timer_max_delay_sec = v.number()?,
+            "timerWheelEnable" => self.timer_wheel_enable = v.boolean()?,
+            "autoCreateSubscriptionGroup" => self.auto_create_subscription_group = v.boolean()?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
                 return Ok(Some(ConfigWarning::IgnoredKey {
                     source_name: source.0.to_string(),
@@ -404,10 +421,27 @@ impl BrokerConfig {
         let mut out = String::new();
         let pairs = self.identity_pairs().into_iter();
         let pairs = pairs.chain(self.store_pairs()).chain(self.service_pairs());
+        let pairs = pairs.chain(self.schedule_pairs());
         for (key, value) in pairs.chain(self.limits.properties()) {
             write_pair(&mut out, key, &value);
         }
         out
+    }
+
+    /// Delay levels, timers and subscription groups.
+    fn schedule_pairs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "messageDelayLevel",
+                crate::schedule::format_delay_levels(&self.message_delay_level_ms),
+            ),
+            ("timerMaxDelaySec", self.timer_max_delay_sec.to_string()),
+            ("timerWheelEnable", self.timer_wheel_enable.to_string()),
+            (
+                "autoCreateSubscriptionGroup",
+                self.auto_create_subscription_group.to_string(),
+            ),
+        ]
     }
 
     /// Who the broker is and where it is reachable.

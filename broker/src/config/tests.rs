@@ -269,3 +269,22 @@ fn in_memory_share_of_physical_memory() {
     config.access_message_in_memory_max_ratio_percent = 100;
     assert_eq!(config.in_memory_max_bytes(u64::MAX), u64::MAX);
 }
+
+#[test]
+fn schedule_keys() {
+    let mut c = BrokerConfig::default();
+    assert_eq!(c.message_delay_level_ms.len(), 18);
+    c.apply_properties(
+        "b.conf",
+        "messageDelayLevel=1s 2m 1h\ntimerMaxDelaySec=60\ntimerWheelEnable=false\nautoCreateSubscriptionGroup=false\n",
+    )
+    .unwrap();
+    assert_eq!(c.message_delay_level_ms, vec![1000, 120_000, 3_600_000]);
+    assert_eq!(c.timer_max_delay_sec, 60);
+    assert!(!c.timer_wheel_enable);
+    assert!(!c.auto_create_subscription_group);
+    let e = c
+        .apply_properties("b.conf", "messageDelayLevel=1x\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("messageDelayLevel"), "{e}");
+}

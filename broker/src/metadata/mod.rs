@@ -9,6 +9,7 @@
 //!   message on the shard mesh and a reply channel; see `processor::ShardMesh`.
 
 pub mod clients;
+pub mod groups;
 pub mod locks;
 pub mod offsets;
 pub mod registrar;

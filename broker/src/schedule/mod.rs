@@ -105,9 +105,32 @@ pub fn parse_delay_levels(text: &str) -> Result<Vec<u64>, LevelsError> {
     Ok(levels)
 }
 
+/// Writes levels back in `messageDelayLevel`'s form, with the largest whole unit.
+pub fn format_delay_levels(levels_ms: &[u64]) -> String {
+    let one = |ms: u64| {
+        for (unit, unit_ms) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)] {
+            if ms >= unit_ms && ms % unit_ms == 0 {
+                return format!("{}{unit}", ms / unit_ms);
+            }
+        }
+        format!("{}s", ms / 1000)
+    };
+    levels_ms
+        .iter()
+        .map(|&ms| one(ms))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn levels_format_back_to_the_same_text() {
+        let levels = parse_delay_levels(DEFAULT_DELAY_LEVELS).unwrap();
+        assert_eq!(format_delay_levels(&levels), DEFAULT_DELAY_LEVELS);
+    }
 
     #[test]
     fn default_levels_are_javas() {

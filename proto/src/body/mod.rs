@@ -14,6 +14,7 @@
 
 pub mod coerce;
 pub mod fastjson;
+mod group;
 mod heartbeat;
 mod lenient;
 mod register;
@@ -21,6 +22,7 @@ mod route;
 mod tables;
 mod topic;
 
+pub use group::{DelayOffsetBody, SubscriptionGroupConfig, SubscriptionGroupWrapper};
 pub use heartbeat::{
     CheckClientConfigBody, ConsumeFromWhere, ConsumeType, ConsumerData, ConsumerListBody,
     ExpressionType, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, MessageModel,
@@ -105,3 +107,6 @@ impl JsonBody for LockBatchRequestBody {}
 impl JsonBody for LockBatchResponseBody {}
 impl JsonBody for MessageQueue {}
 impl JsonBody for CheckClientConfigBody {}
+impl JsonBody for SubscriptionGroupConfig {}
+impl JsonBody for SubscriptionGroupWrapper {}
+impl JsonBody for DelayOffsetBody {}
