@@ -103,3 +103,11 @@ mod tests {
         assert!(now_ns() >= ns);
     }
 }
+
+/// Wall-clock microseconds since the Unix epoch (to compare with a broker's epoch-ms due times).
+pub fn unix_now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
