@@ -16,7 +16,7 @@ pub mod progress;
 pub mod service;
 pub mod timers;
 
-pub use plan::{plan, Placement, PlanError};
+pub use plan::{hold, plan, Held, Placement, PlanError};
 pub use service::{ScheduleService, ServiceStats};
 
 /// Java's `TopicValidator.RMQ_SYS_SCHEDULE_TOPIC`: delay-level messages, queue = level - 1.
@@ -42,6 +42,8 @@ pub struct ScheduleConfig {
     pub level_delays_ms: Vec<u64>,
     /// Timers due further ahead are refused (`timerMaxDelaySec`).
     pub timer_max_delay_sec: u64,
+    /// Timer messages are accepted (`timerWheelEnable`).
+    pub timer_enabled: bool,
 }
 
 impl Default for ScheduleConfig {
@@ -50,11 +52,21 @@ impl Default for ScheduleConfig {
             level_delays_ms: parse_delay_levels(DEFAULT_DELAY_LEVELS)
                 .expect("default levels parse"),
             timer_max_delay_sec: DEFAULT_TIMER_MAX_DELAY_SEC,
+            timer_enabled: true,
         }
     }
 }
 
 impl ScheduleConfig {
+    /// The schedule settings of a broker configuration.
+    pub fn from_broker(config: &crate::config::BrokerConfig) -> ScheduleConfig {
+        ScheduleConfig {
+            level_delays_ms: config.message_delay_level_ms.clone(),
+            timer_max_delay_sec: config.timer_max_delay_sec,
+            timer_enabled: config.timer_wheel_enable,
+        }
+    }
+
     /// Highest level (levels are 1-based).
     pub fn max_level(&self) -> u32 {
         self.level_delays_ms.len() as u32

@@ -10,6 +10,8 @@
 use ringmq_proto::message::properties::{PropertiesIter, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR};
 use ringmq_proto::message::{find_property, property};
 
+use ringmq_proto::code::ResponseCode;
+
 use super::{ScheduleConfig, SCHEDULE_TOPIC, TIMER_TOPIC};
 
 /// Where a message goes on send.
@@ -53,6 +55,50 @@ pub enum PlanError {
     /// (WHEEL_TIMER_MSG_ILLEGAL → MESSAGE_ILLEGAL).
     #[error("timer message illegal, the delay time should not be bigger than the max delay {max_delay_ms}ms; or if set del msg, the delay time should be bigger than the current time")]
     TimerIllegal { max_delay_ms: i64 },
+    /// A timer message while `timerWheelEnable=false` (WHEEL_TIMER_NOT_ENABLE → SYSTEM_ERROR).
+    #[error("accurate timer message is not enabled, timerWheelEnable is false")]
+    TimerNotEnabled,
+}
+
+impl PlanError {
+    /// The response code Java answers with.
+    pub fn response_code(&self) -> ResponseCode {
+        match self {
+            PlanError::TimerIllegal { .. } => ResponseCode::MessageIllegal,
+            PlanError::BadDelayLevel(_) | PlanError::TimerNotEnabled => ResponseCode::SystemError,
+        }
+    }
+}
+
+/// A message the send path stores in a system topic instead of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub topic: &'static str,
+    pub queue_id: i32,
+    /// The held record's properties ([`held_properties`]).
+    pub properties: Vec<u8>,
+}
+
+/// The send path's one call: `None` to store the message as it is, or where and with which
+/// properties to hold it. `client` are the properties the client sent, `stored` the ones the
+/// broker is about to store (with UNIQ_KEY etc.).
+pub fn hold(
+    config: &ScheduleConfig,
+    client: &[u8],
+    stored: &[u8],
+    real_topic: &str,
+    real_queue_id: i32,
+    now_ms: i64,
+) -> Result<Option<Held>, PlanError> {
+    let placement = plan(client, now_ms, config)?;
+    let Some((topic, queue_id)) = placement.holding_queue() else {
+        return Ok(None);
+    };
+    Ok(Some(Held {
+        topic,
+        queue_id,
+        properties: held_properties(stored, &placement, real_topic, real_queue_id),
+    }))
 }
 
 fn text(v: &[u8]) -> String {
@@ -110,6 +156,9 @@ fn plan_timer(
     } else {
         return Ok(Placement::Immediate);
     };
+    if !config.timer_enabled {
+        return Err(PlanError::TimerNotEnabled);
+    }
     if due_ms <= now_ms {
         return Ok(Placement::Immediate);
     }
