@@ -92,12 +92,8 @@ pub struct BrokerConfig {
     pub transaction_timeout_ms: u64,
     /// Check-backs before a half message is given up (`transactionCheckMax`).
     pub transaction_check_max: u32,
-    /// Delay of each level, milliseconds (`messageDelayLevel`, "1s 5s ... 2h").
-    pub message_delay_level_ms: Vec<u64>,
-    /// Timers due further ahead are refused (`timerMaxDelaySec`).
-    pub timer_max_delay_sec: u64,
-    /// Timer messages are accepted (`timerWheelEnable`); off: refused as Java does.
-    pub timer_wheel_enable: bool,
+    /// Delay levels and timers: `messageDelayLevel`, `timerMaxDelaySec`, `timerWheelEnable`.
+    pub schedule: crate::schedule::ScheduleConfig,
     /// Unknown consumer groups are created on heartbeat and pull (`autoCreateSubscriptionGroup`).
     pub auto_create_subscription_group: bool,
 }
@@ -142,9 +138,7 @@ impl Default for BrokerConfig {
             transaction_check_interval_ms: 60_000,
             transaction_timeout_ms: 6_000,
             transaction_check_max: 15,
-            message_delay_level_ms: crate::schedule::ScheduleConfig::default().level_delays_ms,
-            timer_max_delay_sec: crate::schedule::DEFAULT_TIMER_MAX_DELAY_SEC,
-            timer_wheel_enable: true,
+            schedule: crate::schedule::ScheduleConfig::default(),
             auto_create_subscription_group: true,
         }
     }
@@ -298,11 +292,11 @@ impl BrokerConfig {
             "transactionTimeOut" => self.transaction_timeout_ms = v.number()?,
             "transactionCheckMax" => self.transaction_check_max = v.number()?,
             "messageDelayLevel" => {
-                self.message_delay_level_ms = crate::schedule::parse_delay_levels(v.value)
+                self.schedule.level_delays_ms = crate::schedule::parse_delay_levels(v.value)
                     .map_err(|_| v.bad("delay levels like \"1s 5s 10s 1m 2h 1d\" (1 to 64)"))?
             }
-            "timerMaxDelaySec" => self.timer_max_delay_sec = v.number()?,
-            "timerWheelEnable" => self.timer_wheel_enable = v.boolean()?,
+            "timerMaxDelaySec" => self.schedule.timer_max_delay_sec = v.number()?,
+            "timerWheelEnable" => self.schedule.timer_enabled = v.boolean()?,
             "autoCreateSubscriptionGroup" => self.auto_create_subscription_group = v.boolean()?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
                 return Ok(Some(ConfigWarning::IgnoredKey {
@@ -433,10 +427,13 @@ impl BrokerConfig {
         vec![
             (
                 "messageDelayLevel",
-                crate::schedule::format_delay_levels(&self.message_delay_level_ms),
+                crate::schedule::format_delay_levels(&self.schedule.level_delays_ms),
             ),
-            ("timerMaxDelaySec", self.timer_max_delay_sec.to_string()),
-            ("timerWheelEnable", self.timer_wheel_enable.to_string()),
+            (
+                "timerMaxDelaySec",
+                self.schedule.timer_max_delay_sec.to_string(),
+            ),
+            ("timerWheelEnable", self.schedule.timer_enabled.to_string()),
             (
                 "autoCreateSubscriptionGroup",
                 self.auto_create_subscription_group.to_string(),

@@ -58,15 +58,6 @@ impl Default for ScheduleConfig {
 }
 
 impl ScheduleConfig {
-    /// The schedule settings of a broker configuration.
-    pub fn from_broker(config: &crate::config::BrokerConfig) -> ScheduleConfig {
-        ScheduleConfig {
-            level_delays_ms: config.message_delay_level_ms.clone(),
-            timer_max_delay_sec: config.timer_max_delay_sec,
-            timer_enabled: config.timer_wheel_enable,
-        }
-    }
-
     /// Highest level (levels are 1-based).
     pub fn max_level(&self) -> u32 {
         self.level_delays_ms.len() as u32

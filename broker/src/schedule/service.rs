@@ -148,7 +148,7 @@ impl ScheduleService {
     }
 
     /// Stops the task: it finishes its batch, writes its progress and drops its store handle.
-    pub async fn stop(self) {
+    pub async fn stop(&self) {
         self.stop.set(true);
         let _ = self.done.recv_async().await;
     }
