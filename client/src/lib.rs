@@ -84,4 +84,4 @@ pub use validate::{validate_message, validate_topic, TOPIC_MAX_LEN};
 
 /// Re-exported so users can build topic configs and read cluster info without naming the
 /// protocol crate.
-pub use ringmq_proto::body::{ClusterInfo, TopicConfig};
+pub use ringmq_proto::body::{ClusterInfo, SubscriptionGroupConfig, TopicConfig};

@@ -310,7 +310,7 @@ pub(crate) fn consumer_send_msg_back(
     group: &str,
     message: &MessageExt,
     delay_level: i32,
-    max_reconsume_times: i32,
+    max_reconsume_times: Option<i32>,
 ) -> RemotingCommand {
     let header = ConsumerSendMsgBackRequestHeader {
         offset: message.commit_log_offset,
@@ -319,7 +319,7 @@ pub(crate) fn consumer_send_msg_back(
         origin_msg_id: Some(message.msg_id()),
         origin_topic: Some(message.topic.clone()),
         unit_mode: false,
-        max_reconsume_times: Some(max_reconsume_times),
+        max_reconsume_times,
         broker_name: Some(message.broker_name.clone()),
     };
     request(RequestCode::ConsumerSendMsgBack, &header, Bytes::new())
@@ -469,4 +469,36 @@ mod tests {
         assert_eq!(groups, ["pg", "CLIENT_INNER_PRODUCER"]);
         assert!(data.consumer_data_set.is_empty());
     }
+}
+
+/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): the group's configuration as the JSON body.
+pub(crate) fn update_and_create_subscription_group(
+    config: &ringmq_proto::body::SubscriptionGroupConfig,
+) -> RemotingCommand {
+    use ringmq_proto::body::JsonBody;
+    RemotingCommand::new_request(
+        RequestCode::UpdateAndCreateSubscriptionGroup.code(),
+        Default::default(),
+        Bytes::from(config.to_json().into_bytes()),
+    )
+}
+
+/// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
+pub(crate) fn get_all_subscription_group_config() -> RemotingCommand {
+    RemotingCommand::new_request(
+        RequestCode::GetAllSubscriptionGroupConfig.code(),
+        Default::default(),
+        Bytes::new(),
+    )
+}
+
+/// DELETE_SUBSCRIPTIONGROUP (207): `groupName` in the header.
+pub(crate) fn delete_subscription_group(group: &str) -> RemotingCommand {
+    let mut ext = ringmq_proto::command::ExtFields::default();
+    ext.insert("groupName", group.to_string());
+    RemotingCommand::new_request(
+        RequestCode::DeleteSubscriptionGroup.code(),
+        ext,
+        Bytes::new(),
+    )
 }

@@ -352,3 +352,88 @@ fn a_kill_9_while_messages_wait_loses_nothing_and_repeats_within_the_bound() {
         deliveries - distinct
     );
 }
+
+#[test]
+fn a_group_with_retry_max_times_1_ends_in_its_readable_dlq() {
+    let namesrv = Namesrv::start();
+    let ns = namesrv.addr_string();
+    let broker = Broker::start(&ns, "broker-a", &["--set", LEVELS]);
+    let addr = broker.addr();
+    run(move || async move {
+        let admin = Admin::new(config(&ns)).unwrap();
+        create_topic(&admin, &addr, "Doomed", 1).await;
+        let group = ringmq_client::SubscriptionGroupConfig {
+            retry_max_times: 1,
+            ..ringmq_client::SubscriptionGroupConfig::new("cg-dlq")
+        };
+        admin
+            .create_subscription_group(&addr, &group)
+            .await
+            .unwrap();
+        let listed = admin.subscription_groups(&addr).await.unwrap();
+        assert_eq!(listed.subscription_group_table["cg-dlq"].retry_max_times, 1);
+        let attempts: Log = Rc::default();
+        let sink = attempts.clone();
+        let always_later = move |_: &MessageQueue, messages: &[MessageExt]| {
+            for m in messages {
+                sink.borrow_mut()
+                    .push((String::new(), m.clone(), wall_ms()));
+            }
+            ConsumeStatus::ReconsumeLater
+        };
+        let consumer = PushConsumer::start(
+            push_config(&ns, "cg-dlq", "d"),
+            &[("Doomed", "*")],
+            always_later,
+        )
+        .await
+        .unwrap();
+        let producer = Producer::start(ProducerConfig::new(config(&ns), "pg-dlq")).unwrap();
+        producer
+            .send(Message::new("Doomed", "doomed"))
+            .await
+            .unwrap();
+        // Attempt 1, then the retry at level 3, then the DLQ: read it with another group.
+        let dlq: Log = Rc::default();
+        let mut reader = None;
+        let deadline = Instant::now() + DELIVERY_WAIT;
+        while dlq.borrow().is_empty() {
+            assert!(Instant::now() < deadline, "nothing readable in %DLQ%cg-dlq");
+            if reader.is_none() && admin.topic_route("%DLQ%cg-dlq").await.is_ok() {
+                let c = PushConsumer::start(
+                    push_config(&ns, "cg-dlq-reader", "r"),
+                    &[("%DLQ%cg-dlq", "*")],
+                    logger(&dlq),
+                )
+                .await
+                .unwrap();
+                reader = Some(c);
+            }
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+        }
+        let (body, m, _) = dlq.borrow()[0].clone();
+        assert_eq!(body, "doomed");
+        assert_eq!(m.topic, "%DLQ%cg-dlq");
+        assert_eq!(m.property("RETRY_TOPIC"), Some("Doomed"));
+        assert_eq!(
+            attempts.borrow().len(),
+            2,
+            "one first delivery and one retry"
+        );
+        assert_eq!(attempts.borrow()[1].1.reconsume_times, 1);
+        admin
+            .delete_subscription_group(&addr, "cg-dlq")
+            .await
+            .unwrap();
+        let listed = admin.subscription_groups(&addr).await.unwrap();
+        assert!(!listed.subscription_group_table.contains_key("cg-dlq"));
+        if let Some(r) = reader {
+            r.shutdown().await;
+        }
+        consumer.shutdown().await;
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(broker);
+    drop(namesrv);
+}

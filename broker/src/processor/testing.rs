@@ -18,6 +18,7 @@ use super::{admin, lookup, Outcome, ShardMesh};
 use crate::channel::{self, ConnHandle, ConnId};
 use crate::config::BrokerConfig;
 use crate::metadata::offsets::ConsumerOffsets;
+use crate::metadata::groups::GroupTable;
 use crate::metadata::topics::TopicTable;
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata};
 use crate::store::{QueryResult, Store, StoreConfig};
@@ -67,7 +68,8 @@ impl Fixture {
         store_config.max_record_bytes = 1024 * 1024;
         let store = Store::open(store_config).await.expect("store opens");
         let topics = TopicTable::load(dir.path(), &config).expect("topic table");
-        let metadata = Metadata::new(topics, config.broker_permission, None);
+        let groups = GroupTable::load(&dir.path().join("config"), true).expect("group table");
+        let metadata = Metadata::new(topics, groups, config.broker_permission, None);
         let offsets =
             ConsumerOffsets::load(ConsumerOffsets::file_path(dir.path(), 0)).expect("offsets load");
         let store_host: SocketAddr = "127.0.0.1:10911".parse().expect("address");
