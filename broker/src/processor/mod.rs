@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod group;
 pub mod lookup;
 pub mod offset;
 pub mod pull;
@@ -90,6 +91,8 @@ pub trait ShardMesh {
     ) -> flume::Receiver<Result<QueryResult, String>>;
     /// Collects every shard's counters (this one included); one answer each.
     fn counters_everywhere(&self) -> flume::Receiver<runtime_info::ShardCounters>;
+    /// Collects every shard's schedule progress per delay level (this one included).
+    fn delay_offsets_everywhere(&self) -> flume::Receiver<Vec<u64>>;
 }
 
 /// REQUEST_CODE_NOT_SUPPORTED with Java's remark (reference §1.5).

@@ -17,8 +17,8 @@ use super::runtime_info::{self, RequestCounters, ShardCounters};
 use super::{admin, lookup, Outcome, ShardMesh};
 use crate::channel::{self, ConnHandle, ConnId};
 use crate::config::BrokerConfig;
-use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::groups::GroupTable;
+use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::topics::TopicTable;
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata};
 use crate::store::{QueryResult, Store, StoreConfig};
@@ -109,6 +109,13 @@ impl Fixture {
 }
 
 impl ShardMesh for Fixture {
+    /// One shard whose level 1 delivered 3 messages.
+    fn delay_offsets_everywhere(&self) -> flume::Receiver<Vec<u64>> {
+        let (reply, answer) = flume::bounded(1);
+        reply.send(vec![3, 0]).expect("receiver held");
+        answer
+    }
+
     fn create_topic_on_send(
         &self,
         request: CreateTopicRequest,

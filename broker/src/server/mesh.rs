@@ -31,6 +31,8 @@ pub enum ShardMsg {
     /// The live connections of a producer group (a shard's transaction check-back); only the
     /// metadata shard receives these.
     ProducerChannels(String, flume::Sender<Vec<ConnHandle>>),
+    /// GET_ALL_DELAY_OFFSET asks for this shard's schedule progress per level.
+    DelayOffsetsQuery(flume::Sender<Vec<u64>>),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),
     /// Stop accepting, finish in-flight work, persist, exit.

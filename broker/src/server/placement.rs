@@ -50,6 +50,7 @@ pub enum Handler {
     CheckClientConfig,
     GetBrokerRuntimeInfo,
     EndTransaction,
+    GetAllDelayOffset,
     /// Served with `&mut Metadata` on the metadata shard.
     Meta(MetaHandler),
     NotSupported,
@@ -68,6 +69,9 @@ pub enum MetaHandler {
     GetAllTopicConfig,
     UpdateBrokerConfig,
     GetBrokerConfig,
+    UpdateAndCreateSubscriptionGroup,
+    GetAllSubscriptionGroupConfig,
+    DeleteSubscriptionGroup,
 }
 
 /// One row of the table.
@@ -111,6 +115,14 @@ pub fn entry(code: RequestCode) -> Entry {
         C::GetAllTopicConfig => (P::Metadata, H::Meta(M::GetAllTopicConfig)),
         C::UpdateBrokerConfig => (P::Metadata, H::Meta(M::UpdateBrokerConfig)),
         C::GetBrokerConfig => (P::Metadata, H::Meta(M::GetBrokerConfig)),
+        C::GetAllDelayOffset => (P::Receiving, H::GetAllDelayOffset),
+        C::UpdateAndCreateSubscriptionGroup => {
+            (P::Metadata, H::Meta(M::UpdateAndCreateSubscriptionGroup))
+        }
+        C::GetAllSubscriptionGroupConfig => {
+            (P::Metadata, H::Meta(M::GetAllSubscriptionGroupConfig))
+        }
+        C::DeleteSubscriptionGroup => (P::Metadata, H::Meta(M::DeleteSubscriptionGroup)),
         _ => (P::Receiving, H::NotSupported),
     };
     Entry { placement, handler }
@@ -189,6 +201,10 @@ mod tests {
         RequestCode::GetAllTopicConfig,
         RequestCode::UpdateBrokerConfig,
         RequestCode::GetBrokerConfig,
+        RequestCode::GetAllDelayOffset,
+        RequestCode::UpdateAndCreateSubscriptionGroup,
+        RequestCode::GetAllSubscriptionGroupConfig,
+        RequestCode::DeleteSubscriptionGroup,
     ];
 
     #[test]

@@ -155,6 +155,11 @@ fn timers_and_levels_are_delivered_not_before_due() {
             find_property(&got[4].2, "REAL_TOPIC"),
             Some(REAL.as_bytes())
         );
+        // The records are readable once written; the task counts them when its append returns.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while svc.stats().delivered < 5 && Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
         assert_eq!(svc.stats().delivered, 5);
         assert_eq!(svc.level_offsets(), vec![1, 0]);
         svc.stop().await;
