@@ -375,6 +375,38 @@ pub(crate) fn end_transaction(
     command
 }
 
+/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): the group's configuration as the JSON body.
+pub(crate) fn update_and_create_subscription_group(
+    config: &ringmq_proto::body::SubscriptionGroupConfig,
+) -> RemotingCommand {
+    use ringmq_proto::body::JsonBody;
+    RemotingCommand::new_request(
+        RequestCode::UpdateAndCreateSubscriptionGroup.code(),
+        Default::default(),
+        Bytes::from(config.to_json().into_bytes()),
+    )
+}
+
+/// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
+pub(crate) fn get_all_subscription_group_config() -> RemotingCommand {
+    RemotingCommand::new_request(
+        RequestCode::GetAllSubscriptionGroupConfig.code(),
+        Default::default(),
+        Bytes::new(),
+    )
+}
+
+/// DELETE_SUBSCRIPTIONGROUP (207): `groupName` in the header.
+pub(crate) fn delete_subscription_group(group: &str) -> RemotingCommand {
+    let mut ext = ringmq_proto::command::ExtFields::default();
+    ext.insert("groupName", group.to_string());
+    RemotingCommand::new_request(
+        RequestCode::DeleteSubscriptionGroup.code(),
+        ext,
+        Bytes::new(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,36 +501,4 @@ mod tests {
         assert_eq!(groups, ["pg", "CLIENT_INNER_PRODUCER"]);
         assert!(data.consumer_data_set.is_empty());
     }
-}
-
-/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): the group's configuration as the JSON body.
-pub(crate) fn update_and_create_subscription_group(
-    config: &ringmq_proto::body::SubscriptionGroupConfig,
-) -> RemotingCommand {
-    use ringmq_proto::body::JsonBody;
-    RemotingCommand::new_request(
-        RequestCode::UpdateAndCreateSubscriptionGroup.code(),
-        Default::default(),
-        Bytes::from(config.to_json().into_bytes()),
-    )
-}
-
-/// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
-pub(crate) fn get_all_subscription_group_config() -> RemotingCommand {
-    RemotingCommand::new_request(
-        RequestCode::GetAllSubscriptionGroupConfig.code(),
-        Default::default(),
-        Bytes::new(),
-    )
-}
-
-/// DELETE_SUBSCRIPTIONGROUP (207): `groupName` in the header.
-pub(crate) fn delete_subscription_group(group: &str) -> RemotingCommand {
-    let mut ext = ringmq_proto::command::ExtFields::default();
-    ext.insert("groupName", group.to_string());
-    RemotingCommand::new_request(
-        RequestCode::DeleteSubscriptionGroup.code(),
-        ext,
-        Bytes::new(),
-    )
 }
