@@ -104,7 +104,11 @@ fn due_of(props: &[u8]) -> i64 {
 }
 
 async fn open(dir: &Path) -> Rc<Store> {
-    Rc::new(Store::open(StoreConfig::new(dir, 0)).await.unwrap())
+    let mut config = StoreConfig::new(dir, 0);
+    // Small segments: tests run in parallel on shared disks.
+    config.segment_size_bytes = 16 * 1024 * 1024;
+    config.max_record_bytes = 1024 * 1024;
+    Rc::new(Store::open(config).await.unwrap())
 }
 
 #[test]
