@@ -18,6 +18,8 @@
 //!   queue locks, name-server registration; plus each shard's consumer offsets.
 //! * [`processor`] — request handlers by area: send, pull, offsets, lookups, send-back, client
 //!   registrations, administration. Each takes only what it uses and returns an `Outcome`.
+//! * [`schedule`] — delay levels and timer messages: the send-side decision and each shard's
+//!   delivery task over its own store.
 //! * [`store`] — each shard's storage engine (commit log, consume queues, index, recovery).
 //! * [`persist`] — atomic writes of small metadata files.
 
@@ -28,6 +30,7 @@ pub mod filter;
 pub mod metadata;
 pub mod persist;
 pub mod processor;
+pub mod schedule;
 pub mod server;
 pub mod shard_map;
 pub mod stats;

@@ -123,10 +123,29 @@ fn send_back(
     )
 }
 
+/// Pulls until the queue holds a record at `offset` (a retry is held for its delay level
+/// first), within a bounded wait.
+fn pull_when_due(
+    client: &mut Client,
+    topic: &str,
+    offset: i64,
+) -> ringmq_proto::command::RemotingCommand {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let pulled = pull_now(client, topic, 0, offset);
+        if !pulled.body.is_empty() || std::time::Instant::now() > deadline {
+            return pulled;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn send_back_goes_to_the_retry_topic_then_the_dead_letter_queue() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = start_broker(&dir.path().join("store"), &[]);
+    // Short delay levels: the retries are held for level 3 and 4 before they appear.
+    let levels = ["--set", "messageDelayLevel=1s 1s 1s 1s 1s"];
+    let broker = start_broker(&dir.path().join("store"), &levels);
     let mut client = broker.connect();
     create_topic(&mut client, "WorkT", 2);
     let response = client.call(send_v2(
@@ -149,7 +168,7 @@ fn send_back_goes_to_the_retry_topic_then_the_dead_letter_queue() {
             "{:?}",
             response.remark
         );
-        let pulled = pull_now(&mut client, "%RETRY%sbg", 0, round - 1);
+        let pulled = pull_when_due(&mut client, "%RETRY%sbg", round - 1);
         let records = decode_records(&pulled.body);
         assert_eq!(records.len(), 1, "round {round}");
         let r = &records[0].record;

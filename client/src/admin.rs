@@ -3,7 +3,10 @@
 
 use std::rc::Rc;
 
-use ringmq_proto::body::{ClusterInfo, JsonBody, TopicConfig};
+use ringmq_proto::body::{
+    ClusterInfo, JsonBody, SubscriptionGroupConfig, SubscriptionGroupWrapper, TopicConfig,
+};
+use ringmq_proto::command::RemotingCommand;
 
 use crate::broker_api;
 use crate::config::ClientConfig;
@@ -111,6 +114,43 @@ impl Admin {
         group: &str,
     ) -> Result<Vec<String>, ClientError> {
         broker_api::consumer_ids(&self.core, broker_addr, group).await
+    }
+
+    /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): creates or replaces a consumer group's
+    /// configuration (`retryMaxTimes`, `consumeEnable`, ...) on the broker at `broker_addr`.
+    pub async fn create_subscription_group(
+        &self,
+        broker_addr: &str,
+        config: &SubscriptionGroupConfig,
+    ) -> Result<(), ClientError> {
+        let request = requests::update_and_create_subscription_group(config);
+        self.expect_success(broker_addr, request).await
+    }
+
+    /// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201): the broker's subscription groups.
+    pub async fn subscription_groups(
+        &self,
+        broker_addr: &str,
+    ) -> Result<SubscriptionGroupWrapper, ClientError> {
+        let request = requests::get_all_subscription_group_config();
+        let code = request.code;
+        let response = self.core.invoke_broker(broker_addr, request).await?;
+        requests::expect_success(broker_addr, code, &response)?;
+        SubscriptionGroupWrapper::from_json(&response.body).map_err(|e| ClientError::BadResponse {
+            addr: broker_addr.to_string(),
+            request_code: code,
+            detail: e.to_string(),
+        })
+    }
+
+    async fn expect_success(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+    ) -> Result<(), ClientError> {
+        let code = request.code;
+        let response = self.core.invoke_broker(addr, request).await?;
+        requests::expect_success(addr, code, &response)
     }
 
     /// Sends a raw request to `addr` (tools and tests that need a code this API lacks).

@@ -26,40 +26,6 @@ use crate::admin::Admin;
 use crate::error::ClientError;
 use crate::requests;
 
-/// A subscription group as UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200) carries it
-/// (`SubscriptionGroupConfig`, Java's defaults).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct SubscriptionGroupConfig {
-    pub broker_id: i64,
-    pub consume_broadcast_enable: bool,
-    pub consume_enable: bool,
-    pub consume_from_min_enable: bool,
-    pub consume_message_orderly: bool,
-    pub group_name: String,
-    pub notify_consumer_ids_changed_enable: bool,
-    pub retry_max_times: i32,
-    pub retry_queue_nums: i32,
-    pub which_broker_when_consume_slowly: i64,
-}
-
-impl Default for SubscriptionGroupConfig {
-    fn default() -> Self {
-        SubscriptionGroupConfig {
-            broker_id: 0,
-            consume_broadcast_enable: true,
-            consume_enable: true,
-            consume_from_min_enable: true,
-            consume_message_orderly: false,
-            group_name: String::new(),
-            notify_consumer_ids_changed_enable: true,
-            retry_max_times: 16,
-            retry_queue_nums: 1,
-            which_broker_when_consume_slowly: 1,
-        }
-    }
-}
-
 fn request<H: CommandHeader>(code: RequestCode, header: &H, body: Bytes) -> RemotingCommand {
     let mut command = RemotingCommand::new_request(code.code(), ExtFields::new(), body);
     command.set_header(header);
@@ -302,21 +268,6 @@ impl Admin {
             topic: topic.to_string(),
         };
         let req = request(RequestCode::DeleteTopicInBroker, &header, Bytes::new());
-        self.call(addr, req).await.map(drop)
-    }
-
-    /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200).
-    pub async fn create_subscription_group(
-        &self,
-        addr: &str,
-        config: &SubscriptionGroupConfig,
-    ) -> Result<(), ClientError> {
-        let body = serde_json::to_vec(config).expect("plain data serializes");
-        let req = request(
-            RequestCode::UpdateAndCreateSubscriptionGroup,
-            &EmptyHeader,
-            Bytes::from(body),
-        );
         self.call(addr, req).await.map(drop)
     }
 

@@ -125,7 +125,7 @@ pub(crate) async fn send_message_back(
     group: &str,
     message: &MessageExt,
     delay_level: i32,
-    max_reconsume_times: i32,
+    max_reconsume_times: Option<i32>,
 ) -> Result<(), ClientError> {
     let request =
         requests::consumer_send_msg_back(group, message, delay_level, max_reconsume_times);

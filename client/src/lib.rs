@@ -69,7 +69,7 @@ mod validate;
 
 pub use admin::Admin;
 pub use admin_lookup::KeyKind;
-pub use admin_ops::{parse_properties_text, SubscriptionGroupConfig};
+pub use admin_ops::parse_properties_text;
 pub use config::{ClientConfig, Credentials, ACCESS_KEY_ENV, SECRET_KEY_ENV};
 pub use consumer::{
     ConsumeFrom, ConsumeStatus, MessageListener, MessageModel, MessageSelector, PullConsumer,
@@ -88,4 +88,4 @@ pub use validate::{validate_message, validate_topic, TOPIC_MAX_LEN};
 
 /// Re-exported so users can build topic configs and read cluster info without naming the
 /// protocol crate.
-pub use ringmq_proto::body::{ClusterInfo, TopicConfig};
+pub use ringmq_proto::body::{ClusterInfo, SubscriptionGroupConfig, TopicConfig};

@@ -77,6 +77,32 @@ impl Message {
         self
     }
 
+    /// RocketMQ 5 timer: deliver at `epoch_ms` (TIMER_DELIVER_MS; Java's `setDeliverTimeMs`).
+    /// A time already past is delivered at once.
+    pub fn with_deliver_time_ms(mut self, epoch_ms: i64) -> Message {
+        self.set_property(property::TIMER_DELIVER_MS, epoch_ms.to_string());
+        self
+    }
+
+    /// RocketMQ 5 timer: deliver `seconds` after the broker receives it (TIMER_DELAY_SEC;
+    /// Java's `setDelayTimeSec`).
+    pub fn with_delay_time_sec(mut self, seconds: i64) -> Message {
+        self.set_property(property::TIMER_DELAY_SEC, seconds.to_string());
+        self
+    }
+
+    /// RocketMQ 5 timer: deliver `ms` after the broker receives it (TIMER_DELAY_MS; Java's
+    /// `setDelayTimeMs`).
+    pub fn with_delay_time_ms(mut self, ms: i64) -> Message {
+        self.set_property(property::TIMER_DELAY_MS, ms.to_string());
+        self
+    }
+
+    /// The delay level, if one is set and numeric.
+    pub fn delay_level(&self) -> Option<i32> {
+        self.property(property::DELAY)?.parse().ok()
+    }
+
     /// Sets a user property.
     pub fn with_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Message {
         self.set_property(name, value);
@@ -256,6 +282,20 @@ mod tests {
     use super::*;
     use crate::compression::compress_body;
     use ringmq_proto::message::Record;
+
+    #[test]
+    fn schedule_properties_use_javas_names() {
+        let m = Message::new("T", "b")
+            .with_delay_level(3)
+            .with_deliver_time_ms(1_700_000_000_000)
+            .with_delay_time_sec(5)
+            .with_delay_time_ms(250);
+        assert_eq!(m.property("DELAY"), Some("3"));
+        assert_eq!(m.delay_level(), Some(3));
+        assert_eq!(m.property("TIMER_DELIVER_MS"), Some("1700000000000"));
+        assert_eq!(m.property("TIMER_DELAY_SEC"), Some("5"));
+        assert_eq!(m.property("TIMER_DELAY_MS"), Some("250"));
+    }
 
     fn record<'a>(offset: i64, body: &'a [u8], sys_flag: i32, properties: &'a [u8]) -> Record<'a> {
         Record {

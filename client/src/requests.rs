@@ -315,7 +315,7 @@ pub(crate) fn consumer_send_msg_back(
     group: &str,
     message: &MessageExt,
     delay_level: i32,
-    max_reconsume_times: i32,
+    max_reconsume_times: Option<i32>,
 ) -> RemotingCommand {
     let header = ConsumerSendMsgBackRequestHeader {
         offset: message.commit_log_offset,
@@ -324,7 +324,7 @@ pub(crate) fn consumer_send_msg_back(
         origin_msg_id: Some(message.msg_id()),
         origin_topic: Some(message.topic.clone()),
         unit_mode: false,
-        max_reconsume_times: Some(max_reconsume_times),
+        max_reconsume_times,
         broker_name: Some(message.broker_name.clone()),
     };
     request(RequestCode::ConsumerSendMsgBack, &header, Bytes::new())
@@ -419,6 +419,27 @@ pub(crate) fn end_transaction(
     let mut command = request(RequestCode::EndTransaction, header, Bytes::new());
     command.set_oneway();
     command
+}
+
+/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): the group's configuration as the JSON body.
+pub(crate) fn update_and_create_subscription_group(
+    config: &ringmq_proto::body::SubscriptionGroupConfig,
+) -> RemotingCommand {
+    use ringmq_proto::body::JsonBody;
+    RemotingCommand::new_request(
+        RequestCode::UpdateAndCreateSubscriptionGroup.code(),
+        Default::default(),
+        Bytes::from(config.to_json().into_bytes()),
+    )
+}
+
+/// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
+pub(crate) fn get_all_subscription_group_config() -> RemotingCommand {
+    RemotingCommand::new_request(
+        RequestCode::GetAllSubscriptionGroupConfig.code(),
+        Default::default(),
+        Bytes::new(),
+    )
 }
 
 #[cfg(test)]

@@ -151,6 +151,14 @@ pub struct WorkloadArgs {
     /// Orderly consumers: queues locked on the broker, each consumed serially in offset order.
     #[arg(long)]
     pub orderly: bool,
+    /// Send every message with this delay level (DELAY property, 1..=18 by default); the
+    /// report adds delivery lateness (due → stored, due → consumed).
+    #[arg(long, conflicts_with = "timer_delay_ms", value_parser = clap::value_parser!(u32).range(1..))]
+    pub delay_level: Option<u32>,
+    /// Send every message as a RocketMQ 5 timer due this many milliseconds after the broker
+    /// receives it (TIMER_DELAY_MS); the report adds delivery lateness.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timer_delay_ms: Option<u64>,
     /// Check that every acknowledged message is consumed, once, with an intact body.
     #[arg(long)]
     pub verify: bool,

@@ -45,6 +45,20 @@ pub struct ConsumeResult {
     pub mb_per_sec: f64,
     /// Born (intended send time in open loop, send time in closed loop) to consumed.
     pub end_to_end_latency_us: PercentileSummary,
+    /// Scheduled runs only: how late delivery was, from the due time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_lateness: Option<DeliveryLateness>,
+}
+
+/// Delivery lateness of scheduled messages (`--delay-level`, `--timer-delay-ms`).
+#[derive(Clone, Debug, Serialize)]
+pub struct DeliveryLateness {
+    /// Due time to the delivered record's store time (millisecond resolution).
+    pub due_to_stored_us: PercentileSummary,
+    /// Due time to receipt by the consumer.
+    pub due_to_consumed_us: PercentileSummary,
+    /// Delivered records stored before their due time (a correctness failure if not 0).
+    pub early_deliveries: u64,
 }
 
 /// fdatasync activity of the broker during the measured window.
@@ -139,6 +153,11 @@ pub fn send_and_consume(
         msg_per_sec: per_sec(stats.consumed_messages),
         mb_per_sec: per_sec(stats.consumed_bytes) / 1e6,
         end_to_end_latency_us: stats.end_to_end_latency.summary(),
+        delivery_lateness: (stats.due_to_stored.summary().count > 0).then(|| DeliveryLateness {
+            due_to_stored_us: stats.due_to_stored.summary(),
+            due_to_consumed_us: stats.due_to_consumed.summary(),
+            early_deliveries: stats.early_deliveries,
+        }),
     });
     (send, consume)
 }
@@ -377,6 +396,21 @@ impl RunResult {
         }
         if let Some(c) = &self.consume {
             md.push_str(&latency_row("born-to-consumed", &c.end_to_end_latency_us));
+            if let Some(d) = &c.delivery_lateness {
+                md.push_str(&latency_row(
+                    "due-to-stored (lateness)",
+                    &d.due_to_stored_us,
+                ));
+                md.push_str(&latency_row(
+                    "due-to-consumed (lateness)",
+                    &d.due_to_consumed_us,
+                ));
+                let _ = writeln!(
+                    md,
+                    "\nScheduled messages stored before their due time: {}.",
+                    d.early_deliveries
+                );
+            }
         }
         if let Some(unsent) = self.send.unsent_scheduled_messages.filter(|n| *n > 0) {
             let _ = writeln!(

@@ -29,6 +29,14 @@ pub struct ExecutorStats {
     /// Open loop: measured-window messages the schedule called for that were never sent
     /// because the producers fell behind.
     pub unsent_scheduled_messages: u64,
+    /// Scheduled messages (`--delay-level`, `--timer-delay-ms`): due time to the store time of
+    /// the delivered record (millisecond resolution: both are broker epoch milliseconds).
+    pub due_to_stored: LatencyHistogram,
+    /// Scheduled messages: due time to the consumer's receipt (wall clocks of broker and load
+    /// generator; both on this host in a quickstart).
+    pub due_to_consumed: LatencyHistogram,
+    /// Scheduled messages stored before their due time (must stay 0).
+    pub early_deliveries: u64,
 }
 
 impl ExecutorStats {
@@ -56,6 +64,18 @@ impl ExecutorStats {
         self.consumed_bytes += bytes;
     }
 
+    /// Records a delivered scheduled message: due and store times in epoch ms, receipt in
+    /// epoch µs. A store time before the due time counts as early (and as 0 lateness).
+    pub fn record_delivery(&mut self, due_ms: i64, stored_ms: i64, consumed_us: i64) {
+        if stored_ms < due_ms {
+            self.early_deliveries += 1;
+        }
+        let stored_late_us = (stored_ms - due_ms).max(0) as u64 * 1000;
+        self.due_to_stored.record_us(stored_late_us);
+        self.due_to_consumed
+            .record_us((consumed_us - due_ms * 1000).max(0) as u64);
+    }
+
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &ExecutorStats) {
         self.send_latency.merge(&other.send_latency);
@@ -72,6 +92,9 @@ impl ExecutorStats {
         self.consumed_messages += other.consumed_messages;
         self.consumed_bytes += other.consumed_bytes;
         self.unsent_scheduled_messages += other.unsent_scheduled_messages;
+        self.due_to_stored.merge(&other.due_to_stored);
+        self.due_to_consumed.merge(&other.due_to_consumed);
+        self.early_deliveries += other.early_deliveries;
     }
 
     pub fn failed_messages(&self) -> u64 {

@@ -107,6 +107,10 @@ pub struct BrokerConfig {
     pub metrics_prom_exporter_host: Option<String>,
     /// `metricsPromExporterPort` (RocketMQ 5's default 5557).
     pub metrics_prom_exporter_port: u16,
+    /// Delay levels and timers: `messageDelayLevel`, `timerMaxDelaySec`, `timerWheelEnable`.
+    pub schedule: crate::schedule::ScheduleConfig,
+    /// Unknown consumer groups are created on heartbeat and pull (`autoCreateSubscriptionGroup`).
+    pub auto_create_subscription_group: bool,
 }
 
 /// RocketMQ 5's `MetricsExporterType`; only the Prometheus pull exporter is served.
@@ -172,6 +176,8 @@ impl Default for BrokerConfig {
             metrics_exporter_type: MetricsExporterType::Disable,
             metrics_prom_exporter_host: None,
             metrics_prom_exporter_port: 5557,
+            schedule: crate::schedule::ScheduleConfig::default(),
+            auto_create_subscription_group: true,
         }
     }
 }
@@ -254,8 +260,6 @@ const IGNORED_ROCKETMQ_KEYS: &[&str] = &[
     "listenPortHA",
     "enablePropertyFilter",
     "brokerFastFailureEnable",
-    // Consumer groups are always created on first heartbeat; there is no group admin yet.
-    "autoCreateSubscriptionGroup",
 ];
 
 /// Where a key's value came from, for messages.
@@ -331,6 +335,13 @@ impl BrokerConfig {
             "aclEnable" => self.acl_enable = v.boolean()?,
             "aclFilePath" => self.acl_file_path = Some(PathBuf::from(v.non_empty()?)),
             "ringmqAclReloadIntervalMs" => self.acl_reload_interval_ms = v.number()?,
+            "messageDelayLevel" => {
+                self.schedule.level_delays_ms = crate::schedule::parse_delay_levels(v.value)
+                    .map_err(|_| v.bad("delay levels like \"1s 5s 10s 1m 2h 1d\" (1 to 64)"))?
+            }
+            "timerMaxDelaySec" => self.schedule.timer_max_delay_sec = v.number()?,
+            "timerWheelEnable" => self.schedule.timer_enabled = v.boolean()?,
+            "autoCreateSubscriptionGroup" => self.auto_create_subscription_group = v.boolean()?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
                 return Ok(Some(ConfigWarning::IgnoredKey {
                     source_name: source.0.to_string(),
@@ -455,6 +466,7 @@ impl BrokerConfig {
         let mut out = String::new();
         let pairs = self.identity_pairs().into_iter();
         let pairs = pairs.chain(self.store_pairs()).chain(self.service_pairs());
+        let pairs = pairs.chain(self.schedule_pairs());
         for (key, value) in pairs.chain(self.limits.properties()) {
             write_pair(&mut out, key, &value);
         }
@@ -462,6 +474,25 @@ impl BrokerConfig {
             write_pair(&mut out, "metricsPromExporterHost", host);
         }
         out
+    }
+
+    /// Delay levels, timers and subscription groups.
+    fn schedule_pairs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "messageDelayLevel",
+                crate::schedule::format_delay_levels(&self.schedule.level_delays_ms),
+            ),
+            (
+                "timerMaxDelaySec",
+                self.schedule.timer_max_delay_sec.to_string(),
+            ),
+            ("timerWheelEnable", self.schedule.timer_enabled.to_string()),
+            (
+                "autoCreateSubscriptionGroup",
+                self.auto_create_subscription_group.to_string(),
+            ),
+        ]
     }
 
     /// Who the broker is and where it is reachable.

@@ -292,3 +292,22 @@ fn metrics_exporter_keys_are_rocketmq_5s() {
         .apply_properties("b.conf", "metricsExporterType=OTLP_GRPC\n")
         .is_err());
 }
+
+#[test]
+fn schedule_keys() {
+    let mut c = BrokerConfig::default();
+    assert_eq!(c.schedule.level_delays_ms.len(), 18);
+    c.apply_properties(
+        "b.conf",
+        "messageDelayLevel=1s 2m 1h\ntimerMaxDelaySec=60\ntimerWheelEnable=false\nautoCreateSubscriptionGroup=false\n",
+    )
+    .unwrap();
+    assert_eq!(c.schedule.level_delays_ms, vec![1000, 120_000, 3_600_000]);
+    assert_eq!(c.schedule.timer_max_delay_sec, 60);
+    assert!(!c.schedule.timer_enabled);
+    assert!(!c.auto_create_subscription_group);
+    let e = c
+        .apply_properties("b.conf", "messageDelayLevel=1x\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("messageDelayLevel"), "{e}");
+}

@@ -9,6 +9,7 @@
 //!   message on the shard mesh and a reply channel; see `processor::ShardMesh`.
 
 pub mod clients;
+pub mod groups;
 pub mod locks;
 pub mod offsets;
 pub mod registrar;
@@ -17,7 +18,9 @@ pub mod topics;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use ringmq_proto::body::{perm, SubscriptionData, TopicConfig, TopicConfigSerializeWrapper};
+use ringmq_proto::body::{
+    perm, SubscriptionData, SubscriptionGroupConfig, TopicConfig, TopicConfigSerializeWrapper,
+};
 
 use crate::channel::ConnHandle;
 use clients::ClientManager;
@@ -32,6 +35,8 @@ pub struct BrokerView {
     pub broker_permission: i32,
     /// group → topic → subscription, from consumer heartbeats.
     pub subscriptions: HashMap<String, BTreeMap<String, SubscriptionData>>,
+    /// Subscription groups (`retryMaxTimes`, `consumeEnable`, ...), by name.
+    pub groups: BTreeMap<String, SubscriptionGroupConfig>,
 }
 
 impl BrokerView {
@@ -60,6 +65,7 @@ pub struct CreateTopicRequest {
 
 pub struct Metadata {
     pub topics: TopicTable,
+    pub groups: groups::GroupTable,
     pub clients: ClientManager<ConnHandle>,
     pub locks: locks::QueueLocks,
     pub broker_permission: i32,
@@ -69,11 +75,13 @@ pub struct Metadata {
 impl Metadata {
     pub fn new(
         topics: TopicTable,
+        groups: groups::GroupTable,
         broker_permission: i32,
         registrar: Option<flume::Sender<RegistrarMsg>>,
     ) -> Metadata {
         Metadata {
             topics,
+            groups,
             clients: ClientManager::default(),
             locks: locks::QueueLocks::default(),
             broker_permission,
@@ -87,6 +95,7 @@ impl Metadata {
             topics: self.topics.snapshot(),
             broker_permission: self.broker_permission,
             subscriptions: self.clients.subscription_table(),
+            groups: self.groups.snapshot(),
         })
     }
 

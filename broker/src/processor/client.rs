@@ -35,6 +35,7 @@ pub fn heartbeat(
         }
     };
     let mut announce = Announce::default();
+    let mut groups_created = false;
     let client = ClientChannel {
         client_id: data.client_id.clone(),
         channel: conn.clone(),
@@ -51,6 +52,12 @@ pub fn heartbeat(
         match meta.topics.ensure_group_topic(&retry) {
             Ok((_, created)) => announce.reregister |= created,
             Err(e) => tracing::error!("cannot create the retry topic {retry}: {e}"),
+        }
+        // Java's `findSubscriptionGroupConfig`: a heartbeat creates the group when
+        // `autoCreateSubscriptionGroup` is on.
+        match meta.groups.find_or_create(&consumer.group_name) {
+            Ok((_, created)) => groups_created |= created,
+            Err(e) => tracing::error!("cannot create group {}: {e}", consumer.group_name),
         }
         let outcome = meta
             .clients
@@ -69,7 +76,7 @@ pub fn heartbeat(
             .register_producer(&producer.group_name, conn.id, client.clone());
     }
     let subscriptions_changed = announce.republish;
-    announce.republish |= announce.reregister;
+    announce.republish |= announce.reregister || groups_created;
     let mut response = success(request);
     let ext = &mut response.ext_fields;
     ext.insert("IS_SUPPORT_HEART_BEAT_V2", "false");

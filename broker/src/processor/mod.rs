@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod group;
 pub mod lookup;
 pub mod offset;
 pub mod pull;
@@ -96,6 +97,8 @@ pub trait ShardMesh {
         &self,
         query: stats::AdminQuery,
     ) -> flume::Receiver<Result<stats::AdminPart, String>>;
+    /// Collects every shard's schedule progress per delay level (this one included).
+    fn delay_offsets_everywhere(&self) -> flume::Receiver<Vec<u64>>;
 }
 
 /// REQUEST_CODE_NOT_SUPPORTED with Java's remark (reference §1.5).

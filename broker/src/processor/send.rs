@@ -30,6 +30,7 @@ use crate::metadata::topics::{
     RETRY_GROUP_TOPIC_PREFIX,
 };
 use crate::metadata::BrokerView;
+use crate::schedule;
 use crate::store::{AppendOutcome, AppendStatus, Store, StoreError};
 use crate::transaction::TransactionService;
 use ringmq_proto::header::routing;
@@ -417,15 +418,30 @@ async fn store_and_respond(
         Ok(items) => items,
         Err(refusal) => return refusal,
     };
-    let records: Vec<Record<'_>> = items
-        .iter()
-        .map(|item| Record {
-            flag: item.flag,
-            body: item.body,
-            properties: &item.properties,
+    let held = match hold_scheduled(ctx, request, header, &items) {
+        Ok(held) => held,
+        Err(refusal) => return refusal,
+    };
+    let records: Vec<Record<'_>> = match &held {
+        // A delay level or timer: the one message goes to its system topic (schedule/).
+        Some(h) => vec![Record {
+            flag: items[0].flag,
+            body: items[0].body,
+            properties: &h.properties,
+            topic: h.topic.as_bytes(),
+            queue_id: h.queue_id,
             ..template
-        })
-        .collect();
+        }],
+        None => items
+            .iter()
+            .map(|item| Record {
+                flag: item.flag,
+                body: item.body,
+                properties: &item.properties,
+                ..template
+            })
+            .collect(),
+    };
     // A half message (reference §6) goes to the half topic instead (`crate::transaction`); the
     // response below is the same, carrying the half record's offsets, as Java's does.
     let appended = if !header.is_batch() && is_transactional(header) {
@@ -451,6 +467,32 @@ async fn store_and_respond(
         &outcome,
         transaction_id,
     ))
+}
+
+/// A single message with a delay level or timer properties is held in a system topic of this
+/// shard until due (`crate::schedule`); batches are stored as they are.
+fn hold_scheduled(
+    ctx: &SendContext<'_>,
+    request: &RemotingCommand,
+    header: &SendMessageRequestHeader,
+    items: &[StoredItem<'_>],
+) -> Result<Option<schedule::Held>, Outcome> {
+    // Java schedules only ordinary and committed messages; a half message is not held here.
+    if header.is_batch() || is_transactional(header) {
+        return Ok(None);
+    }
+    let client = header.properties.as_deref().unwrap_or_default().as_bytes();
+    let (topic, queue_id) = (&header.topic, header.queue_id);
+    let stored = &items[0].properties;
+    schedule::hold(
+        &ctx.config.schedule,
+        client,
+        stored,
+        topic,
+        queue_id,
+        ctx.now_ms,
+    )
+    .map_err(|e| respond_error(request, e.response_code(), e.to_string()))
 }
 
 /// SUCCESS (or FLUSH_DISK_TIMEOUT) with the offsetMsgIds of what was stored, the queue and its

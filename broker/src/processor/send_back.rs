@@ -7,9 +7,10 @@
 //! fields, which clients ignore here) answers the send-back. So the retry path reuses every
 //! check and the DLQ redirect of the send path.
 //!
-//! Delay levels are not built yet: the DELAY level Java would apply (`3 + reconsumeTimes` when
-//! the header says 0) is recorded in the message's DELAY property, but the retry is delivered
-//! at once, not after the level's delay.
+//! The retry carries the DELAY level Java applies (`3 + reconsumeTimes` when the header says
+//! 0, else the level asked for, clamped to the highest), so the send path holds it in
+//! `SCHEDULE_TOPIC_XXXX` and the schedule service delivers it after that level's delay. The
+//! maximum is the request's `maxReconsumeTimes`, else the group's `retryMaxTimes`.
 
 use ringmq_proto::code::{RequestCode, ResponseCode};
 use ringmq_proto::command::{RemotingCommand, SERVER_VERSION};
@@ -29,8 +30,6 @@ use crate::store::Store;
 const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
 /// First retry level when the consumer leaves it to the broker: `3 + reconsumeTimes` (10 s).
 const FIRST_RETRY_DELAY_LEVEL: i32 = 3;
-/// Highest delay level (2 h).
-const MAX_DELAY_LEVEL: i32 = 18;
 
 /// `shard_id` is the serving shard: an offset that names another one is not found here.
 pub async fn consumer_send_msg_back(
@@ -70,9 +69,9 @@ pub async fn consumer_send_msg_back(
         return not_found();
     };
     let record = &original.record;
-    let max = match header.max_reconsume_times {
-        Some(max) if request.version >= 121 && max >= 0 => max,
-        _ => DEFAULT_MAX_RECONSUME_TIMES,
+    let max = match max_reconsume_times(config, view, &header, request) {
+        Ok(max) => max,
+        Err(refusal) => return refusal,
     };
     let to_dlq = record.reconsume_times >= max || header.delay_level < 0;
     let topic = if to_dlq {
@@ -80,9 +79,10 @@ pub async fn consumer_send_msg_back(
     } else {
         retry_topic(&header.group)
     };
+    let max_level = config.schedule.max_level() as i32;
     let delay_level = match header.delay_level {
-        0 => (FIRST_RETRY_DELAY_LEVEL + record.reconsume_times).min(MAX_DELAY_LEVEL),
-        level => level.min(MAX_DELAY_LEVEL),
+        0 => (FIRST_RETRY_DELAY_LEVEL + record.reconsume_times).min(max_level),
+        level => level.min(max_level),
     };
     let original_topic = String::from_utf8_lossy(record.topic).into_owned();
     let original_msg_id = header
@@ -120,6 +120,29 @@ pub async fn consumer_send_msg_back(
     send.write_v1(&mut forwarded.ext_fields);
     forwarded.body = bytes::Bytes::copy_from_slice(record.body);
     Outcome::Reroute(forwarded)
+}
+
+/// Java: the group's `retryMaxTimes`, unless the request (version >= 3.4.9) names one. An
+/// unknown group is SUBSCRIPTION_GROUP_NOT_EXIST unless groups are auto-created.
+fn max_reconsume_times(
+    config: &BrokerConfig,
+    view: &BrokerView,
+    header: &ConsumerSendMsgBackRequestHeader,
+    request: &RemotingCommand,
+) -> Result<i32, Outcome> {
+    let group_max = match view.groups.get(&header.group) {
+        Some(group) => group.retry_max_times,
+        None if config.auto_create_subscription_group => DEFAULT_MAX_RECONSUME_TIMES,
+        None => {
+            let remark = format!("subscription group not exist, {} ", header.group);
+            let code = ResponseCode::SubscriptionGroupNotExist;
+            return Err(respond_error(request, code, remark));
+        }
+    };
+    Ok(match header.max_reconsume_times {
+        Some(max) if request.version >= 121 && max >= 0 => max,
+        _ => group_max,
+    })
 }
 
 /// The original properties plus RETRY_TOPIC (if absent), ORIGIN_MESSAGE_ID (if absent) and the
@@ -220,6 +243,48 @@ mod tests {
             let back = send_back("123456", "0", "16");
             let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &back).await;
             assert_eq!(responded(outcome).code, ResponseCode::SystemError.code());
+        });
+    }
+
+    #[test]
+    fn the_groups_retry_max_times_applies_when_the_request_names_none() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let (_, msg_id) = fx.put("T", 0, b"p", "").await;
+            let offset = decode_offset_msg_id(&msg_id)
+                .unwrap()
+                .commit_log_offset
+                .to_string();
+            let group = ringmq_proto::body::SubscriptionGroupConfig {
+                retry_max_times: 0,
+                ..ringmq_proto::body::SubscriptionGroupConfig::new("g")
+            };
+            fx.metadata.borrow_mut().groups.upsert(group).unwrap();
+            let view = fx.view();
+            let fields = [
+                ("offset", offset.as_str()),
+                ("group", "g"),
+                ("delayLevel", "0"),
+            ];
+            let back = request(RequestCode::ConsumerSendMsgBack, &fields, b"");
+            let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &back).await;
+            let header = SendMessageRequestHeader::read_any(&rerouted(outcome).ext_fields).unwrap();
+            assert_eq!(
+                header.topic, "%DLQ%g",
+                "retryMaxTimes=0: straight to the DLQ"
+            );
+            // Without auto-creation an unknown group is refused as Java does.
+            let mut config = fx.config.clone();
+            config.auto_create_subscription_group = false;
+            let fields = [
+                ("offset", offset.as_str()),
+                ("group", "nobody"),
+                ("delayLevel", "0"),
+            ];
+            let back = request(RequestCode::ConsumerSendMsgBack, &fields, b"");
+            let outcome = consumer_send_msg_back(&config, &view, &fx.store, 0, &back).await;
+            let code = responded(outcome).code;
+            assert_eq!(code, ResponseCode::SubscriptionGroupNotExist.code());
         });
     }
 }

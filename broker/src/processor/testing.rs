@@ -17,6 +17,7 @@ use super::runtime_info::{self, RequestCounters, ShardCounters};
 use super::{admin, lookup, Outcome, ShardMesh};
 use crate::channel::{self, ConnHandle, ConnId};
 use crate::config::BrokerConfig;
+use crate::metadata::groups::GroupTable;
 use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::topics::TopicTable;
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata};
@@ -72,7 +73,8 @@ impl Fixture {
         store_config.max_record_bytes = 1024 * 1024;
         let store = Store::open(store_config).await.expect("store opens");
         let topics = TopicTable::load(dir.path(), &config).expect("topic table");
-        let metadata = Metadata::new(topics, config.broker_permission, None);
+        let groups = GroupTable::load(&dir.path().join("config"), true).expect("group table");
+        let metadata = Metadata::new(topics, groups, config.broker_permission, None);
         let offsets =
             ConsumerOffsets::load(ConsumerOffsets::file_path(dir.path(), 0)).expect("offsets load");
         let store_host: SocketAddr = "127.0.0.1:10911".parse().expect("address");
@@ -114,6 +116,13 @@ impl Fixture {
 }
 
 impl ShardMesh for Fixture {
+    /// One shard whose level 1 delivered 3 messages.
+    fn delay_offsets_everywhere(&self) -> flume::Receiver<Vec<u64>> {
+        let (reply, answer) = flume::bounded(1);
+        reply.send(vec![3, 0]).expect("receiver held");
+        answer
+    }
+
     fn create_topic_on_send(
         &self,
         request: CreateTopicRequest,

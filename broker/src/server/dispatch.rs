@@ -19,8 +19,8 @@ use super::slots::Slot;
 use crate::channel::{ConnHandle, InFlightSlot};
 use crate::metadata::topics::now_ms;
 use crate::processor::{
-    self, admin, client, lookup, offset, pull, queue_info, runtime_info, send, send_back, stats,
-    transaction, Announce, Outcome,
+    self, admin, client, group, lookup, offset, pull, queue_info, runtime_info, send, send_back,
+    stats, transaction, Announce, Outcome,
 };
 use crate::shard_map::ShardId;
 use crate::store::Store;
@@ -263,6 +263,7 @@ async fn run(
             runtime_info::runtime_info(shard.as_ref(), shard.facts(), request).await
         }
         Handler::Admin(admin_handler) => run_admin(shard, admin_handler, request).await,
+        Handler::GetAllDelayOffset => group::all_delay_offsets(shard.as_ref(), request).await,
         store_handler => match shard.store() {
             Some(store) => run_with_store(shard, conn, &store, store_handler, request).await,
             None => processor::store_closed(request),
@@ -333,7 +334,8 @@ async fn run_with_store(
         | Handler::NotSupported
         | Handler::CheckClientConfig
         | Handler::QueryMessage
-        | Handler::GetBrokerRuntimeInfo => unreachable!("served without the store"),
+        | Handler::GetBrokerRuntimeInfo
+        | Handler::GetAllDelayOffset => unreachable!("served without the store"),
     }
 }
 
@@ -392,6 +394,11 @@ fn run_meta(
             MetaHandler::GetProducerConnectionList => {
                 quiet(stats::producer_connection(meta, request))
             }
+            MetaHandler::UpdateAndCreateSubscriptionGroup => {
+                group::update_and_create(meta, request)
+            }
+            MetaHandler::GetAllSubscriptionGroupConfig => quiet(group::all(meta, request)),
+            MetaHandler::DeleteSubscriptionGroup => group::delete(meta, request),
         }
     };
     shard.carry_out(announce);

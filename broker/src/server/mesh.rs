@@ -34,6 +34,8 @@ pub enum ShardMsg {
     ProducerChannels(String, flume::Sender<Vec<ConnHandle>>),
     /// This shard's part of an admin request (topic or consume stats, offsets, reset).
     AdminQuery(AdminQuery, flume::Sender<Result<AdminPart, String>>),
+    /// GET_ALL_DELAY_OFFSET asks for this shard's schedule progress per level.
+    DelayOffsetsQuery(flume::Sender<Vec<u64>>),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),
     /// Stop accepting, finish in-flight work, persist, exit.

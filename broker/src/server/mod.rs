@@ -44,6 +44,8 @@ pub enum ServerError {
     ShardCount(#[from] ShardCountError),
     #[error("topic table: {0}")]
     Topics(#[from] TopicTableError),
+    #[error("subscription groups: {0}")]
+    Groups(#[from] crate::metadata::groups::GroupTableError),
     #[error("consumer offsets: {0}")]
     Offsets(#[from] OffsetsError),
     #[error("cannot start {what}: {source}")]
@@ -130,7 +132,16 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
             source,
         })?;
     let topics = TopicTable::load(&root, &config)?;
-    let metadata = Metadata::new(topics, config.broker_permission, Some(registrar.clone()));
+    let groups = crate::metadata::groups::GroupTable::load(
+        &root.join("config"),
+        config.auto_create_subscription_group,
+    )?;
+    let metadata = Metadata::new(
+        topics,
+        groups,
+        config.broker_permission,
+        Some(registrar.clone()),
+    );
     let initial_view = metadata.view();
     let mut metadata = Some(metadata);
 

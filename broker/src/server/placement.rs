@@ -52,6 +52,7 @@ pub enum Handler {
     EndTransaction,
     /// Admin codes that gather every shard's part (processor::stats).
     Admin(AdminHandler),
+    GetAllDelayOffset,
     /// Served with `&mut Metadata` on the metadata shard.
     Meta(MetaHandler),
     NotSupported,
@@ -84,6 +85,9 @@ pub enum MetaHandler {
     GetBrokerConfig,
     GetConsumerConnectionList,
     GetProducerConnectionList,
+    UpdateAndCreateSubscriptionGroup,
+    GetAllSubscriptionGroupConfig,
+    DeleteSubscriptionGroup,
 }
 
 /// One row of the table.
@@ -137,6 +141,14 @@ pub fn entry(code: RequestCode) -> Entry {
         C::QueryTopicConsumeByWho => (P::Receiving, H::Admin(A::QueryTopicConsumeByWho)),
         C::QueryTopicsByConsumer => (P::Receiving, H::Admin(A::QueryTopicsByConsumer)),
         C::ViewBrokerStatsData => (P::Receiving, H::Admin(A::ViewBrokerStatsData)),
+        C::GetAllDelayOffset => (P::Receiving, H::GetAllDelayOffset),
+        C::UpdateAndCreateSubscriptionGroup => {
+            (P::Metadata, H::Meta(M::UpdateAndCreateSubscriptionGroup))
+        }
+        C::GetAllSubscriptionGroupConfig => {
+            (P::Metadata, H::Meta(M::GetAllSubscriptionGroupConfig))
+        }
+        C::DeleteSubscriptionGroup => (P::Metadata, H::Meta(M::DeleteSubscriptionGroup)),
         _ => (P::Receiving, H::NotSupported),
     };
     Entry { placement, handler }
@@ -224,6 +236,10 @@ mod tests {
         RequestCode::QueryTopicConsumeByWho,
         RequestCode::QueryTopicsByConsumer,
         RequestCode::ViewBrokerStatsData,
+        RequestCode::GetAllDelayOffset,
+        RequestCode::UpdateAndCreateSubscriptionGroup,
+        RequestCode::GetAllSubscriptionGroupConfig,
+        RequestCode::DeleteSubscriptionGroup,
     ];
 
     #[test]

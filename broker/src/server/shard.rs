@@ -77,6 +77,8 @@ pub struct Shard {
     pub offsets: RefCell<ConsumerOffsets>,
     /// This shard's storage engine; `None` once closed at shutdown.
     store: RefCell<Option<Rc<Store>>>,
+    /// The delay-level and timer delivery task over this shard's store (`crate::schedule`).
+    schedule: RefCell<Option<crate::schedule::ScheduleService>>,
     /// UNIQ_KEY for messages that arrive without one.
     pub uniq_keys: RefCell<UniqKeyGenerator>,
     /// The address stored as STOREHOST and encoded in offsetMsgIds.
@@ -138,6 +140,7 @@ impl Shard {
             metadata: metadata.map(RefCell::new),
             offsets: RefCell::new(offsets),
             store: RefCell::new(Some(Rc::new(store))),
+            schedule: RefCell::new(None),
             uniq_keys: RefCell::new(uniq_keys),
             store_host,
             stop: StopSignal::default(),
@@ -273,6 +276,9 @@ impl ShardMesh for Shard {
     fn admin_everywhere(&self, query: AdminQuery) -> flume::Receiver<Result<AdminPart, String>> {
         self.ask_every_shard(|reply| ShardMsg::AdminQuery(query.clone(), reply))
     }
+    fn delay_offsets_everywhere(&self) -> flume::Receiver<Vec<u64>> {
+        self.ask_every_shard(ShardMsg::DelayOffsetsQuery)
+    }
 }
 
 /// Answers this shard's part of an admin request on a task of its own (it reads the store).
@@ -346,6 +352,7 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers) {
     let accept_listen = glommio::spawn_local(accept_loop(shard.clone(), listen));
     let accept_vip = glommio::spawn_local(accept_loop(shard.clone(), vip));
     let timers = spawn_timers(&shard);
+    start_schedule(&shard).await;
     tracing::info!(shard = shard.id.0, "shard serving");
     serve_inbox(&shard, &inbox).await;
     accept_listen.cancel().await;
@@ -361,6 +368,11 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers) {
             shard = shard.id.0,
             "transaction progress not persisted: {e}"
         );
+    }
+    // The schedule task writes its progress and lets go of the store before it is closed.
+    let schedule = shard.schedule.borrow_mut().take();
+    if let Some(schedule) = schedule {
+        schedule.stop().await;
     }
     close_store(&shard).await;
     tracing::info!(shard = shard.id.0, "shard stopped");
@@ -413,6 +425,18 @@ fn handle_incoming(shard: &Rc<Shard>, incoming: Incoming) -> bool {
     }
 }
 
+/// Starts the shard's schedule service over its store. Without it held messages wait (nothing
+/// is lost) until a start that succeeds.
+async fn start_schedule(shard: &Rc<Shard>) {
+    let Some(store) = shard.store() else { return };
+    let path = store.config().shard_dir().join("schedule").join("progress");
+    let config = shard.config.schedule.clone();
+    match crate::schedule::ScheduleService::start(store, config, &path).await {
+        Ok(service) => *shard.schedule.borrow_mut() = Some(service),
+        Err(e) => tracing::error!(shard = shard.id.0, "schedule service not started: {e}"),
+    }
+}
+
 fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
     match msg {
         ShardMsg::CreateTopic(request, reply) => {
@@ -427,6 +451,15 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
             let _ = reply.send(shard.live_producers(&group));
         }
         ShardMsg::View(view) => shard.install_view(view),
+        ShardMsg::DelayOffsetsQuery(reply) => {
+            let schedule = shard.schedule.borrow();
+            let _ = reply.send(
+                schedule
+                    .as_ref()
+                    .map(|s| s.level_offsets())
+                    .unwrap_or_default(),
+            );
+        }
         ShardMsg::CountersQuery(reply) => {
             let store = shard.store();
             let _ = reply.send(runtime_info::shard_counters(

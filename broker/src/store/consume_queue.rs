@@ -13,6 +13,28 @@ use super::StoreError;
 /// Bytes of one consume-queue entry (`ConsumeQueue.CQ_STORE_UNIT_SIZE`).
 pub const CQ_ENTRY_BYTES: usize = 20;
 
+/// System topics whose tag slot carries a due time (epoch ms) instead of a tag hash, as Java's
+/// `SCHEDULE_TOPIC_XXXX` does: the schedule service (`crate::schedule`) reads due times from the
+/// consume queue without reading records, and recovery rebuilds the same slot from the record.
+pub const DUE_TIME_TOPICS: [&str; 2] = ["SCHEDULE_TOPIC_XXXX", "rmq_sys_wheel_timer"];
+/// The property that holds the due time of a record in one of [`DUE_TIME_TOPICS`].
+pub const DUE_TIME_PROPERTY: &str = "TIMER_OUT_MS";
+
+/// The tag slot of a record: its due time in a due-time topic (0 if the property is missing or
+/// not a number), else the Java `String.hashCode` of TAGS (0 without tags).
+pub(crate) fn tag_slot(topic: &str, properties: &[u8]) -> i64 {
+    use ringmq_proto::message::{find_property, property, tag_hash};
+    if DUE_TIME_TOPICS.contains(&topic) {
+        return find_property(properties, DUE_TIME_PROPERTY)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+    }
+    find_property(properties, property::TAGS)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .map_or(0, tag_hash)
+}
+
 /// One consume-queue entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CqEntry {
@@ -20,7 +42,7 @@ pub struct CqEntry {
     pub physical_offset: u64,
     /// Record size in bytes.
     pub size: u32,
-    /// Java `String.hashCode` of TAGS, 0 without tags.
+    /// Java `String.hashCode` of TAGS, 0 without tags; the due time in [`DUE_TIME_TOPICS`].
     pub tag_hash: i64,
 }
 

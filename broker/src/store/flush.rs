@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use ringmq_proto::message::{
-    find_property, peek_header, property, sysflag, tag_hash, DecodedRecord, MAGIC_BLANK,
+    find_property, peek_header, property, sysflag, DecodedRecord, MAGIC_BLANK,
 };
 
 use super::append_file::AppendFile;
@@ -326,9 +326,7 @@ pub(crate) fn dispatch_record(
     let tx = sysflag::transaction_type(r.sys_flag);
     let topic = std::str::from_utf8(r.topic).expect("topics are validated as UTF-8 on append");
     if tx != sysflag::TRANSACTION_PREPARED_TYPE && tx != sysflag::TRANSACTION_ROLLBACK_TYPE {
-        let tag = find_property(r.properties, property::TAGS)
-            .and_then(|t| std::str::from_utf8(t).ok())
-            .map_or(0, tag_hash);
+        let tag = super::consume_queue::tag_slot(topic, r.properties);
         let q = inner.queue_in(queues, topic, r.queue_id);
         q.push(
             r.queue_offset as u64,

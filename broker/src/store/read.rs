@@ -270,6 +270,23 @@ impl Store {
         Ok(result)
     }
 
+    /// Up to `max_n` consume-queue entries of (topic, queue) from queue offset `from`, without
+    /// reading records (the schedule service reads due times from the tag slot this way).
+    /// Empty when the queue is unknown or `from` is at or past its end; entries below the
+    /// queue's min offset (removed by retention) are not returned: start at [`Store::min_offset`].
+    pub async fn cq_entries(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        from: u64,
+        max_n: usize,
+    ) -> Result<Vec<CqEntry>, StoreError> {
+        let Some(q) = self.inner.find_queue(topic, queue_id) else {
+            return Ok(Vec::new());
+        };
+        q.read(from.max(q.min_offset.get()), max_n).await
+    }
+
     /// The record at a global physical offset (VIEW_MESSAGE_BY_ID); `None` if no record starts
     /// there (removed, never written, or not a record boundary).
     pub async fn view_message(&self, global_offset: u64) -> Result<Option<Vec<u8>>, StoreError> {

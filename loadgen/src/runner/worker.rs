@@ -13,12 +13,13 @@ use ringmq_client::{
     PushConsumerConfig, QueueSelector, SendResult, SendStatus, TransactionProducer,
 };
 use ringmq_proto::code::ResponseCode;
+use ringmq_proto::message::property;
 
 use super::plan::{producer_quota, ExecutorShare};
 use super::Shared;
 use crate::body::{decode_header, BodyCodec, BodyHeader};
 use crate::cli::{SendMode, TxOutcome, WorkloadArgs};
-use crate::clock::now_ns;
+use crate::clock::{now_ns, unix_now_us};
 use crate::process::interrupted;
 use crate::schedule::{OpenLoopSchedule, RunWindow};
 use crate::stats::{ExecutorStats, LiveCounters};
@@ -85,9 +86,14 @@ impl Local {
                 self.counters.add_consumed(1);
                 if self.window().is_some_and(|w| w.is_measured(born_ns)) {
                     let e2e_us = now.saturating_sub(born_ns) / 1_000;
-                    self.stats
-                        .borrow_mut()
-                        .record_consumed(e2e_us, body.len() as u64);
+                    let mut stats = self.stats.borrow_mut();
+                    stats.record_consumed(e2e_us, body.len() as u64);
+                    if let Some(due_ms) = message
+                        .property(property::TIMER_OUT_MS)
+                        .and_then(|v| v.parse::<i64>().ok())
+                    {
+                        stats.record_delivery(due_ms, message.store_timestamp_ms, unix_now_us());
+                    }
                 }
             }
         }
@@ -236,6 +242,12 @@ fn build_message(
     }
     if w.props > 0 {
         message.set_property("p", (header.sequence % u64::from(w.props)).to_string());
+    }
+    if let Some(level) = w.delay_level {
+        message.set_property(property::DELAY, level.to_string());
+    }
+    if let Some(ms) = w.timer_delay_ms {
+        message = message.with_delay_time_ms(ms as i64);
     }
     if w.keys {
         message = message.with_keys([format!(

@@ -15,6 +15,7 @@
 mod admin;
 pub mod coerce;
 pub mod fastjson;
+mod group;
 mod heartbeat;
 mod lenient;
 pub mod object_keys;
@@ -28,6 +29,7 @@ pub use admin::{
     ConsumerOffsetSerializeWrapper, ConsumerRunningInfo, GroupList, OffsetWrapper,
     ProducerConnection, ResetOffsetBody, TopicOffset, TopicStatsTable,
 };
+pub use group::{DelayOffsetBody, SubscriptionGroupConfig, SubscriptionGroupWrapper};
 pub use heartbeat::{
     CheckClientConfigBody, ConsumeFromWhere, ConsumeType, ConsumerData, ConsumerListBody,
     ExpressionType, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, MessageModel,
@@ -112,3 +114,6 @@ impl JsonBody for LockBatchRequestBody {}
 impl JsonBody for LockBatchResponseBody {}
 impl JsonBody for MessageQueue {}
 impl JsonBody for CheckClientConfigBody {}
+impl JsonBody for SubscriptionGroupConfig {}
+impl JsonBody for SubscriptionGroupWrapper {}
+impl JsonBody for DelayOffsetBody {}

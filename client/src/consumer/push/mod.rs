@@ -119,7 +119,8 @@ pub struct PushConsumerConfig {
     pub rebalance_interval_ms: u64,
     /// Offset commit period (Java `persistConsumerOffsetInterval`: 5 s).
     pub commit_interval_ms: u64,
-    /// Deliveries before the broker moves a message to the DLQ; -1 means 16, as in Java.
+    /// Deliveries before the broker moves a message to the DLQ; -1 leaves it to the group's
+    /// `retryMaxTimes` on the broker (default 16, as in Java).
     pub max_reconsume_times: i32,
     /// Delay level of a message handed back after RECONSUME_LATER (Java's
     /// `delayLevelWhenNextConsume`): 0 lets the broker pick `3 + reconsumeTimes`, a negative
@@ -174,12 +175,10 @@ impl PushConsumerConfig {
         }
     }
 
-    fn effective_max_reconsume_times(&self) -> i32 {
-        if self.max_reconsume_times < 0 {
-            16
-        } else {
-            self.max_reconsume_times
-        }
+    /// The maximum sent with a send-back: none when not configured, so the broker applies the
+    /// group's `retryMaxTimes` (Java's client sends 16 here, which hides the group's setting).
+    fn effective_max_reconsume_times(&self) -> Option<i32> {
+        (self.max_reconsume_times >= 0).then_some(self.max_reconsume_times)
     }
 }
 

@@ -230,7 +230,7 @@ impl PushInner {
             &self.config.group,
             message,
             -1,
-            self.orderly_max_reconsume_times(),
+            Some(self.orderly_max_reconsume_times()),
         )
         .await;
         match result {

@@ -1,0 +1,450 @@
+//! The delivery task of one shard.
+//!
+//! * **Delay levels**: each level's consume queue (`SCHEDULE_TOPIC_XXXX`, queue `level - 1`) is
+//!   in due order (same delay, store order), so the task reads entries from the level's progress
+//!   offset and delivers while the due time in the tag slot has passed; the first entry not due
+//!   ends that level's turn.
+//! * **Timers**: entries of `rmq_sys_wheel_timer` queue 0 are read into the pending set
+//!   ([`Timers`]) as they are dispatched; due ones are popped in (due, offset) order.
+//! * **Delivery** reads each held record, writes a new record to its real (topic, queue) with
+//!   the delivered properties ([`plan::delivered_properties`]), one `Store::append` per batch of
+//!   at most [`DELIVER_BATCH_MAX`]; progress moves only after the append completed (the flush
+//!   mode's promise holds), so a crash can repeat a delivery but never lose one.
+//! * **Progress** is written by this same task ([`ProgressFile`]) at most every
+//!   [`PROGRESS_INTERVAL_MS`], and before a new batch whenever [`UNPERSISTED_MAX`] deliveries are
+//!   not yet in it. Duplicates after a crash are therefore at most
+//!   `UNPERSISTED_MAX + DELIVER_BATCH_MAX - 1` per shard ([`DUPLICATES_BOUND`]).
+//! * **Retention**: a level offset below its queue's min offset jumps to it; a held record the
+//!   log no longer has is counted in `dropped` and skipped.
+
+use std::cell::{Cell, RefCell};
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+use ringmq_proto::message::record::{DecodedRecord, Record};
+
+use super::plan::{self, TimerStamps};
+use super::progress::{Progress, ProgressError, ProgressFile};
+use super::timers::{PendingTimer, Timers};
+use super::{ScheduleConfig, SCHEDULE_TOPIC, TIMER_TOPIC};
+use crate::store::{CqEntry, Store, StoreError};
+
+/// Most held records delivered by one append.
+pub const DELIVER_BATCH_MAX: usize = 256;
+/// Deliveries not yet in the progress file before the task writes it (bounds duplicates).
+pub const UNPERSISTED_MAX: u64 = 4096;
+/// Most duplicates one shard can deliver after a crash.
+pub const DUPLICATES_BOUND: u64 = UNPERSISTED_MAX + DELIVER_BATCH_MAX as u64 - 1;
+/// Progress is written at most this often while it changes.
+pub const PROGRESS_INTERVAL_MS: u64 = 100;
+/// Longest sleep while idle: a new delay-level entry is noticed within this (level delays are
+/// whole seconds, so this costs no lateness); new timers wake the task at once.
+pub const IDLE_POLL_MS: u64 = 100;
+/// Timer-queue entries read per step when filling the pending set.
+const INGEST_BATCH: usize = 4096;
+/// Wait after a failed append before trying again (a read-only store stays read-only).
+const RETRY_AFTER_ERROR_MS: u64 = 1000;
+
+const _: () = assert!(UNPERSISTED_MAX >= DELIVER_BATCH_MAX as u64);
+
+/// Counters of one shard's schedule service.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceStats {
+    pub delivered: u64,
+    /// Held records gone (retention) or unreadable when due.
+    pub dropped: u64,
+    pub pending_timers: u64,
+    pub progress_writes: u64,
+}
+
+#[derive(Default)]
+struct State {
+    /// Next queue offset to deliver, per level.
+    levels: Vec<u64>,
+    timers: Timers,
+    /// Timer-queue offsets below this are in `timers` (or delivered).
+    ingested: u64,
+    /// Recovery filter for `[scan start, cursor)`: entries with a key below this were delivered.
+    recovered_until: Option<(u64, (i64, u64))>,
+    unpersisted: u64,
+    dirty: bool,
+    stats: ServiceStats,
+}
+
+impl State {
+    fn progress(&self) -> Progress {
+        let next = self.timers.peek();
+        Progress {
+            level_offsets: self.levels.clone(),
+            timer_ingested: self.ingested,
+            timer_scan_start: self.timers.lowest_offset_bound().unwrap_or(self.ingested),
+            timer_next_key: next.map_or((0, 0), PendingTimer::key),
+        }
+    }
+}
+
+/// A handle to one shard's delivery task.
+pub struct ScheduleService {
+    state: Rc<RefCell<State>>,
+    stop: Rc<Cell<bool>>,
+    done: flume::Receiver<()>,
+}
+
+/// What the task needs, owned by it (the store handle is dropped when the task ends).
+struct Task {
+    store: Rc<Store>,
+    state: Rc<RefCell<State>>,
+    stop: Rc<Cell<bool>>,
+    file: ProgressFile,
+    last_write_ms: i64,
+}
+
+impl ScheduleService {
+    /// Reads the progress at `progress_path` and starts the task on the current executor.
+    pub async fn start(
+        store: Rc<Store>,
+        config: ScheduleConfig,
+        progress_path: &Path,
+    ) -> Result<ScheduleService, ProgressError> {
+        let (file, progress) = ProgressFile::open(progress_path).await?;
+        let mut state = State::default();
+        let p = progress.unwrap_or_default();
+        state.levels = p.level_offsets.clone();
+        state.levels.resize(config.level_delays_ms.len(), 0);
+        state.ingested = p.timer_scan_start;
+        if p.timer_scan_start < p.timer_ingested {
+            state.recovered_until = Some((p.timer_ingested, p.timer_next_key));
+        }
+        let state = Rc::new(RefCell::new(state));
+        let stop = Rc::new(Cell::new(false));
+        let (done_tx, done) = flume::bounded(1);
+        let task = Task {
+            store,
+            state: state.clone(),
+            stop: stop.clone(),
+            file,
+            last_write_ms: 0,
+        };
+        glommio::spawn_local(async move {
+            task.run().await;
+            let _ = done_tx.send(());
+        })
+        .detach();
+        Ok(ScheduleService { state, stop, done })
+    }
+
+    /// Next queue offset to deliver per level (index = level - 1): GET_ALL_DELAY_OFFSET.
+    pub fn level_offsets(&self) -> Vec<u64> {
+        self.state.borrow().levels.clone()
+    }
+
+    pub fn stats(&self) -> ServiceStats {
+        let st = self.state.borrow();
+        ServiceStats {
+            pending_timers: st.timers.len() as u64,
+            ..st.stats
+        }
+    }
+
+    /// Stops the task: it finishes its batch, writes its progress and drops its store handle.
+    pub async fn stop(&self) {
+        self.stop.set(true);
+        let _ = self.done.recv_async().await;
+    }
+}
+
+fn now_ms() -> i64 {
+    crate::store::now_ms()
+}
+
+/// One due held record.
+struct Due {
+    /// `Some(level index)` for a delay level, `None` for a timer.
+    level: Option<usize>,
+    queue_offset: u64,
+    physical_offset: u64,
+    due_ms: i64,
+}
+
+impl Task {
+    async fn run(mut self) {
+        while !self.stop.get() {
+            if self.state.borrow().unpersisted >= UNPERSISTED_MAX {
+                // The duplicate bound holds only if nothing more is delivered until the
+                // progress file has caught up.
+                self.maybe_persist(false).await;
+                if self.state.borrow().unpersisted >= UNPERSISTED_MAX {
+                    glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
+                    continue;
+                }
+            }
+            if let Err(e) = self.ingest_timers().await {
+                tracing::error!(error = %e, "schedule: reading the timer queue failed");
+                glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
+                continue;
+            }
+            let now = now_ms();
+            let (due, next_due) = match self.collect_due(now).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(error = %e, "schedule: reading a level queue failed");
+                    glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
+                    continue;
+                }
+            };
+            let full = due.len() >= DELIVER_BATCH_MAX;
+            if !due.is_empty() && !self.deliver(due).await {
+                glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
+                continue;
+            }
+            self.maybe_persist(false).await;
+            if !full {
+                self.idle(next_due).await;
+            }
+        }
+        self.maybe_persist(true).await;
+        self.file.close().await;
+    }
+
+    /// Sleeps until the next due time (at most [`IDLE_POLL_MS`]) or a new timer arrives.
+    async fn idle(&self, next_due: Option<i64>) {
+        let now = now_ms();
+        let wait_ms = next_due.map_or(IDLE_POLL_MS, |d| {
+            (d - now).clamp(0, IDLE_POLL_MS as i64) as u64
+        });
+        if wait_ms == 0 {
+            return;
+        }
+        let cursor = self.state.borrow().ingested;
+        self.store
+            .wait_for_messages(TIMER_TOPIC, 0, cursor, Duration::from_millis(wait_ms))
+            .await;
+    }
+
+    /// Reads newly dispatched timer-queue entries into the pending set.
+    async fn ingest_timers(&mut self) -> Result<(), StoreError> {
+        loop {
+            let from = self
+                .state
+                .borrow()
+                .ingested
+                .max(self.store.min_offset(TIMER_TOPIC, 0));
+            let entries = self
+                .store
+                .cq_entries(TIMER_TOPIC, 0, from, INGEST_BATCH)
+                .await?;
+            let n = entries.len();
+            let mut st = self.state.borrow_mut();
+            for (i, e) in entries.into_iter().enumerate() {
+                let t = PendingTimer {
+                    due_ms: e.tag_hash,
+                    queue_offset: from + i as u64,
+                    physical_offset: e.physical_offset,
+                    size: e.size,
+                };
+                let delivered_before_crash = st
+                    .recovered_until
+                    .is_some_and(|(cursor, key)| t.queue_offset < cursor && t.key() < key);
+                if !delivered_before_crash {
+                    st.timers.push(t);
+                }
+            }
+            st.ingested = from + n as u64;
+            if st
+                .recovered_until
+                .is_some_and(|(cursor, _)| st.ingested >= cursor)
+            {
+                st.recovered_until = None;
+            }
+            st.dirty |= n > 0;
+            if n < INGEST_BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Up to [`DELIVER_BATCH_MAX`] due records (levels first, then timers) and the earliest
+    /// due time of what is left.
+    async fn collect_due(&self, now: i64) -> Result<(Vec<Due>, Option<i64>), StoreError> {
+        let mut due = Vec::new();
+        let mut next_due: Option<i64> = None;
+        let levels = self.state.borrow().levels.len();
+        for level in 0..levels {
+            let room = DELIVER_BATCH_MAX - due.len();
+            if room == 0 {
+                break;
+            }
+            let from = self.level_start(level);
+            let entries = self
+                .store
+                .cq_entries(SCHEDULE_TOPIC, level as i32, from, room)
+                .await?;
+            for (i, e) in entries.iter().enumerate() {
+                if e.tag_hash > now {
+                    next_due = Some(next_due.map_or(e.tag_hash, |d| d.min(e.tag_hash)));
+                    break;
+                }
+                due.push(due_of(Some(level), from + i as u64, e));
+            }
+        }
+        let mut st = self.state.borrow_mut();
+        while due.len() < DELIVER_BATCH_MAX {
+            let Some(t) = st.timers.pop_due(now) else {
+                break;
+            };
+            due.push(Due {
+                level: None,
+                queue_offset: t.queue_offset,
+                physical_offset: t.physical_offset,
+                due_ms: t.due_ms,
+            });
+        }
+        if let Some(t) = st.timers.peek() {
+            next_due = Some(next_due.map_or(t.due_ms, |d| d.min(t.due_ms)));
+        }
+        Ok((due, next_due))
+    }
+
+    /// A level's next offset, moved past what retention removed.
+    fn level_start(&self, level: usize) -> u64 {
+        let min = self.store.min_offset(SCHEDULE_TOPIC, level as i32);
+        let mut st = self.state.borrow_mut();
+        if st.levels[level] < min {
+            tracing::warn!(
+                level = level + 1,
+                from = st.levels[level],
+                to = min,
+                "schedule: held records removed by retention"
+            );
+            st.levels[level] = min;
+            st.dirty = true;
+        }
+        st.levels[level]
+    }
+
+    /// Delivers one batch; `false` if the append failed (progress unchanged, timers put back).
+    async fn deliver(&mut self, due: Vec<Due>) -> bool {
+        let mut held = Vec::with_capacity(due.len());
+        for d in &due {
+            // A read error counts as a missing record: it is logged and skipped, like Java's
+            // schedule service skips a message it cannot look up.
+            match self.store.view_message(d.physical_offset).await {
+                Ok(Some(bytes)) => held.push(Some(bytes)),
+                Ok(None) => held.push(None),
+                Err(e) => {
+                    tracing::warn!(error = %e, offset = d.physical_offset, "schedule: held record unreadable");
+                    held.push(None);
+                }
+            }
+        }
+        let now = now_ms();
+        let mut props: Vec<Vec<u8>> = Vec::with_capacity(due.len());
+        let mut reals = Vec::with_capacity(due.len());
+        let mut records: Vec<Record<'_>> = Vec::with_capacity(due.len());
+        let mut dropped = 0u64;
+        for (d, bytes) in due.iter().zip(&held) {
+            let decoded = bytes.as_deref().and_then(|b| DecodedRecord::decode(b).ok());
+            let real = decoded
+                .as_ref()
+                .and_then(|r| plan::real_queue(r.record.properties));
+            let (Some(rec), Some(real)) = (decoded, real) else {
+                dropped += 1;
+                continue;
+            };
+            let stamps = d.level.is_none().then_some(TimerStamps {
+                enqueue_ms: rec.record.store_timestamp,
+                due_ms: d.due_ms,
+                dequeue_ms: now,
+            });
+            let mut p = Vec::with_capacity(rec.record.properties.len() + 64);
+            plan::delivered_properties(rec.record.properties, stamps, &mut p);
+            props.push(p);
+            reals.push((real, rec.record));
+        }
+        for ((real, rec), p) in reals.iter().zip(&props) {
+            records.push(Record {
+                topic: real.topic.as_bytes(),
+                queue_id: real.queue_id,
+                properties: p,
+                queue_offset: 0,
+                physical_offset: 0,
+                store_timestamp: 0,
+                prepared_transaction_offset: 0,
+                ..*rec
+            });
+        }
+        if !records.is_empty() {
+            if let Err(e) = self.store.append(&records).await {
+                tracing::error!(error = %e, "schedule: delivering {} held records failed", records.len());
+                self.put_back(&due);
+                return false;
+            }
+        }
+        self.advance(&due, records.len() as u64, dropped);
+        true
+    }
+
+    fn put_back(&self, due: &[Due]) {
+        let mut st = self.state.borrow_mut();
+        for d in due.iter().filter(|d| d.level.is_none()) {
+            st.timers.push(PendingTimer {
+                due_ms: d.due_ms,
+                queue_offset: d.queue_offset,
+                physical_offset: d.physical_offset,
+                size: 0,
+            });
+        }
+    }
+
+    fn advance(&self, due: &[Due], delivered: u64, dropped: u64) {
+        let mut st = self.state.borrow_mut();
+        for d in due {
+            if let Some(level) = d.level {
+                st.levels[level] = st.levels[level].max(d.queue_offset + 1);
+            }
+        }
+        st.stats.delivered += delivered;
+        st.stats.dropped += dropped;
+        st.unpersisted += due.len() as u64;
+        st.dirty = true;
+    }
+
+    /// Writes the progress when it changed and the interval passed, when too many deliveries
+    /// are unpersisted, or (`force`) at stop.
+    async fn maybe_persist(&mut self, force: bool) {
+        let now = now_ms();
+        let progress = {
+            let st = self.state.borrow();
+            let due = st.unpersisted >= UNPERSISTED_MAX
+                || now - self.last_write_ms >= PROGRESS_INTERVAL_MS as i64;
+            if !st.dirty || !(due || force) {
+                return;
+            }
+            st.progress()
+        };
+        let unpersisted = self.state.borrow().unpersisted;
+        match self.file.write(&progress).await {
+            Ok(()) => {
+                let mut st = self.state.borrow_mut();
+                st.unpersisted -= unpersisted;
+                st.dirty = st.unpersisted > 0 || st.progress() != progress;
+                st.stats.progress_writes += 1;
+                self.last_write_ms = now;
+            }
+            Err(e) => tracing::error!(error = %e, "schedule: writing progress failed"),
+        }
+    }
+}
+
+fn due_of(level: Option<usize>, queue_offset: u64, e: &CqEntry) -> Due {
+    Due {
+        level,
+        queue_offset,
+        physical_offset: e.physical_offset,
+        due_ms: e.tag_hash,
+    }
+}
+
+#[cfg(test)]
+mod tests;
