@@ -21,6 +21,7 @@
 
 pub mod channel;
 pub mod config;
+pub mod ha;
 pub mod metadata;
 pub mod persist;
 pub mod processor;

@@ -303,9 +303,7 @@ impl BrokerConfig {
                 self.ha_listen_port = (!v.value.is_empty()).then(|| v.number()).transpose()?
             }
             "haMasterAddress" => self.ha_master_address = v.optional_addr()?,
-            "brokerIP2" => {
-                self.broker_ip2 = (!v.value.is_empty()).then(|| v.ipv4()).transpose()?
-            }
+            "brokerIP2" => self.broker_ip2 = (!v.value.is_empty()).then(|| v.ipv4()).transpose()?,
             "haSlaveFallbehindMax" => self.ha_slave_fallbehind_max_bytes = v.number()?,
             "slaveReadEnable" => self.slave_read_enable = v.boolean()?,
             "haSendHeartbeatInterval" => self.ha_send_heartbeat_interval_ms = v.number()?,

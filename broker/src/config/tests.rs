@@ -194,7 +194,10 @@ fn slave_settings() {
     assert_eq!(config.ha_listen_port(), config.listen_port + 1);
     assert_eq!(config.ha_server_addr(), "127.0.0.1:10912");
     let err = build_config(&cli(&["--set", "brokerRole=SLAVE"]), None, None).unwrap_err();
-    assert!(err.to_string().contains("Slave's brokerId must be > 0"), "{err}");
+    assert!(
+        err.to_string().contains("Slave's brokerId must be > 0"),
+        "{err}"
+    );
 }
 
 #[test]
