@@ -16,8 +16,10 @@
 pub mod master;
 pub mod slave;
 pub mod state;
+pub mod sync;
 pub mod wire;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -26,6 +28,19 @@ use crate::config::BrokerConfig;
 use crate::store::StoreError;
 pub use state::{MasterState, Replication, SlaveState};
 use wire::{Frame, RefuseCode, WireError, FRAME_HEADER_BYTES};
+
+/// A master's addresses as a slave learns them from its name servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterAddrs {
+    /// `masterAddr`: the master's remoting address (metadata sync).
+    pub broker_addr: String,
+    /// `haServerAddr`: the master's shard-0 HA address.
+    pub ha_addr: String,
+}
+
+/// Written by the registrar thread, read by each shard's follower when it (re)connects: not on
+/// any data path, so a mutex is fine.
+pub type LearnedMaster = Arc<Mutex<Option<MasterAddrs>>>;
 
 /// How long a slave waits before dialling its master again after a failure.
 pub const RECONNECT_DELAY_MS: u64 = 1000;
