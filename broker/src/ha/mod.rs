@@ -14,6 +14,7 @@
 //! Tasks here use only the store and their settings; they never import `server/`.
 
 pub mod master;
+pub mod service;
 pub mod slave;
 pub mod state;
 pub mod sync;
@@ -26,6 +27,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::BrokerConfig;
 use crate::store::StoreError;
+pub use service::{HaStatus, ShardHa};
 pub use state::{MasterState, Replication, SlaveState};
 use wire::{Frame, RefuseCode, WireError, FRAME_HEADER_BYTES};
 

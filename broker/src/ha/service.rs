@@ -1,0 +1,161 @@
+//! One shard's replication service: what the server starts on each shard and what handlers ask
+//! (the SYNC_MASTER wait, the slave refusal, the lag for runtime info). Narrow on purpose: it
+//! holds only its own state and settings; the store is handed to [`ShardHa::start`].
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use glommio::net::TcpListener;
+use glommio::task::JoinHandle;
+
+use super::master::run_master;
+use super::slave::run_slave;
+use super::sync::master_ha_addr;
+use super::{HaError, HaSettings, LearnedMaster, MasterState, Replication, SlaveState};
+use crate::config::{BrokerConfig, BrokerRole};
+use crate::store::Store;
+
+/// Exit status of a slave whose master runs another shard count (a configuration error that no
+/// retry can fix).
+pub const EXIT_SHARD_COUNT_MISMATCH: i32 = 3;
+
+/// Replication figures of one shard, for GET_BROKER_RUNTIME_INFO.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HaStatus {
+    /// Slaves attached to this master shard (0 on a slave).
+    pub slaves: u32,
+    /// Master: bytes the best slave is behind (`None` without a slave). Slave: bytes behind
+    /// the master, as far as it knows.
+    pub lag_bytes: Option<u64>,
+    /// How long the lag has lasted, ms (0 when caught up).
+    pub lag_ms: Option<i64>,
+    /// Slave: connected to its master now.
+    pub following: bool,
+    /// Slave: why replication stopped for good (divergence), with both offsets.
+    pub diverged: Option<String>,
+}
+
+pub struct ShardHa {
+    role: BrokerRole,
+    master: Rc<MasterState>,
+    slave: Rc<SlaveState>,
+    settings: HaSettings,
+    fallbehind_max_bytes: u64,
+    sync_timeout: Duration,
+}
+
+impl ShardHa {
+    pub fn new(config: &BrokerConfig, shard_id: u16, shard_count: u16) -> Rc<ShardHa> {
+        Rc::new(ShardHa {
+            role: config.broker_role,
+            master: Rc::default(),
+            slave: Rc::default(),
+            settings: HaSettings::new(config, shard_id, shard_count),
+            fallbehind_max_bytes: config.ha_slave_fallbehind_max_bytes,
+            sync_timeout: Duration::from_millis(config.sync_flush_timeout_ms),
+        })
+    }
+
+    pub fn is_slave(&self) -> bool {
+        self.role == BrokerRole::Slave
+    }
+
+    /// Starts this shard's HA task: a master listens on `haListenPort + shard`, a slave follows
+    /// its master's same shard. The task ends at [`ShardHa::stop`]. A bind failure is returned
+    /// (the broker cannot keep its promise without the port).
+    pub fn start(
+        &self,
+        config: &BrokerConfig,
+        store: Rc<Store>,
+        learned: LearnedMaster,
+    ) -> Result<JoinHandle<()>, HaError> {
+        let settings = self.settings.clone();
+        if self.role != BrokerRole::Slave {
+            let port = config
+                .ha_listen_port()
+                .checked_add(settings.shard_id)
+                .ok_or_else(|| HaError::Protocol("haListenPort + shard exceeds 65535".into()))?;
+            let listener = TcpListener::bind((config.broker_ip1.as_str(), port))
+                .map_err(|e| HaError::Io(std::io::Error::other(format!("HA port {port}: {e}"))))?;
+            let task = run_master(listener, store, self.master.clone(), settings);
+            return Ok(glommio::spawn_local(task).detach());
+        }
+        let config = config.clone();
+        let state = self.slave.clone();
+        let follow = run_slave(store, state, settings.clone(), move || {
+            master_ha_addr(&config, &learned)
+        });
+        Ok(glommio::spawn_local(async move {
+            if let Err(e @ HaError::ShardCount { .. }) = follow.await {
+                tracing::error!(shard = settings.shard_id, "{e}");
+                eprintln!("ringmq-broker: {e}");
+                std::process::exit(EXIT_SHARD_COUNT_MISMATCH);
+            }
+        })
+        .detach())
+    }
+
+    /// Ends the HA task and answers every waiting SYNC_MASTER send (shutdown).
+    pub fn stop(&self) {
+        self.master.stop();
+        self.slave.stop();
+    }
+
+    /// After the local flush promise held for a send ending at `end`: SYNC_MASTER waits for a
+    /// slave (group-committed, see [`MasterState::wait_replicated`]); other roles return at once.
+    pub async fn replicate(&self, end: u64) -> Replication {
+        if self.role != BrokerRole::SyncMaster {
+            return Replication::Replicated;
+        }
+        self.master
+            .wait_replicated(end, self.fallbehind_max_bytes, self.sync_timeout)
+            .await
+    }
+
+    /// This shard's replication figures; `written` is its log's written end.
+    pub fn status(&self, written: u64, now_ms: i64) -> HaStatus {
+        if self.role == BrokerRole::Slave {
+            let (bytes, ms) = self.slave.lag(now_ms);
+            return HaStatus {
+                slaves: 0,
+                lag_bytes: Some(bytes),
+                lag_ms: Some(ms),
+                following: self.slave.connected.get(),
+                diverged: self.slave.diverged.borrow().clone(),
+            };
+        }
+        let lag = self.master.lag(written, now_ms);
+        HaStatus {
+            slaves: self.master.slaves().len() as u32,
+            lag_bytes: lag.map(|l| l.0),
+            lag_ms: lag.map(|l| l.1),
+            following: false,
+            diverged: None,
+        }
+    }
+
+    /// The master shard this slave follows (`ip:port` of its HA listener), if known.
+    pub fn master(&self) -> Option<String> {
+        self.slave.master.borrow().clone()
+    }
+}
+
+/// Java's answer to a send on a slave (`PutMessageStatus.SERVICE_NOT_AVAILABLE`), code 14.
+pub fn slave_send_refusal_remark(disk_ratio: &str) -> String {
+    format!(
+        "service not available now. It may be caused by one of the following reasons: the \
+         broker's disk is full [{disk_ratio}], messages are put to the slave, message store has \
+         been shut down, etc."
+    )
+}
+
+/// The response code of a send whose local flush held, by its replication outcome (Java's
+/// `handlePutMessageResult`: the response still carries msgId and offsets).
+pub fn replication_code(r: Replication) -> ringmq_proto::code::ResponseCode {
+    use ringmq_proto::code::ResponseCode;
+    match r {
+        Replication::Replicated => ResponseCode::Success,
+        Replication::SlaveNotAvailable => ResponseCode::SlaveNotAvailable,
+        Replication::Timeout => ResponseCode::FlushSlaveTimeout,
+    }
+}
