@@ -159,3 +159,62 @@ pub fn replication_code(r: Replication) -> ringmq_proto::code::ResponseCode {
         Replication::Timeout => ResponseCode::FlushSlaveTimeout,
     }
 }
+
+/// Java's `whichBrokerWhenConsumeSlowly` default: the first slave.
+pub const WHICH_BROKER_WHEN_CONSUME_SLOWLY: i64 = 1;
+
+/// `suggestWhichBrokerId` for a pull answered by a master (Java's `PullMessageProcessor` with
+/// `slaveReadEnable`): the slave when the consumer reads further behind the log end than
+/// `accessMessageInMemoryMaxRatio` % of RAM (its reads would leave memory), else the master.
+pub fn suggest_which_broker_id(
+    slave_read_enable: bool,
+    ratio_percent: u32,
+    memory_bytes: u64,
+    log_end: u64,
+    pulled_offset: u64,
+) -> i64 {
+    let behind = log_end.saturating_sub(pulled_offset);
+    let in_memory = memory_bytes / 100 * u64::from(ratio_percent);
+    if slave_read_enable && behind > in_memory {
+        WHICH_BROKER_WHEN_CONSUME_SLOWLY
+    } else {
+        0
+    }
+}
+
+/// Physical memory of this host (from `/proc/meminfo`, read once).
+pub fn total_memory_bytes() -> u64 {
+    static TOTAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TOTAL.get_or_init(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| {
+                let line = t.lines().find(|l| l.starts_with("MemTotal:"))?;
+                let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                Some(kib * 1024)
+            })
+            .unwrap_or(u64::MAX)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lagging_consumer_is_sent_to_the_slave_only_with_slave_read_enable() {
+        let gib = 1u64 << 30;
+        // 40 % of 10 GiB = 4 GiB: 5 GiB behind is slow.
+        assert_eq!(suggest_which_broker_id(true, 40, 10 * gib, 6 * gib, gib), 1);
+        assert_eq!(suggest_which_broker_id(true, 40, 10 * gib, 2 * gib, gib), 0);
+        assert_eq!(suggest_which_broker_id(false, 40, 10 * gib, 6 * gib, gib), 0);
+        assert!(total_memory_bytes() > 0);
+    }
+
+    #[test]
+    fn slave_refusal_is_javas_remark() {
+        let remark = slave_send_refusal_remark("CL:  0.10 CQ:  0.10 INDEX:  0.10");
+        assert!(remark.starts_with("service not available now."));
+        assert!(remark.contains("messages are put to the slave"));
+    }
+}
