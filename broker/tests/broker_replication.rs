@@ -218,18 +218,36 @@ fn sync_master_answers_slave_errors_within_the_timeout_and_recovers() {
     // the master drops the silent connection, SLAVE_NOT_AVAILABLE), never a hang.
     // SAFETY: signals to the slave process this test started.
     unsafe { libc::kill(slave.process.pid(), libc::SIGSTOP) };
+    // The signal is asynchronous: wait until every thread of the slave is stopped.
+    let pid = slave.process.pid();
+    until("the slave to be stopped", || all_threads_stopped(pid));
     let started = Instant::now();
     let code = send(&mut client, 0, b"slave paused").code;
     assert!(
         code == ResponseCode::FlushSlaveTimeout.code()
             || code == ResponseCode::SlaveNotAvailable.code(),
-        "code {code}"
+        "code {code}\nMASTER:\n{}\nSLAVE:\n{}",
+        master.process.log(),
+        slave.process.log()
     );
     assert!(started.elapsed() < Duration::from_millis(SYNC_TIMEOUT_MS * 4));
     unsafe { libc::kill(slave.process.pid(), libc::SIGCONT) };
     until("SEND_OK once the slave runs again", || {
         send(&mut client, 0, b"slave resumed").code == ResponseCode::Success.code()
     });
+}
+
+/// Whether every thread of `pid` is in state T (stopped), per /proc.
+fn all_threads_stopped(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // The state follows the parenthesised command name.
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+    })
 }
 
 /// Commit-log segment files of every shard, by relative path.
