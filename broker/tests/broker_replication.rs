@@ -155,7 +155,9 @@ fn sync_master_killed_under_load_every_send_ok_is_readable_from_the_slave() {
             })
         })
         .collect();
-    until("sends to be acknowledged", || acked.lock().unwrap().len() >= 400);
+    until("sends to be acknowledged", || {
+        acked.lock().unwrap().len() >= 400
+    });
     // SAFETY: SIGKILL to the master process this test started.
     unsafe { libc::kill(master.process.pid(), libc::SIGKILL) };
     for p in producers {
@@ -282,7 +284,10 @@ fn async_master_slave_converges_byte_for_byte_and_serves_reads_but_not_sends() {
         !m.is_empty() && m == s
     });
     let mut on_slave = slave.connect();
-    assert_eq!(read_at(&mut on_slave, 1, 0).as_deref(), Some(&b"async 1"[..]));
+    assert_eq!(
+        read_at(&mut on_slave, 1, 0).as_deref(),
+        Some(&b"async 1"[..])
+    );
     let refused = send(&mut on_slave, 0, b"to a slave");
     assert_eq!(refused.code, ResponseCode::ServiceNotAvailable.code());
     let remark = refused.remark.unwrap_or_default();

@@ -207,7 +207,10 @@ mod tests {
         // 40 % of 10 GiB = 4 GiB: 5 GiB behind is slow.
         assert_eq!(suggest_which_broker_id(true, 40, 10 * gib, 6 * gib, gib), 1);
         assert_eq!(suggest_which_broker_id(true, 40, 10 * gib, 2 * gib, gib), 0);
-        assert_eq!(suggest_which_broker_id(false, 40, 10 * gib, 6 * gib, gib), 0);
+        assert_eq!(
+            suggest_which_broker_id(false, 40, 10 * gib, 6 * gib, gib),
+            0
+        );
         assert!(total_memory_bytes() > 0);
     }
 
