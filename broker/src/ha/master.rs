@@ -122,6 +122,9 @@ async fn serve_slave(
     state: &MasterState,
     settings: &HaSettings,
 ) -> Result<(), HaError> {
+    // DATA frames are small when the load is light: Nagle would hold them for the slave's
+    // delayed ACK (tens of ms on every SYNC_MASTER send).
+    stream.set_nodelay(true)?;
     let (mut r, mut w) = futures_lite::io::split(stream);
     let mut buf = Vec::new();
     let mut scratch = Vec::new();
