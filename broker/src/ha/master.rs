@@ -124,7 +124,9 @@ async fn serve_slave(
 ) -> Result<(), HaError> {
     // DATA frames are small when the load is light: Nagle would hold them for the slave's
     // delayed ACK (tens of ms on every SYNC_MASTER send).
-    stream.set_nodelay(true)?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| HaError::Io(std::io::Error::other(e.to_string())))?;
     let (mut r, mut w) = futures_lite::io::split(stream);
     let mut buf = Vec::new();
     let mut scratch = Vec::new();
