@@ -87,6 +87,22 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Waits until every shard of the slave logged that it follows its master, so the measured
+/// load does not begin with SLAVE_NOT_AVAILABLE answers.
+fn wait_following(slave_log: &Path, shards: u32) -> anyhow::Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let log = std::fs::read_to_string(slave_log).unwrap_or_default();
+        if log.matches("following master").count() >= shards as usize {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("the slave did not attach to its master within {START_TIMEOUT:?}:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Every commit-log segment of a store, by `shard-<k>/<name>`.
 fn commit_logs(
     store: &Path,
@@ -284,6 +300,7 @@ impl LocalCluster {
                 ..broker_settings.clone()
             };
             let slave = spawn_broker(&broker_bin, dir.path(), "slave", &settings)?;
+            wait_following(&dir.path().join("slave.log"), broker_cpus)?;
             (Some(slave), Some(settings))
         };
         let (dir, kept_dir) = if keep_dir {
