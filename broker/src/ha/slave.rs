@@ -196,6 +196,17 @@ impl Pending {
         Ok(())
     }
 
+    /// After `append_raw(at, batch)` returned `end` while newer bytes gathered behind the
+    /// batch: what the store left of the batch (a partial record) goes back in front of them.
+    fn put_back(&mut self, at: u64, batch: &[u8], end: u64) {
+        let taken = (end.saturating_sub(at) as usize).min(batch.len());
+        let newer = std::mem::take(&mut self.bytes);
+        self.bytes.extend_from_slice(&batch[taken..]);
+        self.bytes.extend_from_slice(&newer);
+        self.at = at + taken as u64;
+        self.consumed_to(end);
+    }
+
     /// The store took everything below `end`: drop it (it may be past what is held, when a
     /// filler was only partly received).
     fn consumed_to(&mut self, end: u64) {
@@ -258,22 +269,20 @@ async fn apply<W: futures_lite::AsyncWrite + Unpin>(
             .await;
         let at = {
             let mut p = pending.borrow_mut();
+            let at = p.at;
             if p.bytes.len() > stalled_len {
+                // Frames arriving during the append continue after this batch.
                 std::mem::swap(&mut batch, &mut p.bytes);
+                p.at += batch.len() as u64;
             }
-            p.at
+            at
         };
         if !batch.is_empty() {
             let (_, end) = store.append_raw(at, &batch).await?;
             // Whatever arrived meanwhile follows the part of this batch the store left (a
             // partial record), so put the leftover back in front.
             let mut p = pending.borrow_mut();
-            let taken = ((end - at) as usize).min(batch.len());
-            let newer = std::mem::take(&mut p.bytes);
-            p.bytes.extend_from_slice(&batch[taken..]);
-            p.bytes.extend_from_slice(&newer);
-            p.at = at;
-            p.consumed_to(end);
+            p.put_back(at, &batch, end);
             stalled_len = if end == at { p.bytes.len() } else { 0 };
             batch.clear();
         }
@@ -308,5 +317,26 @@ mod tests {
         assert_eq!(p.at, 110);
         p.push(106, b"wxyz12").unwrap();
         assert_eq!(p.bytes, b"12");
+    }
+
+    #[test]
+    fn a_partial_record_goes_back_in_front_of_what_arrived_meanwhile() {
+        // Batch [100, 110) taken for an append; [110, 114) arrived meanwhile.
+        let mut p = Pending::new(110);
+        p.push(110, b"WXYZ").unwrap();
+        p.put_back(100, b"0123456789", 106);
+        assert_eq!((p.at, &p.bytes[..]), (106, &b"6789WXYZ"[..]));
+        // Nothing taken: everything stays, in order.
+        let mut p = Pending::new(110);
+        p.push(110, b"WX").unwrap();
+        p.put_back(100, b"0123456789", 100);
+        assert_eq!((p.at, &p.bytes[..]), (100, &b"0123456789WX"[..]));
+        // A filler the store skipped past what was received: later bytes below it drop.
+        let mut p = Pending::new(110);
+        p.push(110, b"WXYZ").unwrap();
+        p.put_back(100, b"0123456789", 112);
+        assert_eq!((p.at, &p.bytes[..]), (112, &b"YZ"[..]));
+        p.push(114, b"!").unwrap();
+        assert_eq!(p.bytes, b"YZ!");
     }
 }
