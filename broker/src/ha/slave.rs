@@ -261,12 +261,11 @@ async fn apply<W: futures_lite::AsyncWrite + Unpin>(
     let mut stalled_len = 0usize;
     loop {
         let has_bytes = || (pending.borrow().bytes.len() > stalled_len).then_some(());
-        let _ =
-            futures_lite::future::or(async { Some(gathered.wait_for(has_bytes).await) }, async {
-                glommio::timer::sleep(settings.heartbeat()).await;
-                None
-            })
-            .await;
+        // New bytes, or the heartbeat interval: either way an ACK goes out below.
+        futures_lite::future::or(gathered.wait_for(has_bytes), async {
+            glommio::timer::sleep(settings.heartbeat()).await;
+        })
+        .await;
         let at = {
             let mut p = pending.borrow_mut();
             let at = p.at;
