@@ -218,7 +218,8 @@ fn round(root: &Path, rng: &mut Rng, n: u64) -> (String, Counts) {
                 slave = start(&sdir, sport, flush, &slave_extra(mport));
             }
             let on_master = all_bodies(&master);
-            counts.lost_promised = acked.iter().filter(|b| !on_master.contains_key(*b)).count() as u64;
+            counts.lost_promised =
+                acked.iter().filter(|b| !on_master.contains_key(*b)).count() as u64;
             counts.duplicated = on_master.values().filter(|c| **c > 1).count() as u64;
             let mut on_slave = HashMap::new();
             until("the slave to catch up after the fault", || {
@@ -238,7 +239,12 @@ fn round(root: &Path, rng: &mut Rng, n: u64) -> (String, Counts) {
 #[test]
 #[ignore = "crash matrix: minutes of real processes; run scripts/ha-crash-matrix.sh"]
 fn replication_crash_matrix() {
-    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let rounds = env("HA_MATRIX_ROUNDS", 12);
     let mut rng = Rng(env("HA_MATRIX_SEED", 1).max(1));
     let root = tempfile::tempdir().unwrap();
