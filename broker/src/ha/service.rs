@@ -31,8 +31,30 @@ pub struct HaStatus {
     pub lag_ms: Option<i64>,
     /// Slave: connected to its master now.
     pub following: bool,
+    /// Summed over shards by [`HaStatus::add`]: shards following their master.
+    pub following_shards: u32,
     /// Slave: why replication stopped for good (divergence), with both offsets.
     pub diverged: Option<String>,
+    /// Slave: the master HA address followed.
+    pub master: Option<String>,
+}
+
+impl HaStatus {
+    /// Adds another shard's figures: slaves and following shards add up, the lag is the
+    /// worst shard's, the first divergence and master seen are kept.
+    pub fn add(&mut self, other: &HaStatus) {
+        self.slaves += other.slaves;
+        self.following |= other.following;
+        self.following_shards += u32::from(other.following);
+        self.lag_bytes = self.lag_bytes.max(other.lag_bytes);
+        self.lag_ms = self.lag_ms.max(other.lag_ms);
+        if self.diverged.is_none() {
+            self.diverged.clone_from(&other.diverged);
+        }
+        if self.master.is_none() {
+            self.master.clone_from(&other.master);
+        }
+    }
 }
 
 pub struct ShardHa {
@@ -58,6 +80,15 @@ impl ShardHa {
 
     pub fn is_slave(&self) -> bool {
         self.role == BrokerRole::Slave
+    }
+
+    /// `brokerRole` as RocketMQ spells it.
+    pub fn role_name(&self) -> &'static str {
+        match self.role {
+            BrokerRole::AsyncMaster => "ASYNC_MASTER",
+            BrokerRole::SyncMaster => "SYNC_MASTER",
+            BrokerRole::Slave => "SLAVE",
+        }
     }
 
     /// Starts this shard's HA task: a master listens on `haListenPort + shard`, a slave follows
@@ -121,7 +152,9 @@ impl ShardHa {
                 lag_bytes: Some(bytes),
                 lag_ms: Some(ms),
                 following: self.slave.connected.get(),
+                following_shards: 0,
                 diverged: self.slave.diverged.borrow().clone(),
+                master: self.slave.master.borrow().clone(),
             };
         }
         let lag = self.master.lag(written, now_ms);
@@ -130,7 +163,9 @@ impl ShardHa {
             lag_bytes: lag.map(|l| l.0),
             lag_ms: lag.map(|l| l.1),
             following: false,
+            following_shards: 0,
             diverged: None,
+            master: None,
         }
     }
 
@@ -147,6 +182,23 @@ pub fn slave_send_refusal_remark(disk_ratio: &str) -> String {
          broker's disk is full [{disk_ratio}], messages are put to the slave, message store has \
          been shut down, etc."
     )
+}
+
+/// Java's `diskUtil()` text for the remark: the store's file-system use (ringmq keeps consume
+/// queues and index on the same file system as the commit log, so all three show it).
+pub fn disk_ratio_text(store_root: &std::path::Path) -> String {
+    let ratio = disk_used_ratio(store_root).unwrap_or(-1.0);
+    format!("CL: {ratio:5.2} CQ: {ratio:5.2} INDEX: {ratio:5.2}")
+}
+
+fn disk_used_ratio(path: &std::path::Path) -> Option<f64> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct we own; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
+        return None;
+    }
+    Some(1.0 - st.f_bavail as f64 / st.f_blocks as f64)
 }
 
 /// The response code of a send whose local flush held, by its replication outcome (Java's

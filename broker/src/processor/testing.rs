@@ -35,6 +35,8 @@ pub struct Fixture {
     pub store_host: SocketAddr,
     /// Topic auto-creations asked through the mesh.
     pub creations: Cell<usize>,
+    /// Replication of the fixture's single shard (the config's role; no task started).
+    pub ha: Rc<crate::ha::ShardHa>,
 }
 
 /// Runs `test` on a fresh fixture inside a glommio executor.
@@ -72,13 +74,14 @@ impl Fixture {
         Fixture {
             uniq_keys: RefCell::new(UniqKeyGenerator::new(store_host.ip(), 1, 7)),
             _dir: dir,
-            config,
             store: Rc::new(store),
             metadata: RefCell::new(metadata),
             offsets: RefCell::new(offsets),
             counters: RequestCounters::default(),
             store_host,
             creations: Cell::new(0),
+            ha: crate::ha::ShardHa::new(&config, 0, 1),
+            config,
         }
     }
 
@@ -127,7 +130,7 @@ impl ShardMesh for Fixture {
 
     fn counters_everywhere(&self) -> flume::Receiver<ShardCounters> {
         let (reply, answer) = flume::bounded(1);
-        let counters = runtime_info::shard_counters(Some(&self.store), &self.counters);
+        let counters = runtime_info::shard_counters(Some(&self.store), &self.counters, &self.ha, 0);
         reply.send(counters).expect("receiver held");
         answer
     }
@@ -213,6 +216,7 @@ impl Fixture {
             store_host: self.store_host,
             counters: &self.counters,
             mesh: self,
+            ha: &self.ha,
             now_ms: 1_700_000_000_000,
         }
     }

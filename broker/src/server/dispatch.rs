@@ -259,6 +259,7 @@ async fn run_with_store(
                 store_host: shard.store_host,
                 counters: &shard.counters,
                 mesh: shard.as_ref(),
+                ha: &shard.ha,
                 now_ms: now_ms(),
             };
             send::send_message(&ctx, conn.peer, request).await

@@ -28,6 +28,8 @@ pub enum ShardMsg {
     IndexQuery(IndexQuery, flume::Sender<Result<QueryResult, String>>),
     /// GET_BROKER_RUNTIME_INFO asks for this shard's counters.
     CountersQuery(flume::Sender<ShardCounters>),
+    /// A slave's metadata sync brought its master's topic table (metadata shard only).
+    ReplaceTopics(ringmq_proto::body::TopicConfigSerializeWrapper),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),
     /// Stop accepting, finish in-flight work, persist, exit.

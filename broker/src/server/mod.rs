@@ -21,8 +21,9 @@ use std::sync::Arc;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::{BrokerConfig, CpuSpecError};
+use crate::ha::LearnedMaster;
 use crate::metadata::offsets::{ConsumerOffsets, OffsetsError};
-use crate::metadata::registrar::{spawn_registrar, RegistrarMsg};
+use crate::metadata::registrar::{spawn_registrar_learning, RegistrarMsg};
 use crate::metadata::topics::{TopicTable, TopicTableError};
 use crate::metadata::Metadata;
 use crate::shard_map::{pin_shard_count, ShardCountError, ShardId};
@@ -30,6 +31,7 @@ use crate::store::offset::MAX_SHARD_ID;
 use crate::store::Store;
 use mesh::ShardMsg;
 use shard::Shard;
+use placement::METADATA_SHARD;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -74,6 +76,31 @@ fn claim_ports(config: &BrokerConfig) -> Result<Vec<port_lock::PortClaim>, Serve
         .collect()
 }
 
+/// A running slave metadata sync: dropping the sender stops the thread.
+type SlaveSync = (flume::Sender<()>, std::thread::JoinHandle<()>);
+
+/// A slave's metadata sync thread: the master's topic table goes to the metadata shard.
+fn start_slave_sync(
+    config: &BrokerConfig,
+    learned: &LearnedMaster,
+    mesh: &mesh::Mesh,
+) -> Result<Option<SlaveSync>, ServerError> {
+    if !config.is_slave() {
+        return Ok(None);
+    }
+    let (stop, stopped) = flume::bounded::<()>(1);
+    let inbox = mesh[METADATA_SHARD.0].clone();
+    let deliver = move |m: crate::ha::sync::MasterMetadata| {
+        inbox.control(ShardMsg::ReplaceTopics(m.topics));
+    };
+    let thread = crate::ha::sync::spawn_slave_sync(config, learned.clone(), deliver, stopped)
+        .map_err(|source| ServerError::Start {
+            what: "the slave metadata sync thread".to_string(),
+            source,
+        })?;
+    Ok(Some((stop, thread)))
+}
+
 /// Runs the broker until SIGTERM/SIGINT. Call [`signals::block_termination_signals`] first,
 /// before any thread exists.
 pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
@@ -92,8 +119,9 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     let _port_claims = claim_ports(&config)?;
 
     let config = Arc::new(config);
-    let (registrar, registrar_thread) =
-        spawn_registrar(&config).map_err(|source| ServerError::Start {
+    let learned = LearnedMaster::default();
+    let (registrar, registrar_thread) = spawn_registrar_learning(&config, learned.clone())
+        .map_err(|source| ServerError::Start {
             what: "the registrar thread".to_string(),
             source,
         })?;
@@ -108,6 +136,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
             what: "the persist thread".to_string(),
             source,
         })?;
+    let slave_sync = start_slave_sync(&config, &learned, &mesh)?;
 
     let stop_mesh = mesh.clone();
     let stop_registrar = registrar.clone();
@@ -130,6 +159,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
         let shard_metadata = if index == 0 { metadata.take() } else { None };
         let (config, mesh, view) = (config.clone(), mesh.clone(), initial_view.clone());
         let file_writer = file_writer.clone();
+        let learned = learned.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*core))
             .name(&format!("ringmq-shard-{index}"))
             .spawn(move || async move {
@@ -154,7 +184,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
                         file_writer,
                     },
                 ));
-                shard::run_shard(shard, inbox).await;
+                shard::run_shard(shard, inbox, learned).await;
             })
             .map_err(|e| ServerError::Executor {
                 shard: index,
@@ -176,6 +206,10 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     // Every shard's clone is gone with its executor: the persist thread ends after its last write.
     drop(file_writer);
     let _ = file_writer_thread.join();
+    if let Some((stop, thread)) = slave_sync {
+        drop(stop);
+        let _ = thread.join();
+    }
     tracing::info!("broker stopped");
     result
 }
