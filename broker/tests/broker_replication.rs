@@ -57,19 +57,16 @@ fn start_master(dir: &Path, port: u16, role: &str) -> Broker {
 
 fn slave_args(master_port: u16, cpus: &str) -> Vec<String> {
     let mut args = ha_settings();
-    args.extend(
-        [
-            "--set".to_string(),
-            "brokerRole=SLAVE".to_string(),
-            "--set".to_string(),
-            "brokerId=1".to_string(),
-            "--set".to_string(),
-            format!("haMasterAddress=127.0.0.1:{}", master_port + 1),
-            "--cpus".to_string(),
-            cpus.to_string(),
-        ]
-        .into_iter(),
-    );
+    args.extend([
+        "--set".to_string(),
+        "brokerRole=SLAVE".to_string(),
+        "--set".to_string(),
+        "brokerId=1".to_string(),
+        "--set".to_string(),
+        format!("haMasterAddress=127.0.0.1:{}", master_port + 1),
+        "--cpus".to_string(),
+        cpus.to_string(),
+    ]);
     args
 }
 
@@ -123,6 +120,9 @@ fn read_at(client: &mut Client, queue: i32, offset: i64) -> Option<Vec<u8>> {
     (first.record.queue_offset == offset).then(|| first.record.body.to_vec())
 }
 
+/// A SEND_OK message: (queue, queue offset, body).
+type Acked = (i32, i64, Vec<u8>);
+
 #[test]
 fn sync_master_killed_under_load_every_send_ok_is_readable_from_the_slave() {
     let root = tempfile::tempdir().unwrap();
@@ -134,7 +134,7 @@ fn sync_master_killed_under_load_every_send_ok_is_readable_from_the_slave() {
     wait_following(&slave);
 
     // Four producers send until the master dies; each SEND_OK is recorded.
-    let acked: Arc<Mutex<Vec<(i32, i64, Vec<u8>)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let producers: Vec<_> = (0..4)
         .map(|t| {
             let (acked, addr) = (acked.clone(), master.addr());

@@ -185,6 +185,46 @@ fn round(root: &Path, rng: &mut Rng, n: u64) -> (String, Counts) {
         let _ = t.join();
     }
     let acked: Vec<Vec<u8>> = ACKED.lock().unwrap().clone();
+    let setup = Setup {
+        flush,
+        role,
+        role_arg: &role_arg,
+        dirs: (&mdir, &sdir),
+        ports: (mport, sport),
+    };
+    let counts = evaluate(&setup, fault, pid, &acked, &mut master, &mut slave);
+    drop(slave);
+    drop(master);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&sdir);
+    (label, counts)
+}
+
+/// What a round started with, for restarting its brokers.
+struct Setup<'a> {
+    flush: &'a str,
+    role: &'a str,
+    role_arg: &'a [String],
+    dirs: (&'a Path, &'a Path),
+    ports: (u16, u16),
+}
+
+/// Counts what the fault cost: lost where promised or not, duplicated, recovered.
+fn evaluate(
+    setup: &Setup<'_>,
+    fault: Fault,
+    pid: i32,
+    acked: &[Vec<u8>],
+    master: &mut Broker,
+    slave: &mut Broker,
+) -> Counts {
+    let Setup {
+        flush,
+        role,
+        role_arg,
+        dirs: (mdir, sdir),
+        ports: (mport, sport),
+    } = *setup;
     let mut counts = Counts {
         acked: acked.len() as u64,
         ..Counts::default()
@@ -193,8 +233,8 @@ fn round(root: &Path, rng: &mut Rng, n: u64) -> (String, Counts) {
         Fault::KillMaster => {
             master.process.wait_exit();
             // While the master is down: what the slave holds is all a reader gets.
-            let on_slave = all_bodies(&slave);
-            for body in &acked {
+            let on_slave = all_bodies(slave);
+            for body in acked {
                 if !on_slave.contains_key(body) {
                     if role == "SYNC_MASTER" {
                         counts.lost_promised += 1;
@@ -205,35 +245,33 @@ fn round(root: &Path, rng: &mut Rng, n: u64) -> (String, Counts) {
             }
             counts.duplicated = on_slave.values().filter(|c| **c > 1).count() as u64;
             // The master comes back: its own log still holds every acknowledged message.
-            let master = start(&mdir, mport, flush, &role_arg);
-            let on_master = all_bodies(&master);
+            let restarted = start(mdir, mport, flush, role_arg);
+            let on_master = all_bodies(&restarted);
+            *master = restarted;
             counts.recovered = acked.iter().filter(|b| on_master.contains_key(*b)).count() as u64;
             counts.lost_promised += counts.acked - counts.recovered;
         }
         Fault::KillSlave | Fault::PauseSlave => {
             if matches!(fault, Fault::PauseSlave) {
+                // SAFETY: a signal to the child process this round paused.
                 unsafe { libc::kill(pid, libc::SIGCONT) };
             } else {
                 slave.process.wait_exit();
-                slave = start(&sdir, sport, flush, &slave_extra(mport));
+                *slave = start(sdir, sport, flush, &slave_extra(mport));
             }
-            let on_master = all_bodies(&master);
+            let on_master = all_bodies(master);
             counts.lost_promised =
                 acked.iter().filter(|b| !on_master.contains_key(*b)).count() as u64;
             counts.duplicated = on_master.values().filter(|c| **c > 1).count() as u64;
             let mut on_slave = HashMap::new();
             until("the slave to catch up after the fault", || {
-                on_slave = all_bodies(&slave);
+                on_slave = all_bodies(slave);
                 acked.iter().all(|b| on_slave.contains_key(b))
             });
             counts.recovered = acked.len() as u64;
         }
     }
-    drop(slave);
-    drop(master);
-    let _ = std::fs::remove_dir_all(&mdir);
-    let _ = std::fs::remove_dir_all(&sdir);
-    (label, counts)
+    counts
 }
 
 #[test]
