@@ -12,9 +12,10 @@ seed="${2:-1}"
 ulimit -l unlimited 2>/dev/null || true
 out="results/ha-crash-matrix-$(date -u +%Y%m%dT%H%M%SZ).md"
 log="$(mktemp)"
+status=0
 HA_MATRIX_ROUNDS="$rounds" HA_MATRIX_SEED="$seed" \
   cargo test -p ringmq-broker --test broker_replication_matrix -- --ignored --nocapture \
-  2>&1 | tee "$log"
+  2>&1 | tee "$log" || status=$?
 {
   echo "# Replication crash matrix ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
   echo
@@ -30,6 +31,8 @@ HA_MATRIX_ROUNDS="$rounds" HA_MATRIX_SEED="$seed" \
   echo
   echo '```'
   grep -E '^round ' "$log" || true
+  grep -E -A3 'panicked' "$log" || true
   echo '```'
 } > "$out"
 echo "written: $out"
+exit "$status"

@@ -190,7 +190,7 @@ fn round(root: &Path, rng: &mut Rng, n: u64) -> (String, Counts) {
         role,
         role_arg: &role_arg,
         dirs: (&mdir, &sdir),
-        ports: (mport, sport),
+        master_port: mport,
     };
     let counts = evaluate(&setup, fault, pid, &acked, &mut master, &mut slave);
     drop(slave);
@@ -206,7 +206,7 @@ struct Setup<'a> {
     role: &'a str,
     role_arg: &'a [String],
     dirs: (&'a Path, &'a Path),
-    ports: (u16, u16),
+    master_port: u16,
 }
 
 /// Counts what the fault cost: lost where promised or not, duplicated, recovered.
@@ -223,7 +223,7 @@ fn evaluate(
         role,
         role_arg,
         dirs: (mdir, sdir),
-        ports: (mport, sport),
+        master_port: mport,
     } = *setup;
     let mut counts = Counts {
         acked: acked.len() as u64,
@@ -257,7 +257,8 @@ fn evaluate(
                 unsafe { libc::kill(pid, libc::SIGCONT) };
             } else {
                 slave.process.wait_exit();
-                *slave = start(sdir, sport, flush, &slave_extra(mport));
+                // A fresh port: nothing refers to the slave's, and the old one may be taken.
+                *slave = start(sdir, free_ports(), flush, &slave_extra(mport));
             }
             let on_master = all_bodies(master);
             counts.lost_promised =
