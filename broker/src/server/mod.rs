@@ -30,8 +30,8 @@ use crate::shard_map::{pin_shard_count, ShardCountError, ShardId};
 use crate::store::offset::MAX_SHARD_ID;
 use crate::store::Store;
 use mesh::ShardMsg;
-use shard::Shard;
 use placement::METADATA_SHARD;
+use shard::Shard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -64,14 +64,23 @@ pub enum ServerError {
     ShardPanicked(usize),
 }
 
-/// Claims the listen and VIP ports (see [`port_lock`]); the claims last as long as the process.
-fn claim_ports(config: &BrokerConfig) -> Result<Vec<port_lock::PortClaim>, ServerError> {
+/// Claims the listen and VIP ports, and a master's HA ports (`haListenPort + k` per shard; see
+/// [`port_lock`]); the claims last as long as the process.
+fn claim_ports(
+    config: &BrokerConfig,
+    shards: usize,
+) -> Result<Vec<port_lock::PortClaim>, ServerError> {
     let ip: std::net::IpAddr = config
         .broker_ip1
         .parse()
         .expect("brokerIP1 is validated as IPv4");
+    let ha_ports = (!config.is_slave())
+        .then(|| (0..shards).map(|k| config.ha_listen_port().saturating_add(k as u16)))
+        .into_iter()
+        .flatten();
     [config.listen_port, config.vip_port()]
         .into_iter()
+        .chain(ha_ports)
         .map(|port| port_lock::claim(ip, port).map_err(ServerError::Port))
         .collect()
 }
@@ -116,7 +125,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     }
     let root = config.store_path_root_dir.clone();
     pin_shard_count(&root, shards)?;
-    let _port_claims = claim_ports(&config)?;
+    let _port_claims = claim_ports(&config, shards)?;
 
     let config = Arc::new(config);
     let learned = LearnedMaster::default();
