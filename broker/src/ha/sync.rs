@@ -63,14 +63,12 @@ pub fn spawn_slave_sync(
     std::thread::Builder::new()
         .name("ringmq-slave-sync".to_string())
         .spawn(move || {
-            let mut master: Option<NameServer> = None;
             loop {
                 if let Some(addr) = master_broker_addr(&config, &learned) {
-                    let peer = match master.take() {
-                        Some(p) if p.addr() == addr => master.insert(p),
-                        _ => master.insert(NameServer::new(&addr)),
-                    };
-                    match fetch(peer) {
+                    // A connection per round, closed right after: a sync every few seconds
+                    // does not need to hold one open on the master (nor keep it from stopping).
+                    let mut peer = NameServer::new(&addr);
+                    match fetch(&mut peer) {
                         Ok(metadata) => deliver(metadata),
                         Err(e) => tracing::debug!(master = %addr, "slave metadata sync: {e}"),
                     }

@@ -249,10 +249,6 @@ impl NameServer {
 
     /// One request and its response. A kept connection the name server has closed meanwhile
     /// (it drops idle ones) fails on first use: then the call is made once more on a fresh one.
-    pub(crate) fn addr(&self) -> &str {
-        &self.addr
-    }
-
     pub(crate) fn call(
         &mut self,
         mut request: RemotingCommand,
