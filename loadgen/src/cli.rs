@@ -359,6 +359,11 @@ impl WorkloadArgs {
     }
 }
 
+/// Where results go unless `--results-dir` says otherwise.
+pub fn default_results_dir() -> PathBuf {
+    std::env::temp_dir().join("ringmq-results")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,9 +523,4 @@ mod tests {
         };
         assert_eq!(q.flush, FlushMode::SyncFlush);
     }
-}
-
-/// Where results go unless `--results-dir` says otherwise.
-pub fn default_results_dir() -> PathBuf {
-    std::env::temp_dir().join("ringmq-results")
 }
