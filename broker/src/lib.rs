@@ -27,6 +27,7 @@ pub mod acl;
 pub mod channel;
 pub mod config;
 pub mod filter;
+pub mod ha;
 pub mod metadata;
 pub mod persist;
 pub mod processor;

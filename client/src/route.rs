@@ -77,13 +77,23 @@ impl TopicRoute {
     /// Address to read from: the master, else the lowest-id slave (RocketMQ lets slaves serve
     /// reads when the master is gone).
     pub fn read_addr(&self, broker_name: &str) -> Option<&str> {
+        self.subscribe_addr(broker_name, MASTER_ID)
+    }
+
+    /// Java's `findBrokerAddressInSubscribe(brokerName, brokerId, false)`: the address of
+    /// `broker_id` (a master's `suggestWhichBrokerId`), else the master, else the lowest-id
+    /// slave, so consumers keep reading from a slave while the master is gone.
+    pub fn subscribe_addr(&self, broker_name: &str, broker_id: i64) -> Option<&str> {
         let broker = self
             .data
             .broker_datas
             .iter()
             .find(|b| b.broker_name == broker_name)?;
         broker
-            .master_addr()
+            .broker_addrs
+            .get(&broker_id)
+            .map(String::as_str)
+            .or_else(|| broker.master_addr())
             .or_else(|| broker.broker_addrs.values().next().map(String::as_str))
     }
 
@@ -148,6 +158,10 @@ mod tests {
         assert_eq!(route.master_addr("broker-b"), Some("127.0.0.1:10911"));
         assert_eq!(route.master_addr("broker-a"), None);
         assert_eq!(route.read_addr("broker-a"), Some("127.0.0.1:20911"));
+        // A suggested slave id is followed when present; an absent one falls back.
+        assert_eq!(route.subscribe_addr("broker-a", 1), Some("127.0.0.1:20911"));
+        assert_eq!(route.subscribe_addr("broker-b", 1), Some("127.0.0.1:10911"));
+        assert_eq!(route.subscribe_addr("broker-b", 0), Some("127.0.0.1:10911"));
         assert_eq!(route.master_addrs(), ["127.0.0.1:10911"]);
     }
 

@@ -3,14 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 
-use crate::cli::{QuickstartArgs, RunArgs, SendMode, WorkloadArgs};
+use crate::cli::{QuickstartArgs, Replication, RunArgs, SendMode, WorkloadArgs};
 use crate::clock;
 use crate::cluster::LocalCluster;
 use crate::host::{self, TargetFacts};
 use crate::report::{send_and_consume, RunResult};
 use crate::runner;
+
+/// How long `--verify` waits for a slave to hold exactly the master's logs after the load.
+const REPLICA_CONVERGENCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `sync-128B-closed`, `batch16-1024B-open100000`: what the run was, for file names.
 pub fn default_label(w: &WorkloadArgs) -> String {
@@ -123,8 +126,13 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<RunResult> {
 /// `ringmq-loadgen quickstart`.
 pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
     args.workload.validate()?;
-    let mut cluster = LocalCluster::start(args.flush, args.broker_cpus, args.keep_dir)
-        .context("starting the quickstart name server and broker")?;
+    let mut cluster = LocalCluster::start(
+        args.flush,
+        args.broker_cpus,
+        args.keep_dir,
+        args.replication,
+    )
+    .context("starting the quickstart name server and broker")?;
     let (ns_pid, broker_pid) = cluster.pids();
     eprintln!(
         "quickstart: name server {} (pid {}), broker {} (pid {}, {}), directory {}",
@@ -140,6 +148,7 @@ pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
         target.description = Some(d.clone());
     }
     let results_dir = args.workload.results_dir.clone();
+    let verify = args.workload.verify;
     let store = cluster.broker_settings.store_dir.clone();
     let executed = execute(
         args.workload,
@@ -150,6 +159,8 @@ pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
         broker_pid,
     );
     let alive = cluster.check_alive();
+    let replica = (verify && args.replication != Replication::None)
+        .then(|| cluster.verify_replica(REPLICA_CONVERGENCE_TIMEOUT));
     cluster.stop();
     let (mut result, started) = executed?;
     if let Err(e) = alive {
@@ -157,7 +168,17 @@ pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
             .notes
             .push(format!("a server died during the run: {e:#}"));
     }
+    match &replica {
+        Some(Ok(note)) => result.notes.push(note.clone()),
+        Some(Err(e)) => result
+            .notes
+            .push(format!("replication verify FAILED: {e:#}")),
+        None => {}
+    }
     publish(&result, &results_dir, started)?;
+    if let Some(Err(e)) = replica {
+        bail!("replication verify failed: {e:#}");
+    }
     Ok(result)
 }
 

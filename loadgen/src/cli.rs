@@ -75,6 +75,30 @@ impl FlushMode {
     }
 }
 
+/// Replication of the quickstart broker: none, or a master (this `brokerRole`) plus one slave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+pub enum Replication {
+    #[value(name = "NONE", alias = "none")]
+    #[serde(rename = "NONE")]
+    None,
+    #[value(name = "ASYNC_MASTER", alias = "async")]
+    #[serde(rename = "ASYNC_MASTER")]
+    AsyncMaster,
+    #[value(name = "SYNC_MASTER", alias = "sync")]
+    #[serde(rename = "SYNC_MASTER")]
+    SyncMaster,
+}
+
+impl Replication {
+    /// The master's `brokerRole`.
+    pub fn master_role(self) -> &'static str {
+        match self {
+            Replication::None | Replication::AsyncMaster => "ASYNC_MASTER",
+            Replication::SyncMaster => "SYNC_MASTER",
+        }
+    }
+}
+
 /// Everything that shapes the load; recorded verbatim in every result file.
 #[derive(Clone, Debug, Args, Serialize)]
 pub struct WorkloadArgs {
@@ -241,6 +265,10 @@ pub struct QuickstartArgs {
     /// The broker's `ringmqCpus` (executor count).
     #[arg(long, default_value_t = 1)]
     pub broker_cpus: u32,
+    /// Also start a slave (brokerId 1, same shard count) of a master with this role. With
+    /// `--verify`, the run also checks the slave's commit logs equal the master's byte for byte.
+    #[arg(long, value_enum, default_value_t = Replication::None)]
+    pub replication: Replication,
     /// Keep the temporary directory (broker store and process logs) after the run.
     #[arg(long)]
     pub keep_dir: bool,

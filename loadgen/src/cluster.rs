@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tempfile::TempDir;
 
-use crate::cli::FlushMode;
+use crate::cli::{FlushMode, Replication};
 use crate::host::TargetFacts;
 use crate::process::{interrupted, ChildGuard, STOP_GRACE};
 
@@ -67,6 +67,17 @@ pub fn free_broker_port() -> anyhow::Result<u16> {
     bail!("no free port triple (p-2, p, p+1) found on 127.0.0.1 after 100 tries")
 }
 
+/// `n` consecutive free ports on 127.0.0.1 (the HA ports of an `n`-shard broker).
+pub fn free_port_run(n: u16) -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let first = free_port()?;
+        if first.checked_add(n).is_some() && (1..n).all(|k| port_is_free(first + k)) {
+            return Ok(first);
+        }
+    }
+    bail!("no {n} consecutive free ports found on 127.0.0.1 after 100 tries")
+}
+
 /// A free ephemeral port on 127.0.0.1 (free when returned; the caller binds it soon after).
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
@@ -74,6 +85,43 @@ pub fn free_port() -> anyhow::Result<u16> {
         .local_addr()
         .context("reading the bound port")?
         .port())
+}
+
+/// Waits until every shard of the slave logged that it follows its master, so the measured
+/// load does not begin with SLAVE_NOT_AVAILABLE answers.
+fn wait_following(slave_log: &Path, shards: u32) -> anyhow::Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let log = std::fs::read_to_string(slave_log).unwrap_or_default();
+        if log.matches("following master").count() >= shards as usize {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("the slave did not attach to its master within {START_TIMEOUT:?}:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every commit-log segment of a store, by `shard-<k>/<name>`.
+fn commit_logs(
+    store: &Path,
+    shards: u32,
+) -> anyhow::Result<std::collections::BTreeMap<String, Vec<u8>>> {
+    let mut out = std::collections::BTreeMap::new();
+    for shard in 0..shards {
+        let dir = store.join(format!("shard-{shard}/commitlog"));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = format!("shard-{shard}/{}", entry.file_name().to_string_lossy());
+            let bytes = std::fs::read(entry.path())
+                .with_context(|| format!("reading {}", entry.path().display()))?;
+            out.insert(name, bytes);
+        }
+    }
+    Ok(out)
 }
 
 /// The name server's configuration file.
@@ -89,6 +137,12 @@ pub struct BrokerSettings {
     pub store_dir: PathBuf,
     pub flush: FlushMode,
     pub cpus: u32,
+    /// `brokerRole`: ASYNC_MASTER, SYNC_MASTER or SLAVE.
+    pub role: &'static str,
+    /// First HA port (`haListenPort`; shard k uses + k).
+    pub ha_port: u16,
+    /// A slave's `haMasterAddress` (the master's first HA port).
+    pub ha_master: Option<String>,
 }
 
 /// The broker's `broker.conf`, in RocketMQ's keys. Property filters are on so `--sql` runs
@@ -97,13 +151,15 @@ pub fn broker_config(s: &BrokerSettings) -> String {
     format!(
         "brokerClusterName=DefaultCluster\n\
          brokerName=broker-a\n\
-         brokerId=0\n\
+         brokerId={id}\n\
          namesrvAddr=127.0.0.1:{namesrv}\n\
          listenPort={port}\n\
          brokerIP1=127.0.0.1\n\
          storePathRootDir={store}\n\
          flushDiskType={flush}\n\
-         brokerRole=ASYNC_MASTER\n\
+         brokerRole={role}\n\
+         haListenPort={ha_port}\n\
+         haMasterAddress={ha_master}\n\
          autoCreateTopicEnable=true\n\
          mappedFileSizeCommitLog={segment}\n\
          enablePropertyFilter=true\n\
@@ -118,6 +174,10 @@ pub fn broker_config(s: &BrokerSettings) -> String {
         // preallocation keeps the temporary directory modest.
         segment = 256 * 1024 * 1024,
         cpus = s.cpus,
+        id = u8::from(s.role == "SLAVE"),
+        role = s.role,
+        ha_port = s.ha_port,
+        ha_master = s.ha_master.as_deref().unwrap_or(""),
     )
 }
 
@@ -156,7 +216,8 @@ fn wait_listening(
 /// A running name server and broker. Dropping it stops both (broker first) and removes the
 /// temporary directory unless it was kept.
 pub struct LocalCluster {
-    // Field order is drop order: broker, then name server, then the directory.
+    // Field order is drop order: slave, broker, then name server, then the directory.
+    slave: Option<ChildGuard>,
     broker: Option<ChildGuard>,
     namesrv: Option<ChildGuard>,
     dir: Option<TempDir>,
@@ -164,11 +225,40 @@ pub struct LocalCluster {
     pub namesrv_addr: SocketAddr,
     pub broker_addr: SocketAddr,
     pub broker_settings: BrokerSettings,
+    /// The slave's settings, when the quickstart replicates.
+    pub slave_settings: Option<BrokerSettings>,
+}
+
+/// Writes `<name>.conf`, starts the broker and waits until it listens.
+fn spawn_broker(
+    bin: &Path,
+    dir: &Path,
+    name: &str,
+    settings: &BrokerSettings,
+) -> anyhow::Result<ChildGuard> {
+    let conf = dir.join(format!("{name}.conf"));
+    std::fs::write(&conf, broker_config(settings))
+        .with_context(|| format!("writing {name}.conf"))?;
+    let conf_arg = conf.to_string_lossy().into_owned();
+    let mut broker = ChildGuard::spawn(
+        name,
+        bin,
+        &["-c", &conf_arg],
+        &dir.join(format!("{name}.log")),
+    )?;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port));
+    wait_listening(&mut broker, addr, START_TIMEOUT)?;
+    Ok(broker)
 }
 
 impl LocalCluster {
     /// Starts the name server, then the broker, and waits until both listen.
-    pub fn start(flush: FlushMode, broker_cpus: u32, keep_dir: bool) -> anyhow::Result<Self> {
+    pub fn start(
+        flush: FlushMode,
+        broker_cpus: u32,
+        keep_dir: bool,
+        replication: Replication,
+    ) -> anyhow::Result<Self> {
         let namesrv_bin = find_binary(NAMESRV_BINARY)?;
         let broker_bin = find_binary(BROKER_BINARY)?;
         let dir = tempfile::Builder::new()
@@ -189,31 +279,41 @@ impl LocalCluster {
         let namesrv_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, namesrv_port));
         wait_listening(&mut namesrv, namesrv_addr, START_TIMEOUT)?;
 
+        let shards = u16::try_from(broker_cpus).context("--broker-cpus")?;
         let broker_settings = BrokerSettings {
             port: free_broker_port()?,
             namesrv_port,
             store_dir: dir.path().join("store"),
             flush,
             cpus: broker_cpus,
+            role: replication.master_role(),
+            ha_port: free_port_run(shards)?,
+            ha_master: None,
         };
-        let broker_conf = dir.path().join("broker.conf");
-        std::fs::write(&broker_conf, broker_config(&broker_settings))
-            .context("writing broker.conf")?;
-        let broker_conf_arg = broker_conf.to_string_lossy().into_owned();
-        let mut broker = ChildGuard::spawn(
-            "broker",
-            &broker_bin,
-            &["-c", &broker_conf_arg],
-            &dir.path().join("broker.log"),
-        )?;
+        let broker = spawn_broker(&broker_bin, dir.path(), "broker", &broker_settings)?;
         let broker_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, broker_settings.port));
-        wait_listening(&mut broker, broker_addr, START_TIMEOUT)?;
+        let (slave, slave_settings) = if replication == Replication::None {
+            (None, None)
+        } else {
+            let settings = BrokerSettings {
+                port: free_broker_port()?,
+                store_dir: dir.path().join("store-slave"),
+                role: "SLAVE",
+                ha_port: free_port_run(shards)?,
+                ha_master: Some(format!("127.0.0.1:{}", broker_settings.ha_port)),
+                ..broker_settings.clone()
+            };
+            let slave = spawn_broker(&broker_bin, dir.path(), "slave", &settings)?;
+            wait_following(&dir.path().join("slave.log"), broker_cpus)?;
+            (Some(slave), Some(settings))
+        };
         let (dir, kept_dir) = if keep_dir {
             (None, Some(dir.keep()))
         } else {
             (Some(dir), None)
         };
         Ok(Self {
+            slave,
             broker: Some(broker),
             namesrv: Some(namesrv),
             dir,
@@ -221,6 +321,7 @@ impl LocalCluster {
             namesrv_addr,
             broker_addr,
             broker_settings,
+            slave_settings,
         })
     }
 
@@ -243,9 +344,13 @@ impl LocalCluster {
 
     /// A server that exited on its own, with its log tail: the run cannot be trusted.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
-        for guard in [self.namesrv.as_mut(), self.broker.as_mut()]
-            .into_iter()
-            .flatten()
+        for guard in [
+            self.namesrv.as_mut(),
+            self.broker.as_mut(),
+            self.slave.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
         {
             if let Some(status) = guard.exited() {
                 bail!(
@@ -264,14 +369,49 @@ impl LocalCluster {
             namesrv: self.namesrv_addr.to_string(),
             description: Some(format!("ringmq {} (quickstart)", env!("CARGO_PKG_VERSION"))),
             flush_disk_type: Some(self.broker_settings.flush.config_value().to_string()),
-            broker_role: Some("ASYNC_MASTER".into()),
+            broker_role: Some(self.broker_settings.role.into()),
             broker_cpus: Some(self.broker_settings.cpus),
             started_by_loadgen: true,
         }
     }
 
+    /// `--verify` with a slave: once the load stopped, the slave's commit logs must equal the
+    /// master's byte for byte, every segment of every shard, within `timeout`. Returns a note.
+    pub fn verify_replica(&self, timeout: Duration) -> anyhow::Result<String> {
+        let slave = self
+            .slave_settings
+            .as_ref()
+            .context("no slave was started")?;
+        let started = Instant::now();
+        loop {
+            let master = commit_logs(&self.broker_settings.store_dir, self.broker_settings.cpus)?;
+            let copy = commit_logs(&slave.store_dir, slave.cpus)?;
+            if !master.is_empty() && master == copy {
+                let bytes: usize = master.values().map(Vec::len).sum();
+                return Ok(format!(
+                    "replication verified: the slave's {} commit-log segment(s) ({bytes} bytes \
+                     with preallocation) equal the master's byte for byte, {} ms after the load",
+                    master.len(),
+                    started.elapsed().as_millis()
+                ));
+            }
+            if started.elapsed() >= timeout {
+                bail!(
+                    "the slave's commit logs still differ from the master's after {timeout:?} \
+                     ({} master segment(s), {} slave segment(s))",
+                    master.len(),
+                    copy.len()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     /// Stops the broker, then the name server.
     pub fn stop(&mut self) {
+        if let Some(mut s) = self.slave.take() {
+            s.stop(STOP_GRACE);
+        }
         if let Some(mut b) = self.broker.take() {
             b.stop(STOP_GRACE);
         }
@@ -332,6 +472,9 @@ mod tests {
             store_dir: PathBuf::from("/tmp/q/store"),
             flush: FlushMode::SyncFlush,
             cpus: 1,
+            role: "SLAVE",
+            ha_port: 20_912,
+            ha_master: Some("127.0.0.1:30912".into()),
         });
         for line in [
             "namesrvAddr=127.0.0.1:20876",
@@ -339,7 +482,10 @@ mod tests {
             "brokerIP1=127.0.0.1",
             "storePathRootDir=/tmp/q/store",
             "flushDiskType=SYNC_FLUSH",
-            "brokerRole=ASYNC_MASTER",
+            "brokerRole=SLAVE",
+            "brokerId=1",
+            "haListenPort=20912",
+            "haMasterAddress=127.0.0.1:30912",
             "ringmqCpus=1",
             "enablePropertyFilter=true",
         ] {

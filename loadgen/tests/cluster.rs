@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
 use ringmq_client::{Admin, ClientConfig};
-use ringmq_loadgen::cli::FlushMode;
+use ringmq_loadgen::cli::{FlushMode, Replication};
 use ringmq_loadgen::cluster::LocalCluster;
 
 fn alive(pid: u32) -> bool {
@@ -43,7 +43,8 @@ fn registered_masters(namesrv: String) -> Vec<String> {
 
 #[test]
 fn local_cluster_starts_registers_and_stops_by_pid() {
-    let mut cluster = LocalCluster::start(FlushMode::SyncFlush, 1, false).expect("cluster starts");
+    let mut cluster = LocalCluster::start(FlushMode::SyncFlush, 1, false, Replication::None)
+        .expect("cluster starts");
     let (namesrv_pid, broker_pid) = cluster.pids();
     let (namesrv_pid, broker_pid) = (namesrv_pid.expect("pid"), broker_pid.expect("pid"));
     assert!(alive(namesrv_pid) && alive(broker_pid));

@@ -102,6 +102,24 @@ fn quickstart_sync_sends_are_all_consumed_and_verified() {
 }
 
 #[test]
+fn quickstart_with_a_sync_master_slave_is_verified_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, stdout, stderr) = run_quickstart(
+        &["--replication", "SYNC_MASTER", "--broker-cpus", "2"],
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("verify   PASSED"), "{stdout}");
+    let r = result_json(dir.path());
+    assert_eq!(r["target"]["broker_role"], "SYNC_MASTER");
+    // The slave attached before the load, so no send was answered SLAVE_NOT_AVAILABLE.
+    assert_eq!(r["send"]["failed_messages"], 0, "{r}");
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("replication verified"), "{notes}");
+    assert!(notes.contains("slave lag at the end"), "{notes}");
+}
+
+#[test]
 fn quickstart_batch_open_loop_under_sync_flush_is_verified() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (code, stdout, stderr) = run_quickstart(

@@ -24,7 +24,8 @@ pub enum FlushDiskType {
     SyncFlush,
 }
 
-/// Replication role (design §4). Only the master roles are served today.
+/// Replication role (design §4): a master acknowledges sends by its flush mode (ASYNC_MASTER)
+/// or also waits for a slave to hold them (SYNC_MASTER); a SLAVE copies its master's logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrokerRole {
     AsyncMaster,
@@ -111,6 +112,24 @@ pub struct BrokerConfig {
     pub schedule: crate::schedule::ScheduleConfig,
     /// Unknown consumer groups are created on heartbeat and pull (`autoCreateSubscriptionGroup`).
     pub auto_create_subscription_group: bool,
+    /// First HA port (`haListenPort`, default listenPort + 1): shard k of a master listens for
+    /// its slaves on `ha_listen_port + k`.
+    pub ha_listen_port: Option<u16>,
+    /// `ip:port` of the master's HA port (shard 0's); the slave adds k for shard k. When unset
+    /// the slave learns it from the name server's REGISTER_BROKER answer (`haServerAddr`).
+    pub ha_master_address: Option<String>,
+    /// The HA address a master advertises (`brokerIP2`, default brokerIP1).
+    pub broker_ip2: Option<String>,
+    /// A SYNC_MASTER send answers SLAVE_NOT_AVAILABLE when the slave lags more than this.
+    pub ha_slave_fallbehind_max_bytes: u64,
+    /// With it, a master tells a consumer that lags far behind to read from slave 1.
+    pub slave_read_enable: bool,
+    /// How often each side of an idle HA connection says it is alive.
+    pub ha_send_heartbeat_interval_ms: u64,
+    /// An HA connection silent for this long is closed (and the slave reconnects).
+    pub ha_housekeeping_interval_ms: u64,
+    /// How often a slave copies topics, subscription groups and offsets from its master.
+    pub slave_sync_interval_ms: u64,
 }
 
 /// RocketMQ 5's `MetricsExporterType`; only the Prometheus pull exporter is served.
@@ -178,6 +197,14 @@ impl Default for BrokerConfig {
             metrics_prom_exporter_port: 5557,
             schedule: crate::schedule::ScheduleConfig::default(),
             auto_create_subscription_group: true,
+            ha_listen_port: None,
+            ha_master_address: None,
+            broker_ip2: None,
+            ha_slave_fallbehind_max_bytes: 256 * 1024 * 1024,
+            slave_read_enable: false,
+            ha_send_heartbeat_interval_ms: 5000,
+            ha_housekeeping_interval_ms: 20_000,
+            slave_sync_interval_ms: 3000,
         }
     }
 }
@@ -241,8 +268,6 @@ impl std::fmt::Display for ConfigWarning {
 /// (their job is done differently or not at all). They are accepted with a warning, not an error.
 const IGNORED_ROCKETMQ_KEYS: &[&str] = &[
     "deleteWhen",
-    "brokerIP2",
-    "haListenPort",
     "storePathCommitLog",
     "storePathConsumeQueue",
     "storePathIndex",
@@ -257,7 +282,6 @@ const IGNORED_ROCKETMQ_KEYS: &[&str] = &[
     "osPageCacheBusyTimeOutMills",
     "warmMapedFileEnable",
     "enableDLegerCommitLog",
-    "listenPortHA",
     "enablePropertyFilter",
     "brokerFastFailureEnable",
 ];
@@ -342,6 +366,16 @@ impl BrokerConfig {
             "timerMaxDelaySec" => self.schedule.timer_max_delay_sec = v.number()?,
             "timerWheelEnable" => self.schedule.timer_enabled = v.boolean()?,
             "autoCreateSubscriptionGroup" => self.auto_create_subscription_group = v.boolean()?,
+            "haListenPort" | "listenPortHA" => {
+                self.ha_listen_port = (!v.value.is_empty()).then(|| v.number()).transpose()?
+            }
+            "haMasterAddress" => self.ha_master_address = v.optional_addr()?,
+            "brokerIP2" => self.broker_ip2 = (!v.value.is_empty()).then(|| v.ipv4()).transpose()?,
+            "haSlaveFallbehindMax" => self.ha_slave_fallbehind_max_bytes = v.number()?,
+            "slaveReadEnable" => self.slave_read_enable = v.boolean()?,
+            "haSendHeartbeatInterval" => self.ha_send_heartbeat_interval_ms = v.number()?,
+            "haHousekeepingInterval" => self.ha_housekeeping_interval_ms = v.number()?,
+            "ringmqSlaveSyncIntervalMs" => self.slave_sync_interval_ms = v.number()?,
             _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
                 return Ok(Some(ConfigWarning::IgnoredKey {
                     source_name: source.0.to_string(),
@@ -427,10 +461,60 @@ impl BrokerConfig {
             return invalid("ringmqShardPendingRequestsMax must be positive".to_string());
         }
         self.limits.validate()?;
-        if self.broker_role == BrokerRole::Slave || self.broker_id != 0 {
-            return invalid("only a master (brokerId=0, brokerRole ASYNC_MASTER or SYNC_MASTER) is supported so far".to_string());
+        self.validate_ha()
+    }
+
+    fn validate_ha(&self) -> Result<(), ConfigError> {
+        let invalid = |reason: String| Err(ConfigError::Invalid(reason));
+        match self.broker_role {
+            // Java's own start-up check and wording.
+            BrokerRole::Slave if self.broker_id <= 0 => {
+                return invalid("Slave's brokerId must be > 0".to_string())
+            }
+            BrokerRole::AsyncMaster | BrokerRole::SyncMaster if self.broker_id != 0 => {
+                return invalid(format!(
+                    "a master has brokerId 0, not {} (brokerRole {:?})",
+                    self.broker_id, self.broker_role
+                ))
+            }
+            _ => {}
+        }
+        if self.ha_listen_port() == self.listen_port || self.ha_listen_port() == self.vip_port() {
+            return invalid(format!(
+                "haListenPort {} collides with listenPort {} or its VIP port",
+                self.ha_listen_port(),
+                self.listen_port
+            ));
+        }
+        if self.ha_send_heartbeat_interval_ms == 0
+            || self.ha_housekeeping_interval_ms <= self.ha_send_heartbeat_interval_ms
+        {
+            return invalid(
+                "haHousekeepingInterval must be longer than haSendHeartbeatInterval (> 0)"
+                    .to_string(),
+            );
+        }
+        if self.slave_sync_interval_ms == 0 {
+            return invalid("ringmqSlaveSyncIntervalMs must be positive".to_string());
         }
         Ok(())
+    }
+
+    /// First HA port: shard k of a master accepts its slaves on this + k.
+    pub fn ha_listen_port(&self) -> u16 {
+        self.ha_listen_port
+            .unwrap_or_else(|| self.listen_port.wrapping_add(1))
+    }
+
+    /// `ip:port` of shard 0's HA listener, as registered with name servers (`haServerAddr`).
+    pub fn ha_server_addr(&self) -> String {
+        let ip = self.broker_ip2.as_deref().unwrap_or(&self.broker_ip1);
+        format!("{ip}:{}", self.ha_listen_port())
+    }
+
+    /// Whether this broker copies a master's logs.
+    pub fn is_slave(&self) -> bool {
+        self.broker_role == BrokerRole::Slave
     }
 
     /// `host:port` the broker advertises (name server registration, offsetMsgId store host).
@@ -467,6 +551,7 @@ impl BrokerConfig {
         let pairs = self.identity_pairs().into_iter();
         let pairs = pairs.chain(self.store_pairs()).chain(self.service_pairs());
         let pairs = pairs.chain(self.schedule_pairs());
+        let pairs = pairs.chain(self.ha_pairs());
         for (key, value) in pairs.chain(self.limits.properties()) {
             write_pair(&mut out, key, &value);
         }
@@ -550,6 +635,36 @@ impl BrokerConfig {
     }
 
     /// Topics, consumers, connections, cores.
+    /// Replication keys; empty values are the defaults derived from other keys.
+    fn ha_pairs(&self) -> Vec<(&'static str, String)> {
+        let or_empty = |v: Option<String>| v.unwrap_or_default();
+        vec![
+            (
+                "haListenPort",
+                or_empty(self.ha_listen_port.map(|p| p.to_string())),
+            ),
+            ("haMasterAddress", or_empty(self.ha_master_address.clone())),
+            ("brokerIP2", or_empty(self.broker_ip2.clone())),
+            (
+                "haSlaveFallbehindMax",
+                self.ha_slave_fallbehind_max_bytes.to_string(),
+            ),
+            ("slaveReadEnable", self.slave_read_enable.to_string()),
+            (
+                "haSendHeartbeatInterval",
+                self.ha_send_heartbeat_interval_ms.to_string(),
+            ),
+            (
+                "haHousekeepingInterval",
+                self.ha_housekeeping_interval_ms.to_string(),
+            ),
+            (
+                "ringmqSlaveSyncIntervalMs",
+                self.slave_sync_interval_ms.to_string(),
+            ),
+        ]
+    }
+
     fn service_pairs(&self) -> Vec<(&'static str, String)> {
         let ratio = self.access_message_in_memory_max_ratio_percent;
         vec![
@@ -666,6 +781,17 @@ impl Value<'_> {
             return Ok(Vec::new());
         }
         parse_addr_list(self.value).ok_or_else(|| self.bad("`;`-separated ip:port addresses"))
+    }
+
+    /// Empty means unset (a printed default config has `haMasterAddress=`).
+    fn optional_addr(&self) -> Result<Option<String>, ConfigError> {
+        if self.value.is_empty() {
+            return Ok(None);
+        }
+        match parse_addr_list(self.value).as_deref() {
+            Some([one]) => Ok(Some(one.clone())),
+            _ => Err(self.bad("one ip:port address")),
+        }
     }
 
     fn flush_disk_type(&self) -> Result<FlushDiskType, ConfigError> {

@@ -165,6 +165,8 @@ fn cross_field_validation() {
         "diskMaxUsedSpaceRatio=99",
         "brokerId=1",
         "brokerRole=SLAVE",
+        "haListenPort=10911",
+        "haHousekeepingInterval=10",
         "mappedFileSizeCommitLog=4097",
         "mappedFileSizeCommitLog=4194304",
         "ringmqTailCacheBytes=100",
@@ -176,6 +178,35 @@ fn cross_field_validation() {
             "{bad}: {result:?}"
         );
     }
+}
+
+#[test]
+fn slave_settings() {
+    let (config, _) = build_config(
+        &cli(&[
+            "--set",
+            "brokerRole=SLAVE",
+            "--set",
+            "brokerId=1",
+            "--set",
+            "haMasterAddress=127.0.0.1:10912",
+            "--set",
+            "slaveReadEnable=true",
+        ]),
+        None,
+        None,
+    )
+    .unwrap();
+    assert!(config.is_slave());
+    assert_eq!(config.ha_master_address.as_deref(), Some("127.0.0.1:10912"));
+    assert!(config.slave_read_enable);
+    assert_eq!(config.ha_listen_port(), config.listen_port + 1);
+    assert_eq!(config.ha_server_addr(), "127.0.0.1:10912");
+    let err = build_config(&cli(&["--set", "brokerRole=SLAVE"]), None, None).unwrap_err();
+    assert!(
+        err.to_string().contains("Slave's brokerId must be > 0"),
+        "{err}"
+    );
 }
 
 #[test]

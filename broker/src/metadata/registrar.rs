@@ -19,6 +19,8 @@ use ringmq_proto::command::{ExtFields, RemotingCommand};
 use ringmq_proto::frame::decode_frame;
 
 use crate::config::BrokerConfig;
+use crate::ha::{LearnedMaster, MasterAddrs};
+use ringmq_proto::header::RegisterBrokerResponseHeader;
 
 /// Bound on connecting to, writing to and waiting for one name server.
 const NAMESRV_TIMEOUT: Duration = Duration::from_secs(3);
@@ -43,10 +45,23 @@ struct BrokerIdentity {
     broker_name: String,
     broker_addr: String,
     broker_id: i64,
+    /// `haServerAddr`: where this broker's slaves attach (shard 0's HA port).
+    ha_server_addr: String,
+    /// A slave's REGISTER_BROKER answers name its master: kept here for the HA follower.
+    learned: LearnedMaster,
 }
 
 pub fn spawn_registrar(
     config: &BrokerConfig,
+) -> std::io::Result<(flume::Sender<RegistrarMsg>, JoinHandle<()>)> {
+    spawn_registrar_learning(config, LearnedMaster::default())
+}
+
+/// [`spawn_registrar`] that also records, for a slave, the master and HA addresses name servers
+/// answer (Java's `RegisterBrokerResult`: `masterAddr`, `haServerAddr`).
+pub fn spawn_registrar_learning(
+    config: &BrokerConfig,
+    learned: LearnedMaster,
 ) -> std::io::Result<(flume::Sender<RegistrarMsg>, JoinHandle<()>)> {
     let (tx, rx) = flume::unbounded();
     let identity = BrokerIdentity {
@@ -54,6 +69,8 @@ pub fn spawn_registrar(
         broker_name: config.broker_name.clone(),
         broker_addr: config.advertised_addr(),
         broker_id: config.broker_id,
+        ha_server_addr: config.ha_server_addr(),
+        learned,
     };
     let servers: Vec<NameServer> = config
         .namesrv_addrs
@@ -129,7 +146,8 @@ fn register_all(
         let request = register_request(identity, body.clone());
         match server.call(request) {
             Ok(response) if response.code == ResponseCode::Success.code() => {
-                tracing::debug!(namesrv = %server.addr, "registered with name server")
+                tracing::debug!(namesrv = %server.addr, "registered with name server");
+                learn_master(identity, &response);
             }
             Ok(response) => {
                 tracing::warn!(namesrv = %server.addr, code = response.code, remark = ?response.remark, "REGISTER_BROKER refused")
@@ -139,9 +157,36 @@ fn register_all(
     }
 }
 
+/// A slave keeps the master its name servers know (both addresses set, as Java sets them only
+/// when the group's master is registered and live).
+fn learn_master(identity: &BrokerIdentity, response: &RemotingCommand) {
+    if identity.broker_id == 0 {
+        return;
+    }
+    let Ok(header) = response.decode_header::<RegisterBrokerResponseHeader>() else {
+        return;
+    };
+    let found = match (header.master_addr, header.ha_server_addr) {
+        (Some(broker_addr), Some(ha_addr)) if !broker_addr.is_empty() && !ha_addr.is_empty() => {
+            Some(MasterAddrs {
+                broker_addr,
+                ha_addr,
+            })
+        }
+        _ => None,
+    };
+    if let Some(found) = found {
+        let mut learned = identity.learned.lock().unwrap_or_else(|e| e.into_inner());
+        if learned.as_ref() != Some(&found) {
+            tracing::info!(master = %found.broker_addr, ha = %found.ha_addr, "name server names the master");
+            *learned = Some(found);
+        }
+    }
+}
+
 fn register_request(identity: &BrokerIdentity, body: Bytes) -> RemotingCommand {
     let mut ext = identity_fields(identity);
-    ext.insert("haServerAddr", "");
+    ext.insert("haServerAddr", identity.ha_server_addr.clone());
     ext.insert("compressed", "false");
     // Java's UtilAll.crc32: CRC32 of the body, masked to a non-negative int.
     let crc = crc32fast::hash(&body) & 0x7FFF_FFFF;
@@ -166,8 +211,9 @@ fn identity_fields(identity: &BrokerIdentity) -> ExtFields {
     ext
 }
 
-/// One name server and the connection to it (re-opened after any failure).
-struct NameServer {
+/// One name server (or, for a slave's metadata sync, its master) and the connection to it
+/// (re-opened after any failure).
+pub(crate) struct NameServer {
     addr: String,
     stream: Option<TcpStream>,
     read_buf: BytesMut,
@@ -175,7 +221,7 @@ struct NameServer {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum CallError {
+pub(crate) enum CallError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("address does not resolve")]
@@ -192,7 +238,7 @@ enum CallError {
 const UNRELATED_FRAMES_MAX: usize = 64;
 
 impl NameServer {
-    fn new(addr: &str) -> NameServer {
+    pub(crate) fn new(addr: &str) -> NameServer {
         NameServer {
             addr: addr.to_string(),
             stream: None,
@@ -203,7 +249,10 @@ impl NameServer {
 
     /// One request and its response. A kept connection the name server has closed meanwhile
     /// (it drops idle ones) fails on first use: then the call is made once more on a fresh one.
-    fn call(&mut self, mut request: RemotingCommand) -> Result<RemotingCommand, CallError> {
+    pub(crate) fn call(
+        &mut self,
+        mut request: RemotingCommand,
+    ) -> Result<RemotingCommand, CallError> {
         let reused = self.stream.is_some();
         let mut result = self.try_call(&mut request);
         if result.is_err() {

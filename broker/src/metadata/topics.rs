@@ -235,6 +235,21 @@ impl TopicTable {
         Ok(true)
     }
 
+    /// A slave takes its master's table whole when the master's data version differs (Java's
+    /// `SlaveSynchronize.syncTopicConfig`). Returns whether anything changed.
+    pub fn replace_from_master(
+        &mut self,
+        master: TopicConfigSerializeWrapper,
+    ) -> Result<bool, TopicTableError> {
+        if master.data_version == self.data_version {
+            return Ok(false);
+        }
+        self.table = master.topic_config_table;
+        self.data_version = master.data_version;
+        self.persist()?;
+        Ok(true)
+    }
+
     /// Marks the table changed without changing a topic: a broker permission change alters what
     /// is announced, and name servers only re-read topics whose data version moved.
     pub fn touch(&mut self) -> Result<(), TopicTableError> {

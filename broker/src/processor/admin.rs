@@ -17,6 +17,21 @@ use crate::metadata::{CreateTopicReply, Metadata};
 /// Most queues a topic may have on this broker.
 pub const TOPIC_QUEUE_NUMS_MAX: i32 = 1024;
 
+/// A slave installs its master's topic table (metadata sync, Java's SlaveSynchronize): taken
+/// whole when the master's data version differs.
+pub fn replace_topics_from_master(
+    meta: &mut Metadata,
+    master: ringmq_proto::body::TopicConfigSerializeWrapper,
+) -> Announce {
+    match meta.topics.replace_from_master(master) {
+        Ok(changed) => Announce::topics_changed(changed),
+        Err(e) => {
+            tracing::warn!("slave metadata sync: {e}");
+            Announce::default()
+        }
+    }
+}
+
 pub fn update_and_create_topic(
     meta: &mut Metadata,
     request: &RemotingCommand,

@@ -143,7 +143,8 @@ pub async fn pull_message(ctx: &PullContext<'_>, request: &RemotingCommand) -> O
         && suspend_ms > 0
         && !ctx.stopping;
     if !should_park {
-        return Outcome::Respond(response(ctx.counters, request, &header, result));
+        let suggest = suggest_broker(ctx.config, ctx.store, &result);
+        return Outcome::Respond(response(ctx.counters, request, &header, (result, suggest)));
     }
     let timeout = if ctx.config.long_polling_enable {
         Duration::from_millis(suspend_ms).min(SUSPEND_MAX)
@@ -200,7 +201,7 @@ pub async fn wait_parked(
             && !stop.is_fired()
             && std::time::Instant::now() < deadline;
         if !keep_waiting {
-            return response(counters, request, &header, result);
+            return response(counters, request, &header, (result, 0));
         }
         // Wait for the next message after those just rejected.
         watch_offset = result.max_offset.max(watch_offset);
@@ -375,19 +376,41 @@ fn outcome_for_error(request: &RemotingCommand, e: String) -> Outcome {
 
 /// The response for a store result (table in reference §2.4), with all four offsets fields on
 /// every outcome and the status name as remark.
+/// `suggestWhichBrokerId`: a master with `slaveReadEnable` sends a consumer reading far behind
+/// the log end to its slave (the first record's PHYSICALOFFSET says where this pull reads).
+/// A parked pull is answered with 0: it waited at the tail.
+fn suggest_broker(config: &BrokerConfig, store: &Store, result: &GetResult) -> i64 {
+    const PHYSICAL_OFFSET_AT: usize = 28;
+    if !config.slave_read_enable || config.is_slave() || result.body.len() < PHYSICAL_OFFSET_AT + 8
+    {
+        return 0;
+    }
+    let field = &result.body[PHYSICAL_OFFSET_AT..PHYSICAL_OFFSET_AT + 8];
+    let pulled = u64::from_be_bytes(field.try_into().expect("8 bytes"));
+    crate::ha::service::suggest_which_broker_id(
+        true,
+        config.access_message_in_memory_max_ratio_percent,
+        crate::ha::service::total_memory_bytes(),
+        store.log_offsets().written,
+        pulled,
+    )
+}
+
 fn response(
     counters: &RequestCounters,
     request: &RemotingCommand,
     header: &PullMessageRequestHeader,
-    result: GetResult,
+    (result, suggest_which_broker_id): (GetResult, i64),
 ) -> RemotingCommand {
     let (code, remark) = outcome_code(result.status, header.queue_offset);
     let mut response = RemotingCommand::response_to(request, code.code(), Some(remark.to_string()));
-    response.set_header(&PullMessageResponseHeader::new(
+    let mut response_header = PullMessageResponseHeader::new(
         result.next_begin_offset as i64,
         result.min_offset as i64,
         result.max_offset as i64,
-    ));
+    );
+    response_header.suggest_which_broker_id = suggest_which_broker_id;
+    response.set_header(&response_header);
     if result.status == GetStatus::Found {
         counters.add_got(
             &header.topic,
@@ -474,6 +497,32 @@ mod tests {
             assert!(!response.body.is_empty());
             assert_eq!(fx.counters.messages_got.get(), 2);
             assert_eq!(fx.offsets.borrow().query("g", "T", 0), Some(5));
+        });
+    }
+
+    #[test]
+    fn a_master_with_slave_read_enable_sends_a_lagging_consumer_to_the_slave() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            for body in [b"one".as_slice(), b"two"] {
+                fx.put("T", 0, body, "").await;
+            }
+            let view = fx.view();
+            let request = pull_request("T", 0, PULL_FLAG_SUBSCRIPTION);
+            // Default: always the master.
+            let response = responded(pull_message(&context(&fx, &view), &request).await);
+            assert_eq!(response.ext_fields.get("suggestWhichBrokerId"), Some("0"));
+            // With slaveReadEnable and a 0 % in-memory window, any lag counts as slow.
+            let mut config = fx.config.clone();
+            config.slave_read_enable = true;
+            config.access_message_in_memory_max_ratio_percent = 0;
+            let ctx = PullContext {
+                config: &config,
+                ..context(&fx, &view)
+            };
+            let response = responded(pull_message(&ctx, &request).await);
+            assert_eq!(response.code, ResponseCode::Success.code());
+            assert_eq!(response.ext_fields.get("suggestWhichBrokerId"), Some("1"));
         });
     }
 

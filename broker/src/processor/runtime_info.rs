@@ -15,6 +15,7 @@ use ringmq_proto::body::{JsonBody, KvTable};
 use ringmq_proto::command::{RemotingCommand, SERVER_VERSION};
 
 use super::{success, Outcome, ShardMesh};
+use crate::ha::{HaStatus, ShardHa};
 use crate::stats::ShardStatsHandle;
 use crate::store::{MemoryUsage, StatsSnapshot, Store};
 use crate::transaction::CounterSnapshot;
@@ -60,7 +61,7 @@ impl RequestCounters {
 }
 
 /// One shard's counters, as sent back to the shard that asked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShardCounters {
     pub store: StatsSnapshot,
     /// What the shard's store holds in memory, by bounded structure.
@@ -68,6 +69,8 @@ pub struct ShardCounters {
     pub messages_put: u64,
     pub messages_got: u64,
     pub transaction: CounterSnapshot,
+    /// Replication figures of the shard (summed by [`HaStatus::add`]).
+    pub ha: HaStatus,
 }
 
 impl ShardCounters {
@@ -82,6 +85,7 @@ impl ShardCounters {
         self.messages_put += other.messages_put;
         self.messages_got += other.messages_got;
         self.transaction.add(&other.transaction);
+        self.ha.add(&other.ha);
     }
 }
 
@@ -90,13 +94,17 @@ pub fn shard_counters(
     store: Option<&Store>,
     counters: &RequestCounters,
     transaction: CounterSnapshot,
+    ha: &ShardHa,
+    now_ms: i64,
 ) -> ShardCounters {
+    let written = store.map_or(0, |s| s.log_offsets().written);
     ShardCounters {
         store: store.map(|s| s.stats()).unwrap_or_default(),
         memory: store.map(|s| s.memory_usage()).unwrap_or_default(),
         messages_put: counters.messages_put.get(),
         messages_got: counters.messages_got.get(),
         transaction,
+        ha: ha.status(written, now_ms),
     }
 }
 
@@ -105,6 +113,8 @@ pub fn shard_counters(
 pub struct BrokerFacts {
     pub boot_timestamp_ms: i64,
     pub shards: usize,
+    /// `brokerRole` as RocketMQ spells it.
+    pub role: &'static str,
 }
 
 pub async fn runtime_info(
@@ -167,7 +177,29 @@ fn runtime_table(
     for (key, bytes) in total.memory.named() {
         put(key, bytes.to_string());
     }
+    put("brokerRole", facts.role.to_string());
+    put_ha(&mut table, &total.ha);
     table
+}
+
+/// Replication keys: attached slaves (master) and following shards (slave), the worst shard's
+/// lag in bytes and ms (absent on a master without a slave), a divergence, the master followed.
+fn put_ha(table: &mut BTreeMap<String, String>, ha: &HaStatus) {
+    let mut put = |key: &str, value: String| {
+        table.insert(key.to_string(), value);
+    };
+    put("ringmqHaSlaves", ha.slaves.to_string());
+    put("ringmqHaFollowingShards", ha.following_shards.to_string());
+    if let (Some(bytes), Some(ms)) = (ha.lag_bytes, ha.lag_ms) {
+        put("ringmqHaLagBytes", bytes.to_string());
+        put("ringmqHaLagMs", ms.to_string());
+    }
+    if let Some(d) = &ha.diverged {
+        put("ringmqHaDiverged", d.clone());
+    }
+    if let Some(master) = &ha.master {
+        put("masterAddr", master.clone());
+    }
 }
 
 #[cfg(test)]
@@ -197,9 +229,18 @@ mod tests {
                 committed: 2,
                 ..CounterSnapshot::default()
             },
+            ha: HaStatus {
+                slaves: 1,
+                lag_bytes: Some(10),
+                lag_ms: Some(3),
+                ..HaStatus::default()
+            },
         };
         total.add(&one);
         total.add(&one);
+        // Slaves add up; the lag is the worst shard's.
+        assert_eq!(total.ha.slaves, 2);
+        assert_eq!((total.ha.lag_bytes, total.ha.lag_ms), (Some(10), Some(3)));
         assert_eq!(total.store.bytes_written, 8192);
         assert_eq!(total.store.writes, 4);
         assert_eq!(total.store.fdatasyncs, 6);
@@ -221,6 +262,7 @@ mod tests {
             let facts = BrokerFacts {
                 boot_timestamp_ms: 5,
                 shards: 1,
+                role: "ASYNC_MASTER",
             };
             let r = crate::processor::testing::request(
                 ringmq_proto::code::RequestCode::GetBrokerRuntimeInfo,
@@ -242,6 +284,10 @@ mod tests {
             assert!(tail > 0);
             assert_eq!(body["table"]["ringmqStoreQueues"], "1");
             assert!(body["table"]["ringmqMemIndexSlotBytes"].is_string());
+            assert_eq!(body["table"]["brokerRole"], "ASYNC_MASTER");
+            // A master without a slave: no lag to report, no slave attached.
+            assert_eq!(body["table"]["ringmqHaSlaves"], "0");
+            assert!(body["table"].get("ringmqHaLagBytes").is_none());
         });
     }
 

@@ -9,6 +9,8 @@
 //! * a send to `%RETRY%<group>` past its reconsume maximum is rewritten to `%DLQ%<group>` queue 0
 //!   and rerouted.
 
+use crate::ha::service::{disk_ratio_text, replication_code, slave_send_refusal_remark};
+use crate::ha::ShardHa;
 use std::cell::RefCell;
 use std::net::SocketAddr;
 
@@ -55,6 +57,8 @@ pub struct SendContext<'a> {
     pub mesh: &'a dyn ShardMesh,
     /// Where a half message (transactional send) is stored instead.
     pub transaction: &'a TransactionService,
+    /// Replication: a slave refuses sends; a SYNC_MASTER waits for its slave.
+    pub ha: &'a ShardHa,
     pub now_ms: i64,
 }
 
@@ -102,6 +106,13 @@ pub async fn send_message(
         Ok(header) => header,
         Err(e) => return bad_header(request, e),
     };
+    if ctx.ha.is_slave() {
+        // Java refuses in the store (PutMessageStatus.SERVICE_NOT_AVAILABLE); refusing first
+        // also keeps a slave from auto-creating topics its master does not have.
+        let disk = disk_ratio_text(&ctx.config.store_path_root_dir);
+        let remark = slave_send_refusal_remark(&disk);
+        return respond_error(request, ResponseCode::ServiceNotAvailable, remark);
+    }
     if let Err(refusal) = check_sender(ctx.config, ctx.view, request, &header) {
         return refusal;
     }
@@ -459,11 +470,21 @@ async fn store_and_respond(
     let bytes: u64 = outcome.records.iter().map(|r| u64::from(r.size)).sum();
     ctx.counters
         .add_put(&header.topic, outcome.records.len() as u64, bytes);
+    let code = match outcome.status {
+        // SYNC_MASTER: one wait for the slave's cumulative ACK past this batch's end, shared
+        // with every send behind the same ACK (Java's handleHA; 11 and 12 still carry the ids).
+        AppendStatus::PutOk => {
+            let last = outcome.records.last().expect("a non-empty batch");
+            let end = last.physical_offset + u64::from(last.size);
+            replication_code(ctx.ha.replicate(end).await)
+        }
+        AppendStatus::FlushDiskTimeout => ResponseCode::FlushDiskTimeout,
+    };
     let transaction_id = (!header.is_batch()).then(|| items[0].uniq_key.clone());
     Outcome::Respond(send_response(
         ctx,
         request,
-        header.queue_id,
+        (header.queue_id, code),
         &outcome,
         transaction_id,
     ))
@@ -495,19 +516,15 @@ fn hold_scheduled(
     .map_err(|e| respond_error(request, e.response_code(), e.to_string()))
 }
 
-/// SUCCESS (or FLUSH_DISK_TIMEOUT) with the offsetMsgIds of what was stored, the queue and its
-/// first offset, and the fields Java adds.
+/// `code` (SUCCESS, FLUSH_DISK_TIMEOUT, SLAVE_NOT_AVAILABLE or FLUSH_SLAVE_TIMEOUT) with the
+/// offsetMsgIds of what was stored, the queue and its first offset, and the fields Java adds.
 fn send_response(
     ctx: &SendContext<'_>,
     request: &RemotingCommand,
-    queue_id: i32,
+    (queue_id, code): (i32, ResponseCode),
     outcome: &AppendOutcome,
     transaction_id: Option<String>,
 ) -> RemotingCommand {
-    let code = match outcome.status {
-        AppendStatus::PutOk => ResponseCode::Success,
-        AppendStatus::FlushDiskTimeout => ResponseCode::FlushDiskTimeout,
-    };
     let msg_ids: Vec<String> = outcome
         .records
         .iter()
@@ -599,6 +616,50 @@ mod tests {
             let record = ringmq_proto::message::record::DecodedRecord::decode(&stored).unwrap();
             assert_eq!(record.record.topic, half.as_bytes());
             assert_eq!(fx.transaction.counters().half, 1);
+        });
+    }
+
+    #[test]
+    fn a_slave_refuses_sends_with_javas_code_and_remark() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 4);
+            let view = fx.view();
+            let mut config = fx.config.clone();
+            config.broker_role = crate::config::BrokerRole::Slave;
+            config.broker_id = 1;
+            let slave = crate::ha::ShardHa::new(&config, 0, 1);
+            let ctx = SendContext {
+                ha: &slave,
+                ..fx.send_context(&view)
+            };
+            let request = send_request("T", 0, b"x", "");
+            let response = responded(send_message(&ctx, peer(), &request).await);
+            assert_eq!(response.code, ResponseCode::ServiceNotAvailable.code());
+            let remark = response.remark.unwrap_or_default();
+            assert!(remark.contains("messages are put to the slave"), "{remark}");
+            assert_eq!(fx.store.max_offset("T", 0), 0, "nothing stored");
+        });
+    }
+
+    #[test]
+    fn a_sync_master_without_a_slave_stores_and_answers_slave_not_available() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 4);
+            let view = fx.view();
+            let mut config = fx.config.clone();
+            config.broker_role = crate::config::BrokerRole::SyncMaster;
+            let master = crate::ha::ShardHa::new(&config, 0, 1);
+            let ctx = SendContext {
+                ha: &master,
+                ..fx.send_context(&view)
+            };
+            let request = send_request("T", 1, b"x", "");
+            let response = responded(send_message(&ctx, peer(), &request).await);
+            assert_eq!(response.code, ResponseCode::SlaveNotAvailable.code());
+            // Stored all the same, and the answer carries its id and offset, as Java's does.
+            assert_eq!(fx.store.max_offset("T", 1), 1);
+            assert!(response.ext_fields.get("msgId").is_some());
+            assert_eq!(response.ext_fields.get("queueOffset"), Some("0"));
         });
     }
 

@@ -42,6 +42,8 @@ pub struct Fixture {
     pub filters: RefCell<crate::filter::FilterCache>,
     /// The fixture itself, for mesh answers computed on tasks of their own.
     me: RefCell<std::rc::Weak<Fixture>>,
+    /// Replication of the fixture's single shard (the config's role; no task started).
+    pub ha: Rc<crate::ha::ShardHa>,
 }
 
 /// Runs `test` on a fresh fixture inside a glommio executor.
@@ -85,7 +87,6 @@ impl Fixture {
         Fixture {
             uniq_keys: RefCell::new(UniqKeyGenerator::new(store_host.ip(), 1, 7)),
             _dir: dir,
-            config,
             store: Rc::new(store),
             metadata: RefCell::new(metadata),
             offsets: RefCell::new(offsets),
@@ -95,6 +96,8 @@ impl Fixture {
             transaction,
             filters: RefCell::default(),
             me: RefCell::new(std::rc::Weak::new()),
+            ha: crate::ha::ShardHa::new(&config, 0, 1),
+            config,
         }
     }
 
@@ -176,6 +179,8 @@ impl ShardMesh for Fixture {
             Some(&self.store),
             &self.counters,
             self.transaction.counters(),
+            &self.ha,
+            0,
         );
         reply.send(counters).expect("receiver held");
         answer
@@ -263,6 +268,7 @@ impl Fixture {
             counters: &self.counters,
             mesh: self,
             transaction: &self.transaction,
+            ha: &self.ha,
             now_ms: 1_700_000_000_000,
         }
     }

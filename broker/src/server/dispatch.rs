@@ -293,6 +293,7 @@ async fn run_with_store(
                 counters: &shard.counters,
                 mesh: shard.as_ref(),
                 transaction: &shard.transaction,
+                ha: &shard.ha,
                 now_ms: now_ms(),
             };
             send::send_message(&ctx, conn.peer, request).await

@@ -23,8 +23,9 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::acl::{AclGate, AclRuntime};
 use crate::config::{BrokerConfig, CpuSpecError, MetricsExporterType};
+use crate::ha::LearnedMaster;
 use crate::metadata::offsets::{ConsumerOffsets, OffsetsError};
-use crate::metadata::registrar::{spawn_registrar, RegistrarMsg};
+use crate::metadata::registrar::{spawn_registrar_learning, RegistrarMsg};
 use crate::metadata::topics::{TopicTable, TopicTableError};
 use crate::metadata::Metadata;
 use crate::shard_map::{pin_shard_count, ShardCountError, ShardId};
@@ -32,6 +33,7 @@ use crate::stats::{NodeLabels, StatsService};
 use crate::store::offset::MAX_SHARD_ID;
 use crate::store::Store;
 use mesh::ShardMsg;
+use placement::METADATA_SHARD;
 use shard::Shard;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,16 +71,50 @@ pub enum ServerError {
     Acl(#[from] crate::acl::AclError),
 }
 
-/// Claims the listen and VIP ports (see [`port_lock`]); the claims last as long as the process.
-fn claim_ports(config: &BrokerConfig) -> Result<Vec<port_lock::PortClaim>, ServerError> {
+/// Claims the listen and VIP ports, and a master's HA ports (`haListenPort + k` per shard; see
+/// [`port_lock`]); the claims last as long as the process.
+fn claim_ports(
+    config: &BrokerConfig,
+    shards: usize,
+) -> Result<Vec<port_lock::PortClaim>, ServerError> {
     let ip: std::net::IpAddr = config
         .broker_ip1
         .parse()
         .expect("brokerIP1 is validated as IPv4");
+    let ha_ports = (!config.is_slave())
+        .then(|| (0..shards).map(|k| config.ha_listen_port().saturating_add(k as u16)))
+        .into_iter()
+        .flatten();
     [config.listen_port, config.vip_port()]
         .into_iter()
+        .chain(ha_ports)
         .map(|port| port_lock::claim(ip, port).map_err(ServerError::Port))
         .collect()
+}
+
+/// A running slave metadata sync: dropping the sender stops the thread.
+type SlaveSync = (flume::Sender<()>, std::thread::JoinHandle<()>);
+
+/// A slave's metadata sync thread: the master's topic table goes to the metadata shard.
+fn start_slave_sync(
+    config: &BrokerConfig,
+    learned: &LearnedMaster,
+    mesh: &mesh::Mesh,
+) -> Result<Option<SlaveSync>, ServerError> {
+    if !config.is_slave() {
+        return Ok(None);
+    }
+    let (stop, stopped) = flume::bounded::<()>(1);
+    let inbox = mesh[METADATA_SHARD.0].clone();
+    let deliver = move |m: crate::ha::sync::MasterMetadata| {
+        inbox.control(ShardMsg::ReplaceTopics(m.topics));
+    };
+    let thread = crate::ha::sync::spawn_slave_sync(config, learned.clone(), deliver, stopped)
+        .map_err(|source| ServerError::Start {
+            what: "the slave metadata sync thread".to_string(),
+            source,
+        })?;
+    Ok(Some((stop, thread)))
 }
 
 /// Runs the broker until SIGTERM/SIGINT. Call [`signals::block_termination_signals`] first,
@@ -120,14 +156,15 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     }
     let root = config.store_path_root_dir.clone();
     pin_shard_count(&root, shards)?;
-    let _port_claims = claim_ports(&config)?;
+    let _port_claims = claim_ports(&config, shards)?;
     // Loaded before any shard runs; the watcher thread lives as long as `run`.
     let acl = AclRuntime::start(&config)?;
     let acl_shared = acl.as_ref().map(|a| a.shared.clone());
 
     let config = Arc::new(config);
-    let (registrar, registrar_thread) =
-        spawn_registrar(&config).map_err(|source| ServerError::Start {
+    let learned = LearnedMaster::default();
+    let (registrar, registrar_thread) = spawn_registrar_learning(&config, learned.clone())
+        .map_err(|source| ServerError::Start {
             what: "the registrar thread".to_string(),
             source,
         })?;
@@ -151,6 +188,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
             what: "the persist thread".to_string(),
             source,
         })?;
+    let slave_sync = start_slave_sync(&config, &learned, &mesh)?;
 
     let stop_mesh = mesh.clone();
     let stop_registrar = registrar.clone();
@@ -176,6 +214,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
         let file_writer = file_writer.clone();
         let acl_shared = acl_shared.clone();
         let stats = stats_service.stats.clone();
+        let learned = learned.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*core))
             .name(&format!("ringmq-shard-{index}"))
             .spawn(move || async move {
@@ -215,7 +254,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
                 );
                 shard.acl = acl_shared.map(AclGate::new);
                 let shard = Rc::new(shard);
-                shard::run_shard(shard, inbox).await;
+                shard::run_shard(shard, inbox, learned).await;
             })
             .map_err(|e| ServerError::Executor {
                 shard: index,
@@ -239,6 +278,10 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
     // exit may keep a clone of the writer alive, and exit must not wait for it.
     drop((file_writer, file_writer_thread));
     drop(acl);
+    if let Some((stop, thread)) = slave_sync {
+        drop(stop);
+        let _ = thread.join();
+    }
     tracing::info!("broker stopped");
     result
 }

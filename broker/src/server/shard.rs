@@ -23,6 +23,7 @@ use crate::acl::AclGate;
 use crate::channel::ConnHandle;
 use crate::channel::{self as channel, ConnId};
 use crate::config::BrokerConfig;
+use crate::ha::{LearnedMaster, ShardHa};
 use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata};
 use crate::persist::FileWriter;
@@ -100,6 +101,8 @@ pub struct Shard {
     pub filters: RefCell<crate::filter::FilterCache>,
     /// The ACL check (`aclEnable`), run on the receiving shard before a request is placed.
     pub acl: Option<AclGate>,
+    /// This shard's replication service (HA task, SYNC_MASTER waits, status).
+    pub ha: Rc<ShardHa>,
 }
 
 impl Shard {
@@ -127,6 +130,7 @@ impl Shard {
         let process_constant = rand::random::<i32>();
         let uniq_keys =
             UniqKeyGenerator::new(store_host.ip(), std::process::id(), process_constant);
+        let ha = ShardHa::new(&config, id.0 as u16, mesh.len() as u16);
         Shard {
             id,
             shards: mesh.len(),
@@ -151,6 +155,7 @@ impl Shard {
             transaction: Rc::new(transaction),
             filters: RefCell::default(),
             acl: None,
+            ha,
         }
     }
 
@@ -239,6 +244,7 @@ impl Shard {
         runtime_info::BrokerFacts {
             boot_timestamp_ms: self.boot_timestamp_ms,
             shards: self.shards,
+            role: self.ha.role_name(),
         }
     }
 
@@ -339,7 +345,7 @@ fn spawn_transaction_checks(shard: &Rc<Shard>, store: Rc<Store>) -> glommio::Tas
 }
 
 /// Runs shard `id` until shutdown. Called inside the shard's executor.
-pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers) {
+pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers, learned: LearnedMaster) {
     let listen = bind(&shard, shard.config.listen_port);
     let vip = bind(&shard, shard.config.vip_port());
     let (listen, vip) = match (listen, vip) {
@@ -353,6 +359,7 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers) {
     let accept_vip = glommio::spawn_local(accept_loop(shard.clone(), vip));
     let timers = spawn_timers(&shard);
     start_schedule(&shard).await;
+    let ha_task = start_ha(&shard, learned);
     tracing::info!(shard = shard.id.0, "shard serving");
     serve_inbox(&shard, &inbox).await;
     accept_listen.cancel().await;
@@ -361,6 +368,9 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers) {
         timer.cancel().await;
     }
     shard.stop.fire();
+    // Waiting SYNC_MASTER sends answer now; the HA task lets go of the store before it closes.
+    shard.ha.stop();
+    ha_task.await;
     drain(&shard, &inbox).await;
     persist_offsets(&shard).await;
     if let Err(e) = shard.transaction.persist_with(&shard.file_writer).await {
@@ -462,11 +472,22 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
         }
         ShardMsg::CountersQuery(reply) => {
             let store = shard.store();
+            let now_ms = crate::metadata::topics::now_ms();
+            let counters = &shard.counters;
             let _ = reply.send(runtime_info::shard_counters(
                 store.as_deref(),
-                &shard.counters,
+                counters,
                 shard.transaction.counters(),
+                &shard.ha,
+                now_ms,
             ));
+        }
+        ShardMsg::ReplaceTopics(master) => {
+            let announce = {
+                let mut meta = shard.metadata().borrow_mut();
+                processor::admin::replace_topics_from_master(&mut meta, master)
+            };
+            shard.carry_out(announce);
         }
         ShardMsg::ConnClosed(conn_id) => {
             let announce = {
@@ -499,6 +520,23 @@ async fn persist_offsets(shard: &Shard) {
     if let Err(e) = shard.file_writer.write(path, bytes).await {
         shard.offsets.borrow_mut().mark_dirty();
         tracing::error!(shard = shard.id.0, "cannot persist consumer offsets: {e}");
+    }
+}
+
+/// Starts the shard's HA task (master listener or slave follower). Without its HA port a master
+/// cannot keep its promise, so a failure stops the process.
+fn start_ha(shard: &Rc<Shard>, learned: LearnedMaster) -> glommio::task::JoinHandle<()> {
+    let store = shard.store().expect("the store is open until shutdown");
+    match shard.ha.start(&shard.config, store, learned) {
+        Ok(task) => task,
+        Err(e) => {
+            tracing::error!(shard = shard.id.0, "cannot start replication: {e}");
+            eprintln!(
+                "ringmq-broker: shard {}: cannot start replication: {e}",
+                shard.id.0
+            );
+            std::process::exit(1);
+        }
     }
 }
 

@@ -43,6 +43,32 @@ impl Store {
         Ok(out)
     }
 
+    /// Resolves once the O_DIRECT writes have reached past global offset `beyond` (returns the
+    /// new written end), or with the current written end once `timeout` passes; `None` once the
+    /// store is closing or failed (nothing more will be written). A master's HA streamer waits
+    /// here for new bytes to ship.
+    pub async fn wait_written_past(
+        &self,
+        beyond: u64,
+        timeout: std::time::Duration,
+    ) -> Option<u64> {
+        let inner = &self.inner;
+        let shard = inner.config.shard_id;
+        let now = || {
+            let stopped = inner.failure.borrow().is_some() || inner.closing.get();
+            (!stopped).then(|| to_global(shard, inner.state.borrow().log.written))
+        };
+        let grown = inner.progress.wait_for(|| match now() {
+            Some(w) if w <= beyond => None,
+            other => Some(other),
+        });
+        futures_lite::future::or(grown, async {
+            glommio::timer::sleep(timeout).await;
+            now()
+        })
+        .await
+    }
+
     /// Appends raw bytes a master's [`Store::read_raw`] returned for global offset `at`, which
     /// must be this log's end. Whole records are checked (magic, size, CRC, physical offset,
     /// dense queue offsets) and taken; a trailing partial record is left for the next call.

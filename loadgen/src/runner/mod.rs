@@ -246,6 +246,24 @@ async fn flush_reading(
     ))
 }
 
+/// The slave lag a master reports (GET_BROKER_RUNTIME_INFO `ringmqHaLagBytes`/`ringmqHaLagMs`,
+/// the worst shard), read at the end of the measured window while the load is still on.
+async fn slave_lag(admin: &Admin, masters: &[String]) -> Option<String> {
+    let mut parts = Vec::new();
+    for addr in masters {
+        let table = broker_info::runtime_info(admin, addr).await.ok()?;
+        let bytes = table.get("ringmqHaLagBytes")?;
+        let ms = table.get("ringmqHaLagMs")?;
+        parts.push(format!("{addr}: {bytes} bytes, {ms} ms"));
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "slave lag at the end of the measured window: {}",
+            parts.join("; ")
+        )
+    })
+}
+
 /// What the run can observe of a broker on this host.
 #[derive(Clone, Debug, Default)]
 pub struct LocalBroker {
@@ -438,6 +456,9 @@ async fn coordinate(
             &shared,
         )
         .await;
+        if let Some(lag) = slave_lag(&admin, &prepared.master_addrs).await {
+            notes.push(lag);
+        }
         let secs = (now_ns() - before_ns) as f64 / 1e9;
         cpu_window = Some((cpu_before, CpuReading::now(local.pid), secs));
         broker_flush = match (before, after) {

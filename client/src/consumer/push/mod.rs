@@ -196,6 +196,9 @@ struct PushInner {
     subscriptions: BTreeMap<String, Subscription>,
     listener: Rc<dyn MessageListener>,
     offsets: RefCell<OffsetTable>,
+    /// Broker id each queue's broker suggested for the next pull (Java's
+    /// `pullFromWhichNodeTable`): 1 when the master says this consumer lags (slaveReadEnable).
+    pull_from: RefCell<BTreeMap<MessageQueue, i64>>,
     workers: RefCell<BTreeMap<MessageQueue, Task<()>>>,
     /// Brokers that got this client's heartbeat since it started.
     heartbeat_addrs: RefCell<BTreeSet<String>>,
@@ -276,6 +279,7 @@ impl PushConsumer {
             subscriptions: subs,
             listener: Rc::new(listener),
             offsets: RefCell::new(offsets),
+            pull_from: RefCell::new(BTreeMap::new()),
             workers: RefCell::new(BTreeMap::new()),
             heartbeat_addrs: RefCell::new(BTreeSet::new()),
             running: Cell::new(true),
@@ -625,8 +629,14 @@ impl PushInner {
             .ok_or_else(|| ClientError::NoRoute {
                 topic: queue.topic.clone(),
             })?;
+        let broker_id = self
+            .pull_from
+            .borrow()
+            .get(queue)
+            .copied()
+            .unwrap_or(ringmq_proto::body::MASTER_ID);
         route
-            .read_addr(&queue.broker_name)
+            .subscribe_addr(&queue.broker_name, broker_id)
             .map(str::to_string)
             .ok_or_else(|| ClientError::NoQueue {
                 topic: queue.topic.clone(),
@@ -654,7 +664,13 @@ impl PushInner {
             timeout_ms: self.config.pull_timeout_ms,
             subscription,
         };
-        pull_once(&self.core, &addr, &spec).await
+        let result = pull_once(&self.core, &addr, &spec).await;
+        if let Ok(pulled) = &result {
+            self.pull_from
+                .borrow_mut()
+                .insert(queue.clone(), pulled.suggest_which_broker_id);
+        }
+        result
     }
 
     /// Consumes what a pull of `queue` brought and records progress. When it
@@ -771,7 +787,7 @@ impl PushInner {
     }
 
     async fn commit_offset_oneway(&self, queue: &MessageQueue, offset: i64) {
-        let result = match self.master_addr(queue) {
+        let result = match self.broker_addr_for_offsets(queue) {
             Ok(addr) => {
                 broker_api::update_consumer_offset_oneway(
                     &self.core,
@@ -795,11 +811,12 @@ impl PushInner {
         queue: &MessageQueue,
         offset: i64,
     ) -> Result<(), ClientError> {
-        let addr = self.master_addr(queue)?;
+        let addr = self.broker_addr_for_offsets(queue)?;
         broker_api::update_consumer_offset(&self.core, &addr, &self.config.group, queue, offset)
             .await
     }
 
+    /// The master of the queue's broker (queue locks and the DLQ go there, as in Java).
     fn master_addr(&self, queue: &MessageQueue) -> Result<String, ClientError> {
         self.core
             .cached_route(&queue.topic)
@@ -807,6 +824,19 @@ impl PushInner {
             .ok_or_else(|| ClientError::NoQueue {
                 topic: queue.topic.clone(),
                 what: "master-hosted",
+            })
+    }
+
+    /// Where offsets are committed: the master, else a slave while the master is gone (Java's
+    /// `findBrokerAddressInSubscribe(brokerName, MASTER_ID, false)`); the next pull from the
+    /// returning master carries the offset again (COMMIT_OFFSET), so it is not lost.
+    fn broker_addr_for_offsets(&self, queue: &MessageQueue) -> Result<String, ClientError> {
+        self.core
+            .cached_route(&queue.topic)
+            .and_then(|r| r.read_addr(&queue.broker_name).map(str::to_string))
+            .ok_or_else(|| ClientError::NoQueue {
+                topic: queue.topic.clone(),
+                what: "reachable",
             })
     }
 }
