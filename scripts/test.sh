@@ -27,5 +27,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium
 fi
 # Starts a name server, a broker and ringmq-console on 127.0.0.1, loads every page headless,
-# checks the rendered DOM and refreshes the screenshots in docs/console/.
+# checks the rendered DOM and takes a screenshot of each page (RINGMQ_UPDATE_SCREENSHOTS=1 writes
+# them to docs/console/ for the README).
 timeout 900 cargo test -p ringmq-console --test browser -- --ignored

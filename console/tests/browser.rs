@@ -2,7 +2,8 @@
 //! cluster, runs its JavaScript, and the rendered DOM (not the HTML source, which holds no
 //! data) must show the broker, the unreachable broker, the topic with its queues, the group
 //! with its lag, a found message and the producer query. A screenshot of each page is written
-//! to docs/console/ for the README.
+//! to the system's temporary directory (`ringmq-console-screenshots/`), or to docs/console/ for
+//! the README when `RINGMQ_UPDATE_SCREENSHOTS=1`, so a test run never dirties the checkout.
 //!
 //! Ignored by plain `cargo test` (it needs Chromium); scripts/test.sh installs Chromium and
 //! runs it with `--ignored`.
@@ -68,8 +69,12 @@ fn rendered_dom(browser: &str, profile: &std::path::Path, url: &str) -> String {
 }
 
 fn screenshot(browser: &str, profile: &std::path::Path, url: &str, name: &str) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = if std::env::var_os("RINGMQ_UPDATE_SCREENSHOTS").is_some() {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console")
+    } else {
+        std::env::temp_dir().join("ringmq-console-screenshots")
+    };
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
     let path = dir.join(format!("{name}.png"));
     let status = Command::new(browser)
         .args(chromium_args(profile))
