@@ -33,8 +33,9 @@ fn expired_segments_go_and_offsets_move() {
                 .await
                 .unwrap();
         }
-        // Let the periodic task checkpoint; only checkpointed segments may go.
-        glommio::timer::sleep(Duration::from_millis(100)).await;
+        // Only checkpointed segments may go: wait (bounded) for the periodic checkpoint to
+        // cover everything appended.
+        wait_checkpointed(&store).await;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -107,7 +108,7 @@ fn disk_pressure_deletes_oldest_segment_per_pass() {
         for _ in 0..200 {
             store.append(&[record("RT", 0, &body, b"")]).await.unwrap();
         }
-        glommio::timer::sleep(Duration::from_millis(100)).await;
+        wait_checkpointed(&store).await;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -130,4 +131,16 @@ fn disk_pressure_deletes_oldest_segment_per_pass() {
         assert_eq!(store.max_offset("RT", 0), 200);
         store.close().await.unwrap();
     });
+}
+
+/// Waits, bounded, until the store's last checkpoint covers its whole log.
+async fn wait_checkpointed(store: &Store) {
+    let started = std::time::Instant::now();
+    while store.checkpointed_offset() < store.log_offsets().end {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no checkpoint covered the log"
+        );
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
 }

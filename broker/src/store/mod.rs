@@ -595,6 +595,13 @@ impl Store {
         }
     }
 
+    /// The log offset (global) the last checkpoint covers: recovery after a crash scans from
+    /// here, and retention deletes only segments below it. 0 before the first checkpoint.
+    pub fn checkpointed_offset(&self) -> u64 {
+        let local = self.inner.last_checkpoint.get().map_or(0, |c| c.log_offset);
+        offset::to_global(self.inner.config.shard_id, local)
+    }
+
     /// Write-path counters.
     pub fn stats(&self) -> StatsSnapshot {
         let s = &self.inner.stats;
