@@ -44,10 +44,14 @@ async function freeBrokerPort() {
   throw new Error('no free port pair for the broker (port and port-2)');
 }
 
-async function waitFor(description, predicate, { timeoutMs = 30000, intervalMs = 100 } = {}) {
+// Polls `predicate` until it holds or `timeoutMs` passes. `check`, if given, runs first on every
+// round and its error fails the wait at once (a wrong message fails the test with its own
+// assertion, not after the timeout).
+async function waitFor(description, predicate, { timeoutMs = 30000, intervalMs = 100, check } = {}) {
   const deadline = Date.now() + timeoutMs;
   let lastError;
   while (Date.now() < deadline) {
+    if (check) check();
     try {
       if (await predicate()) return;
     } catch (err) {

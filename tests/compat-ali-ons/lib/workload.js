@@ -8,9 +8,24 @@ const assert = require('node:assert/strict');
 const { Producer, Consumer, Message } = require('ali-ons');
 const { waitFor } = require('./cluster');
 
+// Bodies of three kinds: text; binary (every byte value, which must survive untouched); and text
+// over 4 KiB, which ali-ons compresses (sysFlag COMPRESSED) and the consumer must inflate.
+const LARGE_BODY_BYTES = 6000;
+
+function bodyFor(runId, index) {
+  const text = `body ${runId} #${index} ✓`;
+  if (index % 8 === 3) {
+    const bytes = Buffer.alloc(512);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = i % 256;
+    return Buffer.concat([ bytes, Buffer.from(text) ]);
+  }
+  if (index % 8 === 5) return Buffer.from(text.padEnd(LARGE_BODY_BYTES, '.'));
+  return Buffer.from(text);
+}
+
 function messageFor(topic, runId, index) {
   const tag = index % 2 === 0 ? 'TagA' : 'TagB';
-  const msg = new Message(topic, tag, `body ${runId} #${index} ✓`);
+  const msg = new Message(topic, tag, bodyFor(runId, index));
   msg.keys = [ `key-${runId}-${index}`, `order-${index}` ];
   msg.properties.runId = runId;
   msg.properties.index = String(index);
@@ -34,7 +49,7 @@ function checkReceived(msg, topic, runId) {
   const index = Number(msg.properties.index);
   assert.ok(Number.isInteger(index), `message without an index property: ${JSON.stringify(msg.properties)}`);
   assert.equal(msg.properties.runId, runId);
-  assert.equal(msg.body.toString(), `body ${runId} #${index} ✓`);
+  assert.ok(Buffer.from(msg.body).equals(bodyFor(runId, index)), `body of #${index} differs`);
   assert.equal(msg.tags, index % 2 === 0 ? 'TagA' : 'TagB');
   assert.equal(msg.keys, `key-${runId}-${index} order-${index}`);
   assert.equal(msg.properties.note, 'spaces, ünïcödé and = signs');
@@ -47,6 +62,11 @@ const NEW_GROUP_OFFSET = /READ_FROM_STORE Not found, V3_0_6_SNAPSHOT maybe this 
 function recordingConsumer(cluster, options, topic, runId, expression = '*') {
   const consumer = new Consumer(cluster.clientOptions(options));
   const received = new Map();
+  // The message id each index arrived with, to compare with the producer's send result.
+  const msgIds = new Map();
+  // A message that fails checkReceived is recorded here (throwing would only make ali-ons
+  // redeliver it); tests pass `check: () => assertNoFailures(...)` to waitFor to fail at once.
+  const failures = [];
   const errors = [];
   consumer.on('error', err => {
     // A group with no committed offset gets QUERY_NOT_FOUND (22) from QUERY_CONSUMER_OFFSET, as
@@ -55,10 +75,22 @@ function recordingConsumer(cluster, options, topic, runId, expression = '*') {
     if (!NEW_GROUP_OFFSET.test(err.message)) errors.push(err);
   });
   consumer.subscribe(topic, expression, async msg => {
-    const index = checkReceived(msg, topic, runId);
+    let index;
+    try {
+      index = checkReceived(msg, topic, runId);
+    } catch (err) {
+      failures.push(err);
+      return;
+    }
     received.set(index, (received.get(index) || 0) + 1);
+    msgIds.set(index, msg.msgId);
   });
-  return { consumer, received, errors };
+  return { consumer, received, msgIds, failures, errors };
+}
+
+// Throws the first message check that failed in any of `recorders`.
+function assertNoFailures(...recorders) {
+  for (const r of recorders) if (r.failures.length) throw r.failures[0];
 }
 
 async function newProducer(cluster, group) {
@@ -105,5 +137,6 @@ async function teardown(closers, cluster) {
 
 module.exports = {
   teardown,
-  messageFor, sendAll, checkReceived, recordingConsumer, newProducer, waitForAssignment, total, Consumer,
+  messageFor, sendAll, checkReceived, recordingConsumer, assertNoFailures, newProducer, waitForAssignment, total,
+  Consumer,
 };

@@ -6,7 +6,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { Cluster, waitFor } = require('../lib/cluster');
-const { sendAll, recordingConsumer, newProducer, waitForAssignment, total, teardown } = require('../lib/workload');
+const { sendAll, recordingConsumer, assertNoFailures, newProducer, waitForAssignment, total, teardown } = require('../lib/workload');
 
 const TOPIC = 'CompatBroadcastTopic';
 const QUEUES = 4;
@@ -35,7 +35,7 @@ test('every broadcasting consumer receives every message', async t => {
 
   for (const c of consumers) {
     await waitFor('a broadcasting consumer to receive every message', () => c.received.size === MESSAGES,
-      { timeoutMs: 60000 });
+      { timeoutMs: 60000, check: () => assertNoFailures(...consumers) });
   }
   await new Promise(r => setTimeout(r, 1000));
   for (const c of consumers) {

@@ -7,7 +7,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { Cluster, waitFor } = require('../lib/cluster');
-const { sendAll, recordingConsumer, newProducer, waitForAssignment, total, teardown } = require('../lib/workload');
+const { sendAll, recordingConsumer, assertNoFailures, newProducer, waitForAssignment, total, teardown } =
+  require('../lib/workload');
 
 const TOPIC = 'CompatClusterTopic';
 const QUEUES = 8;
@@ -43,10 +44,11 @@ test('two consumers in one group share the queues and receive every message once
     for (const [ index, n ] of second.received) merged.set(index, (merged.get(index) || 0) + n);
     return merged;
   };
+  const check = () => assertNoFailures(first, second, tagOnly);
   await waitFor('both consumers to receive every message', () => together().size === MESSAGES,
-    { timeoutMs: 60000 });
+    { timeoutMs: 60000, check });
   await waitFor('the tag-filtered consumer to receive every TagA message',
-    () => tagOnly.received.size === MESSAGES / 2, { timeoutMs: 60000 });
+    () => tagOnly.received.size === MESSAGES / 2, { timeoutMs: 60000, check });
 
   // Anything delivered twice shows up as a count above 1; give stragglers a moment to arrive.
   await new Promise(r => setTimeout(r, 1500));
@@ -57,4 +59,9 @@ test('two consumers in one group share the queues and receive every message once
   assert.deepEqual([ ...tagOnly.received.keys() ].sort((a, b) => a - b), indexes.filter(i => i % 2 === 0));
   assert.equal(total(tagOnly.received), MESSAGES / 2);
   assert.deepEqual([ ...first.errors, ...second.errors, ...tagOnly.errors ].map(e => e.message), []);
+  check();
+  // Each message arrives with the id its send result named.
+  const receivedIds = new Map([ ...first.msgIds, ...second.msgIds ]);
+  results.forEach((result, index) =>
+    assert.equal(receivedIds.get(index), result.msgId, `message id of #${index}`));
 });

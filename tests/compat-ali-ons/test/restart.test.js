@@ -7,7 +7,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { Cluster, waitFor } = require('../lib/cluster');
-const { sendAll, recordingConsumer, newProducer, waitForAssignment, total, teardown } = require('../lib/workload');
+const { sendAll, recordingConsumer, assertNoFailures, newProducer, waitForAssignment, total, teardown } =
+  require('../lib/workload');
 
 const TOPIC = 'CompatRestartTopic';
 const QUEUES = 4;
@@ -28,7 +29,7 @@ test('a consumer resumes from its committed offsets after a broker restart', asy
   const firstHalf = [ ...Array(20).keys() ];
   await sendAll(producer, TOPIC, RUN_ID, firstHalf);
   await waitFor('the first consumer to receive the first half', () => before.received.size === firstHalf.length,
-    { timeoutMs: 60000 });
+    { timeoutMs: 60000, check: () => assertNoFailures(before) });
   // close() commits the consumer's offsets to the broker before it unregisters.
   await before.consumer.close();
   await producer.close();
@@ -44,7 +45,7 @@ test('a consumer resumes from its committed offsets after a broker restart', asy
   await waitForAssignment([ after.consumer ], TOPIC, QUEUES);
   await sendAll(producer, TOPIC, RUN_ID, secondHalf);
   await waitFor('the second consumer to receive the second half',
-    () => secondHalf.every(i => after.received.has(i)), { timeoutMs: 60000 });
+    () => secondHalf.every(i => after.received.has(i)), { timeoutMs: 60000, check: () => assertNoFailures(after) });
   await new Promise(r => setTimeout(r, 1000));
 
   assert.deepEqual([ ...before.received.keys() ].sort((a, b) => a - b), firstHalf);
