@@ -139,6 +139,8 @@ class Cluster {
       `ringmqCpus=${shards}`,
       // Small segments keep the test's disk footprint small.
       'mappedFileSizeCommitLog=67108864',
+      // Offsets reach the disk quickly, so a kill -9 test can wait for them.
+      'flushConsumerOffsetInterval=200',
       '',
     ].join('\n'));
     await this.startBroker();
@@ -153,9 +155,24 @@ class Cluster {
     });
   }
 
-  async restartBroker() {
-    await stopProcess(this.broker, 'SIGTERM');
+  // SIGTERM stops the broker cleanly; SIGKILL is a crash (the store recovers at start).
+  async restartBroker(signal = 'SIGTERM') {
+    await stopProcess(this.broker, signal);
     await this.startBroker();
+  }
+
+  // The sum of `group`'s committed offsets on `topic` in the broker's offset files on disk (written
+  // every flushConsumerOffsetInterval, which this cluster sets to 200 ms; one file per shard).
+  offsetsOnDisk(topic, group) {
+    const dir = path.join(this.storeDir, 'config');
+    if (!fs.existsSync(dir)) return 0;
+    let sum = 0;
+    for (const name of fs.readdirSync(dir)) {
+      if (!name.startsWith('consumerOffset') || !name.endsWith('.json')) continue;
+      const table = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')).offsetTable || {};
+      for (const offset of Object.values(table[`${topic}@${group}`] || {})) sum += Number(offset);
+    }
+    return sum;
   }
 
   // ali-ons does not auto-create topics, so tests create them through the admin path
