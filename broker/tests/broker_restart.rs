@@ -12,7 +12,8 @@ const ROUNDS: usize = 5;
 /// Consumer offsets are written every 100 ms here, so the test can wait for them on disk.
 const OFFSETS_FLUSH: [&str; 2] = ["--set", "flushConsumerOffsetInterval=100"];
 
-fn send(client: &mut Client, i: usize) -> i32 {
+/// The send request of message `i`.
+fn send_request(i: usize) -> ringmq_proto::command::RemotingCommand {
     let header = SendMessageRequestHeader {
         producer_group: "pg".to_string(),
         topic: "Restart".to_string(),
@@ -31,12 +32,37 @@ fn send(client: &mut Client, i: usize) -> i32 {
     };
     let mut ext = ringmq_proto::command::ExtFields::new();
     header.write_v2(&mut ext);
-    let request = ringmq_proto::command::RemotingCommand::new_request(
+    ringmq_proto::command::RemotingCommand::new_request(
         RequestCode::SendMessageV2.code(),
         ext,
         bytes::Bytes::from(format!("message {i}")),
-    );
-    client.call(request).code
+    )
+}
+
+fn send(client: &mut Client, i: usize) -> i32 {
+    client.call(send_request(i)).code
+}
+
+/// Sends message `i` as a client that reconnects would: for a moment after a restart the killed
+/// broker's listener (held by its io_uring while the process dies) can still accept a connection
+/// and then drop it, or refuse one, so a closed or refused connection is retried on a new one, a
+/// bounded number of times.
+fn send_resuming(broker: &Broker, i: usize) -> i32 {
+    const ATTEMPTS: usize = 50;
+    for _ in 0..ATTEMPTS {
+        // Refused: the old listener is gone and the new one not yet bound; try again.
+        if std::net::TcpStream::connect(broker.addr()).is_err() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        }
+        let mut client = broker.connect();
+        client.send(send_request(i));
+        if let Some(response) = client.read_frame() {
+            return response.code;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("no connection to the restarted broker stayed open in {ATTEMPTS} attempts");
 }
 
 #[test]
@@ -65,9 +91,8 @@ fn a_broker_killed_with_sigkill_under_load_restarts_at_once_every_time() {
         broker.process.wait_exit();
         // No delay: start on the same port and store at once.
         broker = start_broker_on(&store, port, &OFFSETS_FLUSH);
-        let mut resumed = broker.connect();
         assert_eq!(
-            send(&mut resumed, sent),
+            send_resuming(&broker, sent),
             0,
             "clients resume after round {round}"
         );
