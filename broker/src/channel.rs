@@ -43,6 +43,8 @@ struct ConnShared {
     /// Requests read from this connection and not finished (parked pulls excluded).
     in_flight: AtomicUsize,
     /// Set while the reader waits for room; the writer and finishing requests then wake it.
+    /// SeqCst with the counters: the reader stores this then loads a counter, a waker updates
+    /// the counter then loads this; weaker orderings let both miss the other (a lost wake-up).
     reader_paused: AtomicBool,
     /// One-token wake-up for a paused reader.
     resume: flume::Sender<()>,
@@ -78,8 +80,13 @@ impl ConnHandle {
     /// connection drops it: there is nobody left to answer.
     pub fn send(&self, command: RemotingCommand) {
         let bytes = charged_bytes(&command);
-        if self.outbound.send(command).is_ok() {
-            self.shared.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        // Charged before it is queued: the writer (on the connection's shard, while this may
+        // run on another) can write it and report it written before `send` returns here.
+        // Charging after the send let `written` see the bytes before they were counted, and
+        // its underflow check brought the whole shard down.
+        self.shared.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if self.outbound.send(command).is_err() {
+            self.shared.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
         }
     }
 
@@ -126,12 +133,12 @@ impl ConnHandle {
 impl ConnShared {
     /// Whether the reader must stop reading.
     fn over_bounds(&self, high_water_bytes: u64) -> bool {
-        self.queued_bytes.load(Ordering::Relaxed) > high_water_bytes
-            || self.in_flight.load(Ordering::Relaxed) >= self.limits.requests_in_flight_max
+        self.queued_bytes.load(Ordering::SeqCst) > high_water_bytes
+            || self.in_flight.load(Ordering::SeqCst) >= self.limits.requests_in_flight_max
     }
 
     fn wake_reader(&self) {
-        if self.reader_paused.load(Ordering::Relaxed) {
+        if self.reader_paused.load(Ordering::SeqCst) {
             let _ = self.resume.try_send(());
         }
     }
@@ -145,7 +152,7 @@ pub struct InFlightSlot {
 
 impl Drop for InFlightSlot {
     fn drop(&mut self) {
-        let before = self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let before = self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         assert!(before > 0, "an in-flight slot outlived its count");
         self.shared.wake_reader();
     }
@@ -165,7 +172,7 @@ impl Outbound {
 
     /// `bytes` of queued commands reached the socket: a paused reader may resume.
     pub fn written(&self, bytes: u64) {
-        let before = self.shared.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        let before = self.shared.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
         assert!(before >= bytes, "written more than was queued");
         if before - bytes < self.shared.limits.write_low_water_bytes {
             self.shared.wake_reader();
@@ -196,7 +203,7 @@ impl Backpressure {
         if !shared.over_bounds(shared.limits.write_high_water_bytes) {
             return true;
         }
-        shared.reader_paused.store(true, Ordering::Relaxed);
+        shared.reader_paused.store(true, Ordering::SeqCst);
         while shared.over_bounds(shared.limits.write_low_water_bytes)
             && !shared.writer_gone.load(Ordering::Relaxed)
         {
@@ -316,6 +323,27 @@ mod tests {
             Some(false),
             "writer gone ends the wait"
         );
+    }
+
+    /// Another shard answers while the writer drains at once: every command must be charged
+    /// before the writer can report it written (the old order underflowed the count and the
+    /// assertion took the shard down, about one run in five of the backpressure test).
+    #[test]
+    fn a_command_written_as_soon_as_it_is_queued_was_already_charged() {
+        const COMMANDS: usize = 200_000;
+        let (conn, outbound, _backpressure) = connection();
+        let sender = std::thread::spawn(move || {
+            for _ in 0..COMMANDS {
+                conn.send(response(0));
+            }
+            conn
+        });
+        for _ in 0..COMMANDS {
+            let command = outbound.commands.recv().unwrap();
+            outbound.written(Outbound::charged(&command));
+        }
+        let conn = sender.join().unwrap();
+        assert_eq!(conn.queued_bytes(), 0);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ringmq_broker::config::cli::{build_config, Cli};
-use ringmq_broker::server::{self, signals};
+use ringmq_broker::server::{self, process_memory, signals};
 
 /// mimalloc instead of glibc malloc. Every request allocates many small strings (its header
 /// fields, the response's) and one task larger than glibc's small-size caches; glibc then runs
@@ -14,6 +14,8 @@ use ringmq_broker::server::{self, signals};
 static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Before the allocator maps much: pages faulted in earlier may already be huge.
+    process_memory::disable_transparent_huge_pages();
     // Before any thread exists, so that every thread inherits the mask (see server::signals).
     if let Err(e) = signals::block_termination_signals() {
         eprintln!("ringmq-broker: cannot block SIGTERM/SIGINT: {e}");
@@ -56,7 +58,7 @@ fn main() -> ExitCode {
         print!("{}", config.to_properties());
         return ExitCode::SUCCESS;
     }
-    signals::raise_memlock_limit();
+    process_memory::raise_memlock_limit();
     match server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

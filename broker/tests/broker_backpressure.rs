@@ -23,7 +23,18 @@ const HOSTILE_WRITE_MAX_BYTES: usize = 256 * 1024 * 1024;
 /// The bound asserted on the broker's growth: per hostile connection its high water mark, a
 /// read buffer's worth of responses in flight (1,024 × a few KiB) and slack, plus allocator
 /// slack. The unbounded broker grew by 4.7 GB in the same scenario.
-const RSS_GROWTH_MAX_BYTES: u64 = 96 * 1024 * 1024;
+const RSS_GROWTH_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Whether the process runs with transparent huge pages off (`THP_enabled: 0`): with them on,
+/// mimalloc's segments fault in 2 MiB at a time and the growth measured here says more about
+/// the machine's free memory than about what the broker holds.
+fn huge_pages_disabled(pid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .is_some_and(|v| v.trim() == "0")
+}
 
 fn rss_bytes(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
@@ -35,19 +46,10 @@ fn rss_bytes(pid: i32) -> u64 {
     kib * 1024
 }
 
-/// How a flooding client's writes ended.
-#[derive(Debug, PartialEq, Eq)]
-enum FloodEnd {
-    /// A write blocked: the broker stopped reading and TCP pushed back.
-    PushedBack,
-    /// The broker reset the connection. Known issue (issue 16 note): in about one run in five
-    /// one flooding connection is reset instead of paused; the cause is not found yet.
-    Reset,
-}
-
 /// Writes GET_ALL_TOPIC_CONFIG requests and never reads, until a write blocks (the broker
-/// stopped reading) or the cap is reached. Returns the bytes written and how it ended.
-fn flood_until_pushed_back(addr: &str) -> (TcpStream, usize, FloodEnd) {
+/// stopped reading). Returns the connection and the bytes written. A reset or reaching the cap
+/// fails the test.
+fn flood_until_pushed_back(addr: &str) -> (TcpStream, usize) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_write_timeout(Some(PUSHBACK_WRITE_TIMEOUT))
@@ -64,16 +66,15 @@ fn flood_until_pushed_back(addr: &str) -> (TcpStream, usize, FloodEnd) {
         let at = written % frames.len();
         match stream.write(&frames[at..]) {
             Ok(n) => written += n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                return (stream, written, FloodEnd::PushedBack)
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return (stream, written)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                return (stream, written, FloodEnd::PushedBack)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                return (stream, written, FloodEnd::Reset)
-            }
-            Err(e) => panic!("write: {e}"),
+            Err(e) => panic!("write after {written} bytes: {e}"),
         }
     }
     panic!("wrote {written} bytes without being pushed back: the broker kept reading");
@@ -100,21 +101,15 @@ fn clients_that_never_read_are_pushed_back_and_cannot_grow_the_broker() {
             .code,
         0
     );
+    assert!(huge_pages_disabled(broker.process.pid()));
     let baseline = rss_bytes(broker.process.pid());
-    let hostile: Vec<(TcpStream, usize, FloodEnd)> = (0..HOSTILE_CONNECTIONS)
+    let hostile: Vec<(TcpStream, usize)> = (0..HOSTILE_CONNECTIONS)
         .map(|_| flood_until_pushed_back(&broker.addr()))
         .collect();
     let grown = rss_bytes(broker.process.pid()).saturating_sub(baseline);
-    for (_, written, end) in &hostile {
-        eprintln!("hostile client {end:?} after {written} bytes");
+    for (_, written) in &hostile {
+        eprintln!("hostile client pushed back after {written} bytes");
     }
-    let pushed_back = hostile
-        .iter()
-        .filter(|(_, _, end)| *end == FloodEnd::PushedBack);
-    assert!(
-        pushed_back.count() > 0,
-        "no hostile client was pushed back by TCP"
-    );
     eprintln!("broker RSS grew by {} KiB", grown / 1024);
     assert!(
         grown < RSS_GROWTH_MAX_BYTES,

@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod mesh;
 pub mod placement;
 pub mod port_lock;
+pub mod process_memory;
 pub mod read_buf;
 pub mod shard;
 pub mod signals;

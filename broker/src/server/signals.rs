@@ -49,24 +49,3 @@ fn termination_set() -> io::Result<libc::sigset_t> {
         Ok(set)
     }
 }
-
-/// Raises RLIMIT_MEMLOCK to its hard limit (to infinity when allowed): glommio registers its
-/// io_uring buffers in locked memory, 10 MiB per executor by default. Best effort; the error,
-/// if any, is reported by the executor that cannot start.
-pub fn raise_memlock_limit() {
-    // SAFETY: getrlimit/setrlimit with a valid resource id and a valid struct pointer.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) != 0 {
-            return;
-        }
-        let wanted = libc::rlimit {
-            rlim_cur: libc::RLIM_INFINITY,
-            rlim_max: libc::RLIM_INFINITY,
-        };
-        if libc::setrlimit(libc::RLIMIT_MEMLOCK, &wanted) != 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit);
-        }
-    }
-}
