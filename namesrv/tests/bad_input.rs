@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::TcpStream;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{request, route_request, BrokerSpec, Client, Namesrv};
+use common::{request, route_request, BrokerSpec, Client, Namesrv, NamesrvCalls};
 use ringmq_proto::header::{EmptyHeader, RegisterBrokerRequestHeader};
 use ringmq_proto::{RequestCode, ResponseCode, FRAME_MAX_BYTES};
 
@@ -82,9 +82,7 @@ fn each_malformed_frame_closes_only_its_connection() {
     ];
     for (what, bytes) in cases {
         let mut bad = namesrv.connect();
-        bad.stream
-            .write_all(&bytes)
-            .unwrap_or_else(|e| panic!("{what}: write: {e}"));
+        bad.write_raw(&bytes);
         if what == "valid frame then garbage" {
             // The answer to the good frame before the garbage is still delivered.
             let response = bad.read_frame().expect("answer to the valid frame");

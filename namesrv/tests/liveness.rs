@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{request, wait_until, BrokerSpec, Namesrv};
+use common::{request, wait_until, BrokerSpec, Namesrv, NamesrvCalls};
 use ringmq_proto::header::UnregisterBrokerRequestHeader;
 use ringmq_proto::{RequestCode, ResponseCode};
 

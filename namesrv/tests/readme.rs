@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{free_port, BrokerSpec, Client, Namesrv};
+use common::{free_port, BrokerSpec, Client, Namesrv, NamesrvCalls};
 use ringmq_proto::ResponseCode;
 
 #[test]

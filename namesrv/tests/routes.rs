@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{request, route_request, BrokerSpec, Namesrv};
+use common::{request, route_request, BrokerSpec, Namesrv, NamesrvCalls};
 use ringmq_proto::body::{ClusterInfo, JsonBody, KvTable, TopicList};
 use ringmq_proto::command::{ExtFields, RemotingCommand, SerializeType};
 use ringmq_proto::header::{GetKvConfigRequestHeader, PutKvConfigRequestHeader};
@@ -147,7 +147,7 @@ fn oneway_requests_take_effect_without_an_answer() {
     let mut client = namesrv.connect();
     let mut oneway = BrokerSpec::master("broker-a", "127.0.0.1:10911", &["T1"]).register_request();
     oneway.set_oneway();
-    client.send(&mut oneway);
+    client.send(oneway);
     // The next frame on this connection must be the answer to the route query, not to the
     // oneway registration (read_response checks the opaque).
     let (code, route, _) = client.route("T1");
@@ -161,10 +161,10 @@ fn pipelined_requests_are_all_answered_in_order() {
     let mut client = namesrv.connect();
     client.register_broker(&BrokerSpec::master("broker-a", "127.0.0.1:10911", &["T1"]));
     let opaques: Vec<i32> = (0..200)
-        .map(|i| client.send(&mut route_request(if i % 2 == 0 { "T1" } else { "T2" })))
+        .map(|i| client.send(route_request(if i % 2 == 0 { "T1" } else { "T2" })))
         .collect();
     for (i, opaque) in opaques.into_iter().enumerate() {
-        let response = client.read_response(opaque);
+        let response = client.read_response_to(opaque);
         let expected = if i % 2 == 0 {
             ResponseCode::Success
         } else {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{BrokerSpec, Namesrv};
+use common::{BrokerSpec, Namesrv, NamesrvCalls};
 use ringmq_proto::ResponseCode;
 
 #[test]

@@ -1,89 +1,42 @@
-//! Harness shared by the client's integration tests.
+//! Harness shared by the client's integration tests (and the admin crate's), on the shared
+//! fixtures of `ringmq-testkit`:
 //!
-//! * [`run`] runs a test body on a small glommio executor (256 KiB of I/O memory, so many tests
-//!   fit in a low `ulimit -l`).
-//! * [`Namesrv`] starts the real `ringmq-namesrv` binary on 127.0.0.1 (port chosen by the OS and
-//!   read from its boot line) and kills it by PID when dropped, also when a test fails.
-//! * Locating the binary: another package's binary has no `CARGO_BIN_EXE_*` variable, so
-//!   [`binary_path`] runs `cargo build -p <package> --bin <name> --message-format=json` with the
-//!   same cargo that runs the tests (a no-op when it is up to date, which `scripts/test.sh`
-//!   ensures) and takes the executable path cargo reports. This follows `CARGO_TARGET_DIR`,
-//!   profiles and workspace layout without guessing paths.
+//! * [`run`] runs a test body on a small glommio executor;
+//! * [`Namesrv`] is the real `ringmq-namesrv` on 127.0.0.1 (port read from its boot line);
+//! * [`Broker`] is the real `ringmq-broker` (one shard, small segments) in a temporary store.
+//!
+//! Every process dies with the test binary and is killed by PID when its guard drops.
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod cluster;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use glommio::{LocalExecutorBuilder, Placement};
 use ringmq_client::{Admin, ClientConfig};
 use ringmq_proto::body::{DataVersion, JsonBody, RegisterBrokerBody, TopicConfig};
 use ringmq_proto::command::{ExtFields, RemotingCommand};
 use ringmq_proto::header::RegisterBrokerRequestHeader;
 use ringmq_proto::{decode_frame, RequestCode};
+#[allow(unused_imports)] // each test file uses a different part
+pub use ringmq_testkit::{run, WAIT_LIMIT};
+use ringmq_testkit::{start_on_free_port_pair, workspace_binary, ChildGuard, NamesrvProcess};
 
-/// Upper bound for anything a test waits on; a healthy run needs a small fraction of it.
-pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
-
-/// Runs `body` to completion on a fresh glommio executor thread.
-pub fn run<F, Fut>(body: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + 'static,
-{
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .io_memory(256 * 1024)
-        .spawn(move || async move { body().await })
-        .expect("start glommio executor")
-        .join()
-        .expect("test body panicked");
-}
-
-/// Path of `bin` of workspace package `package`, building it if needed (see module docs).
+/// Path of `bin` of workspace package `package`, built when stale.
 pub fn binary_path(package: &str, bin: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = built.get(bin) {
-        return path.clone();
-    }
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-p",
-            package,
-            "--bin",
-            bin,
-            "--message-format=json",
-        ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build for a test binary");
-    assert!(output.status.success(), "cargo build -p {package} failed");
-    let path = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == bin)
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo reported no executable for {bin}"));
-    built.insert(bin.to_string(), path.clone());
-    path
+    workspace_binary(package, bin)
 }
 
 /// A running `ringmq-namesrv`; killed and reaped on drop.
 pub struct Namesrv {
-    child: Child,
+    started: NamesrvProcess,
     pub addr: SocketAddr,
+    _log_dir: tempfile::TempDir,
 }
 
 impl Namesrv {
@@ -92,50 +45,18 @@ impl Namesrv {
         Namesrv::start_with(&[])
     }
 
-    /// Starts a name server on an OS-chosen loopback port with extra flags.
-    ///
-    /// Never restart one on a port it used before: listeners here set SO_REUSEPORT, so a
-    /// port freed by a kill can meanwhile be bound by another test's process, and both would
-    /// then share its connections.
+    /// Starts a name server on an OS-chosen loopback port with extra flags (never on a port
+    /// one used before: see [`NamesrvProcess::start`]).
     pub fn start_with(extra_args: &[&str]) -> Namesrv {
         let binary = binary_path("ringmq-namesrv", "ringmq-namesrv");
-        let stderr = if std::env::var_os("RINGMQ_TEST_LOG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        };
-        let mut child = Command::new(binary)
-            .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
-            .args(extra_args)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start ringmq-namesrv");
-        let stdout = child.stdout.take().expect("piped stdout");
-        // The guard exists before waiting, so the child is killed even if it never boots.
-        let mut guard = Namesrv {
-            child,
-            addr: "127.0.0.1:0".parse().expect("literal address"),
-        };
-        let (lines_tx, lines_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + WAIT_LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines_rx
-                .recv_timeout(left)
-                .expect("ringmq-namesrv printed its boot line in time");
-            if let Some(addr) = line.strip_prefix("The Name Server boot success. listening on ") {
-                guard.addr = addr.trim().parse().expect("boot line names an address");
-                return guard;
-            }
+        let log_dir = tempfile::tempdir().expect("temp log dir");
+        let mut args = vec!["--listen", "127.0.0.1:0", "--log-level", "warn"];
+        args.extend_from_slice(extra_args);
+        let started = NamesrvProcess::start(&binary, &args, log_dir.path().join("namesrv.log"));
+        Namesrv {
+            addr: started.addr,
+            started,
+            _log_dir: log_dir,
         }
     }
 
@@ -144,19 +65,12 @@ impl Namesrv {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.started.process.pid() as u32
     }
 
     /// Kills the process now (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Namesrv {
-    fn drop(&mut self) {
-        self.kill();
+        self.started.process.kill9();
     }
 }
 
@@ -231,43 +145,17 @@ pub async fn register_broker(
     );
 }
 
-/// Two free loopback ports `p` and `p - 2` (a broker listens on both: the VIP port is p − 2).
-/// A port is never handed out twice in one test process: brokers listen with SO_REUSEPORT, so
-/// two tests given the same free port would both bind it and share its connections.
-fn free_port_pair() -> u16 {
-    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    for _ in 0..100 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().expect("local addr").port();
-        let taken = |p: u16| handed_out.iter().any(|h| h.abs_diff(p) <= 2);
-        if port > 1026
-            && !taken(port)
-            && std::net::TcpListener::bind(("127.0.0.1", port - 2)).is_ok()
-        {
-            handed_out.push(port);
-            return port;
-        }
-    }
-    panic!("no free port pair");
-}
-
 /// A running `ringmq-broker` (one shard, small segments) in a temporary store; killed by PID
 /// and reaped on drop.
 pub struct Broker {
-    child: Child,
+    process: ChildGuard,
     pub port: u16,
     _store: Option<tempfile::TempDir>,
-    log_path: PathBuf,
 }
 
 impl Broker {
-    /// Starts a broker named `broker_name` registering with `namesrv`, with `extra` flags.
-    ///
-    /// A free port can be taken by another process (an outgoing connection's ephemeral port, a
-    /// concurrently started server) between picking it and the broker binding it; a start that
-    /// fails because its port is taken ("… is already in use", the broker's words) is retried on
-    /// new ports, up to three times.
+    /// Starts a broker named `broker_name` registering with `namesrv`, with `extra` flags, on
+    /// fresh ports (retried on others if one was taken before the broker bound it).
     pub fn start(namesrv: &str, broker_name: &str, extra: &[&str]) -> Broker {
         Broker::start_in(namesrv, broker_name, None, extra)
     }
@@ -280,25 +168,19 @@ impl Broker {
         store_dir: Option<&std::path::Path>,
         extra: &[&str],
     ) -> Broker {
-        let mut last_log = String::new();
-        for _ in 0..3 {
-            match Broker::try_start(namesrv, broker_name, store_dir, extra) {
-                Ok(broker) => return broker,
-                Err(log) if log.contains("already in use") => last_log = log,
-                Err(log) => panic!("ringmq-broker exited before listening:\n{log}"),
-            }
-        }
-        panic!("ringmq-broker found no free port in three tries:\n{last_log}");
+        start_on_free_port_pair(|port| {
+            Broker::try_start(namesrv, broker_name, store_dir, port, extra)
+        })
     }
 
-    /// Starts a broker on fresh ports; `Err(log)` if it exits before listening.
+    /// Starts a broker on `port`; `Err(log)` if it exits before listening.
     fn try_start(
         namesrv: &str,
         broker_name: &str,
         store_dir: Option<&std::path::Path>,
+        port: u16,
         extra: &[&str],
     ) -> Result<Broker, String> {
-        let binary = binary_path("ringmq-broker", "ringmq-broker");
         let store = match store_dir {
             Some(_) => None,
             None => Some(tempfile::tempdir().expect("temp store dir")),
@@ -307,9 +189,7 @@ impl Broker {
             || store.as_ref().unwrap().path().to_path_buf(),
             |d| d.to_path_buf(),
         );
-        let port = free_port_pair();
-        let port_text = port.to_string();
-        let store_text = store_path.display().to_string();
+        let (port_text, store_text) = (port.to_string(), store_path.display().to_string());
         let mut args = vec![
             "--listen-port",
             &port_text,
@@ -332,38 +212,19 @@ impl Broker {
         }
         args.extend_from_slice(extra);
         // The log goes next to the store, so a broker that fails to start can say why.
-        let log_path = store_path.join("broker.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .expect("create broker log");
-        let child = Command::new(binary)
-            .args(&args)
-            .stdout(log.try_clone().expect("clone log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("start ringmq-broker");
-        let mut broker = Broker {
-            child,
+        let binary = binary_path("ringmq-broker", "ringmq-broker");
+        let mut process = ChildGuard::spawn(
+            "ringmq-broker",
+            &binary,
+            &args,
+            store_path.join("broker.log"),
+        );
+        process.try_wait_listening(port)?;
+        Ok(Broker {
+            process,
             port,
             _store: store,
-            log_path,
-        };
-        broker.wait_listening()?;
-        Ok(broker)
-    }
-
-    fn wait_listening(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + WAIT_LIMIT;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if self.child.try_wait().expect("poll broker").is_some() {
-                return Err(std::fs::read_to_string(&self.log_path).unwrap_or_default());
-            }
-            assert!(Instant::now() < deadline, "broker not listening in time");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
+        })
     }
 
     pub fn addr(&self) -> String {
@@ -371,27 +232,17 @@ impl Broker {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid() as u32
     }
 
     /// SIGKILL (kill -9) by PID and reap: no shutdown work runs.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill9();
     }
 
     /// SIGTERM by PID and wait for the clean exit.
     pub fn stop(&mut self) {
-        // SAFETY: kill(2) on the PID of a child this struct owns and has not reaped.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.terminate();
     }
 }
 

@@ -2,17 +2,14 @@
 //! by PID on drop), a seeded topic and a consumer group with lag, a broker registered at an
 //! address where nothing listens, and a minimal HTTP client.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // each test file uses a different part of the harness
 
-use std::future::Future;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use glommio::{LocalExecutorBuilder, Placement};
 use ringmq_client::{
     Admin, ClientConfig, Message, MessageQueue, Producer, ProducerConfig, PullConsumer, TopicConfig,
 };
@@ -32,90 +29,9 @@ pub const MESSAGES: i64 = 40;
 pub const COMMITTED: i64 = 2;
 pub const GHOST: &str = "broker-ghost";
 
-/// Runs `body` on a fresh glommio executor thread.
-pub fn run<F, Fut>(body: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + 'static,
-{
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .io_memory(256 * 1024)
-        .spawn(move || async move { body().await })
-        .expect("start glommio executor")
-        .join()
-        .expect("test body panicked");
-}
-
-/// Builds (no-op when fresh) and locates a workspace binary next to this test's.
-pub fn binary(package: &str, bin: &str) -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-p", package, "--bin", bin])
-        .stdout(Stdio::null())
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cargo build -p {package} failed");
-    let console = PathBuf::from(env!("CARGO_BIN_EXE_ringmq-console"));
-    console.with_file_name(bin)
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_port_pair() -> u16 {
-    loop {
-        let port = free_port();
-        if port > 1026 && TcpListener::bind(("127.0.0.1", port - 2)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A child process, SIGKILLed and reaped on drop.
-pub struct Proc {
-    child: Child,
-    pub log: PathBuf,
-}
-
-impl Proc {
-    pub fn spawn(binary: &Path, args: &[String], log: PathBuf) -> Proc {
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(binary)
-            .args(args)
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        Proc { child, log }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn wait_listening(&mut self, port: u16) {
-        let deadline = Instant::now() + WAIT_MAX;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                panic!("exited with {status} before listening:\n{log}");
-            }
-            assert!(Instant::now() < deadline, "not listening on {port} in time");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[allow(unused_imports)] // each test file uses a different part
+pub use ringmq_testkit::{free_port, free_port_pair, run};
+use ringmq_testkit::{workspace_binary, ChildGuard as Proc};
 
 /// Name server, broker and console, plus the data the pages must show.
 pub struct Cluster {
@@ -152,6 +68,7 @@ impl Cluster {
             "1000",
         ]);
         let mut console = Proc::spawn(
+            "ringmq-console",
             Path::new(env!("CARGO_BIN_EXE_ringmq-console")),
             &console_args,
             dir.path().join("console.log"),
@@ -184,7 +101,7 @@ impl Cluster {
             assert!(
                 Instant::now() < deadline,
                 "{what} not seen within {WAIT_MAX:?}; console log:\n{}",
-                std::fs::read_to_string(&self.console.log).unwrap_or_default()
+                self.console.log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -198,8 +115,9 @@ fn strings(args: &[&str]) -> Vec<String> {
 fn start_namesrv(dir: &Path) -> (Proc, String) {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let binary = binary("ringmq-namesrv", "ringmq-namesrv");
+    let binary = workspace_binary("ringmq-namesrv", "ringmq-namesrv");
     let mut process = Proc::spawn(
+        "ringmq-namesrv",
         &binary,
         &strings(&["--listen", &addr]),
         dir.join("namesrv.log"),
@@ -231,8 +149,8 @@ fn start_broker(dir: &Path, namesrv: &str) -> (Proc, String) {
         "--set",
         "registerNameServerPeriod=1000",
     ]);
-    let binary = binary("ringmq-broker", "ringmq-broker");
-    let mut process = Proc::spawn(&binary, &args, dir.join("broker.log"));
+    let binary = workspace_binary("ringmq-broker", "ringmq-broker");
+    let mut process = Proc::spawn("ringmq-broker", &binary, &args, dir.join("broker.log"));
     process.wait_listening(port);
     (process, format!("127.0.0.1:{port}"))
 }
