@@ -438,7 +438,13 @@ fn handle_incoming(shard: &Rc<Shard>, incoming: Incoming) -> bool {
 
 /// Starts the shard's schedule service over its store. Without it held messages wait (nothing
 /// is lost) until a start that succeeds.
+/// Starts the shard's delivery of held messages, on a master only: a slave's log is a byte
+/// copy of its master's, which delivers them itself (Java's `handleScheduleMessageService`
+/// stops the service on a SLAVE); a slave appending deliveries of its own would diverge.
 async fn start_schedule(shard: &Rc<Shard>) {
+    if shard.config.is_slave() {
+        return;
+    }
     let Some(store) = shard.store() else { return };
     let path = store.config().shard_dir().join("schedule").join("progress");
     let config = shard.config.schedule.clone();
@@ -578,7 +584,9 @@ fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
             persist_offsets(&offsets_shard).await;
         }
     }));
-    if let Some(store) = shard.store() {
+    // Transaction check-backs run on a master only (Java's `startProcessorByHa`): a slave
+    // cannot append the op records their answers produce.
+    if let Some(store) = shard.store().filter(|_| !shard.config.is_slave()) {
         tasks.push(spawn_transaction_checks(shard, store));
     }
     tasks.push(glommio::spawn_local(publish_engine_stats(shard.clone())));
