@@ -231,7 +231,8 @@ pub async fn register_broker(
     );
 }
 
-/// Two free loopback ports `p` and `p - 2` (a broker listens on both: the VIP port is p − 2).
+/// Free loopback ports `p`, `p - 2` and `p + 1` (a broker listens on the first two: the VIP
+/// port is p − 2; a master's HA port is p + 1, which the replication tests use).
 /// A port is never handed out twice in one test process: brokers listen with SO_REUSEPORT, so
 /// two tests given the same free port would both bind it and share its connections.
 fn free_port_pair() -> u16 {
@@ -241,10 +242,8 @@ fn free_port_pair() -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
         let taken = |p: u16| handed_out.iter().any(|h| h.abs_diff(p) <= 2);
-        if port > 1026
-            && !taken(port)
-            && std::net::TcpListener::bind(("127.0.0.1", port - 2)).is_ok()
-        {
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if port > 1026 && port < u16::MAX && !taken(port) && free(port - 2) && free(port + 1) {
             handed_out.push(port);
             return port;
         }
