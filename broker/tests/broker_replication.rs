@@ -354,3 +354,44 @@ fn a_slave_with_another_shard_count_is_refused_naming_both_counts() {
         "{log}"
     );
 }
+
+/// Held (delayed) messages are delivered by the master only, and reach the slave through the
+/// HA stream like any record: the slave's log stays a byte copy of the master's. Java stops the
+/// schedule service on a SLAVE; a slave delivering them itself would append records of its own
+/// (one more at each queue's next offset) and diverge from its master.
+#[test]
+fn held_messages_are_delivered_by_the_master_only() {
+    let root = tempfile::tempdir().unwrap();
+    let (mdir, sdir) = (root.path().join("m"), root.path().join("s"));
+    let mport = free_ports();
+    let master = start_master(&mdir, mport, "ASYNC_MASTER");
+    let mut client = master.connect();
+    create_topic(&mut client, TOPIC, QUEUES);
+    let slave = start_slave(&sdir, free_ports(), mport);
+    wait_following(&slave);
+    let held = props(&[("DELAY", "1")]); // level 1: one second
+    for queue in 0..QUEUES {
+        let response = client.call(send_v2(TOPIC, queue, &held, b"held"));
+        assert_eq!(response.code, ResponseCode::Success.code());
+    }
+    until("the master to deliver every held message", || {
+        (0..QUEUES).all(|q| read_at(&mut client, q, 0).as_deref() == Some(&b"held"[..]))
+    });
+    // A marker after each delivery: on the slave it must sit right behind the master's
+    // delivery, at queue offset 1.
+    for queue in 0..QUEUES {
+        let response = send(&mut client, queue, b"marker");
+        assert_eq!(response.code, ResponseCode::Success.code());
+    }
+    let mut on_slave = slave.connect();
+    until("the slave to hold each delivery and marker once", || {
+        (0..QUEUES).all(|q| {
+            read_at(&mut on_slave, q, 0).as_deref() == Some(&b"held"[..])
+                && read_at(&mut on_slave, q, 1).as_deref() == Some(&b"marker"[..])
+        })
+    });
+    until("byte-for-byte convergence", || {
+        let (m, s) = (commit_logs(&mdir), commit_logs(&sdir));
+        !m.is_empty() && m == s
+    });
+}

@@ -1,16 +1,19 @@
 //! A slave's metadata sync (Java's `SlaveSynchronize`): every `ringmqSlaveSyncIntervalMs` it
-//! asks its master for the topic table (GET_ALL_TOPIC_CONFIG) and hands it to whoever installs
-//! it (the metadata shard). Control plane: a plain thread with blocking, time-bounded calls.
+//! asks its master for the topic table (GET_ALL_TOPIC_CONFIG), the consumer offsets
+//! (GET_ALL_CONSUMER_OFFSET) and the subscription groups (GET_ALL_SUBSCRIPTIONGROUP_CONFIG),
+//! and hands each to whoever installs it (topics and groups: the metadata shard; offsets: the
+//! shard owning each queue). Control plane: a plain thread with blocking, time-bounded calls.
 //!
-//! Subscription groups are created on first heartbeat in ringmq (there is no group table to
-//! copy); consumer offsets reach the master again with the next pull a consumer sends it
-//! (COMMIT_OFFSET), as in Java.
+//! Each part is asked and delivered on its own, as Java's `syncAll` does: a master that fails
+//! one request still has the others copied.
 
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringmq_proto::body::{JsonBody, TopicConfigSerializeWrapper};
+use ringmq_proto::body::{
+    ConsumerOffsetSerializeWrapper, JsonBody, SubscriptionGroupWrapper, TopicConfigSerializeWrapper,
+};
 use ringmq_proto::code::{RequestCode, ResponseCode};
 use ringmq_proto::command::{ExtFields, RemotingCommand};
 
@@ -18,10 +21,16 @@ use super::LearnedMaster;
 use crate::config::BrokerConfig;
 use crate::metadata::registrar::NameServer;
 
-/// What a slave copies from its master each round.
+/// One part of what a slave copies from its master each round.
 #[derive(Debug, Clone)]
-pub struct MasterMetadata {
-    pub topics: TopicConfigSerializeWrapper,
+pub enum MasterMetadata {
+    /// Replaces the slave's topic table when the data versions differ.
+    Topics(TopicConfigSerializeWrapper),
+    /// Replaces the slave's subscription groups when the data versions differ.
+    Groups(SubscriptionGroupWrapper),
+    /// Overwrites the slave's offset of every queue the master lists (Java's `putAll`); offsets
+    /// the master does not list (committed to the slave while the master was gone) are kept.
+    Offsets(ConsumerOffsetSerializeWrapper),
 }
 
 /// The master's remoting address: as the name servers name it, else derived from
@@ -51,6 +60,11 @@ pub fn master_ha_addr(config: &BrokerConfig, learned: &LearnedMaster) -> Option<
     })
 }
 
+/// How often the sync thread looks whether it learned (or changed) its master: a first round
+/// runs this soon after, not a whole `ringmqSlaveSyncIntervalMs` later, so a topic the master
+/// created before the slave attached is served by the slave as early as possible.
+const MASTER_POLL: Duration = Duration::from_millis(100);
+
 /// Starts the sync thread; it ends when `stop` is signalled or dropped.
 pub fn spawn_slave_sync(
     config: &BrokerConfig,
@@ -63,17 +77,14 @@ pub fn spawn_slave_sync(
     std::thread::Builder::new()
         .name("ringmq-slave-sync".to_string())
         .spawn(move || {
+            let mut last: Option<(String, Instant)> = None;
             loop {
-                if let Some(addr) = master_broker_addr(&config, &learned) {
-                    // A connection per round, closed right after: a sync every few seconds
-                    // does not need to hold one open on the master (nor keep it from stopping).
-                    let mut peer = NameServer::new(&addr);
-                    match fetch(&mut peer) {
-                        Ok(metadata) => deliver(metadata),
-                        Err(e) => tracing::debug!(master = %addr, "slave metadata sync: {e}"),
-                    }
+                let master = master_broker_addr(&config, &learned);
+                if let Some(addr) = master.filter(|a| round_due(last.as_ref(), a, interval)) {
+                    sync_round(&addr, &deliver);
+                    last = Some((addr, Instant::now()));
                 }
-                match stop.recv_timeout(interval) {
+                match stop.recv_timeout(MASTER_POLL.min(interval)) {
                     Err(flume::RecvTimeoutError::Timeout) => {}
                     _ => break,
                 }
@@ -81,28 +92,91 @@ pub fn spawn_slave_sync(
         })
 }
 
-fn fetch(master: &mut NameServer) -> Result<MasterMetadata, String> {
-    let request = RemotingCommand::new_request(
-        RequestCode::GetAllTopicConfig.code(),
-        ExtFields::new(),
-        Bytes::new(),
-    );
-    let response = master.call(request).map_err(|e| e.to_string())?;
-    if response.code != ResponseCode::Success.code() {
-        return Err(format!(
-            "GET_ALL_TOPIC_CONFIG answered {} {:?}",
-            response.code, response.remark
-        ));
+/// A round is due for a master not synced from yet, or `interval` after the previous round.
+fn round_due(last: Option<&(String, Instant)>, master: &str, interval: Duration) -> bool {
+    last.is_none_or(|(addr, at)| addr != master || at.elapsed() >= interval)
+}
+
+fn sync_round(addr: &str, deliver: &impl Fn(MasterMetadata)) {
+    // A connection per round, closed right after: a sync every few seconds does not need to
+    // hold one open on the master (nor keep it from stopping).
+    let mut peer = NameServer::new(addr);
+    let parts = [
+        fetch(&mut peer, RequestCode::GetAllTopicConfig, |body| {
+            TopicConfigSerializeWrapper::from_json(body).map(MasterMetadata::Topics)
+        }),
+        fetch(&mut peer, RequestCode::GetAllConsumerOffset, |body| {
+            ConsumerOffsetSerializeWrapper::from_json(body).map(MasterMetadata::Offsets)
+        }),
+        fetch(
+            &mut peer,
+            RequestCode::GetAllSubscriptionGroupConfig,
+            |body| SubscriptionGroupWrapper::from_json(body).map(MasterMetadata::Groups),
+        ),
+    ];
+    for part in parts {
+        match part {
+            Ok(metadata) => deliver(metadata),
+            Err(e) => tracing::debug!(master = %addr, "slave metadata sync: {e}"),
+        }
     }
-    let topics =
-        TopicConfigSerializeWrapper::from_json(&response.body).map_err(|e| e.to_string())?;
-    Ok(MasterMetadata { topics })
+}
+
+/// Why one part of a sync round failed; the round goes on with the next part.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error("{code:?}: {source}")]
+    Call {
+        code: RequestCode,
+        source: crate::metadata::registrar::CallError,
+    },
+    #[error("{code:?} answered {answer} {remark:?}")]
+    Refused {
+        code: RequestCode,
+        answer: i32,
+        remark: Option<String>,
+    },
+    #[error("{code:?}: bad body: {source}")]
+    Body {
+        code: RequestCode,
+        source: ringmq_proto::body::BodyError,
+    },
+}
+
+fn fetch(
+    master: &mut NameServer,
+    code: RequestCode,
+    parse: impl Fn(&[u8]) -> Result<MasterMetadata, ringmq_proto::body::BodyError>,
+) -> Result<MasterMetadata, FetchError> {
+    let request = RemotingCommand::new_request(code.code(), ExtFields::new(), Bytes::new());
+    let response = master
+        .call(request)
+        .map_err(|source| FetchError::Call { code, source })?;
+    if response.code != ResponseCode::Success.code() {
+        return Err(FetchError::Refused {
+            code,
+            answer: response.code,
+            remark: response.remark,
+        });
+    }
+    parse(&response.body).map_err(|source| FetchError::Body { code, source })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ha::MasterAddrs;
+
+    #[test]
+    fn a_round_is_due_for_a_new_master_or_after_the_interval() {
+        let interval = Duration::from_secs(3600);
+        assert!(round_due(None, "m:1", interval));
+        let just_now = ("m:1".to_string(), Instant::now());
+        assert!(!round_due(Some(&just_now), "m:1", interval));
+        // The name servers named another master: sync from it at once.
+        assert!(round_due(Some(&just_now), "m:2", interval));
+        assert!(round_due(Some(&just_now), "m:1", Duration::ZERO));
+    }
 
     #[test]
     fn addresses_come_from_the_name_server_or_the_configured_ha_address() {

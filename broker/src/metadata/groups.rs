@@ -124,6 +124,21 @@ impl GroupTable {
         Ok(true)
     }
 
+    /// A slave's metadata sync: the master's table replaces this one when the data versions
+    /// differ (Java's `syncSubscriptionGroupConfig`); `Ok(true)` if it did.
+    pub fn replace_from_master(
+        &mut self,
+        master: SubscriptionGroupWrapper,
+    ) -> Result<bool, GroupTableError> {
+        if master.data_version == self.data_version {
+            return Ok(false);
+        }
+        self.table = master.subscription_group_table;
+        self.data_version = master.data_version;
+        self.persist()?;
+        Ok(true)
+    }
+
     /// The group's config, created with Java's defaults when auto-creation is on (Java's
     /// `findSubscriptionGroupConfig`); `Ok(None)` when absent and auto-creation is off.
     /// The second value says whether the table changed (publish a new view then).
@@ -146,6 +161,10 @@ impl GroupTable {
     fn changed(&mut self) -> Result<(), GroupTableError> {
         self.data_version.counter += 1;
         self.data_version.timestamp = super::topics::now_ms();
+        self.persist()
+    }
+
+    fn persist(&self) -> Result<(), GroupTableError> {
         persist::write_file_atomically(&self.path, self.wrapper().to_json().as_bytes()).map_err(
             |source| GroupTableError::Io {
                 path: self.path.clone(),
@@ -180,6 +199,28 @@ mod tests {
         assert_eq!(again.get("G2").unwrap().retry_max_times, 1);
         assert!(again.get("G1").is_none());
         assert_eq!(again.wrapper().data_version, t.wrapper().data_version);
+    }
+
+    #[test]
+    fn a_masters_table_replaces_this_one_when_its_version_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut slave = GroupTable::load(dir.path(), true).unwrap();
+        slave.find_or_create("slave-only").unwrap();
+        let master_dir = tempfile::tempdir().unwrap();
+        let mut master = GroupTable::load(master_dir.path(), true).unwrap();
+        master
+            .upsert(SubscriptionGroupConfig {
+                retry_max_times: 3,
+                ..SubscriptionGroupConfig::new("G")
+            })
+            .unwrap();
+        assert!(slave.replace_from_master(master.wrapper()).unwrap());
+        assert!(!slave.replace_from_master(master.wrapper()).unwrap());
+        assert_eq!(slave.get("G").unwrap().retry_max_times, 3);
+        assert!(slave.get("slave-only").is_none());
+        // Persisted: a restarted slave starts from the copy.
+        let again = GroupTable::load(dir.path(), true).unwrap();
+        assert_eq!(again.wrapper(), master.wrapper());
     }
 
     #[test]

@@ -89,6 +89,31 @@ impl ConsumerOffsets {
         }
     }
 
+    /// A slave's metadata sync: every offset the master lists for a queue this shard owns
+    /// (`owns(topic, queue_id)`) overwrites this table's (Java's `putAll` of the master's
+    /// table); entries the master does not list stay. Returns how many offsets changed.
+    pub fn merge_from_master(
+        &mut self,
+        master: &BTreeMap<String, BTreeMap<i32, i64>>,
+        owns: impl Fn(&str, i32) -> bool,
+    ) -> usize {
+        let mut changed = 0;
+        for (topic_at_group, queues) in master {
+            // `topic@group`: neither a topic nor a group name may contain '@'.
+            let Some((topic, _group)) = topic_at_group.split_once('@') else {
+                continue;
+            };
+            for (&queue_id, &offset) in queues.iter().filter(|(q, _)| owns(topic, **q)) {
+                let mine = self.table.entry(topic_at_group.clone()).or_default();
+                if mine.insert(queue_id, offset) != Some(offset) {
+                    changed += 1;
+                }
+            }
+        }
+        self.dirty |= changed > 0;
+        changed
+    }
+
     /// Drops every offset of a topic (DELETE_TOPIC_IN_BROKER).
     pub fn remove_topic(&mut self, topic: &str) {
         let prefix = format!("{topic}@");
@@ -159,6 +184,30 @@ mod tests {
         assert_eq!(reloaded.query("g", "T", 3), Some(9));
         assert_eq!(reloaded.query("h", "T", 0), Some(2));
         assert_eq!(reloaded.query("g", "U", 0), None);
+    }
+
+    #[test]
+    fn a_masters_offsets_overwrite_the_owned_queues_and_keep_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut slave = ConsumerOffsets::load(dir.path().join("o.json")).unwrap();
+        slave.commit("g", "T", 0, 3);
+        slave.commit("g", "T", 1, 7); // committed to the slave while the master was gone
+        slave.persist_if_dirty().unwrap();
+        let master = BTreeMap::from([
+            ("T@g".to_string(), BTreeMap::from([(0, 5), (2, 9)])),
+            ("U@g".to_string(), BTreeMap::from([(0, 4)])),
+            ("no-separator".to_string(), BTreeMap::from([(0, 1)])),
+        ]);
+        // This shard owns every queue of T and none of U.
+        let changed = slave.merge_from_master(&master, |topic, _| topic == "T");
+        assert_eq!(changed, 2);
+        assert_eq!(slave.query("g", "T", 0), Some(5));
+        assert_eq!(slave.query("g", "T", 1), Some(7));
+        assert_eq!(slave.query("g", "T", 2), Some(9));
+        assert_eq!(slave.query("g", "U", 0), None);
+        assert!(slave.take_dirty_snapshot().is_some());
+        assert_eq!(slave.merge_from_master(&master, |t, _| t == "T"), 0);
+        assert!(slave.take_dirty_snapshot().is_none(), "nothing changed");
     }
 
     #[test]

@@ -38,6 +38,21 @@ pub fn update_and_create(meta: &mut Metadata, request: &RemotingCommand) -> (Out
     }
 }
 
+/// A slave installs its master's subscription groups (metadata sync, Java's
+/// `syncSubscriptionGroupConfig`): taken whole when the master's data version differs.
+pub fn replace_groups_from_master(
+    meta: &mut Metadata,
+    master: ringmq_proto::body::SubscriptionGroupWrapper,
+) -> Announce {
+    match meta.groups.replace_from_master(master) {
+        Ok(changed) => republish(changed),
+        Err(e) => {
+            tracing::warn!("slave metadata sync of subscription groups: {e}");
+            Announce::default()
+        }
+    }
+}
+
 /// 201: the `SubscriptionGroupWrapper` JSON.
 pub fn all(meta: &Metadata, request: &RemotingCommand) -> Outcome {
     let json = meta.groups.wrapper().to_json();

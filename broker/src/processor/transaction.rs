@@ -7,12 +7,14 @@ use ringmq_proto::command::RemotingCommand;
 use ringmq_proto::header::{CommandHeader, EndTransactionRequestHeader};
 
 use super::{bad_header, respond_error, success, Outcome};
+use crate::config::BrokerRole;
 use crate::store::{Store, StoreError};
 use crate::transaction::{EndOutcome, TransactionService};
 
 pub async fn end_transaction(
     transaction: &TransactionService,
     store: &Store,
+    role: BrokerRole,
     request: &RemotingCommand,
     now_ms: i64,
 ) -> Outcome {
@@ -20,6 +22,13 @@ pub async fn end_transaction(
         Ok(header) => header,
         Err(e) => return bad_header(request, e),
     };
+    if role == BrokerRole::Slave {
+        // Java's answer, without a remark: a slave's log is a byte copy of its master's, so it
+        // cannot append the final message and the op record.
+        tracing::warn!("Message store is slave mode, so end transaction is forbidden.");
+        let code = ResponseCode::SlaveNotAvailable.code();
+        return Outcome::Respond(RemotingCommand::response_to(request, code, None));
+    }
     match transaction.end(store, &header, now_ms).await {
         // Java answers nothing to UNKNOWN; a caller that waits gets SUCCESS instead of a timeout.
         EndOutcome::Done | EndOutcome::Ignored => Outcome::Respond(success(request)),
@@ -75,19 +84,27 @@ mod tests {
                 ("commitOrRollback", "8"),
                 ("msgId", "m"),
             ];
-            let r = answer(end_transaction(&tx, &f.store, &end(&base), 1).await);
+            let master = BrokerRole::AsyncMaster;
+            let r = answer(end_transaction(&tx, &f.store, master, &end(&base), 1).await);
             assert_eq!(r.code, ResponseCode::SystemError.code());
             assert_eq!(
                 r.remark.as_deref(),
                 Some(crate::transaction::REMARK_NOT_FOUND)
             );
-            let r = answer(end_transaction(&tx, &f.store, &end(&base[..3]), 1).await);
+            let r = answer(end_transaction(&tx, &f.store, master, &end(&base[..3]), 1).await);
             assert_eq!(r.code, ResponseCode::SystemError.code());
             assert!(r.remark.unwrap().contains("commitOrRollback"));
             let mut unknown = base;
             unknown[3] = ("commitOrRollback", "0");
-            let r = answer(end_transaction(&tx, &f.store, &end(&unknown), 1).await);
+            let r = answer(end_transaction(&tx, &f.store, master, &end(&unknown), 1).await);
             assert_eq!(r.code, ResponseCode::Success.code());
+            // A slave refuses, as Java does, before looking at the half message.
+            let end_before = f.store.log_offsets().end;
+            let slave = BrokerRole::Slave;
+            let r = answer(end_transaction(&tx, &f.store, slave, &end(&base), 1).await);
+            assert_eq!(r.code, ResponseCode::SlaveNotAvailable.code());
+            assert_eq!(r.remark, None);
+            assert_eq!(f.store.log_offsets().end, end_before);
         });
     }
 }

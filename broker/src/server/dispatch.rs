@@ -324,7 +324,8 @@ async fn run_with_store(
         }
         Handler::ViewMessageById => lookup::view_message(store, shard_id, request).await,
         Handler::EndTransaction => {
-            transaction::end_transaction(&shard.transaction, store, request, now_ms()).await
+            let role = config.broker_role;
+            transaction::end_transaction(&shard.transaction, store, role, request, now_ms()).await
         }
         Handler::ConsumerSendMsgBack => {
             let view = shard.view();

@@ -36,8 +36,9 @@ pub enum ShardMsg {
     AdminQuery(AdminQuery, flume::Sender<Result<AdminPart, String>>),
     /// GET_ALL_DELAY_OFFSET asks for this shard's schedule progress per level.
     DelayOffsetsQuery(flume::Sender<Vec<u64>>),
-    /// A slave's metadata sync brought its master's topic table (metadata shard only).
-    ReplaceTopics(ringmq_proto::body::TopicConfigSerializeWrapper),
+    /// A slave's metadata sync brought part of its master's metadata: topics and groups go to
+    /// the metadata shard only, offsets to every shard (each keeps the queues it owns).
+    FromMaster(Arc<crate::ha::sync::MasterMetadata>),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),
     /// Stop accepting, finish in-flight work, persist, exit.

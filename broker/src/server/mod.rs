@@ -96,19 +96,31 @@ fn claim_ports(
 /// A running slave metadata sync: dropping the sender stops the thread.
 type SlaveSync = (flume::Sender<()>, std::thread::JoinHandle<()>);
 
-/// A slave's metadata sync thread: the master's topic table goes to the metadata shard.
+/// A slave's metadata sync thread: the master's topics and groups go to the metadata shard, its
+/// consumer offsets to every shard (each keeps those of the queues it owns).
 fn start_slave_sync(
     config: &BrokerConfig,
     learned: &LearnedMaster,
     mesh: &mesh::Mesh,
 ) -> Result<Option<SlaveSync>, ServerError> {
+    use crate::ha::sync::MasterMetadata;
     if !config.is_slave() {
         return Ok(None);
     }
     let (stop, stopped) = flume::bounded::<()>(1);
-    let inbox = mesh[METADATA_SHARD.0].clone();
-    let deliver = move |m: crate::ha::sync::MasterMetadata| {
-        inbox.control(ShardMsg::ReplaceTopics(m.topics));
+    let mesh = mesh.clone();
+    let deliver = move |m: MasterMetadata| {
+        let m = Arc::new(m);
+        match *m {
+            MasterMetadata::Topics(_) | MasterMetadata::Groups(_) => {
+                mesh[METADATA_SHARD.0].control(ShardMsg::FromMaster(m));
+            }
+            MasterMetadata::Offsets(_) => {
+                for inbox in mesh.iter() {
+                    inbox.control(ShardMsg::FromMaster(m.clone()));
+                }
+            }
+        }
     };
     let thread = crate::ha::sync::spawn_slave_sync(config, learned.clone(), deliver, stopped)
         .map_err(|source| ServerError::Start {

@@ -23,6 +23,7 @@ use crate::acl::AclGate;
 use crate::channel::ConnHandle;
 use crate::channel::{self as channel, ConnId};
 use crate::config::BrokerConfig;
+use crate::ha::sync::MasterMetadata;
 use crate::ha::{LearnedMaster, ShardHa};
 use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata};
@@ -31,7 +32,7 @@ use crate::processor::lookup::IndexQuery;
 use crate::processor::runtime_info::{self, RequestCounters, ShardCounters};
 use crate::processor::stats::{run_admin_query, AdminPart, AdminQuery, ShardScope};
 use crate::processor::{self, Announce, ShardMesh};
-use crate::shard_map::ShardId;
+use crate::shard_map::{shard_of, ShardId};
 use crate::stats::{lag, BrokerStats};
 use crate::stop::StopSignal;
 use crate::store::{FlushMode, QueryResult, Store, StoreConfig};
@@ -437,7 +438,13 @@ fn handle_incoming(shard: &Rc<Shard>, incoming: Incoming) -> bool {
 
 /// Starts the shard's schedule service over its store. Without it held messages wait (nothing
 /// is lost) until a start that succeeds.
+/// Starts the shard's delivery of held messages, on a master only: a slave's log is a byte
+/// copy of its master's, which delivers them itself (Java's `handleScheduleMessageService`
+/// stops the service on a SLAVE); a slave appending deliveries of its own would diverge.
 async fn start_schedule(shard: &Rc<Shard>) {
+    if shard.config.is_slave() {
+        return;
+    }
     let Some(store) = shard.store() else { return };
     let path = store.config().shard_dir().join("schedule").join("progress");
     let config = shard.config.schedule.clone();
@@ -482,13 +489,7 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
                 now_ms,
             ));
         }
-        ShardMsg::ReplaceTopics(master) => {
-            let announce = {
-                let mut meta = shard.metadata().borrow_mut();
-                processor::admin::replace_topics_from_master(&mut meta, master)
-            };
-            shard.carry_out(announce);
-        }
+        ShardMsg::FromMaster(part) => install_from_master(shard, &part),
         ShardMsg::ConnClosed(conn_id) => {
             let announce = {
                 let mut meta = shard.metadata().borrow_mut();
@@ -509,6 +510,37 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
         }
         ShardMsg::Shutdown => unreachable!("handled by the inbox loop"),
     }
+}
+
+/// A slave's metadata sync delivered part of its master's metadata (see [`ShardMsg::FromMaster`]).
+fn install_from_master(shard: &Rc<Shard>, part: &MasterMetadata) {
+    let announce = match part {
+        MasterMetadata::Topics(topics) => {
+            let mut meta = shard.metadata().borrow_mut();
+            processor::admin::replace_topics_from_master(&mut meta, topics.clone())
+        }
+        MasterMetadata::Groups(groups) => {
+            let mut meta = shard.metadata().borrow_mut();
+            processor::group::replace_groups_from_master(&mut meta, groups.clone())
+        }
+        MasterMetadata::Offsets(offsets) => {
+            let (me, shards) = (shard.id, shard.shards);
+            let owns = |topic: &str, queue_id| shard_of(topic, queue_id, shards) == me;
+            let changed = shard
+                .offsets
+                .borrow_mut()
+                .merge_from_master(&offsets.offset_table, owns);
+            if changed > 0 {
+                tracing::debug!(
+                    shard = me.0,
+                    changed,
+                    "consumer offsets copied from the master"
+                );
+            }
+            return;
+        }
+    };
+    shard.carry_out(announce);
 }
 
 /// Writes this shard's consumer offsets if they changed, on the writer thread: the fsyncs of an
@@ -552,7 +584,9 @@ fn spawn_timers(shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
             persist_offsets(&offsets_shard).await;
         }
     }));
-    if let Some(store) = shard.store() {
+    // Transaction check-backs run on a master only (Java's `startProcessorByHa`): a slave
+    // cannot append the op records their answers produce.
+    if let Some(store) = shard.store().filter(|_| !shard.config.is_slave()) {
         tasks.push(spawn_transaction_checks(shard, store));
     }
     tasks.push(glommio::spawn_local(publish_engine_stats(shard.clone())));
