@@ -107,7 +107,12 @@ impl LogReader {
     ) -> Result<bool, StoreError> {
         let (seg, limit) = {
             let st = inner.state.borrow();
-            if let Some(b) = st.log.cache.get(pos, len) {
+            let cached = st.log.cache.get(pos, len);
+            // Every read of log bytes is a tail-cache hit or miss (ringmq_tail_cache_*_total).
+            inner
+                .stats
+                .observe(|engine| engine.on_tail_cache(cached.is_some()));
+            if let Some(b) = cached {
                 out.extend_from_slice(b);
                 return Ok(true);
             }
