@@ -111,11 +111,14 @@ mod tests {
     fn the_request_goes_to_the_named_consumer_and_its_answer_comes_back() {
         testing::run(|fx| async move {
             let (conn, outbound) = connection(1);
-            let mut meta = fx.metadata.borrow_mut();
-            let hb = request(RequestCode::HeartBeat, &[], HEARTBEAT.as_bytes());
-            let _ = heartbeat(&mut meta, &conn, &hb, 1_000);
             let admin = running_info_request("10.0.0.1@1");
-            let Outcome::CallClient(call) = consumer_running_info(&meta, &admin) else {
+            let outcome = {
+                let mut meta = fx.metadata.borrow_mut();
+                let hb = request(RequestCode::HeartBeat, &[], HEARTBEAT.as_bytes());
+                let _ = heartbeat(&mut meta, &conn, &hb, 1_000);
+                consumer_running_info(&meta, &admin)
+            };
+            let Outcome::CallClient(call) = outcome else {
                 panic!("a live consumer is called");
             };
             assert_eq!(call.conn.id, conn.id);

@@ -1,0 +1,247 @@
+//! What the broker forwards between admin tools and live consumers, on real processes:
+//! GET_CONSUMER_RUNNING_INFO (307) answered by ringmq-client push consumers (through the
+//! client's admin call and `ringmq-admin consumerStatus`), and INVOKE_BROKER_TO_RESET_OFFSET
+//! (222) pushed to a running consumer as RESET_CONSUMER_CLIENT_OFFSET (220), after which it
+//! reads again from the reset point.
+
+#[path = "../../client/tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::cluster::{bodies, create_topic, push_config, recorder, wall_ms};
+use common::{client_config, run, wait_until, Broker, Namesrv};
+use ringmq_client::{Admin, ClientError, Message, Producer, ProducerConfig, PushConsumer};
+use ringmq_proto::body::ConsumerRunningInfo;
+use ringmq_proto::code::ResponseCode;
+use serde_json::Value;
+
+/// Runs ringmq-admin with `--json` without blocking the executor (the consumers it asks about
+/// answer on this executor); `None` if it failed.
+async fn admin_json(namesrv: &str, args: &[&str]) -> Option<Value> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmq-admin"))
+        .args(args)
+        .args(["-n", namesrv, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ringmq-admin");
+    // Its output is a few KiB at most: it fits the pipe, so polling for the exit is enough.
+    while child.try_wait().expect("wait for ringmq-admin").is_none() {
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+    let output = child.wait_with_output().expect("ringmq-admin output");
+    if !output.status.success() {
+        eprintln!(
+            "ringmq-admin {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return None;
+    }
+    Some(serde_json::from_slice(&output.stdout).expect("JSON output"))
+}
+
+async fn send(producer: &Producer, topic: &str, from: usize, count: usize) {
+    for i in from..from + count {
+        producer
+            .send(Message::new(topic, format!("m{i}")))
+            .await
+            .unwrap();
+    }
+}
+
+#[test]
+fn running_info_comes_from_each_live_consumer() {
+    let namesrv = Namesrv::start();
+    let broker = Broker::start(&namesrv.addr_string(), "broker-a", &[]);
+    let (ns, addr) = (namesrv.addr_string(), broker.addr());
+    run(move || async move {
+        let admin = Admin::new(client_config(std::slice::from_ref(&ns))).unwrap();
+        create_topic(&admin, &addr, "InfoT", 4).await;
+        let producer = Producer::start(ProducerConfig::new(
+            client_config(std::slice::from_ref(&ns)),
+            "pgInfo",
+        ))
+        .unwrap();
+        send(&producer, "InfoT", 0, 20).await;
+        let (_, listener) = recorder();
+        let c1 = PushConsumer::start(
+            push_config(&ns, "cgInfo", "c1"),
+            &[("InfoT", "*")],
+            listener,
+        )
+        .await
+        .unwrap();
+        let (_, listener) = recorder();
+        let c2 = PushConsumer::start(
+            push_config(&ns, "cgInfo", "c2"),
+            &[("InfoT", "*")],
+            listener,
+        )
+        .await
+        .unwrap();
+        // Both members own their share (4 queues and the retry queue, split two ways).
+        wait_until("the group rebalanced", || async {
+            c1.assigned_queues().len() + c2.assigned_queues().len() == 5
+                && !c1.assigned_queues().is_empty()
+                && !c2.assigned_queues().is_empty()
+        })
+        .await;
+
+        for consumer in [&c1, &c2] {
+            let info = admin
+                .consumer_running_info(&addr, "cgInfo", consumer.client_id())
+                .await
+                .unwrap();
+            check_running_info(&info, consumer);
+        }
+
+        check_consumer_status(&ns, &c1, &c2).await;
+
+        // A client that is not a live member is refused with Java's remark.
+        let refused = admin.consumer_running_info(&addr, "cgInfo", "nobody").await;
+        match refused {
+            Err(ClientError::Server { code, remark, .. }) => {
+                assert_eq!(code, ResponseCode::SystemError.code());
+                assert_eq!(remark, "The Consumer <cgInfo> <nobody> not online");
+            }
+            other => panic!("expected SYSTEM_ERROR, got {other:?}"),
+        }
+        c1.shutdown().await;
+        c2.shutdown().await;
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(broker);
+    drop(namesrv);
+}
+
+/// `ringmq-admin consumerStatus`, for the group and for one member.
+async fn check_consumer_status(ns: &str, c1: &PushConsumer, c2: &PushConsumer) {
+    let status = admin_json(ns, &["consumerStatus", "-g", "cgInfo"])
+        .await
+        .unwrap();
+    let rows = status["rows"].as_array().unwrap();
+    let ids: BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["clientid"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, BTreeSet::from([c1.client_id(), c2.client_id()]));
+    let queues: usize = rows
+        .iter()
+        .map(|r| r["queues"].as_str().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(queues, 5);
+    assert_eq!(
+        status["subscription"],
+        "Same subscription in the same group of consumer"
+    );
+    assert_eq!(status["rebalance"], "OK");
+    let one = ["consumerStatus", "-g", "cgInfo", "-i", c1.client_id()];
+    let detail = admin_json(ns, &one).await.unwrap();
+    assert_eq!(
+        detail["rows"].as_array().unwrap().len(),
+        c1.assigned_queues().len()
+    );
+    assert_eq!(detail["consumeType"], "CONSUME_PASSIVELY");
+}
+
+/// The consumer's own view, as the broker relayed it.
+fn check_running_info(info: &ConsumerRunningInfo, consumer: &PushConsumer) {
+    assert_eq!(info.properties["consumerGroup"], "cgInfo");
+    let consume_type = &info.properties[ConsumerRunningInfo::PROP_CONSUME_TYPE];
+    assert_eq!(consume_type, "CONSUME_PASSIVELY");
+    let topics: BTreeSet<&str> = info
+        .subscription_set
+        .iter()
+        .map(|s| s.topic.as_str())
+        .collect();
+    assert_eq!(topics, BTreeSet::from(["InfoT", "%RETRY%cgInfo"]));
+    let held: BTreeSet<(String, i32)> = info
+        .mq_table
+        .keys()
+        .map(|q| (q.topic.clone(), q.queue_id))
+        .collect();
+    let assigned: BTreeSet<(String, i32)> = consumer
+        .assigned_queues()
+        .into_iter()
+        .map(|q| (q.topic, q.queue_id))
+        .collect();
+    assert_eq!(held, assigned);
+    assert!(info.status_table.contains_key("InfoT"));
+}
+
+#[test]
+fn a_reset_moves_a_running_consumer_back_to_the_reset_time() {
+    let namesrv = Namesrv::start();
+    let broker = Broker::start(&namesrv.addr_string(), "broker-a", &[]);
+    let (ns, addr) = (namesrv.addr_string(), broker.addr());
+    run(move || async move {
+        let admin = Admin::new(client_config(std::slice::from_ref(&ns))).unwrap();
+        create_topic(&admin, &addr, "ResetT", 2).await;
+        let producer = Producer::start(ProducerConfig::new(
+            client_config(std::slice::from_ref(&ns)),
+            "pgReset",
+        ))
+        .unwrap();
+        send(&producer, "ResetT", 0, 6).await;
+        // Store times are in ms: the pauses put the reset point strictly between the batches.
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+        let reset_ms = wall_ms();
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+        send(&producer, "ResetT", 6, 4).await;
+        let (received, listener) = recorder();
+        let consumer = PushConsumer::start(
+            push_config(&ns, "cgReset", "c1"),
+            &[("ResetT", "*")],
+            listener,
+        )
+        .await
+        .unwrap();
+        wait_until("all 10 consumed", || async {
+            received.borrow().len() == 10
+        })
+        .await;
+
+        let stamp = reset_ms.to_string();
+        let args = [
+            "resetOffsetByTime",
+            "-g",
+            "cgReset",
+            "-t",
+            "ResetT",
+            "-s",
+            &stamp,
+        ];
+        let table = admin_json(&ns, &args).await.unwrap();
+        let moved_to: i64 = table
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["offset"].as_str().unwrap().parse::<i64>().unwrap())
+            .sum();
+        assert_eq!(moved_to, 6, "{table}");
+        // The running consumer is told and reads the last four again, and nothing else.
+        wait_until("the reset batch consumed again", || async {
+            received.borrow().len() == 14
+        })
+        .await;
+        let mut again = bodies(&received)[10..].to_vec();
+        again.sort();
+        assert_eq!(again, ["m6", "m7", "m8", "m9"]);
+        wait_until("offsets committed at the end", || async {
+            admin_json(&ns, &["consumerProgress", "-g", "cgReset", "-t", "ResetT"])
+                .await
+                .is_some_and(|v| v["diffTotal"] == "0")
+        })
+        .await;
+        assert_eq!(received.borrow().len(), 14);
+        consumer.shutdown().await;
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(broker);
+    drop(namesrv);
+}
