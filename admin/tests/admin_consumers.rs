@@ -2,18 +2,25 @@
 //! GET_CONSUMER_RUNNING_INFO (307) answered by ringmq-client push consumers (through the
 //! client's admin call and `ringmq-admin consumerStatus`), and INVOKE_BROKER_TO_RESET_OFFSET
 //! (222) pushed to a running consumer as RESET_CONSUMER_CLIENT_OFFSET (220), after which it
-//! reads again from the reset point.
+//! reads again from the reset point; and the metrics of what consumers cause (DLQ moves,
+//! tail-cache reads, bytes queued for connections) scraped with exact counts.
 
 #[path = "../../client/tests/common/mod.rs"]
 mod common;
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::rc::Rc;
 use std::time::Duration;
 
 use common::cluster::{bodies, create_topic, push_config, recorder, wall_ms};
 use common::{client_config, run, wait_until, Broker, Namesrv};
-use ringmq_client::{Admin, ClientError, Message, Producer, ProducerConfig, PushConsumer};
+use ringmq_client::{
+    Admin, ClientError, ConsumeStatus, Message, MessageExt, MessageQueue, Producer, ProducerConfig,
+    PushConsumer,
+};
 use ringmq_proto::body::ConsumerRunningInfo;
 use ringmq_proto::code::ResponseCode;
 use serde_json::Value;
@@ -242,6 +249,106 @@ fn a_reset_moves_a_running_consumer_back_to_the_reset_time() {
         producer.shutdown().await;
         admin.shutdown();
     });
+    drop(broker);
+    drop(namesrv);
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn scrape(port: u16) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    response
+}
+
+/// The sum over every sample of `family` (its lines start with `family{`).
+fn family_sum(text: &str, family: &str) -> f64 {
+    let prefix = format!("{family}{{");
+    text.lines()
+        .filter(|line| line.starts_with(&prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn dlq_moves_tail_cache_reads_and_queued_bytes_are_published() {
+    const REJECTED: usize = 7;
+    let namesrv = Namesrv::start();
+    let metrics_port = free_port();
+    let port_setting = format!("metricsPromExporterPort={metrics_port}");
+    let extra = ["--set", "metricsExporterType=PROM", "--set", &port_setting];
+    let broker = Broker::start(&namesrv.addr_string(), "broker-a", &extra);
+    let (ns, addr) = (namesrv.addr_string(), broker.addr());
+    run(move || async move {
+        let admin = Admin::new(client_config(std::slice::from_ref(&ns))).unwrap();
+        create_topic(&admin, &addr, "DlqT", 2).await;
+        let producer = Producer::start(ProducerConfig::new(
+            client_config(std::slice::from_ref(&ns)),
+            "pgDlq",
+        ))
+        .unwrap();
+        send(&producer, "DlqT", 0, REJECTED).await;
+        // Every message is rejected once and, with no retries allowed, goes to the DLQ.
+        let seen = Rc::new(Cell::new(0));
+        let counter = seen.clone();
+        let listener = move |_: &MessageQueue, messages: &[MessageExt]| {
+            counter.set(counter.get() + messages.len());
+            ConsumeStatus::ReconsumeLater
+        };
+        let mut config = push_config(&ns, "gDlq", "c1");
+        config.max_reconsume_times = 0;
+        let consumer = PushConsumer::start(config, &[("DlqT", "*")], listener)
+            .await
+            .unwrap();
+        let dlq_line = r#"topic="DlqT",consumer_group="gDlq"} 7"#;
+        wait_until("every rejected message in the DLQ", || async {
+            scrape(metrics_port).lines().any(|l| {
+                l.starts_with("rocketmq_send_to_dlq_messages_total{") && l.ends_with(dlq_line)
+            })
+        })
+        .await;
+        assert_eq!(seen.get(), REJECTED, "each message was consumed once");
+        let dlq = admin
+            .broker_stats(&addr, "DLQ_PUT_NUMS", "DlqT@gDlq")
+            .await
+            .unwrap();
+        assert_eq!(dlq.stats_minute.sum, REJECTED as i64);
+        // Each message was pulled once, fresh from the log's tail.
+        let text = scrape(metrics_port);
+        assert_eq!(
+            family_sum(&text, "ringmq_tail_cache_hits_total"),
+            REJECTED as f64,
+            "{text}"
+        );
+        assert_eq!(
+            family_sum(&text, "ringmq_tail_cache_misses_total"),
+            0.0,
+            "{text}"
+        );
+        consumer.shutdown().await;
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    // At rest every response was written: nothing stays queued (refreshed every 5 s).
+    let deadline = std::time::Instant::now() + common::WAIT_LIMIT;
+    loop {
+        let text = scrape(metrics_port);
+        let shards = text
+            .lines()
+            .filter(|l| l.starts_with("ringmq_connection_queued_bytes{"))
+            .count();
+        if shards > 0 && family_sum(&text, "ringmq_connection_queued_bytes") == 0.0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     drop(broker);
     drop(namesrv);
 }

@@ -124,9 +124,10 @@ pub struct EngineStats {
     pub connections: AtomicI64,
     /// Time the shard spent running tasks rather than waiting for I/O, ns.
     pub busy_ns: AtomicU64,
-    /// Reads of log bytes served from the in-memory tail cache.
+    /// Records pulls read from the in-memory tail cache.
     pub tail_cache_hits: AtomicU64,
-    /// Reads of log bytes the tail cache did not hold (read-ahead, window or disk).
+    /// Records pulls read elsewhere (read-ahead extents or disk): the tail cache no longer
+    /// held them.
     pub tail_cache_misses: AtomicU64,
     /// Bytes of responses queued for this shard's connections' writers, not yet written (the
     /// sum over its connections, refreshed with the lag table).
@@ -134,7 +135,7 @@ pub struct EngineStats {
 }
 
 impl EngineStats {
-    /// One read of log bytes, from the tail cache (`hit`) or not.
+    /// One record read by a pull, from the tail cache (`hit`) or not.
     pub fn on_tail_cache(&self, hit: bool) {
         let counter = if hit {
             &self.tail_cache_hits

@@ -315,13 +315,13 @@ impl BrokerCollector {
         counter_family(
             encoder,
             "ringmq_tail_cache_hits",
-            "Reads of log bytes served from the tail cache (hit ratio = hits / (hits + misses)).",
+            "Records pulls read from the tail cache (hit ratio = hits / (hits + misses)).",
             &counters(|e| e.tail_cache_hits.load(Relaxed)),
         )?;
         counter_family(
             encoder,
             "ringmq_tail_cache_misses",
-            "Reads of log bytes the tail cache did not hold (read-ahead, or disk).",
+            "Records pulls read from read-ahead extents or disk instead of the tail cache.",
             &counters(|e| e.tail_cache_misses.load(Relaxed)),
         )
     }

@@ -108,10 +108,12 @@ impl LogReader {
         let (seg, limit) = {
             let st = inner.state.borrow();
             let cached = st.log.cache.get(pos, len);
-            // Every read of log bytes is a tail-cache hit or miss (ringmq_tail_cache_*_total).
-            inner
-                .stats
-                .observe(|engine| engine.on_tail_cache(cached.is_some()));
+            // A pull's record read is a tail-cache hit or miss (ringmq_tail_cache_*_total):
+            // consumers are whom the cache serves; lookups and lag probes are not counted.
+            if self.sequential {
+                let hit = cached.is_some();
+                inner.stats.observe(|engine| engine.on_tail_cache(hit));
+            }
             if let Some(b) = cached {
                 out.extend_from_slice(b);
                 return Ok(true);
