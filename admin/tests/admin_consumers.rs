@@ -352,3 +352,92 @@ fn dlq_moves_tail_cache_reads_and_queued_bytes_are_published() {
     drop(broker);
     drop(namesrv);
 }
+
+/// A consumer written by hand on a blocking socket: it registers `raw@1` in group `gRaw`, then
+/// answers the first GET_CONSUMER_RUNNING_INFO with its own code, remark and body and closes
+/// its connection on the second.
+fn raw_consumer(broker: &str, registered: std::sync::mpsc::Sender<()>) {
+    use bytes::{Bytes, BytesMut};
+    use ringmq_proto::code::RequestCode;
+    use ringmq_proto::command::{ExtFields, RemotingCommand};
+    let mut stream = std::net::TcpStream::connect(broker).expect("connect to the broker");
+    stream.set_read_timeout(Some(common::WAIT_LIMIT)).unwrap();
+    let mut buffer = BytesMut::new();
+    let mut next = |stream: &mut std::net::TcpStream| loop {
+        if let Some(command) = ringmq_proto::decode_frame(&mut buffer).expect("valid frames") {
+            return command;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).expect("read");
+        assert!(n > 0, "the broker closed the connection");
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let write = |stream: &mut std::net::TcpStream, command: &RemotingCommand| {
+        let mut out = BytesMut::new();
+        command.encode(&mut out).unwrap();
+        stream.write_all(&out).unwrap();
+    };
+    let heartbeat = r#"{"clientID":"raw@1","consumerDataSet":[{"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","consumeType":"CONSUME_PASSIVELY","groupName":"gRaw","messageModel":"CLUSTERING","subscriptionDataSet":[{"subString":"*","subVersion":1,"topic":"RawT"}]}],"producerDataSet":[]}"#;
+    let code = RequestCode::HeartBeat.code();
+    let request = RemotingCommand::new_request(code, ExtFields::new(), Bytes::from(heartbeat));
+    write(&mut stream, &request);
+    // NOTIFY_CONSUMER_IDS_CHANGED may come before the heartbeat's answer.
+    let answer = loop {
+        let command = next(&mut stream);
+        if command.is_response() {
+            break command;
+        }
+    };
+    assert_eq!(answer.code, 0, "{answer:?}");
+    registered.send(()).unwrap();
+    let running_info = RequestCode::GetConsumerRunningInfo.code();
+    let mut calls = 0;
+    while calls < 2 {
+        let command = next(&mut stream);
+        if command.is_response() || command.code != running_info {
+            continue; // NOTIFY_CONSUMER_IDS_CHANGED and the like
+        }
+        calls += 1;
+        if calls == 1 {
+            assert_eq!(command.ext_fields.get("clientId"), Some("raw@1"));
+            let mut reply = RemotingCommand::response_to(&command, 0, Some("relayed".into()));
+            reply.body = Bytes::from_static(br#"{"properties":{"k":"v"}}"#);
+            write(&mut stream, &reply);
+        }
+    }
+    // The second call is left unanswered: the connection closes instead.
+}
+
+#[test]
+fn a_client_answer_is_relayed_as_is_and_a_closed_client_fails_the_call() {
+    let namesrv = Namesrv::start();
+    let broker = Broker::start(&namesrv.addr_string(), "broker-a", &[]);
+    let (ns, addr) = (namesrv.addr_string(), broker.addr());
+    let (registered_tx, registered) = std::sync::mpsc::channel();
+    let raw_addr = addr.clone();
+    let consumer = std::thread::spawn(move || raw_consumer(&raw_addr, registered_tx));
+    registered
+        .recv_timeout(common::WAIT_LIMIT)
+        .expect("raw consumer registered");
+    run(move || async move {
+        let admin = Admin::new(client_config(std::slice::from_ref(&ns))).unwrap();
+        let info = admin
+            .consumer_running_info(&addr, "gRaw", "raw@1")
+            .await
+            .unwrap();
+        assert_eq!(info.properties["k"], "v");
+        match admin.consumer_running_info(&addr, "gRaw", "raw@1").await {
+            Err(ClientError::Server { code, remark, .. }) => {
+                assert_eq!(code, ResponseCode::SystemError.code());
+                let expected =
+                    "invoke consumer <gRaw> <raw@1> Exception: the client connection closed";
+                assert_eq!(remark, expected);
+            }
+            other => panic!("expected SYSTEM_ERROR, got {other:?}"),
+        }
+        admin.shutdown();
+    });
+    consumer.join().expect("raw consumer");
+    drop(broker);
+    drop(namesrv);
+}
