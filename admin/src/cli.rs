@@ -89,6 +89,14 @@ pub enum Verb {
         #[arg(short = 'g', long = "consumerGroup")]
         group: String,
     },
+    /// What each live consumer of a group reports about itself (GET_CONSUMER_RUNNING_INFO,
+    /// forwarded by a broker): one row per consumer, or one consumer's queues with `-i`.
+    ConsumerStatus {
+        #[arg(short = 'g', long = "consumerGroup")]
+        group: String,
+        #[arg(short = 'i', long = "clientId")]
+        client_id: Option<String>,
+    },
     /// The live producers of a group (on a topic's brokers).
     ProducerConnection {
         #[arg(short = 'g', long = "producerGroup")]

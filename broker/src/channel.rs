@@ -2,10 +2,18 @@
 //! commands for the connection's writer. `Send + Clone`, so any shard can answer on any
 //! connection and client registrations can keep one. The socket itself, its reader and its
 //! writer live in `server::conn`; nothing here does I/O.
+//!
+//! Server-initiated requests that wait for the client's answer (GET_CONSUMER_RUNNING_INFO,
+//! Java's `Broker2Client.callClient`) are registered in the connection's table of pending
+//! calls, keyed by opaque; the connection's reader hands every response it reads to
+//! [`ConnHandle::complete_call`]. The waiter may be on any shard, so the table sits behind a
+//! mutex: it is touched only by such calls (admin traffic) and by responses from clients,
+//! never on the send or pull path.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ringmq_proto::command::{RemotingCommand, SerializeType};
 
@@ -50,7 +58,33 @@ struct ConnShared {
     resume: flume::Sender<()>,
     /// The writer has ended (socket error or close): a paused reader must stop too.
     writer_gone: AtomicBool,
+    /// Server-initiated requests waiting for the client's answer.
+    calls: Mutex<PendingCalls>,
     limits: ConnLimits,
+}
+
+/// Calls one connection may have waiting for answers at once. An admin tool asks one client
+/// at a time; the bound only stops a flood of admin requests at a client that never answers
+/// from holding memory until their timeouts.
+pub const CONNECTION_CALLS_PENDING_MAX: usize = 64;
+
+/// Why a server-initiated call got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("{CONNECTION_CALLS_PENDING_MAX} calls already wait for this client")]
+    TooManyPending,
+    #[error("the client connection closed")]
+    Closed,
+    #[error("no answer within {0} ms")]
+    Timeout(u64),
+}
+
+/// The table of calls waiting on one connection: opaque → where its answer goes.
+#[derive(Debug, Default)]
+struct PendingCalls {
+    waiting: HashMap<i32, flume::Sender<RemotingCommand>>,
+    /// The connection ended: every waiter was failed and no new call is taken.
+    closed: bool,
 }
 
 /// The bounds of one connection (design §9), from `config::FlowLimits`.
@@ -94,10 +128,59 @@ impl ConnHandle {
     /// this connection's counter, in the serialize type the client last used (JSON if unknown).
     pub fn send_request(&self, mut request: RemotingCommand) {
         request.opaque = self.shared.next_opaque.fetch_add(1, Ordering::Relaxed);
-        request.serialize_type =
-            SerializeType::from_byte(self.shared.last_serialize_type.load(Ordering::Relaxed))
-                .unwrap_or(SerializeType::Json);
+        request.serialize_type = self.serialize_type();
         self.send(request);
+    }
+
+    /// Sends a server-initiated request that expects an answer and registers it under its
+    /// opaque; the returned [`PendingCall`] yields the client's response. Dropping it (after a
+    /// timeout, say) takes it out of the table, so a late answer is discarded.
+    pub fn call(&self, mut request: RemotingCommand) -> Result<PendingCall, CallError> {
+        let (answer_tx, answer_rx) = flume::bounded(1);
+        let opaque = self.shared.next_opaque.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut calls = self.shared.lock_calls();
+            if calls.closed || !self.is_open() {
+                return Err(CallError::Closed);
+            }
+            if calls.waiting.len() >= CONNECTION_CALLS_PENDING_MAX {
+                return Err(CallError::TooManyPending);
+            }
+            calls.waiting.insert(opaque, answer_tx);
+        }
+        request.opaque = opaque;
+        request.serialize_type = self.serialize_type();
+        self.send(request);
+        Ok(PendingCall {
+            opaque,
+            answer: answer_rx,
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// Routes a response read from the client to the call waiting for it. `false`: nothing
+    /// waits for that opaque (a oneway request's stray answer, or a call that timed out).
+    pub(crate) fn complete_call(&self, response: RemotingCommand) -> bool {
+        let waiter = self.shared.lock_calls().waiting.remove(&response.opaque);
+        waiter.is_some_and(|tx| tx.send(response).is_ok())
+    }
+
+    /// The connection ended: every waiting call fails with [`CallError::Closed`] now (their
+    /// senders are dropped) and new calls are refused.
+    pub(crate) fn close_calls(&self) {
+        let mut calls = self.shared.lock_calls();
+        calls.closed = true;
+        calls.waiting.clear();
+    }
+
+    /// Calls waiting for an answer now.
+    pub fn calls_pending(&self) -> usize {
+        self.shared.lock_calls().waiting.len()
+    }
+
+    fn serialize_type(&self) -> SerializeType {
+        SerializeType::from_byte(self.shared.last_serialize_type.load(Ordering::Relaxed))
+            .unwrap_or(SerializeType::Json)
     }
 
     /// Whether the connection is still open (its writer still listens).
@@ -131,6 +214,14 @@ impl ConnHandle {
 }
 
 impl ConnShared {
+    /// The pending-call table. A waiter that panicked cannot leave it inconsistent (every
+    /// change is one map operation), so a poisoned lock is still used.
+    fn lock_calls(&self) -> MutexGuard<'_, PendingCalls> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Whether the reader must stop reading.
     fn over_bounds(&self, high_water_bytes: u64) -> bool {
         self.queued_bytes.load(Ordering::SeqCst) > high_water_bytes
@@ -141,6 +232,35 @@ impl ConnShared {
         if self.reader_paused.load(Ordering::SeqCst) {
             let _ = self.resume.try_send(());
         }
+    }
+}
+
+/// A server-initiated request waiting for the client's answer; leaves the table on drop.
+#[derive(Debug)]
+pub struct PendingCall {
+    opaque: i32,
+    answer: flume::Receiver<RemotingCommand>,
+    shared: Arc<ConnShared>,
+}
+
+impl PendingCall {
+    /// The client's response; [`CallError::Closed`] if the connection ends first. Waits without
+    /// a bound: the caller puts its timeout around this.
+    pub async fn answer(&self) -> Result<RemotingCommand, CallError> {
+        self.answer
+            .recv_async()
+            .await
+            .map_err(|_| CallError::Closed)
+    }
+
+    pub fn opaque(&self) -> i32 {
+        self.opaque
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        self.shared.lock_calls().waiting.remove(&self.opaque);
     }
 }
 
@@ -216,6 +336,33 @@ impl Backpressure {
     }
 }
 
+/// The open connections one shard accepted, so it can publish the bytes queued for their
+/// writers (`ringmq_connection_queued_bytes`). Shard-local; a connection is in it from accept
+/// to close.
+#[derive(Debug, Default)]
+pub struct OpenConnections {
+    open: std::cell::RefCell<HashMap<ConnId, ConnHandle>>,
+}
+
+impl OpenConnections {
+    pub fn opened(&self, conn: &ConnHandle) {
+        self.open.borrow_mut().insert(conn.id, conn.clone());
+    }
+
+    pub fn closed(&self, id: ConnId) {
+        self.open.borrow_mut().remove(&id);
+    }
+
+    /// Bytes of commands queued for these connections' writers and not yet written, now.
+    pub fn queued_bytes(&self) -> u64 {
+        self.open
+            .borrow()
+            .values()
+            .map(ConnHandle::queued_bytes)
+            .sum()
+    }
+}
+
 /// Creates the handle, the writer's end and the reader's end of a new connection.
 pub fn new_connection(
     id: ConnId,
@@ -233,6 +380,7 @@ pub fn new_connection(
         reader_paused: AtomicBool::new(false),
         resume: resume_tx,
         writer_gone: AtomicBool::new(false),
+        calls: Mutex::new(PendingCalls::default()),
         limits,
     });
     let handle = ConnHandle {
@@ -344,6 +492,81 @@ mod tests {
         }
         let conn = sender.join().unwrap();
         assert_eq!(conn.queued_bytes(), 0);
+    }
+
+    fn answer_to(request: &RemotingCommand, body: &'static [u8]) -> RemotingCommand {
+        let mut response = RemotingCommand::response_to(request, 0, None);
+        response.body = Bytes::from_static(body);
+        response
+    }
+
+    #[test]
+    fn a_call_gets_the_answer_with_its_opaque_and_leaves_the_table() {
+        let (conn, outbound, _backpressure) = connection();
+        let first = conn.call(response(0)).unwrap();
+        let second = conn.call(response(0)).unwrap();
+        assert_ne!(first.opaque(), second.opaque());
+        let sent_first = outbound.commands.try_recv().unwrap();
+        let sent_second = outbound.commands.try_recv().unwrap();
+        assert_eq!(sent_first.opaque, first.opaque());
+        assert_eq!(conn.calls_pending(), 2);
+        // Answers in the other order reach the right callers.
+        assert!(conn.complete_call(answer_to(&sent_second, b"two")));
+        assert!(conn.complete_call(answer_to(&sent_first, b"one")));
+        assert_eq!(&block_on(first.answer()).unwrap().body[..], b"one");
+        assert_eq!(&block_on(second.answer()).unwrap().body[..], b"two");
+        assert_eq!(conn.calls_pending(), 0);
+        // A second answer to the same opaque, or one nobody asked for, is dropped.
+        assert!(!conn.complete_call(answer_to(&sent_first, b"again")));
+    }
+
+    #[test]
+    fn an_abandoned_call_is_forgotten_and_its_late_answer_dropped() {
+        let (conn, outbound, _backpressure) = connection();
+        let call = conn.call(response(0)).unwrap();
+        let sent = outbound.commands.try_recv().unwrap();
+        drop(call);
+        assert_eq!(conn.calls_pending(), 0);
+        assert!(!conn.complete_call(answer_to(&sent, b"late")));
+    }
+
+    #[test]
+    fn calls_are_bounded_and_fail_when_the_connection_ends() {
+        let (conn, _outbound, _backpressure) = connection();
+        let calls: Vec<PendingCall> = (0..CONNECTION_CALLS_PENDING_MAX)
+            .map(|_| conn.call(response(0)).unwrap())
+            .collect();
+        assert_eq!(
+            conn.call(response(0)).unwrap_err(),
+            CallError::TooManyPending
+        );
+        conn.close_calls();
+        for call in &calls {
+            assert_eq!(block_on(call.answer()).unwrap_err(), CallError::Closed);
+        }
+        assert_eq!(conn.call(response(0)).unwrap_err(), CallError::Closed);
+    }
+
+    #[test]
+    fn open_connections_sum_what_their_writers_have_not_written() {
+        let open = OpenConnections::default();
+        let (a, a_out, _a_bp) = connection();
+        let (b, _b_out, _b_bp) = new_connection(ConnId(2), "127.0.0.1:2".parse().unwrap(), LIMITS);
+        open.opened(&a);
+        open.opened(&b);
+        a.send(response(1_000));
+        a.send(response(24));
+        b.send(response(0));
+        let header = COMMAND_HEADER_ESTIMATE_BYTES;
+        assert_eq!(
+            open.queued_bytes(),
+            (1_000 + header) + (24 + header) + header
+        );
+        let first = a_out.commands.try_recv().unwrap();
+        a_out.written(Outbound::charged(&first));
+        assert_eq!(open.queued_bytes(), (24 + header) + header);
+        open.closed(b.id);
+        assert_eq!(open.queued_bytes(), 24 + header);
     }
 
     #[test]

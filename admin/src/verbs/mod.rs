@@ -3,6 +3,7 @@
 mod cluster;
 mod group;
 mod message;
+mod status;
 mod topic;
 
 use ringmq_client::Admin;
@@ -36,6 +37,9 @@ pub async fn dispatch(admin: &Admin, verb: &Verb) -> Result<Report, AdminError> 
             group::consumer_progress(admin, group, topic.as_deref()).await
         }
         Verb::ConsumerConnection { group } => group::consumer_connection(admin, group).await,
+        Verb::ConsumerStatus { group, client_id } => {
+            status::consumer_status(admin, group, client_id.as_deref()).await
+        }
         Verb::ProducerConnection { group, topic } => {
             group::producer_connection(admin, group, topic).await
         }

@@ -5,7 +5,8 @@
 //! configuration, `&mut Metadata` on the metadata shard, the clock as a number. It never sees the
 //! shard or the server, so every handler is unit-tested with a store in a temporary directory and
 //! no process. It returns an [`Outcome`] saying what it decided, and the server (`server::
-//! dispatch`) carries it out: send the response, place a rewritten request again, or park a pull.
+//! dispatch`) carries it out: send the response, place a rewritten request again, park a pull,
+//! or forward a request to a client and answer with the client's response.
 //!
 //! Where a request runs and which handler serves it is decided by one table,
 //! `server::placement`. Requests that need another shard's state go through [`ShardMesh`], which
@@ -16,6 +17,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod client_call;
 pub mod group;
 pub mod lookup;
 pub mod offset;
@@ -48,6 +50,10 @@ pub enum Outcome {
     /// A long-polling pull that found nothing: the server releases the request's pending slot
     /// and waits with [`pull::wait_parked`] until a message arrives, the deadline or shutdown.
     Park(Box<pull::ParkedPull>),
+    /// Ask a client over its own connection and answer with what it says (Java's
+    /// `Broker2Client.callClient`): the server sends the call, waits for the answer up to the
+    /// call's timeout and answers with [`client_call::answer_from_client`].
+    CallClient(Box<client_call::ClientCall>),
 }
 
 /// What the metadata shard must do after a change to broker-wide state, besides answering.
@@ -99,6 +105,8 @@ pub trait ShardMesh {
     ) -> flume::Receiver<Result<stats::AdminPart, String>>;
     /// Collects every shard's schedule progress per delay level (this one included).
     fn delay_offsets_everywhere(&self) -> flume::Receiver<Vec<u64>>;
+    /// The open connections of a consumer group's members (asked of the metadata shard).
+    fn consumer_channels(&self, group: &str) -> flume::Receiver<Vec<crate::channel::ConnHandle>>;
 }
 
 /// REQUEST_CODE_NOT_SUPPORTED with Java's remark (reference §1.5).

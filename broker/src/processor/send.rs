@@ -21,7 +21,7 @@ use ringmq_proto::command::RemotingCommand;
 use ringmq_proto::header::{SendMessageRequestHeader, SendMessageResponseHeader};
 use ringmq_proto::message::batch::BatchIter;
 use ringmq_proto::message::ids::encode_offset_msg_id;
-use ringmq_proto::message::properties::{encode_properties, PropertiesIter};
+use ringmq_proto::message::properties::{encode_properties, find_property, PropertiesIter};
 use ringmq_proto::message::{property, sysflag, Record, MAX_PROPERTIES_LEN};
 
 use super::runtime_info::RequestCounters;
@@ -433,26 +433,7 @@ async fn store_and_respond(
         Ok(held) => held,
         Err(refusal) => return refusal,
     };
-    let records: Vec<Record<'_>> = match &held {
-        // A delay level or timer: the one message goes to its system topic (schedule/).
-        Some(h) => vec![Record {
-            flag: items[0].flag,
-            body: items[0].body,
-            properties: &h.properties,
-            topic: h.topic.as_bytes(),
-            queue_id: h.queue_id,
-            ..template
-        }],
-        None => items
-            .iter()
-            .map(|item| Record {
-                flag: item.flag,
-                body: item.body,
-                properties: &item.properties,
-                ..template
-            })
-            .collect(),
-    };
+    let records = records_to_store(template, &items, held.as_ref());
     // A half message (reference §6) goes to the half topic instead (`crate::transaction`); the
     // response below is the same, carrying the half record's offsets, as Java's does.
     let appended = if !header.is_batch() && is_transactional(header) {
@@ -470,6 +451,7 @@ async fn store_and_respond(
     let bytes: u64 = outcome.records.iter().map(|r| u64::from(r.size)).sum();
     ctx.counters
         .add_put(&header.topic, outcome.records.len() as u64, bytes);
+    count_dead_letters(ctx.counters, &header.topic, &items);
     let code = match outcome.status {
         // SYNC_MASTER: one wait for the slave's cumulative ACK past this batch's end, shared
         // with every send behind the same ACK (Java's handleHA; 11 and 12 still carry the ids).
@@ -492,6 +474,49 @@ async fn store_and_respond(
 
 /// A single message with a delay level or timer properties is held in a system topic of this
 /// shard until due (`crate::schedule`); batches are stored as they are.
+/// The records one send appends: its messages, or the one message held for later delivery in
+/// its system topic (schedule/).
+fn records_to_store<'a>(
+    template: Record<'a>,
+    items: &'a [StoredItem<'_>],
+    held: Option<&'a schedule::Held>,
+) -> Vec<Record<'a>> {
+    match held {
+        Some(h) => vec![Record {
+            flag: items[0].flag,
+            body: items[0].body,
+            properties: &h.properties,
+            topic: h.topic.as_bytes(),
+            queue_id: h.queue_id,
+            ..template
+        }],
+        None => items
+            .iter()
+            .map(|item| Record {
+                flag: item.flag,
+                body: item.body,
+                properties: &item.properties,
+                ..template
+            })
+            .collect(),
+    }
+}
+
+/// Messages stored into `%DLQ%<group>` (a send-back past its retries, or a `%RETRY%` send
+/// diverted there) count for `rocketmq_send_to_dlq_messages_total` and DLQ_PUT_NUMS, under
+/// the group and the message's original topic (RETRY_TOPIC, which every send-back carries).
+fn count_dead_letters(counters: &RequestCounters, topic: &str, items: &[StoredItem<'_>]) {
+    let Some(group) = topic.strip_prefix(DLQ_GROUP_TOPIC_PREFIX) else {
+        return;
+    };
+    for item in items {
+        let original = find_property(&item.properties, property::RETRY_TOPIC)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .unwrap_or(topic);
+        counters.stats.on_dlq(original, group, 1);
+    }
+}
+
 fn hold_scheduled(
     ctx: &SendContext<'_>,
     request: &RemotingCommand,

@@ -16,8 +16,8 @@ use ringmq_proto::body::{
     AdminBody, Connection, ConsumeStats, ConsumerConnection, ConsumerOffsetSerializeWrapper,
     GroupList, JsonBody, ProducerConnection, ResetOffsetBody, TopicList, TopicStatsTable,
 };
-use ringmq_proto::code::ResponseCode;
-use ringmq_proto::command::RemotingCommand;
+use ringmq_proto::code::{RequestCode, ResponseCode};
+use ringmq_proto::command::{ExtFields, RemotingCommand};
 use ringmq_proto::header::{
     GetConsumeStatsRequestHeader, GetConsumerConnectionListRequestHeader,
     GetProducerConnectionListRequestHeader, GetTopicStatsInfoRequestHeader,
@@ -46,7 +46,7 @@ pub enum AdminQuery {
     ResetOffset {
         topic: String,
         group: String,
-        timestamp_ms: i64,
+        to: bodies::ResetTarget,
     },
     GroupsOfTopic {
         topic: String,
@@ -117,22 +117,12 @@ pub async fn run_admin_query(
             AdminPart::ConsumeStats(all)
         }
         AdminQuery::AllOffsets => AdminPart::Offsets(bodies::all_offsets(&scope.offsets.borrow())),
-        AdminQuery::ResetOffset {
-            topic,
-            group,
-            timestamp_ms,
-        } => {
+        AdminQuery::ResetOffset { topic, group, to } => {
             let queues = scope.owned_queues(topic);
-            let body = bodies::reset_offsets(
-                store,
-                scope.offsets,
-                name,
-                (topic, group),
-                &queues,
-                *timestamp_ms,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            let body =
+                bodies::reset_offsets(store, scope.offsets, name, (topic, group), &queues, *to)
+                    .await
+                    .map_err(|e| e.to_string())?;
             AdminPart::Reset(body)
         }
         AdminQuery::GroupsOfTopic { topic } => {
@@ -294,7 +284,10 @@ pub async fn all_consumer_offsets(mesh: &dyn ShardMesh, request: &RemotingComman
 }
 
 /// INVOKE_BROKER_TO_RESET_OFFSET (222): every queue of the topic is moved to the first message
-/// stored at or after the timestamp; the body lists the new offsets.
+/// stored at or after the timestamp (-1: the end; without `isForce` only backwards), the new
+/// offsets are pushed to every live consumer of the group as RESET_CONSUMER_CLIENT_OFFSET (220,
+/// Java's `Broker2Client.resetOffset`) so running consumers continue from them, and the body
+/// lists them. With no consumer online the offsets still move (as 5.x's server-side reset).
 pub async fn reset_offset(
     mesh: &dyn ShardMesh,
     view: &BrokerView,
@@ -307,23 +300,49 @@ pub async fn reset_offset(
     if !view.topics.contains_key(&header.topic) {
         return topic_not_exist(request, &header.topic);
     }
-    let query = AdminQuery::ResetOffset {
-        topic: header.topic,
-        group: header.group,
+    let to = bodies::ResetTarget {
         timestamp_ms: header.timestamp,
+        force: header.is_force,
     };
-    match gather(mesh, query).await {
-        Ok(parts) => {
-            let mut body = ResetOffsetBody::default();
-            for part in parts {
-                if let AdminPart::Reset(r) = part {
-                    body.offset_table.extend(r.offset_table);
-                }
-            }
-            respond_body(request, body.to_fastjson())
+    let query = AdminQuery::ResetOffset {
+        topic: header.topic.clone(),
+        group: header.group.clone(),
+        to,
+    };
+    let parts = match gather(mesh, query).await {
+        Ok(parts) => parts,
+        Err(e) => return system_error(request, e),
+    };
+    let mut body = ResetOffsetBody::default();
+    for part in parts {
+        if let AdminPart::Reset(r) = part {
+            body.offset_table.extend(r.offset_table);
         }
-        Err(e) => system_error(request, e),
     }
+    let body = Bytes::from(body.to_fastjson());
+    let consumers = mesh.consumer_channels(&header.group).recv_async().await;
+    for consumer in consumers.unwrap_or_default() {
+        consumer.send_request(reset_consumer_offset(&header, body.clone()));
+    }
+    Outcome::Respond(success(request).with_body(body))
+}
+
+/// RESET_CONSUMER_CLIENT_OFFSET (220, oneway as Java sends it): Java's header (topic, group,
+/// timestamp) and the `ResetOffsetBody` of the new offsets.
+fn reset_consumer_offset(header: &ResetOffsetRequestHeader, body: Bytes) -> RemotingCommand {
+    let notice = ResetOffsetRequestHeader {
+        topic: header.topic.clone(),
+        group: header.group.clone(),
+        timestamp: header.timestamp,
+        is_force: false,
+        queue_id: None,
+        offset: None,
+    };
+    let code = RequestCode::ResetConsumerClientOffset.code();
+    let mut command = RemotingCommand::new_request(code, ExtFields::new(), body);
+    command.set_header(&notice);
+    command.set_oneway();
+    command
 }
 
 /// QUERY_TOPIC_CONSUME_BY_WHO (300): groups with offsets on the topic or subscribed to it.
@@ -464,8 +483,10 @@ mod tests {
     use ringmq_proto::code::RequestCode;
 
     use super::*;
-    use crate::processor::testing::{request, responded, run};
+    use crate::processor::testing::{connection, request, responded, run};
     use crate::stats::NodeLabels;
+
+    const CONSUMER_HEARTBEAT: &str = r#"{"clientID":"10.0.0.1@1","consumerDataSet":[{"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","consumeType":"CONSUME_PASSIVELY","groupName":"g","messageModel":"CLUSTERING","subscriptionDataSet":[{"subString":"*","subVersion":1,"topic":"T"}]}],"producerDataSet":[]}"#;
 
     #[test]
     fn topic_and_consume_stats_cover_every_queue_of_the_topic() {
@@ -513,6 +534,14 @@ mod tests {
             fx.create_topic("T", 1);
             fx.put("T", 0, b"abc", "").await;
             fx.put("T", 0, b"abc", "").await;
+            let (member, notices) = connection(1);
+            let hb = request(RequestCode::HeartBeat, &[], CONSUMER_HEARTBEAT.as_bytes());
+            let _ = crate::processor::client::heartbeat(
+                &mut fx.metadata.borrow_mut(),
+                &member,
+                &hb,
+                1_000,
+            );
             let view = fx.view();
             let fields = [
                 ("topic", "T"),
@@ -527,6 +556,15 @@ mod tests {
                 body.offset_table.values().copied().collect::<Vec<_>>(),
                 vec![0]
             );
+            // The group's live member is told the new offsets (the only command queued: the
+            // test does not carry out the heartbeat's announcement).
+            let notice = notices.commands.try_recv().expect("the consumer is told");
+            assert_eq!(notice.code, RequestCode::ResetConsumerClientOffset.code());
+            assert!(notice.is_oneway() && !notice.is_response());
+            assert_eq!(notice.ext_fields.get("group"), Some("g"));
+            assert_eq!(notice.ext_fields.get("timestamp"), Some("0"));
+            assert_eq!(ResetOffsetBody::from_fastjson(&notice.body).unwrap(), body);
+            assert!(notices.commands.try_recv().is_err());
             let all = request(RequestCode::GetAllConsumerOffset, &[], b"");
             let response = responded(all_consumer_offsets(fx.as_ref(), &all).await);
             let wrapper = ConsumerOffsetSerializeWrapper::from_json(&response.body).unwrap();

@@ -173,6 +173,13 @@ impl ShardMesh for Fixture {
         answer
     }
 
+    fn consumer_channels(&self, group: &str) -> flume::Receiver<Vec<ConnHandle>> {
+        let (reply, answer) = flume::bounded(1);
+        let channels = self.metadata.borrow().clients.consumer_channels(group);
+        reply.send(channels).expect("receiver held");
+        answer
+    }
+
     fn counters_everywhere(&self) -> flume::Receiver<ShardCounters> {
         let (reply, answer) = flume::bounded(1);
         let counters = runtime_info::shard_counters(
@@ -214,6 +221,7 @@ pub fn responded(outcome: Outcome) -> RemotingCommand {
         Outcome::Respond(response) => response,
         Outcome::Reroute(_) => panic!("expected a response, got a reroute"),
         Outcome::Park(_) => panic!("expected a response, got a park"),
+        Outcome::CallClient(_) => panic!("expected a response, got a client call"),
     }
 }
 
@@ -226,6 +234,7 @@ pub fn rerouted(outcome: Outcome) -> RemotingCommand {
             response.code, response.remark
         ),
         Outcome::Park(_) => panic!("expected a reroute, got a park"),
+        Outcome::CallClient(_) => panic!("expected a reroute, got a client call"),
     }
 }
 

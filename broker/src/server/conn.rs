@@ -65,13 +65,13 @@ pub async fn read_loop(
             match buf.decode() {
                 Ok(Some(command)) => {
                     if command.is_response() {
-                        // An answer to a server-initiated request (all of ours are oneway or
-                        // fire-and-forget): nothing waits for it.
-                        tracing::debug!(
-                            conn = conn.id.0,
-                            code = command.code,
-                            "response from client ignored"
-                        );
+                        // An answer to a server-initiated request: to the call waiting for it,
+                        // if any (answers to oneway requests and to calls that timed out have
+                        // nobody waiting).
+                        let (code, opaque) = (command.code, command.opaque);
+                        if !conn.complete_call(command) {
+                            tracing::debug!(conn = conn.id.0, code, opaque, "unawaited response");
+                        }
                         continue;
                     }
                     conn.note_serialize_type(command.serialize_type);

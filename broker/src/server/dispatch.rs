@@ -16,8 +16,10 @@ use super::mesh::{ForwardError, Forwarded};
 use super::placement::{self, AdminHandler, Handler, MetaHandler};
 use super::shard::Shard;
 use super::slots::Slot;
+use crate::channel::CallError;
 use crate::channel::{ConnHandle, InFlightSlot};
 use crate::metadata::topics::now_ms;
+use crate::processor::client_call::{self, ClientCall};
 use crate::processor::{
     self, admin, client, group, lookup, offset, pull, queue_info, runtime_info, send, send_back,
     stats, transaction, Announce, Outcome,
@@ -233,11 +235,29 @@ async fn carry_out(
             let counters = &shard.counters;
             pull::wait_parked(&store, counters, &shard.stop, &request, parked).await
         }
+        // The admin request keeps its place in its connection's in-flight count while the
+        // client is asked; the wait is bounded by the call's timeout.
+        Outcome::CallClient(call) => {
+            let result = call_client(&call).await;
+            client_call::answer_from_client(&request, &call, result)
+        }
     };
     // A oneway request is handled in full but never answered (reference §1.5).
     if !request.is_oneway() {
         conn.send(response);
     }
+}
+
+/// Sends `call` on the client's connection and waits for the answer, at most its timeout.
+async fn call_client(call: &ClientCall) -> Result<RemotingCommand, CallError> {
+    let pending = call.conn.call(call.request.clone())?;
+    let timeout = Duration::from_millis(call.timeout_ms);
+    let expired = async {
+        glommio::timer::sleep(timeout).await;
+        Err(CallError::Timeout(call.timeout_ms))
+    };
+    // On a timeout `pending` is dropped here, which takes the call out of the table.
+    futures_lite::future::or(pending.answer(), expired).await
 }
 
 fn store_closed_response(request: &RemotingCommand) -> RemotingCommand {
@@ -401,6 +421,9 @@ fn run_meta(
             }
             MetaHandler::GetAllSubscriptionGroupConfig => quiet(group::all(meta, request)),
             MetaHandler::DeleteSubscriptionGroup => group::delete(meta, request),
+            MetaHandler::GetConsumerRunningInfo => {
+                quiet(client_call::consumer_running_info(meta, request))
+            }
         }
     };
     shard.carry_out(announce);

@@ -88,6 +88,7 @@ pub enum MetaHandler {
     UpdateAndCreateSubscriptionGroup,
     GetAllSubscriptionGroupConfig,
     DeleteSubscriptionGroup,
+    GetConsumerRunningInfo,
 }
 
 /// One row of the table.
@@ -149,6 +150,7 @@ pub fn entry(code: RequestCode) -> Entry {
             (P::Metadata, H::Meta(M::GetAllSubscriptionGroupConfig))
         }
         C::DeleteSubscriptionGroup => (P::Metadata, H::Meta(M::DeleteSubscriptionGroup)),
+        C::GetConsumerRunningInfo => (P::Metadata, H::Meta(M::GetConsumerRunningInfo)),
         _ => (P::Receiving, H::NotSupported),
     };
     Entry { placement, handler }
@@ -240,6 +242,7 @@ mod tests {
         RequestCode::UpdateAndCreateSubscriptionGroup,
         RequestCode::GetAllSubscriptionGroupConfig,
         RequestCode::DeleteSubscriptionGroup,
+        RequestCode::GetConsumerRunningInfo,
     ];
 
     #[test]

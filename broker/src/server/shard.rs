@@ -72,6 +72,8 @@ pub struct Shard {
     pub(super) parked_pulls: SlotCounter,
     /// Client connections this shard accepted and has open.
     connections: SlotCounter,
+    /// The same connections' handles, for the bytes queued for their writers.
+    open_connections: channel::OpenConnections,
     next_conn: Cell<u64>,
     /// Broker-wide state; `Some` only on the metadata shard.
     pub metadata: Option<RefCell<Metadata>>,
@@ -141,6 +143,7 @@ impl Shard {
             pending: SlotCounter::default(),
             parked_pulls: SlotCounter::default(),
             connections: SlotCounter::default(),
+            open_connections: channel::OpenConnections::default(),
             next_conn: Cell::new(0),
             metadata: metadata.map(RefCell::new),
             offsets: RefCell::new(offsets),
@@ -240,6 +243,11 @@ impl Shard {
         channels.into_iter().filter(ConnHandle::is_open).collect()
     }
 
+    fn live_consumers(&self, group: &str) -> Vec<ConnHandle> {
+        let channels = self.metadata().borrow().clients.consumer_channels(group);
+        channels.into_iter().filter(ConnHandle::is_open).collect()
+    }
+
     /// Broker facts GET_BROKER_RUNTIME_INFO reports.
     pub(super) fn facts(&self) -> runtime_info::BrokerFacts {
         runtime_info::BrokerFacts {
@@ -285,6 +293,17 @@ impl ShardMesh for Shard {
     }
     fn delay_offsets_everywhere(&self) -> flume::Receiver<Vec<u64>> {
         self.ask_every_shard(ShardMsg::DelayOffsetsQuery)
+    }
+
+    fn consumer_channels(&self, group: &str) -> flume::Receiver<Vec<ConnHandle>> {
+        let (reply, answer) = flume::bounded(1);
+        if self.metadata.is_some() {
+            let _ = reply.send(self.live_consumers(group));
+        } else {
+            let msg = ShardMsg::ConsumerChannels(group.to_string(), reply);
+            self.send_control(METADATA_SHARD, msg);
+        }
+        answer
     }
 }
 
@@ -467,6 +486,9 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
         ShardMsg::ProducerChannels(group, reply) => {
             let _ = reply.send(shard.live_producers(&group));
         }
+        ShardMsg::ConsumerChannels(group, reply) => {
+            let _ = reply.send(shard.live_consumers(&group));
+        }
         ShardMsg::View(view) => shard.install_view(view),
         ShardMsg::DelayOffsetsQuery(reply) => {
             let schedule = shard.schedule.borrow();
@@ -618,6 +640,9 @@ async fn publish_engine_stats(shard: Rc<Shard>) {
         let shared = shard.counters.stats.shared();
         let busy_ns = u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX);
         shared.engine.busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
+        let queued = shard.open_connections.queued_bytes();
+        let gauge = &shared.engine.connection_queued_bytes;
+        gauge.store(queued, Ordering::Relaxed);
         let Some(store) = shard.store() else {
             return;
         };
@@ -757,6 +782,7 @@ async fn serve_connection(
         channel::new_connection(id, peer, conn_limits(&shard.config.limits));
     let engine = Arc::clone(shard.counters.stats.shared());
     engine.engine.connections.fetch_add(1, Ordering::Relaxed);
+    shard.open_connections.opened(&handle);
     let (reader, writer) = futures_lite::io::split(stream);
     let writer_task = glommio::spawn_local(conn::write_loop(writer, outbound));
     let sink = ShardRef(shard.clone());
@@ -769,6 +795,9 @@ async fn serve_connection(
             tracing::warn!(conn = id.0, %peer, "malformed frame, closing connection: {e}")
         }
     }
+    // Calls waiting for this client's answers fail now rather than at their timeouts.
+    handle.close_calls();
+    shard.open_connections.closed(id);
     shard.send_control(METADATA_SHARD, ShardMsg::ConnClosed(id));
     // The writer ends once every clone of the handle is gone; a peer that closed or sent
     // garbage gets nothing more, so stop it now (the socket closes with it).

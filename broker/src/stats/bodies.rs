@@ -110,25 +110,46 @@ pub async fn consume_stats(
     Ok(stats)
 }
 
-/// Moves `group`'s offsets of the given queues of `topic` to the first message stored at or
-/// after `timestamp_ms` (Java's INVOKE_BROKER_TO_RESET_OFFSET: only queues the group has an
-/// offset for, unless `force`). Returns the new offsets.
+/// Java's reset timestamp that means "the end of the queue".
+pub const RESET_TO_END: i64 = -1;
+
+/// Where INVOKE_BROKER_TO_RESET_OFFSET moves a group: to the first message stored at or after
+/// `timestamp_ms` ([`RESET_TO_END`]: the queue's end); without `force` an offset only moves
+/// back (Java's `Broker2Client.resetOffset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResetTarget {
+    pub timestamp_ms: i64,
+    pub force: bool,
+}
+
+/// Moves `group`'s offsets of the given queues of `topic` to `to` and returns the new offsets
+/// (every queue, whether or not the group had an offset there).
 pub async fn reset_offsets(
     store: &Store,
     offsets: &RefCell<ConsumerOffsets>,
     broker_name: &str,
     (topic, group): (&str, &str),
     queue_ids: &[i32],
-    timestamp_ms: i64,
+    to: ResetTarget,
 ) -> Result<ResetOffsetBody, StoreError> {
     let mut body = ResetOffsetBody::default();
     for &queue_id in queue_ids {
-        let target = store
-            .search_offset_by_time(topic, queue_id, timestamp_ms)
-            .await? as i64;
-        offsets.borrow_mut().commit(group, topic, queue_id, target);
+        let target = if to.timestamp_ms == RESET_TO_END {
+            store.max_offset(topic, queue_id)
+        } else {
+            store
+                .search_offset_by_time(topic, queue_id, to.timestamp_ms)
+                .await?
+        } as i64;
+        // Read after the store's await: no borrow of the offsets is held across it.
+        let committed = offsets.borrow().query(group, topic, queue_id);
+        let offset = match committed {
+            Some(current) if !to.force && target >= current => current,
+            _ => target,
+        };
+        offsets.borrow_mut().commit(group, topic, queue_id, offset);
         body.offset_table
-            .insert(queue(broker_name, topic, queue_id), target);
+            .insert(queue(broker_name, topic, queue_id), offset);
     }
     Ok(body)
 }
@@ -237,14 +258,24 @@ mod tests {
                 BTreeSet::from(["T".to_string()])
             );
 
-            let reset = reset_offsets(&store, &offsets, "b", ("T", "g"), &[0], 0)
-                .await
-                .unwrap();
+            let reset_to = |timestamp_ms, force| {
+                let to = ResetTarget {
+                    timestamp_ms,
+                    force,
+                };
+                reset_offsets(&store, &offsets, "b", ("T", "g"), &[0], to)
+            };
+            // Without force an offset only moves back: the end (5) leaves 2 where it is.
+            let kept = reset_to(RESET_TO_END, false).await.unwrap();
+            assert_eq!(kept.offset_table[&queue("b", "T", 0)], 2);
+            let reset = reset_to(0, false).await.unwrap();
             assert_eq!(reset.offset_table[&queue("b", "T", 0)], 0);
             assert_eq!(offsets.borrow().query("g", "T", 0), Some(0));
-            let future = reset_offsets(&store, &offsets, "b", ("T", "g"), &[0], i64::MAX).await;
-            assert_eq!(future.unwrap().offset_table[&queue("b", "T", 0)], 5);
+            let future = reset_to(i64::MAX, true).await.unwrap();
+            assert_eq!(future.offset_table[&queue("b", "T", 0)], 5);
             assert_eq!(all_offsets(&offsets.borrow()).offset_table["T@g"][&0], 5);
+            let end = reset_to(RESET_TO_END, true).await.unwrap();
+            assert_eq!(end.offset_table[&queue("b", "T", 0)], 5);
             store.close().await.unwrap();
         });
     }

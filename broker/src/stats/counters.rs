@@ -124,6 +124,26 @@ pub struct EngineStats {
     pub connections: AtomicI64,
     /// Time the shard spent running tasks rather than waiting for I/O, ns.
     pub busy_ns: AtomicU64,
+    /// Records pulls read from the in-memory tail cache.
+    pub tail_cache_hits: AtomicU64,
+    /// Records pulls read elsewhere (read-ahead extents or disk): the tail cache no longer
+    /// held them.
+    pub tail_cache_misses: AtomicU64,
+    /// Bytes of responses queued for this shard's connections' writers, not yet written (the
+    /// sum over its connections, refreshed with the lag table).
+    pub connection_queued_bytes: AtomicU64,
+}
+
+impl EngineStats {
+    /// One record read by a pull, from the tail cache (`hit`) or not.
+    pub fn on_tail_cache(&self, hit: bool) {
+        let counter = if hit {
+            &self.tail_cache_hits
+        } else {
+            &self.tail_cache_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for EngineStats {
@@ -134,6 +154,9 @@ impl Default for EngineStats {
             group_commit_bytes: AtomicHistogram::new(&SIZE_BUCKETS_BYTES),
             connections: AtomicI64::new(0),
             busy_ns: AtomicU64::new(0),
+            tail_cache_hits: AtomicU64::new(0),
+            tail_cache_misses: AtomicU64::new(0),
+            connection_queued_bytes: AtomicU64::new(0),
         }
     }
 }
@@ -323,6 +346,11 @@ impl ShardStatsHandle {
             add(&self.group(topic, group));
         }
     }
+
+    /// `messages` messages of `topic` were moved to `group`'s DLQ.
+    pub fn on_dlq(&self, topic: &str, group: &str, messages: u64) {
+        self.group(topic, group).dlq_nums.add(messages);
+    }
 }
 
 #[cfg(test)]
@@ -338,11 +366,15 @@ mod tests {
         }
         handle.on_put("T", 32, 320);
         handle.on_get("T", "g", 5, 50);
+        handle.on_dlq("T", "g", 1);
+        handle.on_dlq("T", "g", 1);
         let topics = shared.topics();
         assert_eq!(topics.len(), 1);
         assert_eq!(topics[0].1.put_nums.read(), (1032, 1001));
         assert_eq!(topics[0].1.put_size.read(), (10320, 1001));
         assert_eq!(shared.groups()[0].1.get_nums.read(), (5, 1));
+        assert_eq!(shared.groups().len(), 1);
+        assert_eq!(shared.groups()[0].1.dlq_nums.read(), (2, 2));
     }
 
     #[test]

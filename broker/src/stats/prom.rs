@@ -305,6 +305,24 @@ impl BrokerCollector {
             "ringmq_connections",
             "Open client connections per shard.",
             &gauges(|e| e.connections.load(Relaxed)),
+        )?;
+        gauge_family(
+            encoder,
+            "ringmq_connection_queued_bytes",
+            "Response bytes queued for the shard's connections and not yet written (every 5 s).",
+            &gauges(|e| i64::try_from(e.connection_queued_bytes.load(Relaxed)).unwrap_or(i64::MAX)),
+        )?;
+        counter_family(
+            encoder,
+            "ringmq_tail_cache_hits",
+            "Records pulls read from the tail cache (hit ratio = hits / (hits + misses)).",
+            &counters(|e| e.tail_cache_hits.load(Relaxed)),
+        )?;
+        counter_family(
+            encoder,
+            "ringmq_tail_cache_misses",
+            "Records pulls read from read-ahead extents or disk instead of the tail cache.",
+            &counters(|e| e.tail_cache_misses.load(Relaxed)),
         )
     }
 }
@@ -336,6 +354,14 @@ mod tests {
         stats.handle(1).on_get("TopicA", "g1", 3, 300);
         stats.handle(0).on_rpc(10, 0, 1_500);
         stats.shards()[0].engine.fdatasync_us.observe(120);
+        stats.handle(1).on_dlq("TopicA", "g1", 2);
+        let engine = &stats.shards()[1].engine;
+        for hit in [true, true, false] {
+            engine.on_tail_cache(hit);
+        }
+        engine
+            .connection_queued_bytes
+            .store(4_096, std::sync::atomic::Ordering::Relaxed);
         let text = render(&broker_registry(Arc::clone(&stats)));
         let labels = r#"cluster="DefaultCluster",node_type="broker",node_id="broker-a""#;
         assert!(text.contains(&format!(
@@ -356,6 +382,24 @@ mod tests {
         assert!(text.contains(&format!(
             r#"rocketmq_rpc_latency_bucket{{le="+Inf",{labels},request_code="10",response_code="0"}} 1"#
         )));
+        assert!(text.contains(&format!(
+            r#"rocketmq_send_to_dlq_messages_total{{{labels},topic="TopicA",consumer_group="g1"}} 2"#
+        )), "{text}");
+        assert!(text.contains(&format!(
+            r#"ringmq_tail_cache_hits_total{{{labels},shard="1"}} 2"#
+        )));
+        assert!(text.contains(&format!(
+            r#"ringmq_tail_cache_misses_total{{{labels},shard="1"}} 1"#
+        )));
+        assert!(text.contains(&format!(
+            r#"ringmq_tail_cache_hits_total{{{labels},shard="0"}} 0"#
+        )));
+        assert!(
+            text.contains(&format!(
+                r#"ringmq_connection_queued_bytes{{{labels},shard="1"}} 4096"#
+            )),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 }

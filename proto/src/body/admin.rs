@@ -150,18 +150,69 @@ pub struct BrokerStatsData {
     pub stats_minute: BrokerStatsItem,
 }
 
-/// GET_CONSUMER_RUNNING_INFO (307) body (`ConsumerRunningInfo`), as a client reports it. The
-/// per-queue process state varies by client and version, so it is kept as raw JSON values.
+/// One queue of a consumer in GET_CONSUMER_RUNNING_INFO (`ProcessQueueInfo`): its committed
+/// offset, what it holds in memory, its orderly lock, and when it last pulled and consumed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ProcessQueueInfo {
+    pub commit_offset: i64,
+    pub cached_msg_min_offset: i64,
+    pub cached_msg_max_offset: i64,
+    pub cached_msg_count: i32,
+    #[serde(rename = "cachedMsgSizeInMiB")]
+    pub cached_msg_size_in_mib: i32,
+    pub transaction_msg_min_offset: i64,
+    pub transaction_msg_max_offset: i64,
+    pub transaction_msg_count: i32,
+    pub locked: bool,
+    pub try_unlock_times: i64,
+    pub last_lock_timestamp: i64,
+    /// Java's spelling.
+    pub droped: bool,
+    pub last_pull_timestamp: i64,
+    pub last_consume_timestamp: i64,
+}
+
+/// One topic of a consumer in GET_CONSUMER_RUNNING_INFO (`ConsumeStatus`): pull and consume
+/// round-trip times (ms) and rates (per second).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsumeStatus {
+    #[serde(rename = "pullRT")]
+    pub pull_rt: f64,
+    #[serde(rename = "pullTPS")]
+    pub pull_tps: f64,
+    #[serde(rename = "consumeRT")]
+    pub consume_rt: f64,
+    #[serde(rename = "consumeOKTPS")]
+    pub consume_ok_tps: f64,
+    #[serde(rename = "consumeFailedTPS")]
+    pub consume_failed_tps: f64,
+    pub consume_failed_msgs: i64,
+}
+
+/// GET_CONSUMER_RUNNING_INFO (307) body (`ConsumerRunningInfo`), as a client reports it:
+/// its settings (`properties`, Java's `PROP_*` keys among them), subscriptions, queues and
+/// per-topic status.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ConsumerRunningInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jstack: Option<String>,
     #[serde(with = "mq_map")]
-    pub mq_table: BTreeMap<MessageQueue, serde_json::Value>,
+    pub mq_table: BTreeMap<MessageQueue, ProcessQueueInfo>,
     pub properties: BTreeMap<String, String>,
-    pub status_table: BTreeMap<String, serde_json::Value>,
+    pub status_table: BTreeMap<String, ConsumeStatus>,
     pub subscription_set: Vec<SubscriptionData>,
+}
+
+impl ConsumerRunningInfo {
+    pub const PROP_NAMESERVER_ADDR: &'static str = "PROP_NAMESERVER_ADDR";
+    pub const PROP_THREADPOOL_CORE_SIZE: &'static str = "PROP_THREADPOOL_CORE_SIZE";
+    pub const PROP_CONSUME_ORDERLY: &'static str = "PROP_CONSUMEORDERLY";
+    pub const PROP_CONSUME_TYPE: &'static str = "PROP_CONSUME_TYPE";
+    pub const PROP_CLIENT_VERSION: &'static str = "PROP_CLIENT_VERSION";
+    pub const PROP_CONSUMER_START_TIMESTAMP: &'static str = "PROP_CONSUMER_START_TIMESTAMP";
 }
 
 impl JsonBody for TopicStatsTable {}
@@ -223,6 +274,30 @@ mod tests {
         let java = br#"{"offsetTable":{"T@g":{0:5,1:7}}}"#;
         let wrapper = ConsumerOffsetSerializeWrapper::from_json(java).unwrap();
         assert_eq!(wrapper.offset_table["T@g"][&1], 7);
+    }
+
+    #[test]
+    fn java_consumer_running_info_decodes() {
+        // As a Java 5.x push consumer answers (fastjson: object keys, Properties as strings).
+        let java = br#"{"mqPopTable":{},"mqTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{"cachedMsgCount":0,"cachedMsgMaxOffset":0,"cachedMsgMinOffset":0,"cachedMsgSizeInMiB":0,"commitOffset":12,"droped":false,"lastConsumeTimestamp":1700000000001,"lastLockTimestamp":1700000000000,"lastPullTimestamp":1700000000002,"locked":false,"transactionMsgCount":0,"transactionMsgMaxOffset":0,"transactionMsgMinOffset":0,"tryUnlockTimes":0}},"properties":{"PROP_CONSUMEORDERLY":"false","consumerGroup":"g"},"statusTable":{"T":{"consumeFailedMsgs":2,"consumeFailedTPS":0.0,"consumeOKTPS":1.5,"consumeRT":3.0,"pullRT":4.0,"pullTPS":1.0}},"subscriptionSet":[{"classFilterMode":false,"codeSet":[],"expressionType":"TAG","subString":"*","subVersion":1,"tagsSet":[],"topic":"T"}],"userConsumerInfo":{}}"#;
+        let info = ConsumerRunningInfo::from_fastjson(java).unwrap();
+        assert_eq!(info.mq_table[&queue_of("T", 0)].commit_offset, 12);
+        assert_eq!(info.status_table["T"].consume_failed_msgs, 2);
+        assert_eq!(info.status_table["T"].consume_ok_tps, 1.5);
+        assert_eq!(
+            info.properties[ConsumerRunningInfo::PROP_CONSUME_ORDERLY],
+            "false"
+        );
+        let again = ConsumerRunningInfo::from_fastjson(&info.to_fastjson()).unwrap();
+        assert_eq!(again, info);
+    }
+
+    fn queue_of(topic: &str, id: i32) -> MessageQueue {
+        MessageQueue {
+            broker_name: "b".into(),
+            queue_id: id,
+            topic: topic.into(),
+        }
     }
 
     #[test]

@@ -25,9 +25,10 @@ mod tables;
 mod topic;
 
 pub use admin::{
-    AdminBody, BrokerStatsData, BrokerStatsItem, Connection, ConsumeStats, ConsumerConnection,
-    ConsumerOffsetSerializeWrapper, ConsumerRunningInfo, GroupList, OffsetWrapper,
-    ProducerConnection, ResetOffsetBody, TopicOffset, TopicStatsTable,
+    AdminBody, BrokerStatsData, BrokerStatsItem, Connection, ConsumeStats, ConsumeStatus,
+    ConsumerConnection, ConsumerOffsetSerializeWrapper, ConsumerRunningInfo, GroupList,
+    OffsetWrapper, ProcessQueueInfo, ProducerConnection, ResetOffsetBody, TopicOffset,
+    TopicStatsTable,
 };
 pub use group::{DelayOffsetBody, SubscriptionGroupConfig, SubscriptionGroupWrapper};
 pub use heartbeat::{

@@ -28,7 +28,7 @@ impl PushInner {
             }
             // The common case hands the listener the pulled messages themselves; only a batch
             // it rejects is copied, to be sent back (and perhaps consumed again here).
-            if self.listener.consume(queue, batch) == ConsumeStatus::Success {
+            if self.call_listener(queue, batch) == ConsumeStatus::Success {
                 continue;
             }
             if !self.is_clustering() {
@@ -47,7 +47,7 @@ impl PushInner {
                 if !self.running.get() {
                     return false;
                 }
-                if self.listener.consume(queue, &pending) == ConsumeStatus::Success {
+                if self.call_listener(queue, &pending) == ConsumeStatus::Success {
                     break;
                 }
                 pending = self.send_back(queue, pending).await;

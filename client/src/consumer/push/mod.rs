@@ -21,7 +21,7 @@
 //! Delivery: at least once. A queue's offset moves past a message only after the listener
 //! returned `Success` for it or it was handed back to the broker.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -31,8 +31,10 @@ use glommio::Task;
 use ringmq_proto::body::JsonBody;
 use ringmq_proto::code::{RequestCode, ResponseCode};
 
+mod activity;
 mod consume;
 mod orderly;
+mod server_requests;
 
 pub use orderly::{LOCK_RETRY_DELAY_MS, LOCK_TRUST_MS, REBALANCE_RETRY_DELAY_MS};
 
@@ -208,6 +210,8 @@ struct PushInner {
     locks: RefCell<BTreeMap<MessageQueue, orderly::QueueLock>>,
     /// Orderly: a delayed rebalance round is already scheduled.
     rebalance_pending: Cell<bool>,
+    /// Pull and consume counters for GET_CONSUMER_RUNNING_INFO.
+    activity: RefCell<activity::Activity>,
 }
 
 impl PushConsumer {
@@ -258,13 +262,19 @@ impl PushConsumer {
             );
         }
         let (doorbell_tx, doorbell_rx) = local_channel::new_bounded(1);
+        // The handler is built before the consumer it serves (the connections need it), so it
+        // reaches the consumer through this cell, set once the consumer exists.
+        let this: Rc<OnceCell<Weak<PushInner>>> = Rc::new(OnceCell::new());
+        let this_in_handler = this.clone();
         let handler: ServerRequestHandler = Rc::new(move |addr, request| {
             if request.code == RequestCode::NotifyConsumerIdsChanged.code() {
                 tracing::debug!(%addr, "consumer ids changed; rebalancing");
                 // Full means a rebalance is already pending.
                 let _ = doorbell_tx.try_send(());
+                return None;
             }
-            None
+            let inner = this_in_handler.get().and_then(Weak::upgrade)?;
+            server_requests::serve(&inner, request)
         });
         let core = ClientCore::new(config.client.clone(), Some(handler))?;
         let mut offsets = OffsetTable::default();
@@ -286,7 +296,9 @@ impl PushConsumer {
             background: RefCell::new(Vec::new()),
             locks: RefCell::new(BTreeMap::new()),
             rebalance_pending: Cell::new(false),
+            activity: RefCell::new(activity::Activity::new(now_ms())),
         });
+        let _ = this.set(Rc::downgrade(&inner));
         if let Err(e) = inner.check_sql_subscriptions().await {
             inner.core.pool.flush_and_close_all(0).await;
             return Err(e);
@@ -539,15 +551,32 @@ impl PushInner {
                 continue;
             }
             self.offsets.borrow_mut().reset(&queue, start);
-            let weak = Rc::downgrade(self);
-            let task = if self.config.consume_orderly {
-                glommio::spawn_local(orderly::orderly_loop(weak, queue.clone()))
-            } else {
-                glommio::spawn_local(pull_loop(weak, queue.clone()))
-            };
+            let task = self.spawn_queue_loop(queue.clone());
             tracing::debug!(%queue, start, "queue assigned");
             self.workers.borrow_mut().insert(queue, task);
         }
+    }
+
+    /// Starts the loop that consumes `queue` from its offset in the table.
+    fn spawn_queue_loop(self: &Rc<Self>, queue: MessageQueue) -> Task<()> {
+        let weak = Rc::downgrade(self);
+        if self.config.consume_orderly {
+            glommio::spawn_local(orderly::orderly_loop(weak, queue))
+        } else {
+            glommio::spawn_local(pull_loop(weak, queue))
+        }
+    }
+
+    /// The listener on `batch`, timed and counted for GET_CONSUMER_RUNNING_INFO.
+    fn call_listener(&self, queue: &MessageQueue, batch: &[MessageExt]) -> ConsumeStatus {
+        let started = now_ms();
+        let status = self.listener.consume(queue, batch);
+        let now = now_ms();
+        let ok = status == ConsumeStatus::Success;
+        let rt_ms = u64::try_from(now - started).unwrap_or(0);
+        let mut activity = self.activity.borrow_mut();
+        activity.on_consumed(queue, batch.len(), ok, rt_ms, now);
+        status
     }
 
     /// Stops consuming `queue` and hands it on: its loop is dropped between messages, its
@@ -664,11 +693,15 @@ impl PushInner {
             timeout_ms: self.config.pull_timeout_ms,
             subscription,
         };
+        let started = now_ms();
         let result = pull_once(&self.core, &addr, &spec).await;
         if let Ok(pulled) = &result {
             self.pull_from
                 .borrow_mut()
                 .insert(queue.clone(), pulled.suggest_which_broker_id);
+            let now = now_ms();
+            let rt_ms = u64::try_from(now - started).unwrap_or(0);
+            self.activity.borrow_mut().on_pull(queue, rt_ms, now);
         }
         result
     }

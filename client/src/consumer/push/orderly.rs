@@ -194,7 +194,7 @@ impl PushInner {
             if !self.running.get() || !self.holds_lock(queue) {
                 return false;
             }
-            if self.listener.consume(queue, chunk) == ConsumeStatus::Success {
+            if self.call_listener(queue, chunk) == ConsumeStatus::Success {
                 return true;
             }
             if !self.suspend_again(queue, chunk).await {
