@@ -623,6 +623,11 @@ impl KeyIndex {
             .map_err(|e| StoreError::io("stat", path, e))?;
         let mut n = (size.saturating_sub(base) / INDEX_ENTRY_BYTES as u64)
             .min(u64::from(self.layout.capacity)) as u32;
+        // Entries are in log order: a file whose first entry is at or past the cut (one made
+        // after the checkpoint, before a kill -9) is dropped whole, without scanning it.
+        if n > 0 && !self.first_entry_below(file, path, cut_phy).await? {
+            return Ok(0);
+        }
         let chunk_entries = (CUT_SCAN_CHUNK_BYTES / INDEX_ENTRY_BYTES) as u32;
         while n > 0 {
             let from = n.saturating_sub(chunk_entries);
@@ -647,6 +652,26 @@ impl KeyIndex {
             }
         }
         Ok(0)
+    }
+
+    /// Whether the file's first entry is a record below `cut_phy`.
+    async fn first_entry_below(
+        &self,
+        file: &File,
+        path: &Path,
+        cut_phy: u64,
+    ) -> Result<bool, StoreError> {
+        let bytes = file
+            .read_at(self.layout.entry_pos(0), INDEX_ENTRY_BYTES)
+            .await
+            .map_err(|e| StoreError::io("read", path, e))?;
+        self.bytes_read
+            .set(self.bytes_read.get() + bytes.len() as u64);
+        let Some(first) = bytes.get(..INDEX_ENTRY_BYTES) else {
+            return Ok(false);
+        };
+        let first = decode_entry(first);
+        Ok(first.ts != 0 && first.phy < cut_phy)
     }
 
     async fn read_header(
