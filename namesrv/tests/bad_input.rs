@@ -209,7 +209,7 @@ fn many_concurrent_connections_are_served() {
     let threads: Vec<_> = (0..32)
         .map(|_| {
             std::thread::spawn(move || {
-                let mut client = Client::connect(addr);
+                let mut client = Client::connect(&addr);
                 (0..25).all(|_| client.route("T1").0 == ResponseCode::Success)
             })
         })

@@ -21,12 +21,12 @@ fn started_as_the_readme_says_it_answers_routes() {
     let namesrv = Namesrv::start_with_args(&["-c", config.to_str().unwrap()]);
     assert_eq!(namesrv.addr.to_string(), format!("127.0.0.1:{port}"));
 
-    let mut broker = Client::connect(namesrv.addr);
+    let mut broker = Client::connect(&namesrv.addr);
     let mut spec = BrokerSpec::master("broker-a", "127.0.0.1:10911", &["TopicTest"]);
     spec.compressed = true;
     broker.register_broker(&spec);
 
-    let mut client = Client::connect(namesrv.addr);
+    let mut client = Client::connect(&namesrv.addr);
     let (code, route, _) = client.route("TopicTest");
     assert_eq!(code, ResponseCode::Success);
     let route = route.unwrap();

@@ -23,8 +23,8 @@ pub struct WireClient {
 
 impl WireClient {
     /// Connects with reads and writes bounded by [`WAIT_LIMIT`].
-    pub fn connect(addr: impl ToSocketAddrs + std::fmt::Debug) -> WireClient {
-        let stream = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect {addr:?}: {e}"));
+    pub fn connect<A: ToSocketAddrs + std::fmt::Debug + ?Sized>(addr: &A) -> WireClient {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr:?}: {e}"));
         stream
             .set_read_timeout(Some(WAIT_LIMIT))
             .expect("read timeout");

@@ -53,7 +53,7 @@ impl Namesrv {
     }
 
     pub fn connect(&self) -> Client {
-        Client::connect(self.addr)
+        Client::connect(&self.addr)
     }
 
     /// Whether the process is still running.
