@@ -20,10 +20,11 @@
 use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringmq_proto::message::record::{DecodedRecord, Record};
 
+use super::phases::PhaseTimes;
 use super::plan::{self, TimerStamps};
 use super::progress::{Progress, ProgressError, ProgressFile};
 use super::timers::{PendingTimer, Timers};
@@ -70,6 +71,7 @@ struct State {
     unpersisted: u64,
     dirty: bool,
     stats: ServiceStats,
+    phases: PhaseTimes,
 }
 
 impl State {
@@ -139,6 +141,11 @@ impl ScheduleService {
         self.state.borrow().levels.clone()
     }
 
+    /// Where the delivery task's time went (see [`super::phases`]).
+    pub fn phases(&self) -> PhaseTimes {
+        self.state.borrow().phases
+    }
+
     pub fn stats(&self) -> ServiceStats {
         let st = self.state.borrow();
         ServiceStats {
@@ -170,22 +177,31 @@ struct Due {
 impl Task {
     async fn run(mut self) {
         while !self.stop.get() {
+            let turn = Instant::now();
             if self.state.borrow().unpersisted >= UNPERSISTED_MAX {
                 // The duplicate bound holds only if nothing more is delivered until the
                 // progress file has caught up.
+                let waited = Instant::now();
                 self.maybe_persist(false).await;
+                self.state.borrow_mut().phases.progress_wait.add_since(waited);
                 if self.state.borrow().unpersisted >= UNPERSISTED_MAX {
                     glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
                     continue;
                 }
             }
-            if let Err(e) = self.ingest_timers().await {
+            let started = Instant::now();
+            let ingested = self.ingest_timers().await;
+            self.state.borrow_mut().phases.ingest.add_since(started);
+            if let Err(e) = ingested {
                 tracing::error!(error = %e, "schedule: reading the timer queue failed");
                 glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
                 continue;
             }
             let now = now_ms();
-            let (due, next_due) = match self.collect_due(now).await {
+            let started = Instant::now();
+            let collected = self.collect_due(now).await;
+            self.state.borrow_mut().phases.collect.add_since(started);
+            let (due, next_due) = match collected {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::error!(error = %e, "schedule: reading a level queue failed");
@@ -194,17 +210,23 @@ impl Task {
                 }
             };
             let full = due.len() >= DELIVER_BATCH_MAX;
-            if !due.is_empty() && !self.deliver(due).await {
+            let delivering = !due.is_empty();
+            if delivering && !self.deliver(due).await {
                 glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
                 continue;
             }
             self.maybe_persist(false).await;
+            if delivering {
+                self.state.borrow_mut().phases.end_turn(turn);
+            }
             if !full {
                 self.idle(next_due).await;
             }
         }
         self.maybe_persist(true).await;
         self.file.close().await;
+        let phases = self.state.borrow().phases;
+        tracing::info!("schedule: delivery task stopped; {}", phases.summary());
     }
 
     /// Sleeps until the next due time (at most [`IDLE_POLL_MS`]) or a new timer arrives.
@@ -325,6 +347,7 @@ impl Task {
 
     /// Delivers one batch; `false` if the append failed (progress unchanged, timers put back).
     async fn deliver(&mut self, due: Vec<Due>) -> bool {
+        let started = Instant::now();
         let mut held = Vec::with_capacity(due.len());
         for d in &due {
             // A read error counts as a missing record: it is logged and skipped, like Java's
@@ -338,6 +361,7 @@ impl Task {
                 }
             }
         }
+        self.state.borrow_mut().phases.read.add_since(started);
         let now = now_ms();
         let mut props: Vec<Vec<u8>> = Vec::with_capacity(due.len());
         let mut reals = Vec::with_capacity(due.len());
@@ -375,7 +399,10 @@ impl Task {
             });
         }
         if !records.is_empty() {
-            if let Err(e) = self.store.append(&records).await {
+            let started = Instant::now();
+            let appended = self.store.append(&records).await;
+            self.state.borrow_mut().phases.append.add_since(started);
+            if let Err(e) = appended {
                 tracing::error!(error = %e, "schedule: delivering {} held records failed", records.len());
                 self.put_back(&due);
                 return false;
@@ -424,7 +451,10 @@ impl Task {
             st.progress()
         };
         let unpersisted = self.state.borrow().unpersisted;
-        match self.file.write(&progress).await {
+        let started = Instant::now();
+        let written = self.file.write(&progress).await;
+        self.state.borrow_mut().phases.progress_write.add_since(started);
+        match written {
             Ok(()) => {
                 let mut st = self.state.borrow_mut();
                 st.unpersisted -= unpersisted;
