@@ -10,10 +10,14 @@
 //!   the delivered properties ([`plan::delivered_properties`]), one `Store::append` per batch of
 //!   at most [`DELIVER_BATCH_MAX`]; progress moves only after the append completed (the flush
 //!   mode's promise holds), so a crash can repeat a delivery but never lose one.
-//! * **Progress** is written by this same task ([`ProgressFile`]) at most every
-//!   [`PROGRESS_INTERVAL_MS`], and before a new batch whenever [`UNPERSISTED_MAX`] deliveries are
-//!   not yet in it. Duplicates after a crash are therefore at most
-//!   `UNPERSISTED_MAX + DELIVER_BATCH_MAX - 1` per shard ([`DUPLICATES_BOUND`]).
+//! * **Progress** is written by a task of its own ([`persist`]) at most every
+//!   [`PROGRESS_INTERVAL_MS`] while it changes, so delivery never waits for a page write and its
+//!   fdatasync (measured: they made turns hundreds of ms long on a busy disk). Delivery waits
+//!   only when [`UNPERSISTED_MAX`] deliveries are not yet in a written page, which is what
+//!   bounds duplicates after a crash: at most `UNPERSISTED_MAX + DELIVER_BATCH_MAX - 1` per
+//!   shard ([`DUPLICATES_BOUND`]). Timers taken for a delivery still in progress count as
+//!   pending in any page written meanwhile (`State::in_flight`), so a page never claims an
+//!   undelivered timer.
 //! * **Retention**: a level offset below its queue's min offset jumps to it; a held record the
 //!   log no longer has is counted in `dropped` and skipped.
 
@@ -27,6 +31,7 @@ use ringmq_proto::message::record::{DecodedRecord, Record};
 use super::phases::PhaseTimes;
 use super::plan::{self, TimerStamps};
 use super::progress::{Progress, ProgressError, ProgressFile};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use super::timers::{PendingTimer, Timers};
 use super::{ScheduleConfig, SCHEDULE_TOPIC, TIMER_TOPIC};
 use crate::store::{CqEntry, Store, StoreError};
@@ -72,16 +77,43 @@ struct State {
     dirty: bool,
     stats: ServiceStats,
     phases: PhaseTimes,
+    /// Timers taken from `timers` for the delivery append in progress. A page written while
+    /// it runs must still count them as pending.
+    in_flight: Option<InFlight>,
+    /// The delivery task has ended: the progress task writes its last page and ends too.
+    finished: bool,
+}
+
+/// The least key and queue offset of the timers of the delivery in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InFlight {
+    min_key: (i64, u64),
+    min_offset: u64,
 }
 
 impl State {
+    /// The page to write now. The first pending key and the scan start take the in-flight
+    /// timers into account: by the recovery rule (docs/storage-format.md §14) a timer with a
+    /// key at or above the first pending key, and an offset at or above the scan start, is
+    /// delivered again after a crash.
     fn progress(&self) -> Progress {
-        let next = self.timers.peek();
+        let heap_key = self.timers.peek().map(PendingTimer::key);
+        let flight_key = self.in_flight.map(|f| f.min_key);
+        let next_key = match (heap_key, flight_key) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let heap_offset = self.timers.lowest_offset_bound();
+        let flight_offset = self.in_flight.map(|f| f.min_offset);
+        let scan_start = match (heap_offset, flight_offset) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(self.ingested),
+        };
         Progress {
             level_offsets: self.levels.clone(),
             timer_ingested: self.ingested,
-            timer_scan_start: self.timers.lowest_offset_bound().unwrap_or(self.ingested),
-            timer_next_key: next.map_or((0, 0), PendingTimer::key),
+            timer_scan_start: scan_start,
+            timer_next_key: next_key.unwrap_or((0, 0)),
         }
     }
 }
@@ -98,8 +130,10 @@ struct Task {
     store: Rc<Store>,
     state: Rc<RefCell<State>>,
     stop: Rc<Cell<bool>>,
-    file: ProgressFile,
-    last_write_ms: i64,
+    /// Asks the progress task for a page now (too much unpersisted, or finished).
+    wake_persister: LocalSender<()>,
+    /// The progress task wrote a page.
+    page_written: LocalReceiver<()>,
 }
 
 impl ScheduleService {
@@ -121,15 +155,21 @@ impl ScheduleService {
         let state = Rc::new(RefCell::new(state));
         let stop = Rc::new(Cell::new(false));
         let (done_tx, done) = flume::bounded(1);
+        // Capacity 1: a wake-up or "written" signal is a flag, never a queue of them.
+        let (wake_persister, wake_rx) = local_channel::new_bounded(1);
+        let (written_tx, page_written) = local_channel::new_bounded(1);
         let task = Task {
             store,
             state: state.clone(),
             stop: stop.clone(),
-            file,
-            last_write_ms: 0,
+            wake_persister,
+            page_written,
         };
+        let persister = persist::Persister::new(state.clone(), file, wake_rx, written_tx);
+        glommio::spawn_local(task.run()).detach();
         glommio::spawn_local(async move {
-            task.run().await;
+            // Ends after the delivery task did, with the last page written.
+            persister.run().await;
             let _ = done_tx.send(());
         })
         .detach();
@@ -154,7 +194,8 @@ impl ScheduleService {
         }
     }
 
-    /// Stops the task: it finishes its batch, writes its progress and drops its store handle.
+    /// Stops the tasks: delivery finishes its batch and drops its store handle, then the last
+    /// progress page is written.
     pub async fn stop(&self) {
         self.stop.set(true);
         let _ = self.done.recv_async().await;
@@ -177,56 +218,70 @@ struct Due {
 impl Task {
     async fn run(mut self) {
         while !self.stop.get() {
-            let turn = Instant::now();
-            if self.state.borrow().unpersisted >= UNPERSISTED_MAX {
-                // The duplicate bound holds only if nothing more is delivered until the
-                // progress file has caught up.
-                let waited = Instant::now();
-                self.maybe_persist(false).await;
-                self.state.borrow_mut().phases.progress_wait.add_since(waited);
-                if self.state.borrow().unpersisted >= UNPERSISTED_MAX {
-                    glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
-                    continue;
-                }
-            }
-            let started = Instant::now();
-            let ingested = self.ingest_timers().await;
-            self.state.borrow_mut().phases.ingest.add_since(started);
-            if let Err(e) = ingested {
-                tracing::error!(error = %e, "schedule: reading the timer queue failed");
-                glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
+            if !self.room_to_deliver().await {
                 continue;
             }
-            let now = now_ms();
-            let started = Instant::now();
-            let collected = self.collect_due(now).await;
-            self.state.borrow_mut().phases.collect.add_since(started);
-            let (due, next_due) = match collected {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::error!(error = %e, "schedule: reading a level queue failed");
-                    glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
-                    continue;
-                }
+            let turn = Instant::now();
+            let Some((due, next_due)) = self.due_now().await else {
+                glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
+                continue;
             };
             let full = due.len() >= DELIVER_BATCH_MAX;
-            let delivering = !due.is_empty();
-            if delivering && !self.deliver(due).await {
-                glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
-                continue;
-            }
-            self.maybe_persist(false).await;
-            if delivering {
+            if !due.is_empty() {
+                if !self.deliver(due).await {
+                    glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
+                    continue;
+                }
                 self.state.borrow_mut().phases.end_turn(turn);
             }
             if !full {
                 self.idle(next_due).await;
             }
         }
-        self.maybe_persist(true).await;
-        self.file.close().await;
+        self.state.borrow_mut().finished = true;
+        let _ = self.wake_persister.try_send(());
         let phases = self.state.borrow().phases;
         tracing::info!("schedule: delivery task stopped; {}", phases.summary());
+    }
+
+    /// Whether a batch may be delivered now. The duplicate bound holds only if nothing more is
+    /// delivered while [`UNPERSISTED_MAX`] deliveries are not in a written page: then the
+    /// progress task is asked for a page at once and this waits for it (at most
+    /// [`RETRY_AFTER_ERROR_MS`], as the write may be failing).
+    async fn room_to_deliver(&self) -> bool {
+        if self.state.borrow().unpersisted < UNPERSISTED_MAX {
+            return true;
+        }
+        let waited = Instant::now();
+        let _ = self.wake_persister.try_send(());
+        futures_lite::future::or(
+            async {
+                let _ = self.page_written.recv().await;
+            },
+            glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)),
+        )
+        .await;
+        let mut st = self.state.borrow_mut();
+        st.phases.progress_wait.add_since(waited);
+        st.unpersisted < UNPERSISTED_MAX
+    }
+
+    /// Reads new timers, then up to [`DELIVER_BATCH_MAX`] due records and the earliest due time
+    /// of what is left; `None` after a read error (logged).
+    async fn due_now(&mut self) -> Option<(Vec<Due>, Option<i64>)> {
+        let started = Instant::now();
+        let ingested = self.ingest_timers().await;
+        self.state.borrow_mut().phases.ingest.add_since(started);
+        if let Err(e) = ingested {
+            tracing::error!(error = %e, "schedule: reading the timer queue failed");
+            return None;
+        }
+        let started = Instant::now();
+        let collected = self.collect_due(now_ms()).await;
+        self.state.borrow_mut().phases.collect.add_since(started);
+        collected
+            .map_err(|e| tracing::error!(error = %e, "schedule: reading a level queue failed"))
+            .ok()
     }
 
     /// Sleeps until the next due time (at most [`IDLE_POLL_MS`]) or a new timer arrives.
@@ -315,6 +370,12 @@ impl Task {
             let Some(t) = st.timers.pop_due(now) else {
                 break;
             };
+            // Popped in key order: the first is the least key; offsets need the minimum.
+            let flight = st.in_flight.get_or_insert(InFlight {
+                min_key: t.key(),
+                min_offset: t.queue_offset,
+            });
+            flight.min_offset = flight.min_offset.min(t.queue_offset);
             due.push(Due {
                 level: None,
                 queue_offset: t.queue_offset,
@@ -414,6 +475,7 @@ impl Task {
 
     fn put_back(&self, due: &[Due]) {
         let mut st = self.state.borrow_mut();
+        st.in_flight = None;
         for d in due.iter().filter(|d| d.level.is_none()) {
             st.timers.push(PendingTimer {
                 due_ms: d.due_ms,
@@ -426,6 +488,7 @@ impl Task {
 
     fn advance(&self, due: &[Due], delivered: u64, dropped: u64) {
         let mut st = self.state.borrow_mut();
+        st.in_flight = None;
         for d in due {
             if let Some(level) = d.level {
                 st.levels[level] = st.levels[level].max(d.queue_offset + 1);
@@ -435,35 +498,6 @@ impl Task {
         st.stats.dropped += dropped;
         st.unpersisted += due.len() as u64;
         st.dirty = true;
-    }
-
-    /// Writes the progress when it changed and the interval passed, when too many deliveries
-    /// are unpersisted, or (`force`) at stop.
-    async fn maybe_persist(&mut self, force: bool) {
-        let now = now_ms();
-        let progress = {
-            let st = self.state.borrow();
-            let due = st.unpersisted >= UNPERSISTED_MAX
-                || now - self.last_write_ms >= PROGRESS_INTERVAL_MS as i64;
-            if !st.dirty || !(due || force) {
-                return;
-            }
-            st.progress()
-        };
-        let unpersisted = self.state.borrow().unpersisted;
-        let started = Instant::now();
-        let written = self.file.write(&progress).await;
-        self.state.borrow_mut().phases.progress_write.add_since(started);
-        match written {
-            Ok(()) => {
-                let mut st = self.state.borrow_mut();
-                st.unpersisted -= unpersisted;
-                st.dirty = st.unpersisted > 0 || st.progress() != progress;
-                st.stats.progress_writes += 1;
-                self.last_write_ms = now;
-            }
-            Err(e) => tracing::error!(error = %e, "schedule: writing progress failed"),
-        }
     }
 }
 
@@ -476,5 +510,6 @@ fn due_of(level: Option<usize>, queue_offset: u64, e: &CqEntry) -> Due {
     }
 }
 
+mod persist;
 #[cfg(test)]
 mod tests;
