@@ -315,10 +315,12 @@ fn a_page_written_during_a_delivery_keeps_its_timers_pending() {
     };
     st.timers.push(timer(500, 9_000));
     // Two timers taken for an append that has not returned: (100, 12_000) and (300, 5).
-    st.in_flight = Some(InFlight {
+    st.in_flight.push_back(Some(InFlight {
         min_key: (100, 12_000),
         min_offset: 5,
-    });
+    }));
+    // A second batch in flight with no timers changes nothing.
+    st.in_flight.push_back(None);
     let p = st.progress();
     assert_eq!(p.timer_next_key, (100, 12_000));
     assert!(p.timer_scan_start <= 5, "{}", p.timer_scan_start);
@@ -329,7 +331,7 @@ fn a_page_written_during_a_delivery_keeps_its_timers_pending() {
         assert!(pending, "({due}, {offset}) would be lost");
     }
     // Once the append returned, the page moves on to the heap's first timer.
-    st.in_flight = None;
+    st.in_flight.clear();
     let p = st.progress();
     assert_eq!(p.timer_next_key, (500, 9_000));
     assert_eq!(p.timer_scan_start, 8_192);
