@@ -18,7 +18,7 @@ pub mod progress;
 pub mod service;
 pub mod timers;
 
-pub use plan::{hold, plan, Held, Placement, PlanError};
+pub use plan::{hold, hold_batch, plan, Held, Placement, PlanError};
 pub use service::{ScheduleService, ServiceStats};
 
 /// Java's `TopicValidator.RMQ_SYS_SCHEDULE_TOPIC`: delay-level messages, queue = level - 1.
