@@ -212,27 +212,32 @@ pub fn replication_code(r: Replication) -> ringmq_proto::code::ResponseCode {
     }
 }
 
-/// Java's `whichBrokerWhenConsumeSlowly` default: the first slave.
-pub const WHICH_BROKER_WHEN_CONSUME_SLOWLY: i64 = 1;
-
-/// `suggestWhichBrokerId` for a pull answered by a master (Java's `PullMessageProcessor` with
-/// `slaveReadEnable`): the slave when the consumer reads further behind the log end than
-/// `accessMessageInMemoryMaxRatio` % of RAM (its reads would leave memory), else the master.
+/// `suggestWhichBrokerId` for a pull answered by a master (Java's `PullMessageProcessor`): with
+/// `slaveReadEnable`, the group's `whichBrokerWhenConsumeSlowly` when the consumer reads further
+/// behind the log end than `accessMessageInMemoryMaxRatio` % of RAM (its reads would leave
+/// memory), else the group's `brokerId`; without it, the master (0).
+/// `group` is (`brokerId`, `whichBrokerWhenConsumeSlowly`).
 pub fn suggest_which_broker_id(
     slave_read_enable: bool,
     ratio_percent: u32,
     memory_bytes: u64,
-    log_end: u64,
-    pulled_offset: u64,
+    (log_end, pulled_offset): (u64, u64),
+    (broker_id, when_slow): (i64, i64),
 ) -> i64 {
+    if !slave_read_enable {
+        return MASTER_ID;
+    }
     let behind = log_end.saturating_sub(pulled_offset);
     let in_memory = memory_bytes / 100 * u64::from(ratio_percent);
-    if slave_read_enable && behind > in_memory {
-        WHICH_BROKER_WHEN_CONSUME_SLOWLY
+    if behind > in_memory {
+        when_slow
     } else {
-        0
+        broker_id
     }
 }
+
+/// Java's `MixAll.MASTER_ID`.
+pub const MASTER_ID: i64 = 0;
 
 /// Physical memory of this host (from `/proc/meminfo`, read once).
 pub fn total_memory_bytes() -> u64 {
@@ -256,13 +261,16 @@ mod tests {
     #[test]
     fn a_lagging_consumer_is_sent_to_the_slave_only_with_slave_read_enable() {
         let gib = 1u64 << 30;
+        let suggest = |enable, log_end, group| {
+            suggest_which_broker_id(enable, 40, 10 * gib, (log_end, gib), group)
+        };
         // 40 % of 10 GiB = 4 GiB: 5 GiB behind is slow.
-        assert_eq!(suggest_which_broker_id(true, 40, 10 * gib, 6 * gib, gib), 1);
-        assert_eq!(suggest_which_broker_id(true, 40, 10 * gib, 2 * gib, gib), 0);
-        assert_eq!(
-            suggest_which_broker_id(false, 40, 10 * gib, 6 * gib, gib),
-            0
-        );
+        assert_eq!(suggest(true, 6 * gib, (0, 1)), 1);
+        assert_eq!(suggest(true, 2 * gib, (0, 1)), 0);
+        // The group's own brokerId / whichBrokerWhenConsumeSlowly are what is suggested.
+        assert_eq!(suggest(true, 6 * gib, (0, 2)), 2);
+        assert_eq!(suggest(true, 2 * gib, (1, 2)), 1);
+        assert_eq!(suggest(false, 6 * gib, (1, 2)), MASTER_ID);
         assert!(total_memory_bytes() > 0);
     }
 

@@ -5,9 +5,9 @@
 //! closes) and at most `CHANNEL_EXPIRED_TIMEOUT_MS` without a heartbeat. Generic over the channel
 //! type so the rules are tested without sockets.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use ringmq_proto::body::{ConsumerData, SubscriptionData};
+use ringmq_proto::body::{ConsumerData, MessageModel, SubscriptionData};
 
 use crate::channel::ConnId;
 
@@ -203,6 +203,16 @@ impl<C: Clone> ClientManager<C> {
         self.consumer_groups
             .iter()
             .map(|(name, g)| (name.clone(), g.subscriptions.clone()))
+            .collect()
+    }
+
+    /// Groups whose consumers reported `messageModel` BROADCASTING (Java's
+    /// `ConsumerGroupInfo.getMessageModel`, the latest heartbeat's).
+    pub fn broadcasting_groups(&self) -> BTreeSet<String> {
+        self.consumer_groups
+            .iter()
+            .filter(|(_, g)| g.consumer_data.message_model == MessageModel::Broadcasting)
+            .map(|(name, _)| name.clone())
             .collect()
     }
 

@@ -15,7 +15,7 @@ pub mod offsets;
 pub mod registrar;
 pub mod topics;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use ringmq_proto::body::{
@@ -37,6 +37,9 @@ pub struct BrokerView {
     pub subscriptions: HashMap<String, BTreeMap<String, SubscriptionData>>,
     /// Subscription groups (`retryMaxTimes`, `consumeEnable`, ...), by name.
     pub groups: BTreeMap<String, SubscriptionGroupConfig>,
+    /// Consumer groups whose clients heartbeat with `messageModel` BROADCASTING (a pull of such
+    /// a group is refused when its subscription group has `consumeBroadcastEnable=false`).
+    pub broadcasting: BTreeSet<String>,
 }
 
 impl BrokerView {
@@ -96,6 +99,7 @@ impl Metadata {
             broker_permission: self.broker_permission,
             subscriptions: self.clients.subscription_table(),
             groups: self.groups.snapshot(),
+            broadcasting: self.clients.broadcasting_groups(),
         })
     }
 

@@ -202,16 +202,18 @@ impl TopicTable {
         Ok(Some(created))
     }
 
-    /// `%RETRY%<group>` / `%DLQ%<group>`: one queue, read + write (reference §2.6, §2.7).
+    /// `%RETRY%<group>` (the group's `retryQueueNums` queues) / `%DLQ%<group>` (one queue),
+    /// read + write (reference §2.6, §2.7; Java's `createTopicInSendMessageBackMethod`).
     /// Returns the config and whether it was created now.
     pub fn ensure_group_topic(
         &mut self,
         topic: &str,
+        queues: i32,
     ) -> Result<(TopicConfig, bool), TopicTableError> {
         if let Some(existing) = self.table.get(topic) {
             return Ok((existing.clone(), false));
         }
-        let created = TopicConfig::new(topic, 1);
+        let created = TopicConfig::new(topic, queues);
         self.put(created.clone())?;
         Ok((created, true))
     }
@@ -358,7 +360,7 @@ mod tests {
             topics
                 .create_on_send("Kept", AUTO_CREATE_TOPIC_KEY, 2)
                 .unwrap();
-            topics.ensure_group_topic(&retry_topic("g1")).unwrap();
+            topics.ensure_group_topic(&retry_topic("g1"), 1).unwrap();
             topics
                 .create_on_send("Gone", AUTO_CREATE_TOPIC_KEY, 2)
                 .unwrap();

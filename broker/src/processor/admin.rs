@@ -222,8 +222,10 @@ pub fn create_topic_on_send(
         return (Ok(Some(existing.clone())), Announce::default());
     }
     let result = if request.group_topic {
+        // One queue, as Java's `msgCheck` creates a missing `%RETRY%` topic (a heartbeat
+        // creates it first, with the group's `retryQueueNums`); a DLQ has one queue too.
         meta.topics
-            .ensure_group_topic(&request.topic)
+            .ensure_group_topic(&request.topic, 1)
             .map(|(config, _)| Some(config))
     } else {
         meta.topics

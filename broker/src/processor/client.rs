@@ -48,17 +48,7 @@ pub fn heartbeat(
         .iter()
         .filter(|c| !c.group_name.is_empty())
     {
-        let retry = retry_topic(&consumer.group_name);
-        match meta.topics.ensure_group_topic(&retry) {
-            Ok((_, created)) => announce.reregister |= created,
-            Err(e) => tracing::error!("cannot create the retry topic {retry}: {e}"),
-        }
-        // Java's `findSubscriptionGroupConfig`: a heartbeat creates the group when
-        // `autoCreateSubscriptionGroup` is on.
-        match meta.groups.find_or_create(&consumer.group_name) {
-            Ok((_, created)) => groups_created |= created,
-            Err(e) => tracing::error!("cannot create group {}: {e}", consumer.group_name),
-        }
+        groups_created |= ensure_group(meta, &consumer.group_name, &mut announce);
         let outcome = meta
             .clients
             .register_consumer(consumer, conn.id, client.clone());
@@ -82,6 +72,28 @@ pub fn heartbeat(
     ext.insert("IS_SUPPORT_HEART_BEAT_V2", "false");
     ext.insert("IS_SUB_CHANGE", subscriptions_changed.to_string());
     (Outcome::Respond(response), announce)
+}
+
+/// Java's `findSubscriptionGroupConfig` on heartbeat: the group is created when
+/// `autoCreateSubscriptionGroup` is on, and its retry topic is made to exist with the group's
+/// `retryQueueNums` queues (not for an unknown group, as in Java). Returns whether the group
+/// was created now.
+fn ensure_group(meta: &mut Metadata, group: &str, announce: &mut Announce) -> bool {
+    let (retry_queues, created) = match meta.groups.find_or_create(group) {
+        Ok((config, created)) => (config.map(|g| g.retry_queue_nums), created),
+        Err(e) => {
+            tracing::error!("cannot create group {group}: {e}");
+            (None, false)
+        }
+    };
+    if let Some(queues) = retry_queues {
+        let retry = retry_topic(group);
+        match meta.topics.ensure_group_topic(&retry, queues) {
+            Ok((_, created)) => announce.reregister |= created,
+            Err(e) => tracing::error!("cannot create the retry topic {retry}: {e}"),
+        }
+    }
+    created
 }
 
 pub fn unregister_client(

@@ -39,6 +39,14 @@ use crate::metadata::CreateTopicReply;
 pub use crate::metadata::CreateTopicRequest;
 use crate::store::QueryResult;
 
+/// Java's `FAQUrl.SUBSCRIPTION_GROUP_NOT_EXIST`.
+pub const FAQ_SUBSCRIPTION_GROUP_NOT_EXIST: &str = "http://rocketmq.apache.org/docs/faq/";
+
+/// Java's `FAQUrl.suggestTodo`: the pointer Java appends to some remarks.
+pub fn faq_suggest(url: &str) -> String {
+    format!("\nSee {url} for further details.")
+}
+
 /// What a handler decided.
 pub enum Outcome {
     /// Answer with this (dropped if the request was oneway).

@@ -33,6 +33,7 @@ use super::runtime_info::RequestCounters;
 use super::{bad_header, respond_error, Outcome};
 use crate::config::BrokerConfig;
 use crate::filter::{self, FilterCache, SqlFilter};
+use crate::ha::service::MASTER_ID;
 use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::BrokerView;
 use crate::stop::StopSignal;
@@ -42,6 +43,10 @@ use crate::store::{GetRequest, GetResult, GetStatus, RecordFilter, Store};
 pub const PULL_MAX_MESSAGES: u32 = 32;
 /// Most bytes one pull returns (RocketMQ's `maxTransferBytesOnMessageInMemory`).
 pub const PULL_MAX_BYTES: u32 = 256 * 1024;
+/// Java's `SubscriptionGroupConfig` default `whichBrokerWhenConsumeSlowly`: the first slave.
+const WHICH_BROKER_WHEN_CONSUME_SLOWLY: i64 = 1;
+/// Java's `MixAll.isSysConsumerGroup` prefix: such groups always exist.
+const SYS_CONSUMER_GROUP_PREFIX: &str = "CID_RMQ_SYS_";
 /// Longest a pull may stay parked, whatever the client asks (Java clients ask 15 s, Go 20 s).
 const SUSPEND_MAX: Duration = Duration::from_secs(60);
 
@@ -143,7 +148,7 @@ pub async fn pull_message(ctx: &PullContext<'_>, request: &RemotingCommand) -> O
         && suspend_ms > 0
         && !ctx.stopping;
     if !should_park {
-        let suggest = suggest_broker(ctx.config, ctx.store, &result);
+        let suggest = suggest_broker(ctx, &header.consumer_group, &result);
         return Outcome::Respond(response(ctx.counters, request, &header, (result, suggest)));
     }
     let timeout = if ctx.config.long_polling_enable {
@@ -222,6 +227,7 @@ fn check_pull(
         );
         return Err(respond_error(request, ResponseCode::NoPermission, remark));
     }
+    check_group(ctx, request, &header.consumer_group)?;
     let Some(topic) = view.topics.get(&header.topic) else {
         let remark = format!("topic[{}] not exist, apply first please!", header.topic);
         return Err(respond_error(request, ResponseCode::TopicNotExist, remark));
@@ -256,6 +262,17 @@ fn check_pull(
         };
         return filter_for(ctx, request, header, &carried);
     }
+    registered_filter(ctx, request, header)
+}
+
+/// The filter of the subscription the group registered by heartbeat (a pull without the
+/// SUBSCRIPTION flag), after Java's group-info and broadcast checks.
+fn registered_filter(
+    ctx: &PullContext<'_>,
+    request: &RemotingCommand,
+    header: &PullMessageRequestHeader,
+) -> Result<Filter, Outcome> {
+    let view = ctx.view;
     let Some(group) = view.subscriptions.get(&header.consumer_group) else {
         let remark = format!(
             "the consumer's group info not exist, group: {}",
@@ -267,6 +284,17 @@ fn check_pull(
             remark,
         ));
     };
+    let broadcast_refused = view
+        .groups
+        .get(&header.consumer_group)
+        .is_some_and(|g| !g.consume_broadcast_enable);
+    if broadcast_refused && view.broadcasting.contains(&header.consumer_group) {
+        let remark = format!(
+            "the consumer group[{}] can not consume by broadcast way",
+            header.consumer_group
+        );
+        return Err(respond_error(request, ResponseCode::NoPermission, remark));
+    }
     let Some(subscription) = group.get(&header.topic) else {
         let remark = format!(
             "the consumer's subscription not exist, group: {}, topic: {}",
@@ -299,6 +327,38 @@ fn check_pull(
         ),
     };
     filter_for(ctx, request, header, &registered)
+}
+
+/// Java's subscription-group checks of a pull: the group exists (or would be auto-created, or
+/// is a system group) and has `consumeEnable`.
+fn check_group(
+    ctx: &PullContext<'_>,
+    request: &RemotingCommand,
+    group: &str,
+) -> Result<(), Outcome> {
+    match ctx.view.groups.get(group) {
+        Some(config) if !config.consume_enable => {
+            let remark = format!("subscription group no permission, {group}");
+            Err(respond_error(request, ResponseCode::NoPermission, remark))
+        }
+        Some(_) => Ok(()),
+        None if ctx.config.auto_create_subscription_group
+            || group.starts_with(SYS_CONSUMER_GROUP_PREFIX) =>
+        {
+            Ok(())
+        }
+        None => {
+            let remark = format!(
+                "subscription group [{group}] does not exist, {}",
+                crate::processor::faq_suggest(crate::processor::FAQ_SUBSCRIPTION_GROUP_NOT_EXIST)
+            );
+            Err(respond_error(
+                request,
+                ResponseCode::SubscriptionGroupNotExist,
+                remark,
+            ))
+        }
+    }
 }
 
 /// A subscription as a pull sees it (carried by the pull, or registered by heartbeat), with the
@@ -377,22 +437,30 @@ fn outcome_for_error(request: &RemotingCommand, e: String) -> Outcome {
 /// The response for a store result (table in reference §2.4), with all four offsets fields on
 /// every outcome and the status name as remark.
 /// `suggestWhichBrokerId`: a master with `slaveReadEnable` sends a consumer reading far behind
-/// the log end to its slave (the first record's PHYSICALOFFSET says where this pull reads).
-/// A parked pull is answered with 0: it waited at the tail.
-fn suggest_broker(config: &BrokerConfig, store: &Store, result: &GetResult) -> i64 {
+/// the log end to its group's `whichBrokerWhenConsumeSlowly`, others to its group's `brokerId`
+/// (the first record's PHYSICALOFFSET says where this pull reads). A parked pull is answered
+/// with 0: it waited at the tail.
+fn suggest_broker(ctx: &PullContext<'_>, group: &str, result: &GetResult) -> i64 {
     const PHYSICAL_OFFSET_AT: usize = 28;
-    if !config.slave_read_enable || config.is_slave() || result.body.len() < PHYSICAL_OFFSET_AT + 8
-    {
+    let config = ctx.config;
+    if config.is_slave() || result.body.len() < PHYSICAL_OFFSET_AT + 8 {
         return 0;
     }
     let field = &result.body[PHYSICAL_OFFSET_AT..PHYSICAL_OFFSET_AT + 8];
     let pulled = u64::from_be_bytes(field.try_into().expect("8 bytes"));
+    let ids = ctx
+        .view
+        .groups
+        .get(group)
+        .map_or((MASTER_ID, WHICH_BROKER_WHEN_CONSUME_SLOWLY), |g| {
+            (g.broker_id, g.which_broker_when_consume_slowly)
+        });
     crate::ha::service::suggest_which_broker_id(
-        true,
+        config.slave_read_enable,
         config.access_message_in_memory_max_ratio_percent,
         crate::ha::service::total_memory_bytes(),
-        store.log_offsets().written,
-        pulled,
+        (ctx.store.log_offsets().written, pulled),
+        ids,
     )
 }
 
@@ -478,6 +546,89 @@ mod tests {
             filters: &fx.filters,
             stopping: false,
         }
+    }
+
+    #[test]
+    fn subscription_group_settings_are_enforced_as_java_does() {
+        use ringmq_proto::body::SubscriptionGroupConfig;
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            fx.put("T", 0, b"one", "").await;
+            let flags = PULL_FLAG_SUBSCRIPTION;
+            let mut view = (*fx.view()).clone();
+            let pull = |view: BrokerView| {
+                let fx = &fx;
+                async move {
+                    let ctx = context(fx, &view);
+                    let request = pull_request("T", 0, flags);
+                    responded(pull_message(&ctx, &request).await)
+                }
+            };
+            // consumeEnable=false: NO_PERMISSION, Java's remark.
+            let mut group = SubscriptionGroupConfig::new("g");
+            group.consume_enable = false;
+            view.groups.insert("g".into(), group.clone());
+            let response = pull(view.clone()).await;
+            assert_eq!(response.code, ResponseCode::NoPermission.code());
+            assert_eq!(
+                response.remark.as_deref(),
+                Some("subscription group no permission, g")
+            );
+            // brokerId / whichBrokerWhenConsumeSlowly: suggested only with slaveReadEnable.
+            group.consume_enable = true;
+            group.broker_id = 3;
+            view.groups.insert("g".into(), group);
+            let response = pull(view.clone()).await;
+            assert_eq!(response.code, ResponseCode::Success.code());
+            assert_eq!(response.ext_fields.get("suggestWhichBrokerId"), Some("0"));
+            // An unknown group without auto-creation: SUBSCRIPTION_GROUP_NOT_EXIST.
+            view.groups.remove("g");
+            let mut strict = fx.config.clone();
+            strict.auto_create_subscription_group = false;
+            let ctx = PullContext {
+                config: &strict,
+                ..context(&fx, &view)
+            };
+            let response = responded(pull_message(&ctx, &pull_request("T", 0, flags)).await);
+            assert_eq!(
+                response.code,
+                ResponseCode::SubscriptionGroupNotExist.code()
+            );
+            assert!(response
+                .remark
+                .unwrap()
+                .starts_with("subscription group [g] does not exist"));
+        });
+    }
+
+    #[test]
+    fn a_broadcasting_group_without_consume_broadcast_enable_is_refused() {
+        use ringmq_proto::body::{SubscriptionData, SubscriptionGroupConfig};
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let mut view = (*fx.view()).clone();
+            let mut group = SubscriptionGroupConfig::new("g");
+            group.consume_broadcast_enable = false;
+            view.groups.insert("g".into(), group);
+            let subscription = SubscriptionData {
+                topic: "T".into(),
+                sub_string: "*".into(),
+                ..SubscriptionData::default()
+            };
+            view.subscriptions
+                .insert("g".into(), [("T".to_string(), subscription)].into());
+            let ctx = context(&fx, &view);
+            let clustering = responded(pull_message(&ctx, &pull_request("T", 0, 0)).await);
+            assert_ne!(clustering.code, ResponseCode::NoPermission.code());
+            view.broadcasting.insert("g".into());
+            let ctx = context(&fx, &view);
+            let response = responded(pull_message(&ctx, &pull_request("T", 0, 0)).await);
+            assert_eq!(response.code, ResponseCode::NoPermission.code());
+            assert_eq!(
+                response.remark.as_deref(),
+                Some("the consumer group[g] can not consume by broadcast way")
+            );
+        });
     }
 
     #[test]

@@ -140,7 +140,7 @@ pub async fn send_message(
     if let Err(refusal) = check_message(ctx.config, peer, request, &header, &topic_config) {
         return refusal;
     }
-    if let Some(outcome) = redirect_to_dlq(request, &header) {
+    if let Some(outcome) = redirect_to_dlq(ctx, request, &header) {
         return outcome;
     }
     store_and_respond(ctx, peer, request, &header, &topic_config).await
@@ -230,22 +230,32 @@ fn is_transactional(header: &SendMessageRequestHeader) -> bool {
     tran_msg || sysflag::transaction_type(header.sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE
 }
 
-/// §2.3 step 5: a send to `%RETRY%<group>` past its maximum reconsume count goes to
-/// `%DLQ%<group>` queue 0 instead, with `DELAY=-1`. The request is rewritten and routed again
-/// (the DLQ queue may live on another shard); `None` when no redirect applies.
+/// §2.3 step 5: a send to `%RETRY%<group>` past its maximum reconsume count (the request's,
+/// else the group's `retryMaxTimes`) goes to `%DLQ%<group>` queue 0 instead, with `DELAY=-1`.
+/// The request is rewritten and routed again (the DLQ queue may live on another shard); `None`
+/// when no redirect applies. An unknown group is SUBSCRIPTION_GROUP_NOT_EXIST unless groups
+/// are auto-created (Java's `handleRetryAndDLQ`).
 fn redirect_to_dlq(
+    ctx: &SendContext<'_>,
     request: &RemotingCommand,
     header: &SendMessageRequestHeader,
 ) -> Option<Outcome> {
     let group = header.topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX)?;
-    let max = match header.max_reconsume_times {
-        Some(max) if request.version >= VERSION_WITH_MAX_RECONSUME_TIMES => max,
-        _ => DEFAULT_MAX_RECONSUME_TIMES,
+    let group_max = match ctx.view.groups.get(group) {
+        Some(config) => config.retry_max_times,
+        None if ctx.config.auto_create_subscription_group => DEFAULT_MAX_RECONSUME_TIMES,
+        None => {
+            let remark = format!(
+                "subscription group not exist, {group}{}",
+                super::faq_suggest(super::FAQ_SUBSCRIPTION_GROUP_NOT_EXIST)
+            );
+            let code = ResponseCode::SubscriptionGroupNotExist;
+            return Some(respond_error(request, code, remark));
+        }
     };
-    let max = if max < 0 {
-        DEFAULT_MAX_RECONSUME_TIMES
-    } else {
-        max
+    let max = match header.max_reconsume_times {
+        Some(max) if request.version >= VERSION_WITH_MAX_RECONSUME_TIMES && max >= 0 => max,
+        _ => group_max,
     };
     if header.reconsume_times.unwrap_or(0) <= max {
         return None;
@@ -398,18 +408,18 @@ fn stored_items<'a>(
     Ok(items)
 }
 
-async fn store_and_respond(
+/// What every record of a send shares: the header's fields, the hosts, the sysflag.
+fn record_template<'a>(
     ctx: &SendContext<'_>,
     peer: SocketAddr,
-    request: &RemotingCommand,
-    header: &SendMessageRequestHeader,
+    header: &'a SendMessageRequestHeader,
     topic_config: &TopicConfig,
-) -> Outcome {
+) -> Record<'a> {
     let mut sys_flag = header.sys_flag & !sysflag::TRANSACTION_MASK;
     if topic_config.topic_filter_type == TopicFilterType::MultiTag {
         sys_flag |= sysflag::MULTI_TAGS;
     }
-    let template = Record {
+    Record {
         queue_id: header.queue_id,
         flag: header.flag,
         queue_offset: 0,
@@ -424,7 +434,49 @@ async fn store_and_respond(
         body: &[],
         topic: header.topic.as_bytes(),
         properties: &[],
-    };
+    }
+}
+
+/// The records to append: the items as they are, or (a delay level or timer) each held in its
+/// system topic (`crate::schedule`).
+fn records_of<'a>(
+    template: &Record<'a>,
+    items: &'a [StoredItem<'a>],
+    held: Option<&'a [schedule::Held]>,
+) -> Vec<Record<'a>> {
+    match held {
+        Some(held) => items
+            .iter()
+            .zip(held)
+            .map(|(item, h)| Record {
+                flag: item.flag,
+                body: item.body,
+                properties: &h.properties,
+                topic: h.topic.as_bytes(),
+                queue_id: h.queue_id,
+                ..*template
+            })
+            .collect(),
+        None => items
+            .iter()
+            .map(|item| Record {
+                flag: item.flag,
+                body: item.body,
+                properties: &item.properties,
+                ..*template
+            })
+            .collect(),
+    }
+}
+
+async fn store_and_respond(
+    ctx: &SendContext<'_>,
+    peer: SocketAddr,
+    request: &RemotingCommand,
+    header: &SendMessageRequestHeader,
+    topic_config: &TopicConfig,
+) -> Outcome {
+    let template = record_template(ctx, peer, header, topic_config);
     let items = match stored_items(ctx, request, header) {
         Ok(items) => items,
         Err(refusal) => return refusal,
@@ -433,7 +485,7 @@ async fn store_and_respond(
         Ok(held) => held,
         Err(refusal) => return refusal,
     };
-    let records = records_to_store(template, &items, held.as_ref());
+    let records = records_of(&template, &items, held.as_deref());
     // A half message (reference §6) goes to the half topic instead (`crate::transaction`); the
     // response below is the same, carrying the half record's offsets, as Java's does.
     let appended = if !header.is_batch() && is_transactional(header) {
@@ -472,36 +524,6 @@ async fn store_and_respond(
     ))
 }
 
-/// A single message with a delay level or timer properties is held in a system topic of this
-/// shard until due (`crate::schedule`); batches are stored as they are.
-/// The records one send appends: its messages, or the one message held for later delivery in
-/// its system topic (schedule/).
-fn records_to_store<'a>(
-    template: Record<'a>,
-    items: &'a [StoredItem<'_>],
-    held: Option<&'a schedule::Held>,
-) -> Vec<Record<'a>> {
-    match held {
-        Some(h) => vec![Record {
-            flag: items[0].flag,
-            body: items[0].body,
-            properties: &h.properties,
-            topic: h.topic.as_bytes(),
-            queue_id: h.queue_id,
-            ..template
-        }],
-        None => items
-            .iter()
-            .map(|item| Record {
-                flag: item.flag,
-                body: item.body,
-                properties: &item.properties,
-                ..template
-            })
-            .collect(),
-    }
-}
-
 /// Messages stored into `%DLQ%<group>` (a send-back past its retries, or a `%RETRY%` send
 /// diverted there) count for `rocketmq_send_to_dlq_messages_total` and DLQ_PUT_NUMS, under
 /// the group and the message's original topic (RETRY_TOPIC, which every send-back carries).
@@ -517,28 +539,44 @@ fn count_dead_letters(counters: &RequestCounters, topic: &str, items: &[StoredIt
     }
 }
 
+/// A message with a delay level or timer properties is held in a system topic of this shard
+/// until due (`crate::schedule`); a batch follows its header's properties as Java's schedule
+/// hook does (`schedule::hold_batch`). `None`: store the items as they are.
 fn hold_scheduled(
     ctx: &SendContext<'_>,
     request: &RemotingCommand,
     header: &SendMessageRequestHeader,
     items: &[StoredItem<'_>],
-) -> Result<Option<schedule::Held>, Outcome> {
-    // Java schedules only ordinary and committed messages; a half message is not held here.
-    if header.is_batch() || is_transactional(header) {
-        return Ok(None);
-    }
+) -> Result<Option<Vec<schedule::Held>>, Outcome> {
     let client = header.properties.as_deref().unwrap_or_default().as_bytes();
-    let (topic, queue_id) = (&header.topic, header.queue_id);
-    let stored = &items[0].properties;
-    schedule::hold(
-        &ctx.config.schedule,
-        client,
-        stored,
-        topic,
-        queue_id,
-        ctx.now_ms,
+    let (config, topic, queue_id) = (&ctx.config.schedule, &header.topic, header.queue_id);
+    let held = if header.is_batch() {
+        let stored = items.iter().map(|item| item.properties.as_slice());
+        schedule::hold_batch(config, client, stored, topic, queue_id, ctx.now_ms)
+    } else if is_transactional(header) {
+        // Java schedules only ordinary and committed messages; a half message is not held here.
+        Ok(None)
+    } else {
+        let stored = &items[0].properties;
+        schedule::hold(config, client, stored, topic, queue_id, ctx.now_ms)
+            .map(|h| h.map(|h| vec![h]))
+    };
+    held.map_err(|e| {
+        let remark = match e {
+            schedule::PlanError::DelayedBatch => message_illegal_remark(ctx.config),
+            ref e => e.to_string(),
+        };
+        respond_error(request, e.response_code(), remark)
+    })
+}
+
+/// Java's remark for a message its store calls illegal (`handlePutMessageResult`).
+fn message_illegal_remark(config: &BrokerConfig) -> String {
+    format!(
+        "the message is illegal, maybe msg body or properties length not matched. msg body \
+         length limit {}B, msg properties length limit 32KB.",
+        config.max_message_size_bytes
     )
-    .map_err(|e| respond_error(request, e.response_code(), e.to_string()))
 }
 
 /// `code` (SUCCESS, FLUSH_DISK_TIMEOUT, SLAVE_NOT_AVAILABLE or FLUSH_SLAVE_TIMEOUT) with the
@@ -787,6 +825,92 @@ mod tests {
                 3
             );
             assert_eq!(fx.store.max_offset("T", 0), 3);
+        });
+    }
+
+    /// SEND_BATCH_MESSAGE (320) of `items` (their properties) with `header` properties.
+    fn batch_request(header: &str, items: &[&str]) -> RemotingCommand {
+        use ringmq_proto::code::RequestCode;
+        use ringmq_proto::message::batch::BatchItem;
+        let mut body = Vec::new();
+        for (i, properties) in items.iter().enumerate() {
+            let item_body = format!("item {i}");
+            let item = BatchItem {
+                flag: 0,
+                body: item_body.as_bytes(),
+                properties: properties.as_bytes(),
+            };
+            item.encode(&mut body).unwrap();
+        }
+        let mut request = send_request("T", 1, &body, header);
+        request.code = RequestCode::SendBatchMessage.code();
+        request.ext_fields.insert("m", "true");
+        request
+    }
+
+    #[test]
+    fn a_batch_is_scheduled_by_its_header_as_java_does() {
+        use crate::schedule::{SCHEDULE_TOPIC, TIMER_TOPIC};
+        testing::run(|fx| async move {
+            fx.create_topic("T", 2);
+            let view = fx.view();
+            let ctx = fx.send_context(&view);
+            let items = ["UNIQ_KEY\u{1}A\u{2}", "UNIQ_KEY\u{1}B\u{2}"];
+            // A timer in the header holds every item until the one due time.
+            let timer = batch_request("TIMER_DELAY_MS\u{1}60000\u{2}", &items);
+            let response = responded(send_message(&ctx, peer(), &timer).await);
+            assert_eq!(response.code, 0, "{:?}", response.remark);
+            assert_eq!(fx.store.max_offset(TIMER_TOPIC, 0), 2);
+            assert_eq!(fx.store.max_offset("T", 1), 0, "nothing visible yet");
+            // A delay level in the header: Java's store refuses the batch.
+            let delayed = batch_request("DELAY\u{1}2\u{2}", &items);
+            let response = responded(send_message(&ctx, peer(), &delayed).await);
+            assert_eq!(response.code, ResponseCode::MessageIllegal.code());
+            assert!(response
+                .remark
+                .unwrap()
+                .starts_with("the message is illegal"));
+            assert_eq!(fx.store.max_offset(SCHEDULE_TOPIC, 1), 0);
+            // Items' own DELAY / timer properties are not looked at: stored at once.
+            let own = ["DELAY\u{1}3\u{2}", "TIMER_DELAY_SEC\u{1}5\u{2}"];
+            let response = responded(send_message(&ctx, peer(), &batch_request("", &own)).await);
+            assert_eq!(response.code, 0, "{:?}", response.remark);
+            assert_eq!(fx.store.max_offset("T", 1), 2);
+            assert_eq!(fx.store.max_offset(SCHEDULE_TOPIC, 2), 0);
+            assert_eq!(fx.store.max_offset(TIMER_TOPIC, 0), 2);
+        });
+    }
+
+    #[test]
+    fn a_retry_send_without_a_maximum_uses_the_groups_retry_max_times() {
+        testing::run(|fx| async move {
+            fx.create_topic("%RETRY%g", 1);
+            let group = ringmq_proto::body::SubscriptionGroupConfig {
+                retry_max_times: 1,
+                ..ringmq_proto::body::SubscriptionGroupConfig::new("g")
+            };
+            fx.metadata.borrow_mut().groups.upsert(group).unwrap();
+            let view = fx.view();
+            let mut request = send_request("%RETRY%g", 0, b"x", "");
+            request.ext_fields.insert("j", "2");
+            let placed = rerouted(send_message(&fx.send_context(&view), peer(), &request).await);
+            let header = SendMessageRequestHeader::read_any(&placed.ext_fields).unwrap();
+            assert_eq!(header.topic, "%DLQ%g", "2 > retryMaxTimes 1");
+            // An unknown group without auto-creation: Java's SUBSCRIPTION_GROUP_NOT_EXIST.
+            fx.create_topic("%RETRY%nobody", 1);
+            let view = fx.view();
+            let mut strict = fx.config.clone();
+            strict.auto_create_subscription_group = false;
+            let ctx = SendContext {
+                config: &strict,
+                ..fx.send_context(&view)
+            };
+            let request = send_request("%RETRY%nobody", 0, b"x", "");
+            let response = responded(send_message(&ctx, peer(), &request).await);
+            assert_eq!(
+                response.code,
+                ResponseCode::SubscriptionGroupNotExist.code()
+            );
         });
     }
 

@@ -28,10 +28,13 @@ use crate::store::Store;
 
 /// `maxReconsumeTimes` when the client does not say (Java's group `retryMaxTimes`).
 const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
+/// Java's `SubscriptionGroupConfig` default `retryQueueNums`.
+const DEFAULT_RETRY_QUEUE_NUMS: i32 = 1;
 /// First retry level when the consumer leaves it to the broker: `3 + reconsumeTimes` (10 s).
 const FIRST_RETRY_DELAY_LEVEL: i32 = 3;
 
 /// `shard_id` is the serving shard: an offset that names another one is not found here.
+/// Java's order: the group, the broker's permission, `retryQueueNums`, then the message.
 pub async fn consumer_send_msg_back(
     config: &BrokerConfig,
     view: &BrokerView,
@@ -43,12 +46,24 @@ pub async fn consumer_send_msg_back(
         Ok(h) => h,
         Err(e) => return bad_header(request, e),
     };
+    let group = match group_limits(config, view, &header, request) {
+        Ok(group) => group,
+        Err(refusal) => return refusal,
+    };
     if !view.broker_writable() {
         let remark = format!(
             "the broker[{}] sending message is forbidden",
             config.advertised_addr()
         );
         return respond_error(request, ResponseCode::NoPermission, remark);
+    }
+    if group.retry_queue_nums <= 0 {
+        // Java: a group without retry queues drops what its consumers send back.
+        return Outcome::Respond(RemotingCommand::response_to(
+            request,
+            ResponseCode::Success.code(),
+            None,
+        ));
     }
     let not_found = || {
         respond_error(
@@ -68,16 +83,46 @@ pub async fn consumer_send_msg_back(
     let Ok(original) = DecodedRecord::decode(&bytes) else {
         return not_found();
     };
-    let record = &original.record;
-    let max = match max_reconsume_times(config, view, &header, request) {
-        Ok(max) => max,
-        Err(refusal) => return refusal,
+    // The retry topic normally exists (heartbeats create it with `retryQueueNums` queues); a
+    // smaller existing one bounds the pick, since the send path checks the queue id.
+    let group = GroupLimits {
+        retry_queue_nums: view
+            .topics
+            .get(&retry_topic(&header.group))
+            .map_or(group.retry_queue_nums, |t| {
+                t.write_queue_nums.min(group.retry_queue_nums).max(1)
+            }),
+        ..group
     };
+    let send = retry_send(config, &header, &original.record, group);
+    let mut forwarded = request.clone();
+    forwarded.code = RequestCode::SendMessage.code();
+    forwarded.version = SERVER_VERSION;
+    forwarded.ext_fields = Default::default();
+    send.write_v1(&mut forwarded.ext_fields);
+    forwarded.body = bytes::Bytes::copy_from_slice(original.record.body);
+    Outcome::Reroute(forwarded)
+}
+
+/// The send that stores a sent-back `record`: to `%RETRY%<group>` (a random one of its
+/// `retryQueueNums` queues) with the retry's DELAY level, or to `%DLQ%<group>` queue 0.
+fn retry_send(
+    config: &BrokerConfig,
+    header: &ConsumerSendMsgBackRequestHeader,
+    record: &ringmq_proto::message::Record<'_>,
+    group: GroupLimits,
+) -> SendMessageRequestHeader {
+    let max = group.max_reconsume_times;
     let to_dlq = record.reconsume_times >= max || header.delay_level < 0;
-    let topic = if to_dlq {
-        dlq_topic(&header.group)
+    let (topic, queue_id, queue_nums) = if to_dlq {
+        (dlq_topic(&header.group), 0, 1)
     } else {
-        retry_topic(&header.group)
+        let queue = rand::random::<u32>() % group.retry_queue_nums as u32;
+        (
+            retry_topic(&header.group),
+            queue as i32,
+            group.retry_queue_nums,
+        )
     };
     let max_level = config.schedule.max_level() as i32;
     let delay_level = match header.delay_level {
@@ -95,12 +140,13 @@ pub async fn consumer_send_msg_back(
         &original_msg_id,
         (!to_dlq).then_some(delay_level),
     );
-    let send = SendMessageRequestHeader {
+    SendMessageRequestHeader {
         producer_group: header.group.clone(),
-        topic: topic.clone(),
+        topic,
         default_topic: crate::metadata::topics::AUTO_CREATE_TOPIC_KEY.to_string(),
-        default_topic_queue_nums: 1,
-        queue_id: 0,
+        // Only a missing retry topic is created here (with one queue, as Java's `msgCheck`).
+        default_topic_queue_nums: queue_nums,
+        queue_id,
         sys_flag: record.sys_flag,
         born_timestamp: record.born_timestamp,
         flag: record.flag,
@@ -112,36 +158,47 @@ pub async fn consumer_send_msg_back(
         max_reconsume_times: Some(max),
         batch: Some(false),
         broker_name: None,
-    };
-    let mut forwarded = request.clone();
-    forwarded.code = RequestCode::SendMessage.code();
-    forwarded.version = SERVER_VERSION;
-    forwarded.ext_fields = Default::default();
-    send.write_v1(&mut forwarded.ext_fields);
-    forwarded.body = bytes::Bytes::copy_from_slice(record.body);
-    Outcome::Reroute(forwarded)
+    }
 }
 
-/// Java: the group's `retryMaxTimes`, unless the request (version >= 3.4.9) names one. An
-/// unknown group is SUBSCRIPTION_GROUP_NOT_EXIST unless groups are auto-created.
-fn max_reconsume_times(
+/// What a send-back takes from the subscription group.
+#[derive(Debug, Clone, Copy)]
+struct GroupLimits {
+    max_reconsume_times: i32,
+    retry_queue_nums: i32,
+}
+
+/// Java: the group's `retryMaxTimes`, unless the request (version >= 3.4.9) names one, and its
+/// `retryQueueNums`. An unknown group is SUBSCRIPTION_GROUP_NOT_EXIST unless groups are
+/// auto-created (then Java's defaults apply).
+fn group_limits(
     config: &BrokerConfig,
     view: &BrokerView,
     header: &ConsumerSendMsgBackRequestHeader,
     request: &RemotingCommand,
-) -> Result<i32, Outcome> {
-    let group_max = match view.groups.get(&header.group) {
-        Some(group) => group.retry_max_times,
-        None if config.auto_create_subscription_group => DEFAULT_MAX_RECONSUME_TIMES,
+) -> Result<GroupLimits, Outcome> {
+    let (group_max, retry_queue_nums) = match view.groups.get(&header.group) {
+        Some(group) => (group.retry_max_times, group.retry_queue_nums),
+        None if config.auto_create_subscription_group => {
+            (DEFAULT_MAX_RECONSUME_TIMES, DEFAULT_RETRY_QUEUE_NUMS)
+        }
         None => {
-            let remark = format!("subscription group not exist, {} ", header.group);
+            let remark = format!(
+                "subscription group not exist, {} {}",
+                header.group,
+                super::faq_suggest(super::FAQ_SUBSCRIPTION_GROUP_NOT_EXIST)
+            );
             let code = ResponseCode::SubscriptionGroupNotExist;
             return Err(respond_error(request, code, remark));
         }
     };
-    Ok(match header.max_reconsume_times {
+    let max_reconsume_times = match header.max_reconsume_times {
         Some(max) if request.version >= 121 && max >= 0 => max,
         _ => group_max,
+    };
+    Ok(GroupLimits {
+        max_reconsume_times,
+        retry_queue_nums,
     })
 }
 
@@ -233,6 +290,37 @@ mod tests {
             let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &to_dlq).await;
             let header = SendMessageRequestHeader::read_any(&rerouted(outcome).ext_fields).unwrap();
             assert_eq!(header.topic, "%DLQ%g");
+        });
+    }
+
+    #[test]
+    fn the_groups_retry_queue_nums_picks_the_queue_and_zero_drops_the_message() {
+        use ringmq_proto::body::SubscriptionGroupConfig;
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let (_, msg_id) = fx.put("T", 0, b"p", "").await;
+            let offset = decode_offset_msg_id(&msg_id).unwrap().commit_log_offset;
+            let back = send_back(&offset.to_string(), "0", "16");
+            let group = |retry_queue_nums| SubscriptionGroupConfig {
+                retry_queue_nums,
+                ..SubscriptionGroupConfig::new("g")
+            };
+            fx.metadata.borrow_mut().groups.upsert(group(3)).unwrap();
+            fx.create_topic("%RETRY%g", 3);
+            let view = fx.view();
+            for _ in 0..16 {
+                let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &back).await;
+                let header =
+                    SendMessageRequestHeader::read_any(&rerouted(outcome).ext_fields).unwrap();
+                assert!((0..3).contains(&header.queue_id), "{}", header.queue_id);
+            }
+            // retryQueueNums = 0: Java answers SUCCESS and stores nothing.
+            fx.metadata.borrow_mut().groups.upsert(group(0)).unwrap();
+            let view = fx.view();
+            let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &back).await;
+            let response = responded(outcome);
+            assert_eq!(response.code, ResponseCode::Success.code());
+            assert_eq!(response.remark, None);
         });
     }
 

@@ -5,18 +5,20 @@
 //!   and the properties of held and delivered records.
 //! * [`timers`] — the pending timers of one shard, in due order (in memory, rebuilt on start).
 //! * [`progress`] — the persisted progress page (per-level offsets, the timer watermark).
+//! * [`phases`] — where the delivery task's time goes (measured, logged at stop).
 //! * [`service`] — the delivery task a shard runs over its own store: reads due times from the
 //!   consume queues' tag slots, re-puts due messages into their real topics, persists progress.
 //!
 //! A held record lives in the log of the shard that owns its real (topic, queue), so delivery
 //! is a local append and nothing crosses shards. This module never imports `server/`.
 
+pub mod phases;
 pub mod plan;
 pub mod progress;
 pub mod service;
 pub mod timers;
 
-pub use plan::{hold, plan, Held, Placement, PlanError};
+pub use plan::{hold, hold_batch, plan, Held, Placement, PlanError};
 pub use service::{ScheduleService, ServiceStats};
 
 /// Java's `TopicValidator.RMQ_SYS_SCHEDULE_TOPIC`: delay-level messages, queue = level - 1.

@@ -58,13 +58,20 @@ pub enum PlanError {
     /// A timer message while `timerWheelEnable=false` (WHEEL_TIMER_NOT_ENABLE → SYSTEM_ERROR).
     #[error("accurate timer message is not enabled, timerWheelEnable is false")]
     TimerNotEnabled,
+    /// A batch whose own properties carry `DELAY` > 0: Java's store refuses it
+    /// (`CommitLog.asyncPutMessages`: MESSAGE_ILLEGAL, answered with the generic illegal-message
+    /// remark, which names the broker's `maxMessageSize`; the send path writes it).
+    #[error("a batch cannot carry a delay level")]
+    DelayedBatch,
 }
 
 impl PlanError {
     /// The response code Java answers with.
     pub fn response_code(&self) -> ResponseCode {
         match self {
-            PlanError::TimerIllegal { .. } => ResponseCode::MessageIllegal,
+            PlanError::TimerIllegal { .. } | PlanError::DelayedBatch => {
+                ResponseCode::MessageIllegal
+            }
             PlanError::BadDelayLevel(_) | PlanError::TimerNotEnabled => ResponseCode::SystemError,
         }
     }
@@ -99,6 +106,39 @@ pub fn hold(
         queue_id,
         properties: held_properties(stored, &placement, real_topic, real_queue_id),
     }))
+}
+
+/// The batch send's one call (Java 5.x: the schedule hook runs on the batch as one message, with
+/// the *request header's* properties; the items' own properties are never looked at):
+/// * `DELAY` > 0 in the header: refused ([`PlanError::DelayedBatch`]), as Java's store does;
+/// * a timer in the header: every item is held as a timer with that one due time (Java stores
+///   the whole batch in `rmq_sys_wheel_timer` and its timer store delivers each item);
+/// * otherwise, or a timer already due: `None`, the items are stored as they are, even when an
+///   item's own properties carry `DELAY` or a timer (Java ignores them in a batch).
+///
+/// `items` are the items' properties as stored (with UNIQ_KEY etc.).
+pub fn hold_batch<'a>(
+    config: &ScheduleConfig,
+    header: &[u8],
+    items: impl Iterator<Item = &'a [u8]>,
+    real_topic: &str,
+    real_queue_id: i32,
+    now_ms: i64,
+) -> Result<Option<Vec<Held>>, PlanError> {
+    let placement = plan(header, now_ms, config)?;
+    match placement {
+        Placement::Immediate => Ok(None),
+        Placement::Delay { .. } => Err(PlanError::DelayedBatch),
+        Placement::Timer { .. } => Ok(Some(
+            items
+                .map(|stored| Held {
+                    topic: TIMER_TOPIC,
+                    queue_id: 0,
+                    properties: held_properties(stored, &placement, real_topic, real_queue_id),
+                })
+                .collect(),
+        )),
+    }
 }
 
 fn text(v: &[u8]) -> String {
@@ -406,6 +446,58 @@ mod tests {
             t(&[("TIMER_OUT_MS", "1"), ("TIMER_DELAY_SEC", "2")]),
             Ok(Placement::Immediate)
         );
+    }
+
+    #[test]
+    fn batches_follow_their_header_not_their_items() {
+        let c = config();
+        let items = [
+            props(&[("UNIQ_KEY", "A"), ("DELAY", "3")]),
+            props(&[("UNIQ_KEY", "B"), ("TIMER_DELAY_SEC", "9")]),
+        ];
+        let batch = |header: &[(&str, &str)]| {
+            hold_batch(
+                &c,
+                &props(header),
+                items.iter().map(Vec::as_slice),
+                "T",
+                2,
+                1000,
+            )
+        };
+        // The items' own DELAY and timer are not looked at: stored at once.
+        assert_eq!(batch(&[("WAIT", "true")]), Ok(None));
+        assert_eq!(batch(&[("DELAY", "0")]), Ok(None));
+        assert_eq!(batch(&[("DELAY", "2")]), Err(PlanError::DelayedBatch));
+        assert_eq!(
+            PlanError::DelayedBatch.response_code(),
+            ResponseCode::MessageIllegal
+        );
+        assert_eq!(
+            batch(&[("DELAY", "x")]),
+            Err(PlanError::BadDelayLevel("x".into()))
+        );
+        assert_eq!(batch(&[("TIMER_DELIVER_MS", "999")]), Ok(None));
+        assert!(matches!(
+            batch(&[("TIMER_DELAY_SEC", "999999999")]),
+            Err(PlanError::TimerIllegal { .. })
+        ));
+        let held = batch(&[("TIMER_DELAY_MS", "500")]).unwrap().unwrap();
+        assert_eq!(held.len(), 2);
+        for (h, key) in held.iter().zip(["A", "B"]) {
+            assert_eq!((h.topic, h.queue_id), (TIMER_TOPIC, 0));
+            assert_eq!(
+                find_property(&h.properties, "TIMER_OUT_MS"),
+                Some(&b"1500"[..])
+            );
+            assert_eq!(
+                find_property(&h.properties, "UNIQ_KEY"),
+                Some(key.as_bytes())
+            );
+            assert_eq!(find_property(&h.properties, "REAL_TOPIC"), Some(&b"T"[..]));
+            assert_eq!(find_property(&h.properties, "REAL_QID"), Some(&b"2"[..]));
+            assert!(find_property(&h.properties, "DELAY").is_none());
+        }
     }
 
     #[test]

@@ -6,32 +6,48 @@
 //!   ends that level's turn.
 //! * **Timers**: entries of `rmq_sys_wheel_timer` queue 0 are read into the pending set
 //!   ([`Timers`]) as they are dispatched; due ones are popped in (due, offset) order.
-//! * **Delivery** reads each held record, writes a new record to its real (topic, queue) with
+//! * **Delivery** reads the batch's held records in log order through the read-ahead extents
+//!   (`Store::view_messages`), writes for each a new record to its real (topic, queue) with
 //!   the delivered properties ([`plan::delivered_properties`]), one `Store::append` per batch of
 //!   at most [`DELIVER_BATCH_MAX`]; progress moves only after the append completed (the flush
-//!   mode's promise holds), so a crash can repeat a delivery but never lose one.
-//! * **Progress** is written by this same task ([`ProgressFile`]) at most every
-//!   [`PROGRESS_INTERVAL_MS`], and before a new batch whenever [`UNPERSISTED_MAX`] deliveries are
-//!   not yet in it. Duplicates after a crash are therefore at most
-//!   `UNPERSISTED_MAX + DELIVER_BATCH_MAX - 1` per shard ([`DUPLICATES_BOUND`]).
+//!   mode's promise holds), so a crash can repeat a delivery but never lose one. Up to
+//!   [`APPENDS_IN_FLIGHT`] appends are pipelined: a batch is encoded (and stamped) at once and
+//!   the task goes on collecting while its write is on the way to the disk (measured: one
+//!   delivery write took > 200 ms on a busy disk, and everything due meanwhile waited for it).
+//!   Batches complete in the order they were started, so progress moves in order.
+//! * **Progress** is written by a task of its own ([`persist`]) at most every
+//!   [`PROGRESS_INTERVAL_MS`] while it changes, so delivery never waits for a page write and its
+//!   fdatasync (measured: they made turns hundreds of ms long on a busy disk). Delivery waits
+//!   only when [`UNPERSISTED_MAX`] deliveries are not yet in a written page, which is what
+//!   bounds duplicates after a crash: at most `UNPERSISTED_MAX + DELIVER_BATCH_MAX - 1` per
+//!   shard ([`DUPLICATES_BOUND`]). Timers taken for a delivery still in progress count as
+//!   pending in any page written meanwhile (`State::in_flight`), so a page never claims an
+//!   undelivered timer.
 //! * **Retention**: a level offset below its queue's min offset jumps to it; a held record the
 //!   log no longer has is counted in `dropped` and skipped.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringmq_proto::message::record::{DecodedRecord, Record};
 
+use super::phases::PhaseTimes;
 use super::plan::{self, TimerStamps};
 use super::progress::{Progress, ProgressError, ProgressFile};
 use super::timers::{PendingTimer, Timers};
 use super::{ScheduleConfig, SCHEDULE_TOPIC, TIMER_TOPIC};
 use crate::store::{CqEntry, Store, StoreError};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
 /// Most held records delivered by one append.
 pub const DELIVER_BATCH_MAX: usize = 256;
+/// Delivery appends in flight at once (each at most [`DELIVER_BATCH_MAX`] records).
+pub const APPENDS_IN_FLIGHT: usize = 4;
 /// Deliveries not yet in the progress file before the task writes it (bounds duplicates).
 pub const UNPERSISTED_MAX: u64 = 4096;
 /// Most duplicates one shard can deliver after a crash.
@@ -60,8 +76,10 @@ pub struct ServiceStats {
 
 #[derive(Default)]
 struct State {
-    /// Next queue offset to deliver, per level.
+    /// Next queue offset to deliver, per level (everything below was delivered).
     levels: Vec<u64>,
+    /// Next queue offset to collect, per level: past `levels` by the batches in flight.
+    claimed: Vec<u64>,
     timers: Timers,
     /// Timer-queue offsets below this are in `timers` (or delivered).
     ingested: u64,
@@ -70,16 +88,45 @@ struct State {
     unpersisted: u64,
     dirty: bool,
     stats: ServiceStats,
+    phases: PhaseTimes,
+    /// Per delivery append in flight, oldest first: the least key and offset of its timers
+    /// (`None` when it has none). A page written meanwhile must still count them as pending.
+    in_flight: VecDeque<Option<InFlight>>,
+    /// Held records in the appends in flight (counted against [`UNPERSISTED_MAX`]).
+    in_flight_records: u64,
+    /// The delivery task has ended: the progress task writes its last page and ends too.
+    finished: bool,
+}
+
+/// The least key and queue offset of the timers of the delivery in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InFlight {
+    min_key: (i64, u64),
+    min_offset: u64,
 }
 
 impl State {
+    /// The page to write now. The first pending key and the scan start take the in-flight
+    /// timers into account: by the recovery rule (docs/storage-format.md §14) a timer with a
+    /// key at or above the first pending key, and an offset at or above the scan start, is
+    /// delivered again after a crash.
     fn progress(&self) -> Progress {
-        let next = self.timers.peek();
+        let flights = self.in_flight.iter().flatten();
+        let next_key = flights
+            .clone()
+            .map(|f| f.min_key)
+            .chain(self.timers.peek().map(PendingTimer::key))
+            .min();
+        let scan_start = flights
+            .map(|f| f.min_offset)
+            .chain(self.timers.lowest_offset_bound())
+            .min()
+            .unwrap_or(self.ingested);
         Progress {
             level_offsets: self.levels.clone(),
             timer_ingested: self.ingested,
-            timer_scan_start: self.timers.lowest_offset_bound().unwrap_or(self.ingested),
-            timer_next_key: next.map_or((0, 0), PendingTimer::key),
+            timer_scan_start: scan_start,
+            timer_next_key: next_key.unwrap_or((0, 0)),
         }
     }
 }
@@ -96,8 +143,24 @@ struct Task {
     store: Rc<Store>,
     state: Rc<RefCell<State>>,
     stop: Rc<Cell<bool>>,
-    file: ProgressFile,
-    last_write_ms: i64,
+    /// Asks the progress task for a page now (too much unpersisted, or finished).
+    wake_persister: LocalSender<()>,
+    /// The progress task wrote a page.
+    page_written: LocalReceiver<()>,
+    /// Delivery appends in flight, oldest first.
+    appends: VecDeque<Delivery>,
+}
+
+/// A delivery append in flight.
+struct Delivery {
+    due: Vec<Due>,
+    /// Records appended (held records gone or unreadable are dropped, not appended).
+    records: u64,
+    started: Instant,
+    /// The append, polled once when started (so it is encoded and stamped at once).
+    append: AppendFuture,
+    /// Its result, if that first poll completed it.
+    ready: Option<Result<(), StoreError>>,
 }
 
 impl ScheduleService {
@@ -112,6 +175,7 @@ impl ScheduleService {
         let p = progress.unwrap_or_default();
         state.levels = p.level_offsets.clone();
         state.levels.resize(config.level_delays_ms.len(), 0);
+        state.claimed = state.levels.clone();
         state.ingested = p.timer_scan_start;
         if p.timer_scan_start < p.timer_ingested {
             state.recovered_until = Some((p.timer_ingested, p.timer_next_key));
@@ -119,15 +183,22 @@ impl ScheduleService {
         let state = Rc::new(RefCell::new(state));
         let stop = Rc::new(Cell::new(false));
         let (done_tx, done) = flume::bounded(1);
+        // Capacity 1: a wake-up or "written" signal is a flag, never a queue of them.
+        let (wake_persister, wake_rx) = local_channel::new_bounded(1);
+        let (written_tx, page_written) = local_channel::new_bounded(1);
         let task = Task {
             store,
             state: state.clone(),
             stop: stop.clone(),
-            file,
-            last_write_ms: 0,
+            wake_persister,
+            page_written,
+            appends: VecDeque::new(),
         };
+        let persister = persist::Persister::new(state.clone(), file, wake_rx, written_tx);
+        glommio::spawn_local(task.run()).detach();
         glommio::spawn_local(async move {
-            task.run().await;
+            // Ends after the delivery task did, with the last page written.
+            persister.run().await;
             let _ = done_tx.send(());
         })
         .detach();
@@ -139,6 +210,11 @@ impl ScheduleService {
         self.state.borrow().levels.clone()
     }
 
+    /// Where the delivery task's time went (see [`super::phases`]).
+    pub fn phases(&self) -> PhaseTimes {
+        self.state.borrow().phases
+    }
+
     pub fn stats(&self) -> ServiceStats {
         let st = self.state.borrow();
         ServiceStats {
@@ -147,7 +223,8 @@ impl ScheduleService {
         }
     }
 
-    /// Stops the task: it finishes its batch, writes its progress and drops its store handle.
+    /// Stops the tasks: delivery finishes its batch and drops its store handle, then the last
+    /// progress page is written.
     pub async fn stop(&self) {
         self.stop.set(true);
         let _ = self.done.recv_async().await;
@@ -170,41 +247,89 @@ struct Due {
 impl Task {
     async fn run(mut self) {
         while !self.stop.get() {
-            if self.state.borrow().unpersisted >= UNPERSISTED_MAX {
-                // The duplicate bound holds only if nothing more is delivered until the
-                // progress file has caught up.
-                self.maybe_persist(false).await;
-                if self.state.borrow().unpersisted >= UNPERSISTED_MAX {
-                    glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
-                    continue;
-                }
-            }
-            if let Err(e) = self.ingest_timers().await {
-                tracing::error!(error = %e, "schedule: reading the timer queue failed");
-                glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
+            if self.must_finish_one() {
+                self.finish_oldest().await;
                 continue;
             }
-            let now = now_ms();
-            let (due, next_due) = match self.collect_due(now).await {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::error!(error = %e, "schedule: reading a level queue failed");
-                    glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
-                    continue;
-                }
+            if !self.room_to_deliver().await {
+                continue;
+            }
+            let turn = Instant::now();
+            let Some((due, next_due)) = self.due_now().await else {
+                glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
+                continue;
             };
             let full = due.len() >= DELIVER_BATCH_MAX;
-            if !due.is_empty() && !self.deliver(due).await {
-                glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
-                continue;
+            if !due.is_empty() {
+                let delivery = self.start_delivery(due).await;
+                self.appends.push_back(delivery);
+                self.state.borrow_mut().phases.end_turn(turn);
+                if full {
+                    continue;
+                }
             }
-            self.maybe_persist(false).await;
-            if !full {
-                self.idle(next_due).await;
-            }
+            // Nothing more is due now. Waiting here for a write in flight would hold back
+            // whatever comes due meanwhile, so only what already completed is finished.
+            self.finish_completed().await;
+            self.idle(next_due).await;
         }
-        self.maybe_persist(true).await;
-        self.file.close().await;
+        while !self.appends.is_empty() {
+            self.finish_oldest().await;
+        }
+        self.state.borrow_mut().finished = true;
+        let _ = self.wake_persister.try_send(());
+        let phases = self.state.borrow().phases;
+        tracing::info!("schedule: delivery task stopped; {}", phases.summary());
+    }
+
+    /// The oldest append in flight must complete before another batch starts: the pipeline is
+    /// full, or the duplicate bound leaves no room (see [`Self::room_to_deliver`]).
+    fn must_finish_one(&self) -> bool {
+        let st = self.state.borrow();
+        let unwritten = st.unpersisted + st.in_flight_records;
+        self.appends.len() >= APPENDS_IN_FLIGHT
+            || (!self.appends.is_empty() && unwritten >= UNPERSISTED_MAX)
+    }
+
+    /// Whether a batch may be delivered now. The duplicate bound holds only if nothing more is
+    /// delivered while [`UNPERSISTED_MAX`] deliveries are not in a written page: then the
+    /// progress task is asked for a page at once and this waits for it (at most
+    /// [`RETRY_AFTER_ERROR_MS`], as the write may be failing).
+    async fn room_to_deliver(&self) -> bool {
+        let unwritten = |st: &State| st.unpersisted + st.in_flight_records;
+        if unwritten(&self.state.borrow()) < UNPERSISTED_MAX {
+            return true;
+        }
+        let waited = Instant::now();
+        let _ = self.wake_persister.try_send(());
+        futures_lite::future::or(
+            async {
+                let _ = self.page_written.recv().await;
+            },
+            glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)),
+        )
+        .await;
+        let mut st = self.state.borrow_mut();
+        st.phases.progress_wait.add_since(waited);
+        unwritten(&st) < UNPERSISTED_MAX
+    }
+
+    /// Reads new timers, then up to [`DELIVER_BATCH_MAX`] due records and the earliest due time
+    /// of what is left; `None` after a read error (logged).
+    async fn due_now(&mut self) -> Option<(Vec<Due>, Option<i64>)> {
+        let started = Instant::now();
+        let ingested = self.ingest_timers().await;
+        self.state.borrow_mut().phases.ingest.add_since(started);
+        if let Err(e) = ingested {
+            tracing::error!(error = %e, "schedule: reading the timer queue failed");
+            return None;
+        }
+        let started = Instant::now();
+        let collected = self.collect_due(now_ms()).await;
+        self.state.borrow_mut().phases.collect.add_since(started);
+        collected
+            .map_err(|e| tracing::error!(error = %e, "schedule: reading a level queue failed"))
+            .ok()
     }
 
     /// Sleeps until the next due time (at most [`IDLE_POLL_MS`]) or a new timer arrives.
@@ -265,7 +390,9 @@ impl Task {
     }
 
     /// Up to [`DELIVER_BATCH_MAX`] due records (levels first, then timers) and the earliest
-    /// due time of what is left.
+    /// due time of what is left. What it returns is claimed: a later call does not return it
+    /// again (level offsets move in `claimed`, timers leave the pending set and are recorded in
+    /// `in_flight` for the batch).
     async fn collect_due(&self, now: i64) -> Result<(Vec<Due>, Option<i64>), StoreError> {
         let mut due = Vec::new();
         let mut next_due: Option<i64> = None;
@@ -280,19 +407,27 @@ impl Task {
                 .store
                 .cq_entries(SCHEDULE_TOPIC, level as i32, from, room)
                 .await?;
-            for (i, e) in entries.iter().enumerate() {
-                if e.tag_hash > now {
-                    next_due = Some(next_due.map_or(e.tag_hash, |d| d.min(e.tag_hash)));
-                    break;
-                }
+            let ready = entries.iter().take_while(|e| e.tag_hash <= now).count();
+            if let Some(e) = entries.get(ready) {
+                next_due = Some(next_due.map_or(e.tag_hash, |d| d.min(e.tag_hash)));
+            }
+            for (i, e) in entries[..ready].iter().enumerate() {
                 due.push(due_of(Some(level), from + i as u64, e));
             }
+            self.state.borrow_mut().claimed[level] = from + ready as u64;
         }
         let mut st = self.state.borrow_mut();
+        let mut flight: Option<InFlight> = None;
         while due.len() < DELIVER_BATCH_MAX {
             let Some(t) = st.timers.pop_due(now) else {
                 break;
             };
+            // Popped in key order: the first is the least key; offsets need the minimum.
+            let f = flight.get_or_insert(InFlight {
+                min_key: t.key(),
+                min_offset: t.queue_offset,
+            });
+            f.min_offset = f.min_offset.min(t.queue_offset);
             due.push(Due {
                 level: None,
                 queue_offset: t.queue_offset,
@@ -300,93 +435,131 @@ impl Task {
                 due_ms: t.due_ms,
             });
         }
+        if !due.is_empty() {
+            st.in_flight.push_back(flight);
+        }
         if let Some(t) = st.timers.peek() {
             next_due = Some(next_due.map_or(t.due_ms, |d| d.min(t.due_ms)));
         }
         Ok((due, next_due))
     }
 
-    /// A level's next offset, moved past what retention removed.
+    /// A level's next offset to collect, moved past what retention removed.
     fn level_start(&self, level: usize) -> u64 {
         let min = self.store.min_offset(SCHEDULE_TOPIC, level as i32);
         let mut st = self.state.borrow_mut();
-        if st.levels[level] < min {
+        if st.claimed[level] < min {
             tracing::warn!(
                 level = level + 1,
-                from = st.levels[level],
+                from = st.claimed[level],
                 to = min,
                 "schedule: held records removed by retention"
             );
+            st.claimed[level] = min;
+        }
+        if st.levels[level] < min {
             st.levels[level] = min;
             st.dirty = true;
         }
-        st.levels[level]
+        st.claimed[level]
     }
 
-    /// Delivers one batch; `false` if the append failed (progress unchanged, timers put back).
-    async fn deliver(&mut self, due: Vec<Due>) -> bool {
-        let mut held = Vec::with_capacity(due.len());
-        for d in &due {
-            // A read error counts as a missing record: it is logged and skipped, like Java's
-            // schedule service skips a message it cannot look up.
-            match self.store.view_message(d.physical_offset).await {
-                Ok(Some(bytes)) => held.push(Some(bytes)),
-                Ok(None) => held.push(None),
-                Err(e) => {
-                    tracing::warn!(error = %e, offset = d.physical_offset, "schedule: held record unreadable");
-                    held.push(None);
-                }
+    /// Reads a batch's held records and starts its append (polled once, so the deliveries are
+    /// encoded and stamped now); [`Self::finish_oldest`] completes it.
+    async fn start_delivery(&mut self, due: Vec<Due>) -> Delivery {
+        let started = Instant::now();
+        let offsets: Vec<u64> = due.iter().map(|d| d.physical_offset).collect();
+        let held: Vec<Option<Vec<u8>>> = self
+            .store
+            .view_messages(&offsets)
+            .await
+            .into_iter()
+            .zip(&offsets)
+            .map(|(read, &offset)| {
+                // A read error counts as a missing record: it is logged and skipped, like
+                // Java's schedule service skips a message it cannot look up.
+                read.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, offset, "schedule: held record unreadable");
+                    None
+                })
+            })
+            .collect();
+        self.state.borrow_mut().phases.read.add_since(started);
+        let owned = deliveries(&due, held, now_ms());
+        let records = owned.len() as u64;
+        self.state.borrow_mut().in_flight_records += due.len() as u64;
+        let store = self.store.clone();
+        let mut append: AppendFuture = Box::pin(async move {
+            let records: Vec<Record<'_>> = owned.iter().filter_map(Owned::record).collect();
+            if records.is_empty() {
+                return Ok(());
             }
+            store.append(&records).await.map(|_| ())
+        });
+        let ready = futures_lite::future::poll_once(&mut append).await;
+        Delivery {
+            due,
+            records,
+            started: Instant::now(),
+            append,
+            ready,
         }
-        let now = now_ms();
-        let mut props: Vec<Vec<u8>> = Vec::with_capacity(due.len());
-        let mut reals = Vec::with_capacity(due.len());
-        let mut records: Vec<Record<'_>> = Vec::with_capacity(due.len());
-        let mut dropped = 0u64;
-        for (d, bytes) in due.iter().zip(&held) {
-            let decoded = bytes.as_deref().and_then(|b| DecodedRecord::decode(b).ok());
-            let real = decoded
-                .as_ref()
-                .and_then(|r| plan::real_queue(r.record.properties));
-            let (Some(rec), Some(real)) = (decoded, real) else {
-                dropped += 1;
-                continue;
-            };
-            let stamps = d.level.is_none().then_some(TimerStamps {
-                enqueue_ms: rec.record.store_timestamp,
-                due_ms: d.due_ms,
-                dequeue_ms: now,
-            });
-            let mut p = Vec::with_capacity(rec.record.properties.len() + 64);
-            plan::delivered_properties(rec.record.properties, stamps, &mut p);
-            props.push(p);
-            reals.push((real, rec.record));
-        }
-        for ((real, rec), p) in reals.iter().zip(&props) {
-            records.push(Record {
-                topic: real.topic.as_bytes(),
-                queue_id: real.queue_id,
-                properties: p,
-                queue_offset: 0,
-                physical_offset: 0,
-                store_timestamp: 0,
-                prepared_transaction_offset: 0,
-                ..*rec
-            });
-        }
-        if !records.is_empty() {
-            if let Err(e) = self.store.append(&records).await {
-                tracing::error!(error = %e, "schedule: delivering {} held records failed", records.len());
-                self.put_back(&due);
-                return false;
-            }
-        }
-        self.advance(&due, records.len() as u64, dropped);
-        true
     }
 
+    /// Finishes the appends in flight that have completed, oldest first, without waiting.
+    async fn finish_completed(&mut self) {
+        while let Some(front) = self.appends.front_mut() {
+            if front.ready.is_none() {
+                front.ready = futures_lite::future::poll_once(&mut front.append).await;
+            }
+            if front.ready.is_none() {
+                return;
+            }
+            self.finish_oldest().await;
+        }
+    }
+
+    /// Waits for the oldest append in flight, then moves progress (or, if it failed, puts its
+    /// timers back and every later batch's with it, since progress must move in order).
+    async fn finish_oldest(&mut self) {
+        let Some(delivery) = self.appends.pop_front() else {
+            return;
+        };
+        let result = match delivery.ready {
+            Some(result) => result,
+            None => delivery.append.await,
+        };
+        self.state
+            .borrow_mut()
+            .phases
+            .append
+            .add_since(delivery.started);
+        let Err(e) = result else {
+            self.advance(&delivery.due, delivery.records);
+            return;
+        };
+        tracing::error!(error = %e, "schedule: delivering {} held records failed", delivery.records);
+        self.put_back(&delivery.due);
+        // Later batches may not move progress past this one: they are undone too (delivered
+        // again later if their appends did land: duplicates, never loss).
+        while let Some(later) = self.appends.pop_front() {
+            if later.ready.is_none() {
+                let _ = later.append.await;
+            }
+            self.put_back(&later.due);
+        }
+        {
+            let mut st = self.state.borrow_mut();
+            st.claimed = st.levels.clone();
+        }
+        glommio::timer::sleep(Duration::from_millis(RETRY_AFTER_ERROR_MS)).await;
+    }
+
+    /// Undoes a batch that was not delivered: its timers are pending again.
     fn put_back(&self, due: &[Due]) {
         let mut st = self.state.borrow_mut();
+        st.in_flight.pop_front();
+        st.in_flight_records -= due.len() as u64;
         for d in due.iter().filter(|d| d.level.is_none()) {
             st.timers.push(PendingTimer {
                 due_ms: d.due_ms,
@@ -397,44 +570,75 @@ impl Task {
         }
     }
 
-    fn advance(&self, due: &[Due], delivered: u64, dropped: u64) {
+    /// Progress after a batch's append completed: `records` delivered, the rest dropped.
+    fn advance(&self, due: &[Due], records: u64) {
         let mut st = self.state.borrow_mut();
+        st.in_flight.pop_front();
+        st.in_flight_records -= due.len() as u64;
         for d in due {
             if let Some(level) = d.level {
                 st.levels[level] = st.levels[level].max(d.queue_offset + 1);
             }
         }
-        st.stats.delivered += delivered;
-        st.stats.dropped += dropped;
+        st.stats.delivered += records;
+        st.stats.dropped += due.len() as u64 - records;
         st.unpersisted += due.len() as u64;
         st.dirty = true;
     }
+}
 
-    /// Writes the progress when it changed and the interval passed, when too many deliveries
-    /// are unpersisted, or (`force`) at stop.
-    async fn maybe_persist(&mut self, force: bool) {
-        let now = now_ms();
-        let progress = {
-            let st = self.state.borrow();
-            let due = st.unpersisted >= UNPERSISTED_MAX
-                || now - self.last_write_ms >= PROGRESS_INTERVAL_MS as i64;
-            if !st.dirty || !(due || force) {
-                return;
-            }
-            st.progress()
-        };
-        let unpersisted = self.state.borrow().unpersisted;
-        match self.file.write(&progress).await {
-            Ok(()) => {
-                let mut st = self.state.borrow_mut();
-                st.unpersisted -= unpersisted;
-                st.dirty = st.unpersisted > 0 || st.progress() != progress;
-                st.stats.progress_writes += 1;
-                self.last_write_ms = now;
-            }
-            Err(e) => tracing::error!(error = %e, "schedule: writing progress failed"),
-        }
+/// A delivery append, owning everything it appends.
+type AppendFuture = Pin<Box<dyn Future<Output = Result<(), StoreError>>>>;
+
+/// One delivery, owned so that its append can outlive the turn that started it.
+struct Owned {
+    held: Vec<u8>,
+    topic: String,
+    queue_id: i32,
+    properties: Vec<u8>,
+}
+
+impl Owned {
+    /// The delivered record: the held one in its real (topic, queue), delivered properties.
+    fn record(&self) -> Option<Record<'_>> {
+        let rec = DecodedRecord::decode(&self.held).ok()?.record;
+        Some(Record {
+            topic: self.topic.as_bytes(),
+            queue_id: self.queue_id,
+            properties: &self.properties,
+            queue_offset: 0,
+            physical_offset: 0,
+            store_timestamp: 0,
+            prepared_transaction_offset: 0,
+            ..rec
+        })
     }
+}
+
+/// The deliveries of a batch's held records; a record gone or unreadable (`None`), or without
+/// its real queue, is dropped.
+fn deliveries(due: &[Due], held: Vec<Option<Vec<u8>>>, now: i64) -> Vec<Owned> {
+    due.iter()
+        .zip(held)
+        .filter_map(|(d, bytes)| {
+            let bytes = bytes?;
+            let rec = DecodedRecord::decode(&bytes).ok()?.record;
+            let real = plan::real_queue(rec.properties)?;
+            let stamps = d.level.is_none().then_some(TimerStamps {
+                enqueue_ms: rec.store_timestamp,
+                due_ms: d.due_ms,
+                dequeue_ms: now,
+            });
+            let mut properties = Vec::with_capacity(rec.properties.len() + 64);
+            plan::delivered_properties(rec.properties, stamps, &mut properties);
+            Some(Owned {
+                held: bytes,
+                topic: real.topic,
+                queue_id: real.queue_id,
+                properties,
+            })
+        })
+        .collect()
 }
 
 fn due_of(level: Option<usize>, queue_offset: u64, e: &CqEntry) -> Due {
@@ -446,5 +650,6 @@ fn due_of(level: Option<usize>, queue_offset: u64, e: &CqEntry) -> Due {
     }
 }
 
+mod persist;
 #[cfg(test)]
 mod tests;

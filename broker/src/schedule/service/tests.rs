@@ -300,3 +300,39 @@ fn held_records_use_the_due_time_as_tag_slot() {
         assert_eq!(timer[0].tag_hash, 654_321);
     });
 }
+
+#[test]
+fn a_page_written_during_a_delivery_keeps_its_timers_pending() {
+    let timer = |due_ms, queue_offset| PendingTimer {
+        due_ms,
+        queue_offset,
+        physical_offset: 0,
+        size: 0,
+    };
+    let mut st = State {
+        ingested: 20_000,
+        ..State::default()
+    };
+    st.timers.push(timer(500, 9_000));
+    // Two timers taken for an append that has not returned: (100, 12_000) and (300, 5).
+    st.in_flight.push_back(Some(InFlight {
+        min_key: (100, 12_000),
+        min_offset: 5,
+    }));
+    // A second batch in flight with no timers changes nothing.
+    st.in_flight.push_back(None);
+    let p = st.progress();
+    assert_eq!(p.timer_next_key, (100, 12_000));
+    assert!(p.timer_scan_start <= 5, "{}", p.timer_scan_start);
+    // By the recovery rule both in-flight timers are pending in this page.
+    for (due, offset) in [(100, 12_000), (300, 5)] {
+        let pending = offset >= p.timer_ingested
+            || (offset >= p.timer_scan_start && (due, offset) >= p.timer_next_key);
+        assert!(pending, "({due}, {offset}) would be lost");
+    }
+    // Once the append returned, the page moves on to the heap's first timer.
+    st.in_flight.clear();
+    let p = st.progress();
+    assert_eq!(p.timer_next_key, (500, 9_000));
+    assert_eq!(p.timer_scan_start, 8_192);
+}
