@@ -172,9 +172,17 @@ pub struct WorkloadArgs {
     /// `enablePropertyFilter=true`; the quickstart broker has it).
     #[arg(long)]
     pub sql: Option<String>,
-    /// Orderly consumers: queues locked on the broker, each consumed serially in offset order.
+    /// Orderly workload: each producer sends its messages under 8 keys, each key's messages to
+    /// the queue the key hashes to (Java's `SelectMessageQueueByHash`), one topic per producer;
+    /// consumers are orderly (queues locked on the broker, each consumed serially in offset
+    /// order). With `--verify`, the report checks every key was consumed in send order.
     #[arg(long)]
     pub orderly: bool,
+    /// Extra consumers of the group that join at about a third of the run and leave (clean
+    /// shutdown) from two thirds on, once each has consumed something; producers pause at half
+    /// way until every joined consumer holds a queue. So queues change hands during the load.
+    #[arg(long, default_value_t = 0)]
+    pub churn_consumers: u32,
     /// Send every message with this delay level (DELAY property, 1..=18 by default); the
     /// report adds delivery lateness (due → stored, due → consumed).
     #[arg(long, conflicts_with = "timer_delay_ms", value_parser = clap::value_parser!(u32).range(1..))]
@@ -295,6 +303,10 @@ pub enum WorkloadError {
     TransactionMix,
     #[error("--verify cannot check --sql: the messages the filter rejects are never consumed")]
     VerifySql,
+    #[error("--orderly --verify needs --mode sync: only sync sends keep each key's order")]
+    OrderlyVerifyNeedsSync,
+    #[error("--churn-consumers needs --consumers > 0")]
+    ChurnWithoutConsumers,
     #[error("--duration-secs must be positive")]
     ZeroDuration,
     #[error("invalid --cpus {0:?}: expected a count such as 2 or a list such as 0-1 or 0,2")]
@@ -378,6 +390,12 @@ impl WorkloadArgs {
         }
         if self.verify && self.sql.is_some() {
             return Err(WorkloadError::VerifySql);
+        }
+        if self.verify && self.orderly && self.mode != SendMode::Sync {
+            return Err(WorkloadError::OrderlyVerifyNeedsSync);
+        }
+        if self.churn_consumers > 0 && self.consumers == 0 {
+            return Err(WorkloadError::ChurnWithoutConsumers);
         }
         if self.messages.is_none() && self.duration_secs == 0 {
             return Err(WorkloadError::ZeroDuration);
@@ -573,7 +591,7 @@ mod tests {
 
     #[test]
     fn impossible_combinations_name_the_flag() {
-        let cases: [(&[&str], WorkloadError); 7] = [
+        let cases: [(&[&str], WorkloadError); 9] = [
             (
                 &["--message-size-bytes", "8"],
                 WorkloadError::MessageTooSmall(8),
@@ -596,6 +614,14 @@ mod tests {
             ),
             (&["--duration-secs", "0"], WorkloadError::ZeroDuration),
             (&["--label", "a/b"], WorkloadError::BadLabel("a/b".into())),
+            (
+                &["--orderly", "--verify", "--mode", "async"],
+                WorkloadError::OrderlyVerifyNeedsSync,
+            ),
+            (
+                &["--churn-consumers", "1", "--consumers", "0"],
+                WorkloadError::ChurnWithoutConsumers,
+            ),
         ];
         for (args, expected) in cases {
             assert_eq!(workload(args).validate(), Err(expected), "{args:?}");

@@ -10,6 +10,7 @@
 //! | [`stats`] | per-executor measurements and live counters |
 //! | [`progress`] | the once-a-second progress line and timeline |
 //! | [`verify`] | the `--verify` ledger |
+//! | [`order`] | the `--orderly --verify` per-key order check |
 //! | [`report`] | final report, JSON result, markdown summary |
 //! | [`host`] | host and target facts recorded with results |
 //! | [`process`] | child-process guards and Ctrl-C |
@@ -27,6 +28,7 @@ pub mod clock;
 pub mod cluster;
 pub mod host;
 pub mod latency;
+pub mod order;
 pub mod process;
 pub mod procstat;
 pub mod progress;

@@ -189,6 +189,29 @@ fn quickstart_async_over_several_topics_with_keys_tags_and_a_message_count() {
     assert_eq!(r["settings"]["topics"], 3);
 }
 
+#[test]
+fn quickstart_orderly_keeps_every_key_in_order_while_a_consumer_joins_and_leaves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, stdout, stderr) = run_quickstart(
+        &["--orderly", "--churn-consumers", "1", "--messages", "4000"],
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("order    PASSED"), "{stdout}");
+    let r = result_json(dir.path());
+    let order = &r["verify"]["order"];
+    assert_eq!(order["violations"], 0, "{r}");
+    assert_eq!(order["unchecked_skips"], 0, "{r}");
+    // 4 producers x 8 keys, every one consumed.
+    assert_eq!(order["keys_checked"], 32, "{r}");
+    assert_eq!(order["messages_checked"], r["verify"]["consumed"], "{r}");
+    // The joining consumer held a queue before the producers went on and consumed from it
+    // before leaving, so keys changed hands at least once.
+    assert!(order["handovers"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert_eq!(r["verify"]["missing"], 0, "{r}");
+    assert!(order["redeliveries"].is_u64(), "{r}");
+}
+
 /// The PIDs the quickstart announces on stderr: `… (pid N) … (pid M, …)`.
 fn announced_pids(stderr: &str) -> Vec<u32> {
     stderr
