@@ -172,6 +172,16 @@ pub struct WorkloadArgs {
     /// `enablePropertyFilter=true`; the quickstart broker has it).
     #[arg(long)]
     pub sql: Option<String>,
+    /// Consumers subscribe with this TAG expression instead of `*` (e.g. `TagA-0` with
+    /// `--tags 10` for 10 % of messages); the broker filters by the consume queue's tag hash.
+    #[arg(long, conflicts_with = "sql")]
+    pub tag_filter: Option<String>,
+    /// After the load, drain the whole backlog with a fresh group per drain, alternately with
+    /// the `--sql`/`--tag-filter` subscription and with none (two drains each, filtered
+    /// first), and report records scanned and delivered per second of each: the filtered
+    /// against the unfiltered pull throughput, same run. Usually with `--consumers 0`.
+    #[arg(long)]
+    pub filter_compare: bool,
     /// Orderly workload: each producer sends its messages under 8 keys, each key's messages to
     /// the queue the key hashes to (Java's `SelectMessageQueueByHash`), one topic per producer;
     /// consumers are orderly (queues locked on the broker, each consumed serially in offset
@@ -301,8 +311,10 @@ pub enum WorkloadError {
     VerifyOneway,
     #[error("--tx-rollback-percent plus --tx-unknown-percent exceeds 100")]
     TransactionMix,
-    #[error("--verify cannot check --sql: the messages the filter rejects are never consumed")]
+    #[error("--verify cannot check --sql or --tag-filter: the messages the filter rejects are never consumed")]
     VerifySql,
+    #[error("--filter-compare needs --sql or --tag-filter")]
+    FilterCompareWithoutFilter,
     #[error("--orderly --verify needs --mode sync: only sync sends keep each key's order")]
     OrderlyVerifyNeedsSync,
     #[error("--churn-consumers needs --consumers > 0")]
@@ -388,8 +400,11 @@ impl WorkloadArgs {
         if u32::from(self.tx_rollback_percent) + u32::from(self.tx_unknown_percent) > 100 {
             return Err(WorkloadError::TransactionMix);
         }
-        if self.verify && self.sql.is_some() {
+        if self.verify && (self.sql.is_some() || self.tag_filter.is_some()) {
             return Err(WorkloadError::VerifySql);
+        }
+        if self.filter_compare && self.sql.is_none() && self.tag_filter.is_none() {
+            return Err(WorkloadError::FilterCompareWithoutFilter);
         }
         if self.verify && self.orderly && self.mode != SendMode::Sync {
             return Err(WorkloadError::OrderlyVerifyNeedsSync);
@@ -591,7 +606,7 @@ mod tests {
 
     #[test]
     fn impossible_combinations_name_the_flag() {
-        let cases: [(&[&str], WorkloadError); 9] = [
+        let cases: [(&[&str], WorkloadError); 11] = [
             (
                 &["--message-size-bytes", "8"],
                 WorkloadError::MessageTooSmall(8),
@@ -621,6 +636,14 @@ mod tests {
             (
                 &["--churn-consumers", "1", "--consumers", "0"],
                 WorkloadError::ChurnWithoutConsumers,
+            ),
+            (
+                &["--filter-compare"],
+                WorkloadError::FilterCompareWithoutFilter,
+            ),
+            (
+                &["--verify", "--tag-filter", "TagA-0"],
+                WorkloadError::VerifySql,
             ),
         ];
         for (args, expected) in cases {

@@ -11,6 +11,7 @@
 //! | [`progress`] | the once-a-second progress line and timeline |
 //! | [`verify`] | the `--verify` ledger |
 //! | [`order`] | the `--orderly --verify` per-key order check |
+//! | [`filter_compare`] | `--filter-compare`: filtered against unfiltered drains of a backlog |
 //! | [`report`] | final report, JSON result, markdown summary |
 //! | [`host`] | host and target facts recorded with results |
 //! | [`process`] | child-process guards and Ctrl-C |
@@ -26,6 +27,7 @@ pub mod broker_info;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod filter_compare;
 pub mod host;
 pub mod latency;
 pub mod order;

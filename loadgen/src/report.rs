@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cli::WorkloadArgs;
 use crate::clock;
+use crate::filter_compare::{report_lines, FilterCompare};
 use crate::host::{cores, TargetFacts};
 use crate::latency::PercentileSummary;
 use crate::order::OrderReport;
@@ -120,6 +121,8 @@ pub struct RunResult {
     /// CPU of the load generator (and a local broker) in the window, and the host's load.
     pub cpu: Option<CpuUsage>,
     pub timeline: Vec<TimelinePoint>,
+    /// `--filter-compare`: filtered against unfiltered drains of the backlog.
+    pub filter_compare: Option<FilterCompare>,
     /// What the reader must know to interpret the numbers (e.g. a run cut short by Ctrl-C).
     pub notes: Vec<String>,
 }
@@ -341,6 +344,9 @@ impl RunResult {
                 let _ = writeln!(out, "order    {}", order_line(o));
             }
         }
+        for line in self.filter_compare.iter().flat_map(report_lines) {
+            let _ = writeln!(out, "filter   {line}");
+        }
         for note in &self.notes {
             let _ = writeln!(out, "note     {note}");
         }
@@ -510,6 +516,12 @@ impl RunResult {
                 let _ = writeln!(md, "\nOrder: {}.", order_line(o));
             }
         }
+        if let Some(c) = &self.filter_compare {
+            let _ = writeln!(md, "\nFilter comparison (records per second):\n");
+            for line in report_lines(c) {
+                let _ = writeln!(md, "    {line}");
+            }
+        }
         for note in &self.notes {
             let _ = writeln!(md, "\nNote: {note}");
         }
@@ -605,6 +617,7 @@ mod tests {
                 ..CpuUsage::default()
             }),
             timeline: vec![],
+            filter_compare: None,
             notes: vec!["a note".into()],
         }
     }

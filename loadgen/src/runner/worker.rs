@@ -522,12 +522,11 @@ fn client_config(ctx: &WorkerContext, instance_name: String) -> anyhow::Result<C
     Ok(config)
 }
 
-/// Every topic of the run, with the subscription `--sql` asks for (else all tags).
+/// Every topic of the run, with the subscription `--sql` or `--tag-filter` asks for (else
+/// all tags).
 fn subscriptions(ctx: &WorkerContext) -> Vec<(&str, MessageSelector)> {
-    let selector = match &ctx.workload.sql {
-        Some(sql) => MessageSelector::by_sql(sql.clone()),
-        None => MessageSelector::by_tag("*"),
-    };
+    let selector = crate::filter_compare::filtered_selector(&ctx.workload)
+        .unwrap_or_else(|| MessageSelector::by_tag("*"));
     ctx.topics
         .iter()
         .map(|t| (t.as_str(), selector.clone()))
