@@ -7,7 +7,10 @@
 //!
 //! A consumer's expression is compiled once per (group, topic, subVersion) and kept in a
 //! [`FilterCache`]; pulls then evaluate it against each candidate record's properties string
-//! in place (no map is built, nothing is allocated per message).
+//! in place (no map is built, nothing is allocated per message). Compiling numbers the distinct
+//! property names the expression reads; evaluation first fills all of them in one scan of the
+//! properties string ([`Resolved`]), so an expression reading several properties costs one
+//! pass over the string, not one per reference.
 
 pub mod build;
 pub mod eval;
@@ -19,13 +22,17 @@ mod tests;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use ringmq_proto::message::{find_property, DecodedRecord};
+use ringmq_proto::message::{find_property, DecodedRecord, PropertiesIter};
 
 pub use eval::Properties;
 
 /// Longest expression accepted (Java has no limit but the frame's; this keeps a hostile
 /// subscription from costing more than a bounded parse).
 pub const MAX_EXPRESSION_BYTES: usize = 64 * 1024;
+/// Distinct property names an expression may read and still be evaluated in one scan of the
+/// properties string (the slots live on the stack); an expression reading more falls back to
+/// one scan per reference, which is correct, only slower.
+pub const MAX_SLOTS: usize = 16;
 /// Compiled expressions a shard keeps; past it the cache starts empty again (entries are
 /// compiled again on their next pull).
 pub const MAX_CACHED_FILTERS: usize = 4096;
@@ -53,6 +60,8 @@ pub enum FilterError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqlFilter {
     expr: build::Expr,
+    /// The distinct property names `expr` reads; a reference's slot indexes this.
+    names: Box<[Box<str>]>,
     source: Box<str>,
 }
 
@@ -65,9 +74,12 @@ impl SqlFilter {
             )));
         }
         let tree = syntax::parse(expression).map_err(FilterError::Invalid)?;
-        let expr = build::build_selector(&tree).map_err(FilterError::Invalid)?;
+        let mut expr = build::build_selector(&tree).map_err(FilterError::Invalid)?;
+        let mut names = Vec::new();
+        build::assign_slots(&mut expr, &mut names);
         Ok(SqlFilter {
             expr,
+            names: names.into_boxed_slice(),
             source: expression.into(),
         })
     }
@@ -81,9 +93,19 @@ impl SqlFilter {
         matches!(self.expr.eval(props), Ok(eval::Val::Bool(true)))
     }
 
-    /// Evaluates against a stored record's properties string (`name 0x01 value 0x02 …`).
+    /// The distinct property names the expression reads.
+    pub fn property_names(&self) -> &[Box<str>] {
+        &self.names
+    }
+
+    /// Evaluates against a stored record's properties string (`name 0x01 value 0x02 …`): one
+    /// scan fills every referenced property, then the expression reads the slots.
     pub fn matches_properties(&self, raw: &[u8]) -> bool {
-        self.matches(&RawProperties(raw))
+        if self.names.len() <= MAX_SLOTS {
+            self.matches(&Resolved::scan(raw, &self.names))
+        } else {
+            self.matches(&RawProperties(raw))
+        }
     }
 }
 
@@ -95,7 +117,37 @@ impl crate::store::RecordFilter for SqlFilter {
     }
 }
 
-/// A record's properties string, read in place.
+/// The values of an expression's referenced properties, filled by one scan of a properties
+/// string: slot `i` holds the value of `names[i]` (the last one when repeated, as Java's map),
+/// borrowed from the string. Lives on the stack; building it allocates nothing.
+pub struct Resolved<'a> {
+    values: [Option<&'a [u8]>; MAX_SLOTS],
+}
+
+impl<'a> Resolved<'a> {
+    /// Scans `raw` once. `names` (at most [`MAX_SLOTS`], distinct) are the expression's.
+    pub fn scan(raw: &'a [u8], names: &[Box<str>]) -> Resolved<'a> {
+        debug_assert!(names.len() <= MAX_SLOTS);
+        let mut values = [None; MAX_SLOTS];
+        for (name, value) in PropertiesIter::new(raw) {
+            // Names are distinct: at most one slot takes the value.
+            if let Some(i) = names.iter().position(|n| n.as_bytes() == name) {
+                values[i] = Some(value);
+            }
+        }
+        Resolved { values }
+    }
+}
+
+impl Properties for Resolved<'_> {
+    fn get(&self, prop: &build::PropRef) -> Option<&str> {
+        let value = (*self.values.get(usize::from(prop.slot))?)?;
+        Some(std::str::from_utf8(value).unwrap_or(NOT_UTF8))
+    }
+}
+
+/// A record's properties string, read in place: one scan per property reference (the path
+/// for expressions reading more than [`MAX_SLOTS`] properties; benchmarks compare it).
 pub struct RawProperties<'a>(pub &'a [u8]);
 
 /// What a value that is not UTF-8 reads as (Java decodes it with replacement characters; this
@@ -103,14 +155,14 @@ pub struct RawProperties<'a>(pub &'a [u8]);
 const NOT_UTF8: &str = "\u{FFFD}";
 
 impl Properties for RawProperties<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        find_property(self.0, name).map(|v| std::str::from_utf8(v).unwrap_or(NOT_UTF8))
+    fn get(&self, prop: &build::PropRef) -> Option<&str> {
+        find_property(self.0, &prop.name).map(|v| std::str::from_utf8(v).unwrap_or(NOT_UTF8))
     }
 }
 
 impl<S: std::hash::BuildHasher> Properties for HashMap<String, String, S> {
-    fn get(&self, name: &str) -> Option<&str> {
-        HashMap::get(self, name).map(String::as_str)
+    fn get(&self, prop: &build::PropRef) -> Option<&str> {
+        HashMap::get(self, &*prop.name).map(String::as_str)
     }
 }
 
