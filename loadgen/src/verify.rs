@@ -180,7 +180,7 @@ impl VerifyReport {
             && self.missing == 0
             && self.corrupt_bodies == 0
             && self.rolled_back_delivered == 0
-            && self.order.as_ref().map_or(true, OrderReport::passed)
+            && self.order.as_ref().is_none_or(OrderReport::passed)
     }
 }
 
