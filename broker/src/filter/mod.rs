@@ -22,7 +22,8 @@ mod tests;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use ringmq_proto::message::{find_property, DecodedRecord, PropertiesIter};
+use ringmq_proto::message::properties::{NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR};
+use ringmq_proto::message::{find_property, DecodedRecord};
 
 pub use eval::Properties;
 
@@ -62,6 +63,9 @@ pub struct SqlFilter {
     expr: build::Expr,
     /// The distinct property names `expr` reads; a reference's slot indexes this.
     names: Box<[Box<str>]>,
+    /// Bit `min(len, 63)` set for the byte length of each name: most properties of a message
+    /// are not read by the expression, and their names are passed over on length alone.
+    name_lengths: u64,
     source: Box<str>,
 }
 
@@ -79,6 +83,7 @@ impl SqlFilter {
         build::assign_slots(&mut expr, &mut names);
         Ok(SqlFilter {
             expr,
+            name_lengths: names.iter().fold(0, |bits, n| bits | length_bit(n.len())),
             names: names.into_boxed_slice(),
             source: expression.into(),
         })
@@ -102,7 +107,7 @@ impl SqlFilter {
     /// scan fills every referenced property, then the expression reads the slots.
     pub fn matches_properties(&self, raw: &[u8]) -> bool {
         if self.names.len() <= MAX_SLOTS {
-            self.matches(&Resolved::scan(raw, &self.names))
+            self.matches(&Resolved::scan(raw, &self.names, self.name_lengths))
         } else {
             self.matches(&RawProperties(raw))
         }
@@ -125,18 +130,54 @@ pub struct Resolved<'a> {
 }
 
 impl<'a> Resolved<'a> {
-    /// Scans `raw` once. `names` (at most [`MAX_SLOTS`], distinct) are the expression's.
-    pub fn scan(raw: &'a [u8], names: &[Box<str>]) -> Resolved<'a> {
+    /// Scans `raw` once. `names` (at most [`MAX_SLOTS`], distinct) are the expression's and
+    /// `name_lengths` their [`length_bit`]s. Items are split as `PropertiesIter` (Java's
+    /// `string2messageProperties`) splits them, each in one pass that finds its first 0x01
+    /// and its end together.
+    pub fn scan(raw: &'a [u8], names: &[Box<str>], name_lengths: u64) -> Resolved<'a> {
         debug_assert!(names.len() <= MAX_SLOTS);
         let mut values = [None; MAX_SLOTS];
-        for (name, value) in PropertiesIter::new(raw) {
+        let mut start = 0;
+        while start < raw.len() {
+            let (sep, end) = item_bounds(raw, start);
+            let item = start;
+            start = end + 1;
+            // Java skips items under 3 bytes and those whose name or value is empty.
+            let Some(sep) = sep.filter(|&p| end - item >= 3 && p > item && p < end - 1) else {
+                continue;
+            };
+            let name = &raw[item..sep];
+            if name_lengths & length_bit(name.len()) == 0 {
+                continue;
+            }
             // Names are distinct: at most one slot takes the value.
             if let Some(i) = names.iter().position(|n| n.as_bytes() == name) {
-                values[i] = Some(value);
+                values[i] = Some(&raw[sep + 1..end]);
             }
         }
         Resolved { values }
     }
+}
+
+/// The first 0x01 of the item starting at `start` (if any before its end) and its end: the
+/// next 0x02, or the end of `raw`.
+fn item_bounds(raw: &[u8], start: usize) -> (Option<usize>, usize) {
+    let mut sep = None;
+    let mut at = start;
+    while at < raw.len() {
+        match raw[at] {
+            PROPERTY_SEPARATOR => break,
+            NAME_VALUE_SEPARATOR if sep.is_none() => sep = Some(at),
+            _ => {}
+        }
+        at += 1;
+    }
+    (sep, at)
+}
+
+/// The bit standing for a name of `len` bytes (lengths past 62 share bit 63).
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 impl Properties for Resolved<'_> {

@@ -376,6 +376,44 @@ fn one_scan_reads_what_one_lookup_per_reference_reads() {
 }
 
 #[test]
+fn one_scan_splits_items_as_java_does() {
+    // Short items, empty names and values, a missing final 0x02, a name that only matches a
+    // prefix, a value holding 0x01, and a repeated name: read as `find_property` reads them.
+    let raws: [&[u8]; 7] = [
+        b"a\x011\x02\x02b\x01\x02\x01c\x02a\x012",
+        b"a\x01\x01x\x02b\x012\x02ab\x019\x02a",
+        b"\x01\x01\x02a\x0171\x02b",
+        b"b\x0133\x02a\x015",
+        b"",
+        b"\x02\x02\x02",
+        b"aa\x011\x02a\x01\x02",
+    ];
+    let filter = SqlFilter::compile("a IS NULL OR b IS NULL OR a > 1 AND b < 3").unwrap();
+    let probe = SqlFilter::compile("a = '\x01x' OR a = '5'").unwrap();
+    for raw in raws {
+        for f in [&filter, &probe] {
+            assert_eq!(
+                f.matches_properties(raw),
+                f.matches(&RawProperties(raw)),
+                "{raw:?}"
+            );
+        }
+        let resolved = Resolved::scan(raw, filter.property_names(), u64::MAX);
+        for name in ["a", "b"] {
+            let prop = build::PropRef {
+                name: name.into(),
+                slot: u16::from(name == "b"),
+            };
+            assert_eq!(
+                resolved.get(&prop),
+                RawProperties(raw).get(&prop),
+                "{name} in {raw:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn each_referenced_name_gets_one_slot() {
     let filter = SqlFilter::compile("a = 1 AND (b > 2 OR a < 3) AND c IN ('x') AND b").unwrap();
     let names: Vec<&str> = filter.property_names().iter().map(|n| &**n).collect();
