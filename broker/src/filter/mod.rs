@@ -106,10 +106,13 @@ impl SqlFilter {
     /// Evaluates against a stored record's properties string (`name 0x01 value 0x02 …`): one
     /// scan fills every referenced property, then the expression reads the slots.
     pub fn matches_properties(&self, raw: &[u8]) -> bool {
-        if self.names.len() <= MAX_SLOTS {
-            self.matches(&Resolved::scan(raw, &self.names, self.name_lengths))
-        } else {
-            self.matches(&RawProperties(raw))
+        match &*self.names {
+            // One name, however often referenced: one `find_property` scan fills its slot.
+            [name] => self.matches(&Resolved::one(find_property(raw, name))),
+            names if names.len() <= MAX_SLOTS => {
+                self.matches(&Resolved::scan(raw, names, self.name_lengths))
+            }
+            _ => self.matches(&RawProperties(raw)),
         }
     }
 }
@@ -130,6 +133,13 @@ pub struct Resolved<'a> {
 }
 
 impl<'a> Resolved<'a> {
+    /// The slots of an expression reading one property name, whose value is `value`.
+    pub fn one(value: Option<&'a [u8]>) -> Resolved<'a> {
+        let mut values = [None; MAX_SLOTS];
+        values[0] = value;
+        Resolved { values }
+    }
+
     /// Scans `raw` once. `names` (at most [`MAX_SLOTS`], distinct) are the expression's and
     /// `name_lengths` their [`length_bit`]s. Items are split as `PropertiesIter` (Java's
     /// `string2messageProperties`) splits them, each in one pass that finds its first 0x01
