@@ -11,6 +11,7 @@ use crate::cluster::LocalCluster;
 use crate::host::{self, TargetFacts};
 use crate::report::{send_and_consume, RunResult};
 use crate::runner;
+use crate::{filter_compare, process};
 
 /// How long `--verify` waits for a slave to hold exactly the master's logs after the load.
 const REPLICA_CONVERGENCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -65,7 +66,12 @@ fn execute(
         store_disk: broker_pid.and(host.store.as_ref().and_then(|s| s.disk.clone())),
         pid: broker_pid,
     };
-    let outcome = runner::run(workload.clone(), namesrv, run_id, target, local)?;
+    let outcome = runner::run(workload.clone(), namesrv.clone(), run_id, target, local)?;
+    let filter_compare = if workload.filter_compare && !process::interrupted() {
+        Some(filter_compare::run(&workload, &namesrv, run_id)?)
+    } else {
+        None
+    };
     let (send, consume) = send_and_consume(
         &outcome.stats,
         outcome.measured_secs,
@@ -90,6 +96,7 @@ fn execute(
         broker_flush: outcome.broker_flush,
         cpu: outcome.cpu,
         timeline: outcome.timeline,
+        filter_compare,
         notes: outcome.notes,
     };
     Ok((result, started_unix_secs))

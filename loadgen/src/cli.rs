@@ -172,9 +172,27 @@ pub struct WorkloadArgs {
     /// `enablePropertyFilter=true`; the quickstart broker has it).
     #[arg(long)]
     pub sql: Option<String>,
-    /// Orderly consumers: queues locked on the broker, each consumed serially in offset order.
+    /// Consumers subscribe with this TAG expression instead of `*` (e.g. `TagA-0` with
+    /// `--tags 10` for 10 % of messages); the broker filters by the consume queue's tag hash.
+    #[arg(long, conflicts_with = "sql")]
+    pub tag_filter: Option<String>,
+    /// After the load, drain the whole backlog with a fresh group per drain, alternately with
+    /// the `--sql`/`--tag-filter` subscription and with none (two drains each, filtered
+    /// first), and report records scanned and delivered per second of each: the filtered
+    /// against the unfiltered pull throughput, same run. Usually with `--consumers 0`.
+    #[arg(long)]
+    pub filter_compare: bool,
+    /// Orderly workload: each producer sends its messages under 8 keys, each key's messages to
+    /// the queue the key hashes to (Java's `SelectMessageQueueByHash`), one topic per producer;
+    /// consumers are orderly (queues locked on the broker, each consumed serially in offset
+    /// order). With `--verify`, the report checks every key was consumed in send order.
     #[arg(long)]
     pub orderly: bool,
+    /// Extra consumers of the group that join at about a third of the run and leave (clean
+    /// shutdown) from two thirds on, once each has consumed something; producers pause at half
+    /// way until every joined consumer holds a queue. So queues change hands during the load.
+    #[arg(long, default_value_t = 0)]
+    pub churn_consumers: u32,
     /// Send every message with this delay level (DELAY property, 1..=18 by default); the
     /// report adds delivery lateness (due → stored, due → consumed).
     #[arg(long, conflicts_with = "timer_delay_ms", value_parser = clap::value_parser!(u32).range(1..))]
@@ -293,8 +311,14 @@ pub enum WorkloadError {
     VerifyOneway,
     #[error("--tx-rollback-percent plus --tx-unknown-percent exceeds 100")]
     TransactionMix,
-    #[error("--verify cannot check --sql: the messages the filter rejects are never consumed")]
+    #[error("--verify cannot check --sql or --tag-filter: the messages the filter rejects are never consumed")]
     VerifySql,
+    #[error("--filter-compare needs --sql or --tag-filter")]
+    FilterCompareWithoutFilter,
+    #[error("--orderly --verify needs --mode sync: only sync sends keep each key's order")]
+    OrderlyVerifyNeedsSync,
+    #[error("--churn-consumers needs --consumers > 0")]
+    ChurnWithoutConsumers,
     #[error("--duration-secs must be positive")]
     ZeroDuration,
     #[error("invalid --cpus {0:?}: expected a count such as 2 or a list such as 0-1 or 0,2")]
@@ -376,8 +400,17 @@ impl WorkloadArgs {
         if u32::from(self.tx_rollback_percent) + u32::from(self.tx_unknown_percent) > 100 {
             return Err(WorkloadError::TransactionMix);
         }
-        if self.verify && self.sql.is_some() {
+        if self.verify && (self.sql.is_some() || self.tag_filter.is_some()) {
             return Err(WorkloadError::VerifySql);
+        }
+        if self.filter_compare && self.sql.is_none() && self.tag_filter.is_none() {
+            return Err(WorkloadError::FilterCompareWithoutFilter);
+        }
+        if self.verify && self.orderly && self.mode != SendMode::Sync {
+            return Err(WorkloadError::OrderlyVerifyNeedsSync);
+        }
+        if self.churn_consumers > 0 && self.consumers == 0 {
+            return Err(WorkloadError::ChurnWithoutConsumers);
         }
         if self.messages.is_none() && self.duration_secs == 0 {
             return Err(WorkloadError::ZeroDuration);
@@ -573,7 +606,7 @@ mod tests {
 
     #[test]
     fn impossible_combinations_name_the_flag() {
-        let cases: [(&[&str], WorkloadError); 7] = [
+        let cases: [(&[&str], WorkloadError); 11] = [
             (
                 &["--message-size-bytes", "8"],
                 WorkloadError::MessageTooSmall(8),
@@ -596,6 +629,22 @@ mod tests {
             ),
             (&["--duration-secs", "0"], WorkloadError::ZeroDuration),
             (&["--label", "a/b"], WorkloadError::BadLabel("a/b".into())),
+            (
+                &["--orderly", "--verify", "--mode", "async"],
+                WorkloadError::OrderlyVerifyNeedsSync,
+            ),
+            (
+                &["--churn-consumers", "1", "--consumers", "0"],
+                WorkloadError::ChurnWithoutConsumers,
+            ),
+            (
+                &["--filter-compare"],
+                WorkloadError::FilterCompareWithoutFilter,
+            ),
+            (
+                &["--verify", "--tag-filter", "TagA-0"],
+                WorkloadError::VerifySql,
+            ),
         ];
         for (args, expected) in cases {
             assert_eq!(workload(args).validate(), Err(expected), "{args:?}");

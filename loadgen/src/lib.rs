@@ -10,6 +10,8 @@
 //! | [`stats`] | per-executor measurements and live counters |
 //! | [`progress`] | the once-a-second progress line and timeline |
 //! | [`verify`] | the `--verify` ledger |
+//! | [`order`] | the `--orderly --verify` per-key order check |
+//! | [`filter_compare`] | `--filter-compare`: filtered against unfiltered drains of a backlog |
 //! | [`report`] | final report, JSON result, markdown summary |
 //! | [`host`] | host and target facts recorded with results |
 //! | [`process`] | child-process guards and Ctrl-C |
@@ -25,8 +27,10 @@ pub mod broker_info;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod filter_compare;
 pub mod host;
 pub mod latency;
+pub mod order;
 pub mod process;
 pub mod procstat;
 pub mod progress;

@@ -10,8 +10,10 @@ use serde::Serialize;
 
 use crate::cli::WorkloadArgs;
 use crate::clock;
+use crate::filter_compare::{report_lines, FilterCompare};
 use crate::host::{cores, TargetFacts};
 use crate::latency::PercentileSummary;
+use crate::order::OrderReport;
 use crate::procstat::CpuUsage;
 use crate::progress::{thousands, TimelinePoint};
 use crate::stats::ExecutorStats;
@@ -119,6 +121,8 @@ pub struct RunResult {
     /// CPU of the load generator (and a local broker) in the window, and the host's load.
     pub cpu: Option<CpuUsage>,
     pub timeline: Vec<TimelinePoint>,
+    /// `--filter-compare`: filtered against unfiltered drains of the backlog.
+    pub filter_compare: Option<FilterCompare>,
     /// What the reader must know to interpret the numbers (e.g. a run cut short by Ctrl-C).
     pub notes: Vec<String>,
 }
@@ -162,6 +166,26 @@ pub fn send_and_consume(
     (send, consume)
 }
 
+/// The `--orderly --verify` line: keys checked, violations (must be 0), redeliveries.
+fn order_line(o: &OrderReport) -> String {
+    let mut line = format!(
+        "{}: keys checked {}, messages {}, violations {}, redeliveries {}, handovers {}",
+        if o.passed() { "PASSED" } else { "FAILED" },
+        o.keys_checked,
+        o.messages_checked,
+        o.violations,
+        o.redeliveries,
+        o.handovers
+    );
+    if o.unchecked_skips > 0 {
+        line.push_str(&format!(", unchecked skips {}", o.unchecked_skips));
+    }
+    if let Some(first) = &o.first_violation {
+        line.push_str(&format!(" (first: {first})"));
+    }
+    line
+}
+
 fn ms(us: u64) -> String {
     format!("{:.3}", us as f64 / 1e3)
 }
@@ -197,6 +221,14 @@ impl RunResult {
     /// The report printed at the end of a run.
     pub fn text_report(&self) -> String {
         let mut out = String::new();
+        self.text_setup(&mut out);
+        self.text_send(&mut out);
+        self.text_outcome(&mut out);
+        out
+    }
+
+    /// Target, workload and host lines.
+    fn text_setup(&self, out: &mut String) {
         let s = &self.settings;
         let _ = writeln!(
             out,
@@ -237,6 +269,10 @@ impl RunResult {
             cores(&self.host),
             self.host.kernel_release.as_deref().unwrap_or("unknown")
         );
+    }
+
+    /// Send throughput and latency.
+    fn text_send(&self, out: &mut String) {
         let send = &self.send;
         let _ = writeln!(
             out,
@@ -262,6 +298,10 @@ impl RunResult {
                 thousands(unsent as f64)
             );
         }
+    }
+
+    /// Consumption, broker, CPU, verification and notes.
+    fn text_outcome(&self, out: &mut String) {
         if let Some(c) = &self.consume {
             let _ = writeln!(
                 out,
@@ -300,16 +340,29 @@ impl RunResult {
                 v.corrupt_bodies,
                 v.rolled_back_delivered
             );
+            if let Some(o) = &v.order {
+                let _ = writeln!(out, "order    {}", order_line(o));
+            }
+        }
+        for line in self.filter_compare.iter().flat_map(report_lines) {
+            let _ = writeln!(out, "filter   {line}");
         }
         for note in &self.notes {
             let _ = writeln!(out, "note     {note}");
         }
-        out
     }
 
     /// The markdown summary written next to the JSON result.
     pub fn markdown(&self) -> String {
         let mut md = String::new();
+        self.md_settings(&mut md);
+        self.md_figures(&mut md);
+        self.md_outcome(&mut md);
+        md
+    }
+
+    /// Title and the settings table.
+    fn md_settings(&self, md: &mut String) {
         let s = &self.settings;
         let _ = writeln!(
             md,
@@ -371,6 +424,10 @@ impl RunResult {
             cores(&self.host),
             self.host.kernel_release.as_deref().unwrap_or("unknown")
         );
+    }
+
+    /// Throughput and latency tables.
+    fn md_figures(&self, md: &mut String) {
         let _ = writeln!(md, "| throughput | msg/s | MB/s |\n| --- | --- | --- |");
         let _ = writeln!(
             md,
@@ -418,6 +475,10 @@ impl RunResult {
                 "\nBehind schedule: {unsent} scheduled messages were never sent (target rate not reached)."
             );
         }
+    }
+
+    /// Failures, broker, CPU, verification and notes.
+    fn md_outcome(&self, md: &mut String) {
         let _ = writeln!(
             md,
             "\nFailed sends: {}{}",
@@ -451,11 +512,19 @@ impl RunResult {
                 v.corrupt_bodies,
                 v.rolled_back_delivered
             );
+            if let Some(o) = &v.order {
+                let _ = writeln!(md, "\nOrder: {}.", order_line(o));
+            }
+        }
+        if let Some(c) = &self.filter_compare {
+            let _ = writeln!(md, "\nFilter comparison (records per second):\n");
+            for line in report_lines(c) {
+                let _ = writeln!(md, "    {line}");
+            }
         }
         for note in &self.notes {
             let _ = writeln!(md, "\nNote: {note}");
         }
-        md
     }
 
     /// The file stem: `loadgen-<compact UTC>-<label>`.
@@ -523,6 +592,13 @@ mod tests {
             verify: Some(VerifyReport {
                 acknowledged: 1_000,
                 consumed: 1_000,
+                order: Some(OrderReport {
+                    keys_checked: 32,
+                    messages_checked: 1_000,
+                    redeliveries: 3,
+                    handovers: 5,
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             broker_flush: Some(BrokerFlushStats::between(
@@ -541,6 +617,7 @@ mod tests {
                 ..CpuUsage::default()
             }),
             timeline: vec![],
+            filter_compare: None,
             notes: vec!["a note".into()],
         }
     }
@@ -578,6 +655,7 @@ mod tests {
             "publish delay",
             "born-to-consumed",
             "verify   PASSED",
+            "order    PASSED: keys checked 32, messages 1000, violations 0, redeliveries 3",
             "10 fdatasync/s",
             "SYSTEM_BUSY",
             "note     a note",
@@ -593,6 +671,7 @@ mod tests {
             "| born-to-consumed |",
             "ASYNC_FLUSH",
             "Verify passed",
+            "Order: PASSED: keys checked 32",
         ] {
             assert!(md.contains(needle), "{needle:?} missing from\n{md}");
         }

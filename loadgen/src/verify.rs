@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use crate::body::{check_body, BodyCodec, BodyError};
+use crate::order::OrderReport;
 
 /// A growable set of `u64` indices, one bit each.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,6 +91,13 @@ impl AckLedger {
     pub fn acknowledged(&self) -> u64 {
         self.acked.iter().map(BitSet::count).sum()
     }
+
+    /// Whether message `(producer_id, sequence)` was acknowledged.
+    pub fn contains(&self, producer_id: u32, sequence: u64) -> bool {
+        self.acked
+            .get(producer_id as usize)
+            .is_some_and(|b| b.contains(sequence))
+    }
 }
 
 /// Messages a consumer received, with anything wrong about them.
@@ -159,16 +167,20 @@ pub struct VerifyReport {
     pub first_corruption: Option<String>,
     /// `--mode transaction`: messages consumed although their transaction rolled back.
     pub rolled_back_delivered: u64,
+    /// `--orderly`: the per-key order check.
+    pub order: Option<OrderReport>,
 }
 
 impl VerifyReport {
-    /// Something was acknowledged, none of it is missing, and every body was intact. A run
-    /// with nothing acknowledged proves nothing, so it does not pass.
+    /// Something was acknowledged, none of it is missing, every body was intact, and (with
+    /// `--orderly`) every key kept its order. A run with nothing acknowledged proves nothing,
+    /// so it does not pass.
     pub fn passed(&self) -> bool {
         self.acknowledged > 0
             && self.missing == 0
             && self.corrupt_bodies == 0
             && self.rolled_back_delivered == 0
+            && self.order.as_ref().is_none_or(OrderReport::passed)
     }
 }
 

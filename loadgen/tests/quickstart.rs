@@ -189,6 +189,75 @@ fn quickstart_async_over_several_topics_with_keys_tags_and_a_message_count() {
     assert_eq!(r["settings"]["topics"], 3);
 }
 
+#[test]
+fn quickstart_orderly_keeps_every_key_in_order_while_a_consumer_joins_and_leaves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, stdout, stderr) = run_quickstart(
+        &["--orderly", "--churn-consumers", "1", "--messages", "4000"],
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("order    PASSED"), "{stdout}");
+    let r = result_json(dir.path());
+    let order = &r["verify"]["order"];
+    assert_eq!(order["violations"], 0, "{r}");
+    assert_eq!(order["unchecked_skips"], 0, "{r}");
+    // 4 producers x 8 keys, every one consumed.
+    assert_eq!(order["keys_checked"], 32, "{r}");
+    assert_eq!(order["messages_checked"], r["verify"]["consumed"], "{r}");
+    // The joining consumer held a queue before the producers went on and consumed from it
+    // before leaving, so keys changed hands at least once.
+    assert!(order["handovers"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert_eq!(r["verify"]["missing"], 0, "{r}");
+    assert!(order["redeliveries"].is_u64(), "{r}");
+}
+
+#[test]
+fn quickstart_filter_compare_drains_the_backlog_filtered_and_unfiltered() {
+    assert!(sibling_binaries_built(), "build the servers first");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let results = dir.path().to_string_lossy().into_owned();
+    let producers = 4;
+    let o = Command::new(env!("CARGO_BIN_EXE_ringmq-loadgen"))
+        .args(["quickstart", "--consumers", "0", "--messages", "4000"])
+        .args(["--warmup-secs", "1", "--producers", &producers.to_string()])
+        .args(["--connections", "2", "--queues", "4", "--props", "10"])
+        .args(["--sql", "p = 0", "--filter-compare", "--drain-secs", "60"])
+        .args(["--results-dir", &results, "--label", "e2e"])
+        .output()
+        .expect("run ringmq-loadgen quickstart");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let r = result_json(dir.path());
+    let compare = &r["filter_compare"];
+    let backlog = compare["backlog"].as_u64().unwrap_or(0);
+    assert!(backlog >= 4000, "{r}");
+    let drains = compare["drains"].as_array().expect("drains");
+    assert_eq!(drains.len(), 4, "{r}");
+    for d in drains {
+        assert_eq!(d["complete"], true, "{r}");
+        assert_eq!(d["scanned"], backlog, "{r}");
+        let delivered = d["delivered"].as_u64().unwrap_or(0);
+        if d["arm"] == "unfiltered" {
+            assert_eq!(delivered, backlog, "{r}");
+        } else {
+            // p = sequence % 10 per producer: each producer's first of every ten matches.
+            assert!(
+                delivered >= backlog / 10 && delivered <= backlog / 10 + producers,
+                "{r}"
+            );
+        }
+    }
+    assert!(stdout.contains("filtered/unfiltered scan rate"), "{stdout}");
+}
+
 /// The PIDs the quickstart announces on stderr: `… (pid N) … (pid M, …)`.
 fn announced_pids(stderr: &str) -> Vec<u32> {
     stderr

@@ -36,14 +36,35 @@ pub enum CmpOp {
     Le,
 }
 
+/// Slot of a property the expression has not been resolved against yet.
+pub const UNRESOLVED_SLOT: u16 = u16::MAX;
+
+/// A property the expression reads: its name, and its slot in the table of distinct names the
+/// expression references ([`assign_slots`]), so one scan of a message's properties string can
+/// fill every value the evaluation may need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropRef {
+    pub name: Box<str>,
+    pub slot: u16,
+}
+
+impl PropRef {
+    fn new(name: &str) -> PropRef {
+        PropRef {
+            name: name.into(),
+            slot: UNRESOLVED_SLOT,
+        }
+    }
+}
+
 /// A checked expression, evaluated per message by [`super::eval`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     Const(Const),
-    Prop(Box<str>),
+    Prop(PropRef),
     Negate(Box<Expr>),
     /// A property used where a boolean is expected (Java's `createBooleanCast`).
-    BoolCast(Box<str>),
+    BoolCast(PropRef),
     Not(Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
@@ -52,7 +73,7 @@ pub enum Expr {
     Cmp(CmpOp, Box<Expr>, Box<Expr>),
     /// `prop [NOT] IN (…)`; the list is sorted for a binary search.
     In {
-        prop: Box<str>,
+        prop: PropRef,
         list: Box<[Box<str>]>,
         negated: bool,
     },
@@ -85,6 +106,34 @@ pub fn build_selector(syntax: &Syntax) -> Result<Expr, String> {
     as_boolean(build(syntax)?)
 }
 
+/// Gives every property reference in `expr` the slot of its name in `names`, appending names
+/// not seen yet; `names` ends up holding each distinct referenced name once, in first-use order.
+pub fn assign_slots(expr: &mut Expr, names: &mut Vec<Box<str>>) {
+    match expr {
+        Expr::Const(_) => {}
+        Expr::Prop(prop) | Expr::BoolCast(prop) | Expr::In { prop, .. } => slot_of(prop, names),
+        Expr::Negate(inner) | Expr::Not(inner) | Expr::Text { value: inner, .. } => {
+            assign_slots(inner, names)
+        }
+        Expr::And(l, r) | Expr::Or(l, r) | Expr::Eq(l, r) | Expr::Cmp(_, l, r) => {
+            assign_slots(l, names);
+            assign_slots(r, names);
+        }
+    }
+}
+
+fn slot_of(prop: &mut PropRef, names: &mut Vec<Box<str>>) {
+    let index = match names.iter().position(|n| *n == prop.name) {
+        Some(i) => i,
+        None => {
+            names.push(prop.name.clone());
+            names.len() - 1
+        }
+    };
+    // Past u16 (a 64 KiB expression cannot get there) the reference stays unresolved.
+    prop.slot = u16::try_from(index).unwrap_or(UNRESOLVED_SLOT);
+}
+
 /// Builds and checks `syntax`; the error is the reason, for the remark.
 fn build(syntax: &Syntax) -> Result<Expr, String> {
     Ok(match syntax {
@@ -94,7 +143,7 @@ fn build(syntax: &Syntax) -> Result<Expr, String> {
         Syntax::True => Expr::Const(Const::Bool(true)),
         Syntax::False => Expr::Const(Const::Bool(false)),
         Syntax::Null => Expr::Const(Const::Null),
-        Syntax::Ident(name) => Expr::Prop(name.as_str().into()),
+        Syntax::Ident(name) => Expr::Prop(PropRef::new(name)),
         Syntax::Plus(inner) => build(inner)?,
         Syntax::Negate(inner) => Expr::Negate(Box::new(build(inner)?)),
         Syntax::Not(inner) => Expr::Not(Box::new(as_boolean(build(inner)?)?)),

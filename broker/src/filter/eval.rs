@@ -16,7 +16,7 @@
 
 use std::cmp::Ordering;
 
-use super::build::{CmpOp, Const, Expr};
+use super::build::{CmpOp, Const, Expr, PropRef};
 use super::syntax::TextOp;
 
 /// A value during evaluation.
@@ -37,7 +37,7 @@ pub struct Abort;
 /// Where an expression reads message properties from.
 pub trait Properties {
     /// The property's value, `None` when the message does not carry it.
-    fn get(&self, name: &str) -> Option<&str>;
+    fn get(&self, prop: &PropRef) -> Option<&str>;
 }
 
 impl<'a> Val<'a> {

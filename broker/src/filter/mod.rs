@@ -7,7 +7,10 @@
 //!
 //! A consumer's expression is compiled once per (group, topic, subVersion) and kept in a
 //! [`FilterCache`]; pulls then evaluate it against each candidate record's properties string
-//! in place (no map is built, nothing is allocated per message).
+//! in place (no map is built, nothing is allocated per message). Compiling numbers the distinct
+//! property names the expression reads; evaluation first fills all of them in one scan of the
+//! properties string ([`Resolved`]), so an expression reading several properties costs one
+//! pass over the string, not one per reference.
 
 pub mod build;
 pub mod eval;
@@ -19,6 +22,7 @@ mod tests;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use ringmq_proto::message::properties::{NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR};
 use ringmq_proto::message::{find_property, DecodedRecord};
 
 pub use eval::Properties;
@@ -26,6 +30,10 @@ pub use eval::Properties;
 /// Longest expression accepted (Java has no limit but the frame's; this keeps a hostile
 /// subscription from costing more than a bounded parse).
 pub const MAX_EXPRESSION_BYTES: usize = 64 * 1024;
+/// Distinct property names an expression may read and still be evaluated in one scan of the
+/// properties string (the slots live on the stack); an expression reading more falls back to
+/// one scan per reference, which is correct, only slower.
+pub const MAX_SLOTS: usize = 16;
 /// Compiled expressions a shard keeps; past it the cache starts empty again (entries are
 /// compiled again on their next pull).
 pub const MAX_CACHED_FILTERS: usize = 4096;
@@ -53,6 +61,11 @@ pub enum FilterError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqlFilter {
     expr: build::Expr,
+    /// The distinct property names `expr` reads; a reference's slot indexes this.
+    names: Box<[Box<str>]>,
+    /// Bit `min(len, 63)` set for the byte length of each name: most properties of a message
+    /// are not read by the expression, and their names are passed over on length alone.
+    name_lengths: u64,
     source: Box<str>,
 }
 
@@ -65,9 +78,13 @@ impl SqlFilter {
             )));
         }
         let tree = syntax::parse(expression).map_err(FilterError::Invalid)?;
-        let expr = build::build_selector(&tree).map_err(FilterError::Invalid)?;
+        let mut expr = build::build_selector(&tree).map_err(FilterError::Invalid)?;
+        let mut names = Vec::new();
+        build::assign_slots(&mut expr, &mut names);
         Ok(SqlFilter {
             expr,
+            name_lengths: names.iter().fold(0, |bits, n| bits | length_bit(n.len())),
+            names: names.into_boxed_slice(),
             source: expression.into(),
         })
     }
@@ -81,9 +98,22 @@ impl SqlFilter {
         matches!(self.expr.eval(props), Ok(eval::Val::Bool(true)))
     }
 
-    /// Evaluates against a stored record's properties string (`name 0x01 value 0x02 …`).
+    /// The distinct property names the expression reads.
+    pub fn property_names(&self) -> &[Box<str>] {
+        &self.names
+    }
+
+    /// Evaluates against a stored record's properties string (`name 0x01 value 0x02 …`): one
+    /// scan fills every referenced property, then the expression reads the slots.
     pub fn matches_properties(&self, raw: &[u8]) -> bool {
-        self.matches(&RawProperties(raw))
+        match &*self.names {
+            // One name, however often referenced: one `find_property` scan fills its slot.
+            [name] => self.matches(&Resolved::one(find_property(raw, name))),
+            names if names.len() <= MAX_SLOTS => {
+                self.matches(&Resolved::scan(raw, names, self.name_lengths))
+            }
+            _ => self.matches(&RawProperties(raw)),
+        }
     }
 }
 
@@ -95,7 +125,80 @@ impl crate::store::RecordFilter for SqlFilter {
     }
 }
 
-/// A record's properties string, read in place.
+/// The values of an expression's referenced properties, filled by one scan of a properties
+/// string: slot `i` holds the value of `names[i]` (the last one when repeated, as Java's map),
+/// borrowed from the string. Lives on the stack; building it allocates nothing.
+pub struct Resolved<'a> {
+    values: [Option<&'a [u8]>; MAX_SLOTS],
+}
+
+impl<'a> Resolved<'a> {
+    /// The slots of an expression reading one property name, whose value is `value`.
+    pub fn one(value: Option<&'a [u8]>) -> Resolved<'a> {
+        let mut values = [None; MAX_SLOTS];
+        values[0] = value;
+        Resolved { values }
+    }
+
+    /// Scans `raw` once. `names` (at most [`MAX_SLOTS`], distinct) are the expression's and
+    /// `name_lengths` their [`length_bit`]s. Items are split as `PropertiesIter` (Java's
+    /// `string2messageProperties`) splits them, each in one pass that finds its first 0x01
+    /// and its end together.
+    pub fn scan(raw: &'a [u8], names: &[Box<str>], name_lengths: u64) -> Resolved<'a> {
+        debug_assert!(names.len() <= MAX_SLOTS);
+        let mut values = [None; MAX_SLOTS];
+        let mut start = 0;
+        while start < raw.len() {
+            let (sep, end) = item_bounds(raw, start);
+            let item = start;
+            start = end + 1;
+            // Java skips items under 3 bytes and those whose name or value is empty.
+            let Some(sep) = sep.filter(|&p| end - item >= 3 && p > item && p < end - 1) else {
+                continue;
+            };
+            let name = &raw[item..sep];
+            if name_lengths & length_bit(name.len()) == 0 {
+                continue;
+            }
+            // Names are distinct: at most one slot takes the value.
+            if let Some(i) = names.iter().position(|n| n.as_bytes() == name) {
+                values[i] = Some(&raw[sep + 1..end]);
+            }
+        }
+        Resolved { values }
+    }
+}
+
+/// The first 0x01 of the item starting at `start` (if any before its end) and its end: the
+/// next 0x02, or the end of `raw`.
+fn item_bounds(raw: &[u8], start: usize) -> (Option<usize>, usize) {
+    let mut sep = None;
+    let mut at = start;
+    while at < raw.len() {
+        match raw[at] {
+            PROPERTY_SEPARATOR => break,
+            NAME_VALUE_SEPARATOR if sep.is_none() => sep = Some(at),
+            _ => {}
+        }
+        at += 1;
+    }
+    (sep, at)
+}
+
+/// The bit standing for a name of `len` bytes (lengths past 62 share bit 63).
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
+}
+
+impl Properties for Resolved<'_> {
+    fn get(&self, prop: &build::PropRef) -> Option<&str> {
+        let value = (*self.values.get(usize::from(prop.slot))?)?;
+        Some(std::str::from_utf8(value).unwrap_or(NOT_UTF8))
+    }
+}
+
+/// A record's properties string, read in place: one scan per property reference (the path
+/// for expressions reading more than [`MAX_SLOTS`] properties; benchmarks compare it).
 pub struct RawProperties<'a>(pub &'a [u8]);
 
 /// What a value that is not UTF-8 reads as (Java decodes it with replacement characters; this
@@ -103,14 +206,14 @@ pub struct RawProperties<'a>(pub &'a [u8]);
 const NOT_UTF8: &str = "\u{FFFD}";
 
 impl Properties for RawProperties<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        find_property(self.0, name).map(|v| std::str::from_utf8(v).unwrap_or(NOT_UTF8))
+    fn get(&self, prop: &build::PropRef) -> Option<&str> {
+        find_property(self.0, &prop.name).map(|v| std::str::from_utf8(v).unwrap_or(NOT_UTF8))
     }
 }
 
 impl<S: std::hash::BuildHasher> Properties for HashMap<String, String, S> {
-    fn get(&self, name: &str) -> Option<&str> {
-        HashMap::get(self, name).map(String::as_str)
+    fn get(&self, prop: &build::PropRef) -> Option<&str> {
+        HashMap::get(self, &*prop.name).map(String::as_str)
     }
 }
 

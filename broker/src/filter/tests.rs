@@ -324,3 +324,121 @@ fn pulls_return_only_matching_records() {
         assert!(none.body.is_empty());
     });
 }
+
+/// Every expression here reads several properties, some repeated, some missing.
+const SINGLE_PASS_EXPRESSIONS: [&str; 8] = [
+    "TAGS = 'TagA' AND region IN ('eu-west', 'us-east') AND price BETWEEN 10 AND 20.5",
+    "vip IS NOT NULL AND (qty >= 12 OR price > 100.0)",
+    "color = 'red' OR qty < 5",
+    "a = 8 AND a > 7 AND NOT (b IS NULL)",
+    "a < b OR c CONTAINS 'x'",
+    "missing IS NULL AND a BETWEEN 1 AND 9",
+    "b NOT IN ('1', '2') OR a <> 8",
+    "vip AND a = 8",
+];
+
+const SINGLE_PASS_PROPERTIES: [&[(&str, &str)]; 4] = [
+    &[
+        ("TAGS", "TagA"),
+        ("region", "eu-west"),
+        ("price", "17.25"),
+        ("qty", "12"),
+    ],
+    &[
+        ("a", "7"),
+        ("b", "9.5"),
+        ("a", "8"),
+        ("c", "xyz"),
+        ("vip", "true"),
+    ],
+    &[("qty", "3"), ("color", "blue"), ("b", "2")],
+    &[],
+];
+
+#[test]
+fn one_scan_reads_what_one_lookup_per_reference_reads() {
+    for expression in SINGLE_PASS_EXPRESSIONS {
+        let filter = SqlFilter::compile(expression).unwrap();
+        assert!(filter.property_names().len() <= MAX_SLOTS, "{expression}");
+        for pairs in SINGLE_PASS_PROPERTIES {
+            let mut raw = Vec::new();
+            ringmq_proto::message::encode_properties(pairs.iter().copied(), &mut raw);
+            let per_reference = filter.matches(&RawProperties(&raw));
+            assert_eq!(
+                filter.matches_properties(&raw),
+                per_reference,
+                "{expression} on {pairs:?}"
+            );
+            // The map keeps the last duplicate too.
+            assert_eq!(filter.matches(&props(pairs)), per_reference, "{expression}");
+        }
+    }
+}
+
+#[test]
+fn one_scan_splits_items_as_java_does() {
+    // Short items, empty names and values, a missing final 0x02, a name that only matches a
+    // prefix, a value holding 0x01, and a repeated name: read as `find_property` reads them.
+    let raws: [&[u8]; 7] = [
+        b"a\x011\x02\x02b\x01\x02\x01c\x02a\x012",
+        b"a\x01\x01x\x02b\x012\x02ab\x019\x02a",
+        b"\x01\x01\x02a\x0171\x02b",
+        b"b\x0133\x02a\x015",
+        b"",
+        b"\x02\x02\x02",
+        b"aa\x011\x02a\x01\x02",
+    ];
+    let filter = SqlFilter::compile("a IS NULL OR b IS NULL OR a > 1 AND b < 3").unwrap();
+    let probe = SqlFilter::compile("a = '\x01x' OR a = '5'").unwrap();
+    for raw in raws {
+        for f in [&filter, &probe] {
+            assert_eq!(
+                f.matches_properties(raw),
+                f.matches(&RawProperties(raw)),
+                "{raw:?}"
+            );
+        }
+        let resolved = Resolved::scan(raw, filter.property_names(), u64::MAX);
+        for name in ["a", "b"] {
+            let prop = build::PropRef {
+                name: name.into(),
+                slot: u16::from(name == "b"),
+            };
+            assert_eq!(
+                resolved.get(&prop),
+                RawProperties(raw).get(&prop),
+                "{name} in {raw:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn each_referenced_name_gets_one_slot() {
+    let filter = SqlFilter::compile("a = 1 AND (b > 2 OR a < 3) AND c IN ('x') AND b").unwrap();
+    let names: Vec<&str> = filter.property_names().iter().map(|n| &**n).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+}
+
+#[test]
+fn more_names_than_slots_fall_back_to_one_scan_per_reference() {
+    let names: Vec<String> = (0..=MAX_SLOTS).map(|i| format!("p{i}")).collect();
+    let expression = names
+        .iter()
+        .map(|n| format!("{n} = '{n}'"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let filter = SqlFilter::compile(&expression).unwrap();
+    assert_eq!(filter.property_names().len(), MAX_SLOTS + 1);
+    let mut raw = Vec::new();
+    ringmq_proto::message::encode_properties(
+        names.iter().map(|n| (n.as_str(), n.as_str())),
+        &mut raw,
+    );
+    assert!(filter.matches_properties(&raw));
+    raw.truncate(raw.len() - 1 - names[MAX_SLOTS].len() * 2 - 1);
+    assert!(
+        !filter.matches_properties(&raw),
+        "the last property is gone"
+    );
+}

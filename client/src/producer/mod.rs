@@ -173,12 +173,22 @@ impl Producer {
     /// sends are retried on another queue; hash and explicit sends keep their queue.
     pub async fn send_with(
         &self,
-        mut message: Message,
+        message: Message,
         selector: QueueSelector,
+    ) -> Result<SendResult, ClientError> {
+        self.send_to(message, &selector).await
+    }
+
+    /// [`Producer::send_with`] with a borrowed selector, so a sender that keeps one selector
+    /// per message key does not build a new one (nor copy its key) per message.
+    pub async fn send_to(
+        &self,
+        mut message: Message,
+        selector: &QueueSelector,
     ) -> Result<SendResult, ClientError> {
         self.inner.check_running()?;
         let prepared = prepare_single(&self.inner.config, &mut message)?;
-        self.inner.send_prepared(&prepared, &selector).await
+        self.inner.send_prepared(&prepared, selector).await
     }
 
     /// Sends `messages` (same topic) as one SEND_BATCH_MESSAGE. Batches are never compressed.

@@ -9,6 +9,7 @@
 //! acknowledged message is consumed (or `--drain-secs` passes). Executors merge nothing while
 //! running: each returns its histograms and ledgers once, at the end.
 
+mod churn;
 mod plan;
 mod worker;
 
@@ -27,6 +28,7 @@ use crate::broker_info;
 use crate::cli::{ExecutorPlacement, WorkloadArgs};
 use crate::clock::{self, now_ns};
 use crate::host::TargetFacts;
+use crate::order::OrderChecker;
 use crate::process::interrupted;
 use crate::procstat::{usage_between, CpuReading, CpuUsage};
 use crate::progress::{PhaseAt, ProgressReporter};
@@ -34,7 +36,7 @@ use crate::report::BrokerFlushStats;
 use crate::schedule::RunWindow;
 use crate::stats::{ExecutorStats, LiveCounters, LiveSample};
 use crate::verify::{reconcile, AckLedger, ConsumeLedger, VerifyReport};
-use worker::{run_worker, WorkerContext};
+use worker::{run_worker, WorkerContext, WorkerOutcome};
 
 const POLL: Duration = Duration::from_millis(10);
 /// Registered I/O memory per load-generator executor. The load generator does no DMA file
@@ -57,10 +59,16 @@ pub struct Shared {
     pub drain_over: AtomicBool,
     executors_producing: AtomicUsize,
     producers_done_ns: AtomicU64,
+    /// `--messages`: the measured total (the run's progress is acknowledgements against it).
+    messages: Option<u64>,
+    /// `--orderly --verify`: every key's consumption order, across executors.
+    pub order: Option<OrderChecker>,
+    /// `--churn-consumers`: how many join and how many of those hold a queue now.
+    pub churn: churn::ChurnState,
 }
 
 impl Shared {
-    fn new(executors: usize, warmup: Duration, duration: Option<Duration>) -> Self {
+    fn new(executors: usize, workload: &WorkloadArgs) -> Self {
         Self {
             counters: (0..executors)
                 .map(|_| Arc::new(LiveCounters::default()))
@@ -68,12 +76,35 @@ impl Shared {
             assigned_queues: (0..executors).map(|_| AtomicUsize::new(0)).collect(),
             executors_ready: AtomicUsize::new(0),
             start_ns: AtomicU64::new(0),
-            warmup,
-            duration,
+            warmup: workload.warmup(),
+            duration: workload.duration(),
             stop: AtomicBool::new(false),
             drain_over: AtomicBool::new(false),
             executors_producing: AtomicUsize::new(executors),
             producers_done_ns: AtomicU64::new(0),
+            messages: workload.messages,
+            order: (workload.orderly && workload.verify)
+                .then(|| OrderChecker::new(workload.producers)),
+            churn: churn::ChurnState::new(workload.churn_consumers as usize),
+        }
+    }
+
+    /// How far the run is, 0 to 1: acknowledged messages against `--messages`, else the time
+    /// into the measured window (0 during setup and warm-up).
+    pub fn progress(&self) -> f64 {
+        if self.producers_done().is_some() {
+            return 1.0;
+        }
+        if let Some(total) = self.messages {
+            let acked = self.live_total().acknowledged_messages;
+            return acked as f64 / total.max(1) as f64;
+        }
+        match (self.window(), self.duration) {
+            (Some(w), Some(d)) => {
+                let into = now_ns().saturating_sub(w.measure_start_ns);
+                into as f64 / d.as_nanos().max(1) as f64
+            }
+            _ => 0.0,
         }
     }
 
@@ -326,34 +357,20 @@ pub fn run(
         .run(coordinate(workload, namesrv, run_id, target, local))
 }
 
-async fn coordinate(
-    workload: WorkloadArgs,
-    namesrv: String,
-    run_id: u32,
-    mut target: TargetFacts,
-    local: LocalBroker,
-) -> anyhow::Result<RunOutcome> {
-    let flush_disk = local.store_disk;
-    let placement = workload.placement()?;
-    let topics = Arc::new(workload.topic_names());
-    let mut admin_config = ClientConfig::new(&namesrv)?;
-    admin_config.credentials = workload.credentials();
-    let admin = Admin::new(admin_config)?;
-    let prepared = prepare(&admin, &workload, &topics).await?;
-    let mut notes = prepared.notes;
-    complete_target(&admin, &prepared.master_addrs[0], &mut target).await;
+/// The executors started for a run.
+struct Workers {
+    handles: Vec<glommio::ExecutorJoinHandle<anyhow::Result<WorkerOutcome>>>,
+    executors: usize,
+}
 
+fn spawn_workers(
+    workload: &Arc<WorkloadArgs>,
+    placement: &ExecutorPlacement,
+    (namesrv, run_id, group): (&str, u32, &str),
+    topics: &Arc<Vec<String>>,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<Workers> {
     let executors = placement.executor_count();
-    let shared = Arc::new(Shared::new(
-        executors,
-        workload.warmup(),
-        workload.duration(),
-    ));
-    let group = workload
-        .group
-        .clone()
-        .unwrap_or_else(|| format!("loadgen_{run_id:08x}"));
-    let workload = Arc::new(workload);
     let shares = assign(
         workload.producers,
         workload.connections,
@@ -362,17 +379,23 @@ async fn coordinate(
     );
     let mut handles = Vec::new();
     for share in shares {
-        let glommio_placement = match &placement {
+        let glommio_placement = match placement {
             ExecutorPlacement::Pinned(cpus) => Placement::Fixed(cpus[share.executor]),
             ExecutorPlacement::Unpinned(_) => Placement::Unbound,
         };
         let ctx = WorkerContext {
+            churn: churn::churn_ids(
+                workload.consumers,
+                workload.churn_consumers,
+                share.executor,
+                executors,
+            ),
             share,
             workload: workload.clone(),
-            namesrv: namesrv.clone(),
+            namesrv: namesrv.to_string(),
             run_id,
             topics: topics.clone(),
-            group: group.clone(),
+            group: group.to_string(),
             shared: shared.clone(),
         };
         let worker_shared = shared.clone();
@@ -391,12 +414,17 @@ async fn coordinate(
             .map_err(|e| anyhow::anyhow!("starting a load-generator executor: {e}"))?;
         handles.push(handle);
     }
-    let progress = ProgressReporter::start(
-        shared.counters.clone(),
-        workload.consumers > 0,
-        PhaseView(shared.clone()),
-    );
+    Ok(Workers { handles, executors })
+}
 
+/// Waits for every executor to be ready and, with consumers, for every queue to be assigned.
+async fn wait_ready(
+    workload: &WorkloadArgs,
+    shared: &Shared,
+    executors: usize,
+    read_queues: usize,
+    notes: &mut Vec<String>,
+) {
     let ready = wait_until(workload.setup_timeout(), || {
         shared.executors_ready.load(Ordering::SeqCst) == executors || shared.should_stop()
     })
@@ -406,119 +434,123 @@ async fn coordinate(
         shared.stop.store(true, Ordering::Relaxed);
     }
     if workload.consumers > 0 && !shared.should_stop() {
-        let wanted = prepared.read_queues;
         let balanced = wait_until(workload.setup_timeout(), || {
-            shared.assigned_total() == wanted || shared.should_stop()
+            shared.assigned_total() == read_queues || shared.should_stop()
         })
         .await;
         if !balanced {
             notes.push(format!(
-                "consumers held {} of {wanted} queues when the run started (rebalance incomplete)",
+                "consumers held {} of {read_queues} queues when the run started (rebalance incomplete)",
                 shared.assigned_total()
             ));
         }
     }
+}
 
-    let mut broker_flush = None;
-    let mut measure_end_ns = None;
-    let mut cpu_window = None;
-    if !shared.should_stop() {
-        let start = now_ns() + 20_000_000;
-        shared.start_ns.store(start, Ordering::Release);
-        let window = shared.window().expect("start just fixed");
-        sleep_until_ns(window.measure_start_ns).await;
-        let before = flush_reading(
-            &admin,
-            &prepared.master_addrs,
-            flush_disk.as_deref(),
-            &shared,
-        )
-        .await;
-        let before_ns = now_ns();
-        let cpu_before = CpuReading::now(local.pid);
-        // The measurement ends at the window's end or when the producers are done.
-        while !shared.should_stop()
-            && shared.producers_done().is_none()
-            && !window.is_over(now_ns())
-        {
-            glommio::timer::sleep(POLL).await;
-        }
-        let end = match (window.measure_end_ns, shared.producers_done()) {
-            (Some(end), Some(done)) => end.min(done),
-            (Some(end), None) => end.min(now_ns()),
-            (None, done) => done.unwrap_or_else(now_ns),
-        };
-        measure_end_ns = Some(end.max(window.measure_start_ns));
-        let after = flush_reading(
-            &admin,
-            &prepared.master_addrs,
-            flush_disk.as_deref(),
-            &shared,
-        )
-        .await;
-        if let Some(lag) = slave_lag(&admin, &prepared.master_addrs).await {
-            notes.push(lag);
-        }
-        let secs = (now_ns() - before_ns) as f64 / 1e9;
-        cpu_window = Some((cpu_before, CpuReading::now(local.pid), secs));
-        broker_flush = match (before, after) {
-            (Some((source, b)), Some((source_after, a))) if source == source_after => {
-                Some(BrokerFlushStats::between(&source, b, a, secs))
-            }
-            _ => {
-                notes.push(
-                    "no fdatasync counts: the broker does not report them \
-                     (GET_BROKER_RUNTIME_INFO) and no local store disk is known"
-                        .into(),
-                );
-                None
-            }
-        };
-        // Producers finish their last sends (bounded by the send timeout).
-        let settle = Duration::from_millis(workload.send_timeout_ms) + workload.setup_timeout();
-        if !wait_until(settle, || {
-            shared.producers_done().is_some() || shared.stop.load(Ordering::Relaxed)
-        })
-        .await
-        {
-            notes.push("producers did not settle in time".into());
-            shared.stop.store(true, Ordering::Relaxed);
-        }
-    }
-    if interrupted() {
-        notes.push("interrupted (Ctrl-C): figures cover the part of the run completed".into());
-    }
-    if workload.consumers > 0 {
-        let drained = wait_until(Duration::from_secs(workload.drain_secs), || {
-            let t = shared.live_total();
-            t.consumed_messages >= t.acknowledged_messages
-                || shared.stop.load(Ordering::Relaxed)
-                || interrupted()
-        })
-        .await;
-        if !drained {
-            let t = shared.live_total();
-            notes.push(format!(
-                "drain ended after {} s with {} acknowledged messages not yet consumed",
-                workload.drain_secs,
-                t.acknowledged_messages.saturating_sub(t.consumed_messages)
-            ));
-        }
-    }
-    shared.drain_over.store(true, Ordering::Relaxed);
-    let timeline = progress.finish();
-    admin.shutdown();
+/// What the measured window observed of the broker and the host.
+#[derive(Default)]
+struct Measured {
+    broker_flush: Option<BrokerFlushStats>,
+    measure_end_ns: Option<u64>,
+    cpu_window: Option<(CpuReading, CpuReading, f64)>,
+}
 
-    let mut stats = ExecutorStats::default();
-    let mut acks = AckLedger::default();
-    let mut consumed: Vec<ConsumeLedger> = Vec::new();
+/// Fixes the start, waits out the warm-up and the measured window, reading the broker's
+/// counters at both ends; then waits for the producers to settle.
+async fn measure(
+    admin: &Admin,
+    workload: &WorkloadArgs,
+    shared: &Shared,
+    (masters, flush_disk, pid): (&[String], Option<&str>, Option<u32>),
+    notes: &mut Vec<String>,
+) -> Measured {
+    let start = now_ns() + 20_000_000;
+    shared.start_ns.store(start, Ordering::Release);
+    let window = shared.window().expect("start just fixed");
+    sleep_until_ns(window.measure_start_ns).await;
+    let before = flush_reading(admin, masters, flush_disk, shared).await;
+    let before_ns = now_ns();
+    let cpu_before = CpuReading::now(pid);
+    // The measurement ends at the window's end or when the producers are done.
+    while !shared.should_stop() && shared.producers_done().is_none() && !window.is_over(now_ns()) {
+        glommio::timer::sleep(POLL).await;
+    }
+    let end = match (window.measure_end_ns, shared.producers_done()) {
+        (Some(end), Some(done)) => end.min(done),
+        (Some(end), None) => end.min(now_ns()),
+        (None, done) => done.unwrap_or_else(now_ns),
+    };
+    let after = flush_reading(admin, masters, flush_disk, shared).await;
+    if let Some(lag) = slave_lag(admin, masters).await {
+        notes.push(lag);
+    }
+    let secs = (now_ns() - before_ns) as f64 / 1e9;
+    let broker_flush = match (before, after) {
+        (Some((source, b)), Some((source_after, a))) if source == source_after => {
+            Some(BrokerFlushStats::between(&source, b, a, secs))
+        }
+        _ => {
+            notes.push(
+                "no fdatasync counts: the broker does not report them \
+                 (GET_BROKER_RUNTIME_INFO) and no local store disk is known"
+                    .into(),
+            );
+            None
+        }
+    };
+    // Producers finish their last sends (bounded by the send timeout).
+    let settle = Duration::from_millis(workload.send_timeout_ms) + workload.setup_timeout();
+    if !wait_until(settle, || {
+        shared.producers_done().is_some() || shared.stop.load(Ordering::Relaxed)
+    })
+    .await
+    {
+        notes.push("producers did not settle in time".into());
+        shared.stop.store(true, Ordering::Relaxed);
+    }
+    Measured {
+        broker_flush,
+        measure_end_ns: Some(end.max(window.measure_start_ns)),
+        cpu_window: Some((cpu_before, CpuReading::now(pid), secs)),
+    }
+}
+
+/// Consumers catch up on what was acknowledged, for at most `--drain-secs`.
+async fn drain(workload: &WorkloadArgs, shared: &Shared, notes: &mut Vec<String>) {
+    let drained = wait_until(Duration::from_secs(workload.drain_secs), || {
+        let t = shared.live_total();
+        t.consumed_messages >= t.acknowledged_messages
+            || shared.stop.load(Ordering::Relaxed)
+            || interrupted()
+    })
+    .await;
+    if !drained {
+        let t = shared.live_total();
+        notes.push(format!(
+            "drain ended after {} s with {} acknowledged messages not yet consumed",
+            workload.drain_secs,
+            t.acknowledged_messages.saturating_sub(t.consumed_messages)
+        ));
+    }
+}
+
+/// Everything the executors measured, merged.
+#[derive(Default)]
+struct Collected {
+    stats: ExecutorStats,
+    acks: AckLedger,
+    consumed: Vec<ConsumeLedger>,
+}
+
+fn collect(workers: Workers, notes: &mut Vec<String>) -> anyhow::Result<Collected> {
+    let mut all = Collected::default();
     let mut first_error = None;
-    for handle in handles {
+    for handle in workers.handles {
         match handle.join() {
             Ok(Ok(outcome)) => {
-                stats.merge(&outcome.stats);
-                acks.merge(&outcome.acks);
-                consumed.push(outcome.consumed);
+                all.stats.merge(&outcome.stats);
+                all.acks.merge(&outcome.acks);
+                all.consumed.push(outcome.consumed);
                 notes.extend(outcome.notes);
             }
             Ok(Err(e)) => {
@@ -529,21 +561,86 @@ async fn coordinate(
             }
         }
     }
-    if let Some(e) = first_error {
-        return Err(e.context("a load-generator executor failed"));
+    match first_error {
+        Some(e) => Err(e.context("a load-generator executor failed")),
+        None => Ok(all),
     }
-    let measured_secs = match (shared.window(), measure_end_ns) {
+}
+
+/// The `--verify` verdict, with the order check when the run was orderly.
+fn verdict(shared: &Shared, collected: &Collected) -> VerifyReport {
+    let mut report = reconcile(&collected.acks, &collected.consumed);
+    report.order = shared
+        .order
+        .as_ref()
+        .map(|o| o.finish(|p, s| collected.acks.contains(p, s)));
+    report
+}
+
+async fn coordinate(
+    workload: WorkloadArgs,
+    namesrv: String,
+    run_id: u32,
+    mut target: TargetFacts,
+    local: LocalBroker,
+) -> anyhow::Result<RunOutcome> {
+    let placement = workload.placement()?;
+    let topics = Arc::new(workload.topic_names());
+    let mut admin_config = ClientConfig::new(&namesrv)?;
+    admin_config.credentials = workload.credentials();
+    let admin = Admin::new(admin_config)?;
+    let prepared = prepare(&admin, &workload, &topics).await?;
+    let mut notes = prepared.notes;
+    complete_target(&admin, &prepared.master_addrs[0], &mut target).await;
+
+    let shared = Arc::new(Shared::new(placement.executor_count(), &workload));
+    let group = workload
+        .group
+        .clone()
+        .unwrap_or_else(|| format!("loadgen_{run_id:08x}"));
+    let workload = Arc::new(workload);
+    let ids = (namesrv.as_str(), run_id, group.as_str());
+    let workers = spawn_workers(&workload, &placement, ids, &topics, &shared)?;
+    let progress = ProgressReporter::start(
+        shared.counters.clone(),
+        workload.consumers > 0,
+        PhaseView(shared.clone()),
+    );
+    let (executors, read_queues) = (workers.executors, prepared.read_queues);
+    wait_ready(&workload, &shared, executors, read_queues, &mut notes).await;
+    let mut measured = Measured::default();
+    if !shared.should_stop() {
+        let observe = (
+            prepared.master_addrs.as_slice(),
+            local.store_disk.as_deref(),
+            local.pid,
+        );
+        measured = measure(&admin, &workload, &shared, observe, &mut notes).await;
+    }
+    if interrupted() {
+        notes.push("interrupted (Ctrl-C): figures cover the part of the run completed".into());
+    }
+    if workload.consumers > 0 {
+        drain(&workload, &shared, &mut notes).await;
+    }
+    shared.drain_over.store(true, Ordering::Relaxed);
+    let timeline = progress.finish();
+    admin.shutdown();
+    let collected = collect(workers, &mut notes)?;
+    let measured_secs = match (shared.window(), measured.measure_end_ns) {
         (Some(w), Some(end)) => (end - w.measure_start_ns) as f64 / 1e9,
         _ => 0.0,
     };
-    let cpu = cpu_window
-        .map(|(before, after, secs)| usage_between(&before, &after, secs, stats.sent_ok_messages));
+    let sent = collected.stats.sent_ok_messages;
+    let cpu = measured
+        .cpu_window
+        .map(|(before, after, secs)| usage_between(&before, &after, secs, sent));
     Ok(RunOutcome {
         cpu,
-        stats,
-        verify: workload.verify.then(|| reconcile(&acks, &consumed)),
+        verify: workload.verify.then(|| verdict(&shared, &collected)),
+        stats: collected.stats,
         measured_secs,
-        broker_flush,
+        broker_flush: measured.broker_flush,
         timeline,
         target,
         notes,

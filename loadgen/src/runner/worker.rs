@@ -16,10 +16,11 @@ use ringmq_proto::code::ResponseCode;
 use ringmq_proto::message::property;
 
 use super::plan::{producer_quota, ExecutorShare};
-use super::Shared;
+use super::{churn, Shared};
 use crate::body::{decode_header, BodyCodec, BodyHeader};
 use crate::cli::{SendMode, TxOutcome, WorkloadArgs};
 use crate::clock::{now_ns, unix_now_us};
+use crate::order::{key_name, key_of, KEYS_PER_PRODUCER};
 use crate::process::interrupted;
 use crate::schedule::{OpenLoopSchedule, RunWindow};
 use crate::stats::{ExecutorStats, LiveCounters};
@@ -37,6 +38,8 @@ const REBALANCE_EVERY_POLLS: u64 = 100;
 /// Everything one executor needs; built on the coordinator thread and moved in.
 pub struct WorkerContext {
     pub share: ExecutorShare,
+    /// `--churn-consumers` ids this executor runs (they join and leave mid-run).
+    pub churn: Vec<u32>,
     pub workload: Arc<WorkloadArgs>,
     pub namesrv: String,
     pub run_id: u32,
@@ -76,31 +79,30 @@ impl Local {
         self.window.get()
     }
 
-    fn on_consumed(&self, message: &MessageExt, now: u64) {
+    fn on_consumed(&self, consumer: u32, message: &MessageExt, now: u64) {
         let body = &message.body[..];
-        if let Ok(BodyHeader {
-            run_id, born_ns, ..
-        }) = decode_header(body)
-        {
-            if run_id == self.run_id {
-                self.counters.add_consumed(1);
-                if self.window().is_some_and(|w| w.is_measured(born_ns)) {
-                    let e2e_us = now.saturating_sub(born_ns) / 1_000;
-                    let mut stats = self.stats.borrow_mut();
-                    stats.record_consumed(e2e_us, body.len() as u64);
-                    if let Some(due_ms) = message
-                        .property(property::TIMER_OUT_MS)
-                        .and_then(|v| v.parse::<i64>().ok())
-                    {
-                        stats.record_delivery(due_ms, message.store_timestamp_ms, unix_now_us());
-                    }
+        let header = decode_header(body);
+        if let Some(h) = header.as_ref().ok().filter(|h| h.run_id == self.run_id) {
+            self.counters.add_consumed(1);
+            if self.window().is_some_and(|w| w.is_measured(h.born_ns)) {
+                let e2e_us = now.saturating_sub(h.born_ns) / 1_000;
+                let mut stats = self.stats.borrow_mut();
+                stats.record_consumed(e2e_us, body.len() as u64);
+                if let Some(due_ms) = message
+                    .property(property::TIMER_OUT_MS)
+                    .and_then(|v| v.parse::<i64>().ok())
+                {
+                    stats.record_delivery(due_ms, message.store_timestamp_ms, unix_now_us());
                 }
+            }
+            if let Some(order) = &self.shared.order {
+                order.observe(consumer, h.producer_id, h.sequence);
             }
         }
         if self.verify {
             let mut consumed = self.consumed.borrow_mut();
             consumed.record_body(&self.codec, self.run_id, body);
-            if let Ok(h) = decode_header(body) {
+            if let Ok(h) = header {
                 let tx = self.workload.mode == SendMode::Transaction;
                 if tx && h.run_id == self.run_id && self.tx_outcome(&h) == TxOutcome::Rollback {
                     consumed.rolled_back_delivered += 1;
@@ -265,6 +267,110 @@ async fn sleep_until_ns(at_ns: u64) {
     }
 }
 
+/// The round-robin selector, shared (it holds nothing, so one constant serves every send).
+const ROUND_ROBIN: QueueSelector = QueueSelector::RoundRobin;
+
+/// One producer's position in its run.
+struct ProducerState {
+    producer_id: u32,
+    per_send: u64,
+    quota: Option<u64>,
+    schedule: Option<OpenLoopSchedule>,
+    body_buf: Vec<u8>,
+    sequence: u64,
+    measured_messages: u64,
+    /// `--orderly`: one selector per key of this producer, built once (its key's hash picks
+    /// the queue); empty otherwise.
+    selectors: Vec<QueueSelector>,
+}
+
+impl ProducerState {
+    fn new(local: &Local, settings: &ProducerSettings, producer_id: u32) -> ProducerState {
+        let w = &settings.workload;
+        let per_send = u64::from(w.messages_per_send());
+        let selectors = if w.orderly {
+            (0..u64::from(KEYS_PER_PRODUCER))
+                .map(|s| QueueSelector::ByKeyHash(key_name(local.run_id, key_of(producer_id, s).0)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ProducerState {
+            producer_id,
+            per_send,
+            quota: w
+                .messages
+                .map(|total| producer_quota(total, settings.producers_total, producer_id)),
+            schedule: w.rate.map(|rate| {
+                OpenLoopSchedule::new(
+                    settings.window.start_ns,
+                    rate as f64 / per_send as f64,
+                    producer_id,
+                    settings.producers_total,
+                )
+            }),
+            body_buf: Vec::with_capacity(w.message_size_bytes),
+            sequence: 0,
+            measured_messages: 0,
+            selectors,
+        }
+    }
+
+    /// The queue selector of the next message: its key's with `--orderly`.
+    fn selector(&self) -> &QueueSelector {
+        let key = (self.sequence % u64::from(KEYS_PER_PRODUCER)) as usize;
+        self.selectors.get(key).unwrap_or(&ROUND_ROBIN)
+    }
+
+    /// The topic of the next send. An orderly producer keeps to one topic, so each key stays
+    /// in one queue.
+    fn topic<'s>(&self, settings: &'s ProducerSettings) -> &'s str {
+        let topics = &settings.topics;
+        let spread = if settings.workload.orderly {
+            u64::from(self.producer_id)
+        } else {
+            u64::from(self.producer_id) + self.sequence / self.per_send
+        };
+        &topics[spread as usize % topics.len()]
+    }
+}
+
+/// Waits for the next send's time; `None` when the producer is done, else the intended send
+/// time (open loop) if any.
+async fn next_send(
+    local: &Local,
+    settings: &ProducerSettings,
+    state: &mut ProducerState,
+) -> Option<Option<u64>> {
+    loop {
+        if local.shared.stop.load(Ordering::Relaxed) || interrupted() {
+            return None;
+        }
+        let quota_met = state.quota.is_some_and(|q| state.measured_messages >= q);
+        if quota_met || settings.window.is_over(now_ns()) {
+            return None;
+        }
+        // `--churn-consumers`: half way, wait until the joined consumers hold queues.
+        if !local
+            .shared
+            .churn
+            .producers_may_send(|| local.shared.progress())
+        {
+            glommio::timer::sleep(POLL_INTERVAL).await;
+            continue;
+        }
+        let Some(schedule) = state.schedule.as_mut() else {
+            return Some(None);
+        };
+        let at = schedule.next_intended_ns();
+        if settings.window.is_over(at) {
+            return None;
+        }
+        sleep_until_ns(at).await;
+        return Some(Some(at));
+    }
+}
+
 /// One producer: sends until the window ends, its quota is met, or the run is stopped.
 async fn run_producer(
     local: Rc<Local>,
@@ -272,40 +378,8 @@ async fn run_producer(
     producer_id: u32,
     settings: Rc<ProducerSettings>,
 ) {
-    let w = settings.workload.clone();
-    let per_send = u64::from(w.messages_per_send());
-    let quota = w
-        .messages
-        .map(|total| producer_quota(total, settings.producers_total, producer_id));
-    let mut schedule = w.rate.map(|rate| {
-        OpenLoopSchedule::new(
-            settings.window.start_ns,
-            rate as f64 / per_send as f64,
-            producer_id,
-            settings.producers_total,
-        )
-    });
-    let mut body_buf = Vec::with_capacity(w.message_size_bytes);
-    let mut sequence: u64 = 0;
-    let mut measured_messages: u64 = 0;
-    loop {
-        if local.shared.stop.load(Ordering::Relaxed) || interrupted() {
-            break;
-        }
-        if quota.is_some_and(|q| measured_messages >= q) || settings.window.is_over(now_ns()) {
-            break;
-        }
-        let intended_ns = match schedule.as_mut() {
-            Some(s) => {
-                let at = s.next_intended_ns();
-                if settings.window.is_over(at) {
-                    break;
-                }
-                sleep_until_ns(at).await;
-                Some(at)
-            }
-            None => None,
-        };
+    let mut state = ProducerState::new(&local, &settings, producer_id);
+    while let Some(intended_ns) = next_send(&local, &settings, &mut state).await {
         let send_start_ns = now_ns();
         let born_ns = intended_ns.unwrap_or(send_start_ns);
         let measured = settings.window.is_measured(born_ns);
@@ -313,81 +387,94 @@ async fn run_producer(
             let delay_us = send_start_ns.saturating_sub(at) / 1_000;
             local.stats.borrow_mut().publish_delay.record_us(delay_us);
         }
-        let topic = &settings.topics
-            [(producer_id as u64 + sequence / per_send) as usize % settings.topics.len()];
         let ticket = SendTicket {
             producer_id,
-            first_sequence: sequence,
-            messages: per_send,
-            bytes: per_send * w.message_size_bytes as u64,
+            first_sequence: state.sequence,
+            messages: state.per_send,
+            bytes: state.per_send * settings.workload.message_size_bytes as u64,
             latency_from_ns: born_ns,
             measured,
             visible: true,
         };
-        let header = |s: u64| BodyHeader {
-            run_id: local.run_id,
-            producer_id,
-            sequence: s,
-            born_ns,
-        };
-        match w.mode {
-            SendMode::Sync => {
-                let m = build_message(&local, &settings, &header(sequence), topic, &mut body_buf);
-                let result = producer.send(m).await;
-                on_send_result(&local, ticket, result);
-            }
-            SendMode::Batch => {
-                let batch = (sequence..sequence + per_send)
-                    .map(|s| build_message(&local, &settings, &header(s), topic, &mut body_buf))
-                    .collect();
-                let result = producer.send_batch(batch, QueueSelector::RoundRobin).await;
-                on_send_result(&local, ticket, result);
-            }
-            SendMode::Async => {
-                let m = build_message(&local, &settings, &header(sequence), topic, &mut body_buf);
-                let callback_local = local.clone();
-                let started = producer
-                    .send_async(m, QueueSelector::RoundRobin, move |r| {
-                        on_send_result(&callback_local, ticket, r)
-                    })
-                    .await;
-                if let Err(e) = started {
-                    on_send_result(&local, ticket, Err(e));
-                }
-            }
-            SendMode::Transaction => {
-                let m = build_message(&local, &settings, &header(sequence), topic, &mut body_buf);
-                let tx = tx
-                    .as_ref()
-                    .expect("transaction mode starts transactional producers");
-                send_transaction(&local, tx, m, ticket, &header(sequence)).await;
-            }
-            SendMode::Oneway => {
-                let m = build_message(&local, &settings, &header(sequence), topic, &mut body_buf);
-                match producer.send_oneway(m, QueueSelector::RoundRobin).await {
-                    Ok(()) => {
-                        local.counters.add_sent_untimed(per_send, ticket.bytes);
-                        local.counters.add_acknowledged(per_send);
-                        if measured {
-                            let mut stats = local.stats.borrow_mut();
-                            stats.sent_ok_messages += per_send;
-                            stats.sent_ok_bytes += ticket.bytes;
-                        }
-                    }
-                    Err(e) => on_send_result(&local, ticket, Err(e)),
-                }
-            }
-        }
-        sequence += per_send;
+        send_one(
+            &local,
+            (&producer, tx.as_ref()),
+            &settings,
+            &mut state,
+            ticket,
+        )
+        .await;
+        state.sequence += state.per_send;
         if measured {
-            measured_messages += per_send;
+            state.measured_messages += state.per_send;
         }
     }
     let stopped_early = local.shared.stop.load(Ordering::Relaxed) || interrupted();
-    if let (Some(s), Some(end), false) = (schedule, settings.window.measure_end_ns, stopped_early) {
-        let unsent_sends =
-            s.remaining_before(end) - s.remaining_before(settings.window.measure_start_ns);
-        local.stats.borrow_mut().unsent_scheduled_messages += unsent_sends * per_send;
+    let window = settings.window;
+    if let (Some(s), Some(end), false) = (state.schedule, window.measure_end_ns, stopped_early) {
+        let unsent_sends = s.remaining_before(end) - s.remaining_before(window.measure_start_ns);
+        local.stats.borrow_mut().unsent_scheduled_messages += unsent_sends * state.per_send;
+    }
+}
+
+/// Sends the message(s) of `ticket` the way `--mode` says and records the outcome.
+async fn send_one(
+    local: &Rc<Local>,
+    (producer, tx): (&Producer, Option<&TransactionProducer>),
+    settings: &ProducerSettings,
+    state: &mut ProducerState,
+    ticket: SendTicket,
+) {
+    let header = |s: u64| BodyHeader {
+        run_id: local.run_id,
+        producer_id: ticket.producer_id,
+        sequence: s,
+        born_ns: ticket.latency_from_ns,
+    };
+    let (topic, seq) = (state.topic(settings), state.sequence);
+    let mode = settings.workload.mode;
+    if mode == SendMode::Batch {
+        let batch = (seq..seq + state.per_send)
+            .map(|s| build_message(local, settings, &header(s), topic, &mut state.body_buf))
+            .collect();
+        let result = producer.send_batch(batch, state.selector().clone()).await;
+        return on_send_result(local, ticket, result);
+    }
+    let m = build_message(local, settings, &header(seq), topic, &mut state.body_buf);
+    match mode {
+        SendMode::Sync | SendMode::Batch => {
+            let result = producer.send_to(m, state.selector()).await;
+            on_send_result(local, ticket, result);
+        }
+        SendMode::Async => {
+            let callback_local = local.clone();
+            let started = producer
+                .send_async(m, state.selector().clone(), move |r| {
+                    on_send_result(&callback_local, ticket, r)
+                })
+                .await;
+            if let Err(e) = started {
+                on_send_result(local, ticket, Err(e));
+            }
+        }
+        SendMode::Transaction => {
+            let tx = tx.expect("transaction mode starts transactional producers");
+            send_transaction(local, tx, m, ticket, &header(seq)).await;
+        }
+        SendMode::Oneway => match producer.send_oneway(m, state.selector().clone()).await {
+            Ok(()) => {
+                local
+                    .counters
+                    .add_sent_untimed(ticket.messages, ticket.bytes);
+                local.counters.add_acknowledged(ticket.messages);
+                if ticket.measured {
+                    let mut stats = local.stats.borrow_mut();
+                    stats.sent_ok_messages += ticket.messages;
+                    stats.sent_ok_bytes += ticket.bytes;
+                }
+            }
+            Err(e) => on_send_result(local, ticket, Err(e)),
+        },
     }
 }
 
@@ -435,39 +522,106 @@ fn client_config(ctx: &WorkerContext, instance_name: String) -> anyhow::Result<C
     Ok(config)
 }
 
+/// Every topic of the run, with the subscription `--sql` or `--tag-filter` asks for (else
+/// all tags).
+fn subscriptions(ctx: &WorkerContext) -> Vec<(&str, MessageSelector)> {
+    let selector = crate::filter_compare::filtered_selector(&ctx.workload)
+        .unwrap_or_else(|| MessageSelector::by_tag("*"));
+    ctx.topics
+        .iter()
+        .map(|t| (t.as_str(), selector.clone()))
+        .collect()
+}
+
+/// Starts consumer instance `k` of the group; `consumed` (if any) counts what it consumes.
+async fn start_consumer(
+    ctx: &WorkerContext,
+    local: &Rc<Local>,
+    k: u32,
+    consumed: Option<Rc<Cell<u64>>>,
+) -> anyhow::Result<PushConsumer> {
+    let client = client_config(ctx, format!("loadgen-{:08x}-c{k}", ctx.run_id))?;
+    let mut config = PushConsumerConfig::new(client, ctx.group.clone());
+    // A fresh group starts at the end of each queue: only this run's messages count.
+    config.consume_from = ConsumeFrom::LastOffset;
+    config.pull_batch_size = ctx.workload.pull_batch_size as i32;
+    config.consume_batch_max_size = ctx.workload.pull_batch_size as usize;
+    config.consume_orderly = ctx.workload.orderly;
+    let listener_local = local.clone();
+    let listener = move |_queue: &MessageQueue, messages: &[MessageExt]| {
+        let now = now_ns();
+        for m in messages {
+            listener_local.on_consumed(k, m, now);
+        }
+        if let Some(count) = &consumed {
+            count.set(count.get() + messages.len() as u64);
+        }
+        ConsumeStatus::Success
+    };
+    let subscriptions = subscriptions(ctx);
+    Ok(PushConsumer::start_with_selectors(config, &subscriptions, listener).await?)
+}
+
 async fn start_consumers(
     ctx: &WorkerContext,
     local: &Rc<Local>,
 ) -> anyhow::Result<Vec<PushConsumer>> {
-    let selector = match &ctx.workload.sql {
-        Some(sql) => MessageSelector::by_sql(sql.clone()),
-        None => MessageSelector::by_tag("*"),
-    };
-    let subscriptions: Vec<(&str, MessageSelector)> = ctx
-        .topics
-        .iter()
-        .map(|t| (t.as_str(), selector.clone()))
-        .collect();
     let mut consumers = Vec::new();
     for &k in &ctx.share.consumers {
-        let client = client_config(ctx, format!("loadgen-{:08x}-c{k}", ctx.run_id))?;
-        let mut config = PushConsumerConfig::new(client, ctx.group.clone());
-        // A fresh group starts at the end of each queue: only this run's messages count.
-        config.consume_from = ConsumeFrom::LastOffset;
-        config.pull_batch_size = ctx.workload.pull_batch_size as i32;
-        config.consume_batch_max_size = ctx.workload.pull_batch_size as usize;
-        config.consume_orderly = ctx.workload.orderly;
-        let listener_local = local.clone();
-        let listener = move |_queue: &MessageQueue, messages: &[MessageExt]| {
-            let now = now_ns();
-            for m in messages {
-                listener_local.on_consumed(m, now);
-            }
-            ConsumeStatus::Success
-        };
-        consumers.push(PushConsumer::start_with_selectors(config, &subscriptions, listener).await?);
+        consumers.push(start_consumer(ctx, local, k, None).await?);
     }
     Ok(consumers)
+}
+
+/// Waits (polling) until `done`, the run is stopped or drained; false unless `done`.
+async fn wait_for(
+    shared: &super::Shared,
+    timeout: Option<Duration>,
+    done: impl Fn() -> bool,
+) -> bool {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        if done() {
+            return true;
+        }
+        let over = shared.stop.load(Ordering::Relaxed) || shared.drain_over.load(Ordering::Relaxed);
+        if over || deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return false;
+        }
+        glommio::timer::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// One `--churn-consumers` consumer: joins a third of the way in, tells the producers once it
+/// holds a queue, leaves from two thirds on once it has consumed something (or at the end).
+async fn churn_consumer(ctx: Rc<WorkerContext>, local: Rc<Local>, k: u32) -> Option<String> {
+    let shared = &ctx.shared;
+    if !wait_for(shared, None, || shared.progress() >= churn::JOIN_AT).await {
+        shared.churn.open_gate();
+        return None;
+    }
+    let consumed = Rc::new(Cell::new(0));
+    let consumer = match start_consumer(&ctx, &local, k, Some(consumed.clone())).await {
+        Ok(c) => c,
+        Err(e) => {
+            shared.churn.open_gate();
+            return Some(format!("joining consumer {k} did not start: {e:#}"));
+        }
+    };
+    let holds = || assigned_queue_count(std::slice::from_ref(&consumer)) > 0;
+    let mut note = None;
+    if wait_for(shared, Some(ctx.workload.setup_timeout()), holds).await {
+        shared.churn.joined_and_holding();
+    } else {
+        shared.churn.open_gate();
+        note = Some(format!(
+            "joining consumer {k} held no queue within the setup timeout"
+        ));
+    }
+    let leave = || shared.progress() >= churn::LEAVE_AT && consumed.get() > 0;
+    wait_for(shared, None, leave).await;
+    consumer.shutdown().await;
+    note.or_else(|| (consumed.get() == 0).then(|| format!("joining consumer {k} consumed nothing")))
 }
 
 /// Non-retry queues this executor's consumers pull now.
@@ -489,28 +643,14 @@ async fn shutdown_producers<T>(producers: &[((Producer, T), Vec<u32>)]) {
     }
 }
 
-/// Runs one executor's share of the run and returns what it measured.
-pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
-    let shared = ctx.shared.clone();
-    let executor = ctx.share.executor;
-    let local = Rc::new(Local {
-        run_id: ctx.run_id,
-        verify: ctx.workload.verify,
-        workload: ctx.workload.clone(),
-        codec: BodyCodec::new(ctx.workload.message_size_bytes),
-        shared: shared.clone(),
-        counters: shared.counters[executor].clone(),
-        window: Cell::new(None),
-        stats: RefCell::new(ExecutorStats::default()),
-        acks: RefCell::new(AckLedger::default()),
-        consumed: RefCell::new(ConsumeLedger::default()),
-    });
-    let mut notes = Vec::new();
-    let consumers = start_consumers(&ctx, &local).await?;
+type Producers = Vec<((Producer, Option<TransactionProducer>), Vec<u32>)>;
+
+/// One producer client per connection of this executor's share.
+fn start_producers(ctx: &WorkerContext, local: &Rc<Local>) -> anyhow::Result<Producers> {
     let mut producers = Vec::new();
     for conn in &ctx.share.connections {
         let client = client_config(
-            &ctx,
+            ctx,
             format!("loadgen-{:08x}-p{}", ctx.run_id, conn.connection),
         )?;
         let mut config = ProducerConfig::new(client, PRODUCER_GROUP);
@@ -521,52 +661,89 @@ pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
         config.compress_over_bytes = usize::MAX;
         config.max_async_in_flight = ctx.workload.max_in_flight as usize * conn.producers.len();
         config.default_topic_queue_nums = ctx.workload.queues as i32;
-        producers.push((start_producer(&local, config)?, conn.producers.clone()));
+        producers.push((start_producer(local, config)?, conn.producers.clone()));
     }
-    shared.executors_ready.fetch_add(1, Ordering::SeqCst);
+    Ok(producers)
+}
 
-    // Report queue assignment until the coordinator fixes the start time.
+/// Reports queue assignment until the coordinator fixes the start time; `None` if stopped.
+async fn await_start(ctx: &WorkerContext, consumers: &[PushConsumer]) -> Option<RunWindow> {
+    let (shared, executor) = (&ctx.shared, ctx.share.executor);
     let mut polls: u64 = 0;
-    let window = loop {
-        shared.assigned_queues[executor].store(assigned_queue_count(&consumers), Ordering::Relaxed);
+    loop {
+        shared.assigned_queues[executor].store(assigned_queue_count(consumers), Ordering::Relaxed);
         if let Some(w) = shared.window() {
-            break Some(w);
+            return Some(w);
         }
         if shared.stop.load(Ordering::Relaxed) {
-            break None;
+            return None;
         }
         polls += 1;
         if polls % REBALANCE_EVERY_POLLS == 0 {
             // Consumers that started before their peers each took every queue; rebalance
             // until the group's assignment is a partition (the coordinator waits for that).
-            for c in &consumers {
+            for c in consumers {
                 c.rebalance_now().await;
             }
         }
         glommio::timer::sleep(POLL_INTERVAL).await;
-    };
+    }
+}
 
+/// Runs every producer task of this executor to its end.
+async fn produce(ctx: &WorkerContext, local: &Rc<Local>, producers: &Producers, window: RunWindow) {
+    let settings = Rc::new(ProducerSettings {
+        workload: ctx.workload.clone(),
+        topics: ctx.topics.clone(),
+        window,
+        producers_total: ctx.workload.producers,
+    });
+    let mut tasks = Vec::new();
+    for (producer, ids) in producers {
+        for &id in ids {
+            tasks.push(glommio::spawn_local(run_producer(
+                local.clone(),
+                producer.clone(),
+                id,
+                settings.clone(),
+            )));
+        }
+    }
+    for t in tasks {
+        t.await;
+    }
+}
+
+fn new_local(ctx: &WorkerContext) -> Rc<Local> {
+    let shared = ctx.shared.clone();
+    Rc::new(Local {
+        run_id: ctx.run_id,
+        verify: ctx.workload.verify,
+        workload: ctx.workload.clone(),
+        codec: BodyCodec::new(ctx.workload.message_size_bytes),
+        counters: shared.counters[ctx.share.executor].clone(),
+        shared,
+        window: Cell::new(None),
+        stats: RefCell::new(ExecutorStats::default()),
+        acks: RefCell::new(AckLedger::default()),
+        consumed: RefCell::new(ConsumeLedger::default()),
+    })
+}
+
+/// Runs one executor's share of the run and returns what it measured.
+pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
+    let ctx = Rc::new(ctx);
+    let shared = ctx.shared.clone();
+    let local = new_local(&ctx);
+    let consumers = start_consumers(&ctx, &local).await?;
+    let producers = start_producers(&ctx, &local)?;
+    shared.executors_ready.fetch_add(1, Ordering::SeqCst);
+    let window = await_start(&ctx, &consumers).await;
+    let churn: Vec<_> = (ctx.churn.iter())
+        .map(|&k| glommio::spawn_local(churn_consumer(ctx.clone(), local.clone(), k)))
+        .collect();
     if let Some(window) = window {
-        let settings = Rc::new(ProducerSettings {
-            workload: ctx.workload.clone(),
-            topics: ctx.topics.clone(),
-            window,
-            producers_total: ctx.workload.producers,
-        });
-        let mut tasks = Vec::new();
-        for (producer, ids) in &producers {
-            for &id in ids {
-                tasks.push(glommio::spawn_local(run_producer(
-                    local.clone(),
-                    producer.clone(),
-                    id,
-                    settings.clone(),
-                )));
-            }
-        }
-        for t in tasks {
-            t.await;
-        }
+        produce(&ctx, &local, &producers, window).await;
     }
     // Shutting a producer down waits for its async sends, so every ack is recorded first.
     // Transactional producers stay up through the drain: they answer the check-backs that
@@ -576,9 +753,12 @@ pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
         shutdown_producers(&producers).await;
     }
     shared.producer_executor_finished();
-
     while !shared.drain_over.load(Ordering::Relaxed) {
         glommio::timer::sleep(POLL_INTERVAL).await;
+    }
+    let mut notes = Vec::new();
+    for task in churn {
+        notes.extend(task.await);
     }
     if answers_checks {
         shutdown_producers(&producers).await;
@@ -586,22 +766,20 @@ pub async fn run_worker(ctx: WorkerContext) -> anyhow::Result<WorkerOutcome> {
     for c in &consumers {
         c.shutdown().await;
     }
-    if !consumers.is_empty() && local.consumed.borrow().foreign_messages > 0 {
+    let foreign = local.consumed.borrow().foreign_messages;
+    if !consumers.is_empty() && foreign > 0 {
+        let executor = ctx.share.executor;
         notes.push(format!(
-            "executor {executor}: {} messages of other runs or writers on the topic were skipped",
-            local.consumed.borrow().foreign_messages
+            "executor {executor}: {foreign} messages of other runs or writers on the topic were skipped"
         ));
     }
     drop(consumers);
     drop(producers);
     // Taken rather than unwrapped: a client task may still hold the listener for a moment.
-    let stats = local.stats.take();
-    let acks = local.acks.take();
-    let consumed = local.consumed.take();
     Ok(WorkerOutcome {
-        stats,
-        acks,
-        consumed,
+        stats: local.stats.take(),
+        acks: local.acks.take(),
+        consumed: local.consumed.take(),
         notes,
     })
 }
