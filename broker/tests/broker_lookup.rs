@@ -17,6 +17,14 @@ fn view_by_offset_msg_id_and_query_by_key_across_shards() {
     let broker = start_broker(&dir.path().join("store"), &[]);
     let mut client = broker.connect();
     create_topic(&mut client, "FindT", 8);
+    let ids = send_one_keyed_message_per_queue(&mut client);
+    check_view_message_by_offset_msg_id(&mut client, &ids);
+    check_query_message_by_key(&mut client);
+}
+
+/// Sends `body {q}` to each of `FindT`'s 8 queues, all with keys `order-1 shared` and their own
+/// UNIQ_KEY; returns the offsetMsgIds in queue order.
+fn send_one_keyed_message_per_queue(client: &mut Client) -> Vec<String> {
     let mut ids = Vec::new();
     for q in 0..8 {
         let properties = props(&[
@@ -32,7 +40,12 @@ fn view_by_offset_msg_id_and_query_by_key_across_shards() {
         assert_eq!(response.code, ResponseCode::Success.code());
         ids.push(response.ext_fields.get("msgId").unwrap().to_string());
     }
-    // VIEW_MESSAGE_BY_ID with the offset decoded from each offsetMsgId, as clients do.
+    ids
+}
+
+/// VIEW_MESSAGE_BY_ID with the offset decoded from each offsetMsgId, as clients do; an offset
+/// where no record starts, or a negative one, is a SYSTEM_ERROR.
+fn check_view_message_by_offset_msg_id(client: &mut Client, ids: &[String]) {
     for (q, id) in ids.iter().enumerate() {
         let decoded = decode_offset_msg_id(id).unwrap();
         let offset = decoded.commit_log_offset.to_string();
@@ -63,8 +76,10 @@ fn view_by_offset_msg_id_and_query_by_key_across_shards() {
         b"",
     );
     assert_eq!(response.code, ResponseCode::SystemError.code());
+}
 
-    // QUERY_MESSAGE gathers from every shard's index.
+/// QUERY_MESSAGE gathers from every shard's index.
+fn check_query_message_by_key(client: &mut Client) {
     let query = |client: &mut Client, key: &str, unique: &str, max: &str| {
         client.call_code(
             RequestCode::QueryMessage.code(),
@@ -79,7 +94,7 @@ fn view_by_offset_msg_id_and_query_by_key_across_shards() {
             b"",
         )
     };
-    let response = query(&mut client, "shared", "false", "32");
+    let response = query(client, "shared", "false", "32");
     assert_eq!(
         response.code,
         ResponseCode::Success.code(),
@@ -90,15 +105,15 @@ fn view_by_offset_msg_id_and_query_by_key_across_shards() {
     header_i64(&response, "indexLastUpdateTimestamp");
     header_i64(&response, "indexLastUpdatePhyoffset");
     assert_eq!(
-        decode_records(&query(&mut client, "shared", "false", "3").body).len(),
+        decode_records(&query(client, "shared", "false", "3").body).len(),
         3
     );
-    let response = query(&mut client, &format!("U{:031}", 5), "true", "32");
+    let response = query(client, &format!("U{:031}", 5), "true", "32");
     let records = decode_records(&response.body);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].record.body, b"body 5");
     assert_eq!(
-        query(&mut client, "nobody", "false", "32").code,
+        query(client, "nobody", "false", "32").code,
         ResponseCode::QueryNotFound.code()
     );
 }

@@ -17,7 +17,19 @@ fn sent_messages_come_back_from_pulls_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start_broker(&dir.path().join("store"), &[]);
     let mut producer = broker.connect();
-    // Auto-created from TBW102 on first send: min(d=4, 8) queues.
+    let sent = send_eight_to_auto_created_topic(&broker, &mut producer);
+    let mut consumer = broker.connect();
+    check_pulls_return_the_sent_records(&broker, &mut consumer, &sent);
+    check_broker_generates_a_missing_uniq_key(&mut producer, &mut consumer);
+    check_queue_offsets_over_the_wire(&mut consumer);
+}
+
+/// A sent message as its send response placed it: (queue, queue offset, physical offset, body).
+type Sent = (i32, i64, i64, Vec<u8>);
+
+/// Sends 8 messages to `AutoT` (auto-created from TBW102 on first send: min(d=4, 8) queues),
+/// alternating V1 and V2 sends over queues 0..4, checking each send response.
+fn send_eight_to_auto_created_topic(broker: &Broker, producer: &mut Client) -> Vec<Sent> {
     let mut sent = Vec::new();
     for i in 0..8 {
         let body = format!("message {i}").into_bytes();
@@ -54,9 +66,14 @@ fn sent_messages_come_back_from_pulls_byte_for_byte() {
             body,
         ));
     }
-    let mut consumer = broker.connect();
+    sent
+}
+
+/// Each queue's pull returns exactly the records sent to it, byte for byte, with the broker's
+/// own fields (store host, cluster, region) filled in.
+fn check_pulls_return_the_sent_records(broker: &Broker, consumer: &mut Client, sent: &[Sent]) {
     for queue in 0..4 {
-        let response = pull_now(&mut consumer, "AutoT", queue, 0);
+        let response = pull_now(consumer, "AutoT", queue, 0);
         assert_eq!(
             response.code,
             ResponseCode::Success.code(),
@@ -89,17 +106,23 @@ fn sent_messages_come_back_from_pulls_byte_for_byte() {
             record.verify_body_crc().unwrap();
         }
     }
-    // A message without UNIQ_KEY gets one from the broker, returned as transactionId.
+}
+
+/// A message without UNIQ_KEY gets one from the broker, returned as transactionId.
+fn check_broker_generates_a_missing_uniq_key(producer: &mut Client, consumer: &mut Client) {
     let response = producer.call(send_v2("AutoT", 0, "", b"no key"));
     let generated = response.ext_fields.get("transactionId").unwrap();
     assert_eq!(generated.len(), 32);
-    let response = pull_now(&mut consumer, "AutoT", 0, 2);
+    let response = pull_now(consumer, "AutoT", 0, 2);
     let records = decode_records(&response.body);
     assert_eq!(
         find_property(records[0].record.properties, "UNIQ_KEY"),
         Some(generated.as_bytes())
     );
-    // Queue offsets over the wire.
+}
+
+/// Queue 0 of `AutoT` (3 messages) through the offset and timestamp requests.
+fn check_queue_offsets_over_the_wire(consumer: &mut Client) {
     let max = consumer.call_code(
         RequestCode::GetMaxOffset.code(),
         &[("topic", "AutoT"), ("queueId", "0")],
@@ -251,7 +274,13 @@ fn pull_outcomes_carry_every_offset_field() {
         3,
         "OFFSET_OVERFLOW_BADLY",
     );
-    // Tag filtering: TagB only matches offset 1; scanning only TagA entries retries at once.
+    check_tag_filtered_pulls(&mut client);
+    check_pull_side_bad_input(&mut client);
+}
+
+/// Tag filtering on `OutT` queue 0 (TagA, TagB, TagA): TagB only matches offset 1; scanning
+/// only TagA entries retries at once.
+fn check_tag_filtered_pulls(client: &mut Client) {
     let mut tag_pull = pull_request("pull-g", "OutT", 0, 0, 0x4, 0);
     tag_pull.ext_fields.insert("subscription", "TagB");
     let response = client.call(tag_pull.clone());
@@ -263,10 +292,13 @@ fn pull_outcomes_carry_every_offset_field() {
     let response = client.call(tag_pull);
     assert_eq!(response.code, ResponseCode::PullRetryImmediately.code());
     assert_eq!(header_i64(&response, "nextBeginOffset"), 3);
-    // Pull-side bad input: unknown topic, queue out of range, no subscription, SQL92.
-    let response = pull_now(&mut client, "NoSuchT", 0, 0);
+}
+
+/// Pull-side bad input: unknown topic, queue out of range, no subscription, SQL92.
+fn check_pull_side_bad_input(client: &mut Client) {
+    let response = pull_now(client, "NoSuchT", 0, 0);
     assert_eq!(response.code, ResponseCode::TopicNotExist.code());
-    let response = pull_now(&mut client, "OutT", 2, 0);
+    let response = pull_now(client, "OutT", 2, 0);
     assert_eq!(response.code, ResponseCode::InvalidParameter.code());
     let response = client.call(pull_request("never-heartbeat", "OutT", 0, 0, 0, 0));
     assert_eq!(response.code, ResponseCode::SubscriptionNotExist.code());
@@ -380,10 +412,34 @@ fn bad_sends_get_rocketmq_codes_and_other_connections_keep_working() {
     );
     let mut bystander = broker.connect();
     create_topic(&mut bystander, "GoodT", 2);
-    let read_only = bystander.call_code(
+    create_read_only_topic(&mut bystander, "ReadOnlyT");
+    let mut client = broker.connect();
+    for (what, request, code, remark) in bad_sends() {
+        let response = client.call(request);
+        assert_eq!(response.code, code.code(), "{what}: {:?}", response.remark);
+        let got = response.remark.unwrap_or_default();
+        assert!(got.contains(remark), "{what}: remark {got:?}");
+        let ok = bystander.call(send_v2("GoodT", 1, "", b"fine"));
+        assert_eq!(ok.code, ResponseCode::Success.code(), "after {what}");
+    }
+    // A half message is stored (SEND_OK) but in the half topic, not in queue 0.
+    let half = client.call(send_v2("GoodT", 0, &props(&[("TRAN_MSG", "true")]), b"x"));
+    assert_eq!(half.code, ResponseCode::Success.code(), "{:?}", half.remark);
+    // Nothing of the refused sends was stored: queue 0 is still empty.
+    let max = bystander.call_code(
+        RequestCode::GetMaxOffset.code(),
+        &[("topic", "GoodT"), ("queueId", "0")],
+        b"",
+    );
+    assert_eq!(header_i64(&max, "offset"), 0);
+}
+
+/// Creates `topic` with one queue and read-only permission (perm 4).
+fn create_read_only_topic(client: &mut Client, topic: &str) {
+    let read_only = client.call_code(
         RequestCode::UpdateAndCreateTopic.code(),
         &[
-            ("topic", "ReadOnlyT"),
+            ("topic", topic),
             ("readQueueNums", "1"),
             ("writeQueueNums", "1"),
             ("perm", "4"),
@@ -391,8 +447,12 @@ fn bad_sends_get_rocketmq_codes_and_other_connections_keep_working() {
         b"",
     );
     assert_eq!(read_only.code, ResponseCode::Success.code());
-    let mut client = broker.connect();
-    let cases: Vec<(&str, RemotingCommand, ResponseCode, &str)> = vec![
+}
+
+/// Sends the broker of [`bad_sends_get_rocketmq_codes_and_other_connections_keep_working`]
+/// refuses: (what, request, expected code, part of the expected remark).
+fn bad_sends() -> Vec<(&'static str, RemotingCommand, ResponseCode, &'static str)> {
+    vec![
         (
             "read-only topic",
             send_v2("ReadOnlyT", 0, "", b"x"),
@@ -453,25 +513,7 @@ fn bad_sends_get_rocketmq_codes_and_other_connections_keep_working() {
             ResponseCode::SystemError,
             "bad request header",
         ),
-    ];
-    for (what, request, code, remark) in cases {
-        let response = client.call(request);
-        assert_eq!(response.code, code.code(), "{what}: {:?}", response.remark);
-        let got = response.remark.unwrap_or_default();
-        assert!(got.contains(remark), "{what}: remark {got:?}");
-        let ok = bystander.call(send_v2("GoodT", 1, "", b"fine"));
-        assert_eq!(ok.code, ResponseCode::Success.code(), "after {what}");
-    }
-    // A half message is stored (SEND_OK) but in the half topic, not in queue 0.
-    let half = client.call(send_v2("GoodT", 0, &props(&[("TRAN_MSG", "true")]), b"x"));
-    assert_eq!(half.code, ResponseCode::Success.code(), "{:?}", half.remark);
-    // Nothing of the refused sends was stored: queue 0 is still empty.
-    let max = bystander.call_code(
-        RequestCode::GetMaxOffset.code(),
-        &[("topic", "GoodT"), ("queueId", "0")],
-        b"",
-    );
-    assert_eq!(header_i64(&max, "offset"), 0);
+    ]
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use ringmq_proto::body::{ConsumerListBody, JsonBody, TopicConfigSerializeWrapper, TopicRouteData};
 use ringmq_proto::code::{RequestCode, ResponseCode};
-use ringmq_proto::command::SERVER_VERSION;
+use ringmq_proto::command::{RemotingCommand, SERVER_VERSION};
 
 fn heartbeat_body(client_id: &str, group: &str, topic: &str) -> Vec<u8> {
     format!(
@@ -146,6 +146,32 @@ fn consumer_offsets_on_every_shard_survive_a_restart() {
         "{:?}",
         response.remark
     );
+    commit_first_offsets_of_group_og(&mut client);
+    check_bad_offset_updates_are_refused(&mut client);
+
+    // Restart on the same port, as an operator would: the closed connections' TIME_WAIT
+    // entries must not keep it from binding.
+    let port = broker.port;
+    assert!(broker.process.terminate().success());
+    let broker = start_broker_on(&store, port, &[]);
+    let mut client = broker.connect();
+    for queue in 0..8 {
+        let q = queue.to_string();
+        let response = client.call_code(
+            RequestCode::QueryConsumerOffset.code(),
+            &[("consumerGroup", "og"), ("topic", "OffT"), ("queueId", &q)],
+            b"",
+        );
+        assert_eq!(response.code, ResponseCode::Success.code());
+        assert_eq!(
+            response.ext_fields.get("offset"),
+            Some((100 + queue).to_string().as_str())
+        );
+    }
+}
+
+/// Group `og` has no offset yet on any of `OffT`'s 8 queues; commits `100 + queue` on each.
+fn commit_first_offsets_of_group_og(client: &mut Client) {
     for queue in 0..8 {
         let q = queue.to_string();
         let response = client.call_code(
@@ -172,7 +198,10 @@ fn consumer_offsets_on_every_shard_survive_a_restart() {
         );
         assert_eq!(response.code, ResponseCode::Success.code());
     }
-    // Bad updates: unknown topic, queue out of range.
+}
+
+/// Bad updates: unknown topic, queue out of range (`OffT` has 8 queues).
+fn check_bad_offset_updates_are_refused(client: &mut Client) {
     let response = client.call_code(
         RequestCode::UpdateConsumerOffset.code(),
         &[
@@ -195,26 +224,6 @@ fn consumer_offsets_on_every_shard_survive_a_restart() {
         b"",
     );
     assert_eq!(response.code, ResponseCode::InvalidParameter.code());
-
-    // Restart on the same port, as an operator would: the closed connections' TIME_WAIT
-    // entries must not keep it from binding.
-    let port = broker.port;
-    assert!(broker.process.terminate().success());
-    let broker = start_broker_on(&store, port, &[]);
-    let mut client = broker.connect();
-    for queue in 0..8 {
-        let q = queue.to_string();
-        let response = client.call_code(
-            RequestCode::QueryConsumerOffset.code(),
-            &[("consumerGroup", "og"), ("topic", "OffT"), ("queueId", &q)],
-            b"",
-        );
-        assert_eq!(response.code, ResponseCode::Success.code());
-        assert_eq!(
-            response.ext_fields.get("offset"),
-            Some((100 + queue).to_string().as_str())
-        );
-    }
 }
 
 fn all_topics(client: &mut Client) -> TopicConfigSerializeWrapper {
@@ -233,46 +242,11 @@ fn topic_administration() {
     assert_eq!(topics.topic_config_table["TBW102"].perm, 7);
     assert_eq!(topics.topic_config_table["TBW102"].write_queue_nums, 8);
 
-    let create = |client: &mut Client, topic: &str, queues: &str, perm: &str| {
-        client.call_code(
-            RequestCode::UpdateAndCreateTopic.code(),
-            &[
-                ("topic", topic),
-                ("readQueueNums", queues),
-                ("writeQueueNums", queues),
-                ("perm", perm),
-            ],
-            b"",
-        )
-    };
     assert_eq!(
-        create(&mut client, "AdminT", "3", "6").code,
+        update_and_create_topic(&mut client, "AdminT", "3", "6").code,
         ResponseCode::Success.code()
     );
-    let response = create(&mut client, "bad topic!", "3", "6");
-    assert_eq!(response.code, ResponseCode::InvalidParameter.code());
-    assert!(response.remark.unwrap().contains("illegal character"));
-    let response = create(&mut client, &"x".repeat(128), "3", "6");
-    assert_eq!(response.code, ResponseCode::InvalidParameter.code());
-    assert_eq!(
-        create(&mut client, "SCHEDULE_TOPIC_XXXX", "3", "6").code,
-        ResponseCode::InvalidParameter.code()
-    );
-    assert_eq!(
-        create(&mut client, "ZeroQ", "0", "6").code,
-        ResponseCode::InvalidParameter.code()
-    );
-    assert_eq!(
-        create(&mut client, "BadPerm", "1", "99").code,
-        ResponseCode::InvalidParameter.code()
-    );
-    let response = client.call_code(
-        RequestCode::UpdateAndCreateTopic.code(),
-        &[("topic", "NoNums")],
-        b"",
-    );
-    assert_eq!(response.code, ResponseCode::SystemError.code());
-    assert!(response.remark.unwrap().contains("readQueueNums"));
+    check_bad_topic_creations_are_refused(&mut client);
 
     let topics = all_topics(&mut client);
     assert_eq!(topics.topic_config_table["AdminT"].read_queue_nums, 3);
@@ -290,7 +264,7 @@ fn topic_administration() {
     );
 
     // Delete, and survive restart.
-    create(&mut client, "Doomed", "1", "6");
+    update_and_create_topic(&mut client, "Doomed", "1", "6");
     let response = client.call_code(
         RequestCode::DeleteTopicInBroker.code(),
         &[("topic", "Doomed")],
@@ -304,6 +278,54 @@ fn topic_administration() {
     assert_eq!(topics.topic_config_table["AdminT"].read_queue_nums, 3);
     assert!(topics.topic_config_table.contains_key("%RETRY%rg"));
     assert!(!topics.topic_config_table.contains_key("Doomed"));
+}
+
+/// UPDATE_AND_CREATE_TOPIC with as many read as write queues.
+fn update_and_create_topic(
+    client: &mut Client,
+    topic: &str,
+    queues: &str,
+    perm: &str,
+) -> RemotingCommand {
+    client.call_code(
+        RequestCode::UpdateAndCreateTopic.code(),
+        &[
+            ("topic", topic),
+            ("readQueueNums", queues),
+            ("writeQueueNums", queues),
+            ("perm", perm),
+        ],
+        b"",
+    )
+}
+
+/// Bad names (illegal character, too long, system topic), zero queues, a bad permission and
+/// missing queue counts are all refused.
+fn check_bad_topic_creations_are_refused(client: &mut Client) {
+    let response = update_and_create_topic(client, "bad topic!", "3", "6");
+    assert_eq!(response.code, ResponseCode::InvalidParameter.code());
+    assert!(response.remark.unwrap().contains("illegal character"));
+    let response = update_and_create_topic(client, &"x".repeat(128), "3", "6");
+    assert_eq!(response.code, ResponseCode::InvalidParameter.code());
+    assert_eq!(
+        update_and_create_topic(client, "SCHEDULE_TOPIC_XXXX", "3", "6").code,
+        ResponseCode::InvalidParameter.code()
+    );
+    assert_eq!(
+        update_and_create_topic(client, "ZeroQ", "0", "6").code,
+        ResponseCode::InvalidParameter.code()
+    );
+    assert_eq!(
+        update_and_create_topic(client, "BadPerm", "1", "99").code,
+        ResponseCode::InvalidParameter.code()
+    );
+    let response = client.call_code(
+        RequestCode::UpdateAndCreateTopic.code(),
+        &[("topic", "NoNums")],
+        b"",
+    );
+    assert_eq!(response.code, ResponseCode::SystemError.code());
+    assert!(response.remark.unwrap().contains("readQueueNums"));
 }
 
 fn route(namesrv: &NameServer, topic: &str) -> Option<TopicRouteData> {

@@ -6,7 +6,9 @@ mod store_support;
 use std::rc::Rc;
 use std::time::Duration;
 
-use ringmq_broker::store::{offset, AppendStatus, FlushMode, GetRequest, GetStatus, Store};
+use ringmq_broker::store::{
+    offset, AppendStatus, AppendedRecord, FlushMode, GetRequest, GetStatus, Store,
+};
 use ringmq_proto::message::tag_hash;
 use store_support::{record, run, small_config, split_records};
 
@@ -80,18 +82,7 @@ fn pull_statuses_filters_and_limits() {
             .unwrap();
         let res = store.get_messages(&pull("NONE", 0, 0)).await.unwrap();
         assert_eq!(res.status, GetStatus::NoMessageInQueue);
-        for i in 0..10 {
-            let tags = if i % 2 == 0 {
-                "TAGS\x01TagA\x02"
-            } else {
-                "TAGS\x01TagB\x02"
-            };
-            let body = vec![b'x'; 100];
-            store
-                .append(&[record("T", 0, &body, tags.as_bytes())])
-                .await
-                .unwrap();
-        }
+        append_ten_with_alternating_tags(&store).await;
         assert_eq!(
             store.get_messages(&pull("T", 0, 10)).await.unwrap().status,
             GetStatus::OffsetOverflowOne
@@ -101,65 +92,90 @@ fn pull_statuses_filters_and_limits() {
             (bad.status, bad.next_begin_offset),
             (GetStatus::OffsetOverflowBadly, 10)
         );
-
-        let only_b = [tag_hash("TagB")];
-        let res = store
-            .get_messages(&GetRequest {
-                tag_hashes: Some(&only_b),
-                ..pull("T", 0, 0)
-            })
-            .await
-            .unwrap();
-        assert_eq!(res.status, GetStatus::Found);
-        assert_eq!(res.message_count, 5);
-        assert!(split_records(&res.body)
-            .iter()
-            .all(|d| d.record.queue_offset % 2 == 1));
-
-        let none = [tag_hash("TagC")];
-        let res = store
-            .get_messages(&GetRequest {
-                tag_hashes: Some(&none),
-                ..pull("T", 0, 3)
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            (res.status, res.next_begin_offset),
-            (GetStatus::NoMatchedMessage, 10)
-        );
-
-        let res = store
-            .get_messages(&GetRequest {
-                max_count: 3,
-                ..pull("T", 0, 2)
-            })
-            .await
-            .unwrap();
-        assert_eq!((res.message_count, res.next_begin_offset), (3, 5));
-        // max_bytes: each record is 91 + 100 + 1 + 10 = 202 bytes; 500 bytes allow two.
-        let res = store
-            .get_messages(&GetRequest {
-                max_bytes: 500,
-                ..pull("T", 0, 0)
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            (res.message_count, res.next_begin_offset, res.body.len()),
-            (2, 2, 404)
-        );
-        // The first record is returned even when larger than max_bytes.
-        let res = store
-            .get_messages(&GetRequest {
-                max_bytes: 10,
-                ..pull("T", 0, 0)
-            })
-            .await
-            .unwrap();
-        assert_eq!(res.message_count, 1);
+        check_tag_filters(&store).await;
+        check_count_and_byte_limits(&store).await;
         store.close().await.unwrap();
     });
+}
+
+/// Ten 100-byte records to (T, 0): TagA at even queue offsets, TagB at odd ones.
+async fn append_ten_with_alternating_tags(store: &Store) {
+    for i in 0..10 {
+        let tags = if i % 2 == 0 {
+            "TAGS\x01TagA\x02"
+        } else {
+            "TAGS\x01TagB\x02"
+        };
+        let body = vec![b'x'; 100];
+        store
+            .append(&[record("T", 0, &body, tags.as_bytes())])
+            .await
+            .unwrap();
+    }
+}
+
+/// Tag filters over [`append_ten_with_alternating_tags`]: TagB finds the odd offsets; a tag no
+/// record has scans to the end and finds nothing.
+async fn check_tag_filters(store: &Store) {
+    let only_b = [tag_hash("TagB")];
+    let res = store
+        .get_messages(&GetRequest {
+            tag_hashes: Some(&only_b),
+            ..pull("T", 0, 0)
+        })
+        .await
+        .unwrap();
+    assert_eq!(res.status, GetStatus::Found);
+    assert_eq!(res.message_count, 5);
+    assert!(split_records(&res.body)
+        .iter()
+        .all(|d| d.record.queue_offset % 2 == 1));
+
+    let none = [tag_hash("TagC")];
+    let res = store
+        .get_messages(&GetRequest {
+            tag_hashes: Some(&none),
+            ..pull("T", 0, 3)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (res.status, res.next_begin_offset),
+        (GetStatus::NoMatchedMessage, 10)
+    );
+}
+
+/// `max_count` and `max_bytes` over [`append_ten_with_alternating_tags`].
+async fn check_count_and_byte_limits(store: &Store) {
+    let res = store
+        .get_messages(&GetRequest {
+            max_count: 3,
+            ..pull("T", 0, 2)
+        })
+        .await
+        .unwrap();
+    assert_eq!((res.message_count, res.next_begin_offset), (3, 5));
+    // max_bytes: each record is 91 + 100 + 1 + 10 = 202 bytes; 500 bytes allow two.
+    let res = store
+        .get_messages(&GetRequest {
+            max_bytes: 500,
+            ..pull("T", 0, 0)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (res.message_count, res.next_begin_offset, res.body.len()),
+        (2, 2, 404)
+    );
+    // The first record is returned even when larger than max_bytes.
+    let res = store
+        .get_messages(&GetRequest {
+            max_bytes: 10,
+            ..pull("T", 0, 0)
+        })
+        .await
+        .unwrap();
+    assert_eq!(res.message_count, 1);
 }
 
 #[test]
@@ -218,86 +234,107 @@ fn view_query_and_time_lookups() {
         let store = Store::open(small_config(dir.path(), FlushMode::Async))
             .await
             .unwrap();
-        let mut appended = Vec::new();
-        for i in 0..30 {
-            let props = format!("KEYS\x01order-{} shared\x02UNIQ_KEY\x01UK{i:04}\x02", i % 5);
-            let out = store
-                .append(&[record("Q", 0, b"payload", props.as_bytes())])
-                .await
-                .unwrap();
-            appended.push(out.records[0]);
-            if i % 10 == 9 {
-                glommio::timer::sleep(Duration::from_millis(5)).await;
-            }
-        }
-        let r = appended[17];
-        let bytes = store
-            .view_message(r.physical_offset)
-            .await
-            .unwrap()
-            .unwrap();
-        let d = split_records(&bytes);
-        assert_eq!(d[0].record.queue_offset, 17);
-        assert_eq!(
-            store.view_message(r.physical_offset + 1).await.unwrap(),
-            None
-        );
-        let other_shard = offset::to_global(4, 0);
-        assert!(store.view_message(other_shard).await.is_err());
-
-        let q = store
-            .query_messages("Q", "order-2", false, 100, 0, i64::MAX)
-            .await
-            .unwrap();
-        assert_eq!(q.message_count, 6);
-        let offs: Vec<i64> = split_records(&q.body)
-            .iter()
-            .map(|d| d.record.queue_offset)
-            .collect();
-        assert_eq!(offs, vec![27, 22, 17, 12, 7, 2]);
-        let q = store
-            .query_messages("Q", "shared", false, 4, 0, i64::MAX)
-            .await
-            .unwrap();
-        assert_eq!(q.message_count, 4);
-        let q = store
-            .query_messages("Q", "UK0013", true, 10, 0, i64::MAX)
-            .await
-            .unwrap();
-        assert_eq!(q.message_count, 1);
-        assert_eq!(split_records(&q.body)[0].record.queue_offset, 13);
-        assert_eq!(
-            store
-                .query_messages("Q", "UK0013", false, 10, 0, i64::MAX)
-                .await
-                .unwrap()
-                .message_count,
-            0
-        );
-        assert_eq!(
-            store
-                .query_messages("OTHER", "shared", false, 10, 0, i64::MAX)
-                .await
-                .unwrap()
-                .message_count,
-            0
-        );
-
-        let t20 = appended[20].store_timestamp;
-        let found = store.search_offset_by_time("Q", 0, t20).await.unwrap();
-        assert!(found <= 20 && appended[found as usize].store_timestamp == t20);
-        assert_eq!(
-            store.search_offset_by_time("Q", 0, i64::MAX).await.unwrap(),
-            30
-        );
-        assert_eq!(store.search_offset_by_time("Q", 0, 0).await.unwrap(), 0);
-        assert_eq!(
-            store.earliest_store_time("Q", 0).await.unwrap(),
-            Some(appended[0].store_timestamp)
-        );
-        assert_eq!(store.earliest_store_time("NOPE", 0).await.unwrap(), None);
+        let appended = append_thirty_keyed(&store).await;
+        check_view_message(&store, &appended).await;
+        check_query_messages(&store).await;
+        check_time_lookups(&store, &appended).await;
         store.close().await.unwrap();
     });
+}
+
+/// 30 records to (Q, 0) with keys `order-{i % 5} shared` and UNIQ_KEY `UK{i:04}`, a pause
+/// after every tenth so store timestamps differ.
+async fn append_thirty_keyed(store: &Store) -> Vec<AppendedRecord> {
+    let mut appended = Vec::new();
+    for i in 0..30 {
+        let props = format!("KEYS\x01order-{} shared\x02UNIQ_KEY\x01UK{i:04}\x02", i % 5);
+        let out = store
+            .append(&[record("Q", 0, b"payload", props.as_bytes())])
+            .await
+            .unwrap();
+        appended.push(out.records[0]);
+        if i % 10 == 9 {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    appended
+}
+
+/// A record is viewed at its physical offset only; an offset on another shard is an error.
+async fn check_view_message(store: &Store, appended: &[AppendedRecord]) {
+    let r = appended[17];
+    let bytes = store
+        .view_message(r.physical_offset)
+        .await
+        .unwrap()
+        .unwrap();
+    let d = split_records(&bytes);
+    assert_eq!(d[0].record.queue_offset, 17);
+    assert_eq!(
+        store.view_message(r.physical_offset + 1).await.unwrap(),
+        None
+    );
+    let other_shard = offset::to_global(4, 0);
+    assert!(store.view_message(other_shard).await.is_err());
+}
+
+/// Key queries over [`append_thirty_keyed`]: newest first, bounded by the max count, unique
+/// keys only when asked for, per topic.
+async fn check_query_messages(store: &Store) {
+    let q = store
+        .query_messages("Q", "order-2", false, 100, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(q.message_count, 6);
+    let offs: Vec<i64> = split_records(&q.body)
+        .iter()
+        .map(|d| d.record.queue_offset)
+        .collect();
+    assert_eq!(offs, vec![27, 22, 17, 12, 7, 2]);
+    let q = store
+        .query_messages("Q", "shared", false, 4, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(q.message_count, 4);
+    let q = store
+        .query_messages("Q", "UK0013", true, 10, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(q.message_count, 1);
+    assert_eq!(split_records(&q.body)[0].record.queue_offset, 13);
+    assert_eq!(
+        store
+            .query_messages("Q", "UK0013", false, 10, 0, i64::MAX)
+            .await
+            .unwrap()
+            .message_count,
+        0
+    );
+    assert_eq!(
+        store
+            .query_messages("OTHER", "shared", false, 10, 0, i64::MAX)
+            .await
+            .unwrap()
+            .message_count,
+        0
+    );
+}
+
+/// Offset by store time, and the earliest store time, over [`append_thirty_keyed`].
+async fn check_time_lookups(store: &Store, appended: &[AppendedRecord]) {
+    let t20 = appended[20].store_timestamp;
+    let found = store.search_offset_by_time("Q", 0, t20).await.unwrap();
+    assert!(found <= 20 && appended[found as usize].store_timestamp == t20);
+    assert_eq!(
+        store.search_offset_by_time("Q", 0, i64::MAX).await.unwrap(),
+        30
+    );
+    assert_eq!(store.search_offset_by_time("Q", 0, 0).await.unwrap(), 0);
+    assert_eq!(
+        store.earliest_store_time("Q", 0).await.unwrap(),
+        Some(appended[0].store_timestamp)
+    );
+    assert_eq!(store.earliest_store_time("NOPE", 0).await.unwrap(), None);
 }
 
 #[test]

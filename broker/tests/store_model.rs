@@ -59,24 +59,7 @@ async fn check_pull(store: &Store, model: &Model, rng: &mut rand::rngs::StdRng, 
         );
         return;
     }
-    // Model: walk from offset, take matching records within the limits.
-    let mut expect = Vec::new();
-    let mut bytes = 0usize;
-    let mut next = offset;
-    while next < max && expect.len() < max_count as usize {
-        let r = &recs[next as usize];
-        if filter.is_some_and(|f| f[0] != tag_hash(TAGS[r.tag])) {
-            next += 1;
-            continue;
-        }
-        let size = 91 + r.body.len() + 1 + 10;
-        if !expect.is_empty() && bytes + size > req.max_bytes as usize {
-            break;
-        }
-        bytes += size;
-        expect.push(next);
-        next += 1;
-    }
+    let (expect, next) = expected_pull(recs, &req);
     let got: Vec<u64> = split_records(&res.body)
         .iter()
         .map(|d| d.record.queue_offset as u64)
@@ -102,6 +85,98 @@ async fn check_pull(store: &Store, model: &Model, rng: &mut rand::rngs::StdRng, 
     }
 }
 
+/// What the model says a pull of `req` from `recs` (its queue) returns: the queue offsets of
+/// the records taken, and the next begin offset. Walks from the offset, taking matching
+/// records within the limits.
+fn expected_pull(recs: &[ModelRecord], req: &GetRequest<'_>) -> (Vec<u64>, u64) {
+    let max = recs.len() as u64;
+    let mut expect = Vec::new();
+    let mut bytes = 0usize;
+    let mut next = req.offset;
+    while next < max && expect.len() < req.max_count as usize {
+        let r = &recs[next as usize];
+        if req
+            .tag_hashes
+            .is_some_and(|f| f[0] != tag_hash(TAGS[r.tag]))
+        {
+            next += 1;
+            continue;
+        }
+        let size = 91 + r.body.len() + 1 + 10;
+        if !expect.is_empty() && bytes + size > req.max_bytes as usize {
+            break;
+        }
+        bytes += size;
+        expect.push(next);
+        next += 1;
+    }
+    (expect, next)
+}
+
+/// Appends a random batch of 1 to 4 records (random queues and tags, mostly small bodies, some
+/// of several KiB) and records it in the model.
+async fn append_random_batch(
+    store: &Store,
+    model: &mut Model,
+    rng: &mut rand::rngs::StdRng,
+    seed: u64,
+) {
+    let n = rng.gen_range(1..5);
+    let spec: Vec<(i32, usize, Vec<u8>)> = (0..n)
+        .map(|_| {
+            let len = if rng.gen_bool(0.1) {
+                rng.gen_range(3000..7000)
+            } else {
+                rng.gen_range(0..400)
+            };
+            (
+                rng.gen_range(0..QUEUES),
+                rng.gen_range(0..3),
+                (0..len).map(|_| rng.gen()).collect(),
+            )
+        })
+        .collect();
+    let props: Vec<String> = spec
+        .iter()
+        .map(|(_, t, _)| format!("TAGS\x01{}\x02", TAGS[*t]))
+        .collect();
+    let recs: Vec<_> = spec
+        .iter()
+        .zip(&props)
+        .map(|((q, _, b), p)| record("M", *q, b, p.as_bytes()))
+        .collect();
+    let out = store.append(&recs).await.unwrap();
+    for ((q, t, b), r) in spec.iter().zip(&out.records) {
+        assert_eq!(
+            r.queue_offset,
+            model[*q as usize].len() as u64,
+            "seed {seed}"
+        );
+        model[*q as usize].push(ModelRecord {
+            body: b.clone(),
+            tag: *t,
+            physical_offset: r.physical_offset,
+        });
+    }
+}
+
+/// Views a random record of a random queue (if it has any) by its physical offset.
+async fn check_random_view(store: &Store, model: &Model, rng: &mut rand::rngs::StdRng, seed: u64) {
+    let q = rng.gen_range(0..QUEUES) as usize;
+    if let Some(m) = (!model[q].is_empty()).then(|| &model[q][rng.gen_range(0..model[q].len())]) {
+        let bytes = store
+            .view_message(m.physical_offset)
+            .await
+            .unwrap()
+            .expect("view by offset");
+        assert_eq!(
+            split_records(&bytes)[0].record.body,
+            &m.body[..],
+            "seed {seed}"
+        );
+    }
+}
+
 fn model_run(seed: u64, mode: FlushMode) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg: StoreConfig = small_config(dir.path(), mode);
@@ -122,63 +197,9 @@ fn model_run(seed: u64, mode: FlushMode) {
             }
             for _ in 0..120 {
                 match rng.gen_range(0..10) {
-                    0..=4 => {
-                        let n = rng.gen_range(1..5);
-                        let spec: Vec<(i32, usize, Vec<u8>)> = (0..n)
-                            .map(|_| {
-                                let len = if rng.gen_bool(0.1) {
-                                    rng.gen_range(3000..7000)
-                                } else {
-                                    rng.gen_range(0..400)
-                                };
-                                (
-                                    rng.gen_range(0..QUEUES),
-                                    rng.gen_range(0..3),
-                                    (0..len).map(|_| rng.gen()).collect(),
-                                )
-                            })
-                            .collect();
-                        let props: Vec<String> = spec
-                            .iter()
-                            .map(|(_, t, _)| format!("TAGS\x01{}\x02", TAGS[*t]))
-                            .collect();
-                        let recs: Vec<_> = spec
-                            .iter()
-                            .zip(&props)
-                            .map(|((q, _, b), p)| record("M", *q, b, p.as_bytes()))
-                            .collect();
-                        let out = store.append(&recs).await.unwrap();
-                        for ((q, t, b), r) in spec.iter().zip(&out.records) {
-                            assert_eq!(
-                                r.queue_offset,
-                                model[*q as usize].len() as u64,
-                                "seed {seed}"
-                            );
-                            model[*q as usize].push(ModelRecord {
-                                body: b.clone(),
-                                tag: *t,
-                                physical_offset: r.physical_offset,
-                            });
-                        }
-                    }
+                    0..=4 => append_random_batch(&store, &mut model, &mut rng, seed).await,
                     5..=8 => check_pull(&store, &model, &mut rng, seed).await,
-                    _ => {
-                        let q = rng.gen_range(0..QUEUES) as usize;
-                        if let Some(m) = (!model[q].is_empty())
-                            .then(|| &model[q][rng.gen_range(0..model[q].len())])
-                        {
-                            let bytes = store
-                                .view_message(m.physical_offset)
-                                .await
-                                .unwrap()
-                                .expect("view by offset");
-                            assert_eq!(
-                                split_records(&bytes)[0].record.body,
-                                &m.body[..],
-                                "seed {seed}"
-                            );
-                        }
-                    }
+                    _ => check_random_view(&store, &model, &mut rng, seed).await,
                 }
             }
             if clean {

@@ -130,8 +130,6 @@ fn start_slave_sync(
     Ok(Some((stop, thread)))
 }
 
-/// Runs the broker until SIGTERM/SIGINT. Call [`signals::block_termination_signals`] first,
-/// before any thread exists.
 /// The statistics sampler and, with `metricsExporterType=PROM`, the `/metrics` thread; both
 /// stop when the returned service is dropped at the end of [`run`].
 fn start_stats(config: &BrokerConfig, shards: usize) -> Result<StatsService, ServerError> {
@@ -156,17 +154,171 @@ fn start_stats(config: &BrokerConfig, shards: usize) -> Result<StatsService, Ser
     })
 }
 
-pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
+/// The cores the shards run on, one shard per core: `--cpus` / `ringmqCpus` resolved against
+/// this process's affinity.
+fn resolve_cores(config: &BrokerConfig) -> Result<Vec<usize>, ServerError> {
     let available: Vec<usize> = core_affinity::get_core_ids()
         .ok_or(ServerError::NoAffinity)?
         .into_iter()
         .map(|c| c.id)
         .collect();
     let cores = config.cpus.resolve(&available)?;
-    let shards = cores.len();
-    if shards > usize::from(MAX_SHARD_ID) + 1 {
-        return Err(ServerError::TooManyShards(shards));
+    if cores.len() > usize::from(MAX_SHARD_ID) + 1 {
+        return Err(ServerError::TooManyShards(cores.len()));
     }
+    Ok(cores)
+}
+
+/// The broker-wide metadata (topics and subscription groups) the metadata shard owns.
+fn load_metadata(
+    root: &std::path::Path,
+    config: &BrokerConfig,
+    registrar: flume::Sender<RegistrarMsg>,
+) -> Result<Metadata, ServerError> {
+    let topics = TopicTable::load(root, config)?;
+    let groups = crate::metadata::groups::GroupTable::load(
+        &root.join("config"),
+        config.auto_create_subscription_group,
+    )?;
+    Ok(Metadata::new(
+        topics,
+        groups,
+        config.broker_permission,
+        Some(registrar),
+    ))
+}
+
+/// On SIGTERM/SIGINT: unregister from the name servers and tell every shard to shut down.
+fn spawn_shutdown_on_signal(
+    mesh: &mesh::Mesh,
+    registrar: &flume::Sender<RegistrarMsg>,
+) -> Result<(), ServerError> {
+    let stop_mesh = mesh.clone();
+    let stop_registrar = registrar.clone();
+    signals::spawn_signal_thread(move |signal| {
+        tracing::info!(signal, "termination signal: shutting down");
+        // Unregister first, so name servers stop routing clients here while shards drain.
+        let _ = stop_registrar.send(RegistrarMsg::Stop);
+        for inbox in stop_mesh.iter() {
+            inbox.control(ShardMsg::Shutdown);
+        }
+    })
+    .map_err(|source| ServerError::Start {
+        what: "the signal thread".to_string(),
+        source,
+    })
+}
+
+/// What every shard's executor gets a clone of.
+#[derive(Clone)]
+struct ShardCommon {
+    config: Arc<BrokerConfig>,
+    mesh: mesh::Mesh,
+    view: Arc<crate::metadata::BrokerView>,
+    file_writer: crate::persist::FileWriter,
+    acl: Option<Arc<crate::acl::AclShared>>,
+    stats: Arc<crate::stats::BrokerStats>,
+    learned: LearnedMaster,
+}
+
+/// What one shard alone starts with.
+struct ShardOwn {
+    index: usize,
+    inbox: mesh::InboxReceivers,
+    offsets: ConsumerOffsets,
+    /// `Some` for the metadata shard only.
+    metadata: Option<Metadata>,
+}
+
+/// Starts shard `own.index`'s executor pinned to `core`.
+fn spawn_shard_executor(
+    core: usize,
+    own: ShardOwn,
+    common: ShardCommon,
+) -> Result<glommio::ExecutorJoinHandle<()>, ServerError> {
+    let index = own.index;
+    LocalExecutorBuilder::new(Placement::Fixed(core))
+        .name(&format!("ringmq-shard-{index}"))
+        .spawn(move || async move { open_and_run_shard(own, common).await })
+        .map_err(|e| ServerError::Executor {
+            shard: index,
+            core,
+            reason: e.to_string(),
+        })
+}
+
+/// Inside the shard's executor: opens its store and transactions, then serves until shutdown.
+/// Without its store the shard cannot serve, so failing to open one ends the process.
+async fn open_and_run_shard(own: ShardOwn, common: ShardCommon) {
+    let ShardOwn {
+        index,
+        inbox,
+        offsets,
+        metadata,
+    } = own;
+    let ShardCommon {
+        config,
+        mesh,
+        view,
+        file_writer,
+        acl,
+        stats,
+        learned,
+    } = common;
+    let store_config = shard::store_config(&config, index as u8);
+    let store = match Store::open(store_config).await {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::error!(shard = index, "cannot open the store: {e}");
+            eprintln!("ringmq-broker: shard {index}: cannot open the store: {e}");
+            std::process::exit(1);
+        }
+    };
+    let tx_config = TransactionConfig::from_broker(&config);
+    let root = &config.store_path_root_dir;
+    let transaction = match TransactionService::open(&store, root, index as u8, tx_config).await {
+        Ok(transaction) => transaction,
+        Err(e) => {
+            tracing::error!(shard = index, "cannot open transactions: {e}");
+            eprintln!("ringmq-broker: shard {index}: transactions: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut shard = Shard::new(
+        ShardId(index),
+        config,
+        mesh,
+        view,
+        metadata,
+        shard::ShardParts {
+            offsets,
+            store,
+            file_writer,
+            transaction,
+            stats,
+        },
+    );
+    shard.acl = acl.map(AclGate::new);
+    let shard = Rc::new(shard);
+    shard::run_shard(shard, inbox, learned).await;
+}
+
+/// Waits for every shard's executor to end; an error names the last shard that panicked.
+fn join_shards(executors: Vec<glommio::ExecutorJoinHandle<()>>) -> Result<(), ServerError> {
+    let mut result = Ok(());
+    for (index, handle) in executors.into_iter().enumerate() {
+        if handle.join().is_err() {
+            result = Err(ServerError::ShardPanicked(index));
+        }
+    }
+    result
+}
+
+/// Runs the broker until SIGTERM/SIGINT. Call [`signals::block_termination_signals`] first,
+/// before any thread exists.
+pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
+    let cores = resolve_cores(&config)?;
+    let shards = cores.len();
     let root = config.store_path_root_dir.clone();
     pin_shard_count(&root, shards)?;
     let _port_claims = claim_ports(&config, shards)?;
@@ -181,17 +333,7 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
             what: "the registrar thread".to_string(),
             source,
         })?;
-    let topics = TopicTable::load(&root, &config)?;
-    let groups = crate::metadata::groups::GroupTable::load(
-        &root.join("config"),
-        config.auto_create_subscription_group,
-    )?;
-    let metadata = Metadata::new(
-        topics,
-        groups,
-        config.broker_permission,
-        Some(registrar.clone()),
-    );
+    let metadata = load_metadata(&root, &config, registrar.clone())?;
     let initial_view = metadata.view();
     let mut metadata = Some(metadata);
 
@@ -202,88 +344,32 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
             source,
         })?;
     let slave_sync = start_slave_sync(&config, &learned, &mesh)?;
-
-    let stop_mesh = mesh.clone();
-    let stop_registrar = registrar.clone();
-    signals::spawn_signal_thread(move |signal| {
-        tracing::info!(signal, "termination signal: shutting down");
-        // Unregister first, so name servers stop routing clients here while shards drain.
-        let _ = stop_registrar.send(RegistrarMsg::Stop);
-        for inbox in stop_mesh.iter() {
-            inbox.control(ShardMsg::Shutdown);
-        }
-    })
-    .map_err(|source| ServerError::Start {
-        what: "the signal thread".to_string(),
-        source,
-    })?;
+    spawn_shutdown_on_signal(&mesh, &registrar)?;
 
     let stats_service = start_stats(&config, shards)?;
     let mut executors = Vec::with_capacity(shards);
     for (index, (core, inbox)) in cores.iter().zip(inboxes).enumerate() {
         let offsets = ConsumerOffsets::load(ConsumerOffsets::file_path(&root, index))?;
-        let shard_metadata = if index == 0 { metadata.take() } else { None };
-        let (config, mesh, view) = (config.clone(), mesh.clone(), initial_view.clone());
-        let file_writer = file_writer.clone();
-        let acl_shared = acl_shared.clone();
-        let stats = stats_service.stats.clone();
-        let learned = learned.clone();
-        let handle = LocalExecutorBuilder::new(Placement::Fixed(*core))
-            .name(&format!("ringmq-shard-{index}"))
-            .spawn(move || async move {
-                let store_config = shard::store_config(&config, index as u8);
-                let store = match Store::open(store_config).await {
-                    Ok(store) => store,
-                    Err(e) => {
-                        tracing::error!(shard = index, "cannot open the store: {e}");
-                        eprintln!("ringmq-broker: shard {index}: cannot open the store: {e}");
-                        std::process::exit(1);
-                    }
-                };
-                let tx_config = TransactionConfig::from_broker(&config);
-                let root = &config.store_path_root_dir;
-                let transaction =
-                    match TransactionService::open(&store, root, index as u8, tx_config).await {
-                        Ok(transaction) => transaction,
-                        Err(e) => {
-                            tracing::error!(shard = index, "cannot open transactions: {e}");
-                            eprintln!("ringmq-broker: shard {index}: transactions: {e}");
-                            std::process::exit(1);
-                        }
-                    };
-                let mut shard = Shard::new(
-                    ShardId(index),
-                    config,
-                    mesh,
-                    view,
-                    shard_metadata,
-                    shard::ShardParts {
-                        offsets,
-                        store,
-                        file_writer,
-                        transaction,
-                        stats,
-                    },
-                );
-                shard.acl = acl_shared.map(AclGate::new);
-                let shard = Rc::new(shard);
-                shard::run_shard(shard, inbox, learned).await;
-            })
-            .map_err(|e| ServerError::Executor {
-                shard: index,
-                core: *core,
-                reason: e.to_string(),
-            })?;
-        executors.push(handle);
+        let own = ShardOwn {
+            index,
+            inbox,
+            offsets,
+            metadata: if index == 0 { metadata.take() } else { None },
+        };
+        let common = ShardCommon {
+            config: config.clone(),
+            mesh: mesh.clone(),
+            view: initial_view.clone(),
+            file_writer: file_writer.clone(),
+            acl: acl_shared.clone(),
+            stats: stats_service.stats.clone(),
+            learned: learned.clone(),
+        };
+        executors.push(spawn_shard_executor(*core, own, common)?);
     }
     tracing::info!(shards, ?cores, addr = %config.advertised_addr(), vip_port = config.vip_port(), "broker started");
 
-    let mut result = Ok(());
-    for (index, handle) in executors.into_iter().enumerate() {
-        if handle.join().is_err() {
-            result = Err(ServerError::ShardPanicked(index));
-        }
-    }
+    let result = join_shards(executors);
     let _ = registrar.send(RegistrarMsg::Stop);
     let _ = registrar_thread.join();
     // Every shard awaited its last write before its executor ended, so nothing is left to

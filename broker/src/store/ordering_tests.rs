@@ -132,13 +132,101 @@ fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
     a.0 < b.1 && b.0 < a.1
 }
 
+/// What [`check`] knows so far while replaying a trace.
+#[derive(Default)]
+struct Replay {
+    segs: HashMap<PathBuf, SegmentTrace>,
+    /// Segment file by local base offset.
+    bases: HashMap<u64, PathBuf>,
+    /// Log writes completed while an fdatasync of the log was in flight.
+    pipelined: usize,
+    acks: usize,
+}
+
+impl Replay {
+    /// A write of `range` in `path` starts: zero and log writes never overlap in flight, and
+    /// zeros never land below bytes the log started writing.
+    fn write_start(&mut self, path: &Path, range: (u64, u64), zeros: bool) {
+        let Some(base) = segment_base(path) else {
+            return;
+        };
+        self.bases.insert(base, path.to_path_buf());
+        let s = self.segs.entry(path.to_path_buf()).or_default();
+        if zeros {
+            assert!(
+                s.log_in_flight.iter().all(|&r| !overlaps(r, range)),
+                "zero write {range:?} overlaps a log write in flight"
+            );
+            assert!(
+                range.0 >= s.log_started_to,
+                "zero write {range:?} below log bytes (to {})",
+                s.log_started_to
+            );
+            s.zero_in_flight.push(range);
+        } else {
+            assert!(
+                s.zero_in_flight.iter().all(|&r| !overlaps(r, range)),
+                "log write {range:?} overlaps a zero write in flight"
+            );
+            s.log_started_to = s.log_started_to.max(range.1);
+            s.log_in_flight.push(range);
+        }
+    }
+
+    /// A write of `range` in `path` completes: log writes complete contiguously.
+    fn write_done(&mut self, path: &Path, range: (u64, u64), zeros: bool) {
+        let Some(s) = self.segs.get_mut(path) else {
+            return;
+        };
+        if zeros {
+            s.zero_in_flight.retain(|&r| r != range);
+        } else {
+            s.log_in_flight.retain(|&r| r != range);
+            assert!(range.0 <= s.written_to, "log writes are contiguous");
+            s.written_to = s.written_to.max(range.1);
+        }
+        if !zeros && self.segs.values().any(|s| !s.syncs_in_flight.is_empty()) {
+            self.pipelined += 1;
+        }
+    }
+
+    /// An fdatasync of `path` starts: it covers what log writes completed before it.
+    fn sync_start(&mut self, path: &Path, id: u64) {
+        if let Some(s) = self.segs.get_mut(path) {
+            let covered = s.written_to;
+            s.syncs_in_flight.insert(id, covered);
+        }
+    }
+
+    fn sync_done(&mut self, path: &Path, id: u64) {
+        if let Some(s) = self.segs.get_mut(path) {
+            let covered = s.syncs_in_flight.remove(&id).expect("started");
+            s.durable_to = s.durable_to.max(covered);
+        }
+    }
+
+    /// An append ending at local `end` was acknowledged: every segment holding its bytes is
+    /// durable to them.
+    fn ack(&mut self, end: u64, segment_size: u64) {
+        self.acks += 1;
+        let mut base = 0;
+        while base < end {
+            let need = (end - base).min(segment_size);
+            let path = self.bases.get(&base).expect("acked bytes were written");
+            let durable = self.segs[path].durable_to;
+            assert!(
+                durable >= need,
+                "ack of local end {end}: segment {base} durable only to {durable}, needs {need}"
+            );
+            base += segment_size;
+        }
+    }
+}
+
 /// Replays the trace, asserting the rules; returns how many log writes completed while an
 /// fdatasync of the log was in flight (pipelining at work).
 fn check(events: &[Event], segment_size: u64, check_acks: bool) -> usize {
-    let mut segs: HashMap<PathBuf, SegmentTrace> = HashMap::new();
-    let mut bases: HashMap<u64, PathBuf> = HashMap::new();
-    let mut pipelined = 0;
-    let mut acks = 0;
+    let mut replay = Replay::default();
     for ev in events {
         match ev {
             Event::WriteStart {
@@ -146,87 +234,23 @@ fn check(events: &[Event], segment_size: u64, check_acks: bool) -> usize {
                 pos,
                 len,
                 zeros,
-            } => {
-                let Some(base) = segment_base(path) else {
-                    continue;
-                };
-                bases.insert(base, path.clone());
-                let s = segs.entry(path.clone()).or_default();
-                let range = (*pos, pos + len);
-                if *zeros {
-                    assert!(
-                        s.log_in_flight.iter().all(|&r| !overlaps(r, range)),
-                        "zero write {range:?} overlaps a log write in flight"
-                    );
-                    assert!(
-                        range.0 >= s.log_started_to,
-                        "zero write {range:?} below log bytes (to {})",
-                        s.log_started_to
-                    );
-                    s.zero_in_flight.push(range);
-                } else {
-                    assert!(
-                        s.zero_in_flight.iter().all(|&r| !overlaps(r, range)),
-                        "log write {range:?} overlaps a zero write in flight"
-                    );
-                    s.log_started_to = s.log_started_to.max(range.1);
-                    s.log_in_flight.push(range);
-                }
-            }
+            } => replay.write_start(path, (*pos, pos + len), *zeros),
             Event::WriteDone {
                 path,
                 pos,
                 len,
                 zeros,
-            } => {
-                let Some(s) = segs.get_mut(path) else {
-                    continue;
-                };
-                let range = (*pos, pos + len);
-                if *zeros {
-                    s.zero_in_flight.retain(|&r| r != range);
-                } else {
-                    s.log_in_flight.retain(|&r| r != range);
-                    assert!(range.0 <= s.written_to, "log writes are contiguous");
-                    s.written_to = s.written_to.max(range.1);
-                }
-                if !*zeros && segs.values().any(|s| !s.syncs_in_flight.is_empty()) {
-                    pipelined += 1;
-                }
-            }
-            Event::SyncStart { path, id } => {
-                if let Some(s) = segs.get_mut(path) {
-                    let covered = s.written_to;
-                    s.syncs_in_flight.insert(*id, covered);
-                }
-            }
-            Event::SyncDone { path, id } => {
-                if let Some(s) = segs.get_mut(path) {
-                    let covered = s.syncs_in_flight.remove(id).expect("started");
-                    s.durable_to = s.durable_to.max(covered);
-                }
-            }
-            Event::Ack { end } if check_acks => {
-                acks += 1;
-                let mut base = 0;
-                while base < *end {
-                    let need = (*end - base).min(segment_size);
-                    let path = bases.get(&base).expect("acked bytes were written");
-                    let durable = segs[path].durable_to;
-                    assert!(
-                        durable >= need,
-                        "ack of local end {end}: segment {base} durable only to {durable}, needs {need}"
-                    );
-                    base += segment_size;
-                }
-            }
+            } => replay.write_done(path, (*pos, pos + len), *zeros),
+            Event::SyncStart { path, id } => replay.sync_start(path, *id),
+            Event::SyncDone { path, id } => replay.sync_done(path, *id),
+            Event::Ack { end } if check_acks => replay.ack(*end, segment_size),
             Event::Ack { .. } => {}
         }
     }
     if check_acks {
-        assert_eq!(acks, APPENDERS * APPENDS_EACH);
+        assert_eq!(replay.acks, APPENDERS * APPENDS_EACH);
     }
-    pipelined
+    replay.pipelined
 }
 
 #[test]

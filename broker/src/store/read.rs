@@ -208,22 +208,8 @@ impl Store {
             return Ok(empty_result(GetStatus::NoMessageInQueue, 0, 0, 0));
         };
         let (min, max) = (q.min_offset.get(), q.max_offset.get());
-        if max == 0 {
-            return Ok(empty_result(GetStatus::NoMessageInQueue, 0, min, max));
-        }
-        if req.offset < min {
-            return Ok(empty_result(GetStatus::OffsetTooSmall, min, min, max));
-        }
-        if req.offset == max {
-            return Ok(empty_result(
-                GetStatus::OffsetOverflowOne,
-                req.offset,
-                min,
-                max,
-            ));
-        }
-        if req.offset > max {
-            return Ok(empty_result(GetStatus::OffsetOverflowBadly, max, min, max));
+        if let Some(unreadable) = offset_outside_queue(req.offset, min, max) {
+            return Ok(unreadable);
         }
         let mut result = empty_result(GetStatus::NoMatchedMessage, req.offset, min, max);
         let mut reader = LogReader::for_pull();
@@ -478,6 +464,24 @@ impl Store {
 
 fn accepts(tag_hashes: Option<&[i64]>, e: &CqEntry) -> bool {
     tag_hashes.is_none_or(|set| set.contains(&e.tag_hash))
+}
+
+/// The answer to a pull from `offset` when the queue holding `[min, max)` has nothing to read
+/// there (empty queue, offset below `min`, at or past `max`); `None` when `offset` is readable.
+fn offset_outside_queue(offset: u64, min: u64, max: u64) -> Option<GetResult> {
+    if max == 0 {
+        return Some(empty_result(GetStatus::NoMessageInQueue, 0, min, max));
+    }
+    if offset < min {
+        return Some(empty_result(GetStatus::OffsetTooSmall, min, min, max));
+    }
+    if offset == max {
+        return Some(empty_result(GetStatus::OffsetOverflowOne, offset, min, max));
+    }
+    if offset > max {
+        return Some(empty_result(GetStatus::OffsetOverflowBadly, max, min, max));
+    }
+    None
 }
 
 fn empty_result(status: GetStatus, next: u64, min: u64, max: u64) -> GetResult {

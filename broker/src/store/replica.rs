@@ -7,7 +7,7 @@ use ringmq_proto::message::{
 
 use super::offset::{split_global, to_global};
 use super::read::LogReader;
-use super::{AppendStatus, Store, StoreError};
+use super::{AppendStatus, Inner, State, Store, StoreError};
 
 impl Store {
     fn local_of(&self, global: u64) -> Result<u64, StoreError> {
@@ -117,32 +117,7 @@ impl Store {
                 if rest.len() < size as usize {
                     break;
                 }
-                let d = DecodedRecord::decode(&rest[..size as usize])
-                    .map_err(|e| corrupt(&e.to_string()))?;
-                d.verify_body_crc().map_err(|e| corrupt(&e.to_string()))?;
-                let r = &d.record;
-                if r.physical_offset as u64 != to_global(inner.config.shard_id, pos) {
-                    return Err(corrupt("physical offset field mismatch"));
-                }
-                let tx = sysflag::transaction_type(r.sys_flag);
-                if tx != sysflag::TRANSACTION_PREPARED_TYPE
-                    && tx != sysflag::TRANSACTION_ROLLBACK_TYPE
-                {
-                    let topic =
-                        std::str::from_utf8(r.topic).map_err(|_| corrupt("topic not UTF-8"))?;
-                    let q = inner.queue(&mut st, topic, r.queue_id);
-                    if r.queue_offset as u64 != q.next_offset.get() {
-                        return Err(corrupt("queue offset not dense"));
-                    }
-                    q.next_offset.set(q.next_offset.get() + 1);
-                }
-                st.log.last_store_timestamp = st.log.last_store_timestamp.max(r.store_timestamp);
-                let pos2 = st.log.reserve(size as usize);
-                assert_eq!(pos2, pos);
-                st.log
-                    .cache
-                    .extend(size as usize)
-                    .copy_from_slice(&rest[..size as usize]);
+                take_raw_record(inner, &mut st, pos, &rest[..size as usize])?;
                 consumed += size as usize;
             }
             st.log.end
@@ -151,4 +126,38 @@ impl Store {
         let status = self.wait_durable(end).await?;
         Ok((status, to_global(inner.config.shard_id, end)))
     }
+}
+
+/// Checks one whole record shipped for local `pos`, the log end (body CRC, physical offset,
+/// dense queue offset), then appends it as is.
+fn take_raw_record(
+    inner: &Inner,
+    st: &mut State,
+    pos: u64,
+    record: &[u8],
+) -> Result<(), StoreError> {
+    let corrupt = |reason: &str| StoreError::CorruptRaw {
+        offset: to_global(inner.config.shard_id, pos),
+        reason: reason.into(),
+    };
+    let d = DecodedRecord::decode(record).map_err(|e| corrupt(&e.to_string()))?;
+    d.verify_body_crc().map_err(|e| corrupt(&e.to_string()))?;
+    let r = &d.record;
+    if r.physical_offset as u64 != to_global(inner.config.shard_id, pos) {
+        return Err(corrupt("physical offset field mismatch"));
+    }
+    let tx = sysflag::transaction_type(r.sys_flag);
+    if tx != sysflag::TRANSACTION_PREPARED_TYPE && tx != sysflag::TRANSACTION_ROLLBACK_TYPE {
+        let topic = std::str::from_utf8(r.topic).map_err(|_| corrupt("topic not UTF-8"))?;
+        let q = inner.queue(st, topic, r.queue_id);
+        if r.queue_offset as u64 != q.next_offset.get() {
+            return Err(corrupt("queue offset not dense"));
+        }
+        q.next_offset.set(q.next_offset.get() + 1);
+    }
+    st.log.last_store_timestamp = st.log.last_store_timestamp.max(r.store_timestamp);
+    let pos2 = st.log.reserve(record.len());
+    assert_eq!(pos2, pos);
+    st.log.cache.extend(record.len()).copy_from_slice(record);
+    Ok(())
 }
