@@ -75,6 +75,8 @@ pub struct BrokerConfig {
     pub flush_consumer_offset_interval_ms: u64,
     pub cpus: CpuSpec,
     pub tail_cache_bytes: u64,
+    /// Consume-queue entries each shard keeps in memory, all its queues together.
+    pub consume_queue_cache_entries: u64,
     /// Bytes of segment space the store zeroes ahead of the log end (0 = off). For disks where an
     /// fdatasync after writing freshly preallocated space costs far more than over written blocks
     /// (`ringmq-tune probe-disk` measures both); see docs/storage-format.md §2.3.
@@ -181,6 +183,7 @@ impl Default for BrokerConfig {
             flush_consumer_offset_interval_ms: 5000,
             cpus: CpuSpec::Count(1),
             tail_cache_bytes: 64 * 1024 * 1024,
+            consume_queue_cache_entries: crate::store::CQ_CACHE_ENTRIES_TOTAL_DEFAULT as u64,
             zero_ahead_bytes: 0,
             group_commit_max_bytes: 1024 * 1024,
             access_message_in_memory_max_ratio_percent: 40,
@@ -304,7 +307,40 @@ impl BrokerConfig {
             key,
             value,
         };
-        match key {
+        if key == "ringmqGroupCommitMaxBytes" {
+            self.group_commit_max_bytes = v.number()?;
+            return Ok(Some(ConfigWarning::NotApplied {
+                source_name: source.0.to_string(),
+                key: key.to_string(),
+            }));
+        }
+        // The applied keys come before the ignored ones: `enablePropertyFilter` is in both.
+        if self.apply_core_key(&v)? {
+            return Ok(None);
+        }
+        if limits::KEYS.contains(&key) {
+            self.limits.apply(key, &v)?;
+            return Ok(None);
+        }
+        if self.apply_feature_key(&v)? {
+            return Ok(None);
+        }
+        if IGNORED_ROCKETMQ_KEYS.contains(&key) {
+            return Ok(Some(ConfigWarning::IgnoredKey {
+                source_name: source.0.to_string(),
+                key: key.to_string(),
+            }));
+        }
+        Ok(Some(ConfigWarning::UnknownKey {
+            source_name: source.0.to_string(),
+            key: key.to_string(),
+        }))
+    }
+
+    /// Applies `v` if it is one of the broker's identity, network, storage, polling or metrics
+    /// keys; `false` when it is none of them.
+    fn apply_core_key(&mut self, v: &Value<'_>) -> Result<bool, ConfigError> {
+        match v.key {
             "brokerClusterName" => self.broker_cluster_name = v.non_empty()?,
             "brokerName" => self.broker_name = v.non_empty()?,
             "brokerId" => self.broker_id = v.number()?,
@@ -337,14 +373,8 @@ impl BrokerConfig {
             }
             "ringmqCpus" => self.cpus = v.cpus()?,
             "ringmqTailCacheBytes" => self.tail_cache_bytes = v.number()?,
+            "ringmqConsumeQueueCacheEntries" => self.consume_queue_cache_entries = v.number()?,
             "ringmqZeroAheadBytes" => self.zero_ahead_bytes = v.number()?,
-            "ringmqGroupCommitMaxBytes" => {
-                self.group_commit_max_bytes = v.number()?;
-                return Ok(Some(ConfigWarning::NotApplied {
-                    source_name: source.0.to_string(),
-                    key: key.to_string(),
-                }));
-            }
             "accessMessageInMemoryMaxRatio" => {
                 self.access_message_in_memory_max_ratio_percent = v.number()?
             }
@@ -352,7 +382,15 @@ impl BrokerConfig {
             "metricsExporterType" => self.metrics_exporter_type = v.metrics_exporter_type()?,
             "metricsPromExporterHost" => self.metrics_prom_exporter_host = Some(v.ipv4()?),
             "metricsPromExporterPort" => self.metrics_prom_exporter_port = v.number()?,
-            _ if limits::KEYS.contains(&key) => self.limits.apply(key, &v)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Applies `v` if it is one of the transaction, ACL, scheduled-message, subscription-group or
+    /// HA keys; `false` when it is none of them.
+    fn apply_feature_key(&mut self, v: &Value<'_>) -> Result<bool, ConfigError> {
+        match v.key {
             "transactionCheckInterval" => self.transaction_check_interval_ms = v.number()?,
             "transactionTimeOut" => self.transaction_timeout_ms = v.number()?,
             "transactionCheckMax" => self.transaction_check_max = v.number()?,
@@ -376,20 +414,9 @@ impl BrokerConfig {
             "haSendHeartbeatInterval" => self.ha_send_heartbeat_interval_ms = v.number()?,
             "haHousekeepingInterval" => self.ha_housekeeping_interval_ms = v.number()?,
             "ringmqSlaveSyncIntervalMs" => self.slave_sync_interval_ms = v.number()?,
-            _ if IGNORED_ROCKETMQ_KEYS.contains(&key) => {
-                return Ok(Some(ConfigWarning::IgnoredKey {
-                    source_name: source.0.to_string(),
-                    key: key.to_string(),
-                }))
-            }
-            _ => {
-                return Ok(Some(ConfigWarning::UnknownKey {
-                    source_name: source.0.to_string(),
-                    key: key.to_string(),
-                }))
-            }
+            _ => return Ok(false),
         }
-        Ok(None)
+        Ok(true)
     }
 
     /// Applies every pair of a properties file, in order.
@@ -450,6 +477,9 @@ impl BrokerConfig {
         }
         if self.tail_cache_bytes < 8192 {
             return invalid("ringmqTailCacheBytes must be at least 8192".to_string());
+        }
+        if self.consume_queue_cache_entries == 0 {
+            return invalid("ringmqConsumeQueueCacheEntries must be positive".to_string());
         }
         if self.server_channel_max_idle_time_seconds == 0 {
             return invalid("serverChannelMaxIdleTimeSeconds must be positive".to_string());
@@ -630,6 +660,10 @@ impl BrokerConfig {
             ),
             ("syncFlushTimeout", self.sync_flush_timeout_ms.to_string()),
             ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),
+            (
+                "ringmqConsumeQueueCacheEntries",
+                self.consume_queue_cache_entries.to_string(),
+            ),
             ("ringmqZeroAheadBytes", self.zero_ahead_bytes.to_string()),
         ]
     }

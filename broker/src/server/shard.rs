@@ -717,6 +717,7 @@ pub fn store_config(config: &BrokerConfig, shard_id: u8) -> StoreConfig {
     store.flush_interval_ms = config.flush_interval_commit_log_ms;
     store.sync_flush_timeout_ms = config.sync_flush_timeout_ms;
     store.tail_cache_bytes = config.tail_cache_bytes as usize;
+    store.cq_cache_entries_total = config.consume_queue_cache_entries as usize;
     store.zero_ahead_bytes = config.zero_ahead_bytes;
     // Room for the record header, topic and properties around a maximal body.
     store.max_record_bytes = config.max_message_size_bytes as usize + 64 * 1024;

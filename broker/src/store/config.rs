@@ -2,6 +2,10 @@
 
 use std::path::PathBuf;
 
+/// Default bound on consume-queue entries cached per shard (24 B each: 24 MiB): up to 256
+/// queues keep the per-queue maximum of 4096, more queues share it.
+pub const CQ_CACHE_ENTRIES_TOTAL_DEFAULT: usize = 1 << 20;
+
 /// When an append completes (design.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushMode {
@@ -29,8 +33,9 @@ pub struct StoreConfig {
     pub sync_flush_timeout_ms: u64,
     /// Bytes of the log tail kept in memory for reads.
     pub tail_cache_bytes: usize,
-    /// Consume-queue entries kept in memory per queue.
-    pub cq_cache_entries: usize,
+    /// Consume-queue entries kept in memory by all queues of the shard together (each queue
+    /// keeps its share, within `CQ_CACHE_ENTRIES_PER_QUEUE_MIN..=MAX`).
+    pub cq_cache_entries_total: usize,
     /// Largest record accepted (RocketMQ `maxMessageSize` 4 MiB plus header room).
     pub max_record_bytes: usize,
     /// Segments whose last write is older than this are deleted (`fileReservedTime`).
@@ -73,7 +78,7 @@ impl StoreConfig {
             flush_interval_ms: 500,
             sync_flush_timeout_ms: 5000,
             tail_cache_bytes: 64 << 20,
-            cq_cache_entries: 4096,
+            cq_cache_entries_total: CQ_CACHE_ENTRIES_TOTAL_DEFAULT,
             max_record_bytes: (4 << 20) + 64 * 1024,
             file_reserved_time_ms: 72 * 3600 * 1000,
             disk_max_used_ratio_percent: 75,

@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use super::append_file::AppendFile;
 use super::backend::DirectFile;
@@ -64,6 +65,48 @@ impl CqEntry {
     }
 }
 
+/// Most entries one queue keeps in memory: a consumer at the tail reads them without I/O.
+pub const CQ_CACHE_ENTRIES_PER_QUEUE_MAX: usize = 4096;
+/// Fewest entries one queue keeps, however many queues share the budget: a consumer at the
+/// tail still reads a pull's worth (32 by default) without I/O.
+pub const CQ_CACHE_ENTRIES_PER_QUEUE_MIN: usize = 32;
+
+/// The shard-wide bound of the consume-queue cache. Each queue keeps at most
+/// `total_entries / queues` entries (within the per-queue minimum and maximum), so the cache
+/// stays within `total_entries` as queues are added, where a per-queue cap alone grew with the
+/// number of queues (4096 × 24 B per queue: 1 GiB at 10,000 queues). Past
+/// `total_entries / CQ_CACHE_ENTRIES_PER_QUEUE_MIN` queues each keeps the minimum.
+#[derive(Debug)]
+pub(crate) struct CqCacheBudget {
+    total_entries: usize,
+    queues: Cell<usize>,
+}
+
+impl CqCacheBudget {
+    pub(crate) fn new(total_entries: usize) -> Rc<CqCacheBudget> {
+        Rc::new(CqCacheBudget {
+            total_entries,
+            queues: Cell::new(0),
+        })
+    }
+
+    /// Entries each queue may keep now.
+    pub(crate) fn per_queue_entries(&self) -> usize {
+        (self.total_entries / self.queues.get().max(1)).clamp(
+            CQ_CACHE_ENTRIES_PER_QUEUE_MIN,
+            CQ_CACHE_ENTRIES_PER_QUEUE_MAX,
+        )
+    }
+}
+
+impl Drop for QueueState {
+    fn drop(&mut self) {
+        let queues = self.cache_budget.queues.get();
+        assert!(queues > 0, "a queue left a budget it was not counted in");
+        self.cache_budget.queues.set(queues - 1);
+    }
+}
+
 /// Everything the store keeps about one (topic, queue).
 pub(crate) struct QueueState {
     /// Next queue offset an append assigns (ahead of `max_offset` while writes are in flight).
@@ -75,14 +118,16 @@ pub(crate) struct QueueState {
     pub(crate) file: RefCell<AppendFile>,
     cache: RefCell<VecDeque<CqEntry>>,
     cache_first: Cell<u64>,
-    cache_cap: usize,
+    /// Shared by the shard's queues; this queue counts in it while it exists.
+    cache_budget: Rc<CqCacheBudget>,
     /// Parked pulls of this queue wait here; woken on every dispatch.
     pub(crate) growth: Notify,
 }
 
 impl QueueState {
-    pub(crate) fn new(file: AppendFile, min_offset: u64, cache_cap: usize) -> Self {
+    pub(crate) fn new(file: AppendFile, min_offset: u64, cache_budget: &Rc<CqCacheBudget>) -> Self {
         let max = file.len() / CQ_ENTRY_BYTES as u64;
+        cache_budget.queues.set(cache_budget.queues.get() + 1);
         QueueState {
             next_offset: Cell::new(max),
             min_offset: Cell::new(min_offset.min(max)),
@@ -90,7 +135,7 @@ impl QueueState {
             file: RefCell::new(file),
             cache: RefCell::new(VecDeque::new()),
             cache_first: Cell::new(max),
-            cache_cap: cache_cap.max(1),
+            cache_budget: cache_budget.clone(),
             growth: Notify::default(),
         }
     }
@@ -114,13 +159,24 @@ impl QueueState {
         cache.push_back(entry);
         self.max_offset.set(queue_offset + 1);
         // Evict only entries already written to the file, so every entry stays readable.
+        let cap = self.cache_budget.per_queue_entries();
         let written_entries = self.file.borrow().written() / CQ_ENTRY_BYTES as u64;
-        while cache.len() > self.cache_cap && self.cache_first.get() < written_entries {
+        while cache.len() > cap && self.cache_first.get() < written_entries {
             cache.pop_front();
             self.cache_first.set(self.cache_first.get() + 1);
         }
+        // After the cap fell (queues were added) give the memory back, not only the entries.
+        // The deque doubles as it grows, so this frees only what a smaller cap left over.
+        if cache.capacity() > 2 * cap && cache.len() <= cap {
+            cache.shrink_to(cap);
+        }
         drop(cache);
         self.growth.notify_all();
+    }
+
+    /// Entries held in memory now.
+    pub(crate) fn cached_entries(&self) -> usize {
+        self.cache.borrow().len()
     }
 
     /// Up to `max_n` entries from queue offset `from` (clamped to what exists).

@@ -72,7 +72,7 @@ use std::time::Duration;
 
 use ringmq_proto::message::{sysflag, Record};
 
-pub use config::{FlushMode, StoreConfig};
+pub use config::{FlushMode, StoreConfig, CQ_CACHE_ENTRIES_TOTAL_DEFAULT};
 pub use consume_queue::CqEntry;
 pub use error::StoreError;
 pub use read::{GetRequest, GetResult, GetStatus, QueryResult, RecordFilter};
@@ -177,8 +177,8 @@ impl StoreStats {
 pub struct MemoryUsage {
     /// Log tail kept in memory (bound: `tail_cache_bytes`, plus the partial page).
     pub tail_cache_bytes: u64,
-    /// Consume-queue entries cached and not yet written, all queues (bound per queue:
-    /// `cq_cache_entries`).
+    /// Consume-queue entries cached and not yet written, all queues (bound: about
+    /// `cq_cache_entries_total` entries for the shard, see `consume_queue::CqCacheBudget`).
     pub cq_cache_bytes: u64,
     /// Key-index slot tables in memory (bound: `index_slots_per_file` × 4, one file).
     pub index_slot_bytes: u64,
@@ -253,6 +253,8 @@ pub(crate) struct State {
 
 pub(crate) struct Inner {
     pub(crate) config: StoreConfig,
+    /// The consume-queue cache's shard-wide bound, shared by every queue.
+    pub(crate) cq_cache_budget: Rc<consume_queue::CqCacheBudget>,
     pub(crate) dir: PathBuf,
     pub(crate) state: RefCell<State>,
     pub(crate) stats: StoreStats,
@@ -340,7 +342,7 @@ impl Inner {
             return q.clone();
         }
         let file = AppendFile::existing(self.cq_path(topic, queue_id), None, 0, Vec::new());
-        let q = Rc::new(QueueState::new(file, 0, self.config.cq_cache_entries));
+        let q = Rc::new(QueueState::new(file, 0, &self.cq_cache_budget));
         queues
             .entry(topic.to_owned())
             .or_default()
@@ -623,6 +625,17 @@ impl Store {
     }
 
     /// What the store holds in memory, by bounded structure.
+    /// Consume-queue entries cached in memory, all queues together (bounded by about
+    /// `cq_cache_entries_total`, plus entries not yet written to their files).
+    pub fn cq_cached_entries(&self) -> usize {
+        let st = self.inner.state.borrow();
+        st.queues
+            .values()
+            .flat_map(|t| t.values())
+            .map(|q| q.cached_entries())
+            .sum()
+    }
+
     pub fn memory_usage(&self) -> MemoryUsage {
         let st = self.inner.state.borrow();
         let idx = st.index.memory();

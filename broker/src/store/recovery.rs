@@ -17,7 +17,7 @@ use super::append_file::{reopen_truncated, AppendFile};
 use super::backend::{DirectFile, File};
 use super::checkpoint;
 use super::commitlog::{parse_segment_name, CommitLog, Segment, TailCache};
-use super::consume_queue::{CqEntry, QueueState, CQ_ENTRY_BYTES};
+use super::consume_queue::{CqCacheBudget, CqEntry, QueueState, CQ_ENTRY_BYTES};
 use super::flush::dispatch_record;
 use super::index::KeyIndex;
 use super::offset::{split_global, to_global};
@@ -63,7 +63,8 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
     )
     .await?;
     let index_entries = index.total_entries();
-    let queues = load_queues(&config, &dir, cp_offset).await?;
+    let cq_cache_budget = CqCacheBudget::new(config.cq_cache_entries_total);
+    let queues = load_queues(&config, &dir, cp_offset, &cq_cache_budget).await?;
     let cq_entries: u64 = queues
         .values()
         .flat_map(|t| t.values())
@@ -84,7 +85,14 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
         last_store_timestamp: 0,
         dirty: Vec::new(),
     };
-    let inner = new_inner(config, dir, log, queues, index, cp_offset);
+    let inner = new_inner(
+        config,
+        dir,
+        log,
+        (queues, cq_cache_budget),
+        index,
+        cp_offset,
+    );
     if derived_lost || !redispatch(&inner, cp_offset, end).await? {
         tracing::warn!(dir = %inner.dir.display(), "consume queues or index disagree with the log; rebuilding them from the whole log");
         rebuild_derived(&inner, min_offset, end).await?;
@@ -99,12 +107,13 @@ fn new_inner(
     config: StoreConfig,
     dir: std::path::PathBuf,
     log: CommitLog,
-    queues: super::Queues,
+    (queues, cq_cache_budget): (super::Queues, Rc<CqCacheBudget>),
     index: KeyIndex,
     cp_offset: u64,
 ) -> Inner {
     let end = log.end;
     Inner {
+        cq_cache_budget,
         dir,
         state: RefCell::new(State {
             log,
@@ -369,6 +378,7 @@ async fn load_queues(
     config: &StoreConfig,
     dir: &Path,
     cp: u64,
+    cq_cache_budget: &Rc<CqCacheBudget>,
 ) -> Result<HashMap<String, HashMap<i32, Rc<QueueState>>>, StoreError> {
     let mut queues: HashMap<String, HashMap<i32, Rc<QueueState>>> = HashMap::new();
     let cq_dir = dir.join("consumequeue");
@@ -402,10 +412,10 @@ async fn load_queues(
             })
             .await?;
             let af = reopen_truncated(path, file, n * CQ_ENTRY_BYTES as u64).await?;
-            queues.entry(topic.clone()).or_default().insert(
-                qid,
-                Rc::new(QueueState::new(af, 0, config.cq_cache_entries)),
-            );
+            queues
+                .entry(topic.clone())
+                .or_default()
+                .insert(qid, Rc::new(QueueState::new(af, 0, cq_cache_budget)));
         }
     }
     Ok(queues)
@@ -508,7 +518,7 @@ async fn rebuild_derived(inner: &Inner, from: u64, to: u64) -> Result<(), StoreE
                 let q = QueueState::new(
                     AppendFile::existing(path, None, len, tail),
                     start,
-                    inner.config.cq_cache_entries,
+                    &inner.cq_cache_budget,
                 );
                 st.queues
                     .entry(topic)

@@ -22,7 +22,7 @@ pub fn small_config(root: &Path, mode: FlushMode) -> StoreConfig {
     c.segment_size_bytes = 64 * 1024;
     c.max_record_bytes = 16 * 1024;
     c.tail_cache_bytes = 16 * 1024;
-    c.cq_cache_entries = 8;
+    c.cq_cache_entries_total = 32;
     c.flush_mode = mode;
     c.flush_interval_ms = 20;
     // Small key-index files, so tests fill several and roll over.
