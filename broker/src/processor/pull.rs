@@ -127,7 +127,10 @@ pub async fn pull_message(ctx: &PullContext<'_>, request: &RemotingCommand) -> O
         Ok(filter) => filter,
         Err(outcome) => return outcome,
     };
-    if header.has_flag(PULL_FLAG_COMMIT_OFFSET) && header.commit_offset >= 0 {
+    // A slave keeps the offsets its master syncs to it, so a pull read from it commits
+    // nothing there (Java: storeOffsetEnable is false on a SLAVE).
+    let commits = !ctx.config.is_slave();
+    if commits && header.has_flag(PULL_FLAG_COMMIT_OFFSET) && header.commit_offset >= 0 {
         // Step 2, first evaluation only: the consumer's committed offset rides on the pull.
         ctx.offsets.borrow_mut().commit(
             &header.consumer_group,
@@ -648,6 +651,25 @@ mod tests {
             assert!(!response.body.is_empty());
             assert_eq!(fx.counters.messages_got.get(), 2);
             assert_eq!(fx.offsets.borrow().query("g", "T", 0), Some(5));
+        });
+    }
+
+    #[test]
+    fn a_pull_read_from_a_slave_commits_no_offset() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            fx.put("T", 0, b"one", "").await;
+            let view = fx.view();
+            let mut config = fx.config.clone();
+            config.broker_role = crate::config::BrokerRole::Slave;
+            let ctx = PullContext {
+                config: &config,
+                ..context(&fx, &view)
+            };
+            let flags = PULL_FLAG_SUBSCRIPTION | PULL_FLAG_COMMIT_OFFSET;
+            let response = responded(pull_message(&ctx, &pull_request("T", 0, flags)).await);
+            assert_eq!(response.code, ResponseCode::Success.code());
+            assert_eq!(fx.offsets.borrow().query("g", "T", 0), None);
         });
     }
 

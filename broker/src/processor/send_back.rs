@@ -83,6 +83,12 @@ pub async fn consumer_send_msg_back(
     let Ok(original) = DecodedRecord::decode(&bytes) else {
         return not_found();
     };
+    if config.is_slave() {
+        // Java gets this far on a slave too; its store then refuses the put, and the
+        // send-back answers SYSTEM_ERROR with the put status as the remark.
+        let remark = "SERVICE_NOT_AVAILABLE".to_string();
+        return respond_error(request, ResponseCode::SystemError, remark);
+    }
     // The retry topic normally exists (heartbeats create it with `retryQueueNums` queues); a
     // smaller existing one bounds the pick, since the send path checks the queue id.
     let group = GroupLimits {
@@ -290,6 +296,22 @@ mod tests {
             let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &to_dlq).await;
             let header = SendMessageRequestHeader::read_any(&rerouted(outcome).ext_fields).unwrap();
             assert_eq!(header.topic, "%DLQ%g");
+        });
+    }
+
+    #[test]
+    fn a_slave_refuses_a_send_back_as_javas_store_does() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            let (_, msg_id) = fx.put("T", 0, b"payload", "").await;
+            let offset = decode_offset_msg_id(&msg_id).unwrap().commit_log_offset;
+            let mut config = fx.config.clone();
+            config.broker_role = crate::config::BrokerRole::Slave;
+            let back = send_back(&offset.to_string(), "0", "16");
+            let outcome = consumer_send_msg_back(&config, &fx.view(), &fx.store, 0, &back).await;
+            let response = responded(outcome);
+            assert_eq!(response.code, ResponseCode::SystemError.code());
+            assert_eq!(response.remark.as_deref(), Some("SERVICE_NOT_AVAILABLE"));
         });
     }
 
