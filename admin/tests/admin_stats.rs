@@ -61,6 +61,93 @@ async fn send(producer: &Producer, topic: &str, count: usize) {
     }
 }
 
+/// topicStatus sums to everything sent; consumerConnection and producerConnection name the
+/// live clients (the producer shows up only after its first heartbeat).
+async fn check_topic_and_connection_verbs(ns: &str, consumer_id: &str, producer_id: &str) {
+    let status = admin_json(ns, &["topicStatus", "-t", "StatT"]).unwrap();
+    let max_sum: i64 = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["maxOffset"].as_str().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(max_sum, 10);
+
+    let connections = admin_json(ns, &["consumerConnection", "-g", "cgStat"]).unwrap();
+    assert_eq!(connections["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(connections["rows"][0]["clientid"], consumer_id);
+    assert_eq!(connections["messagemodel"], "CLUSTERING");
+    let producer_args = ["producerConnection", "-g", "pgStat", "-t", "StatT"];
+    wait_until("the producer's heartbeat", || async {
+        admin_json(ns, &producer_args).is_some()
+    })
+    .await;
+    let producers = admin_json(ns, &producer_args).unwrap();
+    assert_eq!(producers[0]["clientid"], producer_id);
+}
+
+/// A group without live consumers: reset to the beginning, then its lag is everything.
+fn check_reset_of_an_idle_group(ns: &str) {
+    let reset = admin_json(
+        ns,
+        &[
+            "resetOffsetByTime",
+            "-g",
+            "cgIdle",
+            "-t",
+            "StatT",
+            "-s",
+            "0",
+        ],
+    )
+    .unwrap();
+    assert_eq!(reset.as_array().unwrap().len(), 2);
+    assert!(reset.as_array().unwrap().iter().all(|r| r["offset"] == "0"));
+    let idle = admin_json(ns, &["consumerProgress", "-g", "cgIdle"]).unwrap();
+    assert_eq!(idle["diffTotal"], "10");
+}
+
+/// The stats bodies, decoded by the client's admin calls.
+async fn check_stats_bodies(admin: &Admin, addr: &str) {
+    let put = admin
+        .broker_stats(addr, "TOPIC_PUT_NUMS", "StatT")
+        .await
+        .unwrap();
+    assert_eq!(put.stats_minute.sum, 10);
+    let got = admin
+        .broker_stats(addr, "GROUP_GET_NUMS", "StatT@cgStat")
+        .await
+        .unwrap();
+    assert_eq!(got.stats_minute.sum, 10);
+    let offsets = admin.all_consumer_offsets(addr).await.unwrap();
+    assert_eq!(
+        offsets.offset_table["StatT@cgStat"].values().sum::<i64>(),
+        10
+    );
+    let stats = admin.consume_stats(addr, "cgStat", None).await.unwrap();
+    assert_eq!(stats.total_diff(), 0);
+    // The group's own topic and its retry topic (the push consumer subscribes to both).
+    let topics: std::collections::BTreeSet<&str> = stats
+        .offset_table
+        .keys()
+        .map(|q| q.topic.as_str())
+        .collect();
+    assert_eq!(topics, ["%RETRY%cgStat", "StatT"].into_iter().collect());
+    let groups = admin.topic_consumed_by(addr, "StatT").await.unwrap();
+    assert!(groups.group_set.contains("cgStat") && groups.group_set.contains("cgIdle"));
+    let topics = admin.topics_by_consumer(addr, "cgIdle").await.unwrap();
+    assert!(topics.topic_list.contains("StatT"));
+    let table = admin.topic_stats(addr, "StatT").await.unwrap();
+    assert_eq!(
+        table
+            .offset_table
+            .values()
+            .map(|o| o.max_offset)
+            .sum::<i64>(),
+        10
+    );
+}
+
 #[test]
 fn group_verbs_and_stats_bodies_against_live_clients() {
     let namesrv = Namesrv::start();
@@ -92,84 +179,9 @@ fn group_verbs_and_stats_bodies_against_live_clients() {
         })
         .await;
 
-        let status = admin_json(&ns, &["topicStatus", "-t", "StatT"]).unwrap();
-        let max_sum: i64 = status
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["maxOffset"].as_str().unwrap().parse::<i64>().unwrap())
-            .sum();
-        assert_eq!(max_sum, 10);
-
-        let connections = admin_json(&ns, &["consumerConnection", "-g", "cgStat"]).unwrap();
-        assert_eq!(connections["rows"].as_array().unwrap().len(), 1);
-        assert_eq!(connections["rows"][0]["clientid"], consumer.client_id());
-        assert_eq!(connections["messagemodel"], "CLUSTERING");
-        let producer_args = ["producerConnection", "-g", "pgStat", "-t", "StatT"];
-        wait_until("the producer's heartbeat", || async {
-            admin_json(&ns, &producer_args).is_some()
-        })
-        .await;
-        let producers = admin_json(&ns, &producer_args).unwrap();
-        assert_eq!(producers[0]["clientid"], producer.client_id());
-
-        // A group without live consumers: reset to the beginning, then its lag is everything.
-        let reset = admin_json(
-            &ns,
-            &[
-                "resetOffsetByTime",
-                "-g",
-                "cgIdle",
-                "-t",
-                "StatT",
-                "-s",
-                "0",
-            ],
-        )
-        .unwrap();
-        assert_eq!(reset.as_array().unwrap().len(), 2);
-        assert!(reset.as_array().unwrap().iter().all(|r| r["offset"] == "0"));
-        let idle = admin_json(&ns, &["consumerProgress", "-g", "cgIdle"]).unwrap();
-        assert_eq!(idle["diffTotal"], "10");
-
-        // The stats bodies, decoded by the client.
-        let put = admin
-            .broker_stats(&addr, "TOPIC_PUT_NUMS", "StatT")
-            .await
-            .unwrap();
-        assert_eq!(put.stats_minute.sum, 10);
-        let got = admin
-            .broker_stats(&addr, "GROUP_GET_NUMS", "StatT@cgStat")
-            .await
-            .unwrap();
-        assert_eq!(got.stats_minute.sum, 10);
-        let offsets = admin.all_consumer_offsets(&addr).await.unwrap();
-        assert_eq!(
-            offsets.offset_table["StatT@cgStat"].values().sum::<i64>(),
-            10
-        );
-        let stats = admin.consume_stats(&addr, "cgStat", None).await.unwrap();
-        assert_eq!(stats.total_diff(), 0);
-        // The group's own topic and its retry topic (the push consumer subscribes to both).
-        let topics: std::collections::BTreeSet<&str> = stats
-            .offset_table
-            .keys()
-            .map(|q| q.topic.as_str())
-            .collect();
-        assert_eq!(topics, ["%RETRY%cgStat", "StatT"].into_iter().collect());
-        let groups = admin.topic_consumed_by(&addr, "StatT").await.unwrap();
-        assert!(groups.group_set.contains("cgStat") && groups.group_set.contains("cgIdle"));
-        let topics = admin.topics_by_consumer(&addr, "cgIdle").await.unwrap();
-        assert!(topics.topic_list.contains("StatT"));
-        let table = admin.topic_stats(&addr, "StatT").await.unwrap();
-        assert_eq!(
-            table
-                .offset_table
-                .values()
-                .map(|o| o.max_offset)
-                .sum::<i64>(),
-            10
-        );
+        check_topic_and_connection_verbs(&ns, consumer.client_id(), producer.client_id()).await;
+        check_reset_of_an_idle_group(&ns);
+        check_stats_bodies(&admin, &addr).await;
 
         consumer.shutdown().await;
         producer.shutdown().await;
@@ -179,50 +191,46 @@ fn group_verbs_and_stats_bodies_against_live_clients() {
     drop(namesrv);
 }
 
-#[test]
-fn metrics_endpoints_count_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let namesrv_port = free_port();
-    let namesrv_conf = dir.path().join("namesrv.properties");
-    let text = format!("metricsExporterType=PROM\nmetricsPromExporterPort={namesrv_port}\n");
-    std::fs::write(&namesrv_conf, text).unwrap();
-    let namesrv = Namesrv::start_with(&["-c", namesrv_conf.to_str().unwrap()]);
-    let broker_port = free_port();
-    let port_setting = format!("metricsPromExporterPort={broker_port}");
-    let extra = ["--set", "metricsExporterType=PROM", "--set", &port_setting];
-    let broker = Broker::start(&namesrv.addr_string(), "broker-a", &extra);
-    let (ns, addr) = (namesrv.addr_string(), broker.addr());
-    const SENT: usize = 37;
-    run(move || async move {
-        let admin = Admin::new(client_config(std::slice::from_ref(&ns))).unwrap();
-        create_topic(&admin, &addr, "MetT", 4).await;
-        let producer = Producer::start(ProducerConfig::new(
-            client_config(std::slice::from_ref(&ns)),
-            "pgMet",
-        ))
-        .unwrap();
-        send(&producer, "MetT", SENT).await;
-        let consumer = PullConsumer::start(client_config(std::slice::from_ref(&ns)), "mg").unwrap();
-        let mut got = 0;
-        for queue_id in 0..4 {
-            let queue = MessageQueue::new("MetT", "broker-a", queue_id);
-            got += consumer
-                .pull(&queue, "*", 0, 64)
-                .await
-                .unwrap()
-                .messages
-                .len();
-        }
-        assert_eq!(got, SENT);
-        // Committed at 0 everywhere: the whole topic is the group's lag.
-        for queue_id in 0..4 {
-            let queue = MessageQueue::new("MetT", "broker-a", queue_id);
-            consumer.commit_offset(&queue, 0).await.unwrap();
-        }
-        consumer.shutdown();
-        producer.shutdown().await;
-        admin.shutdown();
-    });
+/// Messages the metrics test sends (and pulls back) on its topic.
+const SENT: usize = 37;
+
+/// Sends [`SENT`] messages to a new 4-queue topic, pulls them all back as group `mg` and then
+/// commits offset 0 everywhere, so the whole topic is the group's lag.
+async fn send_pull_and_commit_zero(ns: &str, addr: &str) {
+    let ns = ns.to_string();
+    let admin = Admin::new(client_config(std::slice::from_ref(&ns))).unwrap();
+    create_topic(&admin, addr, "MetT", 4).await;
+    let producer = Producer::start(ProducerConfig::new(
+        client_config(std::slice::from_ref(&ns)),
+        "pgMet",
+    ))
+    .unwrap();
+    send(&producer, "MetT", SENT).await;
+    let consumer = PullConsumer::start(client_config(std::slice::from_ref(&ns)), "mg").unwrap();
+    let mut got = 0;
+    for queue_id in 0..4 {
+        let queue = MessageQueue::new("MetT", "broker-a", queue_id);
+        got += consumer
+            .pull(&queue, "*", 0, 64)
+            .await
+            .unwrap()
+            .messages
+            .len();
+    }
+    assert_eq!(got, SENT);
+    // Committed at 0 everywhere: the whole topic is the group's lag.
+    for queue_id in 0..4 {
+        let queue = MessageQueue::new("MetT", "broker-a", queue_id);
+        consumer.commit_offset(&queue, 0).await.unwrap();
+    }
+    consumer.shutdown();
+    producer.shutdown().await;
+    admin.shutdown();
+}
+
+/// The broker's exact in/out counts and lag for the load, plus the latency and connection
+/// families being present.
+fn check_broker_metrics(broker_port: u16) {
     let text = scrape(broker_port);
     let labels = r#"cluster="DefaultCluster",node_type="broker",node_id="broker-a""#;
     let line_in = format!(
@@ -247,6 +255,9 @@ fn metrics_endpoints_count_exactly() {
     assert!(writes.is_some_and(|n| n > 0.0), "{text}");
     let connections = metric_value(&text, "ringmq_connections{");
     assert!(connections.is_some(), "{text}");
+}
+
+fn check_namesrv_metrics(namesrv_port: u16) {
     let names = scrape(namesrv_port);
     assert!(
         names.contains(r#"ringmq_namesrv_live_brokers{node_type="nameserver"} 1"#),
@@ -254,6 +265,24 @@ fn metrics_endpoints_count_exactly() {
     );
     assert!(names
         .contains(r#"ringmq_namesrv_requests_total{node_type="nameserver",request_code="103"}"#));
+}
+
+#[test]
+fn metrics_endpoints_count_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let namesrv_port = free_port();
+    let namesrv_conf = dir.path().join("namesrv.properties");
+    let text = format!("metricsExporterType=PROM\nmetricsPromExporterPort={namesrv_port}\n");
+    std::fs::write(&namesrv_conf, text).unwrap();
+    let namesrv = Namesrv::start_with(&["-c", namesrv_conf.to_str().unwrap()]);
+    let broker_port = free_port();
+    let port_setting = format!("metricsPromExporterPort={broker_port}");
+    let extra = ["--set", "metricsExporterType=PROM", "--set", &port_setting];
+    let broker = Broker::start(&namesrv.addr_string(), "broker-a", &extra);
+    let (ns, addr) = (namesrv.addr_string(), broker.addr());
+    run(move || async move { send_pull_and_commit_zero(&ns, &addr).await });
+    check_broker_metrics(broker_port);
+    check_namesrv_metrics(namesrv_port);
     drop(broker);
     drop(namesrv);
 }

@@ -68,6 +68,45 @@ fn topic_creation_offsets_and_consumer_offsets_round_trip() {
     drop(broker);
 }
 
+/// A member of group cg-split named `instance`, rebalancing every 500 ms.
+fn split_member_config(ns: &str, instance: &str) -> PushConsumerConfig {
+    let mut client = client_config(&[ns.to_string()]);
+    client.instance_name = instance.to_string();
+    let mut config = PushConsumerConfig::new(client, "cg-split");
+    config.rebalance_interval_ms = 500;
+    // A new group starts at 0 without asking the broker for the queue's end.
+    config.consume_from = ringmq_client::ConsumeFrom::FirstOffset;
+    config
+}
+
+/// The queues of topic Split that `consumer` owns now.
+fn split_queues(consumer: &PushConsumer) -> BTreeSet<MessageQueue> {
+    consumer
+        .assigned_queues()
+        .into_iter()
+        .filter(|q| q.topic == "Split")
+        .collect()
+}
+
+/// After the last member of cg-split shut down: its shutdown committed the position of every
+/// queue it owned (nothing consumed yet: 0), and it left the group.
+async fn check_last_split_member_committed_and_left(admin: &Admin, broker_addr: &str) {
+    for queue_id in 0..4 {
+        let queue = MessageQueue::new("Split", "broker-a", queue_id);
+        assert_eq!(
+            admin.consumer_offset("cg-split", &queue).await.unwrap(),
+            Some(0)
+        );
+    }
+    wait_until("an empty consumer list", || async {
+        admin
+            .consumer_ids(broker_addr, "cg-split")
+            .await
+            .map_or(true, |ids| ids.is_empty())
+    })
+    .await;
+}
+
 #[test]
 fn push_consumers_split_queues_and_take_them_back_when_one_leaves() {
     let namesrv = Namesrv::start();
@@ -77,28 +116,13 @@ fn push_consumers_split_queues_and_take_them_back_when_one_leaves() {
         let admin = Admin::new(client_config(std::slice::from_ref(&ns))).unwrap();
         create_topic(&admin, &broker_addr, "Split", 4).await;
 
-        let consumer_config = |instance: &str| {
-            let mut client = client_config(std::slice::from_ref(&ns));
-            client.instance_name = instance.to_string();
-            let mut config = PushConsumerConfig::new(client, "cg-split");
-            config.rebalance_interval_ms = 500;
-            // A new group starts at 0 without asking the broker for the queue's end.
-            config.consume_from = ringmq_client::ConsumeFrom::FirstOffset;
-            config
-        };
+        let consumer_config = |instance: &str| split_member_config(&ns, instance);
         let listener = |_: &MessageQueue, _: &[ringmq_client::MessageExt]| ConsumeStatus::Success;
         let first = Rc::new(
             PushConsumer::start(consumer_config("first"), &[("Split", "*")], listener)
                 .await
                 .unwrap(),
         );
-        let split_queues = |consumer: &PushConsumer| -> BTreeSet<MessageQueue> {
-            consumer
-                .assigned_queues()
-                .into_iter()
-                .filter(|q| q.topic == "Split")
-                .collect()
-        };
         wait_until("the first consumer owns every queue", || async {
             split_queues(&first).len() == 4
         })
@@ -132,22 +156,7 @@ fn push_consumers_split_queues_and_take_them_back_when_one_leaves() {
         })
         .await;
         first.shutdown().await;
-        // Shutdown committed the position of every queue it owned (nothing consumed yet: 0).
-        for queue_id in 0..4 {
-            let queue = MessageQueue::new("Split", "broker-a", queue_id);
-            assert_eq!(
-                admin.consumer_offset("cg-split", &queue).await.unwrap(),
-                Some(0)
-            );
-        }
-        // And it left the group.
-        wait_until("an empty consumer list", || async {
-            admin
-                .consumer_ids(&broker_addr, "cg-split")
-                .await
-                .map_or(true, |ids| ids.is_empty())
-        })
-        .await;
+        check_last_split_member_committed_and_left(&admin, &broker_addr).await;
         admin.shutdown();
     });
     drop(broker);

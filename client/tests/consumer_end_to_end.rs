@@ -17,6 +17,49 @@ use ringmq_client::{
     ProducerConfig, PullConsumer, PushConsumer,
 };
 
+/// Starts member `instance` of group cg-shared on topic Shared, recording what it gets.
+async fn shared_member(ns: &str, instance: &str) -> (Received, PushConsumer) {
+    let (got, listener) = recorder();
+    let consumer = PushConsumer::start(
+        push_config(ns, "cg-shared", instance),
+        &[("Shared", "*")],
+        listener,
+    )
+    .await
+    .unwrap();
+    (got, consumer)
+}
+
+/// Sends `{prefix}0`..`{prefix}{count-1}` to topic Shared; returns their message ids.
+async fn send_shared(producer: &Producer, prefix: &str, count: usize) -> BTreeSet<String> {
+    let mut sent = BTreeSet::new();
+    for i in 0..count {
+        let result = producer
+            .send(Message::new("Shared", format!("{prefix}{i}")))
+            .await
+            .unwrap();
+        sent.insert(result.msg_id);
+    }
+    sent
+}
+
+fn received_ids(got: &Received) -> BTreeSet<String> {
+    got.borrow().iter().map(MessageExt::msg_id).collect()
+}
+
+/// Waits until `consumer` has consumed to the end of every queue of Shared, so a redelivery
+/// of old messages would have had its chance to show up.
+async fn wait_at_every_shared_queue_end(admin: &Admin, consumer: &PushConsumer) {
+    for queue_id in 0..4 {
+        let queue = MessageQueue::new("Shared", "broker-a", queue_id);
+        let end = admin.max_offset(&queue).await.unwrap();
+        wait_until("c at the queue end", || async {
+            consumer.consumed_offset(&queue) == Some(end)
+        })
+        .await;
+    }
+}
+
 #[test]
 fn a_clustering_group_consumes_each_message_once_and_resumes_from_commits() {
     let cluster = Cluster::start();
@@ -24,22 +67,8 @@ fn a_clustering_group_consumes_each_message_once_and_resumes_from_commits() {
     run(move || async move {
         let admin = Admin::new(config(&ns)).unwrap();
         create_topic(&admin, &broker, "Shared", 4).await;
-        let (got_a, listener_a) = recorder();
-        let (got_b, listener_b) = recorder();
-        let a = PushConsumer::start(
-            push_config(&ns, "cg-shared", "a"),
-            &[("Shared", "*")],
-            listener_a,
-        )
-        .await
-        .unwrap();
-        let b = PushConsumer::start(
-            push_config(&ns, "cg-shared", "b"),
-            &[("Shared", "*")],
-            listener_b,
-        )
-        .await
-        .unwrap();
+        let (got_a, a) = shared_member(&ns, "a").await;
+        let (got_b, b) = shared_member(&ns, "b").await;
         let owned = |c: &PushConsumer| {
             c.assigned_queues()
                 .iter()
@@ -49,22 +78,12 @@ fn a_clustering_group_consumes_each_message_once_and_resumes_from_commits() {
         wait_until("a 2/2 split", || async { owned(&a) == 2 && owned(&b) == 2 }).await;
 
         let producer = Producer::start(ProducerConfig::new(config(&ns), "pg")).unwrap();
-        let mut sent = BTreeSet::new();
-        for i in 0..40 {
-            let result = producer
-                .send(Message::new("Shared", format!("m{i}")))
-                .await
-                .unwrap();
-            sent.insert(result.msg_id);
-        }
+        let sent = send_shared(&producer, "m", 40).await;
         wait_until("all 40 consumed", || async {
             got_a.borrow().len() + got_b.borrow().len() >= 40
         })
         .await;
-        let ids = |got: &Received| -> BTreeSet<String> {
-            got.borrow().iter().map(MessageExt::msg_id).collect()
-        };
-        let (ids_a, ids_b) = (ids(&got_a), ids(&got_b));
+        let (ids_a, ids_b) = (received_ids(&got_a), received_ids(&got_b));
         assert!(ids_a.is_disjoint(&ids_b), "no message went to both members");
         assert_eq!(&ids_a | &ids_b, sent);
         assert!(
@@ -75,36 +94,18 @@ fn a_clustering_group_consumes_each_message_once_and_resumes_from_commits() {
         b.shutdown().await;
 
         // Sent while nobody listens; a new member resumes from the committed offsets.
-        let mut later = BTreeSet::new();
-        for i in 0..8 {
-            let result = producer
-                .send(Message::new("Shared", format!("later{i}")))
-                .await
-                .unwrap();
-            later.insert(result.msg_id);
-        }
-        let (got_c, listener_c) = recorder();
-        let c = PushConsumer::start(
-            push_config(&ns, "cg-shared", "c"),
-            &[("Shared", "*")],
-            listener_c,
-        )
-        .await
-        .unwrap();
+        let later = send_shared(&producer, "later", 8).await;
+        let (got_c, c) = shared_member(&ns, "c").await;
         wait_until("the 8 later messages", || async {
             got_c.borrow().len() >= 8
         })
         .await;
-        // Give a redelivery of old messages the chance to show up: the queue ends are known.
-        for queue_id in 0..4 {
-            let queue = MessageQueue::new("Shared", "broker-a", queue_id);
-            let end = admin.max_offset(&queue).await.unwrap();
-            wait_until("c at the queue end", || async {
-                c.consumed_offset(&queue) == Some(end)
-            })
-            .await;
-        }
-        assert_eq!(ids(&got_c), later, "only what was sent after the commits");
+        wait_at_every_shared_queue_end(&admin, &c).await;
+        assert_eq!(
+            received_ids(&got_c),
+            later,
+            "only what was sent after the commits"
+        );
         c.shutdown().await;
         producer.shutdown().await;
         admin.shutdown();

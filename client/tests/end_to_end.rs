@@ -105,6 +105,134 @@ fn a_new_topic_is_created_through_tbw102_on_first_send() {
     drop(cluster);
 }
 
+/// Sends a large message (compressed on the wire, over 4096 bytes) to `q0` and a batch of 5 to
+/// `q1`; returns the bodies they were sent with by message id.
+async fn send_large_and_batch(
+    producer: &Producer,
+    q0: &MessageQueue,
+    q1: &MessageQueue,
+) -> BTreeMap<String, Vec<u8>> {
+    let mut expected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+
+    // Compressed on the wire (over 4096 bytes), plain for the consumer.
+    let large: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let result = producer
+        .send_with(
+            Message::new("Mixed", large.clone()),
+            QueueSelector::Explicit(q0.clone()),
+        )
+        .await
+        .unwrap();
+    expected.insert(result.msg_id, large);
+
+    // A batch: consecutive offsets, one id per message.
+    let batch: Vec<Message> = (0..5)
+        .map(|i| Message::new("Mixed", format!("batch-{i}")))
+        .collect();
+    let result = producer
+        .send_batch(batch, QueueSelector::Explicit(q1.clone()))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = result.msg_id.split(',').collect();
+    assert_eq!(ids.len(), 5);
+    assert_eq!(result.offset_msg_id.split(',').count(), 5);
+    for (i, id) in ids.iter().enumerate() {
+        expected.insert(id.to_string(), format!("batch-{i}").into_bytes());
+    }
+    expected
+}
+
+/// 40 async sends (each carrying its body as a property too), waiting for every callback;
+/// returns the message ids the callbacks got.
+async fn send_async_forty(producer: &Producer) -> Rc<RefCell<Vec<String>>> {
+    let results: Rc<RefCell<Vec<String>>> = Rc::default();
+    for i in 0..40 {
+        let sink = results.clone();
+        let body = format!("async-{i}");
+        let message = Message::new("Mixed", body.clone()).with_property("body", &body);
+        producer
+            .send_async(message, QueueSelector::RoundRobin, move |result| {
+                let result = result.expect("async send stored");
+                sink.borrow_mut().push(result.msg_id);
+            })
+            .await
+            .unwrap();
+    }
+    wait_until("every async callback", || async {
+        results.borrow().len() == 40
+    })
+    .await;
+    results
+}
+
+/// Pulls each queue from offset 0 until nothing more is found.
+async fn pull_all(consumer: &PullConsumer, queues: [&MessageQueue; 2]) -> Vec<MessageExt> {
+    let mut received = Vec::new();
+    for queue in queues {
+        let mut offset = 0;
+        loop {
+            let result = consumer.pull(queue, "*", offset, 32).await.unwrap();
+            if result.status != PullStatus::Found {
+                break;
+            }
+            offset = result.next_begin_offset;
+            received.extend(result.messages);
+        }
+    }
+    received
+}
+
+/// All 51 arrived once each with the body they were sent with: the large and batch ones by
+/// id, the async ones matching their body property, and the 5 oneway ones.
+fn check_mixed_received(
+    received: &[MessageExt],
+    expected: &BTreeMap<String, Vec<u8>>,
+    async_ids: &[String],
+) {
+    assert_eq!(received.len(), 51);
+    let by_id: BTreeMap<String, &MessageExt> = received.iter().map(|m| (m.msg_id(), m)).collect();
+    assert_eq!(by_id.len(), 51, "message ids are unique");
+    for (id, body) in expected {
+        assert_eq!(&by_id[id].body[..], &body[..], "body of {id}");
+    }
+    assert!(by_id[expected.keys().next().unwrap()].body.len() > 4096);
+    for id in async_ids {
+        let message = by_id[id];
+        assert_eq!(
+            message.property("body").unwrap().as_bytes(),
+            &message.body[..]
+        );
+    }
+    let oneway: BTreeSet<String> = received
+        .iter()
+        .filter_map(|m| {
+            let body = String::from_utf8_lossy(&m.body).into_owned();
+            body.starts_with("oneway-").then_some(body)
+        })
+        .collect();
+    assert_eq!(oneway.len(), 5);
+}
+
+/// Shutdown waits for async sends it already accepted, and refuses new ones.
+async fn check_shutdown_drains_async_sends_and_refuses_new(producer: &Producer) {
+    let tail: Rc<RefCell<Vec<bool>>> = Rc::default();
+    for i in 0..10 {
+        let sink = tail.clone();
+        producer
+            .send_async(
+                Message::new("Mixed", format!("tail-{i}")),
+                QueueSelector::RoundRobin,
+                move |result| sink.borrow_mut().push(result.is_ok()),
+            )
+            .await
+            .unwrap();
+    }
+    producer.shutdown().await;
+    assert_eq!(*tail.borrow(), [true; 10]);
+    let refused = producer.send(Message::new("Mixed", "too late")).await;
+    assert!(matches!(refused, Err(ringmq_client::ClientError::Shutdown)));
+}
+
 #[test]
 fn compressed_batch_async_and_oneway_sends_all_arrive_intact() {
     let cluster = Cluster::start();
@@ -118,53 +246,9 @@ fn compressed_batch_async_and_oneway_sends_all_arrive_intact() {
         let producer = Producer::start(producer_config).unwrap();
         let q0 = MessageQueue::new("Mixed", "broker-a", 0);
         let q1 = MessageQueue::new("Mixed", "broker-a", 1);
-        let mut expected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
 
-        // Compressed on the wire (over 4096 bytes), plain for the consumer.
-        let large: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
-        let result = producer
-            .send_with(
-                Message::new("Mixed", large.clone()),
-                QueueSelector::Explicit(q0.clone()),
-            )
-            .await
-            .unwrap();
-        expected.insert(result.msg_id, large);
-
-        // A batch: consecutive offsets, one id per message.
-        let batch: Vec<Message> = (0..5)
-            .map(|i| Message::new("Mixed", format!("batch-{i}")))
-            .collect();
-        let result = producer
-            .send_batch(batch, QueueSelector::Explicit(q1.clone()))
-            .await
-            .unwrap();
-        let ids: Vec<&str> = result.msg_id.split(',').collect();
-        assert_eq!(ids.len(), 5);
-        assert_eq!(result.offset_msg_id.split(',').count(), 5);
-        for (i, id) in ids.iter().enumerate() {
-            expected.insert(id.to_string(), format!("batch-{i}").into_bytes());
-        }
-
-        // Async sends with a small in-flight bound.
-        let results: Rc<RefCell<Vec<String>>> = Rc::default();
-        for i in 0..40 {
-            let sink = results.clone();
-            let body = format!("async-{i}");
-            let message = Message::new("Mixed", body.clone()).with_property("body", &body);
-            producer
-                .send_async(message, QueueSelector::RoundRobin, move |result| {
-                    let result = result.expect("async send stored");
-                    sink.borrow_mut().push(result.msg_id);
-                })
-                .await
-                .unwrap();
-        }
-        wait_until("every async callback", || async {
-            results.borrow().len() == 40
-        })
-        .await;
-
+        let expected = send_large_and_batch(&producer, &q0, &q1).await;
+        let async_ids = send_async_forty(&producer).await;
         // Oneway: no answer; they show up in the queue.
         for i in 0..5 {
             producer
@@ -183,60 +267,11 @@ fn compressed_batch_async_and_oneway_sends_all_arrive_intact() {
             a + b == 1 + 5 + 40 + 5
         })
         .await;
-        let mut received = Vec::new();
-        for queue in [&q0, &q1] {
-            let mut offset = 0;
-            loop {
-                let result = consumer.pull(queue, "*", offset, 32).await.unwrap();
-                if result.status != PullStatus::Found {
-                    break;
-                }
-                offset = result.next_begin_offset;
-                received.extend(result.messages);
-            }
-        }
-        assert_eq!(received.len(), 51);
-        let by_id: BTreeMap<String, &MessageExt> =
-            received.iter().map(|m| (m.msg_id(), m)).collect();
-        assert_eq!(by_id.len(), 51, "message ids are unique");
-        for (id, body) in &expected {
-            assert_eq!(&by_id[id].body[..], &body[..], "body of {id}");
-        }
-        assert!(by_id[expected.keys().next().unwrap()].body.len() > 4096);
-        for id in results.borrow().iter() {
-            let message = by_id[id];
-            assert_eq!(
-                message.property("body").unwrap().as_bytes(),
-                &message.body[..]
-            );
-        }
-        let oneway: BTreeSet<String> = received
-            .iter()
-            .filter_map(|m| {
-                let body = String::from_utf8_lossy(&m.body).into_owned();
-                body.starts_with("oneway-").then_some(body)
-            })
-            .collect();
-        assert_eq!(oneway.len(), 5);
+        let received = pull_all(&consumer, [&q0, &q1]).await;
+        check_mixed_received(&received, &expected, &async_ids.borrow());
         consumer.shutdown();
 
-        // Shutdown waits for async sends it already accepted, and refuses new ones.
-        let tail: Rc<RefCell<Vec<bool>>> = Rc::default();
-        for i in 0..10 {
-            let sink = tail.clone();
-            producer
-                .send_async(
-                    Message::new("Mixed", format!("tail-{i}")),
-                    QueueSelector::RoundRobin,
-                    move |result| sink.borrow_mut().push(result.is_ok()),
-                )
-                .await
-                .unwrap();
-        }
-        producer.shutdown().await;
-        assert_eq!(*tail.borrow(), [true; 10]);
-        let refused = producer.send(Message::new("Mixed", "too late")).await;
-        assert!(matches!(refused, Err(ringmq_client::ClientError::Shutdown)));
+        check_shutdown_drains_async_sends_and_refuses_new(&producer).await;
         admin.shutdown();
     });
     drop(cluster);

@@ -202,6 +202,74 @@ fn read_child_log(path: &std::path::Path) -> Vec<(i32, u64)> {
         .collect()
 }
 
+/// This test binary run again as the ignored `orderly_child_consumer` test: an orderly consumer
+/// in its own process, logging to `child_log`, that can be killed by PID.
+fn spawn_child_consumer(ns: &str, child_log: &std::path::Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "orderly_child_consumer",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, format!("{ns}|{}", child_log.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (up to 150 s: the killed consumer's locks lapse after the broker's 60 s lease) until
+/// the survivor's log and the killed consumer's together hold `total` distinct messages.
+async fn wait_until_all_consumed_by_either(log: &Log, child_log: &std::path::Path, total: u64) {
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let mut seen = per_queue(&log.borrow());
+        for (q, seqs) in per_queue(&read_child_log(child_log)) {
+            seen.entry(q).or_default().extend(seqs);
+        }
+        let distinct: u64 = seen
+            .values()
+            .map(|s| s.iter().collect::<std::collections::BTreeSet<_>>().len() as u64)
+            .sum();
+        if distinct == total {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {distinct}/{total} consumed"
+        );
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Per queue, both consumers consumed contiguously; a queue the killed one never had is the
+/// survivor's from 0, and one it had was taken over with no gap and finished by the survivor.
+fn check_hand_over(survivor_log: &[(i32, u64)], killed_log: &[(i32, u64)]) {
+    let mine = per_queue(survivor_log);
+    let theirs = per_queue(killed_log);
+    for queue in 0..QUEUES {
+        let a = mine.get(&queue).cloned().unwrap_or_default();
+        let b = theirs.get(&queue).cloned().unwrap_or_default();
+        assert_contiguous("survivor", queue, &a);
+        assert_contiguous("killed", queue, &b);
+        if b.is_empty() {
+            assert_eq!(a.first(), Some(&0));
+            continue;
+        }
+        // Taken over: the survivor starts at or before the first message the killed
+        // consumer had not consumed (redelivery of uncommitted ones is allowed), never
+        // after it, and never consumed the queue while the other held it.
+        assert_eq!(b.first(), Some(&0));
+        let first_mine = *a.first().expect("the survivor took the queue over");
+        assert!(
+            first_mine <= b.last().unwrap() + 1,
+            "gap at hand-over on queue {queue}"
+        );
+        assert_eq!(a.last(), Some(&49));
+    }
+}
+
 #[test]
 fn a_killed_orderly_consumer_hands_its_queues_on_in_order_with_nothing_lost() {
     let cluster = Cluster::start();
@@ -220,18 +288,7 @@ fn a_killed_orderly_consumer_hands_its_queues_on_in_order_with_nothing_lost() {
         )
         .await
         .unwrap();
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "orderly_child_consumer",
-                "--nocapture",
-            ])
-            .env(CHILD_ENV, format!("{ns}|{}", child_log.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_child_consumer(&ns, &child_log);
         let owned = |c: &PushConsumer| {
             c.assigned_queues()
                 .iter()
@@ -248,50 +305,9 @@ fn a_killed_orderly_consumer_hands_its_queues_on_in_order_with_nothing_lost() {
         child.kill().unwrap();
         child.wait().unwrap();
         produce(&producer, "OrderKill", 30, 50).await;
-        let total = QUEUES as u64 * 50;
-        let deadline = Instant::now() + Duration::from_secs(150);
-        loop {
-            let mut seen = per_queue(&log.borrow());
-            for (q, seqs) in per_queue(&read_child_log(&child_log)) {
-                seen.entry(q).or_default().extend(seqs);
-            }
-            let distinct: u64 = seen
-                .values()
-                .map(|s| s.iter().collect::<std::collections::BTreeSet<_>>().len() as u64)
-                .sum();
-            if distinct == total {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "only {distinct}/{total} consumed"
-            );
-            glommio::timer::sleep(Duration::from_millis(200)).await;
-        }
+        wait_until_all_consumed_by_either(&log, &child_log, QUEUES as u64 * 50).await;
         survivor.shutdown().await;
         producer.shutdown().await;
-
-        let mine = per_queue(&log.borrow());
-        let theirs = per_queue(&read_child_log(&child_log));
-        for queue in 0..QUEUES {
-            let a = mine.get(&queue).cloned().unwrap_or_default();
-            let b = theirs.get(&queue).cloned().unwrap_or_default();
-            assert_contiguous("survivor", queue, &a);
-            assert_contiguous("killed", queue, &b);
-            if b.is_empty() {
-                assert_eq!(a.first(), Some(&0));
-                continue;
-            }
-            // Taken over: the survivor starts at or before the first message the killed
-            // consumer had not consumed (redelivery of uncommitted ones is allowed), never
-            // after it, and never consumed the queue while the other held it.
-            assert_eq!(b.first(), Some(&0));
-            let first_mine = *a.first().expect("the survivor took the queue over");
-            assert!(
-                first_mine <= b.last().unwrap() + 1,
-                "gap at hand-over on queue {queue}"
-            );
-            assert_eq!(a.last(), Some(&49));
-        }
+        check_hand_over(&log.borrow(), &read_child_log(&child_log));
     });
 }

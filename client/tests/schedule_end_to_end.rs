@@ -63,6 +63,89 @@ fn assert_not_early(body: &str, m: &MessageExt, received_ms: i64) {
     assert!(received_ms >= due, "{body}: received before due");
 }
 
+/// The seven sends of the delay test as (body, message, least delay in ms after `sent_ms`):
+/// delay levels (an out-of-range level is clamped to the last), relative and absolute timers,
+/// and two that are not held at all (level 0, a deliver time in the past).
+fn scheduled_sends(sent_ms: i64) -> [(&'static str, Message, i64); 7] {
+    [
+        (
+            "lvl2",
+            Message::new("Sched", "lvl2")
+                .with_tags("TagX")
+                .with_delay_level(2),
+            2000,
+        ),
+        (
+            "lvl99",
+            Message::new("Sched", "lvl99").with_property("DELAY", "99"),
+            5000,
+        ),
+        (
+            "t700",
+            Message::new("Sched", "t700").with_delay_time_ms(700),
+            700,
+        ),
+        (
+            "tsec",
+            Message::new("Sched", "tsec").with_delay_time_sec(1),
+            1000,
+        ),
+        (
+            "tabs",
+            Message::new("Sched", "tabs").with_deliver_time_ms(sent_ms + 1500),
+            1500,
+        ),
+        (
+            "lvl0",
+            Message::new("Sched", "lvl0").with_property("DELAY", "0"),
+            0,
+        ),
+        (
+            "past",
+            Message::new("Sched", "past").with_deliver_time_ms(sent_ms - 10_000),
+            0,
+        ),
+    ]
+}
+
+/// Every held message was stored and received no earlier than its due time, which is at least
+/// its delay after sending, and arrives on its own topic without DELAY; the others carry no
+/// due time.
+fn check_held_not_before_due(log: &Log, min_delay: &BTreeMap<String, i64>, sent_ms: i64) {
+    for (body, m, received) in log.borrow().iter() {
+        let delay = min_delay[body.as_str()];
+        if delay == 0 {
+            assert_eq!(due_ms(m), None, "{body} is not held");
+            continue;
+        }
+        assert_not_early(body, m, *received);
+        assert!(
+            due_ms(m).unwrap() >= sent_ms + delay,
+            "{body}: due earlier than its delay"
+        );
+        assert_eq!(
+            m.property("DELAY"),
+            None,
+            "{body}: DELAY removed on delivery"
+        );
+        assert_eq!(m.topic, "Sched");
+    }
+}
+
+/// What the schedule moved aside comes back on delivery: tags and the real topic, and the
+/// timer's stamps.
+fn check_restored_properties(log: &Log) {
+    let by_body: BTreeMap<_, _> = log
+        .borrow()
+        .iter()
+        .map(|(b, m, _)| (b.clone(), m.clone()))
+        .collect();
+    assert_eq!(by_body["lvl2"].tags(), Some("TagX"), "tags restored");
+    assert_eq!(by_body["lvl2"].property("REAL_TOPIC"), Some("Sched"));
+    assert!(by_body["t700"].property("TIMER_ENQUEUE_MS").is_some());
+    assert!(by_body["tabs"].property("TIMER_DELIVER_MS").is_some());
+}
+
 #[test]
 fn delay_levels_and_timers_are_delivered_not_before_due() {
     let namesrv = Namesrv::start();
@@ -86,78 +169,15 @@ fn delay_levels_and_timers_are_delivered_not_before_due() {
         .unwrap();
         let producer = Producer::start(ProducerConfig::new(config(&ns), "pg-sched")).unwrap();
         let sent_ms = wall_ms();
-        let sends = [
-            (
-                "lvl2",
-                Message::new("Sched", "lvl2")
-                    .with_tags("TagX")
-                    .with_delay_level(2),
-                2000,
-            ),
-            (
-                "lvl99",
-                Message::new("Sched", "lvl99").with_property("DELAY", "99"),
-                5000,
-            ),
-            (
-                "t700",
-                Message::new("Sched", "t700").with_delay_time_ms(700),
-                700,
-            ),
-            (
-                "tsec",
-                Message::new("Sched", "tsec").with_delay_time_sec(1),
-                1000,
-            ),
-            (
-                "tabs",
-                Message::new("Sched", "tabs").with_deliver_time_ms(sent_ms + 1500),
-                1500,
-            ),
-            (
-                "lvl0",
-                Message::new("Sched", "lvl0").with_property("DELAY", "0"),
-                0,
-            ),
-            (
-                "past",
-                Message::new("Sched", "past").with_deliver_time_ms(sent_ms - 10_000),
-                0,
-            ),
-        ];
+        let sends = scheduled_sends(sent_ms);
         let mut min_delay = BTreeMap::new();
         for (name, message, delay) in sends {
             producer.send(message).await.unwrap();
             min_delay.insert(name.to_string(), delay);
         }
         wait_for("all seven delivered", || log.borrow().len() >= 7).await;
-        for (body, m, received) in log.borrow().iter() {
-            let delay = min_delay[body.as_str()];
-            if delay == 0 {
-                assert_eq!(due_ms(m), None, "{body} is not held");
-                continue;
-            }
-            assert_not_early(body, m, *received);
-            assert!(
-                due_ms(m).unwrap() >= sent_ms + delay,
-                "{body}: due earlier than its delay"
-            );
-            assert_eq!(
-                m.property("DELAY"),
-                None,
-                "{body}: DELAY removed on delivery"
-            );
-            assert_eq!(m.topic, "Sched");
-        }
-        let by_body: BTreeMap<_, _> = log
-            .borrow()
-            .iter()
-            .map(|(b, m, _)| (b.clone(), m.clone()))
-            .collect();
-        assert_eq!(by_body["lvl2"].tags(), Some("TagX"), "tags restored");
-        assert_eq!(by_body["lvl2"].property("REAL_TOPIC"), Some("Sched"));
-        assert!(by_body["t700"].property("TIMER_ENQUEUE_MS").is_some());
-        assert!(by_body["tabs"].property("TIMER_DELIVER_MS").is_some());
+        check_held_not_before_due(&log, &min_delay, sent_ms);
+        check_restored_properties(&log);
         assert_eq!(log.borrow().len(), 7, "each delivered once");
         consumer.shutdown().await;
         producer.shutdown().await;
@@ -353,6 +373,51 @@ fn a_kill_9_while_messages_wait_loses_nothing_and_repeats_within_the_bound() {
     );
 }
 
+/// Creates group cg-dlq with retryMaxTimes 1 and checks the broker lists it so.
+async fn create_group_retrying_once(admin: &Admin, addr: &str) {
+    let group = ringmq_client::SubscriptionGroupConfig {
+        retry_max_times: 1,
+        ..ringmq_client::SubscriptionGroupConfig::new("cg-dlq")
+    };
+    admin.create_subscription_group(addr, &group).await.unwrap();
+    let listed = admin.subscription_groups(addr).await.unwrap();
+    assert_eq!(listed.subscription_group_table["cg-dlq"].retry_max_times, 1);
+}
+
+/// A listener that records every delivery attempt in `attempts` and always asks for a retry.
+fn always_later(attempts: &Log) -> impl Fn(&MessageQueue, &[MessageExt]) -> ConsumeStatus {
+    let sink = attempts.clone();
+    move |_: &MessageQueue, messages: &[MessageExt]| {
+        for m in messages {
+            sink.borrow_mut()
+                .push((String::new(), m.clone(), wall_ms()));
+        }
+        ConsumeStatus::ReconsumeLater
+    }
+}
+
+/// Waits (bounded) until %DLQ%cg-dlq has a route, starts a reader group on it logging into
+/// `dlq`, and waits until something arrives; returns the reader for shutdown.
+async fn read_dlq_once_routed(admin: &Admin, ns: &str, dlq: &Log) -> Option<PushConsumer> {
+    let mut reader = None;
+    let deadline = Instant::now() + DELIVERY_WAIT;
+    while dlq.borrow().is_empty() {
+        assert!(Instant::now() < deadline, "nothing readable in %DLQ%cg-dlq");
+        if reader.is_none() && admin.topic_route("%DLQ%cg-dlq").await.is_ok() {
+            let c = PushConsumer::start(
+                push_config(ns, "cg-dlq-reader", "r"),
+                &[("%DLQ%cg-dlq", "*")],
+                logger(dlq),
+            )
+            .await
+            .unwrap();
+            reader = Some(c);
+        }
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+    reader
+}
+
 #[test]
 fn a_group_with_retry_max_times_1_ends_in_its_readable_dlq() {
     let namesrv = Namesrv::start();
@@ -362,29 +427,12 @@ fn a_group_with_retry_max_times_1_ends_in_its_readable_dlq() {
     run(move || async move {
         let admin = Admin::new(config(&ns)).unwrap();
         create_topic(&admin, &addr, "Doomed", 1).await;
-        let group = ringmq_client::SubscriptionGroupConfig {
-            retry_max_times: 1,
-            ..ringmq_client::SubscriptionGroupConfig::new("cg-dlq")
-        };
-        admin
-            .create_subscription_group(&addr, &group)
-            .await
-            .unwrap();
-        let listed = admin.subscription_groups(&addr).await.unwrap();
-        assert_eq!(listed.subscription_group_table["cg-dlq"].retry_max_times, 1);
+        create_group_retrying_once(&admin, &addr).await;
         let attempts: Log = Rc::default();
-        let sink = attempts.clone();
-        let always_later = move |_: &MessageQueue, messages: &[MessageExt]| {
-            for m in messages {
-                sink.borrow_mut()
-                    .push((String::new(), m.clone(), wall_ms()));
-            }
-            ConsumeStatus::ReconsumeLater
-        };
         let consumer = PushConsumer::start(
             push_config(&ns, "cg-dlq", "d"),
             &[("Doomed", "*")],
-            always_later,
+            always_later(&attempts),
         )
         .await
         .unwrap();
@@ -395,22 +443,7 @@ fn a_group_with_retry_max_times_1_ends_in_its_readable_dlq() {
             .unwrap();
         // Attempt 1, then the retry at level 3, then the DLQ: read it with another group.
         let dlq: Log = Rc::default();
-        let mut reader = None;
-        let deadline = Instant::now() + DELIVERY_WAIT;
-        while dlq.borrow().is_empty() {
-            assert!(Instant::now() < deadline, "nothing readable in %DLQ%cg-dlq");
-            if reader.is_none() && admin.topic_route("%DLQ%cg-dlq").await.is_ok() {
-                let c = PushConsumer::start(
-                    push_config(&ns, "cg-dlq-reader", "r"),
-                    &[("%DLQ%cg-dlq", "*")],
-                    logger(&dlq),
-                )
-                .await
-                .unwrap();
-                reader = Some(c);
-            }
-            glommio::timer::sleep(Duration::from_millis(100)).await;
-        }
+        let reader = read_dlq_once_routed(&admin, &ns, &dlq).await;
         let (body, m, _) = dlq.borrow()[0].clone();
         assert_eq!(body, "doomed");
         assert_eq!(m.topic, "%DLQ%cg-dlq");

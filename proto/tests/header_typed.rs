@@ -385,7 +385,7 @@ fn query_headers() {
 }
 
 #[test]
-fn name_server_headers() {
+fn name_server_route_and_register_headers() {
     check(
         GetRouteInfoRequestHeader {
             topic: "T".into(),
@@ -424,6 +424,10 @@ fn name_server_headers() {
         },
         &[("haServerAddr", ""), ("masterAddr", "127.0.0.1:10911")],
     );
+}
+
+#[test]
+fn name_server_unregister_wipe_and_delete_headers() {
     check(
         UnregisterBrokerRequestHeader {
             broker_name: "broker-a".into(),

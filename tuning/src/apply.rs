@@ -88,16 +88,41 @@ pub struct Outcome {
 
 /// Computes the plan for the host the report describes (read through `root`).
 pub fn plan(root: &SysRoot, report: &CheckReport) -> Plan {
-    let mut changes = Vec::new();
-    let mut not_applied = vec![
-        "memlock and nofile limits: per-process; set LimitMEMLOCK=infinity and LimitNOFILE=655350 in the broker's systemd unit (see check's fix column)".to_string(),
-        "write cache mode: left as the device reports it; forcing 'write through' on a volatile cache loses data".to_string(),
-    ];
-    let mut push = |item: &'static str, path: String, wanted: String| {
-        if let Some(content) = root.read_trimmed(&path) {
+    let mut planner = Planner {
+        root,
+        plan: Plan {
+            changes: Vec::new(),
+            not_applied: vec![
+                "memlock and nofile limits: per-process; set LimitMEMLOCK=infinity and LimitNOFILE=655350 in the broker's systemd unit (see check's fix column)".to_string(),
+                "write cache mode: left as the device reports it; forcing 'write through' on a volatile cache loses data".to_string(),
+            ],
+        },
+    };
+    // The order of the steps is the order of the plan's changes (and of `--dry-run`'s output).
+    planner.sysctls();
+    let disk = report.facts.store.as_ref().and_then(|s| s.disk.clone());
+    planner.disk_queue(disk.as_deref());
+    planner.transparent_hugepages();
+    planner.cpu_governors(report);
+    planner.clocksource();
+    planner.irq_affinity(report, disk.as_deref());
+    planner.plan
+}
+
+/// The plan under construction, with the host it reads current values from.
+struct Planner<'r> {
+    root: &'r SysRoot,
+    plan: Plan,
+}
+
+impl Planner<'_> {
+    /// Adds a change when the file exists and its (selected) value differs from `wanted`;
+    /// a missing file means the host does not have the setting, so there is nothing to do.
+    fn push(&mut self, item: &'static str, path: String, wanted: String) {
+        if let Some(content) = self.root.read_trimmed(&path) {
             let current = selected_choice(&content);
             if current != wanted {
-                changes.push(Change {
+                self.plan.changes.push(Change {
                     item,
                     path: PathBuf::from(path),
                     current,
@@ -105,133 +130,144 @@ pub fn plan(root: &SysRoot, report: &CheckReport) -> Plan {
                 });
             }
         }
-    };
-    let sysctl_at_least = |name: &str, wanted: u64| {
-        host::sysctl(root, name)
+    }
+
+    fn sysctl_u64(&self, name: &str) -> Option<u64> {
+        host::sysctl(self.root, name)
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
-            .filter(|&v| v < wanted)
-            .map(|_| (host::sysctl_path(name), wanted.to_string()))
-    };
-    if host::sysctl(root, "vm.swappiness")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|v| v > 1)
-    {
-        push("swappiness", host::sysctl_path("vm.swappiness"), "1".into());
     }
-    for (item, name, wanted) in [
-        ("somaxconn", "net.core.somaxconn", BACKLOG_WANTED),
-        (
-            "tcp_max_syn_backlog",
-            "net.ipv4.tcp_max_syn_backlog",
-            BACKLOG_WANTED,
-        ),
-        ("file_descriptors", "fs.file-max", NOFILE_WANTED),
-    ] {
-        if let Some((path, value)) = sysctl_at_least(name, wanted) {
-            push(item, path, value);
+
+    /// swappiness, the accept backlogs, fs.file-max and io_uring_disabled. The backlogs and
+    /// file-max are minimums: a host already above them is left alone.
+    fn sysctls(&mut self) {
+        if self.sysctl_u64("vm.swappiness").is_some_and(|v| v > 1) {
+            self.push("swappiness", host::sysctl_path("vm.swappiness"), "1".into());
+        }
+        for (item, name, wanted) in [
+            ("somaxconn", "net.core.somaxconn", BACKLOG_WANTED),
+            (
+                "tcp_max_syn_backlog",
+                "net.ipv4.tcp_max_syn_backlog",
+                BACKLOG_WANTED,
+            ),
+            ("file_descriptors", "fs.file-max", NOFILE_WANTED),
+        ] {
+            if self.sysctl_u64(name).is_some_and(|v| v < wanted) {
+                self.push(item, host::sysctl_path(name), wanted.to_string());
+            }
+        }
+        if host::sysctl(self.root, "kernel.io_uring_disabled").is_ok_and(|v| v != "0") {
+            self.push(
+                "io_uring_disabled",
+                host::sysctl_path("kernel.io_uring_disabled"),
+                "0".into(),
+            );
         }
     }
-    if host::sysctl(root, "kernel.io_uring_disabled").is_ok_and(|v| v != "0") {
-        push(
-            "io_uring_disabled",
-            host::sysctl_path("kernel.io_uring_disabled"),
-            "0".into(),
-        );
-    }
-    let disk = report.facts.store.as_ref().and_then(|s| s.disk.clone());
-    if let Some(disk) = &disk {
-        let rotational = root
+
+    /// The store disk's scheduler (mq-deadline on spinning disks, none otherwise) and nomerges.
+    fn disk_queue(&mut self, disk: Option<&str>) {
+        let Some(disk) = disk else {
+            self.plan
+                .not_applied
+                .push("disk queue settings: the store is not on a block device".into());
+            return;
+        };
+        let rotational = self
+            .root
             .read_trimmed(format!("/sys/block/{disk}/queue/rotational"))
             .is_some_and(|r| r == "1");
         let scheduler = if rotational { "mq-deadline" } else { "none" };
-        push(
+        self.push(
             "io_scheduler",
             format!("/sys/block/{disk}/queue/scheduler"),
             scheduler.into(),
         );
-        push(
+        self.push(
             "nomerges",
             format!("/sys/block/{disk}/queue/nomerges"),
             "2".into(),
         );
-    } else {
-        not_applied.push("disk queue settings: the store is not on a block device".into());
     }
-    const THP: &str = "/sys/kernel/mm/transparent_hugepage";
-    if root
-        .read_trimmed(format!("{THP}/enabled"))
-        .is_some_and(|v| selected_choice(&v) == "never")
-    {
-        push(
-            "transparent_hugepages",
-            format!("{THP}/enabled"),
-            "madvise".into(),
-        );
+
+    /// THP to madvise, only from the values check flags (enabled=never, defrag=always).
+    fn transparent_hugepages(&mut self) {
+        const THP: &str = "/sys/kernel/mm/transparent_hugepage";
+        for (file, flagged) in [("enabled", "never"), ("defrag", "always")] {
+            if self
+                .root
+                .read_trimmed(format!("{THP}/{file}"))
+                .is_some_and(|v| selected_choice(&v) == flagged)
+            {
+                self.push(
+                    "transparent_hugepages",
+                    format!("{THP}/{file}"),
+                    "madvise".into(),
+                );
+            }
+        }
     }
-    if root
-        .read_trimmed(format!("{THP}/defrag"))
-        .is_some_and(|v| selected_choice(&v) == "always")
-    {
-        push(
-            "transparent_hugepages",
-            format!("{THP}/defrag"),
-            "madvise".into(),
-        );
+
+    fn cpu_governors(&mut self, report: &CheckReport) {
+        for cpu in report.broker_cpus.iter() {
+            self.push(
+                "cpu_governor",
+                format!("/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor"),
+                "performance".into(),
+            );
+        }
     }
-    for cpu in report.broker_cpus.iter() {
-        push(
-            "cpu_governor",
-            format!("/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor"),
-            "performance".into(),
-        );
+
+    /// tsc, when the kernel offers it.
+    fn clocksource(&mut self) {
+        const CLOCK: &str = "/sys/devices/system/clocksource/clocksource0";
+        if self
+            .root
+            .read_trimmed(format!("{CLOCK}/available_clocksource"))
+            .is_some_and(|a| a.split_whitespace().any(|c| c == "tsc"))
+        {
+            self.push(
+                "clocksource",
+                format!("{CLOCK}/current_clocksource"),
+                "tsc".into(),
+            );
+        }
     }
-    const CLOCK: &str = "/sys/devices/system/clocksource/clocksource0";
-    if root
-        .read_trimmed(format!("{CLOCK}/available_clocksource"))
-        .is_some_and(|a| a.split_whitespace().any(|c| c == "tsc"))
-    {
-        push(
-            "clocksource",
-            format!("{CLOCK}/current_clocksource"),
-            "tsc".into(),
-        );
-    }
-    let online = report.facts.online_cpus.clone().unwrap_or_default();
-    let spare = online.difference(&report.broker_cpus);
-    if spare.is_empty() {
-        not_applied.push(
-            "IRQ affinity: the broker has every CPU, there is no spare CPU to move interrupts to"
-                .into(),
-        );
-    } else {
+
+    /// Moves the store disk's and the physical NICs' interrupts onto the CPUs the broker does
+    /// not use; with no such CPU there is nowhere to move them.
+    fn irq_affinity(&mut self, report: &CheckReport, disk: Option<&str>) {
+        let online = report.facts.online_cpus.clone().unwrap_or_default();
+        let spare = online.difference(&report.broker_cpus);
+        if spare.is_empty() {
+            self.plan.not_applied.push(
+                "IRQ affinity: the broker has every CPU, there is no spare CPU to move interrupts to"
+                    .into(),
+            );
+            return;
+        }
         let mut irqs = disk
-            .as_deref()
-            .map(|d| storage::disk_irqs(root, d))
+            .map(|d| storage::disk_irqs(self.root, d))
             .unwrap_or_default();
-        for nic in storage::physical_nics(root) {
-            irqs.extend(storage::nic_irqs(root, &nic));
+        for nic in storage::physical_nics(self.root) {
+            irqs.extend(storage::nic_irqs(self.root, &nic));
         }
         for irq in irqs {
-            let off_broker = irq_affinity(root, irq).is_some_and(|cpus| cpus.is_subset(&spare));
+            let off_broker =
+                irq_affinity(self.root, irq).is_some_and(|cpus| cpus.is_subset(&spare));
             if !off_broker {
-                let item = "irq_affinity";
-                push(
-                    item,
+                self.push(
+                    "irq_affinity",
                     format!("/proc/irq/{irq}/smp_affinity_list"),
                     spare.to_string(),
                 );
             }
         }
-        not_applied.push(
+        self.plan.not_applied.push(
             "irqbalance: stop it (systemctl disable --now irqbalance) or it moves the IRQs back"
                 .into(),
         );
-    }
-    Plan {
-        changes,
-        not_applied,
     }
 }
 

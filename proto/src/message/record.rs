@@ -242,6 +242,25 @@ pub fn peek_header(buf: &[u8]) -> Result<(i32, u32), RecordError> {
     Ok((size, magic))
 }
 
+/// Checks the record's frame before any field is read: a known MAGICCODE, a TOTALSIZE no
+/// smaller than the smallest possible record, and all TOTALSIZE bytes present in `buf`.
+/// Returns the magic and TOTALSIZE as a length.
+fn frame(buf: &[u8]) -> Result<(Magic, usize), RecordError> {
+    let (size, code) = peek_header(buf)?;
+    let magic = Magic::from_code(code).ok_or(RecordError::BadMagic(code))?;
+    if size < super::RECORD_OVERHEAD_V1_IPV4 as i32 {
+        return Err(RecordError::BadTotalSize(size));
+    }
+    let total_size = size as usize;
+    if buf.len() < total_size {
+        return Err(RecordError::Truncated {
+            need: total_size,
+            have: buf.len(),
+        });
+    }
+    Ok((magic, total_size))
+}
+
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -277,6 +296,36 @@ impl<'a> Reader<'a> {
             self.take(8, field)?.try_into().expect("8 bytes"),
         ))
     }
+    /// BODYLEN then BODY; a negative BODYLEN is reported at the length field itself.
+    fn body(&mut self) -> Result<&'a [u8], RecordError> {
+        let body_len = self.i32("BODYLEN")?;
+        if body_len < 0 {
+            return Err(RecordError::Inconsistent {
+                field: "BODYLEN",
+                offset: self.pos - 4,
+            });
+        }
+        self.take(body_len as usize, "BODY")
+    }
+    /// TOPICLEN then TOPIC; the length field is one byte or two depending on the magic version.
+    fn topic(&mut self, magic: Magic) -> Result<&'a [u8], RecordError> {
+        let topic_len = match magic.topic_len_size() {
+            1 => usize::from(self.take(1, "TOPICLEN")?[0]),
+            _ => usize::from(self.u16("TOPICLEN")?),
+        };
+        self.take(topic_len, "TOPIC")
+    }
+    /// PROPLEN then PROPERTIES; PROPLEN is a signed short on the wire, so a high bit is an error.
+    fn properties(&mut self) -> Result<&'a [u8], RecordError> {
+        let prop_len = self.u16("PROPLEN")? as i16;
+        if prop_len < 0 {
+            return Err(RecordError::Inconsistent {
+                field: "PROPLEN",
+                offset: self.pos - 2,
+            });
+        }
+        self.take(prop_len as usize, "PROPERTIES")
+    }
     fn host(&mut self, v6: bool, field: &'static str) -> Result<SocketAddr, RecordError> {
         if v6 {
             let ip: [u8; 16] = self.take(16, field)?.try_into().expect("16 bytes");
@@ -298,18 +347,7 @@ impl<'a> DecodedRecord<'a> {
     /// every length stays inside TOTALSIZE and that the fields add up to it exactly. BODYCRC is
     /// read but not checked: call [`DecodedRecord::verify_body_crc`] (recovery does).
     pub fn decode(buf: &'a [u8]) -> Result<DecodedRecord<'a>, RecordError> {
-        let (size, code) = peek_header(buf)?;
-        let magic = Magic::from_code(code).ok_or(RecordError::BadMagic(code))?;
-        if size < super::RECORD_OVERHEAD_V1_IPV4 as i32 {
-            return Err(RecordError::BadTotalSize(size));
-        }
-        let total_size = size as usize;
-        if buf.len() < total_size {
-            return Err(RecordError::Truncated {
-                need: total_size,
-                have: buf.len(),
-            });
-        }
+        let (magic, total_size) = frame(buf)?;
         let mut r = Reader {
             buf: &buf[..total_size],
             pos: 8,
@@ -326,27 +364,9 @@ impl<'a> DecodedRecord<'a> {
         let store_host = r.host(sys_flag & sysflag::STOREHOST_V6 != 0, "STOREHOST")?;
         let reconsume_times = r.i32("RECONSUMETIMES")?;
         let prepared_transaction_offset = r.i64("PREPAREDTRANSACTIONOFFSET")?;
-        let body_len = r.i32("BODYLEN")?;
-        if body_len < 0 {
-            return Err(RecordError::Inconsistent {
-                field: "BODYLEN",
-                offset: r.pos - 4,
-            });
-        }
-        let body = r.take(body_len as usize, "BODY")?;
-        let topic_len = match magic.topic_len_size() {
-            1 => usize::from(r.take(1, "TOPICLEN")?[0]),
-            _ => usize::from(r.u16("TOPICLEN")?),
-        };
-        let topic = r.take(topic_len, "TOPIC")?;
-        let prop_len = r.u16("PROPLEN")? as i16;
-        if prop_len < 0 {
-            return Err(RecordError::Inconsistent {
-                field: "PROPLEN",
-                offset: r.pos - 2,
-            });
-        }
-        let properties = r.take(prop_len as usize, "PROPERTIES")?;
+        let body = r.body()?;
+        let topic = r.topic(magic)?;
+        let properties = r.properties()?;
         if r.pos != total_size {
             return Err(RecordError::Inconsistent {
                 field: "TOTALSIZE",

@@ -75,6 +75,14 @@ impl Fixture {
     }
 
     fn build(&self) {
+        self.build_proc();
+        self.build_cpus_and_mm();
+        self.build_store_disk();
+        self.build_nic_and_irqs();
+    }
+
+    /// Kernel identity, memory, the process's limits and mounts, and the tuned sysctls.
+    fn build_proc(&self) {
         self.write("/proc/sys/kernel/osrelease", "6.8.0-45-generic\n");
         self.write("/proc/sys/kernel/hostname", "fixture\n");
         self.write("/proc/sys/kernel/io_uring_disabled", "0\n");
@@ -102,6 +110,10 @@ impl Fixture {
         self.write("/proc/sys/net/core/somaxconn", "4096\n");
         self.write("/proc/sys/net/ipv4/tcp_max_syn_backlog", "8192\n");
         self.write("/proc/sys/fs/file-max", "9223372036854775807\n");
+    }
+
+    /// 8 CPUs (4 cores x 2 threads) on the performance governor, THP at madvise, tsc clock.
+    fn build_cpus_and_mm(&self) {
         self.write("/sys/devices/system/cpu/online", "0-7\n");
         for cpu in 0..8 {
             let core = cpu % 4;
@@ -126,8 +138,10 @@ impl Fixture {
             &format!("{clock}/available_clocksource"),
             "tsc hpet acpi_pm \n",
         );
+    }
 
-        // NVMe disk with one partition; IRQs on the PCI function.
+    /// NVMe disk with one partition; IRQs on the PCI function.
+    fn build_store_disk(&self) {
         let disk = format!("{NVME_PCI}/nvme/nvme0/nvme0n1");
         self.write(
             &format!("{disk}/queue/scheduler"),
@@ -144,7 +158,10 @@ impl Fixture {
         for irq in DISK_IRQS {
             self.write(&format!("{NVME_PCI}/msi_irqs/{irq}"), "msix\n");
         }
-        // One NIC, plus lo which has no device.
+    }
+
+    /// One NIC, plus lo which has no device; every disk and NIC IRQ on CPU 0 (off the broker).
+    fn build_nic_and_irqs(&self) {
         self.write(&format!("{NIC_PCI}/vendor"), "0x8086\n");
         for irq in NIC_IRQS {
             self.write(&format!("{NIC_PCI}/msi_irqs/{irq}"), "msix\n");
