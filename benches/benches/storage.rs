@@ -74,6 +74,27 @@ async fn wait_for_first_zero_fill(store: &Store) {
     }
 }
 
+/// A running broker's queues already have their files: appends one record to every queue and
+/// waits (bounded, 30 s) until a flush round created each queue's file, so the clock measures
+/// appends, not ext4 creating a thousand inodes.
+async fn create_queue_files(store: &Store, queues: usize) {
+    for q in 0..queues {
+        store
+            .append(&[record("BenchmarkTest", q as i32, b"w")])
+            .await
+            .unwrap();
+    }
+    let dir = store
+        .config()
+        .shard_dir()
+        .join("consumequeue/BenchmarkTest");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let files = || std::fs::read_dir(&dir).map_or(0, |d| d.count());
+    while files() < queues && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Appends `total` single-record batches from `appenders` concurrent tasks (8 queues) and
 /// returns the wall time of the appends alone plus the store's counters.
 fn run_appends(
@@ -84,18 +105,31 @@ fn run_appends(
     total: u64,
 ) -> (Duration, StatsSnapshot) {
     let dir = tempfile::tempdir_in(bench_root()).unwrap();
+    run_appends_with(
+        config(dir.path(), mode, 64 << 20),
+        body_len,
+        appenders,
+        queues,
+        total,
+    )
+}
+
+fn run_appends_with(
+    cfg: StoreConfig,
+    body_len: usize,
+    appenders: usize,
+    queues: usize,
+    total: u64,
+) -> (Duration, StatsSnapshot) {
     let ex = executor();
     ex.run(async {
-        let store = Rc::new(
-            Store::open(config(dir.path(), mode, 64 << 20))
-                .await
-                .unwrap(),
-        );
+        let store = Rc::new(Store::open(cfg).await.unwrap());
         // Create and preallocate the first segment before the clock starts.
         store.append(&[record("Warmup", 0, b"w")]).await.unwrap();
         // Likewise let the zero-ahead writer fill its first window (a long-running store's
         // steady state: it then refills in the background as the log grows).
         wait_for_first_zero_fill(&store).await;
+        create_queue_files(&store, queues).await;
         let before = store.stats();
         let per_task = total.div_ceil(appenders as u64);
         let start = Instant::now();
@@ -384,7 +418,9 @@ fn catch_up_throughput(c: &mut Criterion) {
 }
 
 /// Flat with many queues: 256 appenders of 1 KiB records spread over 8, 100 and 1000 queues
-/// (each queue its own consume-queue file, flushed every `flush_interval_ms`).
+/// (each queue its own consume-queue file, written every `flush_interval_ms`). Same-run A/B of
+/// the checkpoint cadence: `sync_every_round` fdatasyncs every consume-queue file each round
+/// (the layout before `checkpoint_interval_ms`), `checkpoint_5s` is the default.
 fn queue_count_throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("append_queues/async_flush/1KiB_256_appenders");
     group
@@ -392,15 +428,27 @@ fn queue_count_throughput(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(4));
     group.throughput(Throughput::Elements(1));
+    let cadences = [
+        ("sync_every_round", 500),
+        (
+            "checkpoint_5s",
+            StoreConfig::new("/", 0).checkpoint_interval_ms,
+        ),
+    ];
     for queues in [8usize, 100, 1000] {
-        group.bench_function(format!("{queues}_queues"), |b| {
-            b.iter_custom(|iters| {
-                // At least two flush intervals' worth, so consume-queue flushes are measured.
-                let total = iters.max(200_000);
-                let (elapsed, _) = run_appends(FlushMode::Async, 1024, 256, queues, total);
-                elapsed.mul_f64(iters as f64 / total as f64)
-            })
-        });
+        for (cadence, checkpoint_ms) in cadences {
+            group.bench_function(format!("{queues}_queues/{cadence}"), |b| {
+                b.iter_custom(|iters| {
+                    // At least two flush intervals' worth, so consume-queue flushes are measured.
+                    let total = iters.max(200_000);
+                    let dir = tempfile::tempdir_in(bench_root()).unwrap();
+                    let mut cfg = config(dir.path(), FlushMode::Async, 64 << 20);
+                    cfg.checkpoint_interval_ms = checkpoint_ms;
+                    let (elapsed, _) = run_appends_with(cfg, 1024, 256, queues, total);
+                    elapsed.mul_f64(iters as f64 / total as f64)
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -26,6 +26,8 @@ fn config(dir: &str, mode: FlushMode) -> StoreConfig {
     c.segment_size_bytes = 256 * 1024;
     c.tail_cache_bytes = 64 * 1024;
     c.flush_interval_ms = 15;
+    // Checkpoints every third round: crashes also land after write-only rounds.
+    c.checkpoint_interval_ms = 45;
     // Zero-ahead on (off by default), so the kill -9 rounds also cover zeros and segments
     // written ahead of the log end.
     c.zero_ahead_bytes = 128 * 1024;

@@ -58,6 +58,9 @@ pub struct BrokerConfig {
     pub disk_max_used_space_ratio_percent: u32,
     pub mapped_file_size_commit_log_bytes: u64,
     pub flush_interval_commit_log_ms: u64,
+    /// `flushConsumeQueueThoroughInterval`: consume queues and index are fdatasynced and the
+    /// checkpoint written this often (their pages are written every `flushIntervalCommitLog`).
+    pub flush_consume_queue_thorough_interval_ms: u64,
     pub sync_flush_timeout_ms: u64,
     pub register_name_server_period_ms: u64,
     pub long_polling_enable: bool,
@@ -172,6 +175,7 @@ impl Default for BrokerConfig {
             disk_max_used_space_ratio_percent: 75,
             mapped_file_size_commit_log_bytes: 1024 * 1024 * 1024,
             flush_interval_commit_log_ms: 500,
+            flush_consume_queue_thorough_interval_ms: crate::store::CHECKPOINT_INTERVAL_MS_DEFAULT,
             sync_flush_timeout_ms: 5000,
             register_name_server_period_ms: 30_000,
             long_polling_enable: true,
@@ -360,6 +364,9 @@ impl BrokerConfig {
             "diskMaxUsedSpaceRatio" => self.disk_max_used_space_ratio_percent = v.number()?,
             "mappedFileSizeCommitLog" => self.mapped_file_size_commit_log_bytes = v.number()?,
             "flushIntervalCommitLog" => self.flush_interval_commit_log_ms = v.number()?,
+            "flushConsumeQueueThoroughInterval" => {
+                self.flush_consume_queue_thorough_interval_ms = v.number()?
+            }
             "syncFlushTimeout" => self.sync_flush_timeout_ms = v.number()?,
             "registerNameServerPeriod" => self.register_name_server_period_ms = v.number()?,
             "longPollingEnable" => self.long_polling_enable = v.boolean()?,
@@ -657,6 +664,10 @@ impl BrokerConfig {
             (
                 "flushIntervalCommitLog",
                 self.flush_interval_commit_log_ms.to_string(),
+            ),
+            (
+                "flushConsumeQueueThoroughInterval",
+                self.flush_consume_queue_thorough_interval_ms.to_string(),
             ),
             ("syncFlushTimeout", self.sync_flush_timeout_ms.to_string()),
             ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),

@@ -30,6 +30,8 @@ fn config(root: &Path, mode: FlushMode) -> StoreConfig {
     c.tail_cache_bytes = 16 * 1024;
     c.flush_mode = mode;
     c.flush_interval_ms = 20;
+    // Checkpoints every third round, so write-only rounds run between them.
+    c.checkpoint_interval_ms = 60;
     c
 }
 

@@ -715,6 +715,7 @@ pub fn store_config(config: &BrokerConfig, shard_id: u8) -> StoreConfig {
         crate::config::FlushDiskType::SyncFlush => FlushMode::Sync,
     };
     store.flush_interval_ms = config.flush_interval_commit_log_ms;
+    store.checkpoint_interval_ms = config.flush_consume_queue_thorough_interval_ms;
     store.sync_flush_timeout_ms = config.sync_flush_timeout_ms;
     store.tail_cache_bytes = config.tail_cache_bytes as usize;
     store.cq_cache_entries_total = config.consume_queue_cache_entries as usize;

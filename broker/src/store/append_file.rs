@@ -64,6 +64,11 @@ impl AppendFile {
         self.synced == self.len
     }
 
+    /// Appended bytes whose write has not been issued yet.
+    pub(crate) fn has_unwritten(&self) -> bool {
+        self.written < self.len
+    }
+
     pub(crate) fn append(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);
         self.len += bytes.len() as u64;

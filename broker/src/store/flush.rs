@@ -368,7 +368,7 @@ pub(crate) async fn flush_derived(inner: &Inner) -> Result<(), StoreError> {
             st.index.clone(),
         )
     };
-    flush_queue_files(queues).await?;
+    run_queue_file_flushes(queues, true).await?;
     index.flush(false).await?;
     // The checkpoint must not claim derived entries for log bytes that are not yet durable.
     if inner.state.borrow().log.flushed < dispatched {
@@ -404,14 +404,15 @@ pub(crate) async fn flush_derived(inner: &Inner) -> Result<(), StoreError> {
 /// in flight to bound the DMA buffers held.
 pub const CQ_FLUSH_CONCURRENCY: usize = 64;
 
-/// Writes and fdatasyncs the given consume-queue files, `CQ_FLUSH_CONCURRENCY` at a time.
-async fn flush_queue_files(queues: Vec<Rc<QueueState>>) -> Result<(), StoreError> {
+/// Writes the given consume-queue files (and with `sync` fdatasyncs them),
+/// `CQ_FLUSH_CONCURRENCY` at a time.
+async fn run_queue_file_flushes(queues: Vec<Rc<QueueState>>, sync: bool) -> Result<(), StoreError> {
     let mut rest = queues.into_iter();
     loop {
         let tasks: Vec<_> = rest
             .by_ref()
             .take(CQ_FLUSH_CONCURRENCY)
-            .map(|q| glommio::spawn_local(async move { AppendFile::flush(&q.file, true).await }))
+            .map(|q| glommio::spawn_local(async move { AppendFile::flush(&q.file, sync).await }))
             .collect();
         if tasks.is_empty() {
             return Ok(());
@@ -428,11 +429,40 @@ async fn flush_queue_files(queues: Vec<Rc<QueueState>>) -> Result<(), StoreError
     }
 }
 
-/// The periodic task: interval fdatasync (ASYNC_FLUSH), derived files and checkpoint, retention.
+/// Writes (no fdatasync) the unwritten pages of consume queues and index, so what they hold in
+/// memory stays bounded between checkpoints. Nothing vouches for these bytes until the next
+/// [`flush_derived`]: a crash before it re-derives them from the log.
+pub(crate) async fn write_derived(inner: &Inner) -> Result<(), StoreError> {
+    let (queues, index) = {
+        let st = inner.state.borrow();
+        let queues: Vec<_> = st
+            .queues
+            .values()
+            .flat_map(|t| t.values())
+            .filter(|q| q.file.borrow().has_unwritten())
+            .cloned()
+            .collect();
+        (queues, st.index.clone())
+    };
+    run_queue_file_flushes(queues, false).await?;
+    index.write_entries().await
+}
+
+/// Whether this periodic round syncs derived files and writes a checkpoint.
+fn checkpoint_due(inner: &Inner, since_checkpoint_ms: u64) -> bool {
+    let checkpointed = inner.last_checkpoint.get().map_or(0, |c| c.log_offset);
+    let dispatched = inner.state.borrow().dispatched;
+    since_checkpoint_ms >= inner.config.checkpoint_interval_ms
+        || dispatched.saturating_sub(checkpointed) >= inner.config.checkpoint_max_log_bytes
+}
+
+/// The periodic task: interval fdatasync (ASYNC_FLUSH), derived files (written every round,
+/// synced with a checkpoint every `checkpoint_interval_ms`), retention.
 pub(crate) async fn periodic_loop(inner: Rc<Inner>) {
-    let interval = Duration::from_millis(inner.config.flush_interval_ms.max(1));
+    let interval_ms = inner.config.flush_interval_ms.max(1);
+    let interval = Duration::from_millis(interval_ms);
     let retention_every = inner.config.retention_check_interval_ms.max(1);
-    let mut since_retention_ms = 0u64;
+    let (mut since_retention_ms, mut since_checkpoint_ms) = (0u64, 0u64);
     loop {
         let closing = futures_lite::future::or(
             async {
@@ -451,14 +481,20 @@ pub(crate) async fn periodic_loop(inner: Rc<Inner>) {
         if inner.config.flush_mode == FlushMode::Async {
             res = sync_round(&inner).await;
         }
+        since_checkpoint_ms += interval_ms;
         if res.is_ok() {
-            res = flush_derived(&inner).await;
+            res = if checkpoint_due(&inner, since_checkpoint_ms) {
+                since_checkpoint_ms = 0;
+                flush_derived(&inner).await
+            } else {
+                write_derived(&inner).await
+            };
         }
         if let Err(e) = res {
             inner.fail(e);
             break;
         }
-        since_retention_ms += inner.config.flush_interval_ms.max(1);
+        since_retention_ms += interval_ms;
         if since_retention_ms >= retention_every {
             since_retention_ms = 0;
             if let Err(e) = super::retention::run(&inner, super::now_ms(), None).await {

@@ -340,6 +340,22 @@ impl KeyIndex {
         self.last_update_offset.set(global_offset);
     }
 
+    /// Writes (no fdatasync) the entries not yet written, so they do not pile up in memory
+    /// between checkpoints; slot tables and headers wait for [`KeyIndex::flush`].
+    pub(crate) async fn write_entries(&self) -> Result<(), StoreError> {
+        let files: Vec<Rc<IdxFile>> = self
+            .files
+            .borrow()
+            .iter()
+            .filter(|f| f.entries.borrow().has_unwritten())
+            .cloned()
+            .collect();
+        for f in files {
+            AppendFile::flush(&f.entries, false).await?;
+        }
+        Ok(())
+    }
+
     /// Writes and fdatasyncs unwritten entries; writes the slot table and header of every full
     /// file (then frees its table), and with `with_filling_slots` also of the file being filled
     /// (a clean close, so the next open reads the table instead of rebuilding it).

@@ -72,7 +72,10 @@ use std::time::Duration;
 
 use ringmq_proto::message::{sysflag, Record};
 
-pub use config::{FlushMode, StoreConfig, CQ_CACHE_ENTRIES_TOTAL_DEFAULT};
+pub use config::{
+    FlushMode, StoreConfig, CHECKPOINT_INTERVAL_MS_DEFAULT, CHECKPOINT_MAX_LOG_BYTES_DEFAULT,
+    CQ_CACHE_ENTRIES_TOTAL_DEFAULT,
+};
 pub use consume_queue::CqEntry;
 pub use error::StoreError;
 pub use read::{GetRequest, GetResult, GetStatus, QueryResult, RecordFilter};

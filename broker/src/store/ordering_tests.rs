@@ -28,6 +28,7 @@ fn config(root: &Path, mode: FlushMode) -> StoreConfig {
     c.tail_cache_bytes = 256 * 1024;
     c.flush_mode = mode;
     c.flush_interval_ms = 10;
+    c.checkpoint_interval_ms = 30;
     c.zero_ahead_bytes = 96 * 1024;
     c
 }

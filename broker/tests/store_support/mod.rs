@@ -25,6 +25,8 @@ pub fn small_config(root: &Path, mode: FlushMode) -> StoreConfig {
     c.cq_cache_entries_total = 32;
     c.flush_mode = mode;
     c.flush_interval_ms = 20;
+    // Checkpoints every third round, so write-only rounds run between them.
+    c.checkpoint_interval_ms = 60;
     // Small key-index files, so tests fill several and roll over.
     c.index_slots_per_file = 64;
     c.index_entries_per_file = 256;
