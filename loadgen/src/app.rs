@@ -44,6 +44,14 @@ fn new_run_id() -> u32 {
     rand::random::<u32>() | 1
 }
 
+/// A broker on this host whose CPU the run reports: its PID, and whether `data_path` is its
+/// store (then the store disk's activity is reported too).
+#[derive(Clone, Copy, Default)]
+struct BrokerOnHost {
+    pid: Option<u32>,
+    data_path_is_store: bool,
+}
+
 /// Runs `workload` and assembles the result (nothing printed or written yet).
 fn execute(
     workload: WorkloadArgs,
@@ -51,7 +59,7 @@ fn execute(
     target: TargetFacts,
     data_path: &Path,
     label_prefix: &str,
-    broker_pid: Option<u32>,
+    broker: BrokerOnHost,
 ) -> anyhow::Result<(RunResult, u64)> {
     workload.validate()?;
     let started_unix_secs = clock::unix_now_secs();
@@ -62,9 +70,10 @@ fn execute(
         .unwrap_or_else(|| format!("{label_prefix}{}", default_label(&workload)));
     let host = host::host_facts(data_path);
     let host_checks = host::host_checks(data_path);
+    let store_disk = host.store.as_ref().and_then(|s| s.disk.clone());
     let local = runner::LocalBroker {
-        store_disk: broker_pid.and(host.store.as_ref().and_then(|s| s.disk.clone())),
-        pid: broker_pid,
+        store_disk: store_disk.filter(|_| broker.data_path_is_store),
+        pid: broker.pid,
     };
     let outcome = runner::run(workload.clone(), namesrv.clone(), run_id, target, local)?;
     let filter_compare = if workload.filter_compare && !process::interrupted() {
@@ -125,7 +134,18 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<RunResult> {
         description: args.workload.target_description.clone(),
         ..TargetFacts::default()
     };
-    let (result, started) = execute(args.workload, args.namesrv, target, &data_path, "", None)?;
+    let broker_pid = match args.broker_pid {
+        Some(pid) => Some(pid),
+        None if args.broker_process.is_empty() => None,
+        None => crate::procstat::find_process_by_name(&args.broker_process)
+            .map_err(anyhow::Error::msg)
+            .context("--broker-process")?,
+    };
+    let broker = BrokerOnHost {
+        pid: broker_pid,
+        data_path_is_store: false,
+    };
+    let (result, started) = execute(args.workload, args.namesrv, target, &data_path, "", broker)?;
     publish(&result, &results_dir, started)?;
     Ok(result)
 }
@@ -163,7 +183,10 @@ pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
         target,
         &existing_dir(&store),
         "quickstart-",
-        broker_pid,
+        BrokerOnHost {
+            pid: broker_pid,
+            data_path_is_store: true,
+        },
     );
     let alive = cluster.check_alive();
     let replica = (verify && args.replication != Replication::None)

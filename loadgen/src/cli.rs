@@ -271,6 +271,13 @@ pub struct RunArgs {
     /// Name server address(es), `host:port[;host:port]`.
     #[arg(long, default_value = "127.0.0.1:9876")]
     pub namesrv: String,
+    /// Also report the CPU per message of a broker running on this host, by its PID.
+    #[arg(long, conflicts_with = "broker_process")]
+    pub broker_pid: Option<u32>,
+    /// The same by process name (comma-separated alternatives, e.g.
+    /// `ringmq-broker,rocketmq-broker-rust`): exactly one running process may match.
+    #[arg(long, env = "RINGMQ_LOADGEN_BROKER_PROCESS", value_delimiter = ',')]
+    pub broker_process: Vec<String>,
     #[command(flatten)]
     pub workload: WorkloadArgs,
 }

@@ -24,6 +24,40 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The kernel keeps a process name (`/proc/<pid>/comm`) to this many bytes.
+const COMM_MAX_BYTES: usize = 15;
+
+/// The one running process whose name is one of `names` (each compared as the kernel stores
+/// it: cut to 15 bytes), so a run against a peer broker on this host can report that broker's
+/// CPU too. `Ok(None)` when none runs; an error when several do, since their CPU cannot be
+/// told apart.
+pub fn find_process_by_name(names: &[String]) -> Result<Option<u32>, String> {
+    let entries = std::fs::read_dir("/proc").map_err(|e| format!("reading /proc: {e}"))?;
+    let mut found: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm_matches(comm.trim_end(), names))
+        })
+        .collect();
+    found.sort_unstable();
+    match found.as_slice() {
+        [] => Ok(None),
+        [pid] => Ok(Some(*pid)),
+        many => Err(format!(
+            "{} processes named {names:?} run ({many:?}); name one with --broker-pid",
+            many.len()
+        )),
+    }
+}
+
+fn comm_matches(comm: &str, names: &[String]) -> bool {
+    names.iter().any(|name| {
+        let cut = name.get(..COMM_MAX_BYTES.min(name.len())).unwrap_or(name);
+        !cut.is_empty() && comm == cut
+    })
+}
+
 /// The 1, 5 and 15 minute load averages.
 pub fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
@@ -117,6 +151,30 @@ mod tests {
         let stat = "4242 (ringmq (shard) 0) S 1 4242 4242 0 -1 4194560 1000 0 0 0 350 120 0 0 20 0 3 0 100 1000000 500 18446744073709551615";
         assert_eq!(parse_cpu_ticks(stat), Some(470));
         assert_eq!(parse_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn process_names_compare_as_the_kernel_cuts_them() {
+        let names = [
+            "rocketmq-broker-rust".to_string(),
+            "ringmq-broker".to_string(),
+        ];
+        assert!(comm_matches("rocketmq-broker", &names));
+        assert!(comm_matches("ringmq-broker", &names));
+        assert!(!comm_matches("ringmq-broke", &names));
+        assert!(!comm_matches("", &[String::new()]));
+    }
+
+    #[test]
+    fn this_process_is_found_by_its_name() {
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        let names = [comm.trim_end().to_string()];
+        // The test binary may run several test threads but it is one process.
+        assert_eq!(find_process_by_name(&names), Ok(Some(std::process::id())));
+        assert_eq!(
+            find_process_by_name(&["no-such-process-x".into()]),
+            Ok(None)
+        );
     }
 
     #[test]
