@@ -97,7 +97,7 @@ fn claim_ports(
 type SlaveSync = (flume::Sender<()>, std::thread::JoinHandle<()>);
 
 /// A slave's metadata sync thread: the master's topics and groups go to the metadata shard, its
-/// consumer offsets to every shard (each keeps those of the queues it owns).
+/// consumer offsets and schedule progress to every shard (each keeps its own part).
 fn start_slave_sync(
     config: &BrokerConfig,
     learned: &LearnedMaster,
@@ -115,7 +115,7 @@ fn start_slave_sync(
             MasterMetadata::Topics(_) | MasterMetadata::Groups(_) => {
                 mesh[METADATA_SHARD.0].control(ShardMsg::FromMaster(m));
             }
-            MasterMetadata::Offsets(_) => {
+            MasterMetadata::Offsets(_) | MasterMetadata::Schedule(_) => {
                 for inbox in mesh.iter() {
                     inbox.control(ShardMsg::FromMaster(m.clone()));
                 }
