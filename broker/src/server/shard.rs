@@ -368,8 +368,17 @@ fn spawn_transaction_checks(shard: &Rc<Shard>, store: Rc<Store>) -> glommio::Tas
     )
 }
 
-/// Runs shard `id` until shutdown. Called inside the shard's executor.
-pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers, learned: LearnedMaster) {
+/// Runs shard `id` until shutdown. Called inside the shard's executor. The shard listens only
+/// once every shard passed `gate` (see [`super::start_gate`]), and serves its inbox from then on
+/// without awaiting anything else first.
+pub async fn run_shard(
+    shard: Rc<Shard>,
+    inbox: InboxReceivers,
+    learned: LearnedMaster,
+    gate: super::start_gate::StartGate,
+) {
+    start_schedule(&shard).await;
+    gate.pass().await;
     let listen = bind(&shard, shard.config.listen_port);
     let vip = bind(&shard, shard.config.vip_port());
     let (listen, vip) = match (listen, vip) {
@@ -381,8 +390,8 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers, learned: Learned
     };
     let accept_listen = glommio::spawn_local(accept_loop(shard.clone(), listen));
     let accept_vip = glommio::spawn_local(accept_loop(shard.clone(), vip));
+    // Registers with the name servers (metadata shard): only now that every shard listens.
     let timers = spawn_timers(&shard);
-    start_schedule(&shard).await;
     let ha_task = start_ha(&shard, learned);
     tracing::info!(shard = shard.id.0, "shard serving");
     serve_inbox(&shard, &inbox).await;
