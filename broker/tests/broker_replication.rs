@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use common::msg::*;
 use common::*;
-use ringmq_proto::body::{JsonBody, KvTable};
+use ringmq_proto::body::{
+    DelayOffsetBody, JsonBody, KvTable, ShardScheduleProgress, SHARD_PROGRESS_FIELD,
+};
 use ringmq_proto::code::{RequestCode, ResponseCode};
 
 const TOPIC: &str = "ReplTopic";
@@ -394,4 +396,134 @@ fn held_messages_are_delivered_by_the_master_only() {
         let (m, s) = (commit_logs(&mdir), commit_logs(&sdir));
         !m.is_empty() && m == s
     });
+}
+
+/// GET_ALL_DELAY_OFFSET as a ringmq slave asks it: Java's summed table, and every shard's
+/// progress (its log end left out: master and slave compare at different moments).
+fn schedule_progress(client: &mut Client) -> (BTreeMap<i32, i64>, Vec<ShardScheduleProgress>) {
+    let request = json_request(
+        RequestCode::GetAllDelayOffset.code(),
+        &[(SHARD_PROGRESS_FIELD, "true")],
+        b"",
+    );
+    let response = client.call(request);
+    assert_eq!(response.code, ResponseCode::Success.code());
+    let body = DelayOffsetBody::from_json(&response.body).unwrap();
+    let shards = body.ringmq_shard_progress.expect("asked for the shards");
+    let shards = shards
+        .into_iter()
+        .map(|p| ShardScheduleProgress {
+            log_written: 0,
+            ..p
+        })
+        .collect();
+    (body.offset_table, shards)
+}
+
+/// GET_ALL_DELAY_OFFSET as Java's tools ask it.
+fn java_delay_offsets(client: &mut Client) -> DelayOffsetBody {
+    let request = json_request(RequestCode::GetAllDelayOffset.code(), &[], b"");
+    let response = client.call(request);
+    assert_eq!(response.code, ResponseCode::Success.code());
+    DelayOffsetBody::from_json(&response.body).unwrap()
+}
+
+/// Sends to every queue one message held for delay level 1 and one timer due in 500 ms, named
+/// `<tag>-level` and `<tag>-timer`.
+fn send_held(client: &mut Client, tag: &str) {
+    let level = props(&[("DELAY", "1")]);
+    let timer = props(&[("TIMER_DELAY_MS", "500")]);
+    for queue in 0..QUEUES {
+        for (properties, kind) in [(&level, "level"), (&timer, "timer")] {
+            let body = format!("{tag}-{kind}");
+            let response = client.call(send_v2(TOPIC, queue, properties, body.as_bytes()));
+            assert_eq!(response.code, ResponseCode::Success.code());
+        }
+    }
+}
+
+/// Every body of `queue` from offset 0 to its end, in order.
+fn queue_bodies(client: &mut Client, queue: i32) -> Vec<String> {
+    (0..)
+        .map_while(|offset| read_at(client, queue, offset))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect()
+}
+
+/// Whether every queue holds exactly `expected` (in any order).
+fn queues_hold(client: &mut Client, expected: &[&str]) -> bool {
+    let mut expected: Vec<&str> = expected.to_vec();
+    expected.sort_unstable();
+    (0..QUEUES).all(|q| {
+        let mut got = queue_bodies(client, q);
+        got.sort_unstable();
+        got == expected
+    })
+}
+
+/// Java's `SlaveSynchronize.syncDelayOffset` (and `syncTimerCheckPoint`): the slave copies the
+/// master's schedule progress, serves it on GET_ALL_DELAY_OFFSET, and keeps it in its own
+/// progress files, so the slave restarted as master resumes delivery where the master was
+/// instead of delivering every held message again.
+#[test]
+fn schedule_progress_reaches_the_slave_and_a_promoted_slave_resumes_from_it() {
+    let root = tempfile::tempdir().unwrap();
+    let (mdir, sdir) = (root.path().join("m"), root.path().join("s"));
+    let mport = free_ports();
+    let mut master = start_master(&mdir, mport, "ASYNC_MASTER");
+    let mut client = master.connect();
+    create_topic(&mut client, TOPIC, QUEUES);
+    let mut slave = start_slave(&sdir, free_ports(), mport);
+    wait_following(&slave);
+    send_held(&mut client, "first");
+    until("the master to deliver every held message", || {
+        queues_hold(&mut client, &["first-level", "first-timer"])
+    });
+    // Progress moves once the delivery task sees its append completed, which may be a turn
+    // after the deliveries became readable.
+    let mut on_master = schedule_progress(&mut client);
+    until("the master's progress to count every delivery", || {
+        on_master = schedule_progress(&mut client);
+        let shards = &on_master.1;
+        let timers_done = shards
+            .iter()
+            .all(|p| p.timer_scan_start == p.timer_ingested);
+        let timers: u64 = shards.iter().map(|p| p.timer_ingested).sum();
+        on_master.0.get(&1) == Some(&i64::from(QUEUES)) && timers_done && timers == QUEUES as u64
+    });
+    let mut on_slave = slave.connect();
+    until("the slave to hold the master's schedule progress", || {
+        schedule_progress(&mut on_slave) == on_master
+    });
+    assert_eq!(
+        java_delay_offsets(&mut on_slave),
+        java_delay_offsets(&mut client)
+    );
+    master.process.terminate();
+    slave.process.terminate();
+    promoted_slave_resumes(&sdir, &on_master);
+}
+
+/// The slave's store started as master: its progress is the master's, and new held messages
+/// are delivered without any old one delivered again before them.
+fn promoted_slave_resumes(sdir: &Path, copied: &(BTreeMap<i32, i64>, Vec<ShardScheduleProgress>)) {
+    let promoted = start_master(sdir, free_ports(), "ASYNC_MASTER");
+    let mut client = promoted.connect();
+    assert_eq!(&schedule_progress(&mut client), copied);
+    create_topic(&mut client, TOPIC, QUEUES);
+    send_held(&mut client, "second");
+    let all = ["first-level", "first-timer", "second-level", "second-timer"];
+    // Level 1 delivers in order, and an old timer (due long ago) would be delivered before
+    // the new one (due in 500 ms): once the second pair is there, a repeat would be too.
+    until(
+        "the promoted slave to deliver the new held messages",
+        || (0..QUEUES).all(|q| queue_bodies(&mut client, q).len() >= all.len()),
+    );
+    assert!(
+        queues_hold(&mut client, &all),
+        "{:?}",
+        (0..QUEUES)
+            .map(|q| queue_bodies(&mut client, q))
+            .collect::<Vec<_>>()
+    );
 }

@@ -1,8 +1,11 @@
 //! A slave's metadata sync (Java's `SlaveSynchronize`): every `ringmqSlaveSyncIntervalMs` it
 //! asks its master for the topic table (GET_ALL_TOPIC_CONFIG), the consumer offsets
-//! (GET_ALL_CONSUMER_OFFSET) and the subscription groups (GET_ALL_SUBSCRIPTIONGROUP_CONFIG),
-//! and hands each to whoever installs it (topics and groups: the metadata shard; offsets: the
-//! shard owning each queue). Control plane: a plain thread with blocking, time-bounded calls.
+//! (GET_ALL_CONSUMER_OFFSET), the schedule progress (GET_ALL_DELAY_OFFSET with
+//! `ringmqShardProgress=true`: Java's `syncDelayOffset`, plus the timer progress its
+//! `syncTimerCheckPoint` copies, per shard) and the subscription groups
+//! (GET_ALL_SUBSCRIPTIONGROUP_CONFIG), and hands each to whoever installs it (topics and
+//! groups: the metadata shard; offsets: the shard owning each queue; schedule progress: every
+//! shard, each taking its own). Control plane: a plain thread with blocking, time-bounded calls.
 //!
 //! Each part is asked and delivered on its own, as Java's `syncAll` does: a master that fails
 //! one request still has the others copied.
@@ -12,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ringmq_proto::body::{
-    ConsumerOffsetSerializeWrapper, JsonBody, SubscriptionGroupWrapper, TopicConfigSerializeWrapper,
+    ConsumerOffsetSerializeWrapper, DelayOffsetBody, JsonBody, ShardScheduleProgress,
+    SubscriptionGroupWrapper, TopicConfigSerializeWrapper, SHARD_PROGRESS_FIELD,
 };
 use ringmq_proto::code::{RequestCode, ResponseCode};
 use ringmq_proto::command::{ExtFields, RemotingCommand};
@@ -31,6 +35,9 @@ pub enum MasterMetadata {
     /// Overwrites the slave's offset of every queue the master lists (Java's `putAll`); offsets
     /// the master does not list (committed to the slave while the master was gone) are kept.
     Offsets(ConsumerOffsetSerializeWrapper),
+    /// Every master shard's schedule progress: each slave shard keeps its own
+    /// ([`crate::schedule::ScheduleMirror`]).
+    Schedule(Vec<ShardScheduleProgress>),
 }
 
 /// The master's remoting address: as the name servers name it, else derived from
@@ -102,16 +109,31 @@ fn sync_round(addr: &str, deliver: &impl Fn(MasterMetadata)) {
     // hold one open on the master (nor keep it from stopping).
     let mut peer = NameServer::new(addr);
     let parts = [
-        fetch(&mut peer, RequestCode::GetAllTopicConfig, |body| {
-            TopicConfigSerializeWrapper::from_json(body).map(MasterMetadata::Topics)
+        fetch(&mut peer, RequestCode::GetAllTopicConfig, &[], |body| {
+            TopicConfigSerializeWrapper::from_json(body)
+                .map(MasterMetadata::Topics)
+                .map_err(FetchError::from)
         }),
-        fetch(&mut peer, RequestCode::GetAllConsumerOffset, |body| {
-            ConsumerOffsetSerializeWrapper::from_json(body).map(MasterMetadata::Offsets)
+        fetch(&mut peer, RequestCode::GetAllConsumerOffset, &[], |body| {
+            ConsumerOffsetSerializeWrapper::from_json(body)
+                .map(MasterMetadata::Offsets)
+                .map_err(FetchError::from)
         }),
         fetch(
             &mut peer,
+            RequestCode::GetAllDelayOffset,
+            &[(SHARD_PROGRESS_FIELD, "true")],
+            schedule_progress,
+        ),
+        fetch(
+            &mut peer,
             RequestCode::GetAllSubscriptionGroupConfig,
-            |body| SubscriptionGroupWrapper::from_json(body).map(MasterMetadata::Groups),
+            &[],
+            |body| {
+                SubscriptionGroupWrapper::from_json(body)
+                    .map(MasterMetadata::Groups)
+                    .map_err(FetchError::from)
+            },
         ),
     ];
     for part in parts {
@@ -120,6 +142,14 @@ fn sync_round(addr: &str, deliver: &impl Fn(MasterMetadata)) {
             Err(e) => tracing::debug!(master = %addr, "slave metadata sync: {e}"),
         }
     }
+}
+
+/// The per-shard schedule progress of a GET_ALL_DELAY_OFFSET answer.
+fn schedule_progress(body: &[u8]) -> Result<MasterMetadata, FetchError> {
+    DelayOffsetBody::from_json(body)?
+        .ringmq_shard_progress
+        .map(MasterMetadata::Schedule)
+        .ok_or(FetchError::NoShardProgress)
 }
 
 /// Why one part of a sync round failed; the round goes on with the next part.
@@ -136,19 +166,23 @@ enum FetchError {
         answer: i32,
         remark: Option<String>,
     },
-    #[error("{code:?}: bad body: {source}")]
-    Body {
-        code: RequestCode,
-        source: ringmq_proto::body::BodyError,
-    },
+    #[error("bad body: {0}")]
+    Body(#[from] ringmq_proto::body::BodyError),
+    #[error("the master's GET_ALL_DELAY_OFFSET answer has no per-shard progress")]
+    NoShardProgress,
 }
 
 fn fetch(
     master: &mut NameServer,
     code: RequestCode,
-    parse: impl Fn(&[u8]) -> Result<MasterMetadata, ringmq_proto::body::BodyError>,
+    fields: &[(&str, &str)],
+    parse: impl Fn(&[u8]) -> Result<MasterMetadata, FetchError>,
 ) -> Result<MasterMetadata, FetchError> {
-    let request = RemotingCommand::new_request(code.code(), ExtFields::new(), Bytes::new());
+    let mut ext = ExtFields::new();
+    for (k, v) in fields {
+        ext.insert(*k, *v);
+    }
+    let request = RemotingCommand::new_request(code.code(), ext, Bytes::new());
     let response = master
         .call(request)
         .map_err(|source| FetchError::Call { code, source })?;
@@ -159,13 +193,38 @@ fn fetch(
             remark: response.remark,
         });
     }
-    parse(&response.body).map_err(|source| FetchError::Body { code, source })
+    parse(&response.body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ha::MasterAddrs;
+
+    #[test]
+    fn schedule_progress_needs_the_per_shard_list() {
+        let with =
+            br#"{"offsetTable":{"1":2},"ringmqShardProgress":[{"shard":1,"levelOffsets":[2]}]}"#;
+        match schedule_progress(with) {
+            Ok(MasterMetadata::Schedule(shards)) => {
+                assert_eq!(shards.len(), 1);
+                assert_eq!(
+                    (shards[0].shard, &shards[0].level_offsets[..]),
+                    (1, &[2][..])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // A master without the extension: nothing to install, said so.
+        assert!(matches!(
+            schedule_progress(br#"{"offsetTable":{"1":2}}"#),
+            Err(FetchError::NoShardProgress)
+        ));
+        assert!(matches!(
+            schedule_progress(b"{oops"),
+            Err(FetchError::Body(_))
+        ));
+    }
 
     #[test]
     fn a_round_is_due_for_a_new_master_or_after_the_interval() {

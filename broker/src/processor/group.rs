@@ -1,11 +1,14 @@
 //! Subscription groups (metadata shard): UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200),
 //! GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201), DELETE_SUBSCRIPTIONGROUP (207); and schedule progress:
-//! GET_ALL_DELAY_OFFSET (45), served anywhere, which sums every shard's per-level progress.
+//! GET_ALL_DELAY_OFFSET (45), served anywhere, which sums every shard's per-level progress
+//! (and lists each shard's whole progress for a ringmq slave's metadata sync).
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use ringmq_proto::body::{DelayOffsetBody, JsonBody, SubscriptionGroupConfig};
+use ringmq_proto::body::{
+    DelayOffsetBody, JsonBody, ShardScheduleProgress, SubscriptionGroupConfig, SHARD_PROGRESS_FIELD,
+};
 use ringmq_proto::code::ResponseCode;
 use ringmq_proto::command::RemotingCommand;
 use ringmq_proto::header::field;
@@ -75,14 +78,21 @@ pub fn delete(meta: &mut Metadata, request: &RemotingCommand) -> (Outcome, Annou
 }
 
 /// 45: `{"offsetTable":{level: offset}}`. Each shard keeps its own level queues, so the shards'
-/// next offsets are summed: the number of messages delivered per level.
+/// next offsets are summed: the number of messages delivered per level. With
+/// `ringmqShardProgress=true` (a ringmq slave's sync) the body also lists every shard's whole
+/// progress, by shard, which the slave keeps per shard.
 pub async fn all_delay_offsets(mesh: &dyn ShardMesh, request: &RemotingCommand) -> Outcome {
-    let answers = mesh.delay_offsets_everywhere();
-    let mut total: Vec<u64> = Vec::new();
+    let answers = mesh.schedule_progress_everywhere();
+    let mut shards: Vec<ShardScheduleProgress> = Vec::new();
     // Every shard answers, or drops its reply sender when it stops: bounded.
     while let Ok(part) = answers.recv_async().await {
-        total.resize(total.len().max(part.len()), 0);
-        for (t, p) in total.iter_mut().zip(part) {
+        shards.push(part);
+    }
+    shards.sort_by_key(|p| p.shard);
+    let mut total: Vec<u64> = Vec::new();
+    for part in &shards {
+        total.resize(total.len().max(part.level_offsets.len()), 0);
+        for (t, p) in total.iter_mut().zip(&part.level_offsets) {
             *t += p;
         }
     }
@@ -91,7 +101,12 @@ pub async fn all_delay_offsets(mesh: &dyn ShardMesh, request: &RemotingCommand) 
         .enumerate()
         .map(|(i, o)| (i as i32 + 1, *o as i64))
         .collect();
-    let body = DelayOffsetBody { offset_table }.to_json();
+    let per_shard = field::opt_bool(&request.ext_fields, SHARD_PROGRESS_FIELD).unwrap_or(false);
+    let body = DelayOffsetBody {
+        offset_table,
+        ringmq_shard_progress: per_shard.then_some(shards),
+    }
+    .to_json();
     Outcome::Respond(success(request).with_body(Bytes::from(body.into_bytes())))
 }
 
@@ -135,8 +150,24 @@ mod tests {
             let req = request(RequestCode::GetAllDelayOffset, &[], b"");
             let body = responded(all_delay_offsets(fx.as_ref(), &req).await).body;
             let parsed = DelayOffsetBody::from_json(&body).unwrap();
-            assert_eq!(parsed.offset_table.get(&1), Some(&3));
-            assert_eq!(parsed.offset_table.get(&2), Some(&0));
+            assert_eq!(parsed.offset_table.get(&1), Some(&5));
+            assert_eq!(parsed.offset_table.get(&2), Some(&1));
+            assert_eq!(parsed.offset_table.get(&3), Some(&4));
+            // Java's body only, unless a ringmq slave asks for every shard's progress.
+            assert_eq!(parsed.ringmq_shard_progress, None);
+            let sync = request(
+                RequestCode::GetAllDelayOffset,
+                &[(SHARD_PROGRESS_FIELD, "true")],
+                b"",
+            );
+            let body = responded(all_delay_offsets(fx.as_ref(), &sync).await).body;
+            let shards = DelayOffsetBody::from_json(&body)
+                .unwrap()
+                .ringmq_shard_progress
+                .unwrap();
+            assert_eq!(shards.iter().map(|s| s.shard).collect::<Vec<_>>(), [0, 1]);
+            assert_eq!(shards[1].level_offsets, [2, 1, 4]);
+            assert_eq!(shards[1].timer_ingested, 9);
         });
     }
 }

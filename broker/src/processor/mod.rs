@@ -111,8 +111,10 @@ pub trait ShardMesh {
         &self,
         query: stats::AdminQuery,
     ) -> flume::Receiver<Result<stats::AdminPart, String>>;
-    /// Collects every shard's schedule progress per delay level (this one included).
-    fn delay_offsets_everywhere(&self) -> flume::Receiver<Vec<u64>>;
+    /// Collects every shard's schedule progress (this one included); one answer each.
+    fn schedule_progress_everywhere(
+        &self,
+    ) -> flume::Receiver<ringmq_proto::body::ShardScheduleProgress>;
     /// The open connections of a consumer group's members (asked of the metadata shard).
     fn consumer_channels(&self, group: &str) -> flume::Receiver<Vec<crate::channel::ConnHandle>>;
 }

@@ -119,10 +119,21 @@ impl Fixture {
 }
 
 impl ShardMesh for Fixture {
-    /// One shard whose level 1 delivered 3 messages.
-    fn delay_offsets_everywhere(&self) -> flume::Receiver<Vec<u64>> {
-        let (reply, answer) = flume::bounded(1);
-        reply.send(vec![3, 0]).expect("receiver held");
+    /// Two shards, answering out of order: shard 1 delivered (2, 1, 4) per level and read 9
+    /// timers, shard 0 delivered (3, 0).
+    fn schedule_progress_everywhere(
+        &self,
+    ) -> flume::Receiver<ringmq_proto::body::ShardScheduleProgress> {
+        use ringmq_proto::body::ShardScheduleProgress;
+        let (reply, answer) = flume::bounded(2);
+        let shard = |shard, level_offsets: &[u64], timer_ingested| ShardScheduleProgress {
+            shard,
+            level_offsets: level_offsets.to_vec(),
+            timer_ingested,
+            ..ShardScheduleProgress::default()
+        };
+        reply.send(shard(1, &[2, 1, 4], 9)).expect("receiver held");
+        reply.send(shard(0, &[3, 0], 0)).expect("receiver held");
         answer
     }
 

@@ -8,18 +8,46 @@
 //! * [`phases`] — where the delivery task's time goes (measured, logged at stop).
 //! * [`service`] — the delivery task a shard runs over its own store: reads due times from the
 //!   consume queues' tag slots, re-puts due messages into their real topics, persists progress.
+//! * [`mirror`] — a slave shard's copy of its master shard's progress, kept in the same file.
 //!
 //! A held record lives in the log of the shard that owns its real (topic, queue), so delivery
 //! is a local append and nothing crosses shards. This module never imports `server/`.
 
+pub mod mirror;
 pub mod phases;
 pub mod plan;
 pub mod progress;
 pub mod service;
 pub mod timers;
 
+pub use mirror::{MasterProgress, ScheduleMirror};
 pub use plan::{hold, hold_batch, plan, Held, Placement, PlanError};
 pub use service::{ScheduleService, ServiceStats};
+
+/// What a shard runs over its held messages: the delivery task on a master, the copy of the
+/// master's progress on a slave (which delivers nothing: its log is a copy of the master's).
+pub enum ShardSchedule {
+    Delivery(ScheduleService),
+    Mirror(ScheduleMirror),
+}
+
+impl ShardSchedule {
+    /// The shard's progress: delivered (master) or copied from the master (slave).
+    pub fn progress(&self) -> progress::Progress {
+        match self {
+            ShardSchedule::Delivery(service) => service.progress(),
+            ShardSchedule::Mirror(mirror) => mirror.progress(),
+        }
+    }
+
+    /// Stops the task, with its progress written.
+    pub async fn stop(&self) {
+        match self {
+            ShardSchedule::Delivery(service) => service.stop().await,
+            ShardSchedule::Mirror(mirror) => mirror.stop().await,
+        }
+    }
+}
 
 /// Java's `TopicValidator.RMQ_SYS_SCHEDULE_TOPIC`: delay-level messages, queue = level - 1.
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";

@@ -210,6 +210,12 @@ impl ScheduleService {
         self.state.borrow().levels.clone()
     }
 
+    /// The progress as a page written now would hold it (deliveries whose appends completed;
+    /// timers of appends in flight count as pending): what a slave copies.
+    pub fn progress(&self) -> Progress {
+        self.state.borrow().progress()
+    }
+
     /// Where the delivery task's time went (see [`super::phases`]).
     pub fn phases(&self) -> PhaseTimes {
         self.state.borrow().phases

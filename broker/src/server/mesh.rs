@@ -37,10 +37,11 @@ pub enum ShardMsg {
     ConsumerChannels(String, flume::Sender<Vec<ConnHandle>>),
     /// This shard's part of an admin request (topic or consume stats, offsets, reset).
     AdminQuery(AdminQuery, flume::Sender<Result<AdminPart, String>>),
-    /// GET_ALL_DELAY_OFFSET asks for this shard's schedule progress per level.
-    DelayOffsetsQuery(flume::Sender<Vec<u64>>),
+    /// GET_ALL_DELAY_OFFSET asks for this shard's schedule progress.
+    ScheduleProgressQuery(flume::Sender<ringmq_proto::body::ShardScheduleProgress>),
     /// A slave's metadata sync brought part of its master's metadata: topics and groups go to
-    /// the metadata shard only, offsets to every shard (each keeps the queues it owns).
+    /// the metadata shard only, offsets and schedule progress to every shard (each keeps the
+    /// queues, or the progress, it owns).
     FromMaster(Arc<crate::ha::sync::MasterMetadata>),
     /// A connection closed; the metadata shard drops its client registrations.
     ConnClosed(ConnId),

@@ -15,6 +15,7 @@ pub mod read_buf;
 pub mod shard;
 pub mod signals;
 pub mod slots;
+pub mod start_gate;
 
 use crate::transaction::{TransactionConfig, TransactionService};
 use std::rc::Rc;
@@ -97,7 +98,7 @@ fn claim_ports(
 type SlaveSync = (flume::Sender<()>, std::thread::JoinHandle<()>);
 
 /// A slave's metadata sync thread: the master's topics and groups go to the metadata shard, its
-/// consumer offsets to every shard (each keeps those of the queues it owns).
+/// consumer offsets and schedule progress to every shard (each keeps its own part).
 fn start_slave_sync(
     config: &BrokerConfig,
     learned: &LearnedMaster,
@@ -115,7 +116,7 @@ fn start_slave_sync(
             MasterMetadata::Topics(_) | MasterMetadata::Groups(_) => {
                 mesh[METADATA_SHARD.0].control(ShardMsg::FromMaster(m));
             }
-            MasterMetadata::Offsets(_) => {
+            MasterMetadata::Offsets(_) | MasterMetadata::Schedule(_) => {
                 for inbox in mesh.iter() {
                     inbox.control(ShardMsg::FromMaster(m.clone()));
                 }
@@ -228,6 +229,8 @@ struct ShardOwn {
     offsets: ConsumerOffsets,
     /// `Some` for the metadata shard only.
     metadata: Option<Metadata>,
+    /// Passed once the shard is ready; it listens only after every shard passed.
+    gate: start_gate::StartGate,
 }
 
 /// Starts shard `own.index`'s executor pinned to `core`.
@@ -255,6 +258,7 @@ async fn open_and_run_shard(own: ShardOwn, common: ShardCommon) {
         inbox,
         offsets,
         metadata,
+        gate,
     } = own;
     let ShardCommon {
         config,
@@ -300,7 +304,7 @@ async fn open_and_run_shard(own: ShardOwn, common: ShardCommon) {
     );
     shard.acl = acl.map(AclGate::new);
     let shard = Rc::new(shard);
-    shard::run_shard(shard, inbox, learned).await;
+    shard::run_shard(shard, inbox, learned, gate).await;
 }
 
 /// Waits for every shard's executor to end; an error names the last shard that panicked.
@@ -348,13 +352,15 @@ pub fn run(config: BrokerConfig) -> Result<(), ServerError> {
 
     let stats_service = start_stats(&config, shards)?;
     let mut executors = Vec::with_capacity(shards);
-    for (index, (core, inbox)) in cores.iter().zip(inboxes).enumerate() {
+    let gates = start_gate::StartGate::for_shards(shards);
+    for (index, ((core, inbox), gate)) in cores.iter().zip(inboxes).zip(gates).enumerate() {
         let offsets = ConsumerOffsets::load(ConsumerOffsets::file_path(&root, index))?;
         let own = ShardOwn {
             index,
             inbox,
             offsets,
             metadata: if index == 0 { metadata.take() } else { None },
+            gate,
         };
         let common = ShardCommon {
             config: config.clone(),

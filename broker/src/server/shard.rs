@@ -32,6 +32,7 @@ use crate::processor::lookup::IndexQuery;
 use crate::processor::runtime_info::{self, RequestCounters, ShardCounters};
 use crate::processor::stats::{run_admin_query, AdminPart, AdminQuery, ShardScope};
 use crate::processor::{self, Announce, ShardMesh};
+use crate::schedule::{MasterProgress, ShardSchedule};
 use crate::shard_map::{shard_of, ShardId};
 use crate::stats::{lag, BrokerStats};
 use crate::stop::StopSignal;
@@ -81,8 +82,9 @@ pub struct Shard {
     pub offsets: RefCell<ConsumerOffsets>,
     /// This shard's storage engine; `None` once closed at shutdown.
     store: RefCell<Option<Rc<Store>>>,
-    /// The delay-level and timer delivery task over this shard's store (`crate::schedule`).
-    schedule: RefCell<Option<crate::schedule::ScheduleService>>,
+    /// The delay-level and timer delivery task over this shard's store on a master, the copy
+    /// of the master's progress on a slave (`crate::schedule`).
+    schedule: RefCell<Option<ShardSchedule>>,
     /// UNIQ_KEY for messages that arrive without one.
     pub uniq_keys: RefCell<UniqKeyGenerator>,
     /// The address stored as STOREHOST and encoded in offsetMsgIds.
@@ -291,8 +293,10 @@ impl ShardMesh for Shard {
     fn admin_everywhere(&self, query: AdminQuery) -> flume::Receiver<Result<AdminPart, String>> {
         self.ask_every_shard(|reply| ShardMsg::AdminQuery(query.clone(), reply))
     }
-    fn delay_offsets_everywhere(&self) -> flume::Receiver<Vec<u64>> {
-        self.ask_every_shard(ShardMsg::DelayOffsetsQuery)
+    fn schedule_progress_everywhere(
+        &self,
+    ) -> flume::Receiver<ringmq_proto::body::ShardScheduleProgress> {
+        self.ask_every_shard(ShardMsg::ScheduleProgressQuery)
     }
 
     fn consumer_channels(&self, group: &str) -> flume::Receiver<Vec<ConnHandle>> {
@@ -364,8 +368,17 @@ fn spawn_transaction_checks(shard: &Rc<Shard>, store: Rc<Store>) -> glommio::Tas
     )
 }
 
-/// Runs shard `id` until shutdown. Called inside the shard's executor.
-pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers, learned: LearnedMaster) {
+/// Runs shard `id` until shutdown. Called inside the shard's executor. The shard listens only
+/// once every shard passed `gate` (see [`super::start_gate`]), and serves its inbox from then on
+/// without awaiting anything else first.
+pub async fn run_shard(
+    shard: Rc<Shard>,
+    inbox: InboxReceivers,
+    learned: LearnedMaster,
+    gate: super::start_gate::StartGate,
+) {
+    start_schedule(&shard).await;
+    gate.pass().await;
     let listen = bind(&shard, shard.config.listen_port);
     let vip = bind(&shard, shard.config.vip_port());
     let (listen, vip) = match (listen, vip) {
@@ -377,8 +390,8 @@ pub async fn run_shard(shard: Rc<Shard>, inbox: InboxReceivers, learned: Learned
     };
     let accept_listen = glommio::spawn_local(accept_loop(shard.clone(), listen));
     let accept_vip = glommio::spawn_local(accept_loop(shard.clone(), vip));
+    // Registers with the name servers (metadata shard): only now that every shard listens.
     let timers = spawn_timers(&shard);
-    start_schedule(&shard).await;
     let ha_task = start_ha(&shard, learned);
     tracing::info!(shard = shard.id.0, "shard serving");
     serve_inbox(&shard, &inbox).await;
@@ -455,22 +468,57 @@ fn handle_incoming(shard: &Rc<Shard>, incoming: Incoming) -> bool {
     }
 }
 
-/// Starts the shard's schedule service over its store. Without it held messages wait (nothing
-/// is lost) until a start that succeeds.
-/// Starts the shard's delivery of held messages, on a master only: a slave's log is a byte
-/// copy of its master's, which delivers them itself (Java's `handleScheduleMessageService`
-/// stops the service on a SLAVE); a slave appending deliveries of its own would diverge.
+/// Starts the shard's delivery of held messages on a master (without it held messages wait,
+/// nothing is lost, until a start that succeeds). A slave delivers nothing: its log is a byte
+/// copy of its master's, which delivers them itself (Java's `handleScheduleMessageService` stops
+/// the service on a SLAVE), and deliveries of its own would diverge; it keeps a copy of the
+/// master's progress in the same file instead, so it resumes from there if started as master.
 async fn start_schedule(shard: &Rc<Shard>) {
-    if shard.config.is_slave() {
-        return;
-    }
     let Some(store) = shard.store() else { return };
     let path = store.config().shard_dir().join("schedule").join("progress");
-    let config = shard.config.schedule.clone();
-    match crate::schedule::ScheduleService::start(store, config, &path).await {
-        Ok(service) => *shard.schedule.borrow_mut() = Some(service),
+    let started = if shard.config.is_slave() {
+        crate::schedule::ScheduleMirror::start(&path)
+            .await
+            .map(ShardSchedule::Mirror)
+    } else {
+        let config = shard.config.schedule.clone();
+        crate::schedule::ScheduleService::start(store, config, &path)
+            .await
+            .map(ShardSchedule::Delivery)
+    };
+    match started {
+        Ok(schedule) => *shard.schedule.borrow_mut() = Some(schedule),
         Err(e) => tracing::error!(shard = shard.id.0, "schedule service not started: {e}"),
     }
+}
+
+/// This shard's schedule progress and its written log end, for GET_ALL_DELAY_OFFSET.
+fn schedule_progress(shard: &Shard) -> ringmq_proto::body::ShardScheduleProgress {
+    let progress = shard
+        .schedule
+        .borrow()
+        .as_ref()
+        .map(ShardSchedule::progress)
+        .unwrap_or_default();
+    let log_written = shard.store().map_or(0, |s| s.log_offsets().written);
+    MasterProgress {
+        progress,
+        log_written,
+    }
+    .to_body(shard.id.0 as u32)
+}
+
+/// A slave shard takes its part of the master's schedule progress.
+fn install_schedule_progress(shard: &Shard, shards: &[ringmq_proto::body::ShardScheduleProgress]) {
+    let Some(part) = shards.iter().find(|p| p.shard as usize == shard.id.0) else {
+        return;
+    };
+    let schedule = shard.schedule.borrow();
+    let (Some(ShardSchedule::Mirror(mirror)), Some(store)) = (schedule.as_ref(), shard.store())
+    else {
+        return;
+    };
+    mirror.offer(MasterProgress::from_body(part), store.log_offsets().written);
 }
 
 fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
@@ -490,14 +538,8 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
             let _ = reply.send(shard.live_consumers(&group));
         }
         ShardMsg::View(view) => shard.install_view(view),
-        ShardMsg::DelayOffsetsQuery(reply) => {
-            let schedule = shard.schedule.borrow();
-            let _ = reply.send(
-                schedule
-                    .as_ref()
-                    .map(|s| s.level_offsets())
-                    .unwrap_or_default(),
-            );
+        ShardMsg::ScheduleProgressQuery(reply) => {
+            let _ = reply.send(schedule_progress(shard));
         }
         ShardMsg::CountersQuery(reply) => {
             let store = shard.store();
@@ -559,6 +601,10 @@ fn install_from_master(shard: &Rc<Shard>, part: &MasterMetadata) {
                     "consumer offsets copied from the master"
                 );
             }
+            return;
+        }
+        MasterMetadata::Schedule(shards) => {
+            install_schedule_progress(shard, shards);
             return;
         }
     };

@@ -71,6 +71,32 @@ pub struct SubscriptionGroupWrapper {
 #[serde(default, rename_all = "camelCase")]
 pub struct DelayOffsetBody {
     pub offset_table: BTreeMap<i32, i64>,
+    /// ringmq's extension, present only when the request carries
+    /// [`SHARD_PROGRESS_FIELD`]`=true` (a ringmq slave's metadata sync): each shard's whole
+    /// schedule progress, which a slave keeps per shard. Java's body has no such key, so a
+    /// Java tool's answer is Java's exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ringmq_shard_progress: Option<Vec<ShardScheduleProgress>>,
+}
+
+/// The request ext field that asks GET_ALL_DELAY_OFFSET for [`ShardScheduleProgress`]es.
+pub const SHARD_PROGRESS_FIELD: &str = "ringmqShardProgress";
+
+/// One master shard's schedule progress (delay levels and timers), as its progress page holds
+/// it (docs/storage-format.md §14), with the log offset it is valid for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ShardScheduleProgress {
+    pub shard: u32,
+    /// Per delay level (index = level - 1): the next `SCHEDULE_TOPIC_XXXX` offset to deliver.
+    pub level_offsets: Vec<u64>,
+    pub timer_ingested: u64,
+    pub timer_scan_start: u64,
+    pub timer_next_due_ms: i64,
+    pub timer_next_queue_offset: u64,
+    /// The shard's written log end (global offset) when the progress was read: every delivery
+    /// the progress counts lies below it.
+    pub log_written: u64,
 }
 
 #[cfg(test)]
@@ -110,5 +136,22 @@ mod tests {
         let d = DelayOffsetBody::from_json(br#"{"offsetTable":{1:5,3:0}}"#).unwrap();
         assert_eq!(d.offset_table.get(&1), Some(&5));
         assert_eq!(d.to_json(), r#"{"offsetTable":{"1":5,"3":0}}"#);
+        let mut with_shards = d.clone();
+        with_shards.ringmq_shard_progress = Some(vec![ShardScheduleProgress {
+            shard: 1,
+            level_offsets: vec![5, 0, 0],
+            timer_next_due_ms: -1,
+            log_written: 1 << 48 | 4096,
+            ..ShardScheduleProgress::default()
+        }]);
+        let json = with_shards.to_json();
+        assert!(
+            json.contains(r#""ringmqShardProgress":[{"shard":1,"#),
+            "{json}"
+        );
+        assert_eq!(
+            DelayOffsetBody::from_json(json.as_bytes()).unwrap(),
+            with_shards
+        );
     }
 }

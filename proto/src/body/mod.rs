@@ -30,7 +30,10 @@ pub use admin::{
     OffsetWrapper, ProcessQueueInfo, ProducerConnection, ResetOffsetBody, TopicOffset,
     TopicStatsTable,
 };
-pub use group::{DelayOffsetBody, SubscriptionGroupConfig, SubscriptionGroupWrapper};
+pub use group::{
+    DelayOffsetBody, ShardScheduleProgress, SubscriptionGroupConfig, SubscriptionGroupWrapper,
+    SHARD_PROGRESS_FIELD,
+};
 pub use heartbeat::{
     CheckClientConfigBody, ConsumeFromWhere, ConsumeType, ConsumerData, ConsumerListBody,
     ExpressionType, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, MessageModel,
