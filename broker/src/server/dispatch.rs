@@ -37,7 +37,9 @@ impl RequestSink for ShardRef {
         let received_at = Instant::now();
         // One batch per destination shard, kept in arrival order.
         let mut remote: Vec<Vec<Forwarded>> = (0..shard.shards).map(|_| Vec::new()).collect();
-        for request in requests {
+        for mut request in requests {
+            // Only a send-back the broker rewrote may carry the mark; never a client's send.
+            send_back::strip_send_back_mark(&mut request);
             if !admitted(shard, conn, &request) {
                 continue;
             }
