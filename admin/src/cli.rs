@@ -104,12 +104,19 @@ pub enum Verb {
         #[arg(short = 't', long)]
         topic: String,
     },
-    /// A message by msgId (UNIQ_KEY with `-t`, or offsetMsgId).
-    QueryMsgById {
-        #[arg(short = 'i', long = "msgId")]
-        msg_id: String,
+    /// A message by msgId (UNIQ_KEY with `-t`, or offsetMsgId); with `-g` and `-d`, the live
+    /// consumer `-d` of group `-g` also consumes it once (CONSUME_MESSAGE_DIRECTLY) and its
+    /// listener's result is printed.
+    QueryMsgById(QueryById),
+    /// Each live consumer's own offsets of a topic for a group (INVOKE_BROKER_TO_GET_CONSUMER_
+    /// STATUS, which the broker gathers from the consumers); one consumer with `-i`.
+    GetConsumerStatus {
+        #[arg(short = 'g', long = "group")]
+        group: String,
         #[arg(short = 't', long)]
-        topic: Option<String>,
+        topic: String,
+        #[arg(short = 'i', long = "originClientId")]
+        client_id: Option<String>,
     },
     /// Messages by key.
     QueryMsgByKey(QueryByKey),
@@ -181,6 +188,20 @@ pub struct UpdateSubGroup {
     pub retry_queue_nums: i32,
     #[arg(short = 'r', long = "retryMaxTimes", default_value_t = 16)]
     pub retry_max_times: i32,
+}
+
+#[derive(Args, Debug)]
+pub struct QueryById {
+    #[arg(short = 'i', long = "msgId")]
+    pub msg_id: String,
+    #[arg(short = 't', long)]
+    pub topic: Option<String>,
+    /// Consumer group of the consumer that should consume the message (with `-d`).
+    #[arg(short = 'g', long = "consumerGroup", requires = "client_id")]
+    pub group: Option<String>,
+    /// Client id of that consumer (with `-g`).
+    #[arg(short = 'd', long = "clientId", requires = "group")]
+    pub client_id: Option<String>,
 }
 
 #[derive(Args, Debug)]

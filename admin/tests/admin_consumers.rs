@@ -2,13 +2,15 @@
 //! GET_CONSUMER_RUNNING_INFO (307) answered by ringmq-client push consumers (through the
 //! client's admin call and `ringmq-admin consumerStatus`), and INVOKE_BROKER_TO_RESET_OFFSET
 //! (222) pushed to a running consumer as RESET_CONSUMER_CLIENT_OFFSET (220), after which it
-//! reads again from the reset point; and the metrics of what consumers cause (DLQ moves,
+//! reads again from the reset point; CONSUME_MESSAGE_DIRECTLY (309) and
+//! INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223) answered by push consumers (client admin calls and
+//! `ringmq-admin queryMsgById -g -d` / `getConsumerStatus`); and the metrics of what consumers cause (DLQ moves,
 //! tail-cache reads, bytes queued for connections) scraped with exact counts.
 
 #[path = "../../client/tests/common/mod.rs"]
 mod common;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -21,7 +23,7 @@ use ringmq_client::{
     Admin, ClientError, ConsumeStatus, Message, MessageExt, MessageQueue, Producer, ProducerConfig,
     PushConsumer,
 };
-use ringmq_proto::body::ConsumerRunningInfo;
+use ringmq_proto::body::{CmResult, ConsumerRunningInfo};
 use ringmq_proto::code::ResponseCode;
 use serde_json::Value;
 
@@ -123,6 +125,199 @@ fn running_info_comes_from_each_live_consumer() {
     });
     drop(broker);
     drop(namesrv);
+}
+
+/// What a directed listener does with its next message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Accept,
+    Later,
+    Panic,
+}
+
+/// A listener that records (instance, body) of each message into `log` and answers `verdict`.
+fn directed_listener(
+    instance: &'static str,
+    log: DirectLog,
+    verdict: Rc<Cell<Verdict>>,
+) -> impl Fn(&MessageQueue, &[MessageExt]) -> ConsumeStatus {
+    move |_: &MessageQueue, messages: &[MessageExt]| {
+        for m in messages {
+            let body = String::from_utf8_lossy(&m.body).into_owned();
+            log.borrow_mut().push((instance.to_string(), body));
+        }
+        match verdict.get() {
+            Verdict::Accept => ConsumeStatus::Success,
+            Verdict::Later => ConsumeStatus::ReconsumeLater,
+            Verdict::Panic => panic!("listener refused {}", messages.len()),
+        }
+    }
+}
+
+#[test]
+fn a_consumer_consumes_a_message_directly_and_reports_its_own_offsets() {
+    let namesrv = Namesrv::start();
+    let broker = Broker::start(&namesrv.addr_string(), "broker-a", &[]);
+    let (ns, addr) = (namesrv.addr_string(), broker.addr());
+    run(move || async move {
+        let admin = Admin::new(client_config(std::slice::from_ref(&ns))).unwrap();
+        create_topic(&admin, &addr, "DirectT", 2).await;
+        let config = ProducerConfig::new(client_config(std::slice::from_ref(&ns)), "pgDirect");
+        let producer = Producer::start(config).unwrap();
+        let log: DirectLog = Rc::default();
+        let verdict = Rc::new(Cell::new(Verdict::Accept));
+        let mut consumers = Vec::new();
+        for instance in ["d1", "d2"] {
+            let listener = directed_listener(instance, log.clone(), verdict.clone());
+            let config = push_config(&ns, "cgDirect", instance);
+            let consumer = PushConsumer::start(config, &[("DirectT", "*")], listener);
+            consumers.push(consumer.await.unwrap());
+        }
+        // Each holds one of the two queues before the message is sent, so it is consumed once,
+        // by its queue's holder; both report their offsets of the topic (1 in all).
+        let holds_one = |c: &PushConsumer| {
+            let queues = c.assigned_queues();
+            queues.iter().filter(|q| q.topic == "DirectT").count() == 1
+        };
+        wait_until("each consumer holds one queue", || async {
+            consumers.iter().all(holds_one)
+        })
+        .await;
+        let sent = producer.send(Message::new("DirectT", "only")).await;
+        let sent = sent.unwrap();
+        let ids = [consumers[0].client_id(), consumers[1].client_id()].map(str::to_string);
+        wait_until("each consumer reports its queue", || async {
+            let status = admin.consumer_status(&addr, "DirectT", "cgDirect", None);
+            status.await.is_ok_and(|s| {
+                let offsets = s.consumer_table.values();
+                s.consumer_table.len() == 2
+                    && offsets.clone().all(|t| t.0.len() == 1)
+                    && offsets.flat_map(|t| t.0.values()).sum::<i64>() == 1
+            })
+        })
+        .await;
+        assert_eq!(log.borrow().len(), 1, "consumed once by its queue's holder");
+        check_get_consumer_status(&ns, &ids).await;
+        let offset_id = sent.offset_msg_id.clone();
+        check_direct_verdicts(&admin, &addr, &ids[1], &offset_id, &verdict, &log).await;
+        verdict.set(Verdict::Accept);
+        check_query_msg_by_id_pushes(&ns, &sent.msg_id, &ids[0], &log).await;
+        check_not_online(&admin, &addr, &offset_id).await;
+        for consumer in consumers {
+            consumer.shutdown().await;
+        }
+        producer.shutdown().await;
+        admin.shutdown();
+    });
+    drop(broker);
+    drop(namesrv);
+}
+
+type DirectLog = Rc<RefCell<Vec<(String, String)>>>;
+
+/// Consumed directly by d2 (`client_id`), whoever holds its queue: each listener verdict
+/// comes back as Java's CMResult.
+async fn check_direct_verdicts(
+    admin: &Admin,
+    addr: &str,
+    client_id: &str,
+    offset_id: &str,
+    verdict: &Cell<Verdict>,
+    log: &DirectLog,
+) {
+    let before = log.borrow().len();
+    for (mode, expected) in [
+        (Verdict::Accept, CmResult::Success),
+        (Verdict::Later, CmResult::Later),
+        (Verdict::Panic, CmResult::ThrowException),
+    ] {
+        verdict.set(mode);
+        let result = admin
+            .consume_message_directly(addr, "cgDirect", client_id, Some("DirectT"), offset_id)
+            .await
+            .unwrap();
+        assert_eq!(result.consume_result, Some(expected));
+        assert!(!result.order);
+        let last = log.borrow().last().cloned().unwrap();
+        assert_eq!(last, ("d2".to_string(), "only".to_string()));
+    }
+    assert_eq!(log.borrow().len(), before + 3);
+}
+
+/// Someone not in the group is refused with Java's remark.
+async fn check_not_online(admin: &Admin, addr: &str, offset_id: &str) {
+    let refused = admin
+        .consume_message_directly(addr, "cgDirect", "nobody", None, offset_id)
+        .await;
+    match refused {
+        Err(ClientError::Server { code, remark, .. }) => {
+            assert_eq!(code, ResponseCode::SystemError.code());
+            assert_eq!(remark, "The Consumer <cgDirect> <nobody> not online");
+        }
+        other => panic!("expected SYSTEM_ERROR, got {other:?}"),
+    }
+}
+
+/// `ringmq-admin getConsumerStatus`: one row per (client, queue), both clients, offsets as the
+/// clients hold them; with `-i`, that client only.
+async fn check_get_consumer_status(ns: &str, ids: &[String; 2]) {
+    let all = admin_json(
+        ns,
+        &["getConsumerStatus", "-g", "cgDirect", "-t", "DirectT"],
+    )
+    .await
+    .unwrap();
+    let rows = all.as_array().unwrap();
+    let clients: BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["clientid"].as_str().unwrap())
+        .collect();
+    assert_eq!(clients, BTreeSet::from([ids[0].as_str(), ids[1].as_str()]));
+    let queues: BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["queueid"].as_str().unwrap())
+        .collect();
+    assert_eq!(queues, BTreeSet::from(["0", "1"]));
+    let total: i64 = rows
+        .iter()
+        .map(|r| r["offset"].as_str().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, 1);
+    let one = [
+        "getConsumerStatus",
+        "-g",
+        "cgDirect",
+        "-t",
+        "DirectT",
+        "-i",
+        &ids[0],
+    ];
+    let one = admin_json(ns, &one).await.unwrap();
+    let rows = one.as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["clientid"], ids[0].as_str());
+}
+
+/// `ringmq-admin queryMsgById -t -i <UNIQ_KEY> -g -d`: the details and the listener's result.
+async fn check_query_msg_by_id_pushes(ns: &str, uniq_key: &str, client_id: &str, log: &DirectLog) {
+    let args = [
+        "queryMsgById",
+        "-t",
+        "DirectT",
+        "-i",
+        uniq_key,
+        "-g",
+        "cgDirect",
+        "-d",
+        client_id,
+    ];
+    let report = admin_json(ns, &args).await.unwrap();
+    assert_eq!(report["Message Body"], "only");
+    assert_eq!(report["consumeResult"], "CR_SUCCESS");
+    assert_eq!(report["autoCommit"], "true");
+    let last = log.borrow().last().cloned().unwrap();
+    assert_eq!(last, ("d1".to_string(), "only".to_string()));
+    assert_eq!(log.borrow().len(), 5);
 }
 
 /// `ringmq-admin consumerStatus`, for the group and for one member.

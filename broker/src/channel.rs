@@ -29,6 +29,14 @@ impl ConnId {
     }
 }
 
+/// A consumer's registered connection and the client id it registered with (the metadata
+/// shard's answer to [`crate::processor::ShardMesh::consumer_channels`]).
+#[derive(Debug, Clone)]
+pub struct ConsumerChannel {
+    pub client_id: String,
+    pub conn: ConnHandle,
+}
+
 /// What any shard holds to talk to a connection: `Send + Clone`, cheap to copy into a forwarded
 /// request or a client registration.
 #[derive(Debug, Clone)]

@@ -8,16 +8,18 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use ringmq_proto::body::BodyError;
 use ringmq_proto::body::{
-    AdminBody, BrokerStatsData, ConsumeStats, ConsumerConnection, ConsumerOffsetSerializeWrapper,
-    ConsumerRunningInfo, GroupList, JsonBody, KvTable, ProducerConnection, ResetOffsetBody,
-    TopicConfigSerializeWrapper, TopicList, TopicStatsTable,
+    AdminBody, BrokerStatsData, ConsumeMessageDirectlyResult, ConsumeStats, ConsumerConnection,
+    ConsumerOffsetSerializeWrapper, ConsumerRunningInfo, GetConsumerStatusBody, GroupList,
+    JsonBody, KvTable, ProducerConnection, ResetOffsetBody, TopicConfigSerializeWrapper, TopicList,
+    TopicStatsTable,
 };
 use ringmq_proto::code::RequestCode;
 use ringmq_proto::command::{ExtFields, RemotingCommand};
 use ringmq_proto::header::{
-    CommandHeader, DeleteSubscriptionGroupRequestHeader, DeleteTopicRequestHeader, EmptyHeader,
-    GetConsumeStatsRequestHeader, GetConsumerConnectionListRequestHeader,
-    GetConsumerRunningInfoRequestHeader, GetProducerConnectionListRequestHeader,
+    CommandHeader, ConsumeMessageDirectlyResultRequestHeader, DeleteSubscriptionGroupRequestHeader,
+    DeleteTopicRequestHeader, EmptyHeader, GetConsumeStatsRequestHeader,
+    GetConsumerConnectionListRequestHeader, GetConsumerRunningInfoRequestHeader,
+    GetConsumerStatusRequestHeader, GetProducerConnectionListRequestHeader,
     GetTopicStatsInfoRequestHeader, QueryTopicConsumeByWhoRequestHeader,
     QueryTopicsByConsumerRequestHeader, ResetOffsetRequestHeader, ViewBrokerStatsDataRequestHeader,
 };
@@ -230,6 +232,50 @@ impl Admin {
         };
         let req = request(RequestCode::GetConsumerRunningInfo, &header, Bytes::new());
         self.call_body(addr, req, ConsumerRunningInfo::from_fastjson)
+            .await
+    }
+
+    /// CONSUME_MESSAGE_DIRECTLY (309) to the broker `addr` that stores the message
+    /// `offset_msg_id`, which forwards it to the consumer `client_id` of `group` (Java's
+    /// `MQClientAPIImpl.consumeMessageDirectly`); the consumer's listener consumes it once.
+    pub async fn consume_message_directly(
+        &self,
+        addr: &str,
+        group: &str,
+        client_id: &str,
+        topic: Option<&str>,
+        offset_msg_id: &str,
+    ) -> Result<ConsumeMessageDirectlyResult, ClientError> {
+        let header = ConsumeMessageDirectlyResultRequestHeader {
+            consumer_group: group.to_string(),
+            client_id: Some(client_id.to_string()),
+            msg_id: Some(offset_msg_id.to_string()),
+            broker_name: None,
+            topic: topic.map(str::to_string),
+        };
+        let req = request(RequestCode::ConsumeMessageDirectly, &header, Bytes::new());
+        self.call_body(addr, req, ConsumeMessageDirectlyResult::from_json)
+            .await
+    }
+
+    /// INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223): each live consumer's offsets of `topic`
+    /// for `group` (only the client `client_id` when given), gathered by the broker `addr`
+    /// from the consumers themselves (`consumerTable`, by client id).
+    pub async fn consumer_status(
+        &self,
+        addr: &str,
+        topic: &str,
+        group: &str,
+        client_id: Option<&str>,
+    ) -> Result<GetConsumerStatusBody, ClientError> {
+        let header = GetConsumerStatusRequestHeader {
+            topic: topic.to_string(),
+            group: group.to_string(),
+            client_addr: client_id.map(str::to_string),
+        };
+        let code = RequestCode::InvokeBrokerToGetConsumerStatus;
+        let req = request(code, &header, Bytes::new());
+        self.call_body(addr, req, GetConsumerStatusBody::from_fastjson)
             .await
     }
 

@@ -6,7 +6,7 @@ use ringmq_client::{
 };
 
 use super::{format_ms, now_ms, route_masters};
-use crate::cli::{ConsumeMessage, QueryByKey, SendMessage};
+use crate::cli::{ConsumeMessage, QueryById, QueryByKey, SendMessage};
 use crate::error::AdminError;
 use crate::output::{Report, Table};
 
@@ -54,11 +54,45 @@ fn details(m: &MessageExt) -> Vec<(String, String)> {
     pairs
 }
 
-pub async fn query_by_id(
+/// queryMsgById: the message's details; with `-g` and `-d`, then what the consumer's listener
+/// said when the broker handed it the message (mqadmin's `pushMsg`), under Java's
+/// `ConsumeMessageDirectlyResult` field names.
+pub async fn query_by_id(admin: &Admin, args: &QueryById) -> Result<Report, AdminError> {
+    let message = find_by_id(admin, &args.msg_id, args.topic.as_deref()).await?;
+    let mut pairs = details(&message);
+    if let (Some(group), Some(client_id)) = (&args.group, &args.client_id) {
+        // As Java's consumeMessageDirectly: to the broker that stores it, by its offsetMsgId.
+        let addr = message.store_host.to_string();
+        let topic = Some(message.topic.as_str());
+        let result = admin
+            .consume_message_directly(&addr, group, client_id, topic, &message.offset_msg_id())
+            .await?;
+        let consume_result = result.consume_result.as_ref().map(|r| r.as_str());
+        pairs.extend([
+            ("order".to_string(), result.order.to_string()),
+            ("autoCommit".to_string(), result.auto_commit.to_string()),
+            (
+                "consumeResult".to_string(),
+                consume_result.unwrap_or("null").to_string(),
+            ),
+            (
+                "remark".to_string(),
+                result.remark.unwrap_or_else(|| "null".to_string()),
+            ),
+            (
+                "spentTimeMills".to_string(),
+                result.spent_time_mills.to_string(),
+            ),
+        ]);
+    }
+    Ok(Report::Pairs(pairs))
+}
+
+async fn find_by_id(
     admin: &Admin,
     msg_id: &str,
     topic: Option<&str>,
-) -> Result<Report, AdminError> {
+) -> Result<MessageExt, AdminError> {
     // With a topic the id is first taken as a UNIQ_KEY (what producers report), as Java's
     // viewMessage(topic, msgId) does; otherwise (or if absent) as an offsetMsgId.
     if let Some(topic) = topic {
@@ -67,12 +101,12 @@ pub async fn query_by_id(
                 .query_message(&addr, topic, msg_id, KeyKind::UniqueKey, 1, (0, i64::MAX))
                 .await?;
             if let Some(message) = found.into_iter().find(|m| m.msg_id() == msg_id) {
-                return Ok(Report::Pairs(details(&message)));
+                return Ok(message);
             }
         }
     }
     match admin.view_message(msg_id).await {
-        Ok(message) => Ok(Report::Pairs(details(&message))),
+        Ok(message) => Ok(message),
         Err(ringmq_client::ClientError::Config(_)) => Err(AdminError::NotFound(format!(
             "no message with id {msg_id}{}",
             topic.map(|t| format!(" in topic {t}")).unwrap_or_default()

@@ -44,9 +44,12 @@ pub async fn dispatch(admin: &Admin, verb: &Verb) -> Result<Report, AdminError> 
             group::producer_connection(admin, group, topic).await
         }
         Verb::ResetOffsetByTime(args) => group::reset_offset_by_time(admin, args).await,
-        Verb::QueryMsgById { msg_id, topic } => {
-            message::query_by_id(admin, msg_id, topic.as_deref()).await
-        }
+        Verb::QueryMsgById(args) => message::query_by_id(admin, args).await,
+        Verb::GetConsumerStatus {
+            group,
+            topic,
+            client_id,
+        } => status::get_consumer_status(admin, group, topic, client_id.as_deref()).await,
         Verb::QueryMsgByKey(args) => message::query_by_key(admin, args).await,
         Verb::QueryMsgByOffset {
             topic,

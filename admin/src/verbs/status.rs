@@ -2,13 +2,17 @@
 //! GET_CONSUMER_RUNNING_INFO through a broker. Without `-i`, one row per consumer and the
 //! checks mqadmin makes (the same subscriptions everywhere; here also: no queue held twice);
 //! with `-i`, that consumer's queues, settings and rates.
+//!
+//! getConsumerStatus (mqadmin's `getConsumerStatus`): a broker of the topic asks each live
+//! consumer of the group for its own offsets of the topic (INVOKE_BROKER_TO_GET_CONSUMER_STATUS)
+//! and gathers them by client id.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ringmq_client::Admin;
 use ringmq_proto::body::{ConsumerConnection, ConsumerRunningInfo, MessageQueue};
 
-use super::{format_ms, masters};
+use super::{format_ms, masters, route_masters};
 use crate::error::AdminError;
 use crate::output::{Report, Table};
 
@@ -54,6 +58,33 @@ pub async fn consumer_status(
         held => format!("queues held by more than one consumer: {}", held.join(", ")),
     };
     table.footer.push(("Rebalance", rebalance));
+    Ok(Report::Table(table))
+}
+
+/// One row per (client, queue): the offset the client itself holds, as mqadmin prints them.
+/// The broker asked is the topic's first broker by name (mqadmin takes the route's first).
+pub async fn get_consumer_status(
+    admin: &Admin,
+    group: &str,
+    topic: &str,
+    client_id: Option<&str>,
+) -> Result<Report, AdminError> {
+    let brokers = route_masters(admin, topic).await?;
+    let Some((_, addr)) = brokers.first() else {
+        return Err(AdminError::NotFound(format!("topic {topic} has no master")));
+    };
+    let status = admin.consumer_status(addr, topic, group, client_id).await?;
+    let mut table = Table::new(&["ClientId", "BrokerName", "QueueId", "Offset"]);
+    for (client, offsets) in &status.consumer_table {
+        for (queue, offset) in &offsets.0 {
+            table.push(vec![
+                client.clone(),
+                queue.broker_name.clone(),
+                queue.queue_id.to_string(),
+                offset.to_string(),
+            ]);
+        }
+    }
     Ok(Report::Table(table))
 }
 

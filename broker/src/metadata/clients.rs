@@ -178,6 +178,19 @@ impl<C: Clone> ClientManager<C> {
         ids
     }
 
+    /// (client id, channel) of each of a consumer group's live clients.
+    pub fn consumer_members(&self, group: &str) -> Vec<(String, C)> {
+        self.consumer_groups
+            .get(group)
+            .map(|g| {
+                g.clients
+                    .values()
+                    .map(|c| (c.client_id.clone(), c.channel.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Channels of a consumer group's live clients (for NOTIFY_CONSUMER_IDS_CHANGED).
     pub fn consumer_channels(&self, group: &str) -> Vec<C> {
         self.consumer_groups

@@ -62,6 +62,10 @@ pub enum Outcome {
     /// `Broker2Client.callClient`): the server sends the call, waits for the answer up to the
     /// call's timeout and answers with [`client_call::answer_from_client`].
     CallClient(Box<client_call::ClientCall>),
+    /// Ask several clients at once (Java's `Broker2Client.getConsumeStatus`): the server sends
+    /// every call, waits for each answer up to its call's timeout and answers with the calls'
+    /// [`client_call::ClientCalls::gather`].
+    CallClients(Box<client_call::ClientCalls>),
 }
 
 /// What the metadata shard must do after a change to broker-wide state, besides answering.
@@ -115,8 +119,12 @@ pub trait ShardMesh {
     fn schedule_progress_everywhere(
         &self,
     ) -> flume::Receiver<ringmq_proto::body::ShardScheduleProgress>;
-    /// The open connections of a consumer group's members (asked of the metadata shard).
-    fn consumer_channels(&self, group: &str) -> flume::Receiver<Vec<crate::channel::ConnHandle>>;
+    /// The open connections of a consumer group's members, with their client ids (asked of
+    /// the metadata shard).
+    fn consumer_channels(
+        &self,
+        group: &str,
+    ) -> flume::Receiver<Vec<crate::channel::ConsumerChannel>>;
 }
 
 /// REQUEST_CODE_NOT_SUPPORTED with Java's remark (reference §1.5).

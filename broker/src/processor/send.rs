@@ -277,6 +277,11 @@ fn redirect_to_dlq(
     new_header.properties = Some(String::from_utf8_lossy(&encoded).into_owned());
     redirected.ext_fields = Default::default();
     new_header.write_v1(&mut redirected.ext_fields);
+    if super::send_back::is_send_back(request) {
+        redirected
+            .ext_fields
+            .insert(super::send_back::SEND_BACK_MARK, "1");
+    }
     tracing::debug!(
         topic = header.topic,
         dlq,
@@ -504,6 +509,9 @@ async fn store_and_respond(
     ctx.counters
         .add_put(&header.topic, outcome.records.len() as u64, bytes);
     count_dead_letters(ctx.counters, &header.topic, &items);
+    if outcome.status == AppendStatus::PutOk && super::send_back::is_send_back(request) {
+        count_send_back(ctx.counters, &header.topic, &items);
+    }
     let code = match outcome.status {
         // SYNC_MASTER: one wait for the slave's cumulative ACK past this batch's end, shared
         // with every send behind the same ACK (Java's handleHA; 11 and 12 still carry the ids).
@@ -536,6 +544,24 @@ fn count_dead_letters(counters: &RequestCounters, topic: &str, items: &[StoredIt
             .and_then(|t| std::str::from_utf8(t).ok())
             .unwrap_or(topic);
         counters.stats.on_dlq(original, group, 1);
+    }
+}
+
+/// A send-back stored into `%RETRY%<group>` or `%DLQ%<group>` counts for SNDBCK_PUT_NUMS under
+/// the group and the message's original topic (`RETRY_TOPIC`), as Java's `incSendBackNums`
+/// after PUT_OK.
+fn count_send_back(counters: &RequestCounters, topic: &str, items: &[StoredItem<'_>]) {
+    let group = topic
+        .strip_prefix(RETRY_GROUP_TOPIC_PREFIX)
+        .or_else(|| topic.strip_prefix(DLQ_GROUP_TOPIC_PREFIX));
+    let Some(group) = group else {
+        return;
+    };
+    for item in items {
+        let original = find_property(&item.properties, property::RETRY_TOPIC)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .unwrap_or(topic);
+        counters.stats.on_send_back(original, group, 1);
     }
 }
 

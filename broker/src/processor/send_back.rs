@@ -26,6 +26,24 @@ use crate::metadata::topics::{dlq_topic, retry_topic};
 use crate::metadata::BrokerView;
 use crate::store::Store;
 
+/// Marks the send a send-back is turned into, so the send path counts `SNDBCK_PUT_NUMS` when
+/// the put succeeds (Java counts on PUT_OK). Broker-internal: not a RocketMQ header field, and
+/// removed from every request a client sends ([`strip_send_back_mark`]), so only a send-back
+/// carries it.
+pub const SEND_BACK_MARK: &str = "ringmqSendBack";
+
+/// Removes [`SEND_BACK_MARK`] from a request read from a client (only code 10 can carry it).
+pub fn strip_send_back_mark(request: &mut RemotingCommand) {
+    if request.code == RequestCode::SendMessage.code() {
+        request.ext_fields.remove(SEND_BACK_MARK);
+    }
+}
+
+/// Whether a send is a send-back turned into a send by [`consumer_send_msg_back`].
+pub fn is_send_back(request: &RemotingCommand) -> bool {
+    request.ext_fields.contains_key(SEND_BACK_MARK)
+}
+
 /// `maxReconsumeTimes` when the client does not say (Java's group `retryMaxTimes`).
 const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
 /// Java's `SubscriptionGroupConfig` default `retryQueueNums`.
@@ -106,6 +124,7 @@ pub async fn consumer_send_msg_back(
     forwarded.version = SERVER_VERSION;
     forwarded.ext_fields = Default::default();
     send.write_v1(&mut forwarded.ext_fields);
+    forwarded.ext_fields.insert(SEND_BACK_MARK, "1");
     forwarded.body = bytes::Bytes::copy_from_slice(original.record.body);
     Outcome::Reroute(forwarded)
 }
@@ -292,10 +311,65 @@ mod tests {
                 "{properties}"
             );
             assert_eq!(&send.body[..], b"payload");
+            assert!(is_send_back(&send));
             let to_dlq = send_back(&offset, "-1", "16");
             let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &to_dlq).await;
             let header = SendMessageRequestHeader::read_any(&rerouted(outcome).ext_fields).unwrap();
             assert_eq!(header.topic, "%DLQ%g");
+        });
+    }
+
+    /// SNDBCK_PUT_NUMS of (`topic`, `group`) on the fixture's shard: (value, times).
+    fn send_backs(fx: &testing::Fixture, topic: &str, group: &str) -> (u64, u64) {
+        let groups = fx.counters.stats.shared().groups();
+        groups
+            .iter()
+            .find(|((t, g), _)| t == topic && g == group)
+            .map_or((0, 0), |(_, c)| c.send_back_nums.read())
+    }
+
+    #[test]
+    fn a_stored_send_back_counts_for_its_group_and_original_topic_and_a_plain_retry_send_does_not()
+    {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            fx.create_topic("%RETRY%g", 1);
+            let (_, msg_id) = fx.put("T", 0, b"payload", "").await;
+            let offset = decode_offset_msg_id(&msg_id).unwrap().commit_log_offset;
+            let view = fx.view();
+            let back = send_back(&offset.to_string(), "0", "16");
+            let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &back).await;
+            let send = rerouted(outcome);
+            assert_eq!(
+                send_backs(&fx, "T", "g"),
+                (0, 0),
+                "counted on the put, not before"
+            );
+            let ctx = fx.send_context(&view);
+            let peer = "127.0.0.1:40000".parse().unwrap();
+            let stored = responded(crate::processor::send::send_message(&ctx, peer, &send).await);
+            assert_eq!(stored.code, ResponseCode::Success.code());
+            assert_eq!(send_backs(&fx, "T", "g"), (1, 1));
+            // The same send from a client (the mark stripped where it is read) is no send-back.
+            let mut from_client = send.clone();
+            strip_send_back_mark(&mut from_client);
+            assert!(!is_send_back(&from_client));
+            let stored =
+                responded(crate::processor::send::send_message(&ctx, peer, &from_client).await);
+            assert_eq!(stored.code, ResponseCode::Success.code());
+            assert_eq!(
+                fx.store.max_offset("%RETRY%g", 0),
+                0,
+                "both held for their delay"
+            );
+            assert_eq!(send_backs(&fx, "T", "g"), (1, 1));
+            // Past the retries it goes to the DLQ, and counts as a send-back there too.
+            let to_dlq = send_back(&offset.to_string(), "-1", "16");
+            let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &to_dlq).await;
+            let send = rerouted(outcome);
+            let stored = responded(crate::processor::send::send_message(&ctx, peer, &send).await);
+            assert_eq!(stored.code, ResponseCode::Success.code());
+            assert_eq!(send_backs(&fx, "T", "g"), (2, 2));
         });
     }
 

@@ -322,7 +322,9 @@ pub async fn reset_offset(
     let body = Bytes::from(body.to_fastjson());
     let consumers = mesh.consumer_channels(&header.group).recv_async().await;
     for consumer in consumers.unwrap_or_default() {
-        consumer.send_request(reset_consumer_offset(&header, body.clone()));
+        consumer
+            .conn
+            .send_request(reset_consumer_offset(&header, body.clone()));
     }
     Outcome::Respond(success(request).with_body(body))
 }

@@ -184,9 +184,16 @@ impl ShardMesh for Fixture {
         answer
     }
 
-    fn consumer_channels(&self, group: &str) -> flume::Receiver<Vec<ConnHandle>> {
+    fn consumer_channels(
+        &self,
+        group: &str,
+    ) -> flume::Receiver<Vec<crate::channel::ConsumerChannel>> {
         let (reply, answer) = flume::bounded(1);
-        let channels = self.metadata.borrow().clients.consumer_channels(group);
+        let channels = self.metadata.borrow().clients.consumer_members(group);
+        let channels = channels
+            .into_iter()
+            .map(|(client_id, conn)| crate::channel::ConsumerChannel { client_id, conn })
+            .collect();
         reply.send(channels).expect("receiver held");
         answer
     }
@@ -233,6 +240,7 @@ pub fn responded(outcome: Outcome) -> RemotingCommand {
         Outcome::Reroute(_) => panic!("expected a response, got a reroute"),
         Outcome::Park(_) => panic!("expected a response, got a park"),
         Outcome::CallClient(_) => panic!("expected a response, got a client call"),
+        Outcome::CallClients(_) => panic!("expected a response, got client calls"),
     }
 }
 
@@ -246,6 +254,7 @@ pub fn rerouted(outcome: Outcome) -> RemotingCommand {
         ),
         Outcome::Park(_) => panic!("expected a reroute, got a park"),
         Outcome::CallClient(_) => panic!("expected a reroute, got a client call"),
+        Outcome::CallClients(_) => panic!("expected a reroute, got client calls"),
     }
 }
 

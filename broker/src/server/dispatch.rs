@@ -37,7 +37,9 @@ impl RequestSink for ShardRef {
         let received_at = Instant::now();
         // One batch per destination shard, kept in arrival order.
         let mut remote: Vec<Vec<Forwarded>> = (0..shard.shards).map(|_| Vec::new()).collect();
-        for request in requests {
+        for mut request in requests {
+            // Only a send-back the broker rewrote may carry the mark; never a client's send.
+            send_back::strip_send_back_mark(&mut request);
             if !admitted(shard, conn, &request) {
                 continue;
             }
@@ -241,6 +243,10 @@ async fn carry_out(
             let result = call_client(&call).await;
             client_call::answer_from_client(&request, &call, result)
         }
+        Outcome::CallClients(calls) => {
+            let results = call_clients(&calls.calls).await;
+            (calls.gather)(&request, &calls.calls, results)
+        }
     };
     // A oneway request is handled in full but never answered (reference §1.5).
     if !request.is_oneway() {
@@ -258,6 +264,32 @@ async fn call_client(call: &ClientCall) -> Result<RemotingCommand, CallError> {
     };
     // On a timeout `pending` is dropped here, which takes the call out of the table.
     futures_lite::future::or(pending.answer(), expired).await
+}
+
+/// Sends every call at once, then waits for each answer up to its call's timeout (counted from
+/// the sending), so the whole wait is bounded by the longest timeout, not their sum.
+async fn call_clients(calls: &[ClientCall]) -> Vec<client_call::CallResult> {
+    let sent_at = Instant::now();
+    let pending: Vec<_> = calls
+        .iter()
+        .map(|call| call.conn.call(call.request.clone()))
+        .collect();
+    let mut results = Vec::with_capacity(calls.len());
+    for (call, pending) in calls.iter().zip(pending) {
+        let result = match pending {
+            Ok(pending) => {
+                let deadline = sent_at + Duration::from_millis(call.timeout_ms);
+                let expired = async {
+                    glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
+                    Err(CallError::Timeout(call.timeout_ms))
+                };
+                futures_lite::future::or(pending.answer(), expired).await
+            }
+            Err(e) => Err(e),
+        };
+        results.push(result);
+    }
+    results
 }
 
 fn store_closed_response(request: &RemotingCommand) -> RemotingCommand {
@@ -351,6 +383,10 @@ async fn run_with_store(
             let view = shard.view();
             send_back::consumer_send_msg_back(config, &view, store, shard_id, request).await
         }
+        Handler::ConsumeMessageDirectly => {
+            let (mesh, broker_name) = (shard.as_ref(), &config.broker_name);
+            client_call::consume_message_directly(store, shard_id, mesh, broker_name, request).await
+        }
         Handler::Meta(_)
         | Handler::Admin(_)
         | Handler::NotSupported
@@ -423,6 +459,9 @@ fn run_meta(
             MetaHandler::DeleteSubscriptionGroup => group::delete(meta, request),
             MetaHandler::GetConsumerRunningInfo => {
                 quiet(client_call::consumer_running_info(meta, request))
+            }
+            MetaHandler::InvokeBrokerToGetConsumerStatus => {
+                quiet(client_call::consumer_status(meta, request))
             }
         }
     };

@@ -34,7 +34,7 @@ pub enum ShardMsg {
     ProducerChannels(String, flume::Sender<Vec<ConnHandle>>),
     /// The live connections of a consumer group (INVOKE_BROKER_TO_RESET_OFFSET tells them the
     /// new offsets); only the metadata shard receives these.
-    ConsumerChannels(String, flume::Sender<Vec<ConnHandle>>),
+    ConsumerChannels(String, flume::Sender<Vec<crate::channel::ConsumerChannel>>),
     /// This shard's part of an admin request (topic or consume stats, offsets, reset).
     AdminQuery(AdminQuery, flume::Sender<Result<AdminPart, String>>),
     /// GET_ALL_DELAY_OFFSET asks for this shard's schedule progress.

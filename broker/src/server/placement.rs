@@ -47,6 +47,7 @@ pub enum Handler {
     ViewMessageById,
     QueryMessage,
     ConsumerSendMsgBack,
+    ConsumeMessageDirectly,
     CheckClientConfig,
     GetBrokerRuntimeInfo,
     EndTransaction,
@@ -89,6 +90,7 @@ pub enum MetaHandler {
     GetAllSubscriptionGroupConfig,
     DeleteSubscriptionGroup,
     GetConsumerRunningInfo,
+    InvokeBrokerToGetConsumerStatus,
 }
 
 /// One row of the table.
@@ -116,6 +118,10 @@ pub fn entry(code: RequestCode) -> Entry {
         C::UpdateConsumerOffset => (P::QueueOwner, H::UpdateConsumerOffset),
         C::ViewMessageById => (P::OffsetOwner(OffsetField::Offset), H::ViewMessageById),
         C::ConsumerSendMsgBack => (P::OffsetOwner(OffsetField::Offset), H::ConsumerSendMsgBack),
+        C::ConsumeMessageDirectly => (
+            P::OffsetOwner(OffsetField::MsgId),
+            H::ConsumeMessageDirectly,
+        ),
         C::EndTransaction => (
             P::OffsetOwner(OffsetField::CommitLogOffset),
             H::EndTransaction,
@@ -151,6 +157,9 @@ pub fn entry(code: RequestCode) -> Entry {
         }
         C::DeleteSubscriptionGroup => (P::Metadata, H::Meta(M::DeleteSubscriptionGroup)),
         C::GetConsumerRunningInfo => (P::Metadata, H::Meta(M::GetConsumerRunningInfo)),
+        C::InvokeBrokerToGetConsumerStatus => {
+            (P::Metadata, H::Meta(M::InvokeBrokerToGetConsumerStatus))
+        }
         _ => (P::Receiving, H::NotSupported),
     };
     Entry { placement, handler }
@@ -243,6 +252,8 @@ mod tests {
         RequestCode::GetAllSubscriptionGroupConfig,
         RequestCode::DeleteSubscriptionGroup,
         RequestCode::GetConsumerRunningInfo,
+        RequestCode::ConsumeMessageDirectly,
+        RequestCode::InvokeBrokerToGetConsumerStatus,
     ];
 
     #[test]
@@ -337,5 +348,15 @@ mod tests {
         };
         assert_eq!(route(&end(&on_shard_1), ShardId(0), 2), ShardId(1));
         assert_eq!(route(&end("x"), ShardId(1), 2), ShardId(1));
+        // CONSUME_MESSAGE_DIRECTLY by the offset inside its msgId.
+        let host = "10.0.0.1:10911".parse().unwrap();
+        let id = ringmq_proto::message::ids::encode_offset_msg_id(
+            host,
+            crate::store::offset::to_global(1, 77) as i64,
+        );
+        let direct = request(RequestCode::ConsumeMessageDirectly, &[("msgId", &id)]);
+        assert_eq!(route(&direct, ShardId(0), 2), ShardId(1));
+        let bad = request(RequestCode::ConsumeMessageDirectly, &[("msgId", "x")]);
+        assert_eq!(route(&bad, ShardId(1), 2), ShardId(1));
     }
 }

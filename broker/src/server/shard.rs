@@ -20,8 +20,8 @@ use super::mesh::{InboxReceivers, Mesh, ShardMsg};
 use super::placement::METADATA_SHARD;
 use super::slots::{Slot, SlotCounter};
 use crate::acl::AclGate;
-use crate::channel::ConnHandle;
 use crate::channel::{self as channel, ConnId};
+use crate::channel::{ConnHandle, ConsumerChannel};
 use crate::config::BrokerConfig;
 use crate::ha::sync::MasterMetadata;
 use crate::ha::{LearnedMaster, ShardHa};
@@ -245,9 +245,13 @@ impl Shard {
         channels.into_iter().filter(ConnHandle::is_open).collect()
     }
 
-    fn live_consumers(&self, group: &str) -> Vec<ConnHandle> {
-        let channels = self.metadata().borrow().clients.consumer_channels(group);
-        channels.into_iter().filter(ConnHandle::is_open).collect()
+    fn live_consumers(&self, group: &str) -> Vec<ConsumerChannel> {
+        let members = self.metadata().borrow().clients.consumer_members(group);
+        members
+            .into_iter()
+            .filter(|(_, conn)| conn.is_open())
+            .map(|(client_id, conn)| ConsumerChannel { client_id, conn })
+            .collect()
     }
 
     /// Broker facts GET_BROKER_RUNTIME_INFO reports.
@@ -299,7 +303,7 @@ impl ShardMesh for Shard {
         self.ask_every_shard(ShardMsg::ScheduleProgressQuery)
     }
 
-    fn consumer_channels(&self, group: &str) -> flume::Receiver<Vec<ConnHandle>> {
+    fn consumer_channels(&self, group: &str) -> flume::Receiver<Vec<ConsumerChannel>> {
         let (reply, answer) = flume::bounded(1);
         if self.metadata.is_some() {
             let _ = reply.send(self.live_consumers(group));

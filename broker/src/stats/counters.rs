@@ -347,6 +347,12 @@ impl ShardStatsHandle {
         }
     }
 
+    /// `messages` messages of `topic` consumed by `group` were sent back (stored for retry or
+    /// into the DLQ).
+    pub fn on_send_back(&self, topic: &str, group: &str, messages: u64) {
+        self.group(topic, group).send_back_nums.add(messages);
+    }
+
     /// `messages` messages of `topic` were moved to `group`'s DLQ.
     pub fn on_dlq(&self, topic: &str, group: &str, messages: u64) {
         self.group(topic, group).dlq_nums.add(messages);
@@ -368,6 +374,7 @@ mod tests {
         handle.on_get("T", "g", 5, 50);
         handle.on_dlq("T", "g", 1);
         handle.on_dlq("T", "g", 1);
+        handle.on_send_back("T", "g", 1);
         let topics = shared.topics();
         assert_eq!(topics.len(), 1);
         assert_eq!(topics[0].1.put_nums.read(), (1032, 1001));
@@ -375,6 +382,7 @@ mod tests {
         assert_eq!(shared.groups()[0].1.get_nums.read(), (5, 1));
         assert_eq!(shared.groups().len(), 1);
         assert_eq!(shared.groups()[0].1.dlq_nums.read(), (2, 2));
+        assert_eq!(shared.groups()[0].1.send_back_nums.read(), (1, 1));
     }
 
     #[test]

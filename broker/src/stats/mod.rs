@@ -254,5 +254,10 @@ mod tests {
         let view = stats.view(names::GROUP_GET_NUMS, "T@g", 1_000).unwrap();
         assert_eq!(view.stats_minute.sum, 7);
         assert!(stats.view("NO_SUCH_STAT", "T", 1_000).is_none());
+        assert!(!stats.has(names::SNDBCK_PUT_NUMS, "T@g2"));
+        stats.handle(0).on_send_back("T", "g2", 1);
+        stats.handle(1).on_send_back("T", "g2", 1);
+        let view = stats.view(names::SNDBCK_PUT_NUMS, "T@g2", 1_000).unwrap();
+        assert_eq!(view.stats_minute.sum, 2);
     }
 }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::heartbeat::{ConsumeFromWhere, ConsumeType, MessageModel, SubscriptionData};
+use super::lenient::lenient_enum;
 use super::object_keys::{mq_map, quote_object_keys, unquote_object_keys};
 use super::{BodyError, JsonBody, MessageQueue};
 
@@ -215,6 +216,63 @@ impl ConsumerRunningInfo {
     pub const PROP_CONSUMER_START_TIMESTAMP: &'static str = "PROP_CONSUMER_START_TIMESTAMP";
 }
 
+lenient_enum! {
+    /// `CMResult`: what a listener said about a message consumed directly (Java ordinal order).
+    pub enum CmResult default Success {
+        Success = "CR_SUCCESS",
+        Later = "CR_LATER",
+        Rollback = "CR_ROLLBACK",
+        Commit = "CR_COMMIT",
+        ThrowException = "CR_THROW_EXCEPTION",
+        ReturnNull = "CR_RETURN_NULL",
+    }
+}
+
+/// CONSUME_MESSAGE_DIRECTLY (309) answer body (`ConsumeMessageDirectlyResult`): how a
+/// consumer's listener handled the message the broker handed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsumeMessageDirectlyResult {
+    pub auto_commit: bool,
+    /// `None` as Java's `null` (omitted by fastjson).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consume_result: Option<CmResult>,
+    /// Whether an orderly listener consumed it.
+    pub order: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+    pub spent_time_mills: i64,
+}
+
+impl Default for ConsumeMessageDirectlyResult {
+    /// Java's field defaults: not orderly, auto-commit, no result yet.
+    fn default() -> Self {
+        ConsumeMessageDirectlyResult {
+            auto_commit: true,
+            consume_result: None,
+            order: false,
+            remark: None,
+            spent_time_mills: 0,
+        }
+    }
+}
+
+/// GET_CONSUMER_STATUS_FROM_CLIENT (221) answer and INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223)
+/// answer (`GetConsumerStatusBody`): a client's offsets of one topic (`messageQueueTable`), and
+/// the broker's gathering of them by client id (`consumerTable`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct GetConsumerStatusBody {
+    pub consumer_table: BTreeMap<String, QueueOffsets>,
+    #[serde(with = "mq_map")]
+    pub message_queue_table: BTreeMap<MessageQueue, i64>,
+}
+
+/// One client's offsets in [`GetConsumerStatusBody::consumer_table`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct QueueOffsets(#[serde(with = "mq_map")] pub BTreeMap<MessageQueue, i64>);
+
 impl JsonBody for TopicStatsTable {}
 impl JsonBody for ConsumeStats {}
 impl JsonBody for ConsumerConnection {}
@@ -228,6 +286,9 @@ impl AdminBody for TopicStatsTable {}
 impl AdminBody for ConsumeStats {}
 impl AdminBody for ResetOffsetBody {}
 impl AdminBody for ConsumerRunningInfo {}
+impl JsonBody for ConsumeMessageDirectlyResult {}
+impl JsonBody for GetConsumerStatusBody {}
+impl AdminBody for GetConsumerStatusBody {}
 
 #[cfg(test)]
 mod tests {
@@ -290,6 +351,47 @@ mod tests {
         );
         let again = ConsumerRunningInfo::from_fastjson(&info.to_fastjson()).unwrap();
         assert_eq!(again, info);
+    }
+
+    #[test]
+    fn consume_message_directly_results_are_javas() {
+        let java =
+            br#"{"autoCommit":true,"consumeResult":"CR_LATER","order":false,"spentTimeMills":3}"#;
+        let result = ConsumeMessageDirectlyResult::from_json(java).unwrap();
+        assert_eq!(result.consume_result, Some(CmResult::Later));
+        assert_eq!(result.to_json().as_bytes(), java);
+        // Java's defaults for what is absent; the result by ordinal as fastjson accepts.
+        let sparse = ConsumeMessageDirectlyResult::from_json(br#"{"consumeResult":4}"#).unwrap();
+        assert_eq!(sparse.consume_result, Some(CmResult::ThrowException));
+        assert!(sparse.auto_commit);
+        let thrown = ConsumeMessageDirectlyResult {
+            consume_result: Some(CmResult::ThrowException),
+            remark: Some("boom".into()),
+            ..ConsumeMessageDirectlyResult::default()
+        };
+        assert_eq!(
+            thrown.to_json(),
+            r#"{"autoCommit":true,"consumeResult":"CR_THROW_EXCEPTION","order":false,"remark":"boom","spentTimeMills":0}"#
+        );
+    }
+
+    #[test]
+    fn consumer_status_bodies_use_object_keys_at_both_depths() {
+        let mut one = BTreeMap::new();
+        one.insert(queue_of("T", 1), 7);
+        let client = GetConsumerStatusBody {
+            message_queue_table: one.clone(),
+            ..GetConsumerStatusBody::default()
+        };
+        assert_eq!(
+            std::str::from_utf8(&client.to_fastjson()).unwrap(),
+            r#"{"consumerTable":{},"messageQueueTable":{{"brokerName":"b","queueId":1,"topic":"T"}:7}}"#
+        );
+        // As a Java broker gathers them.
+        let java = br#"{"consumerTable":{"10.0.0.1@1":{{"brokerName":"b","queueId":1,"topic":"T"}:7}},"messageQueueTable":{}}"#;
+        let gathered = GetConsumerStatusBody::from_fastjson(java).unwrap();
+        assert_eq!(gathered.consumer_table["10.0.0.1@1"].0, one);
+        assert_eq!(gathered.to_fastjson(), java.to_vec());
     }
 
     fn queue_of(topic: &str, id: i32) -> MessageQueue {

@@ -25,10 +25,11 @@ mod tables;
 mod topic;
 
 pub use admin::{
-    AdminBody, BrokerStatsData, BrokerStatsItem, Connection, ConsumeStats, ConsumeStatus,
-    ConsumerConnection, ConsumerOffsetSerializeWrapper, ConsumerRunningInfo, GroupList,
-    OffsetWrapper, ProcessQueueInfo, ProducerConnection, ResetOffsetBody, TopicOffset,
-    TopicStatsTable,
+    AdminBody, BrokerStatsData, BrokerStatsItem, CmResult, Connection,
+    ConsumeMessageDirectlyResult, ConsumeStats, ConsumeStatus, ConsumerConnection,
+    ConsumerOffsetSerializeWrapper, ConsumerRunningInfo, GetConsumerStatusBody, GroupList,
+    OffsetWrapper, ProcessQueueInfo, ProducerConnection, QueueOffsets, ResetOffsetBody,
+    TopicOffset, TopicStatsTable,
 };
 pub use group::{
     DelayOffsetBody, ShardScheduleProgress, SubscriptionGroupConfig, SubscriptionGroupWrapper,

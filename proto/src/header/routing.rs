@@ -42,11 +42,18 @@ pub fn queue_target(ext: &ExtFields) -> (Option<&str>, Option<i32>) {
 }
 
 /// The commit-log offset a request names: `offset` for VIEW_MESSAGE_BY_ID and
-/// CONSUMER_SEND_MSG_BACK, `commitLogOffset` for END_TRANSACTION.
+/// CONSUMER_SEND_MSG_BACK, `commitLogOffset` for END_TRANSACTION, the offset inside the
+/// offsetMsgId `msgId` for CONSUME_MESSAGE_DIRECTLY.
 pub fn commit_log_offset(ext: &ExtFields, kind: OffsetField) -> Option<i64> {
     let name = match kind {
         OffsetField::Offset => "offset",
         OffsetField::CommitLogOffset => "commitLogOffset",
+        OffsetField::MsgId => {
+            let id = ext.get("msgId")?;
+            return crate::message::ids::decode_offset_msg_id(id.trim())
+                .ok()
+                .map(|id| id.commit_log_offset);
+        }
     };
     ext.get(name).and_then(lenient_int)
 }
@@ -58,6 +65,8 @@ pub enum OffsetField {
     Offset,
     /// `commitLogOffset` (END_TRANSACTION).
     CommitLogOffset,
+    /// `msgId`, an offsetMsgId (CONSUME_MESSAGE_DIRECTLY).
+    MsgId,
 }
 
 /// Decimal text with optional whitespace and an integral `.0` tail (a JSON double).
@@ -107,6 +116,19 @@ mod tests {
             Some(281_474_976_710_733)
         );
         assert_eq!(commit_log_offset(&view, OffsetField::CommitLogOffset), None);
+        let id = crate::message::ids::encode_offset_msg_id(
+            "10.0.0.1:10911".parse().unwrap(),
+            281_474_976_710_733,
+        );
+        let direct = ext(&[("msgId", &id), ("offset", "1")]);
+        assert_eq!(
+            commit_log_offset(&direct, OffsetField::MsgId),
+            Some(281_474_976_710_733)
+        );
+        assert_eq!(
+            commit_log_offset(&ext(&[("msgId", "xyz")]), OffsetField::MsgId),
+            None
+        );
         let end = ext(&[("commitLogOffset", "12")]);
         assert_eq!(
             commit_log_offset(&end, OffsetField::CommitLogOffset),

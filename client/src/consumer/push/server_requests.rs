@@ -1,20 +1,30 @@
 //! Requests a broker sends a push consumer besides NOTIFY_CONSUMER_IDS_CHANGED (Java's
 //! `ClientRemotingProcessor`): GET_CONSUMER_RUNNING_INFO (307), answered with this consumer's
-//! `ConsumerRunningInfo`, and RESET_CONSUMER_CLIENT_OFFSET (220), after which the queues it
-//! names that this consumer holds continue from their new offsets.
+//! `ConsumerRunningInfo`; RESET_CONSUMER_CLIENT_OFFSET (220), after which the queues it names
+//! that this consumer holds continue from their new offsets; CONSUME_MESSAGE_DIRECTLY (309),
+//! the listener consuming the message the broker sent, answered with a
+//! `ConsumeMessageDirectlyResult`; GET_CONSUMER_STATUS_FROM_CLIENT (221), answered with this
+//! consumer's offsets of the topic.
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
 use bytes::Bytes;
 use ringmq_proto::body::{
-    AdminBody, ConsumerRunningInfo, ProcessQueueInfo, ResetOffsetBody, SubscriptionData,
+    AdminBody, CmResult, ConsumeMessageDirectlyResult, ConsumerRunningInfo, GetConsumerStatusBody,
+    JsonBody, ProcessQueueInfo, ResetOffsetBody, SubscriptionData,
 };
 use ringmq_proto::code::{RequestCode, ResponseCode};
 use ringmq_proto::command::{ExtFields, RemotingCommand};
-use ringmq_proto::header::{CommandHeader, ResetOffsetRequestHeader};
+use ringmq_proto::header::{
+    CommandHeader, ConsumeMessageDirectlyResultRequestHeader, GetConsumerStatusRequestHeader,
+    ResetOffsetRequestHeader,
+};
 
-use super::{ConsumeFrom, MessageModel, PushInner};
+use super::consume::restore_retry_topic;
+use super::{ConsumeFrom, ConsumeStatus, MessageModel, PushInner};
+use crate::message::decode_records;
 use crate::producer::now_ms;
 use crate::queue::MessageQueue;
 
@@ -35,6 +45,12 @@ pub(super) fn serve(inner: &Rc<PushInner>, request: &RemotingCommand) -> Option<
             ExtFields::new(),
             Bytes::from(body),
         ));
+    }
+    if request.code == RequestCode::ConsumeMessageDirectly.code() {
+        return Some(inner.consume_directly(request));
+    }
+    if request.code == RequestCode::GetConsumerStatusFromClient.code() {
+        return Some(inner.consumer_status(request));
     }
     if request.code == RequestCode::ResetConsumerClientOffset.code() {
         let header = ResetOffsetRequestHeader::read_from(&request.ext_fields);
@@ -65,7 +81,103 @@ pub(super) fn serve(inner: &Rc<PushInner>, request: &RemotingCommand) -> Option<
     None
 }
 
+/// A SYSTEM_ERROR answer to `request` with `remark`.
+fn system_error(request: &RemotingCommand, remark: String) -> RemotingCommand {
+    RemotingCommand::response_to(request, ResponseCode::SystemError.code(), Some(remark))
+}
+
+/// Java's `ConsumeMessageDirectlyResult` of one listener call: the verdict (a panic is Java's
+/// thrown exception, CR_THROW_EXCEPTION with its message), whether the consumer is orderly,
+/// and the time it took. An orderly listener's "later" is Java's SUSPEND_CURRENT_QUEUE_A_MOMENT,
+/// also CR_LATER.
+pub(super) fn directly_result(
+    orderly: bool,
+    verdict: Result<ConsumeStatus, String>,
+    spent_ms: i64,
+) -> ConsumeMessageDirectlyResult {
+    let (consume_result, remark) = match verdict {
+        Ok(ConsumeStatus::Success) => (CmResult::Success, None),
+        Ok(ConsumeStatus::ReconsumeLater) => (CmResult::Later, None),
+        Err(thrown) => (CmResult::ThrowException, Some(thrown)),
+    };
+    ConsumeMessageDirectlyResult {
+        consume_result: Some(consume_result),
+        order: orderly,
+        remark,
+        spent_time_mills: spent_ms,
+        ..ConsumeMessageDirectlyResult::default()
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal or a formatted message).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the listener panicked".to_string())
+}
+
 impl PushInner {
+    /// CONSUME_MESSAGE_DIRECTLY: the listener consumes the message in the body, outside the
+    /// queue loops (no offset moves, nothing is sent back), as Java's `consumeMessageDirectly`
+    /// does: retry topic restored, queue = (its topic, the header's `brokerName`, its queue id).
+    /// Another group than this consumer's is Java's SYSTEM_ERROR.
+    fn consume_directly(&self, request: &RemotingCommand) -> RemotingCommand {
+        let header = match ConsumeMessageDirectlyResultRequestHeader::read_from(&request.ext_fields)
+        {
+            Ok(header) => header,
+            Err(e) => return system_error(request, e.to_string()),
+        };
+        if header.consumer_group != self.config.group {
+            let remark = format!(
+                "The Consumer Group <{}> not exist in this consumer",
+                header.consumer_group
+            );
+            return system_error(request, remark);
+        }
+        let broker_name = header.broker_name.unwrap_or_default();
+        let mut message = match decode_records(&request.body, &broker_name) {
+            Ok(messages) if !messages.is_empty() => messages.into_iter().next().expect("one"),
+            Ok(_) => return system_error(request, "no message in the body".to_string()),
+            Err(e) => return system_error(request, format!("bad message body: {e}")),
+        };
+        restore_retry_topic(&mut message, &self.config.group);
+        let queue = MessageQueue::new(&message.topic, &broker_name, message.queue_id);
+        let started = now_ms();
+        let listener = &self.listener;
+        let verdict = catch_unwind(AssertUnwindSafe(|| {
+            listener.consume(&queue, std::slice::from_ref(&message))
+        }))
+        .map_err(|payload| panic_text(payload.as_ref()));
+        let result = directly_result(self.config.consume_orderly, verdict, now_ms() - started);
+        tracing::info!(%queue, msg_id = %message.msg_id(), ?result, "consumed directly");
+        let success = ResponseCode::Success.code();
+        RemotingCommand::response_to(request, success, None)
+            .with_body(Bytes::from(result.to_json().into_bytes()))
+    }
+
+    /// GET_CONSUMER_STATUS_FROM_CLIENT: this consumer's offsets of `topic` (all topics when it
+    /// is blank), as Java's `cloneOffsetTable`; another group's request gets an empty table.
+    fn consumer_status(&self, request: &RemotingCommand) -> RemotingCommand {
+        let header = match GetConsumerStatusRequestHeader::read_from(&request.ext_fields) {
+            Ok(header) => header,
+            Err(e) => return system_error(request, e.to_string()),
+        };
+        let mut body = GetConsumerStatusBody::default();
+        if header.group == self.config.group {
+            let topic = header.topic.trim();
+            for (queue, offset) in self.offsets.borrow().all() {
+                if topic.is_empty() || queue.topic == topic {
+                    body.message_queue_table.insert((&queue).into(), offset);
+                }
+            }
+        }
+        let success = ResponseCode::Success.code();
+        RemotingCommand::response_to(request, success, None)
+            .with_body(Bytes::from(body.to_fastjson()))
+    }
+
     /// RESET_CONSUMER_CLIENT_OFFSET: every queue of `table` (of `topic`) this consumer holds
     /// restarts at its new offset. Its loop is dropped first, with the pull in flight and the
     /// batch it prefetched (Java drops the process queue); the new offset is marked dirty, so
@@ -186,5 +298,34 @@ impl PushInner {
             pairs.push(("consumeTimestamp", ms.to_string()));
         }
         pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_verdicts_become_javas_direct_results() {
+        let ok = directly_result(false, Ok(ConsumeStatus::Success), 3);
+        assert_eq!(ok.consume_result, Some(CmResult::Success));
+        assert_eq!(
+            (ok.order, ok.auto_commit, ok.spent_time_mills),
+            (false, true, 3)
+        );
+        let later = directly_result(true, Ok(ConsumeStatus::ReconsumeLater), 0);
+        assert_eq!(later.consume_result, Some(CmResult::Later));
+        assert!(later.order);
+        let thrown = directly_result(false, Err("boom".to_string()), 1);
+        assert_eq!(thrown.consume_result, Some(CmResult::ThrowException));
+        assert_eq!(thrown.remark.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn panic_payloads_are_read_as_text() {
+        let literal = catch_unwind(|| panic!("literal")).unwrap_err();
+        assert_eq!(panic_text(literal.as_ref()), "literal");
+        let formatted = catch_unwind(|| panic!("formatted {}", 7)).unwrap_err();
+        assert_eq!(panic_text(formatted.as_ref()), "formatted 7");
     }
 }
