@@ -37,6 +37,7 @@ run_variant() { # label acl(true|false)
         --store-dir "$store" --cpus 1 --set "aclEnable=$acl" --set "aclFilePath=$work/plain_acl.yml" \
         > "$work/broker-$label.log" 2>&1 &
     local broker_pid=$!
+    pids+=("$broker_pid")
     local creds=()
     [ "$acl" = true ] && creds=(--access-key loadgen-ak --secret-key loadgen-sk-123)
     "$bin/ringmq-loadgen" run --namesrv "127.0.0.1:$NS_PORT" --mode sync --producers 16 --connections 4 \

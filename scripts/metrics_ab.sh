@@ -40,7 +40,7 @@ run_one() { # $1 = off|on, $2 = index, then loadgen flags
     scraper=$!
   fi
   label="metrics-ab-$STAMP-$side-$index"
-  "$BIN/ringmq-loadgen" run --namesrv "127.0.0.1:$ns_port" --label "$label" \
+  "$BIN/ringmq-loadgen" run --namesrv "127.0.0.1:$ns_port" --label "$label" --results-dir results \
     --target-description "ringmq, metrics $side" "$@" >"$dir/loadgen.out" 2>&1 || cat "$dir/loadgen.out"
   [ -n "$scraper" ] && kill "$scraper" 2>/dev/null || true
   kill "$broker_pid" "$ns_pid"; wait "$broker_pid" "$ns_pid" 2>/dev/null || true
