@@ -141,6 +141,8 @@ class Cluster {
       'mappedFileSizeCommitLog=67108864',
       // Offsets reach the disk quickly, so a kill -9 test can wait for them.
       'flushConsumerOffsetInterval=200',
+      // SQL92 subscriptions, as a Java broker needs for them.
+      'enablePropertyFilter=true',
       '',
     ].join('\n'));
     await this.startBroker();
