@@ -109,14 +109,10 @@ pub async fn consume_message_directly(
     let Ok(id) = decode_offset_msg_id(msg_id) else {
         return not_found();
     };
-    // Routing sent it here only if the offset names this shard; anything else is not ours.
-    if crate::store::offset::shard_of(id.commit_log_offset) != Some(shard_id) {
-        return not_found();
-    }
-    let record = match store.view_message(id.commit_log_offset as u64).await {
+    let record = match super::lookup::own_record(store, shard_id, id.commit_log_offset).await {
         Ok(Some(record)) => record,
         Ok(None) => return not_found(),
-        Err(e) => return respond_error(request, ResponseCode::SystemError, e.to_string()),
+        Err(e) => return respond_error(request, ResponseCode::SystemError, e),
     };
     let group = header.consumer_group;
     let client_id = header.client_id.unwrap_or_default();

@@ -16,6 +16,25 @@ use crate::store::{QueryResult, Store};
 /// `maxMsgsNumBatch` is 64).
 pub const QUERY_MAX_MESSAGES: u32 = 64;
 
+/// The stored record at the global `offset` when it lives on this shard (`shard_id`).
+/// `Ok(None)`: the offset names another shard (routing sent the request here only if it names
+/// this one, so anything else is not ours) or holds no record. `Err`: the store's failure, as
+/// the remark. VIEW_MESSAGE_BY_ID, CONSUMER_SEND_MSG_BACK and CONSUME_MESSAGE_DIRECTLY all
+/// read a record this way.
+pub async fn own_record(
+    store: &Store,
+    shard_id: u8,
+    offset: i64,
+) -> Result<Option<Vec<u8>>, String> {
+    if crate::store::offset::shard_of(offset) != Some(shard_id) {
+        return Ok(None);
+    }
+    store
+        .view_message(offset as u64)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// `shard_id` is the serving shard: an offset that names another one is not found here.
 pub async fn view_message(store: &Store, shard_id: u8, request: &RemotingCommand) -> Outcome {
     let header = match request.decode_header::<ViewMessageRequestHeader>() {
@@ -29,14 +48,10 @@ pub async fn view_message(store: &Store, shard_id: u8, request: &RemotingCommand
             format!("can not find message by the offset, {}", header.offset),
         )
     };
-    // Routing sent it here only if the offset names this shard; anything else is not ours.
-    if crate::store::offset::shard_of(header.offset) != Some(shard_id) {
-        return not_found();
-    }
-    match store.view_message(header.offset as u64).await {
+    match own_record(store, shard_id, header.offset).await {
         Ok(Some(record)) => Outcome::Respond(success(request).with_body(Bytes::from(record))),
         Ok(None) => not_found(),
-        Err(e) => respond_error(request, ResponseCode::SystemError, e.to_string()),
+        Err(e) => respond_error(request, ResponseCode::SystemError, e),
     }
 }
 

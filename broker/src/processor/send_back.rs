@@ -90,13 +90,10 @@ pub async fn consumer_send_msg_back(
             format!("look message by offset failed, {}", header.offset),
         )
     };
-    if crate::store::offset::shard_of(header.offset) != Some(shard_id) {
-        return not_found();
-    }
-    let bytes = match store.view_message(header.offset as u64).await {
+    let bytes = match super::lookup::own_record(store, shard_id, header.offset).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return not_found(),
-        Err(e) => return respond_error(request, ResponseCode::SystemError, e.to_string()),
+        Err(e) => return respond_error(request, ResponseCode::SystemError, e),
     };
     let Ok(original) = DecodedRecord::decode(&bytes) else {
         return not_found();
