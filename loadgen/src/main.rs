@@ -11,6 +11,13 @@ use ringmq_loadgen::process::install_interrupt_handler;
 /// Exit status when `--verify` found acknowledged messages missing or corrupt.
 const EXIT_VERIFY_FAILED: u8 = 3;
 
+/// mimalloc instead of glibc malloc, as in the broker: every send builds a message, its header
+/// fields and a frame, and every response is decoded into small strings. With glibc,
+/// `malloc`/`free`/`malloc_consolidate` were ~15 % of the load generator's CPU under sync sends
+/// (`perf`, results/loadgen-allocator-2026-12-07.md); the instrument should cost little.
+#[global_allocator]
+static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
