@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use ringmq_proto::message::{
-    encode_offset_msg_id, encode_properties, property, sysflag, DecodedRecord, PropertiesIter,
+    encode_offset_msg_id, encode_properties, find_property, property, sysflag, DecodedRecord,
+    PropertiesIter,
 };
 
 use crate::compression::{decompress_body, DecompressError};
@@ -182,7 +183,11 @@ pub struct MessageExt {
     pub prepared_transaction_offset: i64,
     /// The body, decompressed if the record was compressed.
     pub body: Bytes,
-    pub properties: BTreeMap<String, String>,
+    /// The record's properties string as stored (`name 0x01 value 0x02` per entry): a slice of
+    /// the pull body, read on demand ([`MessageExt::property`]). Decoding it into a map for
+    /// every message cost a dozen small allocations each and was the largest item of a
+    /// consumer's CPU when draining a backlog (results/consumer-decode-2026-12-07.md).
+    properties_raw: Bytes,
 }
 
 impl MessageExt {
@@ -204,14 +209,6 @@ impl MessageExt {
                 })
             }
         };
-        let properties = PropertiesIter::new(record.properties)
-            .map(|(k, v)| {
-                (
-                    String::from_utf8_lossy(k).into_owned(),
-                    String::from_utf8_lossy(v).into_owned(),
-                )
-            })
-            .collect();
         Ok(MessageExt {
             topic: record.topic_str().into_owned(),
             broker_name: broker_name.to_string(),
@@ -227,12 +224,28 @@ impl MessageExt {
             reconsume_times: record.reconsume_times,
             prepared_transaction_offset: record.prepared_transaction_offset,
             body,
-            properties,
+            properties_raw: source.slice_ref(record.properties),
         })
     }
 
+    /// The value of property `name` (the last one when repeated), without copying. A value
+    /// that is not UTF-8 (no RocketMQ client writes one) reads as absent here and lossily in
+    /// [`MessageExt::properties`].
     pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties.get(name).map(String::as_str)
+        find_property(&self.properties_raw, name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every property as an owned map, for display and inspection (allocates; the consume path
+    /// uses [`MessageExt::property`]).
+    pub fn properties(&self) -> BTreeMap<String, String> {
+        PropertiesIter::new(&self.properties_raw)
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect()
     }
 
     pub fn tags(&self) -> Option<&str> {
@@ -324,6 +337,26 @@ mod tests {
             r.encode(&mut out[start..]).unwrap();
         }
         Bytes::from(out)
+    }
+
+    #[test]
+    fn received_properties_are_read_in_place_from_the_pull_body() {
+        let props = b"TAGS\x01A\x02KEYS\x01k1\x02TAGS\x01B\x02bad\x01\xff\x02";
+        let body = encode(&[record(0, b"x", 0, props)]);
+        let messages = decode_records(&body, "broker-a").unwrap();
+        let m = &messages[0];
+        // The last of a repeated name wins, as in Java's string2messageProperties map.
+        assert_eq!(m.tags(), Some("B"));
+        assert_eq!(m.keys(), Some("k1"));
+        assert_eq!(m.property("absent"), None);
+        assert_eq!(m.property("bad"), None, "not UTF-8: absent here");
+        let all = m.properties();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all["TAGS"], "B");
+        assert_eq!(all["bad"], "\u{fffd}");
+        // The value points into the pull body: nothing was copied.
+        let range = body.as_ptr_range();
+        assert!(range.contains(&m.tags().unwrap().as_ptr()));
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl From<&MessageExt> for MessageRow {
             reconsume_times: m.reconsume_times,
             body_bytes: m.body.len(),
             body_preview: String::from_utf8_lossy(shown).into_owned(),
-            properties: m.properties.clone(),
+            properties: m.properties(),
         }
     }
 }

@@ -39,7 +39,7 @@ fn details(m: &MessageExt) -> Vec<(String, String)> {
         ("System Flag".to_string(), m.sys_flag.to_string()),
     ];
     let properties: Vec<String> = m
-        .properties
+        .properties()
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
