@@ -664,7 +664,7 @@ mod tests {
     use ringmq_proto::message::ids::decode_offset_msg_id;
 
     use super::*;
-    use crate::processor::testing::{self, rerouted, responded, send_request};
+    use crate::processor::testing::{self, rerouted, rerouted_from, responded, send_request};
 
     fn peer() -> SocketAddr {
         "127.0.0.1:40000".parse().unwrap()
@@ -971,6 +971,52 @@ mod tests {
             assert_eq!(header.topic, "%DLQ%g");
             assert_eq!(header.queue_id, 0);
             assert!(header.properties.unwrap().contains("DELAY\u{1}-1\u{2}"));
+        });
+    }
+
+    /// SNDBCK_PUT_NUMS and DLQ_PUT_NUMS of (`topic`, `group`) on the fixture's shard.
+    fn send_back_and_dlq_nums(fx: &testing::Fixture, topic: &str, group: &str) -> (u64, u64) {
+        let groups = fx.counters.stats.shared().groups();
+        groups
+            .iter()
+            .find(|((t, g), _)| t == topic && g == group)
+            .map_or((0, 0), |(_, c)| {
+                (c.send_back_nums.read().0, c.dlq_nums.read().0)
+            })
+    }
+
+    #[test]
+    fn both_reroutes_keep_the_requests_origin_and_a_send_back_counts_once_where_it_is_stored() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 4);
+            fx.create_topic("%RETRY%g", 1);
+            fx.create_topic("%DLQ%g", 1);
+            let view = fx.view();
+            let ctx = fx.send_context(&view);
+            let mut past_max = send_request("%RETRY%g", 0, b"x", "RETRY_TOPIC\u{1}T\u{2}");
+            past_max.version = VERSION_WITH_MAX_RECONSUME_TIMES;
+            past_max.ext_fields.insert("j", "3");
+            past_max.ext_fields.insert("l", "2");
+            let pick_queue = send_request("T", -1, b"x", "");
+            let mut counted = (0, 0);
+            for origin in [RequestOrigin::Client, RequestOrigin::SendBack] {
+                let outcome = send_message(&ctx, peer(), origin, &pick_queue).await;
+                assert_eq!(rerouted_from(outcome).1, origin);
+                let outcome = send_message(&ctx, peer(), origin, &past_max).await;
+                let (to_dlq, kept) = rerouted_from(outcome);
+                assert_eq!(kept, origin);
+                assert_eq!(
+                    send_back_and_dlq_nums(&fx, "T", "g"),
+                    counted,
+                    "not yet stored"
+                );
+                let stored = responded(send_message(&ctx, peer(), kept, &to_dlq).await);
+                assert_eq!(stored.code, ResponseCode::Success.code());
+                // A dead letter either way; a send-back only when the broker made it.
+                counted.0 += u64::from(origin == RequestOrigin::SendBack);
+                counted.1 += 1;
+                assert_eq!(send_back_and_dlq_nums(&fx, "T", "g"), counted, "{origin:?}");
+            }
         });
     }
 }
