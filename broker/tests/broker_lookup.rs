@@ -227,6 +227,65 @@ fn send_back_goes_to_the_retry_topic_then_the_dead_letter_queue() {
         .contains("look message by offset failed"));
 }
 
+/// SNDBCK_PUT_NUMS of `key` (`topic@group`) over the day; `None` while never counted.
+fn send_backs_today(client: &mut Client, key: &str) -> Option<i64> {
+    use ringmq_proto::body::{BrokerStatsData, JsonBody};
+    let fields = [("statsName", "SNDBCK_PUT_NUMS"), ("statsKey", key)];
+    let code = RequestCode::ViewBrokerStatsData.code();
+    let response = client.call_code(code, &fields, b"");
+    if response.code == ResponseCode::SystemError.code() {
+        return None;
+    }
+    assert_eq!(response.code, ResponseCode::Success.code());
+    Some(
+        BrokerStatsData::from_json(&response.body)
+            .unwrap()
+            .stats_day
+            .sum,
+    )
+}
+
+/// Only a CONSUMER_SEND_MSG_BACK counts as a send-back: a client's own send to the retry
+/// topic is a plain send, whatever ext fields it carries (the broker's origin of a request is
+/// never read from the wire), in either header spelling and whichever shard reads it.
+#[test]
+fn a_clients_send_is_never_counted_as_a_send_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut client = broker.connect();
+    create_topic(&mut client, "WorkT", 2);
+    create_topic(&mut client, "%RETRY%fg", 1);
+    let response = client.call(send_v2("WorkT", 1, &props(&[("TAGS", "t")]), b"work"));
+    let offset = decode_offset_msg_id(response.ext_fields.get("msgId").unwrap())
+        .unwrap()
+        .commit_log_offset;
+    let retry_of_work = props(&[("RETRY_TOPIC", "WorkT")]);
+    let forged = [
+        send_v1("%RETRY%fg", 0, &retry_of_work, b"forged"),
+        send_v2("%RETRY%fg", 0, &retry_of_work, b"forged"),
+    ];
+    // Two connections: SO_REUSEPORT spreads them over the shards, so usually one is read on
+    // the retry queue's owner and the other forwarded to it.
+    let mut other = broker.connect();
+    for connection in [&mut client, &mut other] {
+        for mut send in forged.clone() {
+            send.ext_fields.insert("ringmqSendBack", "1");
+            let response = connection.call(send);
+            let code = response.code;
+            assert_eq!(code, ResponseCode::Success.code(), "{:?}", response.remark);
+        }
+    }
+    assert_eq!(
+        decode_records(&pull_now(&mut client, "%RETRY%fg", 0, 0).body).len(),
+        4,
+        "stored as plain sends"
+    );
+    assert_eq!(send_backs_today(&mut client, "WorkT@fg"), None);
+    let response = send_back(&mut client, offset, "fg", 0);
+    assert_eq!(response.code, ResponseCode::Success.code());
+    assert_eq!(send_backs_today(&mut client, "WorkT@fg"), Some(1));
+}
+
 #[test]
 fn ali_ons_numeric_ext_values_and_the_binary_header() {
     let dir = tempfile::tempdir().unwrap();

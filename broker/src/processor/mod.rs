@@ -53,8 +53,11 @@ pub enum Outcome {
     Respond(RemotingCommand),
     /// Place this (rewritten) request again: the shard that owns it now serves and answers it.
     /// A send whose queue the broker picks, a send diverted to the DLQ, a send-back turned into
-    /// a send to `%RETRY%` all end here.
-    Reroute(RemotingCommand),
+    /// a send to `%RETRY%` all end here. `origin` goes with it to the handler that serves it.
+    Reroute {
+        request: RemotingCommand,
+        origin: RequestOrigin,
+    },
     /// A long-polling pull that found nothing: the server releases the request's pending slot
     /// and waits with [`pull::wait_parked`] until a message arrives, the deadline or shutdown.
     Park(Box<pull::ParkedPull>),
@@ -66,6 +69,18 @@ pub enum Outcome {
     /// every call, waits for each answer up to its call's timeout and answers with the calls'
     /// [`client_call::ClientCalls::gather`].
     CallClients(Box<client_call::ClientCalls>),
+}
+
+/// Who made a request the broker serves: a client (every request read from a connection), or
+/// the broker itself (a send-back turned into a send). It travels beside the request, never in
+/// it, so nothing a client puts on the wire can make its request a send-back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOrigin {
+    /// Read from a client's connection (possibly rerouted since, keeping its origin).
+    Client,
+    /// The send a CONSUMER_SEND_MSG_BACK became ([`send_back::consumer_send_msg_back`]): the
+    /// send path counts `SNDBCK_PUT_NUMS` when it is stored.
+    SendBack,
 }
 
 /// What the metadata shard must do after a change to broker-wide state, besides answering.

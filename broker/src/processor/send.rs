@@ -8,6 +8,9 @@
 //!   into the header, and the request is rerouted to that queue's owner;
 //! * a send to `%RETRY%<group>` past its reconsume maximum is rewritten to `%DLQ%<group>` queue 0
 //!   and rerouted.
+//!
+//! Either reroute keeps the request's [`RequestOrigin`]: a send-back stays one, so it counts
+//! `SNDBCK_PUT_NUMS` wherever it is finally stored.
 
 use crate::ha::service::{disk_ratio_text, replication_code, slave_send_refusal_remark};
 use crate::ha::ShardHa;
@@ -25,7 +28,7 @@ use ringmq_proto::message::properties::{encode_properties, find_property, Proper
 use ringmq_proto::message::{property, sysflag, Record, MAX_PROPERTIES_LEN};
 
 use super::runtime_info::RequestCounters;
-use super::{bad_header, respond_error, CreateTopicRequest, Outcome, ShardMesh};
+use super::{bad_header, respond_error, CreateTopicRequest, Outcome, RequestOrigin, ShardMesh};
 use crate::config::BrokerConfig;
 use crate::metadata::topics::{
     dlq_topic, validate_topic_name, DLQ_GROUP_TOPIC_PREFIX, NOT_ALLOWED_SEND_TOPICS,
@@ -88,18 +91,27 @@ async fn ensure_topic(
 
 /// The broker picks the queue (`queueId < 0`): a random writable one, written into the header,
 /// and the request goes to that queue's owner.
-fn pick_queue(request: &RemotingCommand, topic_config: &TopicConfig) -> Outcome {
+fn pick_queue(
+    request: &RemotingCommand,
+    origin: RequestOrigin,
+    topic_config: &TopicConfig,
+) -> Outcome {
     let queue_id = (rand::random::<u32>() % topic_config.write_queue_nums as u32) as i32;
     let mut placed = request.clone();
     let field = routing::send_queue_field(&request.ext_fields);
     placed.ext_fields.insert(field, queue_id.to_string());
-    Outcome::Reroute(placed)
+    Outcome::Reroute {
+        request: placed,
+        origin,
+    }
 }
 
 /// SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE: see the module documentation.
+/// `origin` is who made the request (a client, or a send-back), as the server received it.
 pub async fn send_message(
     ctx: &SendContext<'_>,
     peer: SocketAddr,
+    origin: RequestOrigin,
     request: &RemotingCommand,
 ) -> Outcome {
     let header = match SendMessageRequestHeader::read_any(&request.ext_fields) {
@@ -135,15 +147,15 @@ pub async fn send_message(
         return respond_error(request, ResponseCode::NoPermission, remark);
     }
     if header.queue_id < 0 && topic_config.write_queue_nums > 0 {
-        return pick_queue(request, &topic_config);
+        return pick_queue(request, origin, &topic_config);
     }
     if let Err(refusal) = check_message(ctx.config, peer, request, &header, &topic_config) {
         return refusal;
     }
-    if let Some(outcome) = redirect_to_dlq(ctx, request, &header) {
+    if let Some(outcome) = redirect_to_dlq(ctx, request, origin, &header) {
         return outcome;
     }
-    store_and_respond(ctx, peer, request, &header, &topic_config).await
+    store_and_respond(ctx, peer, origin, request, &header, &topic_config).await
 }
 
 /// §2.3 step 1: the broker's permission, the topic's name and the properties' size.
@@ -238,6 +250,7 @@ fn is_transactional(header: &SendMessageRequestHeader) -> bool {
 fn redirect_to_dlq(
     ctx: &SendContext<'_>,
     request: &RemotingCommand,
+    origin: RequestOrigin,
     header: &SendMessageRequestHeader,
 ) -> Option<Outcome> {
     let group = header.topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX)?;
@@ -277,17 +290,15 @@ fn redirect_to_dlq(
     new_header.properties = Some(String::from_utf8_lossy(&encoded).into_owned());
     redirected.ext_fields = Default::default();
     new_header.write_v1(&mut redirected.ext_fields);
-    if super::send_back::is_send_back(request) {
-        redirected
-            .ext_fields
-            .insert(super::send_back::SEND_BACK_MARK, "1");
-    }
     tracing::debug!(
         topic = header.topic,
         dlq,
         "reconsume times exhausted: to the dead-letter queue"
     );
-    Some(Outcome::Reroute(redirected))
+    Some(Outcome::Reroute {
+        request: redirected,
+        origin,
+    })
 }
 
 fn property_pairs(properties: &str) -> Vec<(String, String)> {
@@ -477,6 +488,7 @@ fn records_of<'a>(
 async fn store_and_respond(
     ctx: &SendContext<'_>,
     peer: SocketAddr,
+    origin: RequestOrigin,
     request: &RemotingCommand,
     header: &SendMessageRequestHeader,
     topic_config: &TopicConfig,
@@ -509,7 +521,7 @@ async fn store_and_respond(
     ctx.counters
         .add_put(&header.topic, outcome.records.len() as u64, bytes);
     count_dead_letters(ctx.counters, &header.topic, &items);
-    if outcome.status == AppendStatus::PutOk && super::send_back::is_send_back(request) {
+    if outcome.status == AppendStatus::PutOk && origin == RequestOrigin::SendBack {
         count_send_back(ctx.counters, &header.topic, &items);
     }
     let code = match outcome.status {
@@ -547,7 +559,7 @@ fn count_dead_letters(counters: &RequestCounters, topic: &str, items: &[StoredIt
     }
 }
 
-/// A send-back stored into `%RETRY%<group>` or `%DLQ%<group>` counts for SNDBCK_PUT_NUMS under
+/// A send-back ([`RequestOrigin::SendBack`]) stored into `%RETRY%<group>` or `%DLQ%<group>` counts for SNDBCK_PUT_NUMS under
 /// the group and the message's original topic (`RETRY_TOPIC`), as Java's `incSendBackNums`
 /// after PUT_OK.
 fn count_send_back(counters: &RequestCounters, topic: &str, items: &[StoredItem<'_>]) {
@@ -652,10 +664,15 @@ mod tests {
     use ringmq_proto::message::ids::decode_offset_msg_id;
 
     use super::*;
-    use crate::processor::testing::{self, rerouted, responded, send_request};
+    use crate::processor::testing::{self, rerouted, rerouted_from, responded, send_request};
 
     fn peer() -> SocketAddr {
         "127.0.0.1:40000".parse().unwrap()
+    }
+
+    /// `request` as a client's send (read from its connection).
+    async fn client_send(ctx: &SendContext<'_>, request: &RemotingCommand) -> Outcome {
+        send_message(ctx, peer(), RequestOrigin::Client, request).await
     }
 
     #[test]
@@ -664,7 +681,7 @@ mod tests {
             fx.create_topic("T", 4);
             let view = fx.view();
             let request = send_request("T", 2, b"hello", "TAGS\u{1}a\u{2}");
-            let response = responded(send_message(&fx.send_context(&view), peer(), &request).await);
+            let response = responded(client_send(&fx.send_context(&view), &request).await);
             assert_eq!(response.code, ResponseCode::Success.code());
             assert_eq!(response.ext_fields.get("queueId"), Some("2"));
             assert_eq!(response.ext_fields.get("queueOffset"), Some("0"));
@@ -722,7 +739,7 @@ mod tests {
                 ..fx.send_context(&view)
             };
             let request = send_request("T", 0, b"x", "");
-            let response = responded(send_message(&ctx, peer(), &request).await);
+            let response = responded(client_send(&ctx, &request).await);
             assert_eq!(response.code, ResponseCode::ServiceNotAvailable.code());
             let remark = response.remark.unwrap_or_default();
             assert!(remark.contains("messages are put to the slave"), "{remark}");
@@ -743,7 +760,7 @@ mod tests {
                 ..fx.send_context(&view)
             };
             let request = send_request("T", 1, b"x", "");
-            let response = responded(send_message(&ctx, peer(), &request).await);
+            let response = responded(client_send(&ctx, &request).await);
             assert_eq!(response.code, ResponseCode::SlaveNotAvailable.code());
             // Stored all the same, and the answer carries its id and offset, as Java's does.
             assert_eq!(fx.store.max_offset("T", 1), 1);
@@ -758,7 +775,7 @@ mod tests {
             fx.create_topic("T", 4);
             let view = fx.view();
             let request = send_request("T", -1, b"x", "");
-            let placed = rerouted(send_message(&fx.send_context(&view), peer(), &request).await);
+            let placed = rerouted(client_send(&fx.send_context(&view), &request).await);
             let (topic, queue) = routing::send_target(&placed.ext_fields);
             assert_eq!(topic, Some("T"));
             assert!((0..4).contains(&queue.unwrap()), "{queue:?}");
@@ -775,7 +792,7 @@ mod tests {
         testing::run(|fx| async move {
             let view = fx.view();
             let request = send_request("Fresh", 0, b"x", "");
-            let response = responded(send_message(&fx.send_context(&view), peer(), &request).await);
+            let response = responded(client_send(&fx.send_context(&view), &request).await);
             assert_eq!(
                 response.code,
                 ResponseCode::Success.code(),
@@ -795,21 +812,21 @@ mod tests {
             let ctx = fx.send_context(&view);
             let code = |outcome| responded(outcome).code;
             let bad_queue = send_request("T", 9, b"x", "");
-            let c = code(send_message(&ctx, peer(), &bad_queue).await);
+            let c = code(client_send(&ctx, &bad_queue).await);
             assert_eq!(c, ResponseCode::InvalidParameter.code());
             let system = send_request("SCHEDULE_TOPIC_XXXX", 0, b"x", "");
-            let c = code(send_message(&ctx, peer(), &system).await);
+            let c = code(client_send(&ctx, &system).await);
             assert_eq!(c, ResponseCode::NoPermission.code());
             let bad_name = send_request("bad topic!", 0, b"x", "");
-            let c = code(send_message(&ctx, peer(), &bad_name).await);
+            let c = code(client_send(&ctx, &bad_name).await);
             assert_eq!(c, ResponseCode::InvalidParameter.code());
             let mut no_header = send_request("T", 0, b"x", "");
             no_header.ext_fields = Default::default();
-            let c = code(send_message(&ctx, peer(), &no_header).await);
+            let c = code(client_send(&ctx, &no_header).await);
             assert_eq!(c, ResponseCode::SystemError.code());
             let mut wiped = (*view).clone();
             wiped.broker_permission = perm::READ;
-            let c = code(send_message(&fx.send_context(&wiped), peer(), &bad_queue).await);
+            let c = code(client_send(&fx.send_context(&wiped), &bad_queue).await);
             assert_eq!(c, ResponseCode::NoPermission.code());
             assert_eq!(fx.counters.messages_put.get(), 0);
         });
@@ -844,7 +861,7 @@ mod tests {
             ext.insert("batch", "1");
             let code = RequestCode::SendMessage.code();
             let request = RemotingCommand::new_request(code, ext, Bytes::from(body));
-            let response = responded(send_message(&fx.send_context(&view), peer(), &request).await);
+            let response = responded(client_send(&fx.send_context(&view), &request).await);
             assert_eq!(response.code, 0, "{:?}", response.remark);
             assert_eq!(
                 response.ext_fields.get("msgId").unwrap().split(',').count(),
@@ -884,13 +901,13 @@ mod tests {
             let items = ["UNIQ_KEY\u{1}A\u{2}", "UNIQ_KEY\u{1}B\u{2}"];
             // A timer in the header holds every item until the one due time.
             let timer = batch_request("TIMER_DELAY_MS\u{1}60000\u{2}", &items);
-            let response = responded(send_message(&ctx, peer(), &timer).await);
+            let response = responded(client_send(&ctx, &timer).await);
             assert_eq!(response.code, 0, "{:?}", response.remark);
             assert_eq!(fx.store.max_offset(TIMER_TOPIC, 0), 2);
             assert_eq!(fx.store.max_offset("T", 1), 0, "nothing visible yet");
             // A delay level in the header: Java's store refuses the batch.
             let delayed = batch_request("DELAY\u{1}2\u{2}", &items);
-            let response = responded(send_message(&ctx, peer(), &delayed).await);
+            let response = responded(client_send(&ctx, &delayed).await);
             assert_eq!(response.code, ResponseCode::MessageIllegal.code());
             assert!(response
                 .remark
@@ -899,7 +916,7 @@ mod tests {
             assert_eq!(fx.store.max_offset(SCHEDULE_TOPIC, 1), 0);
             // Items' own DELAY / timer properties are not looked at: stored at once.
             let own = ["DELAY\u{1}3\u{2}", "TIMER_DELAY_SEC\u{1}5\u{2}"];
-            let response = responded(send_message(&ctx, peer(), &batch_request("", &own)).await);
+            let response = responded(client_send(&ctx, &batch_request("", &own)).await);
             assert_eq!(response.code, 0, "{:?}", response.remark);
             assert_eq!(fx.store.max_offset("T", 1), 2);
             assert_eq!(fx.store.max_offset(SCHEDULE_TOPIC, 2), 0);
@@ -919,7 +936,7 @@ mod tests {
             let view = fx.view();
             let mut request = send_request("%RETRY%g", 0, b"x", "");
             request.ext_fields.insert("j", "2");
-            let placed = rerouted(send_message(&fx.send_context(&view), peer(), &request).await);
+            let placed = rerouted(client_send(&fx.send_context(&view), &request).await);
             let header = SendMessageRequestHeader::read_any(&placed.ext_fields).unwrap();
             assert_eq!(header.topic, "%DLQ%g", "2 > retryMaxTimes 1");
             // An unknown group without auto-creation: Java's SUBSCRIPTION_GROUP_NOT_EXIST.
@@ -932,7 +949,7 @@ mod tests {
                 ..fx.send_context(&view)
             };
             let request = send_request("%RETRY%nobody", 0, b"x", "");
-            let response = responded(send_message(&ctx, peer(), &request).await);
+            let response = responded(client_send(&ctx, &request).await);
             assert_eq!(
                 response.code,
                 ResponseCode::SubscriptionGroupNotExist.code()
@@ -949,11 +966,57 @@ mod tests {
             request.version = VERSION_WITH_MAX_RECONSUME_TIMES;
             request.ext_fields.insert("j", "3");
             request.ext_fields.insert("l", "2");
-            let placed = rerouted(send_message(&fx.send_context(&view), peer(), &request).await);
+            let placed = rerouted(client_send(&fx.send_context(&view), &request).await);
             let header = SendMessageRequestHeader::read_any(&placed.ext_fields).unwrap();
             assert_eq!(header.topic, "%DLQ%g");
             assert_eq!(header.queue_id, 0);
             assert!(header.properties.unwrap().contains("DELAY\u{1}-1\u{2}"));
+        });
+    }
+
+    /// SNDBCK_PUT_NUMS and DLQ_PUT_NUMS of (`topic`, `group`) on the fixture's shard.
+    fn send_back_and_dlq_nums(fx: &testing::Fixture, topic: &str, group: &str) -> (u64, u64) {
+        let groups = fx.counters.stats.shared().groups();
+        groups
+            .iter()
+            .find(|((t, g), _)| t == topic && g == group)
+            .map_or((0, 0), |(_, c)| {
+                (c.send_back_nums.read().0, c.dlq_nums.read().0)
+            })
+    }
+
+    #[test]
+    fn both_reroutes_keep_the_requests_origin_and_a_send_back_counts_once_where_it_is_stored() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 4);
+            fx.create_topic("%RETRY%g", 1);
+            fx.create_topic("%DLQ%g", 1);
+            let view = fx.view();
+            let ctx = fx.send_context(&view);
+            let mut past_max = send_request("%RETRY%g", 0, b"x", "RETRY_TOPIC\u{1}T\u{2}");
+            past_max.version = VERSION_WITH_MAX_RECONSUME_TIMES;
+            past_max.ext_fields.insert("j", "3");
+            past_max.ext_fields.insert("l", "2");
+            let pick_queue = send_request("T", -1, b"x", "");
+            let mut counted = (0, 0);
+            for origin in [RequestOrigin::Client, RequestOrigin::SendBack] {
+                let outcome = send_message(&ctx, peer(), origin, &pick_queue).await;
+                assert_eq!(rerouted_from(outcome).1, origin);
+                let outcome = send_message(&ctx, peer(), origin, &past_max).await;
+                let (to_dlq, kept) = rerouted_from(outcome);
+                assert_eq!(kept, origin);
+                assert_eq!(
+                    send_back_and_dlq_nums(&fx, "T", "g"),
+                    counted,
+                    "not yet stored"
+                );
+                let stored = responded(send_message(&ctx, peer(), kept, &to_dlq).await);
+                assert_eq!(stored.code, ResponseCode::Success.code());
+                // A dead letter either way; a send-back only when the broker made it.
+                counted.0 += u64::from(origin == RequestOrigin::SendBack);
+                counted.1 += 1;
+                assert_eq!(send_back_and_dlq_nums(&fx, "T", "g"), counted, "{origin:?}");
+            }
         });
     }
 }

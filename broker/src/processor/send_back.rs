@@ -5,7 +5,10 @@
 //! read there and turned into an ordinary SEND_MESSAGE request for the retry topic, which is
 //! rerouted to that queue's owner like any send; its response (SUCCESS plus the send header
 //! fields, which clients ignore here) answers the send-back. So the retry path reuses every
-//! check and the DLQ redirect of the send path.
+//! check and the DLQ redirect of the send path. The reroute carries
+//! [`RequestOrigin::SendBack`], which the server hands to the send handler with the request, so
+//! the send path counts `SNDBCK_PUT_NUMS` when it is stored; a client's send is always
+//! [`RequestOrigin::Client`].
 //!
 //! The retry carries the DELAY level Java applies (`3 + reconsumeTimes` when the header says
 //! 0, else the level asked for, clamped to the highest), so the send path holds it in
@@ -20,29 +23,11 @@ use ringmq_proto::message::properties::{encode_properties, PropertiesIter};
 use ringmq_proto::message::property;
 use ringmq_proto::message::record::DecodedRecord;
 
-use super::{bad_header, respond_error, Outcome};
+use super::{bad_header, respond_error, Outcome, RequestOrigin};
 use crate::config::BrokerConfig;
 use crate::metadata::topics::{dlq_topic, retry_topic};
 use crate::metadata::BrokerView;
 use crate::store::Store;
-
-/// Marks the send a send-back is turned into, so the send path counts `SNDBCK_PUT_NUMS` when
-/// the put succeeds (Java counts on PUT_OK). Broker-internal: not a RocketMQ header field, and
-/// removed from every request a client sends ([`strip_send_back_mark`]), so only a send-back
-/// carries it.
-pub const SEND_BACK_MARK: &str = "ringmqSendBack";
-
-/// Removes [`SEND_BACK_MARK`] from a request read from a client (only code 10 can carry it).
-pub fn strip_send_back_mark(request: &mut RemotingCommand) {
-    if request.code == RequestCode::SendMessage.code() {
-        request.ext_fields.remove(SEND_BACK_MARK);
-    }
-}
-
-/// Whether a send is a send-back turned into a send by [`consumer_send_msg_back`].
-pub fn is_send_back(request: &RemotingCommand) -> bool {
-    request.ext_fields.contains_key(SEND_BACK_MARK)
-}
 
 /// `maxReconsumeTimes` when the client does not say (Java's group `retryMaxTimes`).
 const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
@@ -121,9 +106,12 @@ pub async fn consumer_send_msg_back(
     forwarded.version = SERVER_VERSION;
     forwarded.ext_fields = Default::default();
     send.write_v1(&mut forwarded.ext_fields);
-    forwarded.ext_fields.insert(SEND_BACK_MARK, "1");
     forwarded.body = bytes::Bytes::copy_from_slice(original.record.body);
-    Outcome::Reroute(forwarded)
+    // The origin, not a field of the request, says it is a send-back (SNDBCK_PUT_NUMS).
+    Outcome::Reroute {
+        request: forwarded,
+        origin: RequestOrigin::SendBack,
+    }
 }
 
 /// The send that stores a sent-back `record`: to `%RETRY%<group>` (a random one of its
@@ -269,7 +257,8 @@ fn retry_properties(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::processor::testing::{self, request, rerouted, responded};
+    use crate::processor::send::send_message;
+    use crate::processor::testing::{self, request, rerouted, rerouted_from, responded};
     use ringmq_proto::message::ids::decode_offset_msg_id;
 
     fn send_back(offset: &str, delay_level: &str, max: &str) -> RemotingCommand {
@@ -296,7 +285,8 @@ mod tests {
             let view = fx.view();
             let back = send_back(&offset, "0", "16");
             let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &back).await;
-            let send = rerouted(outcome);
+            let (send, origin) = rerouted_from(outcome);
+            assert_eq!(origin, RequestOrigin::SendBack);
             assert_eq!(send.code, RequestCode::SendMessage.code());
             let header = SendMessageRequestHeader::read_any(&send.ext_fields).unwrap();
             assert_eq!(header.topic, "%RETRY%g");
@@ -308,7 +298,12 @@ mod tests {
                 "{properties}"
             );
             assert_eq!(&send.body[..], b"payload");
-            assert!(is_send_back(&send));
+            // Nothing in the request itself says it is a send-back, only its origin: its
+            // fields are exactly the send header's.
+            let mut header_only = ringmq_proto::command::ExtFields::new();
+            let header = SendMessageRequestHeader::read_any(&send.ext_fields).unwrap();
+            header.write_v1(&mut header_only);
+            assert_eq!(send.ext_fields, header_only);
             let to_dlq = send_back(&offset, "-1", "16");
             let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &to_dlq).await;
             let header = SendMessageRequestHeader::read_any(&rerouted(outcome).ext_fields).unwrap();
@@ -336,7 +331,7 @@ mod tests {
             let view = fx.view();
             let back = send_back(&offset.to_string(), "0", "16");
             let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &back).await;
-            let send = rerouted(outcome);
+            let (send, origin) = rerouted_from(outcome);
             assert_eq!(
                 send_backs(&fx, "T", "g"),
                 (0, 0),
@@ -344,27 +339,35 @@ mod tests {
             );
             let ctx = fx.send_context(&view);
             let peer = "127.0.0.1:40000".parse().unwrap();
-            let stored = responded(crate::processor::send::send_message(&ctx, peer, &send).await);
+            let stored = responded(send_message(&ctx, peer, origin, &send).await);
             assert_eq!(stored.code, ResponseCode::Success.code());
             assert_eq!(send_backs(&fx, "T", "g"), (1, 1));
-            // The same send from a client (the mark stripped where it is read) is no send-back.
-            let mut from_client = send.clone();
-            strip_send_back_mark(&mut from_client);
-            assert!(!is_send_back(&from_client));
-            let stored =
-                responded(crate::processor::send::send_message(&ctx, peer, &from_client).await);
-            assert_eq!(stored.code, ResponseCode::Success.code());
+            // The same send from a client is no send-back, whatever its fields say: not even
+            // with the ext field ringmq once marked send-backs with, in either header spelling.
+            let mut forged = send.clone();
+            forged.ext_fields.insert("ringmqSendBack", "1");
+            let mut forged_v2 = forged.clone();
+            forged_v2.code = RequestCode::SendMessageV2.code();
+            forged_v2.ext_fields = Default::default();
+            let header = SendMessageRequestHeader::read_any(&send.ext_fields).unwrap();
+            header.write_v2(&mut forged_v2.ext_fields);
+            forged_v2.ext_fields.insert("ringmqSendBack", "1");
+            for from_client in [&send, &forged, &forged_v2] {
+                let outcome = send_message(&ctx, peer, RequestOrigin::Client, from_client).await;
+                assert_eq!(responded(outcome).code, ResponseCode::Success.code());
+            }
             assert_eq!(
                 fx.store.max_offset("%RETRY%g", 0),
                 0,
-                "both held for their delay"
+                "all held for their delay"
             );
             assert_eq!(send_backs(&fx, "T", "g"), (1, 1));
             // Past the retries it goes to the DLQ, and counts as a send-back there too.
             let to_dlq = send_back(&offset.to_string(), "-1", "16");
             let outcome = consumer_send_msg_back(&fx.config, &view, &fx.store, 0, &to_dlq).await;
-            let send = rerouted(outcome);
-            let stored = responded(crate::processor::send::send_message(&ctx, peer, &send).await);
+            let (send, origin) = rerouted_from(outcome);
+            assert_eq!(origin, RequestOrigin::SendBack);
+            let stored = responded(send_message(&ctx, peer, origin, &send).await);
             assert_eq!(stored.code, ResponseCode::Success.code());
             assert_eq!(send_backs(&fx, "T", "g"), (2, 2));
         });

@@ -14,7 +14,7 @@ use ringmq_proto::command::{ExtFields, RemotingCommand};
 use ringmq_proto::message::ids::UniqKeyGenerator;
 
 use super::runtime_info::{self, RequestCounters, ShardCounters};
-use super::{admin, lookup, Outcome, ShardMesh};
+use super::{admin, lookup, Outcome, RequestOrigin, ShardMesh};
 use crate::channel::{self, ConnHandle, ConnId};
 use crate::config::BrokerConfig;
 use crate::metadata::groups::GroupTable;
@@ -237,7 +237,7 @@ pub fn connection(id: u64) -> (ConnHandle, channel::Outbound) {
 pub fn responded(outcome: Outcome) -> RemotingCommand {
     match outcome {
         Outcome::Respond(response) => response,
-        Outcome::Reroute(_) => panic!("expected a response, got a reroute"),
+        Outcome::Reroute { .. } => panic!("expected a response, got a reroute"),
         Outcome::Park(_) => panic!("expected a response, got a park"),
         Outcome::CallClient(_) => panic!("expected a response, got a client call"),
         Outcome::CallClients(_) => panic!("expected a response, got client calls"),
@@ -246,8 +246,13 @@ pub fn responded(outcome: Outcome) -> RemotingCommand {
 
 /// The request of an [`Outcome::Reroute`]; panics on any other outcome.
 pub fn rerouted(outcome: Outcome) -> RemotingCommand {
+    rerouted_from(outcome).0
+}
+
+/// The request of an [`Outcome::Reroute`] and the origin it keeps; panics on any other outcome.
+pub fn rerouted_from(outcome: Outcome) -> (RemotingCommand, RequestOrigin) {
     match outcome {
-        Outcome::Reroute(request) => request,
+        Outcome::Reroute { request, origin } => (request, origin),
         Outcome::Respond(response) => panic!(
             "expected a reroute, got response {} {:?}",
             response.code, response.remark
@@ -314,8 +319,9 @@ impl Fixture {
         let view = self.view();
         let request = send_request(topic, queue_id, body, properties);
         let peer: SocketAddr = "127.0.0.1:40000".parse().expect("address");
+        let ctx = self.send_context(&view);
         let response =
-            responded(super::send::send_message(&self.send_context(&view), peer, &request).await);
+            responded(super::send::send_message(&ctx, peer, RequestOrigin::Client, &request).await);
         assert_eq!(response.code, 0, "send refused: {:?}", response.remark);
         let offset = response.ext_fields.get("queueOffset").expect("queueOffset");
         let msg_id = response.ext_fields.get("msgId").expect("msgId");

@@ -4,6 +4,10 @@
 //! Handlers never call back into the server: a handler that wants its request served elsewhere
 //! returns [`Outcome::Reroute`], a pull that waits returns [`Outcome::Park`], and this module
 //! does the rest.
+//!
+//! Every request carries its [`RequestOrigin`] beside it, never in it: a request read from a
+//! connection is [`RequestOrigin::Client`] here, by construction; only a handler's reroute
+//! names another origin, and the send handler is told it.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -22,7 +26,7 @@ use crate::metadata::topics::now_ms;
 use crate::processor::client_call::{self, ClientCall};
 use crate::processor::{
     self, admin, client, group, lookup, offset, pull, queue_info, runtime_info, send, send_back,
-    stats, transaction, Announce, Outcome,
+    stats, transaction, Announce, Outcome, RequestOrigin,
 };
 use crate::shard_map::ShardId;
 use crate::store::Store;
@@ -37,20 +41,20 @@ impl RequestSink for ShardRef {
         let received_at = Instant::now();
         // One batch per destination shard, kept in arrival order.
         let mut remote: Vec<Vec<Forwarded>> = (0..shard.shards).map(|_| Vec::new()).collect();
-        for mut request in requests {
-            // Only a send-back the broker rewrote may carry the mark; never a client's send.
-            send_back::strip_send_back_mark(&mut request);
+        for request in requests {
             if !admitted(shard, conn, &request) {
                 continue;
             }
             let in_flight = conn.start_request();
             let owner = owner_of(shard, &request);
+            let origin = RequestOrigin::Client;
             if owner == shard.id {
-                serve_here(shard, conn.clone(), request, in_flight);
+                serve_here(shard, conn.clone(), request, origin, in_flight);
             } else {
                 remote[owner.0].push(Forwarded {
                     conn: conn.clone(),
                     request,
+                    origin,
                     in_flight,
                     received_at,
                 });
@@ -124,12 +128,14 @@ pub(super) fn serve_forwarded(shard: &Rc<Shard>, batch: Vec<Forwarded>) {
             answer_busy(&forwarded.conn, &forwarded.request, remark);
             continue;
         }
-        serve_here(
-            shard,
-            forwarded.conn,
-            forwarded.request,
-            forwarded.in_flight,
-        );
+        let Forwarded {
+            conn,
+            request,
+            origin,
+            in_flight,
+            ..
+        } = forwarded;
+        serve_here(shard, conn, request, origin, in_flight);
     }
 }
 
@@ -156,16 +162,23 @@ fn answer_busy(conn: &ConnHandle, request: &RemotingCommand, remark: String) {
     }
 }
 
-/// Places one request: served here, or forwarded to its owner.
-fn place(shard: &Rc<Shard>, conn: ConnHandle, request: RemotingCommand, in_flight: InFlightSlot) {
+/// Places one rerouted request, keeping its origin: served here, or forwarded to its owner.
+fn place(
+    shard: &Rc<Shard>,
+    conn: ConnHandle,
+    request: RemotingCommand,
+    origin: RequestOrigin,
+    in_flight: InFlightSlot,
+) {
     let owner = owner_of(shard, &request);
     if owner == shard.id {
-        serve_here(shard, conn, request, in_flight);
+        serve_here(shard, conn, request, origin, in_flight);
     } else {
         let received_at = Instant::now();
         let forwarded = Forwarded {
             conn,
             request,
+            origin,
             in_flight,
             received_at,
         };
@@ -183,6 +196,7 @@ fn serve_here(
     shard: &Rc<Shard>,
     conn: ConnHandle,
     request: RemotingCommand,
+    origin: RequestOrigin,
     in_flight: InFlightSlot,
 ) {
     let max = shard.config.shard_pending_requests_max;
@@ -194,7 +208,7 @@ fn serve_here(
     glommio::spawn_local(async move {
         let handler = placement::entry(RequestCode::from_code(request.code)).handler;
         let started = std::time::Instant::now();
-        let outcome = run(&shard, &conn, handler, &request).await;
+        let outcome = run(&shard, &conn, handler, origin, &request).await;
         // rocketmq_rpc_latency: handling time of requests answered here (a parked pull's wait
         // and a rerouted request's second placement are not handling time).
         if let Outcome::Respond(response) = &outcome {
@@ -221,7 +235,9 @@ async fn carry_out(
     drop(slot);
     let response = match outcome {
         Outcome::Respond(response) => response,
-        Outcome::Reroute(rewritten) => return place(shard, conn, rewritten, in_flight),
+        Outcome::Reroute { request, origin } => {
+            return place(shard, conn, request, origin, in_flight)
+        }
         Outcome::Park(mut parked) => {
             drop(in_flight);
             let Some(store) = shard.store() else {
@@ -299,11 +315,12 @@ fn store_closed_response(request: &RemotingCommand) -> RemotingCommand {
     }
 }
 
-/// Runs the handler with the arguments it takes.
+/// Runs the handler with the arguments it takes (only the send handler takes the origin).
 async fn run(
     shard: &Rc<Shard>,
     conn: &ConnHandle,
     handler: Handler,
+    origin: RequestOrigin,
     request: &RemotingCommand,
 ) -> Outcome {
     match handler {
@@ -317,7 +334,9 @@ async fn run(
         Handler::Admin(admin_handler) => run_admin(shard, admin_handler, request).await,
         Handler::GetAllDelayOffset => group::all_delay_offsets(shard.as_ref(), request).await,
         store_handler => match shard.store() {
-            Some(store) => run_with_store(shard, conn, &store, store_handler, request).await,
+            Some(store) => {
+                run_with_store(shard, conn, &store, store_handler, origin, request).await
+            }
             None => processor::store_closed(request),
         },
     }
@@ -329,6 +348,7 @@ async fn run_with_store(
     conn: &ConnHandle,
     store: &Store,
     handler: Handler,
+    origin: RequestOrigin,
     request: &RemotingCommand,
 ) -> Outcome {
     let config = &shard.config;
@@ -348,7 +368,7 @@ async fn run_with_store(
                 ha: &shard.ha,
                 now_ms: now_ms(),
             };
-            send::send_message(&ctx, conn.peer, request).await
+            send::send_message(&ctx, conn.peer, origin, request).await
         }
         Handler::Pull => {
             let view = shard.view();

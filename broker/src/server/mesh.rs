@@ -16,6 +16,7 @@ use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest};
 use crate::processor::lookup::IndexQuery;
 use crate::processor::runtime_info::ShardCounters;
 use crate::processor::stats::{AdminPart, AdminQuery};
+use crate::processor::RequestOrigin;
 use crate::shard_map::ShardId;
 use crate::store::QueryResult;
 
@@ -53,6 +54,8 @@ pub enum ShardMsg {
 pub struct Forwarded {
     pub conn: ConnHandle,
     pub request: RemotingCommand,
+    /// Who made it: a client, or the broker (a send-back rerouted to its send's owner).
+    pub origin: RequestOrigin,
     /// The request's place in its connection's in-flight count.
     pub in_flight: InFlightSlot,
     /// When the receiving shard read it (for `waitTimeMillsInSendQueue`).
