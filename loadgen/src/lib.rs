@@ -11,6 +11,7 @@
 //! | [`progress`] | the once-a-second progress line and timeline |
 //! | [`verify`] | the `--verify` ledger |
 //! | [`order`] | the `--orderly --verify` per-key order check |
+//! | [`drain`] | a timed drain of a backlog by a fresh consumer group |
 //! | [`filter_compare`] | `--filter-compare`: filtered against unfiltered drains of a backlog |
 //! | [`report`] | final report, JSON result, markdown summary |
 //! | [`host`] | host and target facts recorded with results |
@@ -27,6 +28,7 @@ pub mod broker_info;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod drain;
 pub mod filter_compare;
 pub mod host;
 pub mod latency;
