@@ -250,6 +250,7 @@ print(json.dumps({"system": system, "target": c["settings"]["tool"]["target_desc
                   "body_mb_per_sec": round(c["body_mb_per_sec"], 1),
                   "record_mb_per_sec": round(c["record_mb_per_sec"], 1),
                   "consumer_cores_busy": round(c["cpu"]["loadgen_cores_busy"], 2),
+                  "consumer_us_per_msg": round(c["cpu"]["loadgen_cpu_us_per_message"], 2),
                   "broker_cores_busy": round(c["cpu"]["broker_cores_busy"] or 0, 2),
                   "page_cache_dropped": dropped == "yes",
                   "broker_restarted_after_fill": restarted == "1"}))

@@ -211,6 +211,7 @@ row.update(catchup_scope=c["scope"], catchup_messages=d["delivered"], catchup_se
            catchup_body_mb_per_sec=round(c["body_mb_per_sec"], 1),
            catchup_record_mb_per_sec=round(c["record_mb_per_sec"], 1),
            catchup_consumer_cores=round(c["cpu"]["loadgen_cores_busy"], 2),
+           catchup_consumer_us_per_msg=round(c["cpu"]["loadgen_cpu_us_per_message"], 2),
            catchup_broker_cores=round(c["cpu"]["broker_cores_busy"] or 0, 2),
            catchup_page_cache_dropped=sys.argv[13] == "yes")
 open(work + "/rows.jsonl", "a").write(json.dumps(row) + "\n")
@@ -256,10 +257,10 @@ with open(out_md, "w") as f:
                                 ", ".join("yes" if r["query_page_cache_dropped"] else "no" for r in rows)))
     f.write("\nCatch-up: %s. What each row drained: %s. Page cache dropped before: %s.\n" % (
         facts["catch_up"],
-        "; ".join("%s, %d msgs in %.1f s%s, cores busy: consumer %.2f, broker %.2f" % (
-                  r["catchup_scope"], r["catchup_messages"], r["catchup_secs"],
-                  "" if r["catchup_complete"] else " (INCOMPLETE)",
-                  r["catchup_consumer_cores"], r["catchup_broker_cores"]) for r in rows),
+        "; ".join("%s, %d msgs in %.1f s%s, cores busy: consumer %.2f (%.2f us/msg), broker %.2f"
+                  % (r["catchup_scope"], r["catchup_messages"], r["catchup_secs"],
+                     "" if r["catchup_complete"] else " (INCOMPLETE)", r["catchup_consumer_cores"],
+                     r["catchup_consumer_us_per_msg"], r["catchup_broker_cores"]) for r in rows),
         ", ".join("yes" if r["catchup_page_cache_dropped"] else "no" for r in rows)))
 print(open(out_md).read())
 PY

@@ -189,8 +189,10 @@ impl CatchUpResult {
         let broker = (c.broker_cores_busy).map_or(String::new(), |b| format!("; broker {b:.2}"));
         let _ = writeln!(
             out,
-            "cpu      cores busy: consumer (this process) {:.2}{broker}; load average {} -> {}",
+            "cpu      cores busy: consumer (this process) {:.2} ({:.2} us/msg){broker}; load \
+             average {} -> {}",
             c.loadgen_cores_busy,
+            c.loadgen_cpu_us_per_message,
             load(c.load_average_start),
             load(c.load_average_end)
         );
@@ -320,6 +322,7 @@ mod tests {
             mean_body_bytes: 1024.0,
             cpu: CpuUsage {
                 loadgen_cores_busy: 0.97,
+                loadgen_cpu_us_per_message: 1.25,
                 broker_cores_busy: Some(0.5),
                 ..CpuUsage::default()
             },
@@ -334,7 +337,9 @@ mod tests {
         assert!(text.contains("INCOMPLETE"), "{text}");
         assert!(text.contains("first delivery after 0.050 s"), "{text}");
         assert!(
-            text.contains("consumer (this process) 0.97; broker 0.50; load average ? -> ?"),
+            text.contains(
+                "consumer (this process) 0.97 (1.25 us/msg); broker 0.50; load average ? -> ?"
+            ),
             "{text}"
         );
         assert_eq!(result.file_stem(0), "catch-up-19700101T000000Z-FillTest");
