@@ -8,13 +8,14 @@
 //! reach the end offsets read before the start, on every queue.
 
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ringmq_client::{
     Admin, ClientConfig, ConsumeFrom, ConsumeStatus, Credentials, MessageExt, MessageQueue,
-    MessageSelector, PullConsumer, PushConsumer, PushConsumerConfig,
+    MessageSelector, PullConsumer, PushConsumer, PushConsumerConfig, SubscriptionGroupConfig,
 };
 use ringmq_proto::message::{properties_len, RECORD_OVERHEAD_V1_IPV4};
 use serde::Serialize;
@@ -137,6 +138,7 @@ pub async fn commit_starts(spec: &DrainSpec<'_>) -> anyhow::Result<()> {
     let mut client = ClientConfig::new(spec.namesrv)?;
     client.credentials = spec.credentials.clone();
     client.instance_name = format!("{}-offsets", spec.group);
+    create_group(&client, spec).await?;
     let offsets = PullConsumer::start(client, spec.group)?;
     for range in moved {
         offsets
@@ -145,6 +147,29 @@ pub async fn commit_starts(spec: &DrainSpec<'_>) -> anyhow::Result<()> {
             .with_context(|| format!("committing the start offset of {}", range.queue))?;
     }
     offsets.shutdown();
+    Ok(())
+}
+
+/// Creates the group on every master of the topics: Java RocketMQ refuses offset commits of a
+/// group it does not know (SUBSCRIPTION_GROUP_NOT_EXIST), and a fresh group is known only after
+/// its first heartbeat, which would come too late here.
+async fn create_group(client: &ClientConfig, spec: &DrainSpec<'_>) -> anyhow::Result<()> {
+    let admin = Admin::new(client.clone())?;
+    let mut masters = BTreeSet::new();
+    for topic in spec.topics {
+        let route =
+            (admin.topic_route(topic).await).with_context(|| format!("route of {topic}"))?;
+        masters.extend(route.master_addrs());
+    }
+    let config = SubscriptionGroupConfig {
+        group_name: spec.group.to_string(),
+        ..SubscriptionGroupConfig::default()
+    };
+    for addr in masters {
+        (admin.create_subscription_group(&addr, &config).await)
+            .with_context(|| format!("creating group {} on {addr}", spec.group))?;
+    }
+    admin.shutdown();
     Ok(())
 }
 
