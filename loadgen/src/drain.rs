@@ -47,7 +47,8 @@ pub fn backlog(ranges: &[QueueRange]) -> u64 {
     ranges.iter().map(QueueRange::len).sum()
 }
 
-/// Every readable queue of `topics` as a range from 0 to its end offset now.
+/// Every readable queue of `topics` as a range from its oldest entry (0 unless retention has
+/// deleted some) to its end offset now.
 pub async fn whole_queues(admin: &Admin, topics: &[String]) -> anyhow::Result<Vec<QueueRange>> {
     let mut ranges = Vec::new();
     for topic in topics {
@@ -60,9 +61,13 @@ pub async fn whole_queues(admin: &Admin, topics: &[String]) -> anyhow::Result<Ve
                 .max_offset(queue)
                 .await
                 .with_context(|| format!("end offset of {queue}"))?;
+            let start = admin
+                .min_offset(queue)
+                .await
+                .with_context(|| format!("oldest offset of {queue}"))?;
             ranges.push(QueueRange {
                 queue: queue.clone(),
-                start: 0,
+                start,
                 end,
             });
         }
