@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
 # Fills one broker's store to growing sizes and records, at each size, what must stay flat as
 # the store grows: broker RSS after the fill, start-up time after a clean stop and after kill -9
-# (until the broker's port accepts connections), RSS after each start, the index files on disk
-# and the send rate of the fill itself. NOT part of CI: it writes gigabytes and takes minutes.
+# (until the broker's port accepts connections), RSS after each start, the index files on disk,
+# the send rate of the fill itself, QUERY_MESSAGE latency by key and catch-up drain rate.
+# NOT part of CI: it writes gigabytes and takes minutes.
 #
-#   scripts/fill-store.sh [SIZE_GB ...]        (default: 1 5; the disk needs SIZE_GB + 2 free)
+#   scripts/fill-store.sh [SIZE_GB ...]    (default: 1 5; fractions allowed, e.g. 0.2; the disk
+#                                          needs the largest SIZE_GB + 2 free)
 #
-# Messages: RINGMQ_FILL_BODY_BYTES (default 256) bodies with a key each (loadgen --keys), batch
-# sends of 32, 8 queues, ASYNC_FLUSH, one broker shard. The store lives under RINGMQ_FILL_DIR
-# (default /tmp). Writes results/fill-<UTC stamp>.json and .md. Every process it starts is
-# stopped by PID on exit.
+# Messages: RINGMQ_FILL_BODY_BYTES (default 256; 1024 fills 20 GB in minutes) bodies with a key
+# each (loadgen --keys), batch sends of 32, 8 queues, ASYNC_FLUSH, one broker shard. The store
+# lives under RINGMQ_FILL_DIR (default /tmp). Writes results/fill-<UTC stamp>.json and .md.
+#
+# At each size, after the kill -9 restart (so nothing of the store is in the broker's memory):
+#   QUERY_MESSAGE: `ringmq-loadgen query-keys` times RINGMQ_FILL_LOOKUPS (default 1000) lookups,
+#     one at a time, of distinct keys drawn uniformly from every message sent so far (the keys
+#     are rebuilt from the fill runs' JSON results); p50 and p99 of all lookups.
+#   catch-up: `ringmq-loadgen catch-up`, a fresh consumer group drains the topic from the
+#     oldest message (the whole store), or only its newest RINGMQ_FILL_CATCHUP_MESSAGES
+#     messages when that is set; the table says which. Rates are of delivered messages, of
+#     their bodies and of them as stored records (MB = 10^6 B).
+# Before each of the two, when the script may (root), it syncs and drops the kernel's page
+# cache (the commit log is read with O_DIRECT anyway; consume-queue and index files are not),
+# so both read from the disk; the result records whether it did.
+#
+# Every process it starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -Hl)" 2>/dev/null || true
@@ -19,6 +34,9 @@ SIZES_GB=("$@")
 BODY=${RINGMQ_FILL_BODY_BYTES:-256}
 NS_PORT=${RINGMQ_FILL_NAMESRV_PORT:-29876}
 BROKER_PORT=${RINGMQ_FILL_BROKER_PORT:-29911}
+LOOKUPS=${RINGMQ_FILL_LOOKUPS:-1000}
+CATCHUP_MESSAGES=${RINGMQ_FILL_CATCHUP_MESSAGES:-}
+CATCHUP_TIMEOUT_SECS=${RINGMQ_FILL_CATCHUP_TIMEOUT_SECS:-1800}
 START_TIMEOUT_SECS=300
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT_JSON="results/fill-$STAMP.json"
@@ -82,11 +100,52 @@ start_broker() {
     START_MS=$(($(now_ms) - t0))
 }
 
-# Stops the broker with SIGTERM (clean) or SIGKILL, and waits for it to exit.
+# Waits (bounded) until nothing accepts connections on 127.0.0.1:$1 any more.
+wait_port_closed() {
+    local deadline=$(($(date +%s) + START_TIMEOUT_SECS))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+        [ "$(date +%s)" -lt "$deadline" ] || { echo "port $1 still open" >&2; exit 1; }
+        sleep 0.01
+    done
+}
+
+# Stops the broker with SIGTERM (clean) or SIGKILL, and waits for it to exit and for its port
+# to close: after kill -9 the kernel tears the broker's io_uring down after the process is
+# reaped, and until then the old listening socket still completes connections, which would
+# pass for the next broker's start.
 stop_broker() {
     kill "-$1" "$BROKER_PID"
     wait "$BROKER_PID" 2>/dev/null || true
     BROKER_PID=""
+    wait_port_closed "$BROKER_PORT"
+}
+
+# Drops the page cache when this process may (root); prints yes or no.
+drop_caches() {
+    if sync && { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then echo yes; else echo no; fi
+}
+
+# Runs a measuring loadgen subcommand; its output goes to $WORK/<name>.txt.
+loadgen_tool() {
+    local name=$1
+    shift
+    "$BIN/ringmq-loadgen" "$@" --namesrv "127.0.0.1:$NS_PORT" --results-dir "$WORK/tools" \
+        --label "$name" >"$WORK/$name.txt" 2>&1 || {
+        tail -20 "$WORK/$name.txt" >&2
+        exit 1
+    }
+    cat "$WORK/$name.txt"
+}
+
+# QUERY_MESSAGE latency and the catch-up drain at size $1 (the broker just started).
+measure_reads() {
+    local gb=$1 key_sources=() f
+    for f in "$WORK"/loadgen/*.json; do key_sources+=(--keys-from "$f"); done
+    DROPPED_QUERY=$(drop_caches)
+    loadgen_tool "query-${gb}GB" query-keys "${key_sources[@]}" --lookups "$LOOKUPS"
+    DROPPED_CATCHUP=$(drop_caches)
+    loadgen_tool "catchup-${gb}GB" catch-up --topic FillTest --timeout-secs "$CATCHUP_TIMEOUT_SECS" \
+        --broker-pid "$BROKER_PID" ${CATCHUP_MESSAGES:+--last-messages "$CATCHUP_MESSAGES"}
 }
 
 "$BIN/ringmq-namesrv" -c "$WORK/namesrv.conf" >"$WORK/namesrv.log" 2>&1 &
@@ -94,10 +153,10 @@ NS_PID=$!
 wait_port "$NS_PORT"
 start_broker
 
-ROWS=()
 SENT=0
+: >"$WORK/rows.jsonl"
 for gb in "${SIZES_GB[@]}"; do
-    target=$((gb * 1024 * 1024 * 1024))
+    target=$(python3 -c 'import sys; print(int(float(sys.argv[1]) * 1024 ** 3))' "$gb")
     # Record size with keys is about body + 190 bytes; the table reports the log's real size.
     msgs=$(((target / (BODY + 190)) - SENT))
     if [ "$msgs" -gt 0 ]; then
@@ -110,7 +169,6 @@ for gb in "${SIZES_GB[@]}"; do
         }
         SENT=$((SENT + msgs))
     fi
-    send_rate=$(python3 -c 'import json,glob,sys; f=sorted(glob.glob(sys.argv[1]))[-1]; print(round(json.load(open(f))["send"]["msg_per_sec"]))' "$WORK/loadgen/*fill-${gb}GB.json")
     rss_loaded=$(rss_kib "$BROKER_PID")
     stop_broker TERM
     start_broker
@@ -123,32 +181,86 @@ for gb in "${SIZES_GB[@]}"; do
     idx_files=$(find "$WORK/store" -name '*.idx' | wc -l)
     idx_bytes=$(find "$WORK/store" -name '*.idx' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
     store_bytes=$(du -sb "$WORK/store" | awk '{print $1}')
-    ROWS+=("$gb $SENT $store_bytes $send_rate $rss_loaded $clean_ms $rss_clean $crash_ms $rss_crash $idx_files $idx_bytes")
-    echo "size ${gb}GB: messages $SENT, store $store_bytes B, send $send_rate msg/s, RSS loaded $rss_loaded KiB, clean start $clean_ms ms (RSS $rss_clean KiB), kill -9 start $crash_ms ms (RSS $rss_crash KiB), index files $idx_files"
+    measure_reads "$gb"
+    python3 - "$WORK" "$gb" "$SENT" "$store_bytes" "$rss_loaded" "$clean_ms" "$rss_clean" \
+        "$crash_ms" "$rss_crash" "$idx_files" "$idx_bytes" "$DROPPED_QUERY" "$DROPPED_CATCHUP" <<'PY'
+import glob, json, sys
+work, gb = sys.argv[1], sys.argv[2]
+ints = ["messages_requested", "store_bytes", "rss_after_fill_kib", "clean_start_ms",
+        "rss_after_clean_start_kib", "kill9_start_ms", "rss_after_kill9_start_kib",
+        "index_files", "index_bytes"]
+row = {"size_gb": float(gb)}
+row.update(zip(ints, map(int, sys.argv[3:12])))
+def newest(pattern):
+    return json.load(open(sorted(glob.glob(work + pattern))[-1]))
+fill = glob.glob(work + "/loadgen/*fill-%sGB.json" % gb)
+row["send_msg_per_sec"] = round(json.load(open(fill[0]))["send"]["msg_per_sec"]) if fill else None
+q = newest("/tools/query-keys-*-query-%sGB.json" % gb)
+t = q["tally"]
+row.update(query_lookups=t["lookups"], query_found=t["found"], query_errors=t["errors"],
+           query_p50_us=t["latency"]["p50_us"], query_p99_us=t["latency"]["p99_us"],
+           query_max_us=t["latency"]["max_us"], query_page_cache_dropped=sys.argv[12] == "yes")
+c = newest("/tools/catch-up-*-catchup-%sGB.json" % gb)
+d = c["drain"]
+# The broker's own count (the fill sends a little more than asked: one unmeasured batch per
+# producer), and the log those messages make as RocketMQ records, from the drained ones' sizes.
+row["messages"] = c["stored_messages"]
+row["log_bytes"] = round(c["stored_messages"] * d["record_bytes"] / max(d["delivered"], 1))
+row.update(catchup_scope=c["scope"], catchup_messages=d["delivered"], catchup_secs=d["secs"],
+           catchup_complete=d["complete"], catchup_msg_per_sec=round(c["delivered_per_sec"]),
+           catchup_body_mb_per_sec=round(c["body_mb_per_sec"], 1),
+           catchup_record_mb_per_sec=round(c["record_mb_per_sec"], 1),
+           catchup_consumer_cores=round(c["cpu"]["loadgen_cores_busy"], 2),
+           catchup_consumer_us_per_msg=round(c["cpu"]["loadgen_cpu_us_per_message"], 2),
+           catchup_broker_cores=round(c["cpu"]["broker_cores_busy"] or 0, 2),
+           catchup_page_cache_dropped=sys.argv[13] == "yes")
+open(work + "/rows.jsonl", "a").write(json.dumps(row) + "\n")
+print("size %sGB: %s" % (gb, json.dumps(row)))
+PY
 done
 
-python3 - "$OUT_JSON" "$OUT_MD" "$BODY" "$(nproc)" "$(uname -r)" "$(uptime)" "${ROWS[@]}" <<'PY'
+python3 - "$OUT_JSON" "$OUT_MD" "$BODY" "$(nproc)" "$(uname -r)" "$(uptime)" "$WORK/rows.jsonl" <<'PY'
 import json, sys
-out_json, out_md, body, cpus, kernel, load = sys.argv[1:7]
-keys = ["size_gb", "messages", "store_bytes", "send_msg_per_sec", "rss_after_fill_kib",
-        "clean_start_ms", "rss_after_clean_start_kib", "kill9_start_ms",
-        "rss_after_kill9_start_kib", "index_files", "index_bytes"]
-rows = [dict(zip(keys, map(int, r.split()))) for r in sys.argv[7:]]
+out_json, out_md, body, cpus, kernel, load, rows_path = sys.argv[1:8]
+rows = [json.loads(line) for line in open(rows_path)]
 facts = {"body_bytes": int(body), "keys": True, "mode": "batch 32, 8 queues, ASYNC_FLUSH, 1 shard",
-         "cpus": int(cpus), "kernel": kernel, "load_at_end": load.strip()}
+         "cpus": int(cpus), "kernel": kernel, "load_at_end": load.strip(),
+         "query": "query-keys: distinct keys drawn uniformly from all sent, one lookup at a time",
+         "catch_up": "catch-up: one fresh group, 8 queues pulled in parallel, 32 per pull; "
+                     "MB = 10^6 B"}
 json.dump({"conditions": facts, "rows": rows}, open(out_json, "w"), indent=2)
+def ms(us):
+    return "%.2f ms" % (us / 1000)
 with open(out_md, "w") as f:
-    f.write("# Store fill: memory and start-up as the store grows\n\n")
+    f.write("# Store fill: memory, start-up and reads as the store grows\n\n")
     f.write("`scripts/fill-store.sh` — %s; %s B bodies with a key each; %s CPUs, kernel %s; "
             "load at the end: %s. Raw: `%s`.\n\n" % (facts["mode"], body, cpus, kernel,
                                                        facts["load_at_end"], out_json.split("/")[-1]))
-    f.write("| store | messages | send msg/s | RSS after fill | clean start | RSS | kill -9 start | RSS | index files |\n")
-    f.write("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+    f.write("| log (records) | store dir | messages | send msg/s | RSS after fill | clean start | RSS | kill -9 start | RSS "
+            "| index files | QUERY_MESSAGE p50 | p99 | catch-up msg/s | MB/s bodies | MB/s records |\n")
+    f.write("| ---: " * 15 + "|\n")
     for r in rows:
-        f.write("| %.2f GB | %d | %d | %d MiB | %d ms | %d MiB | %d ms | %d MiB | %d |\n" % (
-            r["store_bytes"] / 1e9, r["messages"], r["send_msg_per_sec"],
+        f.write("| %.2f GB | %.2f GB | %d | %s | %d MiB | %d ms | %d MiB | %d ms | %d MiB | %d | %s | %s "
+                "| %d | %.1f | %.1f |\n" % (
+            r["log_bytes"] / 1e9, r["store_bytes"] / 1e9, r["messages"], r["send_msg_per_sec"],
             r["rss_after_fill_kib"] // 1024, r["clean_start_ms"],
             r["rss_after_clean_start_kib"] // 1024, r["kill9_start_ms"],
-            r["rss_after_kill9_start_kib"] // 1024, r["index_files"]))
+            r["rss_after_kill9_start_kib"] // 1024, r["index_files"],
+            ms(r["query_p50_us"]), ms(r["query_p99_us"]), r["catchup_msg_per_sec"],
+            r["catchup_body_mb_per_sec"], r["catchup_record_mb_per_sec"]))
+    f.write("\nlog (records): the stored messages as RocketMQ records (header, body, topic, "
+            "properties); store dir: `du` of the store, whose preallocated files count in full; "
+            "GB = 10^9 B.\n")
+    f.write("\nQUERY_MESSAGE: %s; per row the lookups found / asked: %s. Page cache dropped "
+            "before: %s.\n" % (facts["query"],
+                                ", ".join("%d/%d" % (r["query_found"], r["query_lookups"]) for r in rows),
+                                ", ".join("yes" if r["query_page_cache_dropped"] else "no" for r in rows)))
+    f.write("\nCatch-up: %s. What each row drained: %s. Page cache dropped before: %s.\n" % (
+        facts["catch_up"],
+        "; ".join("%s, %d msgs in %.1f s%s, cores busy: consumer %.2f (%.2f us/msg), broker %.2f"
+                  % (r["catchup_scope"], r["catchup_messages"], r["catchup_secs"],
+                     "" if r["catchup_complete"] else " (INCOMPLETE)", r["catchup_consumer_cores"],
+                     r["catchup_consumer_us_per_msg"], r["catchup_broker_cores"]) for r in rows),
+        ", ".join("yes" if r["catchup_page_cache_dropped"] else "no" for r in rows)))
 print(open(out_md).read())
 PY

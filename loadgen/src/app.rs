@@ -238,7 +238,7 @@ mod tests {
         all.extend_from_slice(args);
         match Cli::try_parse_from(all).expect("parses").command {
             Command::Run(r) => r.workload,
-            Command::Quickstart(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

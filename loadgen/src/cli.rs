@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::body::BODY_HEADER_BYTES;
 
@@ -26,10 +26,17 @@ pub enum Command {
     /// Start a name server and a broker from this build on 127.0.0.1 in a temporary directory,
     /// run a workload (default: about 20 s of producers and consumers), print the report, stop both.
     Quickstart(QuickstartArgs),
+    /// Drain the backlog of existing topics (all of it, or its newest `--last-messages`) with a
+    /// fresh consumer group and time it: messages/s and MB/s of message bodies. Wire protocol
+    /// only, so it measures any RocketMQ broker.
+    CatchUp(CatchUpArgs),
+    /// Time QUERY_MESSAGE lookups, one at a time, of keys that `run --keys --messages N` runs
+    /// stored (read from their JSON results): found/not found, p50/p99.
+    QueryKeys(QueryKeysArgs),
 }
 
 /// How messages are sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SendMode {
     /// Each producer waits for the response before sending again (RocketMQ's default).
@@ -282,6 +289,114 @@ pub struct RunArgs {
     pub workload: WorkloadArgs,
 }
 
+/// What every measuring subcommand besides `run` needs: where the system is, where results go.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct ToolArgs {
+    /// Name server address(es), `host:port[;host:port]`.
+    #[arg(long, default_value = "127.0.0.1:9876")]
+    pub namesrv: String,
+    /// Directory for the JSON result; `none` writes nothing.
+    #[arg(long, default_value_os_t = default_results_dir())]
+    pub results_dir: PathBuf,
+    /// Short name of the measurement, used in the result file name.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Describes the system under test in the result (e.g. "rocketmq-rust 1.0.0").
+    #[arg(long)]
+    pub target_description: Option<String>,
+    /// ACL 1.0 access key (default: `RINGMQ_ACCESS_KEY`).
+    #[arg(long)]
+    pub access_key: Option<String>,
+    /// ACL 1.0 secret key, never written to the results (default: `RINGMQ_SECRET_KEY`).
+    #[arg(long)]
+    #[serde(skip)]
+    pub secret_key: Option<SecretKey>,
+}
+
+impl ToolArgs {
+    /// The ACL account to sign with, from the flags or the environment.
+    pub fn credentials(&self) -> Option<ringmq_client::Credentials> {
+        ringmq_client::Credentials::from_flags_or_env(
+            self.access_key.as_deref(),
+            self.secret_key.as_ref().map(|s| s.0.as_str()),
+        )
+    }
+
+    pub fn validate(&self) -> Result<(), WorkloadError> {
+        match &self.label {
+            Some(label) if !valid_label(label) => Err(WorkloadError::BadLabel(label.clone())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Default time bound of a catch-up drain: 20 GB at 25 MB/s.
+pub const CATCH_UP_DEFAULT_TIMEOUT_SECS: u64 = 900;
+
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct CatchUpArgs {
+    /// Topic to drain; with `--topics N > 1`, topics `<topic>-0` … `<topic>-(N-1)` (as `run`).
+    #[arg(long, default_value = "BenchmarkTest")]
+    pub topic: String,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub topics: u32,
+    /// Messages asked for per pull (RocketMQ's `pullBatchSize` default). Brokers cap it: ringmq
+    /// at 32 messages and 256 KiB, as Java RocketMQ does for messages in memory (8 and 64 KiB
+    /// from disk by default); a larger value only helps a broker that allows more.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub pull_batch_size: u32,
+    /// Drain only the newest N messages, taken from every queue in proportion to what it
+    /// holds: a consumer group lagging N messages behind. Default: the whole backlog.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub last_messages: Option<u64>,
+    /// Consumer group; it must have no offsets on these topics. Default: a fresh
+    /// `loadgen_catchup_<random>`.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// The drain stops after this long and is reported incomplete.
+    #[arg(long, default_value_t = CATCH_UP_DEFAULT_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_secs: u64,
+    /// Also report the CPU a broker on this host spent during the drain, by its PID (the
+    /// consumer's own CPU is always reported: near one core busy means it was the limit).
+    #[arg(long)]
+    pub broker_pid: Option<u32>,
+    #[command(flatten)]
+    pub tool: ToolArgs,
+}
+
+/// Default lookups of `query-keys`: enough for a p99 from 10 samples above it.
+pub const QUERY_KEYS_DEFAULT_LOOKUPS: u64 = 1_000;
+/// Default seed of the key sample, so repeated measurements look up the same keys.
+pub const QUERY_KEYS_DEFAULT_SEED: u64 = 15;
+/// Default `maxNum` of each QUERY_MESSAGE (RocketMQ's `mqadmin queryMsgByKey` asks 64; keys
+/// of these runs are unique, so one message matches).
+pub const QUERY_KEYS_DEFAULT_MAX: i32 = 32;
+
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct QueryKeysArgs {
+    /// JSON result of a `ringmq-loadgen run --keys --messages N` whose messages are in the
+    /// store; repeat it for several runs (keys are drawn uniformly from all of them).
+    #[arg(long = "keys-from", required = true)]
+    pub keys_from: Vec<PathBuf>,
+    /// Lookups to time, each of a different key, one at a time.
+    #[arg(long, default_value_t = QUERY_KEYS_DEFAULT_LOOKUPS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub lookups: u64,
+    /// Seed of the key sample.
+    #[arg(long, default_value_t = QUERY_KEYS_DEFAULT_SEED)]
+    pub seed: u64,
+    /// `maxNum` of each QUERY_MESSAGE.
+    #[arg(long, default_value_t = QUERY_KEYS_DEFAULT_MAX,
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub max_per_lookup: i32,
+    /// The lookups stop after this long and are reported incomplete.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_secs: u64,
+    #[command(flatten)]
+    pub tool: ToolArgs,
+}
+
 #[derive(Clone, Debug, Args)]
 pub struct QuickstartArgs {
     /// The broker's flush mode.
@@ -422,14 +537,8 @@ impl WorkloadArgs {
         if self.messages.is_none() && self.duration_secs == 0 {
             return Err(WorkloadError::ZeroDuration);
         }
-        if let Some(label) = &self.label {
-            let ok = !label.is_empty()
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-            if !ok {
-                return Err(WorkloadError::BadLabel(label.clone()));
-            }
+        if let Some(label) = self.label.as_ref().filter(|l| !valid_label(l)) {
+            return Err(WorkloadError::BadLabel(label.clone()));
         }
         self.placement()?;
         Ok(())
@@ -447,13 +556,7 @@ impl WorkloadArgs {
 
     /// The topic names, in order.
     pub fn topic_names(&self) -> Vec<String> {
-        if self.topics == 1 {
-            vec![self.topic.clone()]
-        } else {
-            (0..self.topics)
-                .map(|i| format!("{}-{i}", self.topic))
-                .collect()
-        }
+        topic_names(&self.topic, self.topics)
     }
 
     /// Messages carried by one send.
@@ -500,6 +603,23 @@ impl WorkloadArgs {
     }
 }
 
+/// A label is safe in a file name: letters, digits, '-', '_' and '.'.
+fn valid_label(label: &str) -> bool {
+    !label.is_empty()
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// `topic` alone, or `topic-0` … `topic-(count-1)` for more than one.
+pub fn topic_names(topic: &str, count: u32) -> Vec<String> {
+    if count <= 1 {
+        vec![topic.to_string()]
+    } else {
+        (0..count).map(|i| format!("{topic}-{i}")).collect()
+    }
+}
+
 /// Where results go unless `--results-dir` says otherwise.
 pub fn default_results_dir() -> PathBuf {
     std::env::temp_dir().join("ringmq-results")
@@ -518,7 +638,7 @@ mod tests {
         all.extend_from_slice(args);
         match parse(&all).expect("parses").command {
             Command::Run(run) => run.workload,
-            Command::Quickstart(_) => unreachable!("parsed a run"),
+            _ => unreachable!("parsed a run"),
         }
     }
 

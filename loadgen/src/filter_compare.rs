@@ -10,24 +10,16 @@
 //! (the backlog over the time) compare the broker's pull path with and without the filter;
 //! records delivered per second show what reaches the application.
 
-use std::cell::Cell;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, Context};
+use anyhow::bail;
 use glommio::{LocalExecutorBuilder, Placement};
-use ringmq_client::{
-    Admin, ClientConfig, ConsumeFrom, ConsumeStatus, MessageExt, MessageQueue, MessageSelector,
-    PushConsumer, PushConsumerConfig,
-};
+use ringmq_client::{Admin, ClientConfig, MessageSelector};
 use serde::Serialize;
 
 use crate::cli::WorkloadArgs;
+use crate::drain::{self, DrainOutcome, DrainSpec};
 
 /// Drains per arm; the arms alternate, filtered first.
 pub const ROUNDS: usize = 2;
-/// How often a drain looks at its consumer's offsets.
-const POLL: Duration = Duration::from_millis(5);
 /// Registered I/O memory of the comparison's executor (no DMA file I/O here).
 const IO_MEMORY_BYTES: usize = 1 << 20;
 
@@ -46,6 +38,21 @@ pub struct Drain {
     pub delivered_per_sec: f64,
     /// False when the drain hit `--drain-secs` before the end of every queue.
     pub complete: bool,
+}
+
+impl Drain {
+    fn of(arm: &'static str, selector: &MessageSelector, outcome: &DrainOutcome) -> Drain {
+        Drain {
+            arm,
+            subscription: format!("{selector:?}"),
+            secs: outcome.secs,
+            scanned: outcome.scanned,
+            delivered: outcome.delivered,
+            scanned_per_sec: outcome.scanned_per_sec(),
+            delivered_per_sec: outcome.delivered_per_sec(),
+            complete: outcome.complete,
+        }
+    }
 }
 
 /// The comparison's result, in the report.
@@ -100,9 +107,10 @@ async fn compare(
     let mut config = ClientConfig::new(namesrv)?;
     config.credentials = workload.credentials();
     let admin = Admin::new(config)?;
-    let ends = queue_ends(&admin, &workload.topic_names()).await?;
+    let topics = workload.topic_names();
+    let ranges = drain::whole_queues(&admin, &topics).await?;
     admin.shutdown();
-    let backlog = ends.iter().map(|(_, end)| *end as u64).sum();
+    let backlog = drain::backlog(&ranges);
     let arms = [
         ("filtered", filtered),
         ("unfiltered", MessageSelector::by_tag("*")),
@@ -111,12 +119,17 @@ async fn compare(
     for round in 0..ROUNDS {
         for (i, (arm, selector)) in arms.iter().enumerate() {
             let group = format!("loadgen_{run_id:08x}_fc{round}{i}");
-            let target = DrainTarget {
+            let spec = DrainSpec {
                 namesrv,
+                credentials: workload.credentials(),
                 group: &group,
-                ends: &ends,
+                topics: &topics,
+                ranges: &ranges,
+                pull_batch_size: workload.pull_batch_size,
+                limit: std::time::Duration::from_secs(workload.drain_secs),
             };
-            drains.push(drain(workload, &target, arm, selector).await?);
+            let outcome = drain::drain(&spec, selector).await?;
+            drains.push(Drain::of(arm, selector, &outcome));
         }
     }
     let mut result = FilterCompare {
@@ -129,78 +142,6 @@ async fn compare(
         result.scan_ratio = result.mean_scan_rate("filtered") / unfiltered;
     }
     Ok(result)
-}
-
-/// Every readable queue of `topics` with its end offset now.
-async fn queue_ends(admin: &Admin, topics: &[String]) -> anyhow::Result<Vec<(MessageQueue, i64)>> {
-    let mut ends = Vec::new();
-    for topic in topics {
-        let route = admin
-            .topic_route(topic)
-            .await
-            .with_context(|| format!("route of topic {topic}"))?;
-        for queue in &route.read_queues {
-            let end = admin.max_offset(queue).await?;
-            ends.push((queue.clone(), end));
-        }
-    }
-    Ok(ends)
-}
-
-struct DrainTarget<'a> {
-    namesrv: &'a str,
-    group: &'a str,
-    ends: &'a [(MessageQueue, i64)],
-}
-
-/// One timed drain of every queue from 0 to its end by a fresh group subscribing `selector`.
-async fn drain(
-    workload: &WorkloadArgs,
-    target: &DrainTarget<'_>,
-    arm: &'static str,
-    selector: &MessageSelector,
-) -> anyhow::Result<Drain> {
-    let mut client = ClientConfig::new(target.namesrv)?;
-    client.credentials = workload.credentials();
-    client.instance_name = format!("{}-0", target.group);
-    let mut config = PushConsumerConfig::new(client, target.group.to_string());
-    config.consume_from = ConsumeFrom::FirstOffset;
-    config.pull_batch_size = workload.pull_batch_size as i32;
-    config.consume_batch_max_size = workload.pull_batch_size as usize;
-    let delivered = Rc::new(Cell::new(0u64));
-    let counter = delivered.clone();
-    let listener = move |_: &MessageQueue, messages: &[MessageExt]| {
-        counter.set(counter.get() + messages.len() as u64);
-        ConsumeStatus::Success
-    };
-    let topics = workload.topic_names();
-    let subscriptions: Vec<(&str, MessageSelector)> = topics
-        .iter()
-        .map(|t| (t.as_str(), selector.clone()))
-        .collect();
-    let started = Instant::now();
-    let consumer = PushConsumer::start_with_selectors(config, &subscriptions, listener).await?;
-    let deadline = started + Duration::from_secs(workload.drain_secs);
-    let at_end = |c: &PushConsumer| {
-        (target.ends.iter()).all(|(q, end)| c.consumed_offset(q).is_some_and(|o| o >= *end))
-    };
-    while !at_end(&consumer) && Instant::now() < deadline {
-        glommio::timer::sleep(POLL).await;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let complete = at_end(&consumer);
-    consumer.shutdown().await;
-    let scanned: u64 = target.ends.iter().map(|(_, end)| *end as u64).sum();
-    Ok(Drain {
-        arm,
-        subscription: format!("{selector:?}"),
-        secs,
-        scanned,
-        delivered: delivered.get(),
-        scanned_per_sec: scanned as f64 / secs,
-        delivered_per_sec: delivered.get() as f64 / secs,
-        complete,
-    })
 }
 
 /// The report's lines, one per drain and the ratio.

@@ -11,7 +11,11 @@
 //! | [`progress`] | the once-a-second progress line and timeline |
 //! | [`verify`] | the `--verify` ledger |
 //! | [`order`] | the `--orderly --verify` per-key order check |
+//! | [`drain`] | a timed drain of a backlog by a fresh consumer group |
 //! | [`filter_compare`] | `--filter-compare`: filtered against unfiltered drains of a backlog |
+//! | [`catch_up`] | `catch-up`: a fresh group drains a stored backlog; msg/s and MB/s |
+//! | [`key_space`] | the keys of `--keys` runs, rebuilt from their results |
+//! | [`query_keys`] | `query-keys`: QUERY_MESSAGE latency of keys in the store |
 //! | [`report`] | final report, JSON result, markdown summary |
 //! | [`host`] | host and target facts recorded with results |
 //! | [`process`] | child-process guards and Ctrl-C |
@@ -24,16 +28,20 @@
 pub mod app;
 pub mod body;
 pub mod broker_info;
+pub mod catch_up;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod drain;
 pub mod filter_compare;
 pub mod host;
+pub mod key_space;
 pub mod latency;
 pub mod order;
 pub mod process;
 pub mod procstat;
 pub mod progress;
+pub mod query_keys;
 pub mod report;
 pub mod runner;
 pub mod schedule;

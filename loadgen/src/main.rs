@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ringmq_loadgen::app;
 use ringmq_loadgen::cli::{Cli, Command};
 use ringmq_loadgen::process::install_interrupt_handler;
+use ringmq_loadgen::{app, catch_up, query_keys};
 
 /// Exit status when `--verify` found acknowledged messages missing or corrupt.
 const EXIT_VERIFY_FAILED: u8 = 3;
@@ -31,11 +31,25 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => app::run_command(args),
         Command::Quickstart(args) => app::quickstart_command(args),
+        Command::CatchUp(args) => return exit_code(catch_up::command(args)),
+        Command::QueryKeys(args) => return exit_code(query_keys::command(args)),
     };
     match result {
         Ok(r) if r.verify.as_ref().is_some_and(|v| !v.passed()) => {
             ExitCode::from(EXIT_VERIFY_FAILED)
         }
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringmq-loadgen: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Success, or the error printed and a failure status. An incomplete measurement is not an
+/// error: its report and result say so.
+fn exit_code<T>(result: anyhow::Result<T>) -> ExitCode {
+    match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ringmq-loadgen: {e:#}");

@@ -20,6 +20,7 @@ use super::{churn, Shared};
 use crate::body::{decode_header, BodyCodec, BodyHeader};
 use crate::cli::{SendMode, TxOutcome, WorkloadArgs};
 use crate::clock::{now_ns, unix_now_us};
+use crate::key_space::{message_key, spread_topic_index};
 use crate::order::{key_name, key_of, KEYS_PER_PRODUCER};
 use crate::process::interrupted;
 use crate::schedule::{OpenLoopSchedule, RunWindow};
@@ -252,9 +253,10 @@ fn build_message(
         message = message.with_delay_time_ms(ms as i64);
     }
     if w.keys {
-        message = message.with_keys([format!(
-            "{:08x}-{}-{}",
-            header.run_id, header.producer_id, header.sequence
+        message = message.with_keys([message_key(
+            header.run_id,
+            header.producer_id,
+            header.sequence,
         )]);
     }
     message
@@ -326,12 +328,13 @@ impl ProducerState {
     /// in one queue.
     fn topic<'s>(&self, settings: &'s ProducerSettings) -> &'s str {
         let topics = &settings.topics;
-        let spread = if settings.workload.orderly {
-            u64::from(self.producer_id)
-        } else {
-            u64::from(self.producer_id) + self.sequence / self.per_send
-        };
-        &topics[spread as usize % topics.len()]
+        &topics[spread_topic_index(
+            self.producer_id,
+            self.sequence,
+            self.per_send,
+            topics.len(),
+            settings.workload.orderly,
+        )]
     }
 }
 
