@@ -235,6 +235,11 @@ impl MessageExt {
         find_property(&self.properties_raw, name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
+    /// Length in bytes of the properties string as stored.
+    pub fn properties_bytes(&self) -> usize {
+        self.properties_raw.len()
+    }
+
     /// Every property as an owned map, for display and inspection (allocates; the consume path
     /// uses [`MessageExt::property`]).
     pub fn properties(&self) -> BTreeMap<String, String> {

@@ -17,7 +17,7 @@ use ringmq_client::{
     Admin, ClientConfig, ConsumeFrom, ConsumeStatus, Credentials, MessageExt, MessageQueue,
     MessageSelector, PullConsumer, PushConsumer, PushConsumerConfig, SubscriptionGroupConfig,
 };
-use ringmq_proto::message::{properties_len, RECORD_OVERHEAD_V1_IPV4};
+use ringmq_proto::message::RECORD_OVERHEAD_V1_IPV4;
 use serde::Serialize;
 
 /// How often a drain looks at its consumer's offsets: short against any drain worth timing.
@@ -248,8 +248,7 @@ impl DrainOutcome {
 /// The size of `message` as a RocketMQ V1 record with IPv4 hosts (what a RocketMQ commit log
 /// holds for it, compression aside): 91 fixed bytes, body, topic and properties.
 pub fn record_bytes(message: &MessageExt) -> usize {
-    let properties = (message.properties.iter()).map(|(k, v)| (k.as_str(), v.as_str()));
-    RECORD_OVERHEAD_V1_IPV4 + message.body.len() + message.topic.len() + properties_len(properties)
+    RECORD_OVERHEAD_V1_IPV4 + message.body.len() + message.topic.len() + message.properties_bytes()
 }
 
 /// A megabyte as the reports count it (decimal, as disk and network rates are quoted).
