@@ -78,6 +78,8 @@ pub struct BrokerConfig {
     pub flush_consumer_offset_interval_ms: u64,
     pub cpus: CpuSpec,
     pub tail_cache_bytes: u64,
+    /// Read-ahead extents (1 MiB each) a shard keeps for pulls that fall behind the tail cache.
+    pub read_ahead_extents: u64,
     /// Consume-queue entries each shard keeps in memory, all its queues together.
     pub consume_queue_cache_entries: u64,
     /// Bytes of segment space the store zeroes ahead of the log end (0 = off). For disks where an
@@ -187,6 +189,7 @@ impl Default for BrokerConfig {
             flush_consumer_offset_interval_ms: 5000,
             cpus: CpuSpec::Count(1),
             tail_cache_bytes: 64 * 1024 * 1024,
+            read_ahead_extents: crate::store::READ_AHEAD_EXTENTS_DEFAULT as u64,
             consume_queue_cache_entries: crate::store::CQ_CACHE_ENTRIES_TOTAL_DEFAULT as u64,
             zero_ahead_bytes: 0,
             group_commit_max_bytes: 1024 * 1024,
@@ -380,6 +383,7 @@ impl BrokerConfig {
             }
             "ringmqCpus" => self.cpus = v.cpus()?,
             "ringmqTailCacheBytes" => self.tail_cache_bytes = v.number()?,
+            "ringmqReadAheadExtents" => self.read_ahead_extents = v.number()?,
             "ringmqConsumeQueueCacheEntries" => self.consume_queue_cache_entries = v.number()?,
             "ringmqZeroAheadBytes" => self.zero_ahead_bytes = v.number()?,
             "accessMessageInMemoryMaxRatio" => {
@@ -671,6 +675,10 @@ impl BrokerConfig {
             ),
             ("syncFlushTimeout", self.sync_flush_timeout_ms.to_string()),
             ("ringmqTailCacheBytes", self.tail_cache_bytes.to_string()),
+            (
+                "ringmqReadAheadExtents",
+                self.read_ahead_extents.to_string(),
+            ),
             (
                 "ringmqConsumeQueueCacheEntries",
                 self.consume_queue_cache_entries.to_string(),

@@ -45,6 +45,24 @@ fn defaults_are_rocketmq_defaults() {
 }
 
 #[test]
+fn read_ahead_extents_key_reaches_the_store() {
+    let (config, warnings) = build_config(&cli(&[]), None, None).unwrap();
+    assert!(warnings.is_empty());
+    let store = crate::server::shard::store_config(&config, 0);
+    assert_eq!(
+        store.read_ahead_extents,
+        crate::store::READ_AHEAD_EXTENTS_DEFAULT
+    );
+    let conf = "ringmqReadAheadExtents=8\n";
+    let (config, warnings) = build_config(&cli(&[]), Some(("broker.conf", conf)), None).unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(
+        crate::server::shard::store_config(&config, 0).read_ahead_extents,
+        8
+    );
+}
+
+#[test]
 fn enable_property_filter_key() {
     let conf = "enablePropertyFilter=true\n";
     let (config, warnings) = build_config(&cli(&[]), Some(("broker.conf", conf)), None).unwrap();

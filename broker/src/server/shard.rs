@@ -768,6 +768,7 @@ pub fn store_config(config: &BrokerConfig, shard_id: u8) -> StoreConfig {
     store.checkpoint_interval_ms = config.flush_consume_queue_thorough_interval_ms;
     store.sync_flush_timeout_ms = config.sync_flush_timeout_ms;
     store.tail_cache_bytes = config.tail_cache_bytes as usize;
+    store.read_ahead_extents = config.read_ahead_extents as usize;
     store.cq_cache_entries_total = config.consume_queue_cache_entries as usize;
     store.zero_ahead_bytes = config.zero_ahead_bytes;
     // Room for the record header, topic and properties around a maximal body.

@@ -9,6 +9,10 @@ pub const CQ_CACHE_ENTRIES_TOTAL_DEFAULT: usize = 1 << 20;
 /// Default `checkpoint_interval_ms`: Java syncs consume queues thoroughly every 60 s; 5 s keeps
 /// the re-dispatch after a crash within a start-up budget of about 2 s on this class of disk.
 pub const CHECKPOINT_INTERVAL_MS_DEFAULT: u64 = 5_000;
+/// Default `read_ahead_extents` (of 1 MiB each): consumers of many queues catching up read the
+/// same stretch of the log at somewhat different positions, and every extent must stay cached
+/// until all of them have passed it, or it is read again (results/catch-up-queues-2026-12-07.md).
+pub const READ_AHEAD_EXTENTS_DEFAULT: usize = 64;
 /// Default `checkpoint_max_log_bytes`.
 pub const CHECKPOINT_MAX_LOG_BYTES_DEFAULT: u64 = 256 << 20;
 
@@ -105,7 +109,7 @@ impl StoreConfig {
             index_entries_per_file: 1 << 21,
             index_cache_pages: 1024,
             read_ahead_bytes: 1 << 20,
-            read_ahead_extents: 16,
+            read_ahead_extents: READ_AHEAD_EXTENTS_DEFAULT,
         }
     }
 

@@ -74,7 +74,7 @@ use ringmq_proto::message::{sysflag, Record};
 
 pub use config::{
     FlushMode, StoreConfig, CHECKPOINT_INTERVAL_MS_DEFAULT, CHECKPOINT_MAX_LOG_BYTES_DEFAULT,
-    CQ_CACHE_ENTRIES_TOTAL_DEFAULT,
+    CQ_CACHE_ENTRIES_TOTAL_DEFAULT, READ_AHEAD_EXTENTS_DEFAULT,
 };
 pub use consume_queue::CqEntry;
 pub use error::StoreError;
