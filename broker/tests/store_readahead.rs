@@ -93,3 +93,64 @@ fn concurrent_pulls_share_read_ahead_extents() {
         });
     }
 }
+
+/// Records per run of one queue in [`queues_far_apart_do_not_make_pulls_reread_the_log`]: a
+/// batch send stores its records back to back.
+const RUN: u64 = 32;
+
+/// Index of the `k`-th record of queue `q` when runs of [`RUN`] rotate over the queues.
+fn batch_layout_index(q: u64, k: u64) -> u64 {
+    (k / RUN * QUEUES as u64 + q) * RUN + k % RUN
+}
+
+#[test]
+fn queues_far_apart_do_not_make_pulls_reread_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = RECORDS / RUN;
+    let log_bytes = run(|| async {
+        let store = Store::open(config(dir.path(), EXTENTS)).await.unwrap();
+        for r in 0..runs {
+            let q = (r % QUEUES as u64) as i32;
+            let bodies: Vec<Vec<u8>> = (r * RUN..(r + 1) * RUN).map(body).collect();
+            let batch: Vec<_> = bodies.iter().map(|b| record("RA", q, b, b"")).collect();
+            store.append(&batch).await.unwrap();
+        }
+        let end = store.log_offsets().end;
+        store.close().await.unwrap();
+        end & ((1 << 48) - 1)
+    });
+    run(|| async {
+        let store = Store::open(config(dir.path(), EXTENTS)).await.unwrap();
+        // One queue after another: as far apart as readers can be. Each queue owns a quarter
+        // of every extent, so loading extents for each would read the log four times.
+        for q in 0..QUEUES {
+            let mut offset = 0;
+            while offset < store.max_offset("RA", q) {
+                let req = GetRequest {
+                    topic: "RA",
+                    queue_id: q,
+                    offset,
+                    max_count: 32,
+                    max_bytes: 1 << 20,
+                    tag_hashes: None,
+                };
+                let res = store.get_messages(&req).await.unwrap();
+                assert_eq!(res.status, GetStatus::Found);
+                for (k, r) in split_records(&res.body).iter().enumerate() {
+                    let i = batch_layout_index(q as u64, offset + k as u64);
+                    assert_eq!(r.record.body, &body(i)[..], "record {i}");
+                }
+                offset = res.next_begin_offset;
+            }
+        }
+        let stats = store.stats();
+        let read = stats.read_ahead_bytes_read + stats.pull_window_bytes_read;
+        assert!(
+            read <= 2 * log_bytes,
+            "read {read} ({} in extents) for {log_bytes} of log",
+            stats.read_ahead_bytes_read
+        );
+        assert!(stats.pull_window_bytes_read > 0, "runs were read on their own");
+        store.close().await.unwrap();
+    });
+}

@@ -81,6 +81,7 @@ impl ShardCounters {
         self.store.records_synced += other.store.records_synced;
         self.store.index_files += other.store.index_files;
         self.store.read_ahead_bytes_read += other.store.read_ahead_bytes_read;
+        self.store.pull_window_bytes_read += other.store.pull_window_bytes_read;
         self.memory.add(&other.memory);
         self.messages_put += other.messages_put;
         self.messages_got += other.messages_got;
@@ -172,6 +173,10 @@ fn runtime_table(
     put(
         "ringmqReadAheadBytesReadTotal",
         total.store.read_ahead_bytes_read.to_string(),
+    );
+    put(
+        "ringmqPullWindowBytesReadTotal",
+        total.store.pull_window_bytes_read.to_string(),
     );
     // The memory budget, structure by structure (each has a named bound, see the storage format).
     for (key, bytes) in total.memory.named() {

@@ -239,6 +239,8 @@ pub struct StatsSnapshot {
     pub index_files: u64,
     /// Bytes pulls read from disk into read-ahead extents.
     pub read_ahead_bytes_read: u64,
+    /// Bytes pulls read from disk into their own windows (runs of records, or 128 KiB).
+    pub pull_window_bytes_read: u64,
 }
 
 /// Queue states by topic, then queue id (a `&str` lookup needs no allocation).
@@ -624,6 +626,7 @@ impl Store {
             index_bytes_read: index.bytes_read.get(),
             index_files: index.file_count() as u64,
             read_ahead_bytes_read: self.inner.read_ahead.bytes_read.get(),
+            pull_window_bytes_read: self.inner.read_ahead.window_bytes_read.get(),
         }
     }
 

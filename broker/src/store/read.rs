@@ -12,6 +12,8 @@ use super::{Inner, Store, StoreError};
 
 /// Bytes fetched from disk at once when a pull reads older records.
 pub const READ_WINDOW_BYTES: usize = 128 * 1024;
+/// Largest read of one run of back-to-back records for a pull ([`LogReader::set_run_end`]).
+pub const MAX_RUN_READ_BYTES: usize = 1 << 20;
 /// Most consume-queue entries one pull scans (RocketMQ scans 16 000 bytes = 800 entries).
 pub const MAX_SCAN_ENTRIES: usize = 800;
 
@@ -85,6 +87,9 @@ pub(crate) struct LogReader {
     window: Option<<File as DirectFile>::ReadBuf>,
     /// A pull: read through the store's read-ahead extents (and read ahead).
     sequential: bool,
+    /// Local end of the run of back-to-back records the pull is reading (see
+    /// [`LogReader::set_run_end`]); a read that misses every cache covers the run in one go.
+    run_end: u64,
 }
 
 impl LogReader {
@@ -127,12 +132,8 @@ impl LogReader {
         if pos < inner.state.borrow().log.min_offset || pos + len as u64 > limit {
             return Ok(false);
         }
-        if self.sequential {
-            let ra = inner.read_ahead.clone();
-            if ra.read(&seg, limit, pos, len, out).await? {
-                return Ok(true);
-            }
-        }
+        // The pull's own window first: when extents are not worth loading, the rest of a run
+        // read in one go is there, and asking the extents would count misses for it.
         if let Some(w) = &self.window {
             if pos >= self.window_pos && pos + len as u64 <= self.window_pos + w.len() as u64 {
                 let at = (pos - self.window_pos) as usize;
@@ -140,7 +141,13 @@ impl LogReader {
                 return Ok(true);
             }
         }
-        let want = len.max(READ_WINDOW_BYTES).min((limit - pos) as usize);
+        if self.sequential {
+            let ra = inner.read_ahead.clone();
+            if ra.read(&seg, limit, pos, len, out).await? {
+                return Ok(true);
+            }
+        }
+        let want = self.window_len(pos, len).min((limit - pos) as usize);
         let buf = seg
             .file
             .read_at(pos - seg.base, want)
@@ -154,9 +161,32 @@ impl LogReader {
             ));
         }
         out.extend_from_slice(&buf[..len]);
+        if self.sequential {
+            let read = &inner.read_ahead.window_bytes_read;
+            read.set(read.get() + buf.len() as u64);
+        }
         self.window = Some(buf);
         self.window_pos = pos;
         Ok(true)
+    }
+
+    /// Tells a pull's reader that the records it is about to read lie back to back up to local
+    /// offset `end`. Records of a batch send are stored together, so a pull of one queue often
+    /// wants one contiguous run: reading exactly that run serves the pull from one buffer
+    /// without reading other queues' records around it.
+    pub(crate) fn set_run_end(&mut self, end: u64) {
+        self.run_end = end;
+    }
+
+    /// Bytes to read from `pos` for a miss of `len` bytes: the rest of the run when it is at
+    /// least that long (bounded by [`MAX_RUN_READ_BYTES`]), else a [`READ_WINDOW_BYTES`] window.
+    fn window_len(&self, pos: u64, len: usize) -> usize {
+        let run = self.run_end.saturating_sub(pos) as usize;
+        if run >= len {
+            run.min(MAX_RUN_READ_BYTES).max(len)
+        } else {
+            len.max(READ_WINDOW_BYTES)
+        }
     }
 
     /// The whole record at local `pos`, checked to be a record that says it lives there.
@@ -185,6 +215,18 @@ impl LogReader {
             _ => Ok(None),
         }
     }
+}
+
+/// Local offset where the run of back-to-back records starting at `entries[0]` ends.
+fn contiguous_run_end(entries: &[CqEntry]) -> u64 {
+    let mut end = entries[0].physical_offset + u64::from(entries[0].size);
+    for e in &entries[1..] {
+        if e.physical_offset != end {
+            break;
+        }
+        end += u64::from(e.size);
+    }
+    split_global(end).1
 }
 
 impl Store {
@@ -222,6 +264,7 @@ impl Store {
             if entries.is_empty() {
                 break;
             }
+            reader.set_run_end(contiguous_run_end(&entries));
             for e in entries {
                 if result.message_count >= req.max_count {
                     break 'scan;
