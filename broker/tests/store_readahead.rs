@@ -150,7 +150,10 @@ fn queues_far_apart_do_not_make_pulls_reread_the_log() {
             "read {read} ({} in extents) for {log_bytes} of log",
             stats.read_ahead_bytes_read
         );
-        assert!(stats.pull_window_bytes_read > 0, "runs were read on their own");
+        assert!(
+            stats.pull_window_bytes_read > 0,
+            "runs were read on their own"
+        );
         store.close().await.unwrap();
     });
 }

@@ -9,6 +9,9 @@ use std::rc::Rc;
 use super::backend::{DirectFile, File};
 use super::{align_down, align_up, StoreError, PAGE_BYTES};
 
+/// Spare capacity an append file's in-memory tail may keep after a write.
+const TAIL_SLACK_BYTES: usize = 64 * 1024;
+
 pub(crate) struct AppendFile {
     path: PathBuf,
     file: Option<Rc<File>>,
@@ -165,6 +168,13 @@ impl AppendFile {
             let drop_n = (new_base - me.tail_base) as usize;
             me.tail.drain(..drop_n);
             me.tail_base = new_base;
+            // `drain` keeps the capacity of the largest burst between flushes. Give it back,
+            // or every file ever filled (index files stay open for lookups) holds that much:
+            // measured, 270 MB of a broker's RSS after 17.6 M keyed messages.
+            if me.tail.capacity() > me.tail.len() + TAIL_SLACK_BYTES {
+                let keep = me.tail.len() + PAGE_BYTES as usize;
+                me.tail.shrink_to(keep);
+            }
         }
         if sync {
             file.sync_data()
@@ -204,4 +214,36 @@ pub(crate) async fn reopen_truncated(
     };
     debug_assert!(page % PAGE_BYTES == 0);
     Ok(AppendFile::existing(path, Some(file), keep_len, tail_page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_gives_back_the_memory_of_a_burst() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("derived");
+        let burst_bytes: usize = 8 << 20;
+        glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let f = RefCell::new(AppendFile::existing(path, None, 0, Vec::new()));
+                f.borrow_mut().append(&vec![7u8; burst_bytes]);
+                f.borrow_mut().append(&[1u8; 100]);
+                AppendFile::flush(&f, false).await.unwrap();
+                let me = f.borrow();
+                assert_eq!(me.written(), burst_bytes as u64 + 100);
+                assert_eq!(me.tail.len(), 100, "only the partial last page stays");
+                assert!(
+                    me.tail.capacity() <= me.tail.len() + TAIL_SLACK_BYTES,
+                    "keeps {} bytes of capacity for a {}-byte tail",
+                    me.tail.capacity(),
+                    me.tail.len()
+                );
+                assert_eq!(me.memory_slice(burst_bytes as u64, 100), Some(&[1u8; 100][..]));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 }
