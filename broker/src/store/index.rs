@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::append_file::{reopen_truncated, AppendFile};
+use super::append_file::{reopen_truncated, AppendFile, Extent};
 use super::backend::{DirectFile, File};
 use super::{align_down, align_up, StoreError, PAGE_BYTES};
 
@@ -217,7 +217,8 @@ impl PageCache {
 pub struct IndexMemory {
     /// Slot tables held in memory (the file being filled; briefly a full one until written).
     pub slot_bytes: u64,
-    /// Entries appended but not yet written (plus each file's partial last page).
+    /// Entries appended but not yet written, and each file's partial last page (written only
+    /// with a checkpoint): the memory tails of the files' entries.
     pub unwritten_bytes: u64,
     /// Pages in the read cache.
     pub cache_bytes: u64,
@@ -277,8 +278,7 @@ impl KeyIndex {
             if let Some(s) = f.slots.borrow().as_ref() {
                 m.slot_bytes += (s.len() * 4) as u64;
             }
-            let e = f.entries.borrow();
-            m.unwritten_bytes += e.len() - align_down(e.written());
+            m.unwritten_bytes += f.entries.borrow().held_bytes();
         }
         m
     }
@@ -340,20 +340,37 @@ impl KeyIndex {
         self.last_update_offset.set(global_offset);
     }
 
-    /// Writes (no fdatasync) the entries not yet written, so they do not pile up in memory
-    /// between checkpoints; slot tables and headers wait for [`KeyIndex::flush`].
+    /// Writes (no fdatasync) the full pages of entries not yet written, so they do not pile up
+    /// in memory between checkpoints; the partial last page, slot tables and headers wait for
+    /// [`KeyIndex::flush`].
     pub(crate) async fn write_entries(&self) -> Result<(), StoreError> {
         let files: Vec<Rc<IdxFile>> = self
             .files
             .borrow()
             .iter()
-            .filter(|f| f.entries.borrow().has_unwritten())
+            .filter(|f| f.entries.borrow().has_unwritten_full_pages())
             .cloned()
             .collect();
         for f in files {
-            AppendFile::flush(&f.entries, false).await?;
+            AppendFile::flush(&f.entries, Extent::FullPages).await?;
         }
         Ok(())
+    }
+
+    /// Entries (sequence numbers, counted like [`KeyIndex::total_entries`]) whose bytes an
+    /// fdatasync covered, in order: a checkpoint may vouch for no more.
+    pub(crate) fn synced_entries(&self) -> u64 {
+        let files = self.files.borrow();
+        let mut synced = files.front().map_or(0, |f| f.first_seq);
+        for f in files.iter() {
+            let bytes = f.entries.borrow().synced();
+            let n = bytes.saturating_sub(self.layout.data_base()) / INDEX_ENTRY_BYTES as u64;
+            synced = f.first_seq + n;
+            if n < u64::from(self.layout.capacity) {
+                break;
+            }
+        }
+        synced
     }
 
     /// Writes and fdatasyncs unwritten entries; writes the slot table and header of every full
@@ -369,7 +386,7 @@ impl KeyIndex {
             .collect();
         let last = self.files.borrow().back().map(|f| f.first_seq);
         for f in files {
-            AppendFile::flush(&f.entries, true).await?;
+            AppendFile::flush(&f.entries, Extent::Synced).await?;
             let full = f.range.get().count == self.layout.capacity;
             if full || (with_filling_slots && Some(f.first_seq) == last) {
                 self.write_slots(&f).await?;

@@ -180,12 +180,15 @@ impl StoreStats {
 pub struct MemoryUsage {
     /// Log tail kept in memory (bound: `tail_cache_bytes`, plus the partial page).
     pub tail_cache_bytes: u64,
-    /// Consume-queue entries cached and not yet written, all queues (bound: about
-    /// `cq_cache_entries_total` entries for the shard, see `consume_queue::CqCacheBudget`).
+    /// Consume-queue entries cached, and each queue file's memory tail, all queues (bound:
+    /// about `cq_cache_entries_total` entries for the shard, see
+    /// `consume_queue::CqCacheBudget`, plus per queue file its partial last page, under 4 KiB,
+    /// which waits in memory for the checkpoint, and what one flush round dispatches).
     pub cq_cache_bytes: u64,
     /// Key-index slot tables in memory (bound: `index_slots_per_file` × 4, one file).
     pub index_slot_bytes: u64,
-    /// Key-index entries not yet written.
+    /// Key-index entries not yet written, and the partial last page of each index file (under
+    /// 4 KiB each, written only with a checkpoint).
     pub index_unwritten_bytes: u64,
     /// Key-index page cache (bound: `index_cache_pages` × 4 KiB).
     pub index_cache_bytes: u64,
@@ -629,7 +632,8 @@ impl Store {
 
     /// What the store holds in memory, by bounded structure.
     /// Consume-queue entries cached in memory, all queues together (bounded by about
-    /// `cq_cache_entries_total`, plus entries not yet written to their files).
+    /// `cq_cache_entries_total`: entries evicted before their page is written are read from
+    /// the file's memory tail).
     pub fn cq_cached_entries(&self) -> usize {
         let st = self.inner.state.borrow();
         st.queues
