@@ -44,6 +44,8 @@
 
 mod append_file;
 pub mod backend;
+#[cfg(test)]
+mod cadence_tests;
 mod checkpoint;
 mod commitlog;
 mod config;
