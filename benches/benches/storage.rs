@@ -75,8 +75,9 @@ async fn wait_for_first_zero_fill(store: &Store) {
 }
 
 /// A running broker's queues already have their files: appends one record to every queue and
-/// waits (bounded, 30 s) until a flush round created each queue's file, so the clock measures
-/// appends, not ext4 creating a thousand inodes.
+/// waits (bounded, 30 s) until each queue's file exists, so the clock measures appends, not ext4
+/// creating a thousand inodes. One entry is a partial page, which only a checkpoint writes:
+/// with `checkpoint_5s` this waits for the first checkpoint.
 async fn create_queue_files(store: &Store, queues: usize) {
     for q in 0..queues {
         store
@@ -418,9 +419,10 @@ fn catch_up_throughput(c: &mut Criterion) {
 }
 
 /// Flat with many queues: 256 appenders of 1 KiB records spread over 8, 100 and 1000 queues
-/// (each queue its own consume-queue file, written every `flush_interval_ms`). Same-run A/B of
-/// the checkpoint cadence: `sync_every_round` fdatasyncs every consume-queue file each round
-/// (the layout before `checkpoint_interval_ms`), `checkpoint_5s` is the default.
+/// (each queue its own consume-queue file, its full pages written every `flush_interval_ms`).
+/// Same-run A/B of the checkpoint cadence: `sync_every_round` checkpoints every round, so it
+/// writes every queue file's partial page and fdatasyncs each round (the layout before
+/// `checkpoint_interval_ms`), `checkpoint_5s` is the default.
 fn queue_count_throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("append_queues/async_flush/1KiB_256_appenders");
     group
