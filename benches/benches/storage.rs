@@ -164,6 +164,10 @@ fn run_appends_with(
             writes_during_fdatasync: after.writes_during_fdatasync - before.writes_during_fdatasync,
             zero_bytes: after.zero_bytes - before.zero_bytes,
             zero_fdatasyncs: after.zero_fdatasyncs - before.zero_fdatasyncs,
+            cq_writes: after.cq_writes - before.cq_writes,
+            cq_bytes_written: after.cq_bytes_written - before.cq_bytes_written,
+            index_writes: after.index_writes - before.index_writes,
+            index_bytes_written: after.index_bytes_written - before.index_bytes_written,
             ..StatsSnapshot::default()
         };
         Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
@@ -418,6 +422,15 @@ fn catch_up_throughput(c: &mut Criterion) {
     group.finish();
 }
 
+/// One `DERIVED_WRITES` line per sample: the O_DIRECT writes of consume-queue and index files
+/// the timed appends caused (what the write cadence changes), independent of machine load.
+fn print_derived_writes(name: &str, appends: u64, s: &StatsSnapshot) {
+    eprintln!(
+        "DERIVED_WRITES {name} appends={appends} cq_writes={} cq_bytes={} index_writes={} index_bytes={}",
+        s.cq_writes, s.cq_bytes_written, s.index_writes, s.index_bytes_written
+    );
+}
+
 /// Flat with many queues: 256 appenders of 1 KiB records spread over 8, 100 and 1000 queues
 /// (each queue its own consume-queue file, its full pages written every `flush_interval_ms`).
 /// Same-run A/B of the checkpoint cadence: `sync_every_round` checkpoints every round, so it
@@ -446,7 +459,8 @@ fn queue_count_throughput(c: &mut Criterion) {
                     let dir = tempfile::tempdir_in(bench_root()).unwrap();
                     let mut cfg = config(dir.path(), FlushMode::Async, 64 << 20);
                     cfg.checkpoint_interval_ms = checkpoint_ms;
-                    let (elapsed, _) = run_appends_with(cfg, 1024, 256, queues, total);
+                    let (elapsed, stats) = run_appends_with(cfg, 1024, 256, queues, total);
+                    print_derived_writes(&format!("{queues}_queues/{cadence}"), total, &stats);
                     elapsed.mul_f64(iters as f64 / total as f64)
                 })
             });

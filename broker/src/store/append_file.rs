@@ -155,9 +155,9 @@ impl AppendFile {
         Ok(())
     }
 
-    /// Writes `extent` (see [`Extent`]). Returns the length written ([`Extent::FullPages`]) or
-    /// covered by the fdatasync ([`Extent::Synced`]). Concurrent callers take turns (a flush in
-    /// progress is waited for, never skipped), so the returned length is really covered.
+    /// Writes `extent` (see [`Extent`]). Returns the bytes this call's O_DIRECT write covered
+    /// (0: nothing to write). Concurrent callers take turns (a flush in progress is waited for,
+    /// never skipped), so when it returns, `extent` as of the call is really covered.
     pub(crate) async fn flush(
         this: &RefCell<AppendFile>,
         extent: Extent,
@@ -168,7 +168,7 @@ impl AppendFile {
         let target = {
             let me = this.borrow();
             match extent {
-                Extent::FullPages if !me.has_unwritten_full_pages() => return Ok(me.written),
+                Extent::FullPages if !me.has_unwritten_full_pages() => return Ok(0),
                 Extent::FullPages => align_down(me.len),
                 Extent::Synced => me.len,
             }
@@ -191,9 +191,10 @@ impl AppendFile {
         };
         this.borrow_mut().flushing = true;
         let sync = extent == Extent::Synced;
+        let wrote = buf.as_ref().map_or(0, |b| b.len() as u64);
         let res = Self::write_and_sync(this, &file, buf, pos, target, sync).await;
         this.borrow_mut().flushing = false;
-        res.map(|()| target)
+        res.map(|()| wrote)
     }
 
     async fn write_and_sync(

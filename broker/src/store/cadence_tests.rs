@@ -136,12 +136,14 @@ fn a_write_round_writes_only_full_pages_and_the_checkpoint_writes_the_partial_on
             offsets.push(append(&store, q, ENTRIES_EACH).await);
         }
         // Every queue holds a partial page only: the old cadence rewrote all 16 here.
+        let before = store.stats().cq_writes;
         let events = traced_write_round(&store).await;
         assert_eq!(
             writes_under(&events, &cq_dir),
             vec![],
             "no partial page written"
         );
+        assert_eq!(store.stats().cq_writes, before, "the counter agrees");
         // Queue 0 fills its first page: the round writes that page alone, nothing past it.
         let more = ENTRIES_PAST_A_PAGE - ENTRIES_EACH;
         offsets[0].extend(append(&store, 0, more).await);
@@ -153,6 +155,8 @@ fn a_write_round_writes_only_full_pages_and_the_checkpoint_writes_the_partial_on
             "one write of queue 0's full page"
         );
         assert_eq!(syncs_under(&events, &cq_dir), 0, "write rounds never sync");
+        assert_eq!(store.stats().cq_writes, before + 1);
+        assert_eq!(store.stats().cq_bytes_written, full);
         // Entries of the unwritten partial page (and the one straddling the page boundary)
         // are served from memory; the cache holds only the newest 32.
         assert_eq!(read_back(&store, 0, ENTRIES_PAST_A_PAGE).await, offsets[0]);

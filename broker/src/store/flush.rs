@@ -371,7 +371,7 @@ pub(crate) async fn flush_derived(inner: &Inner) -> Result<(), StoreError> {
         .filter(|(q, _)| !q.file.borrow().is_clean())
         .map(|(q, _)| q.clone())
         .collect();
-    run_queue_file_flushes(dirty, Extent::Synced).await?;
+    run_queue_file_flushes(&inner.stats, dirty, Extent::Synced).await?;
     index.flush(false).await?;
     assert_on_disk(&claims, index_entries, index.synced_entries());
     // The checkpoint must not claim derived entries for log bytes that are not yet durable.
@@ -429,8 +429,10 @@ fn assert_on_disk(queues: &[(Rc<QueueState>, u64)], index_entries: u64, index_sy
 /// in flight to bound the DMA buffers held.
 pub const CQ_FLUSH_CONCURRENCY: usize = 64;
 
-/// Writes `extent` of the given consume-queue files, `CQ_FLUSH_CONCURRENCY` at a time.
+/// Writes `extent` of the given consume-queue files, `CQ_FLUSH_CONCURRENCY` at a time, and
+/// counts the writes in `stats`.
 async fn run_queue_file_flushes(
+    stats: &super::StoreStats,
     queues: Vec<Rc<QueueState>>,
     extent: Extent,
 ) -> Result<(), StoreError> {
@@ -446,8 +448,15 @@ async fn run_queue_file_flushes(
         }
         let mut first_err = None;
         for t in tasks {
-            if let Err(e) = t.await {
-                first_err.get_or_insert(e);
+            match t.await {
+                Ok(0) => {}
+                Ok(bytes) => {
+                    add(&stats.cq_writes, 1);
+                    add(&stats.cq_bytes_written, bytes);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
             }
         }
         if let Some(e) = first_err {
@@ -473,7 +482,7 @@ pub(crate) async fn write_derived(inner: &Inner) -> Result<(), StoreError> {
             .collect();
         (queues, st.index.clone())
     };
-    run_queue_file_flushes(queues, Extent::FullPages).await?;
+    run_queue_file_flushes(&inner.stats, queues, Extent::FullPages).await?;
     index.write_entries().await
 }
 

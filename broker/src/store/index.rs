@@ -232,6 +232,9 @@ pub(crate) struct KeyIndex {
     cache: PageCache,
     /// Bytes read from index files since open (at open included).
     pub(crate) bytes_read: Cell<u64>,
+    /// O_DIRECT writes of entries since open, and their bytes (slot tables and headers aside).
+    pub(crate) entry_writes: Cell<u64>,
+    pub(crate) entry_bytes_written: Cell<u64>,
     /// Store time and physical offset of the last record indexed (QUERY_MESSAGE response header).
     pub(crate) last_update_timestamp: Cell<i64>,
     pub(crate) last_update_offset: Cell<u64>,
@@ -250,6 +253,8 @@ impl KeyIndex {
                 pages: RefCell::new(HashMap::new()),
             },
             bytes_read: Cell::new(0),
+            entry_writes: Cell::new(0),
+            entry_bytes_written: Cell::new(0),
             last_update_timestamp: Cell::new(0),
             last_update_offset: Cell::new(0),
         }
@@ -352,9 +357,18 @@ impl KeyIndex {
             .cloned()
             .collect();
         for f in files {
-            AppendFile::flush(&f.entries, Extent::FullPages).await?;
+            let wrote = AppendFile::flush(&f.entries, Extent::FullPages).await?;
+            self.count_write(wrote);
         }
         Ok(())
+    }
+
+    fn count_write(&self, bytes: u64) {
+        if bytes > 0 {
+            self.entry_writes.set(self.entry_writes.get() + 1);
+            self.entry_bytes_written
+                .set(self.entry_bytes_written.get() + bytes);
+        }
     }
 
     /// Entries (sequence numbers, counted like [`KeyIndex::total_entries`]) whose bytes an
@@ -386,7 +400,8 @@ impl KeyIndex {
             .collect();
         let last = self.files.borrow().back().map(|f| f.first_seq);
         for f in files {
-            AppendFile::flush(&f.entries, Extent::Synced).await?;
+            let wrote = AppendFile::flush(&f.entries, Extent::Synced).await?;
+            self.count_write(wrote);
             let full = f.range.get().count == self.layout.capacity;
             if full || (with_filling_slots && Some(f.first_seq) == last) {
                 self.write_slots(&f).await?;

@@ -163,6 +163,9 @@ pub struct StoreStats {
     /// Zero bytes written ahead of the log end, and the fdatasyncs that committed them.
     pub zero_bytes: Cell<u64>,
     pub zero_fdatasyncs: Cell<u64>,
+    /// O_DIRECT writes of consume-queue files (write rounds and checkpoints), and their bytes.
+    pub cq_writes: Cell<u64>,
+    pub cq_bytes_written: Cell<u64>,
     /// Where each write and fdatasync is also observed for the metrics endpoint (histograms
     /// of atomics the shard publishes), once the server attaches it.
     pub engine: std::cell::RefCell<Option<std::sync::Arc<crate::stats::ShardStats>>>,
@@ -240,6 +243,12 @@ pub struct StatsSnapshot {
     pub zero_fdatasyncs: u64,
     /// Bytes read from key-index files since open (open included).
     pub index_bytes_read: u64,
+    /// O_DIRECT writes of consume-queue files since open, and their bytes.
+    pub cq_writes: u64,
+    pub cq_bytes_written: u64,
+    /// O_DIRECT writes of key-index entries since open, and their bytes.
+    pub index_writes: u64,
+    pub index_bytes_written: u64,
     /// Key-index files on disk or being filled.
     pub index_files: u64,
     /// Bytes pulls read from disk into read-ahead extents.
@@ -627,6 +636,10 @@ impl Store {
             zero_bytes: s.zero_bytes.get(),
             zero_fdatasyncs: s.zero_fdatasyncs.get(),
             index_bytes_read: index.bytes_read.get(),
+            cq_writes: s.cq_writes.get(),
+            cq_bytes_written: s.cq_bytes_written.get(),
+            index_writes: index.entry_writes.get(),
+            index_bytes_written: index.entry_bytes_written.get(),
             index_files: index.file_count() as u64,
             read_ahead_bytes_read: self.inner.read_ahead.bytes_read.get(),
         }
