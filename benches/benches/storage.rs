@@ -74,16 +74,18 @@ async fn wait_for_first_zero_fill(store: &Store) {
     }
 }
 
-/// A running broker's queues already have their files: appends one record to every queue and
-/// waits (bounded, 30 s) until each queue's file exists, so the clock measures appends, not ext4
-/// creating a thousand inodes. One entry is a partial page, which only a checkpoint writes:
-/// with `checkpoint_5s` this waits for the first checkpoint.
+/// Records each queue gets before the clock: one more than a consume-queue page holds, so the
+/// first write round writes a full page and creates the file whatever the write cadence (a
+/// partial page waits for a checkpoint, which would start the clock at another moment).
+const WARM_ENTRIES_PER_QUEUE: usize = 4096 / 20 + 1;
+
+/// A running broker's queues already have their files: appends a page of records to every
+/// queue (one batch per queue) and waits (bounded, 30 s) until each queue's file exists, so the
+/// clock measures appends, not ext4 creating a thousand inodes.
 async fn create_queue_files(store: &Store, queues: usize) {
     for q in 0..queues {
-        store
-            .append(&[record("BenchmarkTest", q as i32, b"w")])
-            .await
-            .unwrap();
+        let batch = vec![record("BenchmarkTest", q as i32, b"w"); WARM_ENTRIES_PER_QUEUE];
+        store.append(&batch).await.unwrap();
     }
     let dir = store
         .config()
