@@ -74,15 +74,18 @@ async fn wait_for_first_zero_fill(store: &Store) {
     }
 }
 
-/// A running broker's queues already have their files: appends one record to every queue and
-/// waits (bounded, 30 s) until a flush round created each queue's file, so the clock measures
-/// appends, not ext4 creating a thousand inodes.
+/// Records each queue gets before the clock: one more than a consume-queue page holds, so the
+/// first write round writes a full page and creates the file whatever the write cadence (a
+/// partial page waits for a checkpoint, which would start the clock at another moment).
+const WARM_ENTRIES_PER_QUEUE: usize = 4096 / 20 + 1;
+
+/// A running broker's queues already have their files: appends a page of records to every
+/// queue (one batch per queue) and waits (bounded, 30 s) until each queue's file exists, so the
+/// clock measures appends, not ext4 creating a thousand inodes.
 async fn create_queue_files(store: &Store, queues: usize) {
     for q in 0..queues {
-        store
-            .append(&[record("BenchmarkTest", q as i32, b"w")])
-            .await
-            .unwrap();
+        let batch = vec![record("BenchmarkTest", q as i32, b"w"); WARM_ENTRIES_PER_QUEUE];
+        store.append(&batch).await.unwrap();
     }
     let dir = store
         .config()
@@ -163,6 +166,10 @@ fn run_appends_with(
             writes_during_fdatasync: after.writes_during_fdatasync - before.writes_during_fdatasync,
             zero_bytes: after.zero_bytes - before.zero_bytes,
             zero_fdatasyncs: after.zero_fdatasyncs - before.zero_fdatasyncs,
+            cq_writes: after.cq_writes - before.cq_writes,
+            cq_bytes_written: after.cq_bytes_written - before.cq_bytes_written,
+            index_writes: after.index_writes - before.index_writes,
+            index_bytes_written: after.index_bytes_written - before.index_bytes_written,
             ..StatsSnapshot::default()
         };
         Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
@@ -417,10 +424,25 @@ fn catch_up_throughput(c: &mut Criterion) {
     group.finish();
 }
 
+/// Appends per sample of the queue-count bench: several flush intervals' worth, so write rounds
+/// of consume-queue files are measured. 200,000 took about 0.5 s at 400k appends/s, where the
+/// `DERIVED_WRITES` counts showed most samples held no complete write round.
+const QUEUE_BENCH_APPENDS_MIN: u64 = 1_000_000;
+
+/// One `DERIVED_WRITES` line per sample: the O_DIRECT writes of consume-queue and index files
+/// the timed appends caused (what the write cadence changes), independent of machine load.
+fn print_derived_writes(name: &str, appends: u64, s: &StatsSnapshot) {
+    eprintln!(
+        "DERIVED_WRITES {name} appends={appends} cq_writes={} cq_bytes={} index_writes={} index_bytes={}",
+        s.cq_writes, s.cq_bytes_written, s.index_writes, s.index_bytes_written
+    );
+}
+
 /// Flat with many queues: 256 appenders of 1 KiB records spread over 8, 100 and 1000 queues
-/// (each queue its own consume-queue file, written every `flush_interval_ms`). Same-run A/B of
-/// the checkpoint cadence: `sync_every_round` fdatasyncs every consume-queue file each round
-/// (the layout before `checkpoint_interval_ms`), `checkpoint_5s` is the default.
+/// (each queue its own consume-queue file, its full pages written every `flush_interval_ms`).
+/// Same-run A/B of the checkpoint cadence: `sync_every_round` checkpoints every round, so it
+/// writes every queue file's partial page and fdatasyncs each round (the layout before
+/// `checkpoint_interval_ms`), `checkpoint_5s` is the default.
 fn queue_count_throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("append_queues/async_flush/1KiB_256_appenders");
     group
@@ -439,12 +461,12 @@ fn queue_count_throughput(c: &mut Criterion) {
         for (cadence, checkpoint_ms) in cadences {
             group.bench_function(format!("{queues}_queues/{cadence}"), |b| {
                 b.iter_custom(|iters| {
-                    // At least two flush intervals' worth, so consume-queue flushes are measured.
-                    let total = iters.max(200_000);
+                    let total = iters.max(QUEUE_BENCH_APPENDS_MIN);
                     let dir = tempfile::tempdir_in(bench_root()).unwrap();
                     let mut cfg = config(dir.path(), FlushMode::Async, 64 << 20);
                     cfg.checkpoint_interval_ms = checkpoint_ms;
-                    let (elapsed, _) = run_appends_with(cfg, 1024, 256, queues, total);
+                    let (elapsed, stats) = run_appends_with(cfg, 1024, 256, queues, total);
+                    print_derived_writes(&format!("{queues}_queues/{cadence}"), total, &stats);
                     elapsed.mul_f64(iters as f64 / total as f64)
                 })
             });

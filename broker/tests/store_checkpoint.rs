@@ -1,13 +1,14 @@
-//! The checkpoint cadence: consume-queue pages are written every flush round (so they do not
-//! pile up in memory), but synced and vouched for by a checkpoint only every
-//! `checkpoint_interval_ms`, or once `checkpoint_max_log_bytes` of log were dispatched.
+//! The checkpoint cadence: consume-queue pages are written every flush round once full (so they
+//! do not pile up in memory), but a queue's partial last page is written, and everything synced
+//! and vouched for by a checkpoint, only every `checkpoint_interval_ms`, once
+//! `checkpoint_max_log_bytes` of log were dispatched, or at a clean stop.
 
 mod store_support;
 
 use std::time::{Duration, Instant};
 
 use ringmq_broker::store::consume_queue::CQ_ENTRY_BYTES;
-use ringmq_broker::store::{FlushMode, Store};
+use ringmq_broker::store::{FlushMode, Store, PAGE_BYTES};
 use store_support::{record, run, small_config};
 
 /// Bound on waiting for a flush round (the flush interval is 20 ms).
@@ -33,8 +34,14 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Bytes of the full pages of `entries` consume-queue entries.
+fn full_pages(entries: u64) -> u64 {
+    let bytes = entries * CQ_ENTRY_BYTES as u64;
+    bytes - bytes % PAGE_BYTES
+}
+
 #[test]
-fn queue_pages_are_written_between_checkpoints_and_only_a_checkpoint_vouches_for_them() {
+fn full_queue_pages_are_written_between_checkpoints_and_the_partial_one_only_by_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = small_config(dir.path(), FlushMode::Async);
     cfg.checkpoint_interval_ms = 3_600_000;
@@ -43,22 +50,35 @@ fn queue_pages_are_written_between_checkpoints_and_only_a_checkpoint_vouches_for
     run(|| async {
         let store = Store::open(cfg.clone()).await.unwrap();
         let at_open = store.checkpointed_offset();
+        let file_len = || std::fs::metadata(&cq_file).map_or(0, |m| m.len());
+        // 300 entries: one full page and a partial one.
         append(&store, RECORDS).await;
-        let cq_file = &cq_file;
-        let written = |entries: u64| {
-            let want = entries * CQ_ENTRY_BYTES as u64;
-            move || std::fs::metadata(cq_file).is_ok_and(|m| m.len() >= want)
-        };
-        wait_until("a round writing the queue's entries", written(RECORDS)).await;
-        // Entries onto the next page: seeing them on disk means a later round ran, so the
-        // round that wrote the first ones had finished (rounds run one after another).
+        wait_until("a round writing the queue's full page", || {
+            file_len() >= full_pages(RECORDS)
+        })
+        .await;
+        // Entries onto the next page: seeing it on disk means a later round ran, so the round
+        // that wrote the first page had finished (rounds run one after another).
         append(&store, RECORDS / 2).await;
-        wait_until("a later round", written(RECORDS * 3 / 2)).await;
+        let entries = RECORDS * 3 / 2;
+        wait_until("a later round", || file_len() >= full_pages(entries)).await;
+        // No round wrote the partial page: the old cadence rewrote it every round, so the file
+        // reached the page past the last entry.
+        assert_eq!(
+            file_len(),
+            full_pages(entries),
+            "the partial page stays in memory"
+        );
         assert_eq!(
             store.checkpointed_offset(),
             at_open,
             "write-only rounds wrote no checkpoint"
         );
+        store.close().await.unwrap();
+        // A clean stop writes the partial page: every entry is on disk.
+        assert!(file_len() >= entries * CQ_ENTRY_BYTES as u64);
+        let store = Store::open(cfg.clone()).await.unwrap();
+        assert_eq!(store.max_offset("CP", 0), entries);
         store.close().await.unwrap();
     });
 }

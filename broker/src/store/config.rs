@@ -36,15 +36,16 @@ pub struct StoreConfig {
     /// Size of each preallocated commit-log segment; a multiple of 4096.
     pub segment_size_bytes: u64,
     pub flush_mode: FlushMode,
-    /// ASYNC_FLUSH: fdatasync period of the commit log. Both modes: how often the pages of
-    /// consume queues and index are written (O_DIRECT, so their memory stays bounded).
+    /// ASYNC_FLUSH: fdatasync period of the commit log. Both modes: how often the full pages
+    /// of consume queues and index are written (O_DIRECT, so their memory stays bounded; the
+    /// partial last page of each waits in memory for the checkpoint).
     pub flush_interval_ms: u64,
-    /// How often consume queues and index are fdatasynced and the checkpoint written
-    /// (RocketMQ's `flushConsumeQueueThoroughInterval`), or sooner once
-    /// `checkpoint_max_log_bytes` of log were dispatched since the last checkpoint. Derived
-    /// files are rebuilt from the log past the checkpoint after a crash, so this bounds that
-    /// scan; syncing every queue's file every `flush_interval_ms` instead made appends over
-    /// 1,000 queues run at half the rate of 8 (`results/storage-scale-2026-12-07.md`).
+    /// How often consume queues and index get their partial last pages written, are
+    /// fdatasynced and the checkpoint written (RocketMQ's `flushConsumeQueueThoroughInterval`),
+    /// or sooner once `checkpoint_max_log_bytes` of log were dispatched since the last
+    /// checkpoint. Derived files are rebuilt from the log past the checkpoint after a crash, so
+    /// this bounds that scan; syncing every queue's file every `flush_interval_ms` instead made
+    /// appends over 1,000 queues run at half the rate of 8 (`results/storage-scale-2026-12-07.md`).
     pub checkpoint_interval_ms: u64,
     /// See `checkpoint_interval_ms`: the most log a crash recovery re-dispatches, roughly.
     pub checkpoint_max_log_bytes: u64,

@@ -1,6 +1,8 @@
 //! Consume queues: per (topic, queue) files of 20-byte entries — global physical offset (8),
-//! record size (4), tag hash (8), big-endian — where entry `i` is queue offset `i`. Written
-//! behind the commit log by the dispatcher; the newest entries are also kept in memory.
+//! record size (4), tag hash (8), big-endian — where entry `i` is queue offset `i`. Appended
+//! behind the commit log by the dispatcher; the periodic task writes their full pages every
+//! round and the partial last page only with a checkpoint (see `append_file`). The newest
+//! entries are also kept in memory.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -140,11 +142,11 @@ impl QueueState {
         }
     }
 
-    /// Bytes of memory this queue's cached and unwritten entries hold.
+    /// Bytes of memory this queue's cached entries and its file's memory tail hold (the
+    /// partial last page, under 4 KiB, plus entries dispatched since the last write round).
     pub(crate) fn held_bytes(&self) -> u64 {
-        let f = self.file.borrow();
         (self.cache.borrow().capacity() * std::mem::size_of::<CqEntry>()) as u64
-            + (f.len() - super::align_down(f.written()))
+            + self.file.borrow().held_bytes()
     }
 
     /// Adds the entry of queue offset `max_offset` (dispatch order is queue-offset order).
@@ -158,10 +160,11 @@ impl QueueState {
         let mut cache = self.cache.borrow_mut();
         cache.push_back(entry);
         self.max_offset.set(queue_offset + 1);
-        // Evict only entries already written to the file, so every entry stays readable.
+        // Every entry stays readable once evicted: from the file's full pages on disk, or from
+        // its memory tail (the partial page waits there for the checkpoint), see `read_file`.
+        // So the cache keeps its share even while pages are not written yet.
         let cap = self.cache_budget.per_queue_entries();
-        let written_entries = self.file.borrow().written() / CQ_ENTRY_BYTES as u64;
-        while cache.len() > cap && self.cache_first.get() < written_entries {
+        while cache.len() > cap {
             cache.pop_front();
             self.cache_first.set(self.cache_first.get() + 1);
         }
@@ -205,6 +208,9 @@ impl QueueState {
         Ok(out)
     }
 
+    /// Entries `[from, to)` from the file: the bytes below its memory tail from disk (full
+    /// pages, written and never rewritten), the rest from the tail. An entry may straddle the
+    /// two (4096 is not a multiple of 20), so the bytes are joined before decoding.
     async fn read_file(
         &self,
         from: u64,
@@ -213,31 +219,41 @@ impl QueueState {
     ) -> Result<(), StoreError> {
         let pos = from * CQ_ENTRY_BYTES as u64;
         let len = ((to - from) as usize) * CQ_ENTRY_BYTES;
-        let (file, path) = {
+        let end = pos + len as u64;
+        // The memory part is copied before any await: the tail drains once its pages are written.
+        let (split, memory, file, path) = {
             let f = self.file.borrow();
-            if let Some(mem) = f.memory_slice(pos, len) {
-                out.extend(mem.chunks_exact(CQ_ENTRY_BYTES).map(CqEntry::decode));
-                return Ok(());
-            }
-            (f.file(), f.path().clone())
+            let split = f.memory_start().clamp(pos, end);
+            let memory = if split < end {
+                f.memory_slice(split, (end - split) as usize)
+                    .expect("bytes from the memory tail's start are in memory")
+                    .to_vec()
+            } else {
+                Vec::new()
+            };
+            (split, memory, f.file(), f.path().clone())
         };
-        let file = file.expect("entries below the cache were written, so the file exists");
+        if split == pos {
+            out.extend(memory.chunks_exact(CQ_ENTRY_BYTES).map(CqEntry::decode));
+            return Ok(());
+        }
+        let disk_len = (split - pos) as usize;
+        let file = file.expect("bytes below the memory tail were written, so the file exists");
         let bytes = file
-            .read_at(pos, len)
+            .read_at(pos, disk_len)
             .await
             .map_err(|e| StoreError::io("read", path.clone(), e))?;
-        if bytes.len() < len {
+        if bytes.len() < disk_len {
             return Err(StoreError::io(
                 "read",
                 path,
                 std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
             ));
         }
-        out.extend(
-            bytes[..len]
-                .chunks_exact(CQ_ENTRY_BYTES)
-                .map(CqEntry::decode),
-        );
+        let mut joined = Vec::with_capacity(len);
+        joined.extend_from_slice(&bytes[..disk_len]);
+        joined.extend_from_slice(&memory);
+        out.extend(joined.chunks_exact(CQ_ENTRY_BYTES).map(CqEntry::decode));
         Ok(())
     }
 }

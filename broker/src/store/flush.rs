@@ -15,11 +15,11 @@ use ringmq_proto::message::{
     find_property, peek_header, property, sysflag, DecodedRecord, MAGIC_BLANK,
 };
 
-use super::append_file::AppendFile;
+use super::append_file::{AppendFile, Extent};
 use super::backend::{DirectFile, File};
 use super::checkpoint::{self, Checkpoint};
 use super::commitlog::{CommitLog, Segment};
-use super::consume_queue::{CqEntry, QueueState};
+use super::consume_queue::{CqEntry, QueueState, CQ_ENTRY_BYTES};
 use super::index::KeyIndex;
 use super::offset::to_global;
 use super::{align_down, align_up, FlushMode, Inner, Queues, State, StoreError};
@@ -348,28 +348,32 @@ pub(crate) fn dispatch_record(
     index.last_update_timestamp.set(r.store_timestamp);
 }
 
-/// Writes and fdatasyncs dirty consume queues and the index, makes sure the log is synced at
-/// least as far as they reach, then writes the checkpoint.
+/// Writes and fdatasyncs dirty consume queues and the index (partial last pages included),
+/// makes sure the log is synced at least as far as they reach, then writes the checkpoint.
 pub(crate) async fn flush_derived(inner: &Inner) -> Result<(), StoreError> {
-    let (dispatched, cq_entries, index_entries, queues, index) = {
+    let (dispatched, claims, index_entries, index) = {
         let st = inner.state.borrow();
-        let all = st.queues.values().flat_map(|t| t.values());
-        let cq_entries = all.clone().map(|q| q.max_offset.get()).sum::<u64>();
-        let queues: Vec<_> = all
-            .filter(|q| !q.file.borrow().is_clean())
-            .cloned()
+        let claims: Vec<_> = st
+            .queues
+            .values()
+            .flat_map(|t| t.values())
+            .map(|q| (q.clone(), q.max_offset.get()))
             .collect();
-        let index_entries = st.index.total_entries();
         (
             st.dispatched,
-            cq_entries,
-            index_entries,
-            queues,
+            claims,
+            st.index.total_entries(),
             st.index.clone(),
         )
     };
-    run_queue_file_flushes(queues, true).await?;
+    let dirty = claims
+        .iter()
+        .filter(|(q, _)| !q.file.borrow().is_clean())
+        .map(|(q, _)| q.clone())
+        .collect();
+    run_queue_file_flushes(&inner.stats, dirty, Extent::Synced).await?;
     index.flush(false).await?;
+    assert_on_disk(&claims, index_entries, index.synced_entries());
     // The checkpoint must not claim derived entries for log bytes that are not yet durable.
     if inner.state.borrow().log.flushed < dispatched {
         sync_round(inner).await?;
@@ -388,7 +392,7 @@ pub(crate) async fn flush_derived(inner: &Inner) -> Result<(), StoreError> {
     let cp = Checkpoint {
         log_offset: dispatched,
         min_offset,
-        cq_entries,
+        cq_entries: claims.iter().map(|(_, entries)| entries).sum(),
         index_entries,
     };
     if inner.last_checkpoint.get() != Some(cp) {
@@ -398,29 +402,61 @@ pub(crate) async fn flush_derived(inner: &Inner) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The checkpoint never claims more than is on disk: every consume-queue byte and index entry
+/// it is about to vouch for (what existed when it took its snapshot) was written and
+/// fdatasynced. Write rounds leave partial pages in memory, so only the checkpoint's own flush
+/// puts them on disk; a flush that skipped one would make a crash lose entries silently.
+fn assert_on_disk(queues: &[(Rc<QueueState>, u64)], index_entries: u64, index_synced: u64) {
+    for (q, entries) in queues {
+        let f = q.file.borrow();
+        let claimed = entries * CQ_ENTRY_BYTES as u64;
+        assert!(
+            f.synced() >= claimed,
+            "checkpoint would claim {claimed} bytes of {} but only {} are synced",
+            f.path().display(),
+            f.synced()
+        );
+    }
+    assert!(
+        index_synced >= index_entries,
+        "checkpoint would claim {index_entries} index entries but only {index_synced} are synced"
+    );
+}
+
 /// Consume-queue files flushed at once: one file's write + fdatasync at a time would make a
 /// flush round cost `queues ×` the device latency, so many queues are flushed concurrently
 /// (io_uring runs them in parallel and ext4 commits their metadata together), at most this many
 /// in flight to bound the DMA buffers held.
 pub const CQ_FLUSH_CONCURRENCY: usize = 64;
 
-/// Writes the given consume-queue files (and with `sync` fdatasyncs them),
-/// `CQ_FLUSH_CONCURRENCY` at a time.
-async fn run_queue_file_flushes(queues: Vec<Rc<QueueState>>, sync: bool) -> Result<(), StoreError> {
+/// Writes `extent` of the given consume-queue files, `CQ_FLUSH_CONCURRENCY` at a time, and
+/// counts the writes in `stats`.
+async fn run_queue_file_flushes(
+    stats: &super::StoreStats,
+    queues: Vec<Rc<QueueState>>,
+    extent: Extent,
+) -> Result<(), StoreError> {
     let mut rest = queues.into_iter();
     loop {
         let tasks: Vec<_> = rest
             .by_ref()
             .take(CQ_FLUSH_CONCURRENCY)
-            .map(|q| glommio::spawn_local(async move { AppendFile::flush(&q.file, sync).await }))
+            .map(|q| glommio::spawn_local(async move { AppendFile::flush(&q.file, extent).await }))
             .collect();
         if tasks.is_empty() {
             return Ok(());
         }
         let mut first_err = None;
         for t in tasks {
-            if let Err(e) = t.await {
-                first_err.get_or_insert(e);
+            match t.await {
+                Ok(0) => {}
+                Ok(bytes) => {
+                    add(&stats.cq_writes, 1);
+                    add(&stats.cq_bytes_written, bytes);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
             }
         }
         if let Some(e) = first_err {
@@ -429,9 +465,11 @@ async fn run_queue_file_flushes(queues: Vec<Rc<QueueState>>, sync: bool) -> Resu
     }
 }
 
-/// Writes (no fdatasync) the unwritten pages of consume queues and index, so what they hold in
-/// memory stays bounded between checkpoints. Nothing vouches for these bytes until the next
-/// [`flush_derived`]: a crash before it re-derives them from the log.
+/// Writes (no fdatasync) the full pages of consume queues and index not yet written, so what
+/// they hold in memory stays bounded between checkpoints: at most a partial page per file plus
+/// what one round dispatches. Partial pages stay in memory for the checkpoint: nothing vouches
+/// for these bytes until the next [`flush_derived`] (a crash before it re-derives them from the
+/// log), so rewriting a partial page every round would only cost a write per file per round.
 pub(crate) async fn write_derived(inner: &Inner) -> Result<(), StoreError> {
     let (queues, index) = {
         let st = inner.state.borrow();
@@ -439,12 +477,12 @@ pub(crate) async fn write_derived(inner: &Inner) -> Result<(), StoreError> {
             .queues
             .values()
             .flat_map(|t| t.values())
-            .filter(|q| q.file.borrow().has_unwritten())
+            .filter(|q| q.file.borrow().has_unwritten_full_pages())
             .cloned()
             .collect();
         (queues, st.index.clone())
     };
-    run_queue_file_flushes(queues, false).await?;
+    run_queue_file_flushes(&inner.stats, queues, Extent::FullPages).await?;
     index.write_entries().await
 }
 
@@ -456,8 +494,9 @@ fn checkpoint_due(inner: &Inner, since_checkpoint_ms: u64) -> bool {
         || dispatched.saturating_sub(checkpointed) >= inner.config.checkpoint_max_log_bytes
 }
 
-/// The periodic task: interval fdatasync (ASYNC_FLUSH), derived files (written every round,
-/// synced with a checkpoint every `checkpoint_interval_ms`), retention.
+/// The periodic task: interval fdatasync (ASYNC_FLUSH), derived files (full pages written every
+/// round; partial pages written and everything synced with a checkpoint every
+/// `checkpoint_interval_ms`), retention.
 pub(crate) async fn periodic_loop(inner: Rc<Inner>) {
     let interval_ms = inner.config.flush_interval_ms.max(1);
     let interval = Duration::from_millis(interval_ms);

@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::append_file::{reopen_truncated, AppendFile};
+use super::append_file::{reopen_truncated, AppendFile, Extent};
 use super::backend::{DirectFile, File};
 use super::{align_down, align_up, StoreError, PAGE_BYTES};
 
@@ -219,7 +219,8 @@ impl PageCache {
 pub struct IndexMemory {
     /// Slot tables held in memory (the file being filled; briefly a full one until written).
     pub slot_bytes: u64,
-    /// Entries appended but not yet written (plus each file's partial last page).
+    /// Entries appended but not yet written, and each file's partial last page (written only
+    /// with a checkpoint): the memory tails of the files' entries.
     pub unwritten_bytes: u64,
     /// Pages in the read cache.
     pub cache_bytes: u64,
@@ -233,6 +234,9 @@ pub(crate) struct KeyIndex {
     cache: PageCache,
     /// Bytes read from index files since open (at open included).
     pub(crate) bytes_read: Cell<u64>,
+    /// O_DIRECT writes of entries since open, and their bytes (slot tables and headers aside).
+    pub(crate) entry_writes: Cell<u64>,
+    pub(crate) entry_bytes_written: Cell<u64>,
     /// Store time and physical offset of the last record indexed (QUERY_MESSAGE response header).
     pub(crate) last_update_timestamp: Cell<i64>,
     pub(crate) last_update_offset: Cell<u64>,
@@ -251,6 +255,8 @@ impl KeyIndex {
                 pages: RefCell::new(HashMap::new()),
             },
             bytes_read: Cell::new(0),
+            entry_writes: Cell::new(0),
+            entry_bytes_written: Cell::new(0),
             last_update_timestamp: Cell::new(0),
             last_update_offset: Cell::new(0),
         }
@@ -279,8 +285,7 @@ impl KeyIndex {
             if let Some(s) = f.slots.borrow().as_ref() {
                 m.slot_bytes += (s.len() * 4) as u64;
             }
-            let e = f.entries.borrow();
-            m.unwritten_bytes += e.len() - align_down(e.written());
+            m.unwritten_bytes += f.entries.borrow().held_bytes();
         }
         m
     }
@@ -342,20 +347,46 @@ impl KeyIndex {
         self.last_update_offset.set(global_offset);
     }
 
-    /// Writes (no fdatasync) the entries not yet written, so they do not pile up in memory
-    /// between checkpoints; slot tables and headers wait for [`KeyIndex::flush`].
+    /// Writes (no fdatasync) the full pages of entries not yet written, so they do not pile up
+    /// in memory between checkpoints; the partial last page, slot tables and headers wait for
+    /// [`KeyIndex::flush`].
     pub(crate) async fn write_entries(&self) -> Result<(), StoreError> {
         let files: Vec<Rc<IdxFile>> = self
             .files
             .borrow()
             .iter()
-            .filter(|f| f.entries.borrow().has_unwritten())
+            .filter(|f| f.entries.borrow().has_unwritten_full_pages())
             .cloned()
             .collect();
         for f in files {
-            AppendFile::flush(&f.entries, false).await?;
+            let wrote = AppendFile::flush(&f.entries, Extent::FullPages).await?;
+            self.count_write(wrote);
         }
         Ok(())
+    }
+
+    fn count_write(&self, bytes: u64) {
+        if bytes > 0 {
+            self.entry_writes.set(self.entry_writes.get() + 1);
+            self.entry_bytes_written
+                .set(self.entry_bytes_written.get() + bytes);
+        }
+    }
+
+    /// Entries (sequence numbers, counted like [`KeyIndex::total_entries`]) whose bytes an
+    /// fdatasync covered, in order: a checkpoint may vouch for no more.
+    pub(crate) fn synced_entries(&self) -> u64 {
+        let files = self.files.borrow();
+        let mut synced = files.front().map_or(0, |f| f.first_seq);
+        for f in files.iter() {
+            let bytes = f.entries.borrow().synced();
+            let n = bytes.saturating_sub(self.layout.data_base()) / INDEX_ENTRY_BYTES as u64;
+            synced = f.first_seq + n;
+            if n < u64::from(self.layout.capacity) {
+                break;
+            }
+        }
+        synced
     }
 
     /// Writes and fdatasyncs unwritten entries; writes the slot table and header of every full
@@ -371,7 +402,8 @@ impl KeyIndex {
             .collect();
         let last = self.files.borrow().back().map(|f| f.first_seq);
         for f in files {
-            AppendFile::flush(&f.entries, true).await?;
+            let wrote = AppendFile::flush(&f.entries, Extent::Synced).await?;
+            self.count_write(wrote);
             let full = f.range.get().count == self.layout.capacity;
             if full || (with_filling_slots && Some(f.first_seq) == last) {
                 self.write_slots(&f).await?;

@@ -44,6 +44,8 @@
 
 mod append_file;
 pub mod backend;
+#[cfg(test)]
+mod cadence_tests;
 mod checkpoint;
 mod commitlog;
 mod config;
@@ -161,6 +163,9 @@ pub struct StoreStats {
     /// Zero bytes written ahead of the log end, and the fdatasyncs that committed them.
     pub zero_bytes: Cell<u64>,
     pub zero_fdatasyncs: Cell<u64>,
+    /// O_DIRECT writes of consume-queue files (write rounds and checkpoints), and their bytes.
+    pub cq_writes: Cell<u64>,
+    pub cq_bytes_written: Cell<u64>,
     /// Where each write and fdatasync is also observed for the metrics endpoint (histograms
     /// of atomics the shard publishes), once the server attaches it.
     pub engine: std::cell::RefCell<Option<std::sync::Arc<crate::stats::ShardStats>>>,
@@ -180,12 +185,15 @@ impl StoreStats {
 pub struct MemoryUsage {
     /// Log tail kept in memory (bound: `tail_cache_bytes`, plus the partial page).
     pub tail_cache_bytes: u64,
-    /// Consume-queue entries cached and not yet written, all queues (bound: about
-    /// `cq_cache_entries_total` entries for the shard, see `consume_queue::CqCacheBudget`).
+    /// Consume-queue entries cached, and each queue file's memory tail, all queues (bound:
+    /// about `cq_cache_entries_total` entries for the shard, see
+    /// `consume_queue::CqCacheBudget`, plus per queue file its partial last page, under 4 KiB,
+    /// which waits in memory for the checkpoint, and what one flush round dispatches).
     pub cq_cache_bytes: u64,
     /// Key-index slot tables in memory (bound: `index_slots_per_file` × 4, one file).
     pub index_slot_bytes: u64,
-    /// Key-index entries not yet written.
+    /// Key-index entries not yet written, and the partial last page of each index file (under
+    /// 4 KiB each, written only with a checkpoint).
     pub index_unwritten_bytes: u64,
     /// Key-index page cache (bound: `index_cache_pages` × 4 KiB).
     pub index_cache_bytes: u64,
@@ -235,6 +243,12 @@ pub struct StatsSnapshot {
     pub zero_fdatasyncs: u64,
     /// Bytes read from key-index files since open (open included).
     pub index_bytes_read: u64,
+    /// O_DIRECT writes of consume-queue files since open, and their bytes.
+    pub cq_writes: u64,
+    pub cq_bytes_written: u64,
+    /// O_DIRECT writes of key-index entries since open, and their bytes.
+    pub index_writes: u64,
+    pub index_bytes_written: u64,
     /// Key-index files on disk or being filled.
     pub index_files: u64,
     /// Bytes pulls read from disk into read-ahead extents.
@@ -624,6 +638,10 @@ impl Store {
             zero_bytes: s.zero_bytes.get(),
             zero_fdatasyncs: s.zero_fdatasyncs.get(),
             index_bytes_read: index.bytes_read.get(),
+            cq_writes: s.cq_writes.get(),
+            cq_bytes_written: s.cq_bytes_written.get(),
+            index_writes: index.entry_writes.get(),
+            index_bytes_written: index.entry_bytes_written.get(),
             index_files: index.file_count() as u64,
             read_ahead_bytes_read: self.inner.read_ahead.bytes_read.get(),
             pull_window_bytes_read: self.inner.read_ahead.window_bytes_read.get(),
@@ -632,7 +650,8 @@ impl Store {
 
     /// What the store holds in memory, by bounded structure.
     /// Consume-queue entries cached in memory, all queues together (bounded by about
-    /// `cq_cache_entries_total`, plus entries not yet written to their files).
+    /// `cq_cache_entries_total`: entries evicted before their page is written are read from
+    /// the file's memory tail).
     pub fn cq_cached_entries(&self) -> usize {
         let st = self.inner.state.borrow();
         st.queues
