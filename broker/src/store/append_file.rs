@@ -288,7 +288,10 @@ mod tests {
                     me.tail.capacity(),
                     me.tail.len()
                 );
-                assert_eq!(me.memory_slice(burst_bytes as u64, 100), Some(&[1u8; 100][..]));
+                assert_eq!(
+                    me.memory_slice(burst_bytes as u64, 100),
+                    Some(&[1u8; 100][..])
+                );
             })
             .unwrap()
             .join()
