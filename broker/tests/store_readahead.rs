@@ -6,7 +6,7 @@ mod store_support;
 
 use std::rc::Rc;
 
-use ringmq_broker::store::{FlushMode, GetRequest, GetStatus, Store, StoreConfig};
+use ringmq_broker::store::{FlushMode, GetRequest, GetResult, GetStatus, Store, StoreConfig};
 use store_support::{record, run, small_config, split_records};
 
 const QUEUES: i32 = 4;
@@ -28,6 +28,21 @@ fn body(i: u64) -> Vec<u8> {
     b
 }
 
+/// One pull of up to 32 records of queue `q` from `offset`; there must be some.
+async fn pull(store: &Store, q: i32, offset: u64) -> GetResult {
+    let req = GetRequest {
+        topic: "RA",
+        queue_id: q,
+        offset,
+        max_count: 32,
+        max_bytes: 1 << 20,
+        tag_hashes: None,
+    };
+    let res = store.get_messages(&req).await.unwrap();
+    assert_eq!(res.status, GetStatus::Found);
+    res
+}
+
 /// Drains every queue from 0 with one task per queue; checks bodies and order.
 async fn drain(store: &Rc<Store>) {
     let tasks: Vec<_> = (0..QUEUES)
@@ -36,16 +51,7 @@ async fn drain(store: &Rc<Store>) {
             glommio::spawn_local(async move {
                 let mut offset = 0;
                 while offset < store.max_offset("RA", q) {
-                    let req = GetRequest {
-                        topic: "RA",
-                        queue_id: q,
-                        offset,
-                        max_count: 32,
-                        max_bytes: 1 << 20,
-                        tag_hashes: None,
-                    };
-                    let res = store.get_messages(&req).await.unwrap();
-                    assert_eq!(res.status, GetStatus::Found);
+                    let res = pull(&store, q, offset).await;
                     for (k, r) in split_records(&res.body).iter().enumerate() {
                         let i = (offset + k as u64) * QUEUES as u64 + q as u64;
                         assert_eq!(r.record.queue_offset as u64, offset + k as u64);
@@ -126,16 +132,7 @@ fn queues_far_apart_do_not_make_pulls_reread_the_log() {
         for q in 0..QUEUES {
             let mut offset = 0;
             while offset < store.max_offset("RA", q) {
-                let req = GetRequest {
-                    topic: "RA",
-                    queue_id: q,
-                    offset,
-                    max_count: 32,
-                    max_bytes: 1 << 20,
-                    tag_hashes: None,
-                };
-                let res = store.get_messages(&req).await.unwrap();
-                assert_eq!(res.status, GetStatus::Found);
+                let res = pull(&store, q, offset).await;
                 for (k, r) in split_records(&res.body).iter().enumerate() {
                     let i = batch_layout_index(q as u64, offset + k as u64);
                     assert_eq!(r.record.body, &body(i)[..], "record {i}");
