@@ -205,7 +205,10 @@ mod tests {
     fn a_masters_table_replaces_this_one_when_its_version_differs() {
         let dir = tempfile::tempdir().unwrap();
         let mut slave = GroupTable::load(dir.path(), true).unwrap();
+        // Two changes here against the master's one: the versions differ by their counters even
+        // when both tables are changed within the same millisecond (their timestamps tie).
         slave.find_or_create("slave-only").unwrap();
+        slave.find_or_create("slave-only-2").unwrap();
         let master_dir = tempfile::tempdir().unwrap();
         let mut master = GroupTable::load(master_dir.path(), true).unwrap();
         master
@@ -218,6 +221,7 @@ mod tests {
         assert!(!slave.replace_from_master(master.wrapper()).unwrap());
         assert_eq!(slave.get("G").unwrap().retry_max_times, 3);
         assert!(slave.get("slave-only").is_none());
+        assert!(slave.get("slave-only-2").is_none());
         // Persisted: a restarted slave starts from the copy.
         let again = GroupTable::load(dir.path(), true).unwrap();
         assert_eq!(again.wrapper(), master.wrapper());
