@@ -86,14 +86,25 @@ fn concurrent_pulls_share_read_ahead_extents() {
             // Reopened: only the last partial page is in the tail cache.
             let store = Rc::new(Store::open(config(dir.path(), extents)).await.unwrap());
             drain(&store).await;
-            let read = store.stats().read_ahead_bytes_read;
+            let stats = store.stats();
             let held = store.memory_usage().read_ahead_bytes;
             assert!(held <= 2 * EXTENTS as u64 * EXTENT_BYTES, "holds {held}");
             if extents == 0 {
-                assert_eq!(read, 0, "read-ahead off reads no extents");
+                assert_eq!(
+                    stats.read_ahead_bytes_read, 0,
+                    "read-ahead off reads no extents"
+                );
             } else {
+                // Mostly through extents; if the queues drift apart, misses read their own
+                // windows instead (counted apart). Either way about once in total.
+                let read = stats.read_ahead_bytes_read + stats.pull_window_bytes_read;
+                let via_extents = stats.read_ahead_bytes_read;
                 assert!(read >= log_bytes - 4096, "read {read} of {log_bytes}");
-                assert!(read <= 2 * log_bytes, "read {read} for {log_bytes} of log");
+                assert!(
+                    read <= 2 * log_bytes,
+                    "read {read} ({via_extents} in extents) for {log_bytes} of log"
+                );
+                assert!(via_extents >= log_bytes / 2, "{via_extents} in extents");
             }
             Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
         });

@@ -12,6 +12,8 @@ use super::{Inner, Store, StoreError};
 
 /// Bytes fetched from disk at once when a pull reads older records.
 pub const READ_WINDOW_BYTES: usize = 128 * 1024;
+/// Smallest run of back-to-back records a pull reads on its own instead of a window.
+pub const MIN_RUN_READ_BYTES: usize = 16 * 1024;
 /// Largest read of one run of back-to-back records for a pull ([`LogReader::set_run_end`]).
 pub const MAX_RUN_READ_BYTES: usize = 1 << 20;
 /// Most consume-queue entries one pull scans (RocketMQ scans 16 000 bytes = 800 entries).
@@ -141,13 +143,23 @@ impl LogReader {
                 return Ok(true);
             }
         }
+        let dense_run = self.dense_run(pos, len);
         if self.sequential {
             let ra = inner.read_ahead.clone();
-            if ra.read(&seg, limit, pos, len, out).await? {
+            if ra.read(&seg, limit, pos, len, dense_run, out).await? {
                 return Ok(true);
             }
         }
-        let want = self.window_len(pos, len).min((limit - pos) as usize);
+        // With extents serving this pull, only a record crossing an extent's end gets here: its
+        // neighbours come from extents, so read the record alone.
+        let own = if self.sequential && inner.read_ahead.loads_for(dense_run) {
+            len
+        } else if dense_run {
+            (self.capped_run_end(pos) - pos) as usize
+        } else {
+            len.max(READ_WINDOW_BYTES)
+        };
+        let want = own.min((limit - pos) as usize);
         let buf = seg
             .file
             .read_at(pos - seg.base, want)
@@ -178,15 +190,16 @@ impl LogReader {
         self.run_end = end;
     }
 
-    /// Bytes to read from `pos` for a miss of `len` bytes: the rest of the run when it is at
-    /// least that long (bounded by [`MAX_RUN_READ_BYTES`]), else a [`READ_WINDOW_BYTES`] window.
-    fn window_len(&self, pos: u64, len: usize) -> usize {
+    /// Caps the run to [`MAX_RUN_READ_BYTES`] from `pos`.
+    fn capped_run_end(&self, pos: u64) -> u64 {
+        self.run_end.min(pos + MAX_RUN_READ_BYTES as u64)
+    }
+
+    /// Whether the record at `pos` lies in a run of back-to-back records longer than itself and
+    /// of at least [`MIN_RUN_READ_BYTES`] from `pos`.
+    fn dense_run(&self, pos: u64, len: usize) -> bool {
         let run = self.run_end.saturating_sub(pos) as usize;
-        if run >= len {
-            run.min(MAX_RUN_READ_BYTES).max(len)
-        } else {
-            len.max(READ_WINDOW_BYTES)
-        }
+        run > len && run >= MIN_RUN_READ_BYTES
     }
 
     /// The whole record at local `pos`, checked to be a record that says it lives there.
@@ -217,7 +230,7 @@ impl LogReader {
     }
 }
 
-/// Local offset where the run of back-to-back records starting at `entries[0]` ends.
+/// Global offset where the run of back-to-back records starting at `entries[0]` ends.
 fn contiguous_run_end(entries: &[CqEntry]) -> u64 {
     let mut end = entries[0].physical_offset + u64::from(entries[0].size);
     for e in &entries[1..] {
@@ -226,7 +239,7 @@ fn contiguous_run_end(entries: &[CqEntry]) -> u64 {
         }
         end += u64::from(e.size);
     }
-    split_global(end).1
+    end
 }
 
 impl Store {
@@ -264,12 +277,17 @@ impl Store {
             if entries.is_empty() {
                 break;
             }
-            reader.set_run_end(contiguous_run_end(&entries));
-            for e in entries {
+            let mut run_end = 0;
+            for (i, e) in entries.iter().enumerate() {
+                // A new run of back-to-back records starts here: tell the reader where it ends.
+                if e.physical_offset >= run_end {
+                    run_end = contiguous_run_end(&entries[i..]);
+                    reader.set_run_end(split_global(run_end).1);
+                }
                 if result.message_count >= req.max_count {
                     break 'scan;
                 }
-                if !accepts(req.tag_hashes, &e) {
+                if !accepts(req.tag_hashes, e) {
                     next += 1;
                     continue;
                 }

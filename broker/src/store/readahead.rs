@@ -11,9 +11,10 @@
 //! are evicted before most of their bytes were served, and read again for the next queue to
 //! arrive (measured: 4.5x the log read to drain 5.5 GB over 8 queues). So the cache watches how
 //! much of each extent it evicts was served ([`ReadAhead::useful_permille`]); while that is below
-//! [`USEFUL_PERMILLE_MIN`], a miss reads only the pull's own window (the caller's fallback), no
-//! read-ahead is started, and one miss in [`PROBE_EVERY_MISSES`] still loads an extent so that
-//! the measure follows the readers when they come together again.
+//! [`USEFUL_PERMILLE_MIN`], a pull reading a dense run of its own records (a batch send stores
+//! them back to back) reads just that run instead (the caller's fallback) and starts no
+//! read-ahead, and one such miss in [`PROBE_EVERY_MISSES`] still loads an extent so that the
+//! measure follows the readers when they come together again. Sparse records keep using extents.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -74,6 +75,15 @@ impl ReadAhead {
         }
     }
 
+    /// Whether a pull's miss loads its extent (the next records then come from extents too,
+    /// so a read of its own only needs a record that crosses an extent's end). Not while
+    /// extents thrash and the pull is reading a dense run of its own records, which one read
+    /// serves without reading other queues' records; a sparse queue still does better with
+    /// shared extents than with a window per miss.
+    pub(crate) fn loads_for(&self, dense_run: bool) -> bool {
+        self.cap > 0 && !(dense_run && self.thrashing())
+    }
+
     /// Whether extents are being evicted mostly unserved (the readers are spread too wide).
     fn thrashing(&self) -> bool {
         self.useful_permille.get() < USEFUL_PERMILLE_MIN
@@ -114,6 +124,7 @@ impl ReadAhead {
         limit: u64,
         pos: u64,
         len: usize,
+        dense_run: bool,
         out: &mut Vec<u8>,
     ) -> Result<bool, StoreError> {
         let start = self.extent_start(seg, pos);
@@ -123,7 +134,9 @@ impl ReadAhead {
         let mut loaded_once = false;
         loop {
             if self.copy_from(start, pos, len, out) {
-                self.prefetch(seg, limit, start);
+                if self.loads_for(dense_run) {
+                    self.prefetch(seg, limit, start);
+                }
                 return Ok(true);
             }
             if self.loading.borrow().contains(&start) {
@@ -135,7 +148,7 @@ impl ReadAhead {
             if loaded_once {
                 return Ok(false); // the extent ends before the bytes (written moved since)
             }
-            if self.thrashing() && !self.probe() {
+            if !self.loads_for(dense_run) && !self.probe() {
                 return Ok(false);
             }
             self.load(seg, limit, start).await?;
@@ -163,9 +176,6 @@ impl ReadAhead {
     /// Starts background reads of the extents after `start`, within the readable log, while
     /// the cache has room for them.
     fn prefetch(self: &Rc<Self>, seg: &Rc<Segment>, limit: u64, start: u64) {
-        if self.thrashing() {
-            return;
-        }
         for d in 1..=READ_AHEAD_DEPTH {
             let next = start + d * self.extent_bytes;
             if next >= limit || self.loading.borrow().len() >= self.cap {
