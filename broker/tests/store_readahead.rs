@@ -95,13 +95,15 @@ fn concurrent_pulls_share_read_ahead_extents() {
                     "read-ahead off reads no extents"
                 );
             } else {
-                // Mostly through extents; if the queues drift apart, misses read their own
-                // windows instead (counted apart). Either way about once in total.
+                // Through extents shared by the queues: well under the 4x of each queue reading
+                // the log for itself, even when the four drift apart and an extent is read
+                // twice (observed: 1.2x to 2x). Records crossing an extent's end are read on
+                // their own and counted apart.
                 let read = stats.read_ahead_bytes_read + stats.pull_window_bytes_read;
                 let via_extents = stats.read_ahead_bytes_read;
                 assert!(read >= log_bytes - 4096, "read {read} of {log_bytes}");
                 assert!(
-                    read <= 2 * log_bytes,
+                    read <= 3 * log_bytes,
                     "read {read} ({via_extents} in extents) for {log_bytes} of log"
                 );
                 assert!(via_extents >= log_bytes / 2, "{via_extents} in extents");

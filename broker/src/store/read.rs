@@ -14,7 +14,7 @@ use super::{Inner, Store, StoreError};
 pub const READ_WINDOW_BYTES: usize = 128 * 1024;
 /// Smallest run of back-to-back records a pull reads on its own instead of a window.
 pub const MIN_RUN_READ_BYTES: usize = 16 * 1024;
-/// Largest read of one run of back-to-back records for a pull ([`LogReader::set_run_end`]).
+/// Largest read of one run of back-to-back records for a pull ([`LogReader::set_run`]).
 pub const MAX_RUN_READ_BYTES: usize = 1 << 20;
 /// Most consume-queue entries one pull scans (RocketMQ scans 16 000 bytes = 800 entries).
 pub const MAX_SCAN_ENTRIES: usize = 800;
@@ -90,8 +90,11 @@ pub(crate) struct LogReader {
     /// A pull: read through the store's read-ahead extents (and read ahead).
     sequential: bool,
     /// Local end of the run of back-to-back records the pull is reading (see
-    /// [`LogReader::set_run_end`]); a read that misses every cache covers the run in one go.
+    /// [`LogReader::set_run`]); a read that misses every cache covers the run in one go.
     run_end: u64,
+    /// Whether that run, as a whole, is long enough to read on its own ([`MIN_RUN_READ_BYTES`],
+    /// more than one record).
+    run_dense: bool,
 }
 
 impl LogReader {
@@ -186,8 +189,9 @@ impl LogReader {
     /// offset `end`. Records of a batch send are stored together, so a pull of one queue often
     /// wants one contiguous run: reading exactly that run serves the pull from one buffer
     /// without reading other queues' records around it.
-    pub(crate) fn set_run_end(&mut self, end: u64) {
+    pub(crate) fn set_run(&mut self, start: u64, end: u64, records: usize) {
         self.run_end = end;
+        self.run_dense = records > 1 && end - start >= MIN_RUN_READ_BYTES as u64;
     }
 
     /// Caps the run to [`MAX_RUN_READ_BYTES`] from `pos`.
@@ -195,11 +199,9 @@ impl LogReader {
         self.run_end.min(pos + MAX_RUN_READ_BYTES as u64)
     }
 
-    /// Whether the record at `pos` lies in a run of back-to-back records longer than itself and
-    /// of at least [`MIN_RUN_READ_BYTES`] from `pos`.
+    /// Whether the record at `pos` (of `len` bytes) lies in the current run and the run is dense.
     fn dense_run(&self, pos: u64, len: usize) -> bool {
-        let run = self.run_end.saturating_sub(pos) as usize;
-        run > len && run >= MIN_RUN_READ_BYTES
+        self.run_dense && pos + len as u64 <= self.run_end
     }
 
     /// The whole record at local `pos`, checked to be a record that says it lives there.
@@ -230,16 +232,19 @@ impl LogReader {
     }
 }
 
-/// Global offset where the run of back-to-back records starting at `entries[0]` ends.
-fn contiguous_run_end(entries: &[CqEntry]) -> u64 {
+/// Global offset where the run of back-to-back records starting at `entries[0]` ends, and how
+/// many records it holds.
+fn contiguous_run(entries: &[CqEntry]) -> (u64, usize) {
     let mut end = entries[0].physical_offset + u64::from(entries[0].size);
+    let mut records = 1;
     for e in &entries[1..] {
         if e.physical_offset != end {
             break;
         }
         end += u64::from(e.size);
+        records += 1;
     }
-    end
+    (end, records)
 }
 
 impl Store {
@@ -281,8 +286,10 @@ impl Store {
             for (i, e) in entries.iter().enumerate() {
                 // A new run of back-to-back records starts here: tell the reader where it ends.
                 if e.physical_offset >= run_end {
-                    run_end = contiguous_run_end(&entries[i..]);
-                    reader.set_run_end(split_global(run_end).1);
+                    let records;
+                    (run_end, records) = contiguous_run(&entries[i..]);
+                    let (start, end) = (split_global(e.physical_offset).1, split_global(run_end).1);
+                    reader.set_run(start, end, records);
                 }
                 if result.message_count >= req.max_count {
                     break 'scan;
