@@ -555,3 +555,37 @@ fn registration_survives_the_name_server_closing_an_idle_connection() {
     );
     wait_route(&namesrv, "AfterIdleT", |r| r.is_some());
 }
+
+/// A broker that starts before its name server registers once the name server is up, not a
+/// whole registration period later (the period here is ten minutes, longer than the wait).
+#[test]
+fn a_broker_started_before_its_name_server_registers_when_it_comes_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let namesrv_addr = format!("127.0.0.1:{}", free_port());
+    let broker = start_broker(
+        &dir.path().join("store"),
+        &[
+            "-n",
+            &namesrv_addr,
+            "--set",
+            "registerNameServerPeriod=600000",
+        ],
+    );
+    let started = ringmq_testkit::NamesrvProcess::start(
+        &namesrv_binary(),
+        &["--listen", &namesrv_addr],
+        dir.path().join("namesrv-late.log"),
+    );
+    let namesrv = NameServer {
+        process: started.process,
+        port: started.addr.port(),
+    };
+    let addr = broker.addr();
+    wait_route(&namesrv, "TBW102", |r| {
+        r.is_some_and(|r| {
+            r.broker_datas
+                .iter()
+                .any(|b| b.broker_addrs.values().any(|a| *a == addr))
+        })
+    });
+}

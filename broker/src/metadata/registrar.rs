@@ -84,6 +84,9 @@ pub fn spawn_registrar_learning(
     Ok((tx, handle))
 }
 
+/// How soon a registration that some name server missed is tried again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
 fn run(
     identity: BrokerIdentity,
     mut servers: Vec<NameServer>,
@@ -91,8 +94,16 @@ fn run(
     rx: flume::Receiver<RegistrarMsg>,
 ) {
     let mut last: Option<Arc<RegisterSnapshot>> = None;
+    let mut all_registered = true;
     loop {
-        match rx.recv_timeout(period) {
+        // A name server that missed a registration (not up yet, restarting) would otherwise not
+        // know this broker for a whole period: try it again soon.
+        let wait = if all_registered {
+            period
+        } else {
+            period.min(RETRY_AFTER_FAILURE)
+        };
+        match rx.recv_timeout(wait) {
             Ok(RegistrarMsg::Register(snapshot)) => {
                 // Coalesce a burst of changes into one registration of the newest table.
                 let mut newest = snapshot;
@@ -103,7 +114,7 @@ fn run(
                         RegistrarMsg::Stop => stop = true,
                     }
                 }
-                register_all(&identity, &mut servers, &newest);
+                all_registered = register_all(&identity, &mut servers, &newest);
                 last = Some(newest);
                 if stop {
                     break;
@@ -112,7 +123,7 @@ fn run(
             Ok(RegistrarMsg::Stop) | Err(flume::RecvTimeoutError::Disconnected) => break,
             Err(flume::RecvTimeoutError::Timeout) => {
                 if let Some(snapshot) = &last {
-                    register_all(&identity, &mut servers, snapshot);
+                    all_registered = register_all(&identity, &mut servers, snapshot);
                 }
             }
         }
@@ -131,17 +142,19 @@ fn run(
     }
 }
 
+/// Registers with every name server; true when all of them accepted.
 fn register_all(
     identity: &BrokerIdentity,
     servers: &mut [NameServer],
     snapshot: &RegisterSnapshot,
-) {
+) -> bool {
     let body = RegisterBrokerBody {
         filter_server_list: Vec::new(),
         topic_config_serialize_wrapper: snapshot.topics.clone(),
     }
     .to_json();
     let body = Bytes::from(body.into_bytes());
+    let mut all = true;
     for server in servers {
         let request = register_request(identity, body.clone());
         match server.call(request) {
@@ -150,11 +163,16 @@ fn register_all(
                 learn_master(identity, &response);
             }
             Ok(response) => {
+                all = false;
                 tracing::warn!(namesrv = %server.addr, code = response.code, remark = ?response.remark, "REGISTER_BROKER refused")
             }
-            Err(e) => tracing::warn!(namesrv = %server.addr, "REGISTER_BROKER failed: {e}"),
+            Err(e) => {
+                all = false;
+                tracing::warn!(namesrv = %server.addr, "REGISTER_BROKER failed: {e}")
+            }
         }
     }
+    all
 }
 
 /// A slave keeps the master its name servers know (both addresses set, as Java sets them only
