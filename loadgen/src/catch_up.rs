@@ -10,7 +10,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use glommio::{LocalExecutorBuilder, Placement};
 use ringmq_client::{Admin, ClientConfig, MessageSelector};
 use serde::Serialize;
@@ -223,12 +222,7 @@ pub fn write_json<T: Serialize>(
     if dir == Path::new("none") {
         return Ok(None);
     }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating results directory {}", dir.display()))?;
-    let path = dir.join(format!("{stem}.json"));
-    let json = serde_json::to_string_pretty(value).context("serialising the result")?;
-    std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
-    Ok(Some(path))
+    crate::report::write_json_file(dir, stem, value).map(Some)
 }
 
 #[cfg(test)]

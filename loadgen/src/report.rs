@@ -538,18 +538,23 @@ impl RunResult {
 
     /// Writes `<dir>/<stem>.json` and `<dir>/<stem>.md`; returns both paths.
     pub fn write(&self, dir: &Path, started_unix_secs: u64) -> anyhow::Result<(PathBuf, PathBuf)> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating results directory {}", dir.display()))?;
         let stem = self.file_stem(started_unix_secs);
-        let json_path = dir.join(format!("{stem}.json"));
+        let json_path = write_json_file(dir, &stem, self)?;
         let md_path = dir.join(format!("{stem}.md"));
-        let json = serde_json::to_string_pretty(self).context("serialising the result")?;
-        std::fs::write(&json_path, json + "\n")
-            .with_context(|| format!("writing {}", json_path.display()))?;
         std::fs::write(&md_path, self.markdown())
             .with_context(|| format!("writing {}", md_path.display()))?;
         Ok((json_path, md_path))
     }
+}
+
+/// Writes `value` as `<dir>/<stem>.json` (creating `dir`); returns the path written.
+pub fn write_json_file<T: Serialize>(dir: &Path, stem: &str, value: &T) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating results directory {}", dir.display()))?;
+    let path = dir.join(format!("{stem}.json"));
+    let json = serde_json::to_string_pretty(value).context("serialising the result")?;
+    std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 #[cfg(test)]
