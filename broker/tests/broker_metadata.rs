@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::msg::{create_topic, pull_request, send_v2};
 use common::*;
 use ringmq_proto::body::{ConsumerListBody, JsonBody, TopicConfigSerializeWrapper, TopicRouteData};
 use ringmq_proto::code::{RequestCode, ResponseCode};
@@ -588,4 +589,39 @@ fn a_broker_started_before_its_name_server_registers_when_it_comes_up() {
                 .any(|b| b.broker_addrs.values().any(|a| *a == addr))
         })
     });
+}
+
+/// A change answered on the metadata shard is already in every shard's view: a pull right after
+/// a heartbeat finds its group on the queue's shard, and a send right after a topic creation
+/// finds its topic there (queue 1 of a two-shard broker is served by shard 1). The requests go
+/// over several connections, so some are read by shard 1 itself, which then serves them in the
+/// same wake-up, ahead of its inbox. Before views were acknowledged, answers raced the view's
+/// publication, and within a few dozen rounds a pull after a heartbeat was refused
+/// SUBSCRIPTION_NOT_EXIST.
+#[test]
+fn a_change_is_on_every_shard_when_it_is_answered() {
+    const ROUNDS: usize = 200;
+    const CONNECTIONS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir.path().join("store"), &[]);
+    let mut clients: Vec<_> = (0..CONNECTIONS).map(|_| broker.connect()).collect();
+    for round in 0..ROUNDS {
+        let topic = format!("ViewT{round}");
+        let group = format!("view-g{round}");
+        create_topic(&mut clients[round % CONNECTIONS], &topic, 2);
+        let sent = clients[(round + 1) % CONNECTIONS].call(send_v2(&topic, 1, "", b"first"));
+        assert_eq!(sent.code, ResponseCode::Success.code(), "{:?}", sent.remark);
+        let heartbeat = heartbeat_body("c@view", &group, &topic);
+        let client = &mut clients[(round + 2) % CONNECTIONS];
+        let response = client.call_code(RequestCode::HeartBeat.code(), &[], &heartbeat);
+        assert_eq!(response.code, ResponseCode::Success.code());
+        let pull = pull_request(&group, &topic, 1, 0, 0, 0);
+        let pulled = clients[(round + 3) % CONNECTIONS].call(pull);
+        assert_eq!(
+            pulled.code,
+            ResponseCode::Success.code(),
+            "round {round}: {:?}",
+            pulled.remark
+        );
+    }
 }

@@ -18,7 +18,7 @@ use ringmq_proto::command::RemotingCommand;
 use super::conn::RequestSink;
 use super::mesh::{ForwardError, Forwarded};
 use super::placement::{self, AdminHandler, Handler, MetaHandler};
-use super::shard::Shard;
+use super::shard::{Shard, ViewInstalled};
 use super::slots::Slot;
 use crate::channel::CallError;
 use crate::channel::{ConnHandle, InFlightSlot};
@@ -324,7 +324,13 @@ async fn run(
     request: &RemotingCommand,
 ) -> Outcome {
     match handler {
-        Handler::Meta(meta_handler) => run_meta(shard, conn, meta_handler, request),
+        Handler::Meta(meta_handler) => {
+            let (outcome, installed) = run_meta(shard, conn, meta_handler, request);
+            if let Some(installed) = installed {
+                installed.wait().await;
+            }
+            outcome
+        }
         Handler::NotSupported => processor::not_supported(request),
         Handler::CheckClientConfig => client::check_client_config(&shard.config, request),
         Handler::QueryMessage => lookup::query_message(shard.as_ref(), request).await,
@@ -442,13 +448,13 @@ async fn run_admin(shard: &Rc<Shard>, handler: AdminHandler, request: &RemotingC
 }
 
 /// Handlers of broker-wide state, with `&mut Metadata`; the announcement is carried out after
-/// the borrow ends.
+/// the borrow ends, and the caller answers once a republished view is on every shard.
 fn run_meta(
     shard: &Rc<Shard>,
     conn: &ConnHandle,
     handler: MetaHandler,
     request: &RemotingCommand,
-) -> Outcome {
+) -> (Outcome, Option<ViewInstalled>) {
     let (outcome, announce) = {
         let mut meta = shard.metadata().borrow_mut();
         let meta = &mut *meta;
@@ -485,6 +491,6 @@ fn run_meta(
             }
         }
     };
-    shard.carry_out(announce);
-    outcome
+    let installed = shard.carry_out(announce);
+    (outcome, installed)
 }

@@ -24,8 +24,9 @@ use crate::store::QueryResult;
 pub enum ShardMsg {
     /// Auto-create a topic on send; only the metadata shard receives these.
     CreateTopic(CreateTopicRequest, flume::Sender<CreateTopicReply>),
-    /// A new read copy of broker-wide state, published by the metadata shard.
-    View(Arc<BrokerView>),
+    /// A new read copy of broker-wide state, published by the metadata shard. The receiver
+    /// acknowledges on the sender once the copy is installed.
+    View(Arc<BrokerView>, flume::Sender<()>),
     /// This shard's part of a QUERY_MESSAGE.
     IndexQuery(IndexQuery, flume::Sender<Result<QueryResult, String>>),
     /// GET_BROKER_RUNTIME_INFO asks for this shard's counters.

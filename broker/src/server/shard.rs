@@ -193,13 +193,19 @@ impl Shard {
     }
 
     /// Publishes a new read copy of broker-wide state to every shard (metadata shard only).
-    /// Its own copy is replaced at once, so the next request it serves already sees the change.
-    fn publish_view(&self, view: Arc<BrokerView>) {
+    /// Its own copy is replaced at once, so the next request it serves already sees the change;
+    /// the other shards' copies are in place when the returned [`ViewInstalled`] resolves.
+    fn publish_view(&self, view: Arc<BrokerView>) -> ViewInstalled {
         assert_eq!(self.id, METADATA_SHARD);
+        let (acks, installed) = flume::bounded(self.shards);
         for shard in (0..self.shards).filter(|s| *s != self.id.0) {
-            self.send_control(ShardId(shard), ShardMsg::View(view.clone()));
+            self.send_control(ShardId(shard), ShardMsg::View(view.clone(), acks.clone()));
         }
         self.install_view(view);
+        ViewInstalled {
+            installed,
+            expected: self.shards - 1,
+        }
     }
 
     /// Swaps in a new read copy; offsets of topics that disappeared are dropped with them.
@@ -219,10 +225,13 @@ impl Shard {
             .expect("the placement table sends metadata handlers to the metadata shard")
     }
 
-    /// Carries out what a change to broker-wide state asks for (metadata shard only).
-    pub(super) fn carry_out(&self, announce: Announce) {
+    /// Carries out what a change to broker-wide state asks for (metadata shard only). A request
+    /// whose change republished the view waits on the returned handle before it is answered,
+    /// so a client's next request sees its change on whichever shard serves it (a heartbeat,
+    /// then a pull on another shard's queue).
+    pub(super) fn carry_out(&self, announce: Announce) -> Option<ViewInstalled> {
         if announce.is_empty() {
-            return;
+            return None;
         }
         let view = {
             let meta = self.metadata().borrow();
@@ -234,9 +243,7 @@ impl Shard {
             }
             announce.republish.then(|| meta.view())
         };
-        if let Some(view) = view {
-            self.publish_view(view);
-        }
+        view.map(|view| self.publish_view(view))
     }
 
     /// The live connections of a producer group (metadata shard only).
@@ -525,6 +532,23 @@ fn install_schedule_progress(shard: &Shard, shards: &[ringmq_proto::body::ShardS
     mirror.offer(MasterProgress::from_body(part), store.log_offsets().written);
 }
 
+/// The other shards' acknowledgements of one published view.
+pub(super) struct ViewInstalled {
+    installed: flume::Receiver<()>,
+    expected: usize,
+}
+
+impl ViewInstalled {
+    /// Resolves when every other shard has installed the view, or has stopped (shutdown).
+    pub(super) async fn wait(self) {
+        for _ in 0..self.expected {
+            if self.installed.recv_async().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
 fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
     match msg {
         ShardMsg::CreateTopic(request, reply) => {
@@ -532,8 +556,19 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
                 let mut meta = shard.metadata().borrow_mut();
                 processor::admin::create_topic_on_send(&mut meta, &request)
             };
-            shard.carry_out(announce);
-            let _ = reply.send(answer);
+            // The sending shard retries its send once answered, so it must see the topic.
+            match shard.carry_out(announce) {
+                Some(installed) => {
+                    glommio::spawn_local(async move {
+                        installed.wait().await;
+                        let _ = reply.send(answer);
+                    })
+                    .detach();
+                }
+                None => {
+                    let _ = reply.send(answer);
+                }
+            }
         }
         ShardMsg::ProducerChannels(group, reply) => {
             let _ = reply.send(shard.live_producers(&group));
@@ -541,7 +576,11 @@ fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
         ShardMsg::ConsumerChannels(group, reply) => {
             let _ = reply.send(shard.live_consumers(&group));
         }
-        ShardMsg::View(view) => shard.install_view(view),
+        ShardMsg::View(view, installed) => {
+            shard.install_view(view);
+            // The publisher may have stopped waiting (shutdown); nothing to tell then.
+            let _ = installed.send(());
+        }
         ShardMsg::ScheduleProgressQuery(reply) => {
             let _ = reply.send(schedule_progress(shard));
         }
