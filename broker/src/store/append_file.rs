@@ -19,6 +19,12 @@ use super::{align_down, align_up, StoreError, PAGE_BYTES};
 /// rest back, so what a file holds between rounds stays within one page.
 const TAIL_KEEP_BYTES: usize = PAGE_BYTES as usize;
 
+/// Smallest step of allocation ahead of the writes (see [`AppendFile::allocating_ahead`]).
+const ALLOCATE_AHEAD_MIN_BYTES: u64 = 64 << 10;
+/// Largest step: a queue written at any rate allocates at most this far past its data, which
+/// bounds what recovery after a crash scans as trailing zeros (`recovery::keep_entries`).
+const ALLOCATE_AHEAD_MAX_BYTES: u64 = 1 << 20;
+
 /// What an [`AppendFile::flush`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Extent {
@@ -45,6 +51,8 @@ pub(crate) struct AppendFile {
     /// Bytes covered by the last fdatasync.
     synced: u64,
     flushing: bool,
+    /// The file's size as this process last set it; `None` unless the file allocates ahead.
+    allocated: Option<u64>,
 }
 
 impl AppendFile {
@@ -66,7 +74,35 @@ impl AppendFile {
             tail_base: align_down(len),
             synced: len,
             flushing: false,
+            allocated: None,
         }
+    }
+
+    /// Allocates the file (`fallocate`, size included) in steps ahead of its writes, for files
+    /// whose size need not be their content's: recovery drops a consume queue's trailing zero
+    /// entries. Why: an O_DIRECT write that extends a file is not done inline by io_uring on
+    /// ext4 (it needs the inode's exclusive lock, so the non-blocking attempt fails and the
+    /// write is handed to a kernel worker), and with many queues every write round made one
+    /// such write per queue. Writes into allocated space within the size go inline; the
+    /// allocation is one `fallocate` per step, growing from 64 KiB to 1 MiB as the file does.
+    pub(crate) fn allocating_ahead(mut self) -> Self {
+        self.allocated = Some(self.written);
+        self
+    }
+
+    /// The range `[from, to)` to allocate before writing `[pos, write_end)`, if the file
+    /// allocates ahead and is not that large yet: the step doubles with the data written,
+    /// within the steps' bounds. It starts at the write (allocating blocks already allocated is
+    /// a no-op), so a sparse head or a punched hole stays unallocated.
+    fn allocation_for(&self, pos: u64, write_end: u64) -> Option<(u64, u64)> {
+        let allocated = self.allocated?;
+        if write_end <= allocated {
+            return None;
+        }
+        let step = self
+            .written
+            .clamp(ALLOCATE_AHEAD_MIN_BYTES, ALLOCATE_AHEAD_MAX_BYTES);
+        Some((pos, align_up(write_end + step)))
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -207,6 +243,13 @@ impl AppendFile {
     ) -> Result<(), StoreError> {
         let path = this.borrow().path.clone();
         if let Some(buf) = buf {
+            let allocation = this.borrow().allocation_for(pos, pos + buf.len() as u64);
+            if let Some((from, to)) = allocation {
+                file.allocate(from, to - from)
+                    .await
+                    .map_err(|e| StoreError::io("allocate", path.clone(), e))?;
+                this.borrow_mut().allocated = Some(to);
+            }
             file.write_at(buf, pos)
                 .await
                 .map_err(|e| StoreError::io("write", path.clone(), e))?;
@@ -267,6 +310,45 @@ pub(crate) async fn reopen_truncated(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The size runs ahead of the data by a step; a later step allocates from its write on, so
+    /// a hole punched below (retention) stays a hole.
+    #[test]
+    fn allocating_ahead_extends_the_size_and_leaves_holes_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.cq");
+        let meta_path = path.clone();
+        let page = PAGE_BYTES as usize;
+        glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let f = RefCell::new(AppendFile::existing(path, None, 0, Vec::new()));
+                let f = RefCell::new(f.into_inner().allocating_ahead());
+                f.borrow_mut().append(&vec![7u8; 2 * page]);
+                AppendFile::flush(&f, Extent::FullPages).await.unwrap();
+                let size = || std::fs::metadata(&meta_path).unwrap().len();
+                assert_eq!(size(), 2 * PAGE_BYTES + ALLOCATE_AHEAD_MIN_BYTES);
+                let file = f.borrow().file().unwrap();
+                file.punch_hole(0, 2 * PAGE_BYTES).await.unwrap();
+                // Past the first step: the next one starts at this write.
+                f.borrow_mut().append(&vec![8u8; 32 * page]);
+                AppendFile::flush(&f, Extent::FullPages).await.unwrap();
+                let meta = std::fs::metadata(&meta_path).unwrap();
+                assert_eq!(meta.len(), 34 * PAGE_BYTES + ALLOCATE_AHEAD_MIN_BYTES);
+                assert!(
+                    meta.blocks() * 512 <= meta.len() - 2 * PAGE_BYTES,
+                    "{} bytes allocated: the punched head was allocated again",
+                    meta.blocks() * 512
+                );
+                let bytes = std::fs::read(&meta_path).unwrap();
+                assert!(bytes[..2 * page].iter().all(|b| *b == 0));
+                assert!(bytes[2 * page..34 * page].iter().all(|b| *b == 8));
+                assert!(bytes[34 * page..].iter().all(|b| *b == 0));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 
     #[test]
     fn a_write_gives_back_the_memory_of_a_burst() {

@@ -42,6 +42,9 @@ pub trait DirectFile: Sized + 'static {
     async fn sync_data(&self) -> io::Result<()>;
     /// Reserves `len` bytes of blocks so appends never allocate.
     async fn pre_allocate(&self, len: u64) -> io::Result<()>;
+    /// Allocates the blocks of `[pos, pos+len)` and extends the size to cover them; they read
+    /// as zeros until written. Blocks outside the range (punched holes) stay as they are.
+    async fn allocate(&self, pos: u64, len: u64) -> io::Result<()>;
     /// Sets the file size.
     async fn truncate(&self, len: u64) -> io::Result<()>;
     /// Frees the blocks of `[pos, pos+len)`; they read back as zeros.
@@ -115,6 +118,27 @@ impl DirectFile for GlommioFile {
 
     async fn pre_allocate(&self, len: u64) -> io::Result<()> {
         Ok(self.inner.pre_allocate(len, false).await?)
+    }
+
+    async fn allocate(&self, pos: u64, len: u64) -> io::Result<()> {
+        // glommio 0.9 only allocates from offset 0, which would fill the holes retention punched
+        // in a consume queue's head. fallocate blocks, so it runs on the executor's blocking
+        // pool; the descriptor stays open because `self` is borrowed until it returns.
+        use std::os::fd::AsRawFd;
+        let fd = self.inner.as_raw_fd();
+        let (pos, len) = (i64::try_from(pos), i64::try_from(len));
+        let (Ok(pos), Ok(len)) = (pos, len) else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        glommio::executor()
+            .spawn_blocking(move || {
+                // SAFETY: plain syscall on a descriptor the caller keeps open.
+                match unsafe { libc::fallocate(fd, 0, pos, len) } {
+                    0 => Ok(()),
+                    _ => Err(io::Error::last_os_error()),
+                }
+            })
+            .await
     }
 
     async fn truncate(&self, len: u64) -> io::Result<()> {

@@ -134,7 +134,7 @@ impl QueueState {
             next_offset: Cell::new(max),
             min_offset: Cell::new(min_offset.min(max)),
             max_offset: Cell::new(max),
-            file: RefCell::new(file),
+            file: RefCell::new(file.allocating_ahead()),
             cache: RefCell::new(VecDeque::new()),
             cache_first: Cell::new(max),
             cache_budget: cache_budget.clone(),

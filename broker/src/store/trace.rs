@@ -128,6 +128,10 @@ impl DirectFile for TracedFile {
         self.inner.pre_allocate(len).await
     }
 
+    async fn allocate(&self, pos: u64, len: u64) -> io::Result<()> {
+        self.inner.allocate(pos, len).await
+    }
+
     async fn truncate(&self, len: u64) -> io::Result<()> {
         self.inner.truncate(len).await
     }
