@@ -127,7 +127,7 @@ mod tests {
 
     fn frame(code: i32, body_bytes: usize) -> Vec<u8> {
         let mut fields = ExtFields::default();
-        fields.insert("topic".to_string(), "t".to_string());
+        fields.insert("topic", "t");
         let command =
             RemotingCommand::new_request(code, fields, Bytes::from(vec![7u8; body_bytes]));
         let mut out = BytesMut::new();

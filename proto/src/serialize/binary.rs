@@ -92,10 +92,12 @@ pub(crate) fn decode(header: &[u8]) -> Result<DecodedHeader, WireHeaderError> {
     };
 
     let ext_len = cursor.i32("ext fields length")?;
-    let mut entries = Vec::new();
+    let mut ext_fields = ExtFields::new();
     if ext_len > 0 {
         let ext_len = cursor.checked_len("ext fields", i64::from(ext_len))?;
         let ext_bytes = cursor.take("ext fields", ext_len)?;
+        // The keys and values are part of these bytes, so their text fits without growing.
+        ext_fields = ExtFields::with_text_capacity(ext_len);
         let mut ext = Cursor {
             bytes: ext_bytes,
             pos: 0,
@@ -103,18 +105,18 @@ pub(crate) fn decode(header: &[u8]) -> Result<DecodedHeader, WireHeaderError> {
         while ext.remaining() > 0 {
             let key_len = i64::from(ext.i16("ext key length")?);
             let key_len = ext.checked_len("ext field key", key_len)?;
-            let key = ext.string("ext field key", key_len)?;
+            let key = ext.str("ext field key", key_len)?;
             let value_len = i64::from(ext.i32("ext value length")?);
             let value_len = ext.checked_len("ext field value", value_len)?;
-            let value = ext.string("ext field value", value_len)?;
+            let value = ext.str("ext field value", value_len)?;
             // A zero-length key or value is null in Java: the entry carries nothing.
             if !key.is_empty() && !value.is_empty() {
-                if entries.is_empty() {
-                    entries.reserve(super::TYPICAL_EXT_ENTRIES);
-                }
-                entries.push((key, value));
+                let key = ext_fields.push_text(key);
+                let value = ext_fields.push_text(value);
+                ext_fields.push_decoded(key, value);
             }
         }
+        ext_fields.keep_last_of_duplicates();
     }
     // Bytes after the ext map are ignored, as Java ignores them.
     Ok(DecodedHeader {
@@ -124,7 +126,7 @@ pub(crate) fn decode(header: &[u8]) -> Result<DecodedHeader, WireHeaderError> {
         opaque,
         flag,
         remark,
-        ext_fields: ExtFields::from_decoded(entries),
+        ext_fields,
     })
 }
 
@@ -184,9 +186,11 @@ impl<'a> Cursor<'a> {
     }
 
     fn string(&mut self, field: &'static str, len: usize) -> Result<String, WireHeaderError> {
+        self.str(field, len).map(str::to_owned)
+    }
+
+    fn str(&mut self, field: &'static str, len: usize) -> Result<&'a str, WireHeaderError> {
         let bytes = self.take(field, len)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| WireHeaderError::InvalidUtf8 { field })
+        std::str::from_utf8(bytes).map_err(|_| WireHeaderError::InvalidUtf8 { field })
     }
 }

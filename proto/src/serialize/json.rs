@@ -89,7 +89,9 @@ pub(crate) fn put_str(dst: &mut BytesMut, s: &str) {
 /// keys, ext values and the remark are copied out (they outlive the read buffer).
 pub(crate) fn decode(header: &[u8]) -> Result<DecodedHeader, WireHeaderError> {
     let mut deserializer = serde_json::Deserializer::from_slice(header);
-    let decoded = deserializer.deserialize_map(HeaderVisitor)?;
+    let decoded = deserializer.deserialize_map(HeaderVisitor {
+        header_bytes: header.len(),
+    })?;
     // Trailing whitespace (C++ appends '\n') is allowed; anything else is an error.
     deserializer.end()?;
     Ok(decoded)
@@ -132,7 +134,10 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
-struct HeaderVisitor;
+/// `header_bytes` bounds the text of the ext fields (unescaping only shortens it).
+struct HeaderVisitor {
+    header_bytes: usize,
+}
 
 impl<'de> Visitor<'de> for HeaderVisitor {
     type Value = DecodedHeader;
@@ -162,7 +167,11 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 Key::Remark => {
                     header.remark = map.next_value_seed(ScalarText)?.filter(|r| !r.is_empty())
                 }
-                Key::ExtFields => header.ext_fields = map.next_value_seed(ExtFieldsSeed)?,
+                Key::ExtFields => {
+                    header.ext_fields = map.next_value_seed(ExtFieldsSeed {
+                        text_bytes: self.header_bytes,
+                    })?
+                }
                 Key::Ignored => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -245,7 +254,10 @@ impl Visitor<'_> for LanguageSeed {
 }
 
 /// `extFields`: an object (values converted by [`ScalarText`]), `null`, or absent.
-struct ExtFieldsSeed;
+struct ExtFieldsSeed {
+    /// Room for the keys' and values' text: the header's length bounds it.
+    text_bytes: usize,
+}
 
 impl<'de> DeserializeSeed<'de> for ExtFieldsSeed {
     type Value = ExtFields;
@@ -263,17 +275,110 @@ impl<'de> Visitor<'de> for ExtFieldsSeed {
         Ok(ExtFields::new())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFields, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
-            // A null value is a field Java would leave null: drop the entry.
-            if let Some(value) = map.next_value_seed(ScalarText)? {
-                if entries.is_empty() {
-                    entries.reserve(super::TYPICAL_EXT_ENTRIES);
-                }
-                entries.push((key, value));
+        // Keys and values are decoded straight into the map's one text buffer, reserved on
+        // the first key (an empty object costs nothing).
+        let mut fields = ExtFields::new();
+        loop {
+            let key_start = fields.text_len();
+            let key_into = KeyInto {
+                fields: &mut fields,
+                reserve_bytes: self.text_bytes,
+            };
+            if map.next_key_seed(key_into)?.is_none() {
+                break;
+            }
+            let key = fields.span_since(key_start);
+            let value_start = fields.text_len();
+            if map.next_value_seed(ScalarInto(fields.text_mut(0)))? {
+                let value = fields.span_since(value_start);
+                fields.push_decoded(key, value);
+            } else {
+                // A null value is a field Java would leave null: drop the entry.
+                fields.truncate_text(key_start);
             }
         }
-        Ok(ExtFields::from_decoded(entries))
+        fields.keep_last_of_duplicates();
+        Ok(fields)
+    }
+}
+
+/// An `extFields` key, appended to the map's text buffer (which gets `reserve_bytes` of room
+/// first if it has none: the map allocates only once it has a key).
+struct KeyInto<'b> {
+    fields: &'b mut ExtFields,
+    reserve_bytes: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for KeyInto<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyInto<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an extFields key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.fields.text_mut(self.reserve_bytes).push_str(v);
+        Ok(())
+    }
+}
+
+/// An `extFields` value as header text ([`ScalarText`]'s conversions), appended to the map's
+/// text buffer; `false` for null.
+struct ScalarInto<'b>(&'b mut String);
+
+impl<'de> DeserializeSeed<'de> for ScalarInto<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl ScalarInto<'_> {
+    fn push(self, text: Option<String>) -> bool {
+        match text {
+            Some(text) => {
+                self.0.push_str(&text);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for ScalarInto<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        self.0.push_str(v);
+        Ok(true)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+        ScalarText.visit_bool(v).map(|t| self.push(t))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+        ScalarText.visit_i64(v).map(|t| self.push(t))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+        ScalarText.visit_u64(v).map(|t| self.push(t))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
+        ScalarText.visit_f64(v).map(|t| self.push(t))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        ScalarText.visit_map(map).map(|t| self.push(t))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        ScalarText.visit_seq(seq).map(|t| self.push(t))
     }
 }
 

@@ -11,6 +11,9 @@ use crate::command::{ExtFields, LanguageCode};
 /// Room reserved for ext fields on the first entry: a SEND_MESSAGE_V2 header has up to 14,
 /// so one allocation covers nearly every header, and a header without ext fields costs none.
 pub(crate) const TYPICAL_EXT_ENTRIES: usize = 16;
+/// Room reserved for the ext fields' text on the first entry, when its size is not known
+/// (a response being built): the keys and values of a typical send response fit.
+pub(crate) const TYPICAL_EXT_TEXT_BYTES: usize = 256;
 
 /// The header part of a command, as either serialization carries it.
 #[derive(Debug)]
