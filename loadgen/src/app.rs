@@ -150,6 +150,9 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<RunResult> {
     Ok(result)
 }
 
+/// RocketMQ's default `maxTransferCountOnMessageInMemory` (and `pullBatchSize`).
+const PULL_TRANSFER_COUNT_ROCKETMQ: u32 = 32;
+
 /// `ringmq-loadgen quickstart`.
 pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
     args.workload.validate()?;
@@ -158,6 +161,9 @@ pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
         args.broker_cpus,
         args.keep_dir,
         args.replication,
+        args.workload
+            .pull_batch_size
+            .max(PULL_TRANSFER_COUNT_ROCKETMQ),
     )
     .context("starting the quickstart name server and broker")?;
     let (ns_pid, broker_pid) = cluster.pids();

@@ -143,6 +143,10 @@ pub struct BrokerSettings {
     pub ha_port: u16,
     /// A slave's `haMasterAddress` (the master's first HA port).
     pub ha_master: Option<String>,
+    /// `maxTransferCountOnMessageInMemory`: the most one pull returns. The quickstart raises it
+    /// with `--pull-batch-size` above RocketMQ's 32, as a RocketMQ user tuning consumers for
+    /// batch producers raises both.
+    pub pull_transfer_count: u32,
 }
 
 /// The broker's `broker.conf`, in RocketMQ's keys. Property filters are on so `--sql` runs
@@ -165,7 +169,9 @@ pub fn broker_config(s: &BrokerSettings) -> String {
          enablePropertyFilter=true\n\
          ringmqCpus={cpus}\n\
          transactionCheckInterval=1000\n\
-         transactionTimeOut=1000\n",
+         transactionTimeOut=1000\n\
+         maxTransferCountOnMessageInMemory={pull_transfer_count}\n",
+        pull_transfer_count = s.pull_transfer_count,
         namesrv = s.namesrv_port,
         port = s.port,
         store = s.store_dir.display(),
@@ -258,6 +264,7 @@ impl LocalCluster {
         broker_cpus: u32,
         keep_dir: bool,
         replication: Replication,
+        pull_transfer_count: u32,
     ) -> anyhow::Result<Self> {
         let namesrv_bin = find_binary(NAMESRV_BINARY)?;
         let broker_bin = find_binary(BROKER_BINARY)?;
@@ -289,6 +296,7 @@ impl LocalCluster {
             role: replication.master_role(),
             ha_port: free_port_run(shards)?,
             ha_master: None,
+            pull_transfer_count,
         };
         let broker = spawn_broker(&broker_bin, dir.path(), "broker", &broker_settings)?;
         let broker_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, broker_settings.port));
@@ -475,6 +483,7 @@ mod tests {
             role: "SLAVE",
             ha_port: 20_912,
             ha_master: Some("127.0.0.1:30912".into()),
+            pull_transfer_count: 128,
         });
         for line in [
             "namesrvAddr=127.0.0.1:20876",
@@ -488,6 +497,7 @@ mod tests {
             "haMasterAddress=127.0.0.1:30912",
             "ringmqCpus=1",
             "enablePropertyFilter=true",
+            "maxTransferCountOnMessageInMemory=128",
         ] {
             assert!(
                 conf.lines().any(|l| l == line),

@@ -96,7 +96,7 @@ fn catch_up(namesrv: &str, dir: &Path, extra: &[&str]) -> (String, Value) {
 
 #[test]
 fn a_fresh_group_drains_the_backlog_and_sampled_keys_are_found() {
-    let mut cluster = LocalCluster::start(FlushMode::AsyncFlush, 1, false, Replication::None)
+    let mut cluster = LocalCluster::start(FlushMode::AsyncFlush, 1, false, Replication::None, 32)
         .expect("cluster starts");
     let namesrv = cluster.namesrv_addr.to_string();
     let dir = tempfile::tempdir().expect("tempdir");

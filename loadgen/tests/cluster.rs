@@ -43,7 +43,7 @@ fn registered_masters(namesrv: String) -> Vec<String> {
 
 #[test]
 fn local_cluster_starts_registers_and_stops_by_pid() {
-    let mut cluster = LocalCluster::start(FlushMode::SyncFlush, 1, false, Replication::None)
+    let mut cluster = LocalCluster::start(FlushMode::SyncFlush, 1, false, Replication::None, 32)
         .expect("cluster starts");
     let (namesrv_pid, broker_pid) = cluster.pids();
     let (namesrv_pid, broker_pid) = (namesrv_pid.expect("pid"), broker_pid.expect("pid"));

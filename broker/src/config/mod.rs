@@ -80,6 +80,12 @@ pub struct BrokerConfig {
     pub tail_cache_bytes: u64,
     /// Read-ahead extents (1 MiB each) a shard keeps for pulls that fall behind the tail cache.
     pub read_ahead_extents: u64,
+    /// Most messages one pull returns, whatever the client asks (Java's
+    /// `maxTransferCountOnMessageInMemory`; ringmq applies it to pulls from disk too, which its
+    /// read-ahead serves from memory).
+    pub max_transfer_count_on_message_in_memory: u32,
+    /// Most bytes of messages one pull returns (Java's `maxTransferBytesOnMessageInMemory`).
+    pub max_transfer_bytes_on_message_in_memory: u32,
     /// Consume-queue entries each shard keeps in memory, all its queues together.
     pub consume_queue_cache_entries: u64,
     /// Bytes of segment space the store zeroes ahead of the log end (0 = off). For disks where an
@@ -190,6 +196,8 @@ impl Default for BrokerConfig {
             cpus: CpuSpec::Count(1),
             tail_cache_bytes: 64 * 1024 * 1024,
             read_ahead_extents: crate::store::READ_AHEAD_EXTENTS_DEFAULT as u64,
+            max_transfer_count_on_message_in_memory: PULL_TRANSFER_COUNT_DEFAULT,
+            max_transfer_bytes_on_message_in_memory: PULL_TRANSFER_BYTES_DEFAULT,
             consume_queue_cache_entries: crate::store::CQ_CACHE_ENTRIES_TOTAL_DEFAULT as u64,
             zero_ahead_bytes: 0,
             group_commit_max_bytes: 1024 * 1024,
@@ -273,6 +281,14 @@ impl std::fmt::Display for ConfigWarning {
         }
     }
 }
+
+/// Most messages one pull returns by default (Java's `maxTransferCountOnMessageInMemory`).
+pub const PULL_TRANSFER_COUNT_DEFAULT: u32 = 32;
+/// Most bytes one pull returns by default (Java's `maxTransferBytesOnMessageInMemory`).
+pub const PULL_TRANSFER_BYTES_DEFAULT: u32 = 256 * 1024;
+/// Upper bound of `maxTransferBytesOnMessageInMemory`: a pull's answer is built in memory and
+/// waits in its connection's outbound queue, so this bounds what one pull can add there.
+pub const PULL_TRANSFER_BYTES_MAX: u32 = 4 << 20;
 
 /// RocketMQ broker keys that appear in real broker.conf files but that ringmq does not use
 /// (their job is done differently or not at all). They are accepted with a warning, not an error.
@@ -384,6 +400,12 @@ impl BrokerConfig {
             "ringmqCpus" => self.cpus = v.cpus()?,
             "ringmqTailCacheBytes" => self.tail_cache_bytes = v.number()?,
             "ringmqReadAheadExtents" => self.read_ahead_extents = v.number()?,
+            "maxTransferCountOnMessageInMemory" => {
+                self.max_transfer_count_on_message_in_memory = v.number()?
+            }
+            "maxTransferBytesOnMessageInMemory" => {
+                self.max_transfer_bytes_on_message_in_memory = v.number()?
+            }
             "ringmqConsumeQueueCacheEntries" => self.consume_queue_cache_entries = v.number()?,
             "ringmqZeroAheadBytes" => self.zero_ahead_bytes = v.number()?,
             "accessMessageInMemoryMaxRatio" => {
@@ -491,6 +513,14 @@ impl BrokerConfig {
         }
         if self.consume_queue_cache_entries == 0 {
             return invalid("ringmqConsumeQueueCacheEntries must be positive".to_string());
+        }
+        if !(1..=PULL_TRANSFER_BYTES_MAX).contains(&self.max_transfer_bytes_on_message_in_memory)
+            || self.max_transfer_count_on_message_in_memory == 0
+        {
+            return invalid(format!(
+                "maxTransferCountOnMessageInMemory must be positive and \
+                 maxTransferBytesOnMessageInMemory 1..={PULL_TRANSFER_BYTES_MAX}"
+            ));
         }
         if self.server_channel_max_idle_time_seconds == 0 {
             return invalid("serverChannelMaxIdleTimeSeconds must be positive".to_string());
@@ -678,6 +708,14 @@ impl BrokerConfig {
             (
                 "ringmqReadAheadExtents",
                 self.read_ahead_extents.to_string(),
+            ),
+            (
+                "maxTransferCountOnMessageInMemory",
+                self.max_transfer_count_on_message_in_memory.to_string(),
+            ),
+            (
+                "maxTransferBytesOnMessageInMemory",
+                self.max_transfer_bytes_on_message_in_memory.to_string(),
             ),
             (
                 "ringmqConsumeQueueCacheEntries",

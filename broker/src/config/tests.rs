@@ -63,6 +63,26 @@ fn read_ahead_extents_key_reaches_the_store() {
 }
 
 #[test]
+fn pull_transfer_limit_keys() {
+    let (config, _) = build_config(&cli(&[]), None, None).unwrap();
+    assert_eq!(config.max_transfer_count_on_message_in_memory, 32);
+    assert_eq!(config.max_transfer_bytes_on_message_in_memory, 256 * 1024);
+    let conf = "maxTransferCountOnMessageInMemory=128\nmaxTransferBytesOnMessageInMemory=1048576\n";
+    let (config, warnings) = build_config(&cli(&[]), Some(("broker.conf", conf)), None).unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(config.max_transfer_count_on_message_in_memory, 128);
+    assert_eq!(config.max_transfer_bytes_on_message_in_memory, 1 << 20);
+    for bad in [
+        "maxTransferCountOnMessageInMemory=0\n",
+        "maxTransferBytesOnMessageInMemory=0\n",
+        "maxTransferBytesOnMessageInMemory=67108864\n",
+    ] {
+        let refused = build_config(&cli(&[]), Some(("broker.conf", bad)), None);
+        assert!(refused.is_err(), "{bad} accepted");
+    }
+}
+
+#[test]
 fn enable_property_filter_key() {
     let conf = "enablePropertyFilter=true\n";
     let (config, warnings) = build_config(&cli(&[]), Some(("broker.conf", conf)), None).unwrap();

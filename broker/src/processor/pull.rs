@@ -39,10 +39,6 @@ use crate::metadata::BrokerView;
 use crate::stop::StopSignal;
 use crate::store::{GetRequest, GetResult, GetStatus, RecordFilter, Store};
 
-/// Most messages one pull returns (RocketMQ's `maxTransferCountOnMessageInMemory`).
-pub const PULL_MAX_MESSAGES: u32 = 32;
-/// Most bytes one pull returns (RocketMQ's `maxTransferBytesOnMessageInMemory`).
-pub const PULL_MAX_BYTES: u32 = 256 * 1024;
 /// Java's `SubscriptionGroupConfig` default `whichBrokerWhenConsumeSlowly`: the first slave.
 const WHICH_BROKER_WHEN_CONSUME_SLOWLY: i64 = 1;
 /// Java's `MixAll.isSysConsumerGroup` prefix: such groups always exist.
@@ -68,6 +64,24 @@ pub struct ParkedPull {
     header: PullMessageRequestHeader,
     filter: Filter,
     timeout: Duration,
+    limits: TransferLimits,
+}
+
+/// The most one pull returns, from the broker's configuration (Java's
+/// `maxTransferCountOnMessageInMemory` and `maxTransferBytesOnMessageInMemory`).
+#[derive(Debug, Clone, Copy)]
+struct TransferLimits {
+    messages: u32,
+    bytes: u32,
+}
+
+impl TransferLimits {
+    fn of(config: &BrokerConfig) -> Self {
+        TransferLimits {
+            messages: config.max_transfer_count_on_message_in_memory,
+            bytes: config.max_transfer_bytes_on_message_in_memory,
+        }
+    }
 }
 
 impl ParkedPull {
@@ -139,7 +153,8 @@ pub async fn pull_message(ctx: &PullContext<'_>, request: &RemotingCommand) -> O
             header.commit_offset,
         );
     }
-    let result = match read(ctx.store, &header, &filter).await {
+    let limits = TransferLimits::of(ctx.config);
+    let result = match read(ctx.store, &header, &filter, limits).await {
         Ok(result) => result,
         Err(e) => return outcome_for_error(request, e),
     };
@@ -163,6 +178,7 @@ pub async fn pull_message(ctx: &PullContext<'_>, request: &RemotingCommand) -> O
         header,
         filter,
         timeout,
+        limits,
     }))
 }
 
@@ -181,6 +197,7 @@ pub async fn wait_parked(
         header,
         filter,
         timeout,
+        limits,
     } = *parked;
     let deadline = std::time::Instant::now() + timeout;
     let mut watch_offset = header.queue_offset.max(0) as u64;
@@ -194,7 +211,7 @@ pub async fn wait_parked(
             },
         )
         .await;
-        let result = match read(store, &header, &filter).await {
+        let result = match read(store, &header, &filter, limits).await {
             Ok(result) => result,
             Err(e) => {
                 return RemotingCommand::response_to(
@@ -410,11 +427,12 @@ async fn read(
     store: &Store,
     header: &PullMessageRequestHeader,
     filter: &Filter,
+    limits: TransferLimits,
 ) -> Result<GetResult, String> {
-    let max_count = (header.max_msg_nums.max(1) as u32).min(PULL_MAX_MESSAGES);
+    let max_count = (header.max_msg_nums.max(1) as u32).min(limits.messages);
     let max_bytes = header
         .max_msg_bytes
-        .map_or(PULL_MAX_BYTES, |b| (b.max(1) as u32).min(PULL_MAX_BYTES));
+        .map_or(limits.bytes, |b| (b.max(1) as u32).min(limits.bytes));
     let get = GetRequest {
         topic: &header.topic,
         queue_id: header.queue_id,
@@ -651,6 +669,41 @@ mod tests {
             assert!(!response.body.is_empty());
             assert_eq!(fx.counters.messages_got.get(), 2);
             assert_eq!(fx.offsets.borrow().query("g", "T", 0), Some(5));
+        });
+    }
+
+    /// A pull asking for 100 gets 32 by default, as from a Java broker, and up to
+    /// `maxTransferCountOnMessageInMemory` (or the byte bound) when configured.
+    #[test]
+    fn the_transfer_limits_bound_what_a_pull_returns() {
+        testing::run(|fx| async move {
+            fx.create_topic("T", 1);
+            for _ in 0..100 {
+                fx.put("T", 0, &[7u8; 100], "").await;
+            }
+            let view = fx.view();
+            let mut request = pull_request("T", 0, PULL_FLAG_SUBSCRIPTION);
+            request.ext_fields.insert("maxMsgNums", "100");
+            let next = async |config: &BrokerConfig| {
+                let ctx = PullContext {
+                    config,
+                    ..context(&fx, &view)
+                };
+                let response = responded(pull_message(&ctx, &request).await);
+                assert_eq!(response.code, ResponseCode::Success.code());
+                response
+                    .ext_fields
+                    .get("nextBeginOffset")
+                    .map(str::to_owned)
+            };
+            assert_eq!(next(&fx.config).await.as_deref(), Some("32"));
+            let mut config = fx.config.clone();
+            config.max_transfer_count_on_message_in_memory = 64;
+            assert_eq!(next(&config).await.as_deref(), Some("64"));
+            // 100-byte bodies make records of about 200 bytes: 1 KiB holds a few.
+            config.max_transfer_bytes_on_message_in_memory = 1024;
+            let limited: u64 = next(&config).await.unwrap().parse().unwrap();
+            assert!((1..10).contains(&limited), "{limited} records in 1 KiB");
         });
     }
 
