@@ -150,9 +150,6 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<RunResult> {
     Ok(result)
 }
 
-/// RocketMQ's default `maxTransferCountOnMessageInMemory` (and `pullBatchSize`).
-const PULL_TRANSFER_COUNT_ROCKETMQ: u32 = 32;
-
 /// `ringmq-loadgen quickstart`.
 pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
     args.workload.validate()?;
@@ -162,8 +159,8 @@ pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
         args.keep_dir,
         args.replication,
         args.workload
-            .pull_batch_size
-            .max(PULL_TRANSFER_COUNT_ROCKETMQ),
+            .pull_batch_size()
+            .max(crate::cli::ROCKETMQ_PULL_BATCH_SIZE),
     )
     .context("starting the quickstart name server and broker")?;
     let (ns_pid, broker_pid) = cluster.pids();

@@ -158,10 +158,12 @@ pub struct WorkloadArgs {
     /// Push-consumer instances (each its own connection) in one consumer group; 0 for none.
     #[arg(long, default_value_t = 2)]
     pub consumers: u32,
-    /// Messages asked for per pull (RocketMQ `pullBatchSize`, default 32); also the most a
-    /// consumer hands to the load generator at once.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub pull_batch_size: u32,
+    /// Messages asked for per pull (RocketMQ `pullBatchSize`); also the most a consumer hands
+    /// to the load generator at once. Default: RocketMQ's 32, and 128 with `--mode batch`,
+    /// whose producers outrun one pull of 32 in flight per queue (a quickstart broker then
+    /// allows 128 per pull with `maxTransferCountOnMessageInMemory`; others may cap it).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub pull_batch_size: Option<u32>,
     /// Consumer group; a fresh `loadgen_<run id>` group when not given.
     #[arg(long)]
     pub group: Option<String>,
@@ -333,6 +335,13 @@ impl ToolArgs {
 /// Default time bound of a catch-up drain: 20 GB at 25 MB/s.
 pub const CATCH_UP_DEFAULT_TIMEOUT_SECS: u64 = 900;
 
+/// RocketMQ's default `pullBatchSize` (and its broker's `maxTransferCountOnMessageInMemory`).
+pub const ROCKETMQ_PULL_BATCH_SIZE: u32 = 32;
+/// The pull batch of `--mode batch` consumers. With 32, two consumers on 8 queues took about
+/// 240k msg/s while batch producers sent 640k (one pull in flight per queue, each a round trip);
+/// with 128 they keep up (`results/batch-pull-size-2026-12-07.md`).
+pub const BATCH_MODE_PULL_BATCH_SIZE: u32 = 128;
+
 #[derive(Clone, Debug, Args, Serialize)]
 pub struct CatchUpArgs {
     /// Topic to drain; with `--topics N > 1`, topics `<topic>-0` … `<topic>-(N-1)` (as `run`).
@@ -340,9 +349,10 @@ pub struct CatchUpArgs {
     pub topic: String,
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub topics: u32,
-    /// Messages asked for per pull (RocketMQ's `pullBatchSize` default). Brokers cap it: ringmq
-    /// at 32 messages and 256 KiB, as Java RocketMQ does for messages in memory (8 and 64 KiB
-    /// from disk by default); a larger value only helps a broker that allows more.
+    /// Messages asked for per pull (RocketMQ's `pullBatchSize` default). Brokers cap it: by
+    /// default ringmq at 32 messages and 256 KiB (`maxTransferCountOnMessageInMemory`,
+    /// `maxTransferBytesOnMessageInMemory`), as Java RocketMQ does for messages in memory (8
+    /// and 64 KiB from disk); a larger value only helps a broker that allows more.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub pull_batch_size: u32,
     /// Drain only the newest N messages, taken from every queue in proportion to what it
@@ -500,6 +510,14 @@ pub fn parse_cpus(spec: &str) -> Result<ExecutorPlacement, WorkloadError> {
 
 impl WorkloadArgs {
     /// Rejects combinations that cannot run, with the flag to change.
+    /// Messages the consumers ask for per pull (see `--pull-batch-size`).
+    pub fn pull_batch_size(&self) -> u32 {
+        self.pull_batch_size.unwrap_or(match self.mode {
+            SendMode::Batch => BATCH_MODE_PULL_BATCH_SIZE,
+            _ => ROCKETMQ_PULL_BATCH_SIZE,
+        })
+    }
+
     pub fn validate(&self) -> Result<(), WorkloadError> {
         if self.message_size_bytes < BODY_HEADER_BYTES {
             return Err(WorkloadError::MessageTooSmall(self.message_size_bytes));
@@ -664,6 +682,17 @@ mod tests {
         assert_eq!(w.duration(), Some(Duration::from_secs(20)));
         assert_eq!(w.topic_names(), vec!["BenchmarkTest".to_string()]);
         assert_eq!(w.validate(), Ok(()));
+        assert_eq!(w.pull_batch_size(), ROCKETMQ_PULL_BATCH_SIZE);
+    }
+
+    #[test]
+    fn batch_consumers_pull_more_per_round_trip_unless_told() {
+        let batch = workload(&["--mode", "batch"]);
+        assert_eq!(batch.pull_batch_size(), BATCH_MODE_PULL_BATCH_SIZE);
+        let told = workload(&["--mode", "batch", "--pull-batch-size", "32"]);
+        assert_eq!(told.pull_batch_size(), 32);
+        let sync = workload(&["--pull-batch-size", "64"]);
+        assert_eq!(sync.pull_batch_size(), 64);
     }
 
     #[test]

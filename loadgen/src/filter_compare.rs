@@ -125,7 +125,7 @@ async fn compare(
                 group: &group,
                 topics: &topics,
                 ranges: &ranges,
-                pull_batch_size: workload.pull_batch_size,
+                pull_batch_size: workload.pull_batch_size(),
                 limit: std::time::Duration::from_secs(workload.drain_secs),
             };
             let outcome = drain::drain(&spec, selector).await?;

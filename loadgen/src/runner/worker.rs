@@ -547,8 +547,8 @@ async fn start_consumer(
     let mut config = PushConsumerConfig::new(client, ctx.group.clone());
     // A fresh group starts at the end of each queue: only this run's messages count.
     config.consume_from = ConsumeFrom::LastOffset;
-    config.pull_batch_size = ctx.workload.pull_batch_size as i32;
-    config.consume_batch_max_size = ctx.workload.pull_batch_size as usize;
+    config.pull_batch_size = ctx.workload.pull_batch_size() as i32;
+    config.consume_batch_max_size = ctx.workload.pull_batch_size() as usize;
     config.consume_orderly = ctx.workload.orderly;
     let listener_local = local.clone();
     let listener = move |_queue: &MessageQueue, messages: &[MessageExt]| {
