@@ -9,8 +9,8 @@
 //! * [`Store::open`] — recovers (scan from the checkpoint, truncate at the first torn or corrupt
 //!   record, rebuild consume queues and index) and starts the store's background tasks: the
 //!   writer, the syncer (SYNC_FLUSH group commits, pipelined with the writer), the zeroer
-//!   (opt-in via `zero_ahead_bytes`: writes zeros ahead of the log end so appends overwrite
-//!   written blocks) and the periodic task.
+//!   (`zero_ahead_bytes`, off in `StoreConfig::new`, 16 MiB in the broker: writes zeros ahead
+//!   of the log end so appends overwrite written blocks) and the periodic task.
 //! * [`Store::append`] — stores a batch of [`Record`]s for any (topic, queue) pairs. The store
 //!   assigns each record's queue offset (dense per queue), physical offset (global: shard id in
 //!   bits 48–55, see [`offset`]) and store timestamp, ignoring what the caller put there, and
