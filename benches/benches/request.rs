@@ -23,28 +23,31 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const SEND_MESSAGE_V2: i32 = 310;
 const BODY_BYTES: usize = 128;
 
-/// The header fields a Java producer's synchronous send carries (short names, code 310).
+/// The header fields a Java producer's synchronous send carries, written with the short names
+/// of code 310 (`a`..`n`).
 fn send_fields() -> ExtFields {
-    [
-        ("a", "please_rename_unique_group_name"),
-        ("b", "BenchmarkTest"),
-        ("c", "TBW102"),
-        ("d", "4"),
-        ("e", "3"),
-        ("f", "0"),
-        ("g", "1700000000000"),
-        ("h", "0"),
-        (
-            "i",
-            "UNIQ_KEY\u{1}7F00000100002A9F0000000000000001\u{2}WAIT\u{1}true\u{2}TAGS\u{1}TagA\u{2}",
+    let header = SendMessageRequestHeader {
+        producer_group: "please_rename_unique_group_name".into(),
+        topic: "BenchmarkTest".into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id: 3,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        flag: 0,
+        properties: Some(
+            "UNIQ_KEY\u{1}7F00000100002A9F0000000000000001\u{2}WAIT\u{1}true\u{2}TAGS\u{1}TagA\u{2}"
+                .into(),
         ),
-        ("j", "0"),
-        ("k", "false"),
-        ("m", "false"),
-        ("n", "broker-a"),
-    ]
-    .into_iter()
-    .collect()
+        reconsume_times: Some(0),
+        unit_mode: Some(false),
+        max_reconsume_times: None,
+        batch: Some(false),
+        broker_name: Some("broker-a".into()),
+    };
+    let mut fields = ExtFields::new();
+    header.write_v2(&mut fields);
+    fields
 }
 
 fn send_frame() -> BytesMut {
