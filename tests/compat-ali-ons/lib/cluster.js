@@ -148,13 +148,27 @@ class Cluster {
     await this.startBroker();
   }
 
+  // A broker that exits fails the wait at once; any failure carries both processes' logs (the
+  // directory is removed with the cluster, so they would be lost otherwise).
   async startBroker() {
-    this.broker = startProcess('broker', 'ringmq-broker',
+    const broker = startProcess('broker', 'ringmq-broker',
       [ '-c', path.join(this.dir, 'broker.conf') ], path.join(this.dir, 'broker.log'));
-    await waitFor('the broker to register with the name server', async () => {
-      const info = await remotingCall(this.namesrvPort, 106, {});
-      return info.code === 0 && info.body.toString().includes(`${HOST}:${this.brokerPort}`);
-    });
+    this.broker = broker;
+    const check = () => {
+      if (broker.spawnError) throw broker.spawnError;
+      if (broker.exitCode !== null || broker.signalCode !== null) {
+        throw new Error(`the broker exited (code ${broker.exitCode}, signal ${broker.signalCode})`);
+      }
+    };
+    try {
+      await waitFor('the broker to register with the name server', async () => {
+        const info = await remotingCall(this.namesrvPort, 106, {});
+        return info.code === 0 && info.body.toString().includes(`${HOST}:${this.brokerPort}`);
+      }, { check });
+    } catch (err) {
+      err.message += `\n${this.logs()}`;
+      throw err;
+    }
   }
 
   // SIGTERM stops the broker cleanly; SIGKILL is a crash (the store recovers at start).
