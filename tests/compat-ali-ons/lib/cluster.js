@@ -35,14 +35,24 @@ function portIsFree(port) {
   });
 }
 
-// The broker also listens on listenPort - 2 (RocketMQ's VIP port), so both must be free.
-async function freeBrokerPort() {
+// The broker also listens on listenPort - 2 (RocketMQ's VIP port) and, per shard k, on its HA
+// port listenPort + 1 + k, so all of them must be free.
+async function freeBrokerPort(shards) {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = await freePort();
-    if (port > 1026 && await portIsFree(port - 2)) return port;
+    if (port <= 1026 || port + shards > 65535) continue;
+    const others = [ port - 2 ];
+    for (let k = 0; k < shards; k++) others.push(port + 1 + k);
+    let free = true;
+    for (const other of others) free = free && await portIsFree(other);
+    if (free) return port;
   }
-  throw new Error('no free port pair for the broker (port and port-2)');
+  throw new Error('no free ports for the broker (port, port - 2 and its HA ports)');
 }
+
+// Starts of a new broker on fresh ports: a port found free can be taken by another process (an
+// outgoing connection's ephemeral port, say) before the broker binds it.
+const BROKER_START_ATTEMPTS = 3;
 
 // Polls `predicate` until it holds or `timeoutMs` passes. `check`, if given, runs first on every
 // round and its error fails the wait at once (a wrong message fails the test with its own
@@ -120,13 +130,26 @@ class Cluster {
 
   async start({ shards = 2 } = {}) {
     this.namesrvPort = await freePort();
-    this.brokerPort = await freeBrokerPort();
     this.shards = shards;
     fs.writeFileSync(path.join(this.dir, 'namesrv.conf'), `listenPort=${this.namesrvPort}\n`);
     this.namesrv = startProcess('namesrv', 'ringmq-namesrv',
       [ '-c', path.join(this.dir, 'namesrv.conf') ], path.join(this.dir, 'namesrv.log'));
     await waitFor('the name server to answer', async () =>
       (await remotingCall(this.namesrvPort, 206, {})).code === 0);
+    for (let attempt = 1; ; attempt++) {
+      this.brokerPort = await freeBrokerPort(shards);
+      this.writeBrokerConfig();
+      try {
+        await this.startBroker();
+        return;
+      } catch (err) {
+        if (attempt >= BROKER_START_ATTEMPTS || !err.message.includes('already in use')) throw err;
+        fs.rmSync(path.join(this.dir, 'broker.log'), { force: true });
+      }
+    }
+  }
+
+  writeBrokerConfig() {
     fs.writeFileSync(path.join(this.dir, 'broker.conf'), [
       'brokerClusterName=DefaultCluster',
       `brokerName=${this.brokerName}`,
@@ -136,7 +159,7 @@ class Cluster {
       `brokerIP1=${HOST}`,
       `storePathRootDir=${this.storeDir}`,
       'flushDiskType=ASYNC_FLUSH',
-      `ringmqCpus=${shards}`,
+      `ringmqCpus=${this.shards}`,
       // Small segments keep the test's disk footprint small.
       'mappedFileSizeCommitLog=67108864',
       // Offsets reach the disk quickly, so a kill -9 test can wait for them.
@@ -145,7 +168,6 @@ class Cluster {
       'enablePropertyFilter=true',
       '',
     ].join('\n'));
-    await this.startBroker();
   }
 
   // A broker that exits fails the wait at once; any failure carries both processes' logs (the
