@@ -229,16 +229,8 @@ pub fn write_json<T: Serialize>(
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
+    use crate::drain::tests::range;
     use clap::Parser;
-    use ringmq_client::MessageQueue;
-
-    fn range(queue_id: i32, start: i64, end: i64) -> QueueRange {
-        QueueRange {
-            queue: MessageQueue::new("T", "b", queue_id),
-            start,
-            end,
-        }
-    }
 
     fn args(extra: &[&str]) -> CatchUpArgs {
         let mut all = vec!["ringmq-loadgen", "catch-up", "--topic", "FillTest"];

@@ -264,10 +264,12 @@ pub fn per_sec(amount: f64, secs: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn range(queue_id: i32, start: i64, end: i64) -> QueueRange {
+    /// Offsets `start..end` of queue `queue_id` of topic `T` on broker `b` (also used by
+    /// `catch_up`'s tests).
+    pub(crate) fn range(queue_id: i32, start: i64, end: i64) -> QueueRange {
         QueueRange {
             queue: MessageQueue::new("T", "b", queue_id),
             start,
