@@ -283,9 +283,10 @@ impl std::fmt::Display for ConfigWarning {
 
 /// Default `ringmqZeroAheadBytes`: on. An O_DIRECT write into preallocated (unwritten) space is
 /// not done inline by io_uring on ext4: every log write went to a kernel worker thread. With the
-/// space zeroed ahead, log writes overwrite written blocks and complete inline: sync sends over 8
-/// connections +18–23 %, async +4–12 %, batch +6–8 %, 64 connections unchanged
-/// (`results/zero-ahead-default-2026-12-07.md`).
+/// space zeroed ahead, log writes overwrite written blocks and complete inline. Measured on/off:
+/// sync sends over 8 connections +18–23 %, async +4–12 %, batch +6–8 %, 64 connections unchanged
+/// (`results/zero-ahead-default-2026-12-07.md`); through the quickstart the sync gain was within
+/// noise, with lower open-loop tails (`results/session-ab-2026-12-07-night.md`).
 pub const ZERO_AHEAD_BYTES_DEFAULT: u64 = 16 << 20;
 
 /// Most messages one pull returns by default (Java's `maxTransferCountOnMessageInMemory`).
