@@ -85,9 +85,18 @@ pub(crate) fn put_str(dst: &mut BytesMut, s: &str) {
     dst.put_u8(b'"');
 }
 
-/// Decodes a JSON header. Borrowed strings are used where the input has no escapes; only ext
+/// Decodes a JSON header: the common shape by a direct scan, anything else by serde. Only ext
 /// keys, ext values and the remark are copied out (they outlive the read buffer).
 pub(crate) fn decode(header: &[u8]) -> Result<DecodedHeader, WireHeaderError> {
+    if let Some(decoded) = super::json_scan::decode(header) {
+        return Ok(decoded);
+    }
+    decode_general(header)
+}
+
+/// The general decoder: every input [`decode`] accepts, with its errors. Real clients' headers
+/// take the scanner's path ([`super::json_scan`]); this one decides the rest.
+pub(crate) fn decode_general(header: &[u8]) -> Result<DecodedHeader, WireHeaderError> {
     let mut deserializer = serde_json::Deserializer::from_slice(header);
     let decoded = deserializer.deserialize_map(HeaderVisitor {
         header_bytes: header.len(),

@@ -5,6 +5,7 @@
 
 pub(crate) mod binary;
 pub(crate) mod json;
+mod json_scan;
 
 use crate::command::{ExtFields, LanguageCode};
 
