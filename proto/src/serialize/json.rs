@@ -157,15 +157,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DecodedHeader, A::Error> {
         // Absent fields take Java's defaults: a fresh RemotingCommand is JAVA with zeros.
-        let mut header = DecodedHeader {
-            code: 0,
-            language: LanguageCode::Java,
-            version: 0,
-            opaque: 0,
-            flag: 0,
-            remark: None,
-            ext_fields: ExtFields::new(),
-        };
+        let mut header = DecodedHeader::java_defaults();
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Code => header.code = map.next_value_seed(IntSeed("code"))?,

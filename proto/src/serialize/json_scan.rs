@@ -26,15 +26,7 @@ pub(crate) fn decode(header: &[u8]) -> Option<DecodedHeader> {
     // (slices start and end at ASCII delimiters, so they stay on character boundaries).
     let text = std::str::from_utf8(header).ok()?;
     let mut scan = Scanner { text, pos: 0 };
-    let mut header = DecodedHeader {
-        code: 0,
-        language: LanguageCode::Java,
-        version: 0,
-        opaque: 0,
-        flag: 0,
-        remark: None,
-        ext_fields: ExtFields::new(),
-    };
+    let mut header = DecodedHeader::java_defaults();
     scan.skip_whitespace();
     scan.expect(b'{')?;
     if !scan.close(b'}') {

@@ -27,3 +27,19 @@ pub(crate) struct DecodedHeader {
     pub remark: Option<String>,
     pub ext_fields: ExtFields,
 }
+
+impl DecodedHeader {
+    /// What a header missing every field means: a fresh Java `RemotingCommand` is JAVA with
+    /// zeros.
+    pub(crate) fn java_defaults() -> Self {
+        DecodedHeader {
+            code: 0,
+            language: LanguageCode::Java,
+            version: 0,
+            opaque: 0,
+            flag: 0,
+            remark: None,
+            ext_fields: ExtFields::new(),
+        }
+    }
+}
