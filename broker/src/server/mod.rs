@@ -7,6 +7,8 @@
 
 pub mod conn;
 pub mod dispatch;
+mod inbox;
+mod listen;
 pub mod mesh;
 pub mod placement;
 pub mod port_lock;

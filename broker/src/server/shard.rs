@@ -11,29 +11,27 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use glommio::net::TcpListener;
 use ringmq_proto::message::ids::UniqKeyGenerator;
 
-use super::conn::{self, ConnEnd};
-use super::dispatch::{self, ShardRef};
+use super::inbox::{drain, serve_inbox};
+use super::listen::{accept_loop, bind};
 use super::mesh::{InboxReceivers, Mesh, ShardMsg};
 use super::placement::METADATA_SHARD;
-use super::slots::{Slot, SlotCounter};
+use super::slots::SlotCounter;
 use crate::acl::AclGate;
-use crate::channel::{self as channel, ConnId};
+use crate::channel;
 use crate::channel::{ConnHandle, ConsumerChannel};
 use crate::config::BrokerConfig;
-use crate::ha::sync::MasterMetadata;
 use crate::ha::{LearnedMaster, ShardHa};
 use crate::metadata::offsets::ConsumerOffsets;
 use crate::metadata::{BrokerView, CreateTopicReply, CreateTopicRequest, Metadata};
 use crate::persist::FileWriter;
 use crate::processor::lookup::IndexQuery;
 use crate::processor::runtime_info::{self, RequestCounters, ShardCounters};
-use crate::processor::stats::{run_admin_query, AdminPart, AdminQuery, ShardScope};
+use crate::processor::stats::{AdminPart, AdminQuery};
 use crate::processor::{self, Announce, ShardMesh};
-use crate::schedule::{MasterProgress, ShardSchedule};
-use crate::shard_map::{shard_of, ShardId};
+use crate::schedule::ShardSchedule;
+use crate::shard_map::ShardId;
 use crate::stats::{lag, BrokerStats};
 use crate::stop::StopSignal;
 use crate::store::{FlushMode, QueryResult, Store, StoreConfig};
@@ -41,11 +39,9 @@ use crate::transaction::check::ProducerDirectory;
 use crate::transaction::TransactionService;
 
 /// How long shutdown waits for in-flight requests before closing anyway.
-const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(5);
+pub(super) const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(5);
 /// Poll interval while draining at shutdown.
-const SHUTDOWN_DRAIN_POLL: Duration = Duration::from_millis(20);
-/// Pause after a failed accept (EMFILE and the like) before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+pub(super) const SHUTDOWN_DRAIN_POLL: Duration = Duration::from_millis(20);
 /// Interval of the client-expiry sweep on the metadata shard.
 const CLIENT_EXPIRY_SWEEP: Duration = Duration::from_secs(10);
 /// Shortest interval between two writes of a shard's consumer offsets.
@@ -72,10 +68,10 @@ pub struct Shard {
     /// Pulls parked on this shard's queues.
     pub(super) parked_pulls: SlotCounter,
     /// Client connections this shard accepted and has open.
-    connections: SlotCounter,
+    pub(super) connections: SlotCounter,
     /// The same connections' handles, for the bytes queued for their writers.
-    open_connections: channel::OpenConnections,
-    next_conn: Cell<u64>,
+    pub(super) open_connections: channel::OpenConnections,
+    pub(super) next_conn: Cell<u64>,
     /// Broker-wide state; `Some` only on the metadata shard.
     pub metadata: Option<RefCell<Metadata>>,
     /// Consumer offsets of the queues this shard owns.
@@ -84,7 +80,7 @@ pub struct Shard {
     store: RefCell<Option<Rc<Store>>>,
     /// The delay-level and timer delivery task over this shard's store on a master, the copy
     /// of the master's progress on a slave (`crate::schedule`).
-    schedule: RefCell<Option<ShardSchedule>>,
+    pub(super) schedule: RefCell<Option<ShardSchedule>>,
     /// UNIQ_KEY for messages that arrive without one.
     pub uniq_keys: RefCell<UniqKeyGenerator>,
     /// The address stored as STOREHOST and encoded in offsetMsgIds.
@@ -209,7 +205,7 @@ impl Shard {
     }
 
     /// Swaps in a new read copy; offsets of topics that disappeared are dropped with them.
-    fn install_view(&self, view: Arc<BrokerView>) {
+    pub(super) fn install_view(&self, view: Arc<BrokerView>) {
         let old = std::mem::replace(&mut *self.view.borrow_mut(), view.clone());
         let mut offsets = self.offsets.borrow_mut();
         for topic in old.topics.keys().filter(|t| !view.topics.contains_key(*t)) {
@@ -247,12 +243,12 @@ impl Shard {
     }
 
     /// The live connections of a producer group (metadata shard only).
-    fn live_producers(&self, group: &str) -> Vec<ConnHandle> {
+    pub(super) fn live_producers(&self, group: &str) -> Vec<ConnHandle> {
         let channels = self.metadata().borrow().clients.producer_channels(group);
         channels.into_iter().filter(ConnHandle::is_open).collect()
     }
 
-    fn live_consumers(&self, group: &str) -> Vec<ConsumerChannel> {
+    pub(super) fn live_consumers(&self, group: &str) -> Vec<ConsumerChannel> {
         let members = self.metadata().borrow().clients.consumer_members(group);
         members
             .into_iter()
@@ -322,30 +318,21 @@ impl ShardMesh for Shard {
     }
 }
 
-/// Answers this shard's part of an admin request on a task of its own (it reads the store).
-fn answer_admin_query(
-    shard: &Rc<Shard>,
-    query: AdminQuery,
-    reply: flume::Sender<Result<AdminPart, String>>,
-) {
-    let Some(store) = shard.store() else {
-        let _ = reply.send(Err("store is closed".to_string()));
-        return;
-    };
-    let shard = shard.clone();
-    glommio::spawn_local(async move {
-        let view = shard.view();
-        let scope = ShardScope {
-            store: &store,
-            offsets: &shard.offsets,
-            view: &view,
-            shard: shard.id,
-            shards: shard.shards,
-            broker_name: &shard.config.broker_name,
-        };
-        let _ = reply.send(run_admin_query(&scope, &query).await);
-    })
-    .detach();
+/// The other shards' acknowledgements of one published view.
+pub(super) struct ViewInstalled {
+    installed: flume::Receiver<()>,
+    expected: usize,
+}
+
+impl ViewInstalled {
+    /// Resolves when every other shard has installed the view, or has stopped (shutdown).
+    pub(super) async fn wait(self) {
+        for _ in 0..self.expected {
+            if self.installed.recv_async().await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// Producer registrations for the shard's transaction check task: asked of the metadata shard
@@ -432,53 +419,6 @@ pub async fn run_shard(
     tracing::info!(shard = shard.id.0, "shard stopped");
 }
 
-/// One wake-up of the inbox loop.
-enum Incoming {
-    Control(ShardMsg),
-    Requests(Vec<super::mesh::Forwarded>),
-}
-
-/// Serves both inboxes until Shutdown. Control messages are polled first; after each wake-up
-/// whatever else is already queued is handled before yielding (one wake-up, many messages).
-async fn serve_inbox(shard: &Rc<Shard>, inbox: &InboxReceivers) {
-    loop {
-        let next = futures_lite::future::or(
-            async { inbox.control.recv_async().await.map(Incoming::Control) },
-            async { inbox.requests.recv_async().await.map(Incoming::Requests) },
-        )
-        .await;
-        let Ok(first) = next else {
-            return;
-        };
-        if !handle_incoming(shard, first) {
-            return;
-        }
-        while let Ok(msg) = inbox.control.try_recv() {
-            if !handle_incoming(shard, Incoming::Control(msg)) {
-                return;
-            }
-        }
-        while let Ok(batch) = inbox.requests.try_recv() {
-            dispatch::serve_forwarded(shard, batch);
-        }
-    }
-}
-
-/// `false` on Shutdown.
-fn handle_incoming(shard: &Rc<Shard>, incoming: Incoming) -> bool {
-    match incoming {
-        Incoming::Control(ShardMsg::Shutdown) => false,
-        Incoming::Control(msg) => {
-            handle_inbox(shard, msg);
-            true
-        }
-        Incoming::Requests(batch) => {
-            dispatch::serve_forwarded(shard, batch);
-            true
-        }
-    }
-}
-
 /// Starts the shard's delivery of held messages on a master (without it held messages wait,
 /// nothing is lost, until a start that succeeds). A slave delivers nothing: its log is a byte
 /// copy of its master's, which delivers them itself (Java's `handleScheduleMessageService` stops
@@ -501,157 +441,6 @@ async fn start_schedule(shard: &Rc<Shard>) {
         Ok(schedule) => *shard.schedule.borrow_mut() = Some(schedule),
         Err(e) => tracing::error!(shard = shard.id.0, "schedule service not started: {e}"),
     }
-}
-
-/// This shard's schedule progress and its written log end, for GET_ALL_DELAY_OFFSET.
-fn schedule_progress(shard: &Shard) -> ringmq_proto::body::ShardScheduleProgress {
-    let progress = shard
-        .schedule
-        .borrow()
-        .as_ref()
-        .map(ShardSchedule::progress)
-        .unwrap_or_default();
-    let log_written = shard.store().map_or(0, |s| s.log_offsets().written);
-    MasterProgress {
-        progress,
-        log_written,
-    }
-    .to_body(shard.id.0 as u32)
-}
-
-/// A slave shard takes its part of the master's schedule progress.
-fn install_schedule_progress(shard: &Shard, shards: &[ringmq_proto::body::ShardScheduleProgress]) {
-    let Some(part) = shards.iter().find(|p| p.shard as usize == shard.id.0) else {
-        return;
-    };
-    let schedule = shard.schedule.borrow();
-    let (Some(ShardSchedule::Mirror(mirror)), Some(store)) = (schedule.as_ref(), shard.store())
-    else {
-        return;
-    };
-    mirror.offer(MasterProgress::from_body(part), store.log_offsets().written);
-}
-
-/// The other shards' acknowledgements of one published view.
-pub(super) struct ViewInstalled {
-    installed: flume::Receiver<()>,
-    expected: usize,
-}
-
-impl ViewInstalled {
-    /// Resolves when every other shard has installed the view, or has stopped (shutdown).
-    pub(super) async fn wait(self) {
-        for _ in 0..self.expected {
-            if self.installed.recv_async().await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-fn handle_inbox(shard: &Rc<Shard>, msg: ShardMsg) {
-    match msg {
-        ShardMsg::CreateTopic(request, reply) => {
-            let (answer, announce) = {
-                let mut meta = shard.metadata().borrow_mut();
-                processor::admin::create_topic_on_send(&mut meta, &request)
-            };
-            // The sending shard retries its send once answered, so it must see the topic.
-            match shard.carry_out(announce) {
-                Some(installed) => {
-                    glommio::spawn_local(async move {
-                        installed.wait().await;
-                        let _ = reply.send(answer);
-                    })
-                    .detach();
-                }
-                None => {
-                    let _ = reply.send(answer);
-                }
-            }
-        }
-        ShardMsg::ProducerChannels(group, reply) => {
-            let _ = reply.send(shard.live_producers(&group));
-        }
-        ShardMsg::ConsumerChannels(group, reply) => {
-            let _ = reply.send(shard.live_consumers(&group));
-        }
-        ShardMsg::View(view, installed) => {
-            shard.install_view(view);
-            // The publisher may have stopped waiting (shutdown); nothing to tell then.
-            let _ = installed.send(());
-        }
-        ShardMsg::ScheduleProgressQuery(reply) => {
-            let _ = reply.send(schedule_progress(shard));
-        }
-        ShardMsg::CountersQuery(reply) => {
-            let store = shard.store();
-            let now_ms = crate::metadata::topics::now_ms();
-            let counters = &shard.counters;
-            let _ = reply.send(runtime_info::shard_counters(
-                store.as_deref(),
-                counters,
-                shard.transaction.counters(),
-                &shard.ha,
-                now_ms,
-            ));
-        }
-        ShardMsg::FromMaster(part) => install_from_master(shard, &part),
-        ShardMsg::ConnClosed(conn_id) => {
-            let announce = {
-                let mut meta = shard.metadata().borrow_mut();
-                processor::client::connection_closed(&mut meta, conn_id)
-            };
-            shard.carry_out(announce);
-        }
-        ShardMsg::AdminQuery(query, reply) => answer_admin_query(shard, query, reply),
-        ShardMsg::IndexQuery(query, reply) => {
-            let Some(store) = shard.store() else {
-                let _ = reply.send(Err("store is closed".to_string()));
-                return;
-            };
-            glommio::spawn_local(async move {
-                let _ = reply.send(processor::lookup::run_index_query(&store, &query).await);
-            })
-            .detach();
-        }
-        ShardMsg::Shutdown => unreachable!("handled by the inbox loop"),
-    }
-}
-
-/// A slave's metadata sync delivered part of its master's metadata (see [`ShardMsg::FromMaster`]).
-fn install_from_master(shard: &Rc<Shard>, part: &MasterMetadata) {
-    let announce = match part {
-        MasterMetadata::Topics(topics) => {
-            let mut meta = shard.metadata().borrow_mut();
-            processor::admin::replace_topics_from_master(&mut meta, topics.clone())
-        }
-        MasterMetadata::Groups(groups) => {
-            let mut meta = shard.metadata().borrow_mut();
-            processor::group::replace_groups_from_master(&mut meta, groups.clone())
-        }
-        MasterMetadata::Offsets(offsets) => {
-            let (me, shards) = (shard.id, shard.shards);
-            let owns = |topic: &str, queue_id| shard_of(topic, queue_id, shards) == me;
-            let changed = shard
-                .offsets
-                .borrow_mut()
-                .merge_from_master(&offsets.offset_table, owns);
-            if changed > 0 {
-                tracing::debug!(
-                    shard = me.0,
-                    changed,
-                    "consumer offsets copied from the master"
-                );
-            }
-            return;
-        }
-        MasterMetadata::Schedule(shards) => {
-            install_schedule_progress(shard, shards);
-            return;
-        }
-    };
-    shard.carry_out(announce);
 }
 
 /// Writes this shard's consumer offsets if they changed, on the writer thread: the fsyncs of an
@@ -740,32 +529,6 @@ async fn publish_engine_stats(shard: Rc<Shard>) {
     }
 }
 
-/// Serves what is still in flight (and forwarded work still arriving) for a bounded time.
-async fn drain(shard: &Rc<Shard>, inbox: &InboxReceivers) {
-    let started = std::time::Instant::now();
-    loop {
-        while let Ok(msg) = inbox.control.try_recv() {
-            if !matches!(msg, ShardMsg::Shutdown) {
-                handle_inbox(shard, msg);
-            }
-        }
-        while let Ok(batch) = inbox.requests.try_recv() {
-            dispatch::serve_forwarded(shard, batch);
-        }
-        if shard.pending.count() == 0 || started.elapsed() >= SHUTDOWN_DRAIN_MAX {
-            break;
-        }
-        glommio::timer::sleep(SHUTDOWN_DRAIN_POLL).await;
-    }
-    if shard.pending.count() > 0 {
-        tracing::warn!(
-            shard = shard.id.0,
-            pending = shard.pending.count(),
-            "stopping with requests unanswered"
-        );
-    }
-}
-
 /// Closes the store once no task holds it any more (bounded wait: a task still holding it at
 /// the deadline means its work is abandoned and the store is left to recovery at next start).
 async fn close_store(shard: &Rc<Shard>) {
@@ -815,93 +578,4 @@ pub fn store_config(config: &BrokerConfig, shard_id: u8) -> StoreConfig {
     store.file_reserved_time_ms = u64::from(config.file_reserved_time_hours) * 3600 * 1000;
     store.disk_max_used_ratio_percent = config.disk_max_used_space_ratio_percent as u8;
     store
-}
-
-fn bind(shard: &Shard, port: u16) -> glommio::Result<TcpListener, ()> {
-    // glommio's bind sets SO_REUSEPORT, so every shard binds the same port and the kernel
-    // spreads incoming connections over them.
-    TcpListener::bind((shard.config.broker_ip1.as_str(), port))
-}
-
-async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
-    let limits = &shard.config.limits;
-    // Each shard takes its share of the broker-wide bound, rounded up.
-    let connections_max = limits.connections_max.div_ceil(shard.shards);
-    loop {
-        let stream = match listener.accept().await {
-            Ok(stream) => stream,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning; the listener stays.
-                tracing::warn!(shard = shard.id.0, "accept failed: {e}");
-                glommio::timer::sleep(ACCEPT_BACKOFF).await;
-                continue;
-            }
-        };
-        let Some(slot) = shard.connections.try_acquire(connections_max) else {
-            // Closing at once tells the client to try elsewhere; holding it would use memory.
-            tracing::warn!(
-                shard = shard.id.0,
-                connections_max,
-                "connection refused: ringmqMaxConnections reached"
-            );
-            continue;
-        };
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::warn!("TCP_NODELAY: {e}");
-        }
-        let idle = Duration::from_secs(shard.config.server_channel_max_idle_time_seconds);
-        if let Err(e) = stream.set_read_timeout(Some(idle)) {
-            tracing::warn!("read timeout: {e}");
-        }
-        let Ok(peer) = stream.peer_addr() else {
-            continue;
-        };
-        glommio::spawn_local(serve_connection(shard.clone(), stream, peer, slot)).detach();
-    }
-}
-
-/// Reads and writes one connection until it ends, then drops its registrations.
-async fn serve_connection(
-    shard: Rc<Shard>,
-    stream: glommio::net::TcpStream,
-    peer: SocketAddr,
-    _slot: Slot,
-) {
-    let counter = shard.next_conn.get();
-    shard.next_conn.set(counter + 1);
-    let id = ConnId::new(shard.id.0, counter);
-    let (handle, outbound, backpressure) =
-        channel::new_connection(id, peer, conn_limits(&shard.config.limits));
-    let engine = Arc::clone(shard.counters.stats.shared());
-    engine.engine.connections.fetch_add(1, Ordering::Relaxed);
-    shard.open_connections.opened(&handle);
-    let (reader, writer) = futures_lite::io::split(stream);
-    let writer_task = glommio::spawn_local(conn::write_loop(writer, outbound));
-    let sink = ShardRef(shard.clone());
-    let end = conn::read_loop(reader, &handle, &backpressure, &sink).await;
-    match &end {
-        ConnEnd::PeerClosed => tracing::debug!(conn = id.0, %peer, "connection closed by peer"),
-        ConnEnd::Io(e) => tracing::debug!(conn = id.0, %peer, "connection error: {e}"),
-        ConnEnd::WriterGone => tracing::debug!(conn = id.0, %peer, "connection write failed"),
-        ConnEnd::Malformed(e) => {
-            tracing::warn!(conn = id.0, %peer, "malformed frame, closing connection: {e}")
-        }
-    }
-    // Calls waiting for this client's answers fail now rather than at their timeouts.
-    handle.close_calls();
-    shard.open_connections.closed(id);
-    shard.send_control(METADATA_SHARD, ShardMsg::ConnClosed(id));
-    // The writer ends once every clone of the handle is gone; a peer that closed or sent
-    // garbage gets nothing more, so stop it now (the socket closes with it).
-    drop(handle);
-    writer_task.cancel().await;
-    engine.engine.connections.fetch_sub(1, Ordering::Relaxed);
-}
-
-fn conn_limits(limits: &crate::config::FlowLimits) -> channel::ConnLimits {
-    channel::ConnLimits {
-        write_high_water_bytes: limits.connection_write_high_water_bytes,
-        write_low_water_bytes: limits.connection_write_low_water_bytes,
-        requests_in_flight_max: limits.connection_requests_in_flight_max,
-    }
 }
