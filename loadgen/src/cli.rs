@@ -159,9 +159,10 @@ pub struct WorkloadArgs {
     #[arg(long, default_value_t = 2)]
     pub consumers: u32,
     /// Messages asked for per pull (RocketMQ `pullBatchSize`); also the most a consumer hands
-    /// to the load generator at once. Default: RocketMQ's 32, and 128 with `--mode batch`,
-    /// whose producers outrun one pull of 32 in flight per queue (a quickstart broker then
-    /// allows 128 per pull with `maxTransferCountOnMessageInMemory`; others may cap it).
+    /// to the load generator at once. Default: RocketMQ's 32, and 128 with `--mode batch` and
+    /// `--mode async`, whose producers outrun one pull of 32 in flight per queue (a quickstart
+    /// broker then allows 128 per pull with `maxTransferCountOnMessageInMemory`; others may cap
+    /// it).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub pull_batch_size: Option<u32>,
     /// Consumer group; a fresh `loadgen_<run id>` group when not given.
@@ -337,9 +338,12 @@ pub const CATCH_UP_DEFAULT_TIMEOUT_SECS: u64 = 900;
 
 /// RocketMQ's default `pullBatchSize` (and its broker's `maxTransferCountOnMessageInMemory`).
 pub const ROCKETMQ_PULL_BATCH_SIZE: u32 = 32;
-/// The pull batch of `--mode batch` consumers. With 32, two consumers on 8 queues took about
-/// 240k msg/s while batch producers sent 640k (one pull in flight per queue, each a round trip);
-/// with 128 they keep up (`results/batch-pull-size-2026-12-07.md`).
+/// The pull batch of consumers in the modes whose producers keep many sends in flight
+/// (`batch`, `async`). One pull is in flight per queue, and at those rates its round trip waits
+/// behind the sends on the broker's shard, so 32 per round trip falls behind: with batch
+/// producers at 640k msg/s two consumers on 8 queues took about 240k
+/// (`results/batch-pull-size-2026-12-07.md`), with async producers at 210k about 85k
+/// (`results/async-pull-size-2026-12-07.md`). With 128 they keep up in both.
 pub const BATCH_MODE_PULL_BATCH_SIZE: u32 = 128;
 
 #[derive(Clone, Debug, Args, Serialize)]
@@ -509,15 +513,15 @@ pub fn parse_cpus(spec: &str) -> Result<ExecutorPlacement, WorkloadError> {
 }
 
 impl WorkloadArgs {
-    /// Rejects combinations that cannot run, with the flag to change.
     /// Messages the consumers ask for per pull (see `--pull-batch-size`).
     pub fn pull_batch_size(&self) -> u32 {
         self.pull_batch_size.unwrap_or(match self.mode {
-            SendMode::Batch => BATCH_MODE_PULL_BATCH_SIZE,
+            SendMode::Batch | SendMode::Async => BATCH_MODE_PULL_BATCH_SIZE,
             _ => ROCKETMQ_PULL_BATCH_SIZE,
         })
     }
 
+    /// Rejects combinations that cannot run, with the flag to change.
     pub fn validate(&self) -> Result<(), WorkloadError> {
         if self.message_size_bytes < BODY_HEADER_BYTES {
             return Err(WorkloadError::MessageTooSmall(self.message_size_bytes));
@@ -693,6 +697,10 @@ mod tests {
         assert_eq!(told.pull_batch_size(), 32);
         let sync = workload(&["--pull-batch-size", "64"]);
         assert_eq!(sync.pull_batch_size(), 64);
+        let async_sends = workload(&["--mode", "async"]);
+        assert_eq!(async_sends.pull_batch_size(), BATCH_MODE_PULL_BATCH_SIZE);
+        let oneway = workload(&["--mode", "oneway"]);
+        assert_eq!(oneway.pull_batch_size(), ROCKETMQ_PULL_BATCH_SIZE);
     }
 
     #[test]
