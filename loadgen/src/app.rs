@@ -65,6 +65,7 @@ fn execute(
     let started_unix_secs = clock::unix_now_secs();
     let run_id = new_run_id();
     let label = workload
+        .results
         .label
         .clone()
         .unwrap_or_else(|| format!("{label_prefix}{}", default_label(&workload)));
@@ -127,11 +128,11 @@ pub fn publish(
 
 /// `ringmq-loadgen run`.
 pub fn run_command(args: RunArgs) -> anyhow::Result<RunResult> {
-    let results_dir = args.workload.results_dir.clone();
+    let results_dir = args.workload.results.results_dir.clone();
     let data_path = existing_dir(&results_dir);
     let target = TargetFacts {
         namesrv: args.namesrv.clone(),
-        description: args.workload.target_description.clone(),
+        description: args.workload.results.target_description.clone(),
         ..TargetFacts::default()
     };
     let broker_pid = match args.broker_pid {
@@ -174,10 +175,10 @@ pub fn quickstart_command(args: QuickstartArgs) -> anyhow::Result<RunResult> {
         cluster.dir().display()
     );
     let mut target = cluster.target_facts();
-    if let Some(d) = &args.workload.target_description {
+    if let Some(d) = &args.workload.results.target_description {
         target.description = Some(d.clone());
     }
-    let results_dir = args.workload.results_dir.clone();
+    let results_dir = args.workload.results.results_dir.clone();
     let verify = args.workload.verify;
     let store = cluster.broker_settings.store_dir.clone();
     let executed = execute(

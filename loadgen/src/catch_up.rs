@@ -71,7 +71,7 @@ pub fn newest(ranges: &[QueueRange], n: u64) -> Vec<QueueRange> {
 /// `ringmq-loadgen catch-up`: runs the drain on an executor of its own, prints the report
 /// and writes the JSON result.
 pub fn command(args: CatchUpArgs) -> anyhow::Result<CatchUpResult> {
-    args.tool.validate()?;
+    args.tool.results.validate()?;
     let started_unix_secs = clock::unix_now_secs();
     let moved = args.clone();
     let result = LocalExecutorBuilder::new(Placement::Unbound)
@@ -82,7 +82,7 @@ pub fn command(args: CatchUpArgs) -> anyhow::Result<CatchUpResult> {
         .run(async move { measure(moved, started_unix_secs).await })?;
     print!("{}", result.text_report());
     if let Some(path) = write_json(
-        &args.tool.results_dir,
+        &args.tool.results.results_dir,
         &result.file_stem(started_unix_secs),
         &result,
     )? {
@@ -94,7 +94,7 @@ pub fn command(args: CatchUpArgs) -> anyhow::Result<CatchUpResult> {
 async fn measure(args: CatchUpArgs, started_unix_secs: u64) -> anyhow::Result<CatchUpResult> {
     let topics = topic_names(&args.topic, args.topics);
     let mut config = ClientConfig::new(&args.tool.namesrv)?;
-    config.credentials = args.tool.credentials();
+    config.credentials = args.tool.results.credentials();
     let admin = Admin::new(config)?;
     let whole = drain::whole_queues(&admin, &topics).await?;
     admin.shutdown();
@@ -107,7 +107,7 @@ async fn measure(args: CatchUpArgs, started_unix_secs: u64) -> anyhow::Result<Ca
         .unwrap_or_else(|| format!("loadgen_catchup_{:08x}", rand::random::<u32>()));
     let spec = DrainSpec {
         namesrv: &args.tool.namesrv,
-        credentials: args.tool.credentials(),
+        credentials: args.tool.results.credentials(),
         group: &group,
         topics: &topics,
         ranges: &ranges,
@@ -126,7 +126,7 @@ async fn measure(args: CatchUpArgs, started_unix_secs: u64) -> anyhow::Result<Ca
     Ok(CatchUpResult {
         tool: "ringmq-loadgen".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
-        label: (args.tool.label.clone()).unwrap_or_else(|| args.topic.clone()),
+        label: (args.tool.results.label.clone()).unwrap_or_else(|| args.topic.clone()),
         started_at_utc: clock::iso8601_utc(started_unix_secs),
         group,
         queues: ranges.len(),
@@ -272,8 +272,8 @@ mod tests {
         ]);
         assert_eq!(a.last_messages, Some(1000));
         assert_eq!(a.pull_batch_size, 64);
-        assert!(a.tool.validate().is_ok());
-        assert!(args(&["--label", "a b"]).tool.validate().is_err());
+        assert!(a.tool.results.validate().is_ok());
+        assert!(args(&["--label", "a b"]).tool.results.validate().is_err());
         let bad = ["--last-messages", "0"];
         let mut all = vec!["ringmq-loadgen", "catch-up"];
         all.extend_from_slice(&bad);

@@ -227,6 +227,15 @@ pub struct WorkloadArgs {
     /// (one pinned executor per CPU). Default: one per online CPU, unpinned.
     #[arg(long)]
     pub cpus: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub results: ResultArgs,
+}
+
+/// Where a measurement's results go and what they say about it, and the ACL account it signs
+/// with: the flags `run`, `quickstart` and the other measuring subcommands share.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct ResultArgs {
     /// Directory for the JSON result and markdown summary; `none` writes nothing. Default:
     /// `ringmq-results` in the system's temporary directory, so a run never writes into the
     /// checkout it was started from.
@@ -249,6 +258,24 @@ pub struct WorkloadArgs {
     pub secret_key: Option<SecretKey>,
 }
 
+impl ResultArgs {
+    /// The ACL account to sign with, from the flags or the environment.
+    pub fn credentials(&self) -> Option<ringmq_client::Credentials> {
+        ringmq_client::Credentials::from_flags_or_env(
+            self.access_key.as_deref(),
+            self.secret_key.as_ref().map(|s| s.0.as_str()),
+        )
+    }
+
+    /// Rejects a label that cannot be part of a file name.
+    pub fn validate(&self) -> Result<(), WorkloadError> {
+        match &self.label {
+            Some(label) if !valid_label(label) => Err(WorkloadError::BadLabel(label.clone())),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A secret key flag: `Debug` hides it, so a logged `WorkloadArgs` does not show it.
 #[derive(Clone)]
 pub struct SecretKey(pub String);
@@ -263,16 +290,6 @@ impl std::str::FromStr for SecretKey {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(SecretKey(s.to_string()))
-    }
-}
-
-impl WorkloadArgs {
-    /// The ACL account to sign with, from the flags or the environment.
-    pub fn credentials(&self) -> Option<ringmq_client::Credentials> {
-        ringmq_client::Credentials::from_flags_or_env(
-            self.access_key.as_deref(),
-            self.secret_key.as_ref().map(|s| s.0.as_str()),
-        )
     }
 }
 
@@ -298,39 +315,9 @@ pub struct ToolArgs {
     /// Name server address(es), `host:port[;host:port]`.
     #[arg(long, default_value = "127.0.0.1:9876")]
     pub namesrv: String,
-    /// Directory for the JSON result; `none` writes nothing.
-    #[arg(long, default_value_os_t = default_results_dir())]
-    pub results_dir: PathBuf,
-    /// Short name of the measurement, used in the result file name.
-    #[arg(long)]
-    pub label: Option<String>,
-    /// Describes the system under test in the result (e.g. "rocketmq-rust 1.0.0").
-    #[arg(long)]
-    pub target_description: Option<String>,
-    /// ACL 1.0 access key (default: `RINGMQ_ACCESS_KEY`).
-    #[arg(long)]
-    pub access_key: Option<String>,
-    /// ACL 1.0 secret key, never written to the results (default: `RINGMQ_SECRET_KEY`).
-    #[arg(long)]
-    #[serde(skip)]
-    pub secret_key: Option<SecretKey>,
-}
-
-impl ToolArgs {
-    /// The ACL account to sign with, from the flags or the environment.
-    pub fn credentials(&self) -> Option<ringmq_client::Credentials> {
-        ringmq_client::Credentials::from_flags_or_env(
-            self.access_key.as_deref(),
-            self.secret_key.as_ref().map(|s| s.0.as_str()),
-        )
-    }
-
-    pub fn validate(&self) -> Result<(), WorkloadError> {
-        match &self.label {
-            Some(label) if !valid_label(label) => Err(WorkloadError::BadLabel(label.clone())),
-            _ => Ok(()),
-        }
-    }
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub results: ResultArgs,
 }
 
 /// Default time bound of a catch-up drain: 20 GB at 25 MB/s.
@@ -559,9 +546,7 @@ impl WorkloadArgs {
         if self.messages.is_none() && self.duration_secs == 0 {
             return Err(WorkloadError::ZeroDuration);
         }
-        if let Some(label) = self.label.as_ref().filter(|l| !valid_label(l)) {
-            return Err(WorkloadError::BadLabel(label.clone()));
-        }
+        self.results.validate()?;
         self.placement()?;
         Ok(())
     }
@@ -667,7 +652,7 @@ mod tests {
     #[test]
     fn acl_flags_sign_and_the_secret_stays_out_of_results_and_logs() {
         let w = workload(&["--access-key", "RocketMQ", "--secret-key", "12345678"]);
-        let credentials = w.credentials().expect("both halves given");
+        let credentials = w.results.credentials().expect("both halves given");
         assert_eq!(credentials.access_key, "RocketMQ");
         assert_eq!(credentials.secret_key, "12345678");
         let recorded = serde_json::to_string(&w).unwrap();

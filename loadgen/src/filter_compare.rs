@@ -105,7 +105,7 @@ async fn compare(
         bail!("--filter-compare needs --sql or --tag-filter");
     };
     let mut config = ClientConfig::new(namesrv)?;
-    config.credentials = workload.credentials();
+    config.credentials = workload.results.credentials();
     let admin = Admin::new(config)?;
     let topics = workload.topic_names();
     let ranges = drain::whole_queues(&admin, &topics).await?;
@@ -121,7 +121,7 @@ async fn compare(
             let group = format!("loadgen_{run_id:08x}_fc{round}{i}");
             let spec = DrainSpec {
                 namesrv,
-                credentials: workload.credentials(),
+                credentials: workload.results.credentials(),
                 group: &group,
                 topics: &topics,
                 ranges: &ranges,

@@ -71,7 +71,7 @@ pub struct QueryKeysResult {
 
 /// `ringmq-loadgen query-keys`.
 pub fn command(args: QueryKeysArgs) -> anyhow::Result<QueryKeysResult> {
-    args.tool.validate()?;
+    args.tool.results.validate()?;
     let runs = (args.keys_from.iter())
         .map(|p| RunKeys::from_file(p))
         .collect::<Result<Vec<_>, _>>()?;
@@ -87,7 +87,7 @@ pub fn command(args: QueryKeysArgs) -> anyhow::Result<QueryKeysResult> {
     let result = QueryKeysResult {
         tool: "ringmq-loadgen".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
-        label: (args.tool.label.clone()).unwrap_or_else(|| "keys".into()),
+        label: (args.tool.results.label.clone()).unwrap_or_else(|| "keys".into()),
         started_at_utc: clock::iso8601_utc(started_unix_secs),
         key_sources: (runs.iter())
             .map(|r| KeySourceFacts {
@@ -106,7 +106,7 @@ pub fn command(args: QueryKeysArgs) -> anyhow::Result<QueryKeysResult> {
         clock::compact_utc(started_unix_secs),
         result.label
     );
-    if let Some(path) = write_json(&result.settings.tool.results_dir, &stem, &result)? {
+    if let Some(path) = write_json(&result.settings.tool.results.results_dir, &stem, &result)? {
         println!("results  {}", path.display());
     }
     Ok(result)
@@ -131,7 +131,7 @@ async fn masters(
 /// Times one lookup of each key; returns the brokers asked per lookup and the tally.
 async fn look_up(args: &QueryKeysArgs, keys: &[TopicKey]) -> anyhow::Result<(usize, LookupTally)> {
     let mut config = ClientConfig::new(&args.tool.namesrv)?;
-    config.credentials = args.tool.credentials();
+    config.credentials = args.tool.results.credentials();
     let admin = Admin::new(config)?;
     let masters = masters(&admin, keys).await?;
     let brokers = masters.values().map(Vec::len).max().unwrap_or(0);

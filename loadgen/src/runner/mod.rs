@@ -587,7 +587,7 @@ async fn coordinate(
     let placement = workload.placement()?;
     let topics = Arc::new(workload.topic_names());
     let mut admin_config = ClientConfig::new(&namesrv)?;
-    admin_config.credentials = workload.credentials();
+    admin_config.credentials = workload.results.credentials();
     let admin = Admin::new(admin_config)?;
     let prepared = prepare(&admin, &workload, &topics).await?;
     let mut notes = prepared.notes;

@@ -521,7 +521,7 @@ fn start_producer(
 fn client_config(ctx: &WorkerContext, instance_name: String) -> anyhow::Result<ClientConfig> {
     let mut config = ClientConfig::new(&ctx.namesrv)?;
     config.instance_name = instance_name;
-    config.credentials = ctx.workload.credentials();
+    config.credentials = ctx.workload.results.credentials();
     Ok(config)
 }
 
