@@ -30,6 +30,7 @@ pub mod frame;
 pub mod header;
 pub mod java_properties;
 pub mod message;
+pub mod read_buffer;
 mod serialize;
 
 /// JSON text as the header encoder writes it, for hot paths that build a header straight from

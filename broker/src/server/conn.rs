@@ -11,10 +11,9 @@ use futures_lite::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use glommio::net::TcpStream;
 use ringmq_proto::code::ResponseCode;
 use ringmq_proto::command::RemotingCommand;
+use ringmq_proto::read_buffer::ReadBuffer;
 
 use crate::channel::{Backpressure, ConnHandle, Outbound};
-
-use super::read_buf::ReadBuffer;
 
 /// Upper bound on bytes the writer gathers into one write.
 const WRITE_BATCH_MAX_BYTES: usize = 1024 * 1024;

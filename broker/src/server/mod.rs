@@ -13,7 +13,6 @@ pub mod mesh;
 pub mod placement;
 pub mod port_lock;
 pub mod process_memory;
-pub mod read_buf;
 pub mod shard;
 pub mod signals;
 pub mod slots;

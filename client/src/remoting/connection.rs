@@ -38,7 +38,7 @@ use glommio::net::TcpStream;
 use glommio::Task;
 use ringmq_proto::code::ResponseCode;
 use ringmq_proto::command::RemotingCommand;
-use ringmq_proto::frame::decode_frame;
+use ringmq_proto::read_buffer::ReadBuffer;
 
 use crate::config::Credentials;
 use crate::error::ClientError;
@@ -50,8 +50,8 @@ use crate::oneshot;
 /// opaque and response flag); `None` makes the connection answer REQUEST_CODE_NOT_SUPPORTED.
 pub type ServerRequestHandler = Rc<dyn Fn(&str, &RemotingCommand) -> Option<RemotingCommand>>;
 
-/// How much the reader asks the socket for at a time.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Initial capacity of the outbox and of the writer's batch buffer.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Callers wait before queueing more once this many encoded bytes await the writer: a peer that
 /// reads slowly back-pressures senders (oneway sends have no response to wait for otherwise)
@@ -163,7 +163,7 @@ impl Connection {
         let shared = Rc::new(Shared {
             addr: addr.to_string(),
             pending: RefCell::new(PendingTable::default()),
-            outbox: RefCell::new(BytesMut::with_capacity(READ_CHUNK_BYTES)),
+            outbox: RefCell::new(BytesMut::with_capacity(WRITE_BUFFER_BYTES)),
             closed: RefCell::new(None),
             next_opaque: Cell::new(1),
             writer_doorbell: doorbell_tx,
@@ -525,10 +525,11 @@ impl Shared {
 }
 
 async fn read_loop(shared: Rc<Shared>, mut reader: futures_lite::io::ReadHalf<TcpStream>) {
-    let mut buffer = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    // Reads land in the buffer's spare room and frames split off its front: a pull response's
+    // records are never copied on their way to the consumer.
+    let mut buffer = ReadBuffer::new();
     loop {
-        let read = match reader.read(&mut chunk).await {
+        let read = match reader.read(buffer.spare()).await {
             Ok(0) => {
                 shared.close("peer closed the connection".to_string());
                 return;
@@ -539,9 +540,9 @@ async fn read_loop(shared: Rc<Shared>, mut reader: futures_lite::io::ReadHalf<Tc
                 return;
             }
         };
-        buffer.extend_from_slice(&chunk[..read]);
+        buffer.filled(read);
         loop {
-            match decode_frame(&mut buffer) {
+            match buffer.decode() {
                 Ok(Some(command)) => shared.dispatch(command),
                 Ok(None) => break,
                 Err(e) => {
@@ -569,7 +570,7 @@ async fn write_loop(
     // Double buffering: the writer swaps this (empty) buffer with the outbox, writes what it
     // took, clears it and keeps it for the next swap. Both buffers keep their capacity, so
     // encoding a request never allocates or grows a buffer in the steady state.
-    let mut batch = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut batch = BytesMut::with_capacity(WRITE_BUFFER_BYTES);
     while doorbell.recv().await.is_some() {
         if shared.closed.borrow().is_some() {
             return;
@@ -587,7 +588,7 @@ async fn write_loop(
         batch.clear();
         if batch.capacity() > SPARE_BUFFER_MAX_BYTES {
             // A burst grew it (up to the high water): do not keep megabytes per idle connection.
-            batch = BytesMut::with_capacity(READ_CHUNK_BYTES);
+            batch = BytesMut::with_capacity(WRITE_BUFFER_BYTES);
         }
         if let Err(e) = written {
             shared.close(format!("write failed: {e}"));

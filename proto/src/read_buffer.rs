@@ -1,5 +1,5 @@
 //! A connection's read buffer: socket reads land in reused spare capacity, frames are split off
-//! its front without copying.
+//! its front without copying. The broker's connections and the client's use it alike.
 //!
 //! Why not `resize(len + chunk, 0)` before each read (what the first version did): that
 //! zero-fills a whole chunk per read, and once a frame body split off the front still pins the
@@ -16,9 +16,10 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use ringmq_proto::command::RemotingCommand;
-use ringmq_proto::error::FrameError;
-use ringmq_proto::frame::{decode_frame, FRAME_MAX_BYTES};
+
+use crate::command::RemotingCommand;
+use crate::error::FrameError;
+use crate::frame::{decode_frame, FRAME_MAX_BYTES};
 
 /// Spare room a new allocation gets beyond the buffered data.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -122,8 +123,8 @@ fn pending_frame_bytes(buf: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::ExtFields;
     use bytes::Bytes;
-    use ringmq_proto::command::ExtFields;
 
     fn frame(code: i32, body_bytes: usize) -> Vec<u8> {
         let mut fields = ExtFields::default();
