@@ -10,6 +10,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ringmq_client::decode_records;
 use ringmq_proto::message::{encode_properties, Record};
+use ringmq_testkit::sample_record;
 
 /// RocketMQ's default `pullBatchSize`.
 const RECORDS_PER_PULL: usize = 32;
@@ -31,20 +32,11 @@ fn pull_body() -> Bytes {
     let mut out = Vec::new();
     for i in 0..RECORDS_PER_PULL as i64 {
         let record = Record {
-            queue_id: 3,
-            flag: 0,
             queue_offset: i,
             physical_offset: 4096 * i,
-            sys_flag: 0,
-            born_timestamp: 1_700_000_000_000,
             born_host: "127.0.0.1:50000".parse().unwrap(),
             store_timestamp: 1_700_000_000_001,
-            store_host: "127.0.0.1:10911".parse().unwrap(),
-            reconsume_times: 0,
-            prepared_transaction_offset: 0,
-            body: &body,
-            topic: b"BenchmarkTest",
-            properties: &properties,
+            ..sample_record(b"BenchmarkTest", 3, &body, &properties)
         };
         let start = out.len();
         out.resize(start + record.encoded_len().unwrap(), 0);

@@ -21,6 +21,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use ringmq_broker::filter::{RawProperties, SqlFilter};
 use ringmq_broker::store::{FlushMode, GetRequest, RecordFilter, Store, StoreConfig};
 use ringmq_proto::message::{encode_properties, Record};
+use ringmq_testkit::sample_record;
 
 const PROPERTIES: [(&str, &str); 8] = [
     ("UNIQ_KEY", "7F00000100002A9F0000000000000001"),
@@ -141,22 +142,7 @@ async fn fill(store: &Store) {
         }
         let records: Vec<Record<'_>> = bufs
             .iter()
-            .map(|p| Record {
-                queue_id: 0,
-                flag: 0,
-                queue_offset: 0,
-                physical_offset: 0,
-                sys_flag: 0,
-                born_timestamp: 1_700_000_000_000,
-                born_host: "127.0.0.1:40000".parse().unwrap(),
-                store_timestamp: 0,
-                store_host: "127.0.0.1:10911".parse().unwrap(),
-                reconsume_times: 0,
-                prepared_transaction_offset: 0,
-                body: &body,
-                topic: b"FilterBench",
-                properties: p,
-            })
+            .map(|p| sample_record(b"FilterBench", 0, &body, p))
             .collect();
         store.append(&records).await.unwrap();
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ringmq_broker::store::{FlushMode, GetRequest, GetStatus, StatsSnapshot, Store, StoreConfig};
 use ringmq_proto::message::Record;
+use ringmq_testkit::sample_record;
 
 fn bench_root() -> PathBuf {
     std::env::var_os("RINGMQ_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
@@ -44,22 +45,12 @@ fn config(root: &Path, mode: FlushMode, tail_cache_bytes: usize) -> StoreConfig 
 }
 
 fn record<'a>(topic: &'a str, queue_id: i32, body: &'a [u8]) -> Record<'a> {
-    Record {
+    sample_record(
+        topic.as_bytes(),
         queue_id,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 1_700_000_000_000,
-        born_host: "127.0.0.1:40000".parse().unwrap(),
-        store_timestamp: 0,
-        store_host: "127.0.0.1:10911".parse().unwrap(),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
         body,
-        topic: topic.as_bytes(),
-        properties: b"TAGS\x01TagA\x02UNIQ_KEY\x017F00000100002A9F0000000000000001\x02",
-    }
+        b"TAGS\x01TagA\x02UNIQ_KEY\x017F00000100002A9F0000000000000001\x02",
+    )
 }
 
 /// Waits (bounded, 10 s) until the store's zero-ahead writer has fdatasynced its first window;

@@ -2,6 +2,7 @@
 //! (`SelectorParser`, `ComparisonExpression`, `LogicExpression`, `UnaryExpression`) and its
 //! `ExpressionTest` cases.
 
+use ringmq_testkit::sample_record;
 use std::collections::HashMap;
 
 use super::syntax::{MAX_NESTING, MAX_OPERATORS};
@@ -281,20 +282,10 @@ fn pulls_return_only_matching_records() {
             let value = i.to_string();
             ringmq_proto::message::encode_properties([("n", value.as_str())], &mut properties);
             let record = Record {
-                queue_id: 0,
-                flag: 0,
-                queue_offset: 0,
-                physical_offset: 0,
-                sys_flag: 0,
                 born_timestamp: 1,
                 born_host: "127.0.0.1:1".parse().unwrap(),
-                store_timestamp: 0,
                 store_host: "127.0.0.1:2".parse().unwrap(),
-                reconsume_times: 0,
-                prepared_transaction_offset: 0,
-                body: b"x",
-                topic: b"T",
-                properties: &properties,
+                ..sample_record(b"T", 0, b"x", &properties)
             };
             store.append(&[record]).await.unwrap();
         }

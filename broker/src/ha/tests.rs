@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use glommio::net::TcpListener;
 use ringmq_proto::message::Record;
+use ringmq_testkit::sample_record;
 
 use super::master::run_master;
 use super::slave::run_slave;
@@ -47,22 +48,7 @@ fn settings(shard_count: u16) -> HaSettings {
 fn record(topic: &str, queue_id: i32, body: &[u8]) -> Record<'static> {
     let body: &'static [u8] = Box::leak(body.to_vec().into_boxed_slice());
     let topic: &'static [u8] = Box::leak(topic.as_bytes().to_vec().into_boxed_slice());
-    Record {
-        queue_id,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 1_700_000_000_000,
-        born_host: "127.0.0.1:40000".parse().unwrap(),
-        store_timestamp: 0,
-        store_host: "127.0.0.1:10911".parse().unwrap(),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body,
-        topic,
-        properties: b"",
-    }
+    sample_record(topic, queue_id, body, b"")
 }
 
 /// Appends `n` records of varied sizes (so segments close with fillers), returns the log end.

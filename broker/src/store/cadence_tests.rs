@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use ringmq_proto::message::Record;
+use ringmq_testkit::sample_record;
 
 use super::consume_queue::CQ_ENTRY_BYTES;
 use super::index::INDEX_ENTRY_BYTES;
@@ -42,22 +43,7 @@ fn config(root: &Path) -> StoreConfig {
 }
 
 fn record<'a>(queue_id: i32, body: &'a [u8], properties: &'a [u8]) -> Record<'a> {
-    Record {
-        queue_id,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 1_700_000_000_000,
-        born_host: "127.0.0.1:40000".parse().unwrap(),
-        store_timestamp: 0,
-        store_host: "127.0.0.1:10911".parse().unwrap(),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body,
-        topic: b"Cadence",
-        properties,
-    }
+    sample_record(b"Cadence", queue_id, body, properties)
 }
 
 fn executor() -> glommio::LocalExecutor {

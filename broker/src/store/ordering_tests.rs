@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use rand::{Rng, SeedableRng};
 use ringmq_proto::message::Record;
+use ringmq_testkit::sample_record;
 
 use super::trace::{self, Event};
 use super::{offset, AppendStatus, FlushMode, GetRequest, GetStatus, Store, StoreConfig};
@@ -34,22 +35,7 @@ fn config(root: &Path, mode: FlushMode) -> StoreConfig {
 }
 
 fn record(queue_id: i32, body: &[u8]) -> Record<'_> {
-    Record {
-        queue_id,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 1_700_000_000_000,
-        born_host: "127.0.0.1:40000".parse().unwrap(),
-        store_timestamp: 0,
-        store_host: "127.0.0.1:10911".parse().unwrap(),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body,
-        topic: b"Ordering",
-        properties: b"",
-    }
+    sample_record(b"Ordering", queue_id, body, b"")
 }
 
 /// Appends from many tasks that yield a random number of times between appends (so batches

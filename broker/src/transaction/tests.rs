@@ -14,6 +14,7 @@ use ringmq_proto::header::{
 };
 use ringmq_proto::message::properties::{encode_properties, find_property};
 use ringmq_proto::message::{sysflag, DecodedRecord, Record};
+use ringmq_testkit::sample_record;
 
 use super::check::{CheckChannel, ProducerDirectory};
 use super::*;
@@ -49,20 +50,8 @@ fn props(uniq: &str, group: &str, extra: &[(&str, &str)]) -> Vec<u8> {
 
 fn real<'a>(queue_id: i32, body: &'a [u8], properties: &'a [u8]) -> Record<'a> {
     Record {
-        queue_id,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
         sys_flag: sysflag::TRANSACTION_PREPARED_TYPE,
-        born_timestamp: 1_700_000_000_000,
-        born_host: "127.0.0.1:40000".parse().unwrap(),
-        store_timestamp: 0,
-        store_host: "127.0.0.1:10911".parse().unwrap(),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body,
-        topic: b"TxTopic",
-        properties,
+        ..sample_record(b"TxTopic", queue_id, body, properties)
     }
 }
 

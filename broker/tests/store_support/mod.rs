@@ -6,6 +6,7 @@ use std::path::Path;
 
 use ringmq_broker::store::{FlushMode, StoreConfig};
 use ringmq_proto::message::Record;
+use ringmq_testkit::sample_record;
 
 /// Runs `f` on a fresh glommio executor (one per test keeps locked memory small).
 pub fn run<T, F: Future<Output = T>>(f: impl FnOnce() -> F) -> T {
@@ -41,22 +42,7 @@ pub fn record<'a>(
     body: &'a [u8],
     properties: &'a [u8],
 ) -> Record<'a> {
-    Record {
-        queue_id,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 1_700_000_000_000,
-        born_host: "127.0.0.1:40000".parse().unwrap(),
-        store_timestamp: 0,
-        store_host: "127.0.0.1:10911".parse().unwrap(),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body,
-        topic: topic.as_bytes(),
-        properties,
-    }
+    sample_record(topic.as_bytes(), queue_id, body, properties)
 }
 
 /// Splits a pull body into records.

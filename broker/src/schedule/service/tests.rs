@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use ringmq_proto::message::properties::encode_properties;
 use ringmq_proto::message::record::{DecodedRecord, Record};
 use ringmq_proto::message::{find_property, property};
+use ringmq_testkit::sample_record;
 
 use super::super::plan::{held_properties, Placement};
 use super::super::progress::{Progress, ProgressFile};
@@ -44,20 +45,8 @@ async fn hold(store: &Store, placement: Placement, body: &[u8]) {
     let props = held_properties(&client, &placement, REAL, 1);
     let (topic, queue_id) = placement.holding_queue().unwrap();
     let rec = Record {
-        queue_id,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
         born_timestamp: 1,
-        born_host: "127.0.0.1:40000".parse().unwrap(),
-        store_timestamp: 0,
-        store_host: "127.0.0.1:10911".parse().unwrap(),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body,
-        topic: topic.as_bytes(),
-        properties: &props,
+        ..sample_record(topic.as_bytes(), queue_id, body, &props)
     };
     store.append(&[rec]).await.unwrap();
 }
