@@ -88,6 +88,12 @@ pub struct BrokerConfig {
     pub max_transfer_bytes_on_message_in_memory: u32,
     /// Consume-queue entries each shard keeps in memory, all its queues together.
     pub consume_queue_cache_entries: u64,
+    /// Hash slots per key-index file (`maxHashSlotNum`; ringmq's default is smaller than
+    /// Java's, see [`crate::store::INDEX_SLOTS_PER_FILE_DEFAULT`]).
+    pub max_hash_slot_num: u32,
+    /// Entries per key-index file (`maxIndexNum`; see
+    /// [`crate::store::INDEX_ENTRIES_PER_FILE_DEFAULT`]).
+    pub max_index_num: u32,
     /// Bytes of segment space the store zeroes ahead of the log end (0 = off); see
     /// [`ZERO_AHEAD_BYTES_DEFAULT`] and docs/storage-format.md §2.3.
     pub zero_ahead_bytes: u64,
@@ -198,6 +204,8 @@ impl Default for BrokerConfig {
             max_transfer_count_on_message_in_memory: PULL_TRANSFER_COUNT_DEFAULT,
             max_transfer_bytes_on_message_in_memory: PULL_TRANSFER_BYTES_DEFAULT,
             consume_queue_cache_entries: crate::store::CQ_CACHE_ENTRIES_TOTAL_DEFAULT as u64,
+            max_hash_slot_num: crate::store::INDEX_SLOTS_PER_FILE_DEFAULT,
+            max_index_num: crate::store::INDEX_ENTRIES_PER_FILE_DEFAULT,
             zero_ahead_bytes: ZERO_AHEAD_BYTES_DEFAULT,
             group_commit_max_bytes: 1024 * 1024,
             access_message_in_memory_max_ratio_percent: 40,
@@ -414,6 +422,8 @@ impl BrokerConfig {
                 self.max_transfer_bytes_on_message_in_memory = v.number()?
             }
             "ringmqConsumeQueueCacheEntries" => self.consume_queue_cache_entries = v.number()?,
+            "maxHashSlotNum" => self.max_hash_slot_num = v.number()?,
+            "maxIndexNum" => self.max_index_num = v.number()?,
             "ringmqZeroAheadBytes" => self.zero_ahead_bytes = v.number()?,
             "accessMessageInMemoryMaxRatio" => {
                 self.access_message_in_memory_max_ratio_percent = v.number()?
@@ -539,7 +549,28 @@ impl BrokerConfig {
             return invalid("ringmqShardPendingRequestsMax must be positive".to_string());
         }
         self.limits.validate()?;
+        self.validate_index()?;
         self.validate_ha()
+    }
+
+    /// The key index's file layout (`docs/storage-format.md` §5).
+    fn validate_index(&self) -> Result<(), ConfigError> {
+        use crate::store::{INDEX_ENTRIES_PER_FILE_MAX, INDEX_ENTRIES_PER_PAGE};
+        let slots_max = crate::store::INDEX_SLOTS_PER_FILE_MAX;
+        if !(1..=slots_max).contains(&self.max_hash_slot_num) {
+            return Err(ConfigError::Invalid(format!(
+                "maxHashSlotNum must be 1..={slots_max}"
+            )));
+        }
+        if !(1..=INDEX_ENTRIES_PER_FILE_MAX).contains(&self.max_index_num)
+            || self.max_index_num % INDEX_ENTRIES_PER_PAGE != 0
+        {
+            return Err(ConfigError::Invalid(format!(
+                "maxIndexNum must be a multiple of {INDEX_ENTRIES_PER_PAGE} \
+                 up to {INDEX_ENTRIES_PER_FILE_MAX}"
+            )));
+        }
+        Ok(())
     }
 
     fn validate_ha(&self) -> Result<(), ConfigError> {
@@ -728,6 +759,8 @@ impl BrokerConfig {
                 "ringmqConsumeQueueCacheEntries",
                 self.consume_queue_cache_entries.to_string(),
             ),
+            ("maxHashSlotNum", self.max_hash_slot_num.to_string()),
+            ("maxIndexNum", self.max_index_num.to_string()),
             ("ringmqZeroAheadBytes", self.zero_ahead_bytes.to_string()),
         ]
     }

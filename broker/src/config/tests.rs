@@ -63,6 +63,32 @@ fn read_ahead_extents_key_reaches_the_store() {
 }
 
 #[test]
+fn index_file_keys_reach_the_store() {
+    let (config, warnings) = build_config(&cli(&[]), None, None).unwrap();
+    assert!(warnings.is_empty());
+    let store = crate::server::shard::store_config(&config, 0);
+    assert_eq!(
+        store.index_slots_per_file,
+        crate::store::INDEX_SLOTS_PER_FILE_DEFAULT
+    );
+    assert_eq!(
+        store.index_entries_per_file,
+        crate::store::INDEX_ENTRIES_PER_FILE_DEFAULT
+    );
+    // Small files, as tests and measurements use, and Java's defaults, are both accepted.
+    for (slots, entries) in [(1024, 4096), (5_000_000, 20_000_000)] {
+        let conf = format!("maxHashSlotNum={slots}\nmaxIndexNum={entries}\n");
+        let (config, warnings) =
+            build_config(&cli(&[]), Some(("broker.conf", &conf)), None).unwrap();
+        assert!(warnings.is_empty());
+        let store = crate::server::shard::store_config(&config, 0);
+        assert_eq!(store.index_slots_per_file, slots);
+        assert_eq!(store.index_entries_per_file, entries);
+        assert_eq!(store.validate(), Ok(()));
+    }
+}
+
+#[test]
 fn pull_transfer_limit_keys() {
     let (config, _) = build_config(&cli(&[]), None, None).unwrap();
     assert_eq!(config.max_transfer_count_on_message_in_memory, 32);
@@ -209,6 +235,11 @@ fn cross_field_validation() {
         "mappedFileSizeCommitLog=4194304",
         "ringmqTailCacheBytes=100",
         "ringmqZeroAheadBytes=1000",
+        "maxHashSlotNum=0",
+        "maxHashSlotNum=16777217",
+        "maxIndexNum=0",
+        "maxIndexNum=100",
+        "maxIndexNum=134217728",
     ] {
         let result = build_config(&cli(&["--set", bad]), None, None);
         assert!(

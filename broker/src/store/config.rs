@@ -15,6 +15,23 @@ pub const CHECKPOINT_INTERVAL_MS_DEFAULT: u64 = 5_000;
 pub const READ_AHEAD_EXTENTS_DEFAULT: usize = 64;
 /// Default `checkpoint_max_log_bytes`.
 pub const CHECKPOINT_MAX_LOG_BYTES_DEFAULT: u64 = 256 << 20;
+/// Default `index_slots_per_file` (RocketMQ's `maxHashSlotNum` is 5,000,000): the file being
+/// filled keeps its slot table in memory, 4 bytes a slot, so 2 MiB here against 20 MB.
+pub const INDEX_SLOTS_PER_FILE_DEFAULT: u32 = 1 << 19;
+/// Default `index_entries_per_file` (RocketMQ's `maxIndexNum` is 20,000,000): four entries per
+/// slot, as Java's defaults have. A file is 64 MiB, and after kill -9 recovery re-reads the
+/// entries of the file being filled: 64 MiB here against Java's 640 MB, which alone would take
+/// most of the 2 s start-up goal (Java maps the file instead and lets the kernel page it).
+pub const INDEX_ENTRIES_PER_FILE_DEFAULT: u32 = 1 << 21;
+/// Largest `index_slots_per_file`: a 64 MiB slot table in memory (Java's default fits).
+pub const INDEX_SLOTS_PER_FILE_MAX: u32 = 1 << 24;
+/// Largest `index_entries_per_file`: 2 GiB files (Java's default fits). Entries are numbered
+/// by `u32` within a file, and recovery may re-read one file's entries whole.
+pub const INDEX_ENTRIES_PER_FILE_MAX: u32 = 1 << 26;
+/// `index_entries_per_file` must be a multiple of this: entries per page, so a full file ends on
+/// a page boundary.
+pub const INDEX_ENTRIES_PER_PAGE: u32 =
+    (super::PAGE_BYTES / super::index::INDEX_ENTRY_BYTES as u64) as u32;
 
 /// When an append completes (design.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +88,10 @@ pub struct StoreConfig {
     /// did not pay for the extra writes (`results/storage-2026-11-21-perf.md`).
     pub zero_ahead_bytes: u64,
     /// Hash slots per key-index file; the file being filled keeps its table in memory
-    /// (4 bytes a slot). RocketMQ's `maxHashSlotNum` (5M there; smaller here for the memory
-    /// budget, with four entries per slot on average).
+    /// (4 bytes a slot). RocketMQ's `maxHashSlotNum` (see [`INDEX_SLOTS_PER_FILE_DEFAULT`]).
     pub index_slots_per_file: u32,
-    /// Entries per key-index file (32 bytes each; RocketMQ's `maxIndexNum`). A multiple of 128,
-    /// so a full file ends on a page boundary.
+    /// Entries per key-index file (32 bytes each; RocketMQ's `maxIndexNum`, see
+    /// [`INDEX_ENTRIES_PER_FILE_DEFAULT`]). A multiple of [`INDEX_ENTRIES_PER_PAGE`].
     pub index_entries_per_file: u32,
     /// Pages (4 KiB) of full key-index files cached for lookups.
     pub index_cache_pages: usize,
@@ -106,8 +122,8 @@ impl StoreConfig {
             disk_max_used_ratio_percent: 75,
             retention_check_interval_ms: 10_000,
             zero_ahead_bytes: 0,
-            index_slots_per_file: 1 << 19,
-            index_entries_per_file: 1 << 21,
+            index_slots_per_file: INDEX_SLOTS_PER_FILE_DEFAULT,
+            index_entries_per_file: INDEX_ENTRIES_PER_FILE_DEFAULT,
             index_cache_pages: 1024,
             read_ahead_bytes: 1 << 20,
             read_ahead_extents: READ_AHEAD_EXTENTS_DEFAULT,
@@ -149,13 +165,14 @@ impl StoreConfig {
                 self.zero_ahead_bytes
             ));
         }
-        let per_page = (super::PAGE_BYTES as usize / super::index::INDEX_ENTRY_BYTES) as u32;
-        if self.index_slots_per_file == 0
-            || self.index_entries_per_file == 0
+        let per_page = INDEX_ENTRIES_PER_PAGE;
+        if !(1..=INDEX_SLOTS_PER_FILE_MAX).contains(&self.index_slots_per_file)
+            || !(1..=INDEX_ENTRIES_PER_FILE_MAX).contains(&self.index_entries_per_file)
             || self.index_entries_per_file % per_page != 0
         {
             return Err(format!(
-                "index needs slots > 0 and entries a positive multiple of {per_page} (got {} slots, {} entries)",
+                "index needs 1..={INDEX_SLOTS_PER_FILE_MAX} slots and entries a multiple of \
+                 {per_page} up to {INDEX_ENTRIES_PER_FILE_MAX} (got {} slots, {} entries)",
                 self.index_slots_per_file, self.index_entries_per_file
             ));
         }
