@@ -1,8 +1,13 @@
 //! The key index on disk: QUERY_MESSAGE by key and UNIQ_KEY, VIEW_MESSAGE_BY_ID and
 //! SEARCH_OFFSET_BY_TIMESTAMP answer the same before and after a clean restart and after
 //! kill -9 (a real child process); opening reads only the index files' header pages and the
-//! newest file, never the others' entries (counted, not timed); retention deletes index files
-//! with the segments their entries point into.
+//! newest file, never the others' entries or filters (counted, not timed); retention deletes
+//! index files and their filters with the segments their entries point into.
+//!
+//! Key filters: a lookup of a key held by one of many full files walks about one file (counted
+//! as files walked and bytes read, against the same lookups with filters off); a missing,
+//! damaged or truncated filter file, or a budget too small to cache filters, falls back to
+//! walking and still answers right, and missing filters are rebuilt.
 
 mod store_support;
 
@@ -151,6 +156,36 @@ async fn check_groups_and_time(store: &Store, stored: &[Stored], exact: bool) {
     }
 }
 
+/// Names of the files on disk in the index directory ending with `suffix`, oldest first.
+fn names_ending(cfg: &StoreConfig, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cfg.shard_dir().join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(suffix))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Names of the index files on disk, oldest first.
+fn index_files(cfg: &StoreConfig) -> Vec<String> {
+    names_ending(cfg, ".idx")
+}
+
+/// Names of the filter files on disk, oldest first.
+fn filter_files(cfg: &StoreConfig) -> Vec<String> {
+    names_ending(cfg, ".filter")
+}
+
+/// No filter file outlives its index file.
+fn assert_filters_have_files(cfg: &StoreConfig) {
+    let idx = index_files(cfg);
+    for f in filter_files(cfg) {
+        let file = f.replace(".filter", ".idx");
+        assert!(idx.contains(&file), "{f} without {file}: {idx:?}");
+    }
+}
+
 /// Bytes of the index files on disk, and how many there are.
 fn index_on_disk(cfg: &StoreConfig) -> (u64, usize) {
     let mut bytes = 0;
@@ -171,6 +206,11 @@ fn file_bytes(cfg: &StoreConfig) -> u64 {
     4096 + slots + u64::from(cfg.index_entries_per_file) * 32
 }
 
+/// Size of one filter file of `cfg`'s layout: a header page and a byte per entry, in pages.
+fn filter_file_bytes(cfg: &StoreConfig) -> u64 {
+    4096 + u64::from(cfg.index_entries_per_file).div_ceil(4096) * 4096
+}
+
 #[test]
 fn index_answers_by_key_id_and_time_across_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -185,11 +225,19 @@ fn index_answers_by_key_id_and_time_across_restart() {
         stored
     });
     let (on_disk, files) = index_on_disk(&cfg);
+    // A clean close leaves a filter beside every index file, the one being filled included.
+    assert_eq!(filter_files(&cfg).len(), files, "{:?}", filter_files(&cfg));
     run(|| async {
         let store = Store::open(cfg.clone()).await.unwrap();
         let at_open = store.stats().index_bytes_read;
-        // A header page per file and the newest file at most: no other file's entries.
-        let bound = files as u64 * 4096 + file_bytes(&cfg);
+        // A header page per file and the newest file with its filter at most: no other file's
+        // entries, no other file's filter.
+        let filter_at_open = store.stats().index_filter_bytes_read;
+        assert!(
+            filter_at_open <= filter_file_bytes(&cfg),
+            "{filter_at_open}"
+        );
+        let bound = files as u64 * 4096 + file_bytes(&cfg) + filter_file_bytes(&cfg);
         assert!(
             at_open <= bound,
             "open read {at_open} index bytes, bound {bound}"
@@ -308,14 +356,25 @@ fn index_survives_kill9() {
     run(|| async {
         let store = Store::open(cfg.clone()).await.unwrap();
         let at_open = store.stats().index_bytes_read;
-        // Headers, and the newest file twice at most (the cut, then its slot table rebuilt).
-        let bound = files as u64 * 4096 + 2 * file_bytes(&cfg);
+        // Headers, and the newest file twice at most (the cut, then its slot table and filter
+        // rebuilt), never a full file's filter.
+        let bound = files as u64 * 4096 + 2 * file_bytes(&cfg) + filter_file_bytes(&cfg);
         assert!(
             at_open <= bound,
             "open read {at_open} index bytes, bound {bound}"
         );
+        let filter_at_open = store.stats().index_filter_bytes_read;
+        assert!(
+            filter_at_open <= filter_file_bytes(&cfg),
+            "{filter_at_open}"
+        );
         check_ids(&store, &acked, 11).await;
         check_groups_and_time(&store, &acked, false).await;
+        let s = store.stats();
+        assert!(
+            s.index_files_skipped > s.index_files_walked,
+            "filters rule files out after kill -9 too: {s:?}"
+        );
         store.close().await.unwrap();
     });
     acked.extend(run_child_and_kill(
@@ -329,17 +388,6 @@ fn index_survives_kill9() {
         check_groups_and_time(&store, &acked, false).await;
         store.close().await.unwrap();
     });
-}
-
-/// Names of the index files on disk, oldest first.
-fn index_files(cfg: &StoreConfig) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(cfg.shard_dir().join("index"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".idx"))
-        .collect();
-    names.sort();
-    names
 }
 
 /// Runs retention passes "100 hours from now" until one deletes segments (the periodic task
@@ -399,6 +447,11 @@ fn retention_removes_index_files() {
             deleted as u64,
             "the store forgets exactly the files it deleted"
         );
+        // Every full file had its filter (the periodic flush writes it at seal); the deleted
+        // files' filters went with them, the others stay.
+        let filters = filter_files(&cfg);
+        assert!(filters.len() + 1 >= after.len(), "{filters:?} {after:?}");
+        assert_filters_have_files(&cfg);
         let (gone, kept): (Vec<Stored>, Vec<Stored>) =
             stored.iter().partition(|s| s.phys < report.min_offset);
         assert!(!gone.is_empty() && !kept.is_empty());
@@ -413,6 +466,7 @@ fn retention_removes_index_files() {
             files,
             "a restart keeps the same index files"
         );
+        assert_filters_have_files(&cfg);
         for s in gone.iter().step_by(13) {
             let q = store
                 .query_messages(TOPIC, &format!("U{:08}", s.i), true, 32, 0, i64::MAX)
@@ -424,3 +478,4 @@ fn retention_removes_index_files() {
         store.close().await.unwrap();
     });
 }
+

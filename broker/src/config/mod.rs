@@ -94,6 +94,9 @@ pub struct BrokerConfig {
     /// Entries per key-index file (`maxIndexNum`; see
     /// [`crate::store::INDEX_ENTRIES_PER_FILE_DEFAULT`]).
     pub max_index_num: u32,
+    /// Bytes of full key-index files' filters each shard keeps for QUERY_MESSAGE (0: lookups
+    /// walk every full file); see [`crate::store::INDEX_FILTER_CACHE_BYTES_DEFAULT`].
+    pub index_filter_cache_bytes: u64,
     /// Bytes of segment space the store zeroes ahead of the log end (0 = off); see
     /// [`ZERO_AHEAD_BYTES_DEFAULT`] and docs/storage-format.md §2.3.
     pub zero_ahead_bytes: u64,
@@ -206,6 +209,7 @@ impl Default for BrokerConfig {
             consume_queue_cache_entries: crate::store::CQ_CACHE_ENTRIES_TOTAL_DEFAULT as u64,
             max_hash_slot_num: crate::store::INDEX_SLOTS_PER_FILE_DEFAULT,
             max_index_num: crate::store::INDEX_ENTRIES_PER_FILE_DEFAULT,
+            index_filter_cache_bytes: crate::store::INDEX_FILTER_CACHE_BYTES_DEFAULT as u64,
             zero_ahead_bytes: ZERO_AHEAD_BYTES_DEFAULT,
             group_commit_max_bytes: 1024 * 1024,
             access_message_in_memory_max_ratio_percent: 40,
@@ -424,6 +428,7 @@ impl BrokerConfig {
             "ringmqConsumeQueueCacheEntries" => self.consume_queue_cache_entries = v.number()?,
             "maxHashSlotNum" => self.max_hash_slot_num = v.number()?,
             "maxIndexNum" => self.max_index_num = v.number()?,
+            "ringmqIndexFilterCacheBytes" => self.index_filter_cache_bytes = v.number()?,
             "ringmqZeroAheadBytes" => self.zero_ahead_bytes = v.number()?,
             "accessMessageInMemoryMaxRatio" => {
                 self.access_message_in_memory_max_ratio_percent = v.number()?
@@ -568,6 +573,16 @@ impl BrokerConfig {
             return Err(ConfigError::Invalid(format!(
                 "maxIndexNum must be a multiple of {INDEX_ENTRIES_PER_PAGE} \
                  up to {INDEX_ENTRIES_PER_FILE_MAX}"
+            )));
+        }
+        // A budget smaller than one filter would read and cache nothing, silently.
+        let one = crate::store::index_filter_bytes(self.max_index_num);
+        let budget = self.index_filter_cache_bytes;
+        if budget != 0 && (budget < one || usize::try_from(budget).is_err()) {
+            return Err(ConfigError::Invalid(format!(
+                "ringmqIndexFilterCacheBytes must be 0 (off) or hold at least one index file's \
+                 filter: {one} bytes with maxIndexNum {}",
+                self.max_index_num
             )));
         }
         Ok(())
@@ -761,6 +776,10 @@ impl BrokerConfig {
             ),
             ("maxHashSlotNum", self.max_hash_slot_num.to_string()),
             ("maxIndexNum", self.max_index_num.to_string()),
+            (
+                "ringmqIndexFilterCacheBytes",
+                self.index_filter_cache_bytes.to_string(),
+            ),
             ("ringmqZeroAheadBytes", self.zero_ahead_bytes.to_string()),
         ]
     }

@@ -75,6 +75,14 @@ fn index_file_keys_reach_the_store() {
         store.index_entries_per_file,
         crate::store::INDEX_ENTRIES_PER_FILE_DEFAULT
     );
+    assert_eq!(
+        store.index_filter_cache_bytes,
+        crate::store::INDEX_FILTER_CACHE_BYTES_DEFAULT
+    );
+    let conf = "ringmqIndexFilterCacheBytes=0\n";
+    let (config, _) = build_config(&cli(&[]), Some(("broker.conf", conf)), None).unwrap();
+    let store = crate::server::shard::store_config(&config, 0);
+    assert_eq!(store.index_filter_cache_bytes, 0, "off");
     // Small files, as tests and measurements use, and Java's defaults, are both accepted.
     for (slots, entries) in [(1024, 4096), (5_000_000, 20_000_000)] {
         let conf = format!("maxHashSlotNum={slots}\nmaxIndexNum={entries}\n");
@@ -240,6 +248,8 @@ fn cross_field_validation() {
         "maxIndexNum=0",
         "maxIndexNum=100",
         "maxIndexNum=134217728",
+        // Less than one default file's filter (2 MiB).
+        "ringmqIndexFilterCacheBytes=1048576",
     ] {
         let result = build_config(&cli(&["--set", bad]), None, None);
         assert!(

@@ -80,6 +80,8 @@ impl ShardCounters {
         self.store.fdatasyncs += other.store.fdatasyncs;
         self.store.records_synced += other.store.records_synced;
         self.store.index_files += other.store.index_files;
+        self.store.index_files_walked += other.store.index_files_walked;
+        self.store.index_files_skipped += other.store.index_files_skipped;
         self.store.read_ahead_bytes_read += other.store.read_ahead_bytes_read;
         self.store.pull_window_bytes_read += other.store.pull_window_bytes_read;
         self.memory.add(&other.memory);
@@ -170,6 +172,15 @@ fn runtime_table(
         put(key, value.to_string());
     }
     put("ringmqIndexFiles", total.store.index_files.to_string());
+    // Files QUERY_MESSAGE walked, and those their key filter let it skip.
+    put(
+        "ringmqIndexFilesWalkedTotal",
+        total.store.index_files_walked.to_string(),
+    );
+    put(
+        "ringmqIndexFilesSkippedTotal",
+        total.store.index_files_skipped.to_string(),
+    );
     put(
         "ringmqReadAheadBytesReadTotal",
         total.store.read_ahead_bytes_read.to_string(),
@@ -220,10 +231,13 @@ mod tests {
                 writes: 2,
                 fdatasyncs: 3,
                 records_synced: 40,
+                index_files_walked: 5,
+                index_files_skipped: 11,
                 ..StatsSnapshot::default()
             },
             memory: MemoryUsage {
                 tail_cache_bytes: 4096,
+                index_filter_cache_bytes: 2048,
                 queues: 2,
                 ..MemoryUsage::default()
             },
@@ -256,7 +270,15 @@ mod tests {
             (6, 4)
         );
         assert_eq!(total.memory.tail_cache_bytes, 8192);
+        assert_eq!(total.memory.index_filter_cache_bytes, 4096);
         assert_eq!(total.memory.queues, 4);
+        assert_eq!(
+            (
+                total.store.index_files_walked,
+                total.store.index_files_skipped
+            ),
+            (10, 22)
+        );
     }
 
     #[test]

@@ -574,6 +574,7 @@ pub fn store_config(config: &BrokerConfig, shard_id: u8) -> StoreConfig {
     store.cq_cache_entries_total = config.consume_queue_cache_entries as usize;
     store.index_slots_per_file = config.max_hash_slot_num;
     store.index_entries_per_file = config.max_index_num;
+    store.index_filter_cache_bytes = config.index_filter_cache_bytes as usize;
     store.zero_ahead_bytes = config.zero_ahead_bytes;
     // Room for the record header, topic and properties around a maximal body.
     store.max_record_bytes = config.max_message_size_bytes as usize + 64 * 1024;

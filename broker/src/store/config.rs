@@ -23,6 +23,10 @@ pub const INDEX_SLOTS_PER_FILE_DEFAULT: u32 = 1 << 19;
 /// entries of the file being filled: 64 MiB here against Java's 640 MB, which alone would take
 /// most of the 2 s start-up goal (Java maps the file instead and lets the kernel page it).
 pub const INDEX_ENTRIES_PER_FILE_DEFAULT: u32 = 1 << 21;
+/// Default `index_filter_cache_bytes`: the filters of 16 full index files of the default
+/// layout (2 MiB each, a byte per entry): about 16 M keyed messages, 20 GB of 1 KiB messages.
+/// Lookups walk the files beyond it, as they walked every file before filters.
+pub const INDEX_FILTER_CACHE_BYTES_DEFAULT: usize = 32 << 20;
 /// Largest `index_slots_per_file`: a 64 MiB slot table in memory (Java's default fits).
 pub const INDEX_SLOTS_PER_FILE_MAX: u32 = 1 << 24;
 /// Largest `index_entries_per_file`: 2 GiB files (Java's default fits). Entries are numbered
@@ -95,6 +99,9 @@ pub struct StoreConfig {
     pub index_entries_per_file: u32,
     /// Pages (4 KiB) of full key-index files cached for lookups.
     pub index_cache_pages: usize,
+    /// Bytes of full key-index files' filters kept in memory for lookups (0: full files are
+    /// always walked). See [`INDEX_FILTER_CACHE_BYTES_DEFAULT`].
+    pub index_filter_cache_bytes: usize,
     /// Size of a read-ahead extent: pulls of log bytes no longer in the tail cache read whole
     /// aligned extents (a multiple of 4096).
     pub read_ahead_bytes: u64,
@@ -125,6 +132,7 @@ impl StoreConfig {
             index_slots_per_file: INDEX_SLOTS_PER_FILE_DEFAULT,
             index_entries_per_file: INDEX_ENTRIES_PER_FILE_DEFAULT,
             index_cache_pages: 1024,
+            index_filter_cache_bytes: INDEX_FILTER_CACHE_BYTES_DEFAULT,
             read_ahead_bytes: 1 << 20,
             read_ahead_extents: READ_AHEAD_EXTENTS_DEFAULT,
         }

@@ -77,11 +77,12 @@ use ringmq_proto::message::{sysflag, Record};
 pub use config::{
     FlushMode, StoreConfig, CHECKPOINT_INTERVAL_MS_DEFAULT, CHECKPOINT_MAX_LOG_BYTES_DEFAULT,
     CQ_CACHE_ENTRIES_TOTAL_DEFAULT, INDEX_ENTRIES_PER_FILE_DEFAULT, INDEX_ENTRIES_PER_FILE_MAX,
-    INDEX_ENTRIES_PER_PAGE, INDEX_SLOTS_PER_FILE_DEFAULT, INDEX_SLOTS_PER_FILE_MAX,
-    READ_AHEAD_EXTENTS_DEFAULT,
+    INDEX_ENTRIES_PER_PAGE, INDEX_FILTER_CACHE_BYTES_DEFAULT, INDEX_SLOTS_PER_FILE_DEFAULT,
+    INDEX_SLOTS_PER_FILE_MAX, READ_AHEAD_EXTENTS_DEFAULT,
 };
 pub use consume_queue::CqEntry;
 pub use error::StoreError;
+pub use index::index_filter_bytes;
 pub use read::{GetRequest, GetResult, GetStatus, QueryResult, RecordFilter};
 pub use retention::RetentionReport;
 
@@ -199,6 +200,11 @@ pub struct MemoryUsage {
     pub index_unwritten_bytes: u64,
     /// Key-index page cache (bound: `index_cache_pages` × 4 KiB).
     pub index_cache_bytes: u64,
+    /// Key filter of the index file being filled (bound: `index_entries_per_file` bytes; a
+    /// second one until a full file's filter is written).
+    pub index_filter_bytes: u64,
+    /// Key filters of full index files cached for lookups (bound: `index_filter_cache_bytes`).
+    pub index_filter_cache_bytes: u64,
     /// Read-ahead extents of the log (bound: `read_ahead_extents` × `read_ahead_bytes`).
     pub read_ahead_bytes: u64,
     /// Queues the store knows (each costs its state and an open file once written).
@@ -213,18 +219,25 @@ impl MemoryUsage {
         self.index_slot_bytes += o.index_slot_bytes;
         self.index_unwritten_bytes += o.index_unwritten_bytes;
         self.index_cache_bytes += o.index_cache_bytes;
+        self.index_filter_bytes += o.index_filter_bytes;
+        self.index_filter_cache_bytes += o.index_filter_cache_bytes;
         self.read_ahead_bytes += o.read_ahead_bytes;
         self.queues += o.queues;
     }
 
     /// Each figure under the name GET_BROKER_RUNTIME_INFO reports it by.
-    pub fn named(&self) -> [(&'static str, u64); 7] {
+    pub fn named(&self) -> [(&'static str, u64); 9] {
         [
             ("ringmqMemTailCacheBytes", self.tail_cache_bytes),
             ("ringmqMemReadAheadBytes", self.read_ahead_bytes),
             ("ringmqMemIndexSlotBytes", self.index_slot_bytes),
             ("ringmqMemIndexCacheBytes", self.index_cache_bytes),
             ("ringmqMemIndexUnwrittenBytes", self.index_unwritten_bytes),
+            ("ringmqMemIndexFilterBytes", self.index_filter_bytes),
+            (
+                "ringmqMemIndexFilterCacheBytes",
+                self.index_filter_cache_bytes,
+            ),
             ("ringmqMemConsumeQueueBytes", self.cq_cache_bytes),
             ("ringmqStoreQueues", self.queues),
         ]
@@ -253,6 +266,14 @@ pub struct StatsSnapshot {
     pub index_bytes_written: u64,
     /// Key-index files on disk or being filled.
     pub index_files: u64,
+    /// Index files QUERY_MESSAGE lookups walked (slot and chain read) since open, and those
+    /// they skipped because the file's key filter does not hold the key.
+    pub index_files_walked: u64,
+    pub index_files_skipped: u64,
+    /// Bytes of key-filter files read since open (also in `index_bytes_read`).
+    pub index_filter_bytes_read: u64,
+    /// Filters of full index files rebuilt from their entries since open (missing or damaged).
+    pub index_filters_rebuilt: u64,
     /// Bytes pulls read from disk into read-ahead extents.
     pub read_ahead_bytes_read: u64,
     /// Bytes pulls read from disk into their own windows (runs of records, or 128 KiB).
@@ -645,6 +666,10 @@ impl Store {
             index_writes: index.entry_writes.get(),
             index_bytes_written: index.entry_bytes_written.get(),
             index_files: index.file_count() as u64,
+            index_files_walked: index.counters.files_walked.get(),
+            index_files_skipped: index.counters.files_skipped.get(),
+            index_filter_bytes_read: index.counters.filter_bytes_read.get(),
+            index_filters_rebuilt: index.counters.filters_rebuilt.get(),
             read_ahead_bytes_read: self.inner.read_ahead.bytes_read.get(),
             pull_window_bytes_read: self.inner.read_ahead.window_bytes_read.get(),
         }
@@ -673,6 +698,8 @@ impl Store {
             index_slot_bytes: idx.slot_bytes,
             index_unwritten_bytes: idx.unwritten_bytes,
             index_cache_bytes: idx.cache_bytes,
+            index_filter_bytes: idx.filter_bytes,
+            index_filter_cache_bytes: idx.filter_cache_bytes,
             read_ahead_bytes: self.inner.read_ahead.held_bytes(),
             queues: queues.count() as u64,
         }

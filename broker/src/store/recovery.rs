@@ -57,8 +57,7 @@ pub(crate) async fn open(config: StoreConfig) -> Result<Inner, StoreError> {
     let cache = load_tail(&config, &segments, end).await?;
     let index = KeyIndex::load(
         dir.join("index"),
-        config.index_layout(),
-        config.index_cache_pages,
+        &config,
         to_global(config.shard_id, cp_offset),
     )
     .await?;
@@ -476,11 +475,7 @@ async fn rebuild_derived(inner: &Inner, from: u64, to: u64) -> Result<(), StoreE
     {
         let mut st = inner.state.borrow_mut();
         st.queues.clear();
-        st.index = Rc::new(KeyIndex::empty(
-            idx_dir.clone(),
-            inner.config.index_layout(),
-            inner.config.index_cache_pages,
-        ));
+        st.index = Rc::new(KeyIndex::empty(idx_dir.clone(), &inner.config));
         st.dispatched = from;
     }
     for d in [&cq_dir, &idx_dir] {

@@ -81,7 +81,7 @@ pub(crate) async fn run(
     let min_global = to_global(inner.config.shard_id, min_local);
     if deleted > 0 {
         let index = inner.state.borrow().index.clone();
-        index.remove_below(min_global)?;
+        index.remove_below(min_global).await?;
         let queues: Vec<Rc<QueueState>> = inner
             .state
             .borrow()

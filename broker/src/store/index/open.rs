@@ -1,58 +1,63 @@
 //! Opening the index: header pages of full files, the newest file cut at the checkpoint and
-//! its slot table read or rebuilt; never the entries of the other files.
+//! its slot table and filter read or rebuilt; never the entries or filters of the other files.
 
-use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::super::append_file::{reopen_truncated, AppendFile};
 use super::super::backend::{DirectFile, File};
-use super::super::{align_down, StoreError};
+use super::super::{align_down, StoreConfig, StoreError};
+use super::filter::KeyFilter;
 use super::{
-    decode_entry, decode_header, file_name, IdxFile, KeyIndex, Layout, Range, CUT_SCAN_CHUNK_BYTES,
+    decode_entry, decode_header, file_name, Entry, IdxFile, KeyIndex, Range, CUT_SCAN_CHUNK_BYTES,
     INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES, INDEX_SLOT_BYTES, RECOVERY_CHUNK_BYTES,
 };
 
-/// Index files in `dir` by first sequence number, oldest first. A `keys.idx` of the earlier
-/// in-memory index is removed (the caller then finds fewer entries than the checkpoint says and
-/// rebuilds the index from the log).
-fn list_files(dir: &Path) -> Result<Vec<u64>, StoreError> {
+/// Index files and filter files in `dir` by first sequence number, oldest first. A `keys.idx`
+/// of the earlier in-memory index is removed (the caller then finds fewer entries than the
+/// checkpoint says and rebuilds the index from the log).
+fn list_files(dir: &Path) -> Result<(Vec<u64>, Vec<u64>), StoreError> {
     let legacy = dir.join("keys.idx");
     if legacy.exists() {
         std::fs::remove_file(&legacy).map_err(|e| StoreError::io("remove", &legacy, e))?;
     }
-    let mut seqs = Vec::new();
+    let (mut seqs, mut filters) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(dir).map_err(|e| StoreError::io("list", dir, e))? {
         let path = entry.map_err(|e| StoreError::io("list", dir, e))?.path();
-        let seq = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".idx"))
-            .filter(|n| n.len() == 20)
-            .and_then(|n| n.parse::<u64>().ok());
-        if let Some(s) = seq {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let seq_of = |suffix: &str| {
+            name.strip_suffix(suffix)
+                .filter(|n| n.len() == 20)
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        if let Some(s) = seq_of(".idx") {
             seqs.push(s);
+        } else if let Some(s) = seq_of(".filter") {
+            filters.push(s);
         }
     }
     seqs.sort_unstable();
-    Ok(seqs)
+    Ok((seqs, filters))
 }
 
 impl KeyIndex {
     /// Opens the index in `dir`, keeping the entries of records below `cut_phy` (the
     /// checkpoint). Reads only each file's header page and, of the newest file, the entries
     /// past the cut plus either its slot table (written by a clean close) or its entries (to
-    /// rebuild the table after a crash) — never the entries of the other files. If the files
-    /// do not fit together (a torn header, a gap), they are all removed: the index then holds
-    /// fewer entries than the checkpoint and the caller rebuilds it from the log.
+    /// rebuild the table after a crash) and its filter (written by a clean close, else rebuilt
+    /// with the table) — never the entries or filters of the other files. If the files do not
+    /// fit together (a torn header, a gap), they are all removed: the index then holds fewer
+    /// entries than the checkpoint and the caller rebuilds it from the log. Filter files of no
+    /// full file (their file removed here, or by retention just before a crash) are removed.
     pub(crate) async fn load(
         dir: PathBuf,
-        layout: Layout,
-        cache_pages: usize,
+        config: &StoreConfig,
         cut_phy: u64,
     ) -> Result<KeyIndex, StoreError> {
-        let index = KeyIndex::empty(dir.clone(), layout, cache_pages);
-        let mut seqs = list_files(&dir)?;
+        let index = KeyIndex::empty(dir.clone(), config);
+        let (mut seqs, filters) = list_files(&dir)?;
         // Files wholly at or past the cut go; the newest left is cut and keeps being filled.
         let mut newest = None;
         while let Some(&seq) = seqs.last() {
@@ -70,6 +75,7 @@ impl KeyIndex {
             seqs.pop();
         }
         let Some((last_seq, last_file, kept)) = newest else {
+            index.remove_stray_filters(&filters).await?;
             return Ok(index);
         };
         seqs.pop();
@@ -83,12 +89,24 @@ impl KeyIndex {
                 std::fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
             }
         }
+        index.remove_stray_filters(&filters).await?;
         if let Some(f) = index.files.borrow().back() {
             let r = f.range.get();
             index.last_update_timestamp.set(r.end_ts);
             index.last_update_offset.set(r.end_phy);
         }
         Ok(index)
+    }
+
+    /// Removes the filter files (by sequence number) of files the index does not hold.
+    async fn remove_stray_filters(&self, filters: &[u64]) -> Result<(), StoreError> {
+        for &seq in filters {
+            let held = self.files.borrow().iter().any(|f| f.first_seq == seq);
+            if !held {
+                self.remove_filter(seq).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Entries of records below `cut_phy` in `file` (trailing zeros and later entries dropped),
@@ -184,20 +202,19 @@ impl KeyIndex {
             };
             let len = self.layout.entry_pos(self.layout.capacity);
             let entries = AppendFile::existing(path, Some(Rc::new(file)), len, Vec::new());
-            self.files.borrow_mut().push_back(Rc::new(IdxFile {
-                first_seq: seq,
-                range: Cell::new(range),
-                entries: RefCell::new(entries),
-                slots: RefCell::new(None),
-            }));
+            // Its filter stays on disk until a lookup reads it.
+            let f = IdxFile::new(seq, range, entries, None);
+            self.files.borrow_mut().push_back(Rc::new(f));
         }
         Ok(true)
     }
 }
 
 impl KeyIndex {
-    /// The newest file, cut to `kept` entries: its slot table from disk when the header
-    /// vouches for exactly those entries, else rebuilt from its entries (after a crash).
+    /// The newest file, cut to `kept` entries: its slot table and filter from disk when the
+    /// header vouches for exactly those entries, else rebuilt from its entries (after a crash).
+    /// A full newest file keeps its filter on disk, as the other full files do; a filter file
+    /// not used here describes other entries and is removed.
     async fn load_newest(&self, seq: u64, file: File, kept: u32) -> Result<bool, StoreError> {
         let path = self.dir.join(file_name(seq));
         let header = self.read_header(&file, &path, seq).await?;
@@ -214,19 +231,25 @@ impl KeyIndex {
                 .map(|s| (r, Some(s))),
             None => None,
         };
-        let (range, slots) = match from_disk {
-            Some(v) => v,
+        let f = match from_disk {
+            Some((r, None)) => IdxFile::new(seq, r, entries, None),
+            Some((r, Some(s))) => {
+                let filter = match self.read_filter_file(&self.binding_of(seq, r)).await {
+                    Ok(filter) => filter,
+                    Err(_) => self.rebuild_slots(&file, &path, kept).await?.2,
+                };
+                IdxFile::new(seq, r, entries, Some(s)).with_filter(Some(filter))
+            }
             None => {
-                let (r, s) = self.rebuild_slots(&file, &path, kept).await?;
-                (r, Some(s))
+                let (r, s, filter) = self.rebuild_slots(&file, &path, kept).await?;
+                IdxFile::new(seq, r, entries, Some(s)).with_filter(Some(filter))
             }
         };
-        self.files.borrow_mut().push_back(Rc::new(IdxFile {
-            first_seq: seq,
-            range: Cell::new(range),
-            entries: RefCell::new(entries),
-            slots: RefCell::new(slots),
-        }));
+        if f.filter.borrow().is_some() {
+            // In memory from here on; the file on disk, if any, is stale or about to be.
+            self.remove_filter(seq).await?;
+        }
+        self.files.borrow_mut().push_back(Rc::new(f));
         Ok(true)
     }
 
@@ -256,14 +279,35 @@ impl KeyIndex {
         Ok((slots.iter().max() == Some(&count)).then_some(slots))
     }
 
-    /// Rebuilds the slot table and range of a file from its first `count` entries.
+    /// Rebuilds the slot table, filter and range of a file from its first `count` entries.
     async fn rebuild_slots(
         &self,
         file: &File,
         path: &Path,
         count: u32,
-    ) -> Result<(Range, Vec<u32>), StoreError> {
+    ) -> Result<(Range, Vec<u32>, KeyFilter), StoreError> {
         let mut slots = vec![0u32; self.layout.slots as usize];
+        let mut filter = KeyFilter::for_capacity(self.layout.capacity);
+        let mut n = 0;
+        let range = self
+            .scan_entries(file, path, count, |e| {
+                n += 1;
+                slots[(e.hash % u64::from(self.layout.slots)) as usize] = n;
+                filter.insert(e.hash);
+            })
+            .await?;
+        Ok((range, slots, filter))
+    }
+
+    /// Reads the first `count` entries of a file in order, `RECOVERY_CHUNK_BYTES` at a time,
+    /// handing each to `visit`; returns their range.
+    pub(super) async fn scan_entries(
+        &self,
+        file: &File,
+        path: &Path,
+        count: u32,
+        mut visit: impl FnMut(&Entry),
+    ) -> Result<Range, StoreError> {
         let mut range = Range::default();
         let chunk_entries = (RECOVERY_CHUNK_BYTES / INDEX_ENTRY_BYTES) as u32;
         while range.count < count {
@@ -283,9 +327,9 @@ impl KeyIndex {
             for e in bytes[..want].chunks_exact(INDEX_ENTRY_BYTES) {
                 let e = decode_entry(e);
                 range.extend(e.ts, e.phy);
-                slots[(e.hash % u64::from(self.layout.slots)) as usize] = range.count;
+                visit(&e);
             }
         }
-        Ok((range, slots))
+        Ok(range)
     }
 }

@@ -1,11 +1,12 @@
-//! Writing the index: entries behind the log, slot tables and headers of full files, and
-//! retention's removal of whole files.
+//! Writing the index: entries behind the log, slot tables, headers and filters of full files,
+//! and retention's removal of whole files with their filters.
 
 use std::rc::Rc;
 
 use super::super::append_file::{AppendFile, Extent};
 use super::super::backend::DirectFile;
 use super::super::StoreError;
+use super::filter_cache::StoredFilter;
 use super::{encode_header, IdxFile, KeyIndex, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
 
 impl KeyIndex {
@@ -53,7 +54,8 @@ impl KeyIndex {
 
     /// Writes and fdatasyncs unwritten entries; writes the slot table and header of every full
     /// file (then frees its table), and with `with_filling_slots` also of the file being filled
-    /// (a clean close, so the next open reads the table instead of rebuilding it).
+    /// (a clean close, so the next open reads the table instead of rebuilding it). Each of those
+    /// files' filter is written after its header.
     pub(crate) async fn flush(&self, with_filling_slots: bool) -> Result<(), StoreError> {
         let files: Vec<Rc<IdxFile>> = self
             .files
@@ -69,6 +71,7 @@ impl KeyIndex {
             let full = f.range.get().count == self.layout.capacity;
             if full || (with_filling_slots && Some(f.first_seq) == last) {
                 self.write_slots(&f).await?;
+                self.persist_filter(&f, full).await;
             }
             if full {
                 *f.slots.borrow_mut() = None;
@@ -111,9 +114,32 @@ impl KeyIndex {
         Ok(())
     }
 
+    /// Writes `f`'s filter beside it. A full file's filter then leaves the file for the filter
+    /// cache, or is dropped when the budget has no room (lookups read it later). A failed write
+    /// is logged, not returned: the filter only saves reads, and lookups walk a full file whose
+    /// filter is missing (and rebuild it).
+    async fn persist_filter(&self, f: &IdxFile, full: bool) {
+        if f.entries.borrow().file().is_none() || f.filter.borrow().is_none() {
+            return;
+        }
+        let written = self.write_filter_file(&self.binding(f), &f.filter).await;
+        if let Err(e) = &written {
+            tracing::warn!("index filter not written; lookups walk the file instead: {e}");
+        }
+        if full {
+            f.stored_filter.set(match written {
+                Ok(()) => StoredFilter::Expected,
+                Err(_) => StoredFilter::Unusable,
+            });
+            if let Some(filter) = f.filter.take() {
+                self.cache_filter(f, filter);
+            }
+        }
+    }
+
     /// Deletes the files whose every entry points below `global_min` (retention removed their
-    /// records), never the file being filled. Returns how many went.
-    pub(crate) fn remove_below(&self, global_min: u64) -> Result<usize, StoreError> {
+    /// records), never the file being filled, with their filters. Returns how many went.
+    pub(crate) async fn remove_below(&self, global_min: u64) -> Result<usize, StoreError> {
         let mut removed = 0;
         loop {
             let gone = {
@@ -128,7 +154,10 @@ impl KeyIndex {
             let Some(f) = gone else { break };
             let path = f.entries.borrow().path().clone();
             tracing::info!(path = %path.display(), "retention deletes index file");
-            std::fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+            glommio::io::remove(&path)
+                .await
+                .map_err(|e| StoreError::io("remove", &path, e.into()))?;
+            self.remove_filter(f.first_seq).await?;
             removed += 1;
         }
         Ok(removed)
