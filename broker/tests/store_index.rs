@@ -479,3 +479,210 @@ fn retention_removes_index_files() {
     });
 }
 
+/// Files walked and skipped, and index bytes read outside filter files, by UNIQ_KEY lookups of
+/// `stored` (each must answer its own record).
+async fn lookup_cost(store: &Store, stored: &[Stored]) -> (u64, u64, u64) {
+    let before = store.stats();
+    for s in stored {
+        let uniq = format!("U{:08}", s.i);
+        let q = store
+            .query_messages(TOPIC, &uniq, true, 32, 0, i64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(q.message_count, 1, "UNIQ_KEY {uniq}");
+        assert_eq!(
+            split_records(&q.body)[0].record.physical_offset as u64,
+            s.phys
+        );
+    }
+    let after = store.stats();
+    let pages =
+        |s: &ringmq_broker::store::StatsSnapshot| s.index_bytes_read - s.index_filter_bytes_read;
+    (
+        after.index_files_walked - before.index_files_walked,
+        after.index_files_skipped - before.index_files_skipped,
+        pages(&after) - pages(&before),
+    )
+}
+
+/// The index file holding record `i`'s UNIQ_KEY entry: each record has three entries (its two
+/// KEYS, then UNIQ_KEY), in append order from the first record.
+fn uniq_file(cfg: &StoreConfig, i: u64) -> usize {
+    ((3 * i + 2) / u64::from(cfg.index_entries_per_file)) as usize
+}
+
+/// Appends 1500 keyed records (17 full files and one being filled) and closes the store.
+fn filled_store(cfg: &StoreConfig) -> Vec<Stored> {
+    run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        let stored = append_keyed(&store, 0, 1500).await;
+        store.close().await.unwrap();
+        stored
+    })
+}
+
+#[test]
+fn a_lookup_reads_about_one_files_pages_of_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    // No page cache: every walk reads its slot and chain pages from disk, so bytes count walks.
+    cfg.index_cache_pages = 0;
+    let stored = filled_store(&cfg);
+    let full = index_files(&cfg).len() - 1;
+    assert!(full >= 15, "{full} full files");
+    // Keys held by full files (the file being filled answers from memory either way).
+    let sample: Vec<Stored> = stored.iter().step_by(23).copied().take(60).collect();
+    assert!(sample.iter().all(|s| uniq_file(&cfg, s.i) < full));
+    let n = sample.len() as u64;
+    let with_filters = run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        // Opening read the filter of the file being filled (written by the clean close); the
+        // first lookups read the full files' filters (a few files each), each filter once.
+        let at_open = store.stats().index_filter_bytes_read;
+        assert_eq!(at_open, filter_file_bytes(&cfg));
+        lookup_cost(&store, &stored[1400..1410]).await;
+        let read = store.stats().index_filter_bytes_read;
+        let per_file = filter_file_bytes(&cfg);
+        assert_eq!(
+            read - at_open,
+            full as u64 * per_file,
+            "each filter read once"
+        );
+        let cost = lookup_cost(&store, &sample).await;
+        assert_eq!(store.stats().index_filter_bytes_read, read, "and kept");
+        let m = store.memory_usage();
+        assert_eq!(m.index_filter_cache_bytes, full as u64 * 256, "{m:?}");
+        assert_eq!(m.index_filter_bytes, 256, "the file being filled");
+        store.close().await.unwrap();
+        cost
+    });
+    let mut off = cfg.clone();
+    off.index_filter_cache_bytes = 0;
+    let without = run(|| async {
+        let store = Store::open(off.clone()).await.unwrap();
+        let cost = lookup_cost(&store, &sample).await;
+        // Only the filter of the file being filled, at open: no full file's.
+        let read = store.stats().index_filter_bytes_read;
+        assert_eq!(read, filter_file_bytes(&off));
+        store.close().await.unwrap();
+        cost
+    });
+    // Without filters every lookup walks every full file; with them, the file that holds the
+    // key and the few whose filter answers a false "maybe" (about 1 % of these small files).
+    assert!(without.0 >= n * full as u64, "{without:?}");
+    assert!(
+        with_filters.0 >= n && with_filters.0 <= n + n / 2,
+        "walked {with_filters:?} for {n} lookups over {full} files"
+    );
+    assert!(with_filters.1 >= n * (full as u64 - 2), "{with_filters:?}");
+    // Bytes: about one walk's slot and chain pages per lookup, against one walk per file.
+    let walk_bytes = without.2 / (n * full as u64);
+    assert!(
+        with_filters.2 <= n * 2 * walk_bytes,
+        "read {} bytes for {n} lookups; a walk reads {walk_bytes} on average",
+        with_filters.2
+    );
+    assert!(
+        with_filters.2 * 4 <= without.2,
+        "{with_filters:?} {without:?}"
+    );
+}
+
+/// Damages three full files' filters on disk: one deleted (as after a crash between seal and
+/// filter write), one with its body zeroed (used, it would rule out every key of its file), one
+/// cut to its header. Returns the damaged files' positions.
+fn damage_filters(cfg: &StoreConfig) -> [usize; 3] {
+    let dir = cfg.shard_dir().join("index");
+    let filters = filter_files(cfg);
+    let (gone, zeroed, cut) = (0, 5, 10);
+    std::fs::remove_file(dir.join(&filters[gone])).unwrap();
+    let path = dir.join(&filters[zeroed]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[4096..].fill(0);
+    std::fs::write(&path, bytes).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join(&filters[cut]))
+        .unwrap();
+    file.set_len(4096).unwrap();
+    [gone, zeroed, cut]
+}
+
+/// Runs lookups until `rebuilt` filters were rebuilt (each lookup over a file with an unusable
+/// filter starts its rebuild, one at a time), within a bounded deadline.
+async fn await_rebuilds(store: &Store, stored: &[Stored], rebuilt: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for s in stored.iter().cycle() {
+        if store.stats().index_filters_rebuilt >= rebuilt {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{:?}", store.stats());
+        lookup_cost(store, std::slice::from_ref(s)).await;
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[test]
+fn missing_or_damaged_filters_fall_back_and_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let stored = filled_store(&cfg);
+    let damaged = damage_filters(&cfg);
+    let in_damaged: Vec<Stored> = stored
+        .iter()
+        .filter(|s| damaged.contains(&uniq_file(&cfg, s.i)))
+        .copied()
+        .collect();
+    run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        // Every key answers, those of the damaged files included (a zeroed filter, if used,
+        // would rule its file out).
+        lookup_cost(&store, &in_damaged).await;
+        check_ids(&store, &stored, 7).await;
+        await_rebuilds(&store, &stored, 3).await;
+        // Settle: a rebuild started by the last lookup may still be writing.
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        assert_eq!(store.stats().index_filters_rebuilt, 3, "only the damaged");
+        for at in damaged {
+            let path = cfg.shard_dir().join("index").join(&filter_files(&cfg)[at]);
+            let len = std::fs::metadata(path).unwrap().len();
+            assert_eq!(len, filter_file_bytes(&cfg), "filter {at} rewritten");
+        }
+        // The rebuilt filters are used, and find every key of their files.
+        let (walked, _, _) = lookup_cost(&store, &in_damaged).await;
+        let n = in_damaged.len() as u64;
+        assert!(walked <= n + n / 2, "walked {walked} for {n} lookups");
+        store.close().await.unwrap();
+    });
+    // Reopened, the rebuilt files are as good as any.
+    run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        check_ids(&store, &stored, 7).await;
+        assert_eq!(store.stats().index_filters_rebuilt, 0);
+        store.close().await.unwrap();
+    });
+}
+
+#[test]
+fn a_budget_too_small_for_the_filters_walks_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    let stored = filled_store(&cfg);
+    let full = index_files(&cfg).len() as u64 - 1;
+    // One full file's filter (256 entries, a byte each).
+    cfg.index_filter_cache_bytes = 256;
+    run(|| async {
+        let store = Store::open(cfg.clone()).await.unwrap();
+        let sample: Vec<Stored> = stored.iter().step_by(25).copied().collect();
+        let (walked, skipped, _) = lookup_cost(&store, &sample).await;
+        let n = sample.len() as u64;
+        assert!(
+            walked >= n * (full - 1),
+            "walked {walked}, skipped {skipped}"
+        );
+        assert!(store.memory_usage().index_filter_cache_bytes <= 256);
+        check_ids(&store, &stored, 7).await;
+        check_groups_and_time(&store, &stored, true).await;
+        store.close().await.unwrap();
+    });
+}
