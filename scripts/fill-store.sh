@@ -22,7 +22,19 @@
 #     their bodies and of them as stored records (MB = 10^6 B).
 # Before each of the two, when the script may (root), it syncs and drops the kernel's page
 # cache (the commit log is read with O_DIRECT anyway; consume-queue and index files are not),
-# so both read from the disk; the result records whether it did.
+# so both read from the disk; the result records whether it did. After the lookups it records
+# the broker's ringmqIndexFilesWalkedTotal / ringmqIndexFilesSkippedTotal (`ringmq-admin
+# brokerStatus`; counted since the restart, so by the lookups alone; absent on builds without
+# key filters).
+#
+# Also:
+#   RINGMQ_FILL_BROKER_SET="key=value ..."  extra broker.conf keys, e.g. small index files so a
+#                                          small store has many: "maxIndexNum=102400
+#                                          maxHashSlotNum=25600" (21 files for 1.2 GB of 1 KiB)
+#   RINGMQ_FILL_BIN=DIR                     the binaries to run (ringmq-broker, -namesrv,
+#                                          -loadgen, -admin; nothing is built), default
+#                                          target/release after a build
+#   RINGMQ_FILL_LABEL=TEXT                  names the build or setting in the result
 #
 # Every process it starts is stopped by PID on exit.
 set -euo pipefail
@@ -42,9 +54,13 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT_JSON="results/fill-$STAMP.json"
 OUT_MD="results/fill-$STAMP.md"
 
+BROKER_SET=${RINGMQ_FILL_BROKER_SET:-}
+LABEL=${RINGMQ_FILL_LABEL:-}
 # RINGMQ_FILL_SKIP_BUILD=1 uses the release binaries already built.
-[ -n "${RINGMQ_FILL_SKIP_BUILD:-}" ] || cargo build --release -p ringmq-broker -p ringmq-namesrv -p ringmq-loadgen
-BIN=target/release
+if [ -z "${RINGMQ_FILL_SKIP_BUILD:-}" ] && [ -z "${RINGMQ_FILL_BIN:-}" ]; then
+    cargo build --release -p ringmq-broker -p ringmq-namesrv -p ringmq-loadgen -p ringmq-admin
+fi
+BIN=${RINGMQ_FILL_BIN:-target/release}
 WORK=$(mktemp -d "${RINGMQ_FILL_DIR:-/tmp}/ringmq-fill-XXXXXX")
 NS_PID=""
 BROKER_PID=""
@@ -76,6 +92,7 @@ autoCreateTopicEnable=true
 diskMaxUsedSpaceRatio=95
 ringmqCpus=1
 EOF
+for pair in $BROKER_SET; do echo "$pair" >>"$WORK/broker.conf"; done
 
 now_ms() { date +%s%3N; }
 
@@ -143,6 +160,8 @@ measure_reads() {
     for f in "$WORK"/loadgen/*.json; do key_sources+=(--keys-from "$f"); done
     DROPPED_QUERY=$(drop_caches)
     loadgen_tool "query-${gb}GB" query-keys "${key_sources[@]}" --lookups "$LOOKUPS"
+    "$BIN/ringmq-admin" -n "127.0.0.1:$NS_PORT" brokerStatus -b "127.0.0.1:$BROKER_PORT" \
+        >"$WORK/status-${gb}GB.txt" 2>&1 || true
     DROPPED_CATCHUP=$(drop_caches)
     loadgen_tool "catchup-${gb}GB" catch-up --topic FillTest --timeout-secs "$CATCHUP_TIMEOUT_SECS" \
         --broker-pid "$BROKER_PID" ${CATCHUP_MESSAGES:+--last-messages "$CATCHUP_MESSAGES"}
@@ -195,6 +214,14 @@ def newest(pattern):
     return json.load(open(sorted(glob.glob(work + pattern))[-1]))
 fill = glob.glob(work + "/loadgen/*fill-%sGB.json" % gb)
 row["send_msg_per_sec"] = round(json.load(open(fill[0]))["send"]["msg_per_sec"]) if fill else None
+status = {}
+for line in open(work + "/status-%sGB.txt" % gb, errors="replace"):
+    key, _, value = line.partition(":")
+    status[key.strip()] = value.strip()
+for key, name in [("ringmqIndexFilesWalkedTotal", "query_files_walked"),
+                  ("ringmqIndexFilesSkippedTotal", "query_files_skipped"),
+                  ("ringmqMemIndexFilterCacheBytes", "index_filter_cache_bytes")]:
+    row[name] = int(status[key]) if status.get(key, "").isdigit() else None
 q = newest("/tools/query-keys-*-query-%sGB.json" % gb)
 t = q["tally"]
 row.update(query_lookups=t["lookups"], query_found=t["found"], query_errors=t["errors"],
@@ -219,11 +246,13 @@ print("size %sGB: %s" % (gb, json.dumps(row)))
 PY
 done
 
-python3 - "$OUT_JSON" "$OUT_MD" "$BODY" "$(nproc)" "$(uname -r)" "$(uptime)" "$WORK/rows.jsonl" <<'PY'
+python3 - "$OUT_JSON" "$OUT_MD" "$BODY" "$(nproc)" "$(uname -r)" "$(uptime)" "$WORK/rows.jsonl" \
+    "$LABEL" "$BROKER_SET" <<'PY'
 import json, sys
-out_json, out_md, body, cpus, kernel, load, rows_path = sys.argv[1:8]
+out_json, out_md, body, cpus, kernel, load, rows_path, label, broker_set = sys.argv[1:10]
 rows = [json.loads(line) for line in open(rows_path)]
 facts = {"body_bytes": int(body), "keys": True, "mode": "batch 32, 8 queues, ASYNC_FLUSH, 1 shard",
+         "label": label, "broker_set": broker_set,
          "cpus": int(cpus), "kernel": kernel, "load_at_end": load.strip(),
          "query": "query-keys: distinct keys drawn uniformly from all sent, one lookup at a time",
          "catch_up": "catch-up: one fresh group, 8 queues pulled in parallel, 32 per pull; "
@@ -232,7 +261,10 @@ json.dump({"conditions": facts, "rows": rows}, open(out_json, "w"), indent=2)
 def ms(us):
     return "%.2f ms" % (us / 1000)
 with open(out_md, "w") as f:
-    f.write("# Store fill: memory, start-up and reads as the store grows\n\n")
+    f.write("# Store fill: memory, start-up and reads as the store grows%s\n\n"
+            % (" (%s)" % label if label else ""))
+    if broker_set:
+        f.write("Broker keys besides the script's: `%s`.\n\n" % broker_set)
     f.write("`scripts/fill-store.sh` — %s; %s B bodies with a key each; %s CPUs, kernel %s; "
             "load at the end: %s. Raw: `%s`.\n\n" % (facts["mode"], body, cpus, kernel,
                                                        facts["load_at_end"], out_json.split("/")[-1]))
@@ -255,6 +287,9 @@ with open(out_md, "w") as f:
             "before: %s.\n" % (facts["query"],
                                 ", ".join("%d/%d" % (r["query_found"], r["query_lookups"]) for r in rows),
                                 ", ".join("yes" if r["query_page_cache_dropped"] else "no" for r in rows)))
+    if any(r.get("query_files_walked") is not None for r in rows):
+        f.write("\nIndex files the lookups walked / skipped (key filters): %s.\n" % ", ".join(
+            "%s / %s" % (r.get("query_files_walked"), r.get("query_files_skipped")) for r in rows))
     f.write("\nCatch-up: %s. What each row drained: %s. Page cache dropped before: %s.\n" % (
         facts["catch_up"],
         "; ".join("%s, %d msgs in %.1f s%s, cores busy: consumer %.2f (%.2f us/msg), broker %.2f"
