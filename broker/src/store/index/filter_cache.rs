@@ -354,7 +354,8 @@ impl KeyIndex {
         Ok(())
     }
 
-    /// Caches `f`'s filter, just built, if the budget has room (else lookups read it later).
+    /// Caches `f`'s filter, just built, if the budget has room (else lookups read it later,
+    /// or walk the file).
     pub(super) fn cache_filter(&self, f: &IdxFile, filter: KeyFilter) {
         let now = self.lookups.get();
         if self.holds(f) && self.filters.reserve(filter.bytes(), now) {

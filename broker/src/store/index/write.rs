@@ -114,10 +114,11 @@ impl KeyIndex {
         Ok(())
     }
 
-    /// Writes `f`'s filter beside it. A full file's filter then leaves the file for the filter
-    /// cache, or is dropped when the budget has no room (lookups read it later). A failed write
-    /// is logged, not returned: the filter only saves reads, and lookups walk a full file whose
-    /// filter is missing (and rebuild it).
+    /// Writes `f`'s filter beside it. A full file's filter then leaves memory: lookups read it
+    /// into the filter cache when they need it, so a broker that serves no QUERY_MESSAGE spends
+    /// no memory on filters of full files. A failed write is logged, not returned (the filter
+    /// only saves reads): that filter goes to the cache if the budget has room, and once it is
+    /// not cached, lookups walk the file and rebuild its filter.
     async fn persist_filter(&self, f: &IdxFile, full: bool) {
         if f.entries.borrow().file().is_none() || f.filter.borrow().is_none() {
             return;
@@ -127,11 +128,11 @@ impl KeyIndex {
             tracing::warn!("index filter not written; lookups walk the file instead: {e}");
         }
         if full {
-            f.stored_filter.set(match written {
-                Ok(()) => StoredFilter::Expected,
-                Err(_) => StoredFilter::Unusable,
-            });
-            if let Some(filter) = f.filter.take() {
+            let filter = f.filter.take();
+            if written.is_ok() {
+                f.stored_filter.set(StoredFilter::Expected);
+            } else if let Some(filter) = filter {
+                f.stored_filter.set(StoredFilter::Unusable);
                 self.cache_filter(f, filter);
             }
         }
