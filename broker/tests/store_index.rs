@@ -590,12 +590,15 @@ fn a_lookup_reads_about_one_files_pages_of_many() {
 
 /// Damages three full files' filters on disk: one deleted (as after a crash between seal and
 /// filter write), one with its body zeroed (used, it would rule out every key of its file), one
-/// cut to its header. Returns the damaged files' positions.
+/// cut to its header. The filter the clean close wrote for the file being filled is deleted too
+/// (as in a store written before filters: the open rebuilds it from the file's entries).
+/// Returns the damaged full files' positions.
 fn damage_filters(cfg: &StoreConfig) -> [usize; 3] {
     let dir = cfg.shard_dir().join("index");
     let filters = filter_files(cfg);
     let (gone, zeroed, cut) = (0, 5, 10);
     std::fs::remove_file(dir.join(&filters[gone])).unwrap();
+    std::fs::remove_file(dir.join(filters.last().unwrap())).unwrap();
     let path = dir.join(&filters[zeroed]);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[4096..].fill(0);
@@ -627,7 +630,13 @@ fn missing_or_damaged_filters_fall_back_and_are_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
     let stored = filled_store(&cfg);
+    let newest = index_files(&cfg).len() - 1;
     let damaged = damage_filters(&cfg);
+    let in_newest: Vec<Stored> = stored
+        .iter()
+        .filter(|s| uniq_file(&cfg, s.i) == newest)
+        .copied()
+        .collect();
     let in_damaged: Vec<Stored> = stored
         .iter()
         .filter(|s| damaged.contains(&uniq_file(&cfg, s.i)))
@@ -636,8 +645,10 @@ fn missing_or_damaged_filters_fall_back_and_are_rebuilt() {
     run(|| async {
         let store = Store::open(cfg.clone()).await.unwrap();
         // Every key answers, those of the damaged files included (a zeroed filter, if used,
-        // would rule its file out).
+        // would rule its file out), and those of the file being filled, whose filter the open
+        // rebuilt from its entries.
         lookup_cost(&store, &in_damaged).await;
+        lookup_cost(&store, &in_newest).await;
         check_ids(&store, &stored, 7).await;
         await_rebuilds(&store, &stored, 3).await;
         // Settle: a rebuild started by the last lookup may still be writing.

@@ -61,6 +61,14 @@ pub(super) enum FilterError {
     },
 }
 
+impl FilterError {
+    /// The filter file does not exist.
+    fn is_missing(&self) -> bool {
+        matches!(self, FilterError::Store(StoreError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
 /// Cached filters by file (first sequence number): the filter and the lookup that last used it.
 type CachedFilters = HashMap<u64, (Rc<KeyFilter>, u64)>;
 
@@ -253,7 +261,16 @@ impl KeyIndex {
             }
             Err(e) => {
                 self.filters.release(bytes);
-                tracing::warn!("index filter unusable, walking the file until it is rebuilt: {e}");
+                if e.is_missing() {
+                    // Expected once per file of a store written before filters.
+                    tracing::info!(
+                        "index filter missing, walking the file until it is rebuilt: {e}"
+                    );
+                } else {
+                    tracing::warn!(
+                        "index filter unusable, walking the file until it is rebuilt: {e}"
+                    );
+                }
                 f.stored_filter.set(StoredFilter::Unusable);
                 self.start_rebuild(f);
                 true
