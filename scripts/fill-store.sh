@@ -2,7 +2,8 @@
 # Fills one broker's store to growing sizes and records, at each size, what must stay flat as
 # the store grows: broker RSS after the fill, start-up time after a clean stop and after kill -9
 # (until the broker's port accepts connections), RSS after each start, the index files on disk,
-# the send rate of the fill itself, QUERY_MESSAGE latency by key and catch-up drain rate.
+# the send rate of the fill itself, QUERY_MESSAGE latency by key and catch-up drain rate, and
+# RSS after those reads.
 # NOT part of CI: it writes gigabytes and takes minutes.
 #
 #   scripts/fill-store.sh [SIZE_GB ...]    (default: 1 5; fractions allowed, e.g. 0.2; the disk
@@ -201,8 +202,10 @@ for gb in "${SIZES_GB[@]}"; do
     idx_bytes=$(find "$WORK/store" -name '*.idx' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
     store_bytes=$(du -sb "$WORK/store" | awk '{print $1}')
     measure_reads "$gb"
+    rss_reads=$(rss_kib "$BROKER_PID")
     python3 - "$WORK" "$gb" "$SENT" "$store_bytes" "$rss_loaded" "$clean_ms" "$rss_clean" \
-        "$crash_ms" "$rss_crash" "$idx_files" "$idx_bytes" "$DROPPED_QUERY" "$DROPPED_CATCHUP" <<'PY'
+        "$crash_ms" "$rss_crash" "$idx_files" "$idx_bytes" "$DROPPED_QUERY" "$DROPPED_CATCHUP" \
+        "$rss_reads" <<'PY'
 import glob, json, sys
 work, gb = sys.argv[1], sys.argv[2]
 ints = ["messages_requested", "store_bytes", "rss_after_fill_kib", "clean_start_ms",
@@ -210,6 +213,7 @@ ints = ["messages_requested", "store_bytes", "rss_after_fill_kib", "clean_start_
         "index_files", "index_bytes"]
 row = {"size_gb": float(gb)}
 row.update(zip(ints, map(int, sys.argv[3:12])))
+row["rss_after_reads_kib"] = int(sys.argv[14])
 def newest(pattern):
     return json.load(open(sorted(glob.glob(work + pattern))[-1]))
 fill = glob.glob(work + "/loadgen/*fill-%sGB.json" % gb)
@@ -269,20 +273,22 @@ with open(out_md, "w") as f:
             "load at the end: %s. Raw: `%s`.\n\n" % (facts["mode"], body, cpus, kernel,
                                                        facts["load_at_end"], out_json.split("/")[-1]))
     f.write("| log (records) | store dir | messages | send msg/s | RSS after fill | clean start | RSS | kill -9 start | RSS "
-            "| index files | QUERY_MESSAGE p50 | p99 | catch-up msg/s | MB/s bodies | MB/s records |\n")
-    f.write("| ---: " * 15 + "|\n")
+            "| index files | QUERY_MESSAGE p50 | p99 | catch-up msg/s | MB/s bodies | MB/s records "
+            "| RSS after reads |\n")
+    f.write("| ---: " * 16 + "|\n")
     for r in rows:
         f.write("| %.2f GB | %.2f GB | %d | %s | %d MiB | %d ms | %d MiB | %d ms | %d MiB | %d | %s | %s "
-                "| %d | %.1f | %.1f |\n" % (
+                "| %d | %.1f | %.1f | %d MiB |\n" % (
             r["log_bytes"] / 1e9, r["store_bytes"] / 1e9, r["messages"], r["send_msg_per_sec"],
             r["rss_after_fill_kib"] // 1024, r["clean_start_ms"],
             r["rss_after_clean_start_kib"] // 1024, r["kill9_start_ms"],
             r["rss_after_kill9_start_kib"] // 1024, r["index_files"],
             ms(r["query_p50_us"]), ms(r["query_p99_us"]), r["catchup_msg_per_sec"],
-            r["catchup_body_mb_per_sec"], r["catchup_record_mb_per_sec"]))
+            r["catchup_body_mb_per_sec"], r["catchup_record_mb_per_sec"],
+            r["rss_after_reads_kib"] // 1024))
     f.write("\nlog (records): the stored messages as RocketMQ records (header, body, topic, "
             "properties); store dir: `du` of the store, whose preallocated files count in full; "
-            "GB = 10^9 B.\n")
+            "GB = 10^9 B. RSS after reads: the broker's, after the lookups and the catch-up.\n")
     f.write("\nQUERY_MESSAGE: %s; per row the lookups found / asked: %s. Page cache dropped "
             "before: %s.\n" % (facts["query"],
                                 ", ".join("%d/%d" % (r["query_found"], r["query_lookups"]) for r in rows),
