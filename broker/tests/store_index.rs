@@ -390,6 +390,21 @@ fn index_survives_kill9() {
     });
 }
 
+/// Waits (bounded) until the periodic flush has put every index file on disk, and a checkpoint
+/// the filter of every full one (all but the file being filled).
+async fn await_files_on_disk(store: &Store, cfg: &StoreConfig) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (index_files(cfg).len() as u64) < store.stats().index_files
+        || filter_files(cfg).len() + 1 < index_files(cfg).len()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "index files or filters never reached the disk"
+        );
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs retention passes "100 hours from now" until one deletes segments (the periodic task
 /// must first checkpoint them), within a bounded deadline.
 async fn retain(store: &Store) -> ringmq_broker::store::RetentionReport {
@@ -418,16 +433,9 @@ fn retention_removes_index_files() {
     let (kept, gone) = run(|| async {
         let store = Store::open(cfg.clone()).await.unwrap();
         let stored = append_keyed(&store, 0, 1500).await;
-        // Wait (bounded) until the periodic flush has put every index file on disk.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while (index_files(&cfg).len() as u64) < store.stats().index_files {
-            assert!(
-                Instant::now() < deadline,
-                "index files never reached the disk"
-            );
-            glommio::timer::sleep(Duration::from_millis(20)).await;
-        }
+        await_files_on_disk(&store, &cfg).await;
         let before = index_files(&cfg);
+        let filters_before = filter_files(&cfg);
         assert!(before.len() >= 10, "{before:?}");
         let in_memory = store.stats().index_files;
         let report = retain(&store).await;
@@ -447,10 +455,14 @@ fn retention_removes_index_files() {
             deleted as u64,
             "the store forgets exactly the files it deleted"
         );
-        // Every full file had its filter (the periodic flush writes it at seal); the deleted
-        // files' filters went with them, the others stay.
+        // The deleted files' filters went with them, the others stay.
         let filters = filter_files(&cfg);
-        assert!(filters.len() + 1 >= after.len(), "{filters:?} {after:?}");
+        let filters_gone = filters_before.iter().filter(|f| !filters.contains(f));
+        assert_eq!(
+            filters_gone.count(),
+            deleted,
+            "{filters_before:?} -> {filters:?}"
+        );
         assert_filters_have_files(&cfg);
         let (gone, kept): (Vec<Stored>, Vec<Stored>) =
             stored.iter().partition(|s| s.phys < report.min_offset);
