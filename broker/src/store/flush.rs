@@ -171,13 +171,10 @@ async fn write_round(inner: &Inner) -> Result<(), StoreError> {
     let page_start = align_down(start);
     let buf = {
         let st = inner.state.borrow();
-        let bytes = st
-            .log
-            .cache
-            .get(page_start, (target - page_start) as usize)
-            .expect("unwritten bytes are cached");
         let mut buf = seg.file.alloc((align_up(target) - page_start) as usize);
-        buf[..bytes.len()].copy_from_slice(bytes);
+        let len = (target - page_start) as usize;
+        let cached = st.log.cache.copy_to(page_start, &mut buf[..len]);
+        assert!(cached, "unwritten bytes are cached");
         buf
     };
     let len = buf.len() as u64;

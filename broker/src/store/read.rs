@@ -117,15 +117,13 @@ impl LogReader {
     ) -> Result<bool, StoreError> {
         let (seg, limit) = {
             let st = inner.state.borrow();
-            let cached = st.log.cache.get(pos, len);
+            let hit = st.log.cache.append_to(pos, len, out);
             // A pull's record read is a tail-cache hit or miss (ringmq_tail_cache_*_total):
             // consumers are whom the cache serves; lookups and lag probes are not counted.
             if self.sequential {
-                let hit = cached.is_some();
                 inner.stats.observe(|engine| engine.on_tail_cache(hit));
             }
-            if let Some(b) = cached {
-                out.extend_from_slice(b);
+            if hit {
                 return Ok(true);
             }
             let Some(seg) = st.log.segment_for(pos) else {
