@@ -199,24 +199,10 @@ mod tests {
     use super::*;
     use crate::store::StoreConfig;
     use ringmq_proto::message::Record;
+    use ringmq_testkit::sample_record;
 
     fn record(queue_id: i32) -> Record<'static> {
-        Record {
-            queue_id,
-            flag: 0,
-            queue_offset: 0,
-            physical_offset: 0,
-            sys_flag: 0,
-            born_timestamp: 1_700_000_000_000,
-            born_host: "127.0.0.1:40000".parse().unwrap(),
-            store_timestamp: 0,
-            store_host: "127.0.0.1:10911".parse().unwrap(),
-            reconsume_times: 0,
-            prepared_transaction_offset: 0,
-            body: b"x",
-            topic: b"T",
-            properties: b"",
-        }
+        sample_record(b"T", queue_id, b"x", b"")
     }
 
     #[test]

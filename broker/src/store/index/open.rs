@@ -128,12 +128,9 @@ impl KeyIndex {
         while n > 0 {
             let from = n.saturating_sub(chunk_entries);
             let want = (n - from) as usize * INDEX_ENTRY_BYTES;
-            let bytes = file
-                .read_at(self.layout.entry_pos(from), want)
-                .await
-                .map_err(|e| StoreError::io("read", path, e))?;
-            self.bytes_read
-                .set(self.bytes_read.get() + bytes.len() as u64);
+            let bytes = self
+                .read_counted(file, path, self.layout.entry_pos(from), want)
+                .await?;
             let whole = bytes.len().min(want) / INDEX_ENTRY_BYTES;
             n = from + whole as u32; // a file that shrank under us keeps what was read whole
             for e in bytes[..whole * INDEX_ENTRY_BYTES]
@@ -157,12 +154,9 @@ impl KeyIndex {
         path: &Path,
         cut_phy: u64,
     ) -> Result<bool, StoreError> {
-        let bytes = file
-            .read_at(self.layout.entry_pos(0), INDEX_ENTRY_BYTES)
-            .await
-            .map_err(|e| StoreError::io("read", path, e))?;
-        self.bytes_read
-            .set(self.bytes_read.get() + bytes.len() as u64);
+        let bytes = self
+            .read_counted(file, path, self.layout.entry_pos(0), INDEX_ENTRY_BYTES)
+            .await?;
         let Some(first) = bytes.get(..INDEX_ENTRY_BYTES) else {
             return Ok(false);
         };
@@ -314,12 +308,9 @@ impl KeyIndex {
             let from = range.count;
             let n = chunk_entries.min(count - from);
             let want = n as usize * INDEX_ENTRY_BYTES;
-            let bytes = file
-                .read_at(self.layout.entry_pos(from), want)
-                .await
-                .map_err(|e| StoreError::io("read", path, e))?;
-            self.bytes_read
-                .set(self.bytes_read.get() + bytes.len() as u64);
+            let bytes = self
+                .read_counted(file, path, self.layout.entry_pos(from), want)
+                .await?;
             if bytes.len() < want {
                 let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
                 return Err(StoreError::io("read", path, eof));
@@ -331,5 +322,25 @@ impl KeyIndex {
             }
         }
         Ok(range)
+    }
+}
+
+impl KeyIndex {
+    /// Reads `len` bytes at `pos` of an index file, counting them in `bytes_read` (what open
+    /// reads is asserted on by the tests).
+    async fn read_counted(
+        &self,
+        file: &File,
+        path: &Path,
+        pos: u64,
+        len: usize,
+    ) -> Result<glommio::io::ReadResult, StoreError> {
+        let bytes = file
+            .read_at(pos, len)
+            .await
+            .map_err(|e| StoreError::io("read", path, e))?;
+        self.bytes_read
+            .set(self.bytes_read.get() + bytes.len() as u64);
+        Ok(bytes)
     }
 }
