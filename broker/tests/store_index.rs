@@ -79,15 +79,20 @@ async fn append_keyed(store: &Store, from: u64, n: u64) -> Vec<Stored> {
     out
 }
 
+/// QUERY_MESSAGE by the UNIQ_KEY `stored` was written with, over all time.
+async fn query_uniq(store: &Store, stored: &Stored) -> ringmq_broker::store::QueryResult {
+    let uniq = format!("U{:08}", stored.i);
+    store
+        .query_messages(TOPIC, &uniq, true, 32, 0, i64::MAX)
+        .await
+        .unwrap()
+}
+
 /// Every sampled record answers by UNIQ_KEY, by key and by id with its own bytes.
 async fn check_ids(store: &Store, stored: &[Stored], every: usize) {
     for s in stored.iter().step_by(every).chain(stored.last()) {
-        let uniq = format!("U{:08}", s.i);
-        let q = store
-            .query_messages(TOPIC, &uniq, true, 32, 0, i64::MAX)
-            .await
-            .unwrap();
-        assert_eq!(q.message_count, 1, "UNIQ_KEY {uniq}");
+        let q = query_uniq(store, s).await;
+        assert_eq!(q.message_count, 1, "UNIQ_KEY of record {}", s.i);
         let recs = split_records(&q.body);
         assert_eq!(recs[0].record.physical_offset as u64, s.phys);
         assert_eq!(recs[0].record.body, &body(s.i)[..]);
@@ -480,10 +485,7 @@ fn retention_removes_index_files() {
         );
         assert_filters_have_files(&cfg);
         for s in gone.iter().step_by(13) {
-            let q = store
-                .query_messages(TOPIC, &format!("U{:08}", s.i), true, 32, 0, i64::MAX)
-                .await
-                .unwrap();
+            let q = query_uniq(&store, s).await;
             assert_eq!(q.message_count, 0, "removed record {} still answers", s.i);
         }
         check_ids(&store, &kept, 13).await;
@@ -496,12 +498,8 @@ fn retention_removes_index_files() {
 async fn lookup_cost(store: &Store, stored: &[Stored]) -> (u64, u64, u64) {
     let before = store.stats();
     for s in stored {
-        let uniq = format!("U{:08}", s.i);
-        let q = store
-            .query_messages(TOPIC, &uniq, true, 32, 0, i64::MAX)
-            .await
-            .unwrap();
-        assert_eq!(q.message_count, 1, "UNIQ_KEY {uniq}");
+        let q = query_uniq(store, s).await;
+        assert_eq!(q.message_count, 1, "UNIQ_KEY of record {}", s.i);
         assert_eq!(
             split_records(&q.body)[0].record.physical_offset as u64,
             s.phys

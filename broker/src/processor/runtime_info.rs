@@ -158,37 +158,26 @@ fn runtime_table(
     put("msgGetTotalTodayNow", total.messages_got.to_string());
     put("ringmqShards", facts.shards.to_string());
     put("ringmqShardsAnswered", shards_answered.to_string());
-    put("ringmqFdatasyncTotal", total.store.fdatasyncs.to_string());
-    put(
-        "ringmqFlushedRecordsTotal",
-        total.store.records_synced.to_string(),
-    );
-    put(
-        "ringmqBytesWrittenTotal",
-        total.store.bytes_written.to_string(),
-    );
-    put("ringmqWritesTotal", total.store.writes.to_string());
     for (key, value) in total.transaction.entries() {
         put(key, value.to_string());
     }
-    put("ringmqIndexFiles", total.store.index_files.to_string());
-    // Files QUERY_MESSAGE walked, and those their key filter let it skip.
-    put(
-        "ringmqIndexFilesWalkedTotal",
-        total.store.index_files_walked.to_string(),
-    );
-    put(
-        "ringmqIndexFilesSkippedTotal",
-        total.store.index_files_skipped.to_string(),
-    );
-    put(
-        "ringmqReadAheadBytesReadTotal",
-        total.store.read_ahead_bytes_read.to_string(),
-    );
-    put(
-        "ringmqPullWindowBytesReadTotal",
-        total.store.pull_window_bytes_read.to_string(),
-    );
+    let st = &total.store;
+    // Store counters since start; the index pair is what QUERY_MESSAGE walked, and the files
+    // their key filter let it skip.
+    let store_counters = [
+        ("ringmqFdatasyncTotal", st.fdatasyncs),
+        ("ringmqFlushedRecordsTotal", st.records_synced),
+        ("ringmqBytesWrittenTotal", st.bytes_written),
+        ("ringmqWritesTotal", st.writes),
+        ("ringmqIndexFiles", st.index_files),
+        ("ringmqIndexFilesWalkedTotal", st.index_files_walked),
+        ("ringmqIndexFilesSkippedTotal", st.index_files_skipped),
+        ("ringmqReadAheadBytesReadTotal", st.read_ahead_bytes_read),
+        ("ringmqPullWindowBytesReadTotal", st.pull_window_bytes_read),
+    ];
+    for (key, value) in store_counters {
+        put(key, value.to_string());
+    }
     // The memory budget, structure by structure (each has a named bound, see the storage format).
     for (key, bytes) in total.memory.named() {
         put(key, bytes.to_string());
