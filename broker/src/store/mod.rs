@@ -50,6 +50,8 @@ mod checkpoint;
 mod commitlog;
 mod config;
 pub mod consume_queue;
+#[cfg(test)]
+mod cq_window_tests;
 mod error;
 mod flush;
 pub mod index;

@@ -276,7 +276,7 @@ impl Store {
         let scan_limit =
             (req.offset + MAX_SCAN_ENTRIES.max(req.max_count as usize) as u64).min(max);
         'scan: while next < scan_limit && result.message_count < req.max_count {
-            let entries = q.read(next, 64.min((scan_limit - next) as usize)).await?;
+            let entries = (q.read_ahead(next, 64.min((scan_limit - next) as usize))).await?;
             if entries.is_empty() {
                 break;
             }
