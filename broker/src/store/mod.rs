@@ -429,6 +429,11 @@ impl Store {
         glommio::spawn_local(flush::syncer_loop(inner.clone())).detach();
         glommio::spawn_local(zero::zeroer_loop(inner.clone())).detach();
         glommio::spawn_local(flush::periodic_loop(inner.clone())).detach();
+        // Full index files whose filter file is missing get it back in the background.
+        let closing = Rc::downgrade(&inner);
+        let stopping = move || closing.upgrade().is_none_or(|i| i.closing.get());
+        let index = inner.state.borrow().index.clone();
+        glommio::spawn_local(index.sweep_filters(stopping)).detach();
         Ok(Store { inner })
     }
 

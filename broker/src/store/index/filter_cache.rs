@@ -30,6 +30,8 @@ use super::{bump, filter_file_name, IdxFile, KeyIndex, Range};
 pub(super) const FILTER_LOADS_PER_LOOKUP: usize = 4;
 /// Lookups a cached filter must go unused before it may be evicted (see the module docs).
 pub(super) const FILTER_EVICT_IDLE_LOOKUPS: u64 = 64;
+/// How long the start-up sweep waits before looking again while a lookup's rebuild runs.
+const SWEEP_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What is known of a full file's filter file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,21 +329,74 @@ impl KeyIndex {
         if self.rebuilding.get() {
             return;
         }
+        let (index, f) = (self.clone(), f.clone());
+        glommio::spawn_local(async move { index.rebuild_now(&f).await }).detach();
+    }
+
+    /// Rebuilds `f`'s filter now; the caller made sure no other rebuild runs.
+    async fn rebuild_now(&self, f: &IdxFile) {
+        assert!(!self.rebuilding.get(), "one filter rebuild at a time");
         self.rebuilding.set(true);
         f.stored_filter.set(StoredFilter::Rebuilding);
-        let (index, f) = (self.clone(), f.clone());
-        glommio::spawn_local(async move {
-            let outcome = index.rebuild_filter(&f).await;
-            index.rebuilding.set(false);
-            match outcome {
-                Ok(()) => f.stored_filter.set(StoredFilter::Expected),
-                Err(e) => {
-                    tracing::warn!("index filter rebuild failed, walking the file: {e}");
-                    f.stored_filter.set(StoredFilter::Failed);
+        let outcome = self.rebuild_filter(f).await;
+        self.rebuilding.set(false);
+        match outcome {
+            Ok(()) => f.stored_filter.set(StoredFilter::Expected),
+            Err(e) => {
+                tracing::warn!("index filter rebuild failed, walking the file: {e}");
+                f.stored_filter.set(StoredFilter::Failed);
+            }
+        }
+    }
+
+    /// After open: checks that every full file has a filter file of the right size (one
+    /// `statx` each, no read) and rebuilds those that do not, newest first, one at a time, so
+    /// files no lookup has reached yet get theirs too (a store written before filters, or
+    /// filter files lost). A damaged filter of the right size is found by the first lookup
+    /// that reads it, as before. Stops when `stopping` says so (the store is closing).
+    pub(crate) async fn sweep_filters(self: Rc<Self>, stopping: impl Fn() -> bool) {
+        let full: Vec<Rc<IdxFile>> = (self.files.borrow().iter())
+            .filter(|f| f.filter.borrow().is_none())
+            .cloned()
+            .collect();
+        for f in full.iter().rev() {
+            loop {
+                // A lookup's rebuild may be running (of this file, perhaps): wait for it.
+                while self.rebuilding.get() {
+                    if stopping() {
+                        return;
+                    }
+                    glommio::timer::sleep(SWEEP_WAIT).await;
+                }
+                if stopping() {
+                    return;
+                }
+                if f.stored_filter.get() != StoredFilter::Expected
+                    || !self.holds(f)
+                    || self.filter_file_present(f).await
+                {
+                    break;
+                }
+                if !self.rebuilding.get() {
+                    tracing::info!(
+                        file = %self.filter_path(f.first_seq).display(),
+                        "index filter missing, rebuilding it"
+                    );
+                    self.rebuild_now(f).await;
+                    break;
                 }
             }
-        })
-        .detach();
+        }
+    }
+
+    /// Whether `f`'s filter file exists with the size a filter of this layout has.
+    async fn filter_file_present(&self, f: &IdxFile) -> bool {
+        let Ok(file) = File::open(&self.filter_path(f.first_seq), false).await else {
+            return false;
+        };
+        let size = file.size().await;
+        let _ = file.close().await;
+        size.is_ok_and(|n| n == KeyFilter::file_bytes_for(self.layout.capacity) as u64)
     }
 
     /// Reads a full file's entries (in `RECOVERY_CHUNK_BYTES` reads), builds its filter, writes
