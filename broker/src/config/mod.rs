@@ -100,6 +100,9 @@ pub struct BrokerConfig {
     /// Bytes of segment space the store zeroes ahead of the log end (0 = off); see
     /// [`ZERO_AHEAD_BYTES_DEFAULT`] and docs/storage-format.md §2.3.
     pub zero_ahead_bytes: u64,
+    /// `ringmqWriteLingerMicros`: how long a log write round waits for more appends while
+    /// appends arrive concurrently; see [`WRITE_LINGER_US_DEFAULT`].
+    pub write_linger_us: u64,
     /// Accepted but not applied yet (a warning says so): the store's group commit takes
     /// whatever arrived during the previous fdatasync, without a byte cap.
     pub group_commit_max_bytes: u64,
@@ -211,6 +214,7 @@ impl Default for BrokerConfig {
             max_index_num: crate::store::INDEX_ENTRIES_PER_FILE_DEFAULT,
             index_filter_cache_bytes: crate::store::INDEX_FILTER_CACHE_BYTES_DEFAULT as u64,
             zero_ahead_bytes: ZERO_AHEAD_BYTES_DEFAULT,
+            write_linger_us: WRITE_LINGER_US_DEFAULT,
             group_commit_max_bytes: 1024 * 1024,
             access_message_in_memory_max_ratio_percent: 40,
             shard_pending_requests_max: 10_000,
@@ -300,6 +304,13 @@ impl std::fmt::Display for ConfigWarning {
 /// (`results/zero-ahead-default-2026-12-07.md`); through the quickstart the sync gain was within
 /// noise, with lower open-loop tails (`results/session-ab-2026-12-07-night.md`).
 pub const ZERO_AHEAD_BYTES_DEFAULT: u64 = 16 << 20;
+
+/// Default `ringmqWriteLingerMicros`. A write round waits this long for more appends only when
+/// the previous round carried several (so a lone or slow sender never waits), adding at
+/// most this much to a send's latency. Measured against 0 in `results/write-linger-2026-12-07.md`.
+pub const WRITE_LINGER_US_DEFAULT: u64 = 0;
+/// Largest `ringmqWriteLingerMicros` accepted: the wait is added to send latency.
+pub const WRITE_LINGER_US_MAX: u64 = 10_000;
 
 /// Most messages one pull returns by default (Java's `maxTransferCountOnMessageInMemory`).
 pub const PULL_TRANSFER_COUNT_DEFAULT: u32 = 32;
@@ -430,6 +441,7 @@ impl BrokerConfig {
             "maxIndexNum" => self.max_index_num = v.number()?,
             "ringmqIndexFilterCacheBytes" => self.index_filter_cache_bytes = v.number()?,
             "ringmqZeroAheadBytes" => self.zero_ahead_bytes = v.number()?,
+            "ringmqWriteLingerMicros" => self.write_linger_us = v.number()?,
             "accessMessageInMemoryMaxRatio" => {
                 self.access_message_in_memory_max_ratio_percent = v.number()?
             }
@@ -529,6 +541,11 @@ impl BrokerConfig {
         }
         if self.zero_ahead_bytes % 4096 != 0 {
             return invalid("ringmqZeroAheadBytes must be a multiple of 4096".to_string());
+        }
+        if self.write_linger_us > WRITE_LINGER_US_MAX {
+            return invalid(format!(
+                "ringmqWriteLingerMicros must be at most {WRITE_LINGER_US_MAX}"
+            ));
         }
         if self.tail_cache_bytes < 8192 {
             return invalid("ringmqTailCacheBytes must be at least 8192".to_string());
@@ -781,6 +798,7 @@ impl BrokerConfig {
                 self.index_filter_cache_bytes.to_string(),
             ),
             ("ringmqZeroAheadBytes", self.zero_ahead_bytes.to_string()),
+            ("ringmqWriteLingerMicros", self.write_linger_us.to_string()),
         ]
     }
 

@@ -25,6 +25,7 @@ defaultTopicQueueNums=4
 ringmqCpus=0-1
 ringmqTailCacheBytes=1048576
 ringmqZeroAheadBytes=16777216
+ringmqWriteLingerMicros=100
 accessMessageInMemoryMaxRatio : 30
 brokerNmae=typo
 ";
@@ -144,6 +145,7 @@ fn file_keys_are_applied_and_unknown_keys_warned() {
     assert_eq!(config.cpus, CpuSpec::List(vec![0, 1]));
     assert_eq!(config.tail_cache_bytes, 1048576);
     assert_eq!(config.zero_ahead_bytes, 16 * 1024 * 1024);
+    assert_eq!(config.write_linger_us, 100);
     assert_eq!(config.access_message_in_memory_max_ratio_percent, 30);
     assert_eq!(
         warnings,
@@ -153,7 +155,7 @@ fn file_keys_are_applied_and_unknown_keys_warned() {
                 key: "deleteWhen".to_string()
             },
             ConfigWarning::UnknownKey {
-                source_name: "broker.conf:18".to_string(),
+                source_name: "broker.conf:19".to_string(),
                 key: "brokerNmae".to_string()
             },
         ]
@@ -243,6 +245,7 @@ fn cross_field_validation() {
         "mappedFileSizeCommitLog=4194304",
         "ringmqTailCacheBytes=100",
         "ringmqZeroAheadBytes=1000",
+        "ringmqWriteLingerMicros=10001",
         "maxHashSlotNum=0",
         "maxHashSlotNum=16777217",
         "maxIndexNum=0",

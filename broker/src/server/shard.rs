@@ -576,6 +576,7 @@ pub fn store_config(config: &BrokerConfig, shard_id: u8) -> StoreConfig {
     store.index_entries_per_file = config.max_index_num;
     store.index_filter_cache_bytes = config.index_filter_cache_bytes as usize;
     store.zero_ahead_bytes = config.zero_ahead_bytes;
+    store.write_linger_us = config.write_linger_us;
     // Room for the record header, topic and properties around a maximal body.
     store.max_record_bytes = config.max_message_size_bytes as usize + 64 * 1024;
     store.file_reserved_time_ms = u64::from(config.file_reserved_time_hours) * 3600 * 1000;

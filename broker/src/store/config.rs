@@ -91,6 +91,9 @@ pub struct StoreConfig {
     /// one holding the log end. Default 0 (off): in the criterion A/B on the shared dev VM it
     /// did not pay for the extra writes (`results/storage-2026-11-21-perf.md`).
     pub zero_ahead_bytes: u64,
+    /// How long a write round waits for more appends before its O_DIRECT write, when the
+    /// previous round carried several appends (see `flush::should_linger`). 0 = never wait.
+    pub write_linger_us: u64,
     /// Hash slots per key-index file; the file being filled keeps its table in memory
     /// (4 bytes a slot). RocketMQ's `maxHashSlotNum` (see [`INDEX_SLOTS_PER_FILE_DEFAULT`]).
     pub index_slots_per_file: u32,
@@ -129,6 +132,7 @@ impl StoreConfig {
             disk_max_used_ratio_percent: 75,
             retention_check_interval_ms: 10_000,
             zero_ahead_bytes: 0,
+            write_linger_us: 0,
             index_slots_per_file: INDEX_SLOTS_PER_FILE_DEFAULT,
             index_entries_per_file: INDEX_ENTRIES_PER_FILE_DEFAULT,
             index_cache_pages: 1024,

@@ -55,6 +55,8 @@ mod cq_window_tests;
 mod error;
 mod flush;
 pub mod index;
+#[cfg(test)]
+mod linger_tests;
 mod notify;
 pub mod offset;
 #[cfg(test)]
@@ -311,6 +313,8 @@ pub(crate) struct Inner {
     /// SYNC_FLUSH appenders, by the end offset they wait to see flushed.
     pub(crate) flushed_waiters: OffsetWaiters,
     pub(crate) closing: Cell<bool>,
+    /// Appends encoded into the tail since open (the writer counts how many each round took).
+    pub(crate) appends: Cell<u64>,
     pub(crate) failure: RefCell<Option<String>>,
     /// A group-commit fdatasync of the log is in flight.
     pub(crate) syncing: Cell<bool>,
@@ -468,6 +472,7 @@ impl Store {
         }
         self.wait_for_room().await?;
         let (outcome_records, end) = self.encode_batch(records, &sizes);
+        inner.appends.set(inner.appends.get() + 1);
         inner.writer_wake.notify_all();
         let status = self.wait_durable(end).await?;
         Ok(AppendOutcome {

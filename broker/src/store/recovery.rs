@@ -128,6 +128,7 @@ fn new_inner(
         written_waiters: Default::default(),
         flushed_waiters: Default::default(),
         closing: Cell::new(false),
+        appends: Cell::new(0),
         failure: RefCell::new(None),
         syncing: Cell::new(false),
         creating_segment: Cell::new(false),
