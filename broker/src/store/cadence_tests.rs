@@ -11,8 +11,9 @@ use ringmq_testkit::sample_record;
 
 use super::consume_queue::CQ_ENTRY_BYTES;
 use super::index::INDEX_ENTRY_BYTES;
+use super::test_support::{executor, quiet_config};
 use super::trace::{self, Event};
-use super::{flush, FlushMode, Store, StoreConfig, PAGE_BYTES};
+use super::{flush, Store, StoreConfig, PAGE_BYTES};
 
 /// Queues that each hold a partial page.
 const QUEUES: i32 = 16;
@@ -26,30 +27,14 @@ const ENTRIES_PAST_A_PAGE: u64 = 300;
 const CQ_CACHE_TOTAL: usize = 32;
 /// Keyed records of the index check: fewer than a page of index entries (100 × 32 bytes).
 const KEYED_RECORDS: u64 = 100;
-/// An interval the test never reaches: the periodic task stays idle.
-const NEVER_MS: u64 = 3_600_000;
-
 fn config(root: &Path) -> StoreConfig {
-    let mut c = StoreConfig::new(root, 2);
-    c.segment_size_bytes = 1 << 20;
-    c.max_record_bytes = 16 * 1024;
-    c.tail_cache_bytes = 256 * 1024;
-    c.flush_mode = FlushMode::Async;
-    c.flush_interval_ms = NEVER_MS;
-    c.checkpoint_interval_ms = NEVER_MS;
+    let mut c = quiet_config(root);
     c.cq_cache_entries_total = CQ_CACHE_TOTAL;
-    c.zero_ahead_bytes = 0;
     c
 }
 
 fn record<'a>(queue_id: i32, body: &'a [u8], properties: &'a [u8]) -> Record<'a> {
     sample_record(b"Cadence", queue_id, body, properties)
-}
-
-fn executor() -> glommio::LocalExecutor {
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .make()
-        .expect("glommio executor (run as root or with `ulimit -l unlimited`)")
 }
 
 /// Appends `n` records to `queue`; returns their physical offsets.

@@ -8,7 +8,8 @@ use ringmq_proto::message::record::DecodedRecord;
 
 use super::consume_queue::CQ_WINDOW_ENTRIES_MIN;
 use super::read::GetRequest;
-use super::{flush, FlushMode, Record, Store, StoreConfig};
+use super::test_support::{executor, quiet_config};
+use super::{flush, Record, Store, StoreConfig};
 use ringmq_testkit::sample_record;
 
 const TOPIC: &[u8] = b"Lagging";
@@ -18,25 +19,12 @@ const CQ_CACHE_TOTAL: usize = CQ_WINDOW_ENTRIES_MIN;
 const RECORDS: u64 = 8 * CQ_WINDOW_ENTRIES_MIN as u64;
 /// A push consumer's pull batch (RocketMQ's `pullBatchSize`).
 const PULL_BATCH: u32 = 32;
-const NEVER_MS: u64 = 3_600_000;
 
 fn config(root: &Path) -> StoreConfig {
-    let mut c = StoreConfig::new(root, 2);
-    c.segment_size_bytes = 1 << 20;
-    c.max_record_bytes = 16 * 1024;
+    let mut c = quiet_config(root);
     c.tail_cache_bytes = 64 * 1024;
-    c.flush_mode = FlushMode::Async;
-    c.flush_interval_ms = NEVER_MS;
-    c.checkpoint_interval_ms = NEVER_MS;
     c.cq_cache_entries_total = CQ_CACHE_TOTAL;
-    c.zero_ahead_bytes = 0;
     c
-}
-
-fn executor() -> glommio::LocalExecutor {
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .make()
-        .expect("glommio executor (run as root or with `ulimit -l unlimited`)")
 }
 
 /// Appends [`RECORDS`] records with bodies `q<queue>-m<i>` to each queue, and writes every

@@ -6,23 +6,16 @@ use std::path::Path;
 use std::rc::Rc;
 
 use super::flush::LINGER_MIN_LAST_ROUND_APPENDS;
-use super::{FlushMode, Store, StoreConfig};
+use super::test_support::{executor, quiet_config};
+use super::{Store, StoreConfig};
 use ringmq_testkit::sample_record;
 
 /// Long enough that the appends a test makes right after the round started always arrive
 /// within it (they are already runnable tasks): the test never depends on the clock.
 const TEST_LINGER_US: u64 = 200_000;
-const NEVER_MS: u64 = 3_600_000;
 
 fn config(root: &Path, write_linger_us: u64) -> StoreConfig {
-    let mut c = StoreConfig::new(root, 2);
-    c.segment_size_bytes = 1 << 20;
-    c.max_record_bytes = 16 * 1024;
-    c.tail_cache_bytes = 256 * 1024;
-    c.flush_mode = FlushMode::Async;
-    c.flush_interval_ms = NEVER_MS;
-    c.checkpoint_interval_ms = NEVER_MS;
-    c.zero_ahead_bytes = 0;
+    let mut c = quiet_config(root);
     c.write_linger_us = write_linger_us;
     c
 }
@@ -65,12 +58,6 @@ async fn writes_for_late_arrivals(root: &Path, write_linger_us: u64, first_round
     let writes = store.stats().writes - before;
     Rc::try_unwrap(store).ok().unwrap().close().await.unwrap();
     writes
-}
-
-fn executor() -> glommio::LocalExecutor {
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .make()
-        .expect("glommio executor (run as root or with `ulimit -l unlimited`)")
 }
 
 #[test]

@@ -67,6 +67,8 @@ mod recovery;
 mod replica;
 mod retention;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod trace;
 mod zero;
 
