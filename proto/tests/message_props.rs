@@ -2,8 +2,22 @@
 
 use proptest::prelude::*;
 use ringmq_proto::message::{
-    encode_properties, BatchItem, BatchIter, DecodedRecord, PropertiesIter, Record,
+    encode_properties, find_properties, find_property, BatchItem, BatchIter, DecodedRecord,
+    PropertiesIter, Record,
 };
+
+/// `MessageDecoder.string2messageProperties`, written out byte by byte as the Java does it:
+/// the reference the word-wise parser must agree with.
+fn java_properties(bytes: &[u8]) -> Vec<(&[u8], &[u8])> {
+    bytes
+        .split(|&b| b == 0x02)
+        .filter(|item| item.len() >= 3)
+        .filter_map(|item| {
+            let sep = item.iter().position(|&b| b == 0x01)?;
+            (sep > 0 && sep < item.len() - 1).then(|| (&item[..sep], &item[sep + 1..]))
+        })
+        .collect()
+}
 
 fn host() -> impl Strategy<Value = std::net::SocketAddr> {
     (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| std::net::SocketAddr::from((ip, port)))
@@ -62,6 +76,31 @@ proptest! {
         for (k, v) in PropertiesIter::new(&bytes) {
             prop_assert!(!k.is_empty() && !v.is_empty());
             prop_assert!(!k.contains(&0x02) && !v.contains(&0x02) && !k.contains(&0x01));
+        }
+    }
+
+    #[test]
+    fn properties_parse_as_java_does(bytes in proptest::collection::vec(
+        prop_oneof![Just(0x01u8), Just(0x02u8), Just(b'A'), Just(b'B'), 0u8..=255], 0..96)
+    ) {
+        // The generated strings end with or without 0x02; `split` then yields a final empty or
+        // partial item, as Java's scan does.
+        let got: Vec<_> = PropertiesIter::new(&bytes).collect();
+        prop_assert_eq!(got, java_properties(&bytes));
+    }
+
+    #[test]
+    fn one_pass_lookup_equals_one_lookup_per_name(
+        pairs in proptest::collection::vec(("[ABK]{1,2}", "[a-z]{1,3}"), 0..12)
+    ) {
+        let mut out = Vec::new();
+        encode_properties(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &mut out);
+        let names = ["A", "B", "K", "AB", "Z"];
+        let together = find_properties(&out, names);
+        for (name, value) in names.iter().zip(together) {
+            let last = pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_bytes());
+            prop_assert_eq!(value, last);
+            prop_assert_eq!(find_property(&out, name), last);
         }
     }
 

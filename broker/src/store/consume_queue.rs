@@ -23,19 +23,18 @@ pub const DUE_TIME_TOPICS: [&str; 2] = ["SCHEDULE_TOPIC_XXXX", "rmq_sys_wheel_ti
 /// The property that holds the due time of a record in one of [`DUE_TIME_TOPICS`].
 pub const DUE_TIME_PROPERTY: &str = "TIMER_OUT_MS";
 
-/// The tag slot of a record: its due time in a due-time topic (0 if the property is missing or
-/// not a number), else the Java `String.hashCode` of TAGS (0 without tags).
-pub(crate) fn tag_slot(topic: &str, properties: &[u8]) -> i64 {
-    use ringmq_proto::message::{find_property, property, tag_hash};
+/// The tag slot of a record of `topic` from its TAGS and TIMER_OUT_MS property values: its due
+/// time in a due-time topic (0 if the property is missing or not a number), else the Java
+/// `String.hashCode` of TAGS (0 without tags).
+pub(crate) fn tag_slot(topic: &str, tags: Option<&[u8]>, due_time: Option<&[u8]>) -> i64 {
     if DUE_TIME_TOPICS.contains(&topic) {
-        return find_property(properties, DUE_TIME_PROPERTY)
+        return due_time
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
     }
-    find_property(properties, property::TAGS)
-        .and_then(|t| std::str::from_utf8(t).ok())
-        .map_or(0, tag_hash)
+    tags.and_then(|t| std::str::from_utf8(t).ok())
+        .map_or(0, ringmq_proto::message::tag_hash)
 }
 
 /// One consume-queue entry.

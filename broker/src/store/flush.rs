@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use ringmq_proto::message::{
-    find_property, peek_header, property, sysflag, DecodedRecord, MAGIC_BLANK,
+    find_properties, peek_header, property, sysflag, DecodedRecord, MAGIC_BLANK,
 };
 
 use super::append_file::{AppendFile, Extent};
@@ -355,8 +355,18 @@ pub(crate) fn dispatch_record(
     let global = to_global(inner.config.shard_id, pos);
     let tx = sysflag::transaction_type(r.sys_flag);
     let topic = std::str::from_utf8(r.topic).expect("topics are validated as UTF-8 on append");
+    // One pass over the properties for everything dispatch reads.
+    let [tags, due_time, keys, uniq] = find_properties(
+        r.properties,
+        [
+            property::TAGS,
+            super::consume_queue::DUE_TIME_PROPERTY,
+            property::KEYS,
+            property::UNIQ_KEY,
+        ],
+    );
     if tx != sysflag::TRANSACTION_PREPARED_TYPE && tx != sysflag::TRANSACTION_ROLLBACK_TYPE {
-        let tag = super::consume_queue::tag_slot(topic, r.properties);
+        let tag = super::consume_queue::tag_slot(topic, tags, due_time);
         let q = inner.queue_in(queues, topic, r.queue_id);
         q.push(
             r.queue_offset as u64,
@@ -367,12 +377,12 @@ pub(crate) fn dispatch_record(
             },
         );
     }
-    if let Some(keys) = find_property(r.properties, property::KEYS) {
+    if let Some(keys) = keys {
         for key in keys.split(|&b| b == b' ').filter(|k| !k.is_empty()) {
             index.add(r.topic, key, global, r.store_timestamp);
         }
     }
-    if let Some(uniq) = find_property(r.properties, property::UNIQ_KEY) {
+    if let Some(uniq) = uniq {
         index.add(r.topic, uniq, global, r.store_timestamp);
     }
     index.last_update_timestamp.set(r.store_timestamp);
