@@ -313,55 +313,60 @@ fn property_pairs(properties: &str) -> Vec<(String, String)> {
 }
 
 /// Properties as stored: the client's, plus MSG_REGION, TRACE_ON, CLUSTER and a UNIQ_KEY when
-/// missing (step 4); POP_CK is dropped. Returns the encoded bytes and the UNIQ_KEY.
-fn stored_properties(ctx: &SendContext<'_>, client_properties: &[u8]) -> (Vec<u8>, String) {
+/// missing (step 4); POP_CK is dropped. The client's well-formed entries are copied in order
+/// straight into the output (no list of pairs, no copy of the UNIQ_KEY: it is read back from
+/// the output when a response needs it).
+fn stored_properties(ctx: &SendContext<'_>, client_properties: &[u8]) -> Vec<u8> {
     let config = ctx.config;
-    let mut pairs: Vec<(&[u8], std::borrow::Cow<'_, [u8]>)> =
-        PropertiesIter::new(client_properties)
-            .filter(|(k, _)| *k != property::POP_CK.as_bytes())
-            .map(|(k, v)| (k, std::borrow::Cow::Borrowed(v)))
-            .collect();
-    let has = |pairs: &Vec<(&[u8], std::borrow::Cow<'_, [u8]>)>, name: &str| {
-        pairs.iter().any(|(k, _)| *k == name.as_bytes())
-    };
-    let uniq_key = match pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| *k == property::UNIQ_KEY.as_bytes())
-    {
-        Some((_, v)) => String::from_utf8_lossy(v).into_owned(),
-        None => {
-            let generated = ctx.uniq_keys.borrow_mut().next_id(ctx.now_ms);
-            pairs.push((
-                property::UNIQ_KEY.as_bytes(),
-                std::borrow::Cow::Owned(generated.clone().into_bytes()),
-            ));
-            generated
+    let mut out = Vec::with_capacity(client_properties.len() + STORED_PROPERTIES_EXTRA_BYTES);
+    // The names the broker adds when the client did not send them.
+    const ADDED: [&str; 4] = [
+        property::UNIQ_KEY,
+        property::MSG_REGION,
+        property::TRACE_ON,
+        property::CLUSTER,
+    ];
+    let mut present = [false; ADDED.len()];
+    for (k, v) in PropertiesIter::new(client_properties) {
+        if k == property::POP_CK.as_bytes() {
+            continue;
         }
-    };
-    // The broker's own values borrow from its configuration: nothing is copied per message
-    // until the properties are encoded below.
+        for (name, seen) in ADDED.iter().zip(present.iter_mut()) {
+            *seen |= k == name.as_bytes();
+        }
+        push_property(&mut out, k, v);
+    }
     let trace_on = if config.trace_on { "true" } else { "false" };
-    for (name, value) in [
-        (property::MSG_REGION, config.region_id.as_str()),
-        (property::TRACE_ON, trace_on),
-        (property::CLUSTER, config.broker_cluster_name.as_str()),
-    ] {
-        if !has(&pairs, name) {
-            pairs.push((
-                name.as_bytes(),
-                std::borrow::Cow::Borrowed(value.as_bytes()),
-            ));
+    let values = [
+        None,
+        Some(config.region_id.as_str()),
+        Some(trace_on),
+        Some(config.broker_cluster_name.as_str()),
+    ];
+    for ((name, value), seen) in ADDED.iter().zip(values).zip(present) {
+        if seen {
+            continue;
+        }
+        match value {
+            Some(value) => push_property(&mut out, name.as_bytes(), value.as_bytes()),
+            None => {
+                let generated = ctx.uniq_keys.borrow_mut().next_id(ctx.now_ms);
+                push_property(&mut out, name.as_bytes(), generated.as_bytes());
+            }
         }
     }
-    let mut out = Vec::with_capacity(client_properties.len() + 96);
-    for (k, v) in &pairs {
-        out.extend_from_slice(k);
-        out.push(ringmq_proto::message::properties::NAME_VALUE_SEPARATOR);
-        out.extend_from_slice(v);
-        out.push(ringmq_proto::message::properties::PROPERTY_SEPARATOR);
-    }
-    (out, uniq_key)
+    out
+}
+
+/// Room reserved beyond the client's properties for what the broker adds (a generated
+/// UNIQ_KEY, MSG_REGION, TRACE_ON, CLUSTER with typical values), so the output rarely grows.
+const STORED_PROPERTIES_EXTRA_BYTES: usize = 96;
+
+fn push_property(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.push(ringmq_proto::message::properties::NAME_VALUE_SEPARATOR);
+    out.extend_from_slice(value);
+    out.push(ringmq_proto::message::properties::PROPERTY_SEPARATOR);
 }
 
 /// IPv4 as stored (ali-ons decodes 4-byte hosts only); the listener is IPv4, so a peer is too,
@@ -377,12 +382,19 @@ fn ipv4_host(addr: SocketAddr) -> SocketAddr {
 }
 
 /// One message, or one item of a batch, ready to be stored: its properties as stored (owned,
-/// borrowed by its record) and its UNIQ_KEY.
+/// borrowed by its record).
 struct StoredItem<'a> {
     flag: i32,
     body: &'a [u8],
     properties: Vec<u8>,
-    uniq_key: String,
+}
+
+impl StoredItem<'_> {
+    /// The UNIQ_KEY as stored (the client's last one, or the one the broker generated).
+    fn uniq_key(&self) -> String {
+        let key = find_property(&self.properties, property::UNIQ_KEY);
+        String::from_utf8_lossy(key.expect("stored properties carry a UNIQ_KEY")).into_owned()
+    }
 }
 
 /// The messages a send carries: the batch's items, or the one message.
@@ -394,12 +406,11 @@ fn stored_items<'a>(
     let illegal = |remark: String| respond_error(request, ResponseCode::MessageIllegal, remark);
     if !header.is_batch() {
         let client_properties = header.properties.as_deref().unwrap_or_default();
-        let (properties, uniq_key) = stored_properties(ctx, client_properties.as_bytes());
+        let properties = stored_properties(ctx, client_properties.as_bytes());
         return Ok(vec![StoredItem {
             flag: header.flag,
             body: &request.body,
             properties,
-            uniq_key,
         }]);
     }
     let mut items = Vec::new();
@@ -410,12 +421,11 @@ fn stored_items<'a>(
                 "batch item properties over {MAX_PROPERTIES_LEN} bytes"
             )));
         }
-        let (properties, uniq_key) = stored_properties(ctx, item.properties);
+        let properties = stored_properties(ctx, item.properties);
         items.push(StoredItem {
             flag: item.flag,
             body: item.body,
             properties,
-            uniq_key,
         });
     }
     if items.is_empty() {
@@ -534,7 +544,7 @@ async fn store_and_respond(
         }
         AppendStatus::FlushDiskTimeout => ResponseCode::FlushDiskTimeout,
     };
-    let transaction_id = (!header.is_batch()).then(|| items[0].uniq_key.clone());
+    let transaction_id = (!header.is_batch()).then(|| items[0].uniq_key());
     Outcome::Respond(send_response(
         ctx,
         request,

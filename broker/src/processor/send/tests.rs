@@ -358,3 +358,44 @@ fn both_reroutes_keep_the_requests_origin_and_a_send_back_counts_once_where_it_i
         }
     });
 }
+
+#[test]
+fn stored_properties_keep_the_clients_drop_pop_ck_and_add_what_is_missing() {
+    testing::run(|fx| async move {
+        fx.create_topic("T", 1);
+        let view = fx.view();
+        let ctx = fx.send_context(&view);
+        // A client that sent its own CLUSTER, a repeated UNIQ_KEY, a POP_CK and a malformed
+        // item (no separator), in that order.
+        let client = b"TAGS\x01a\x02UNIQ_KEY\x01U1\x02POP_CK\x01x\x02junk\x02CLUSTER\x01mine\x02UNIQ_KEY\x01U2\x02";
+        let stored = stored_properties(&ctx, client);
+        let trace_on = if fx.config.trace_on { "true" } else { "false" };
+        let expected = format!(
+            "TAGS\x01a\x02UNIQ_KEY\x01U1\x02CLUSTER\x01mine\x02UNIQ_KEY\x01U2\x02\
+             MSG_REGION\x01{}\x02TRACE_ON\x01{trace_on}\x02",
+            fx.config.region_id
+        );
+        assert_eq!(String::from_utf8(stored.clone()).unwrap(), expected);
+        let item = StoredItem {
+            flag: 0,
+            body: b"",
+            properties: stored,
+        };
+        assert_eq!(
+            item.uniq_key(),
+            "U2",
+            "the last UNIQ_KEY wins, as in Java's map"
+        );
+
+        // Without a UNIQ_KEY the broker generates one, first among what it adds.
+        let stored = stored_properties(&ctx, b"TAGS\x01a\x02");
+        let pairs: Vec<_> = PropertiesIter::new(&stored)
+            .map(|(k, _)| k.to_vec())
+            .collect();
+        let names: Vec<&[u8]> = pairs.iter().map(Vec::as_slice).collect();
+        let expected: [&[u8]; 5] = [b"TAGS", b"UNIQ_KEY", b"MSG_REGION", b"TRACE_ON", b"CLUSTER"];
+        assert_eq!(names, expected);
+        let generated = find_property(&stored, property::UNIQ_KEY).unwrap();
+        assert_eq!(generated.len(), 32);
+    });
+}
