@@ -32,6 +32,20 @@ struct Fields {
 struct Entry {
     key: Span,
     value: Span,
+    /// The key's length and first byte: lookups and de-duplication compare these first and
+    /// touch the text only when they match (the send header's keys are distinct letters).
+    key_tag: KeyTag,
+}
+
+/// A key's length (saturated at 255) and first byte. Equal keys have equal tags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct KeyTag(u8, u8);
+
+impl KeyTag {
+    fn of(key: &str) -> KeyTag {
+        let len = u8::try_from(key.len()).unwrap_or(u8::MAX);
+        KeyTag(len, key.as_bytes().first().copied().unwrap_or(0))
+    }
 }
 
 /// A byte range of [`Fields::text`], on character boundaries.
@@ -193,9 +207,10 @@ impl Fields {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
+        let tag = KeyTag::of(key);
         self.entries
             .iter()
-            .position(|e| same_key(self.slice(e.key), key))
+            .position(|e| e.key_tag == tag && self.slice(e.key) == key)
     }
 
     fn get(&self, key: &str) -> Option<&str> {
@@ -239,7 +254,12 @@ impl Fields {
         if self.entries.capacity() == 0 {
             self.entries.reserve(crate::serialize::TYPICAL_EXT_ENTRIES);
         }
-        self.entries.push(Entry { key, value });
+        let key_tag = KeyTag::of(self.slice(key));
+        self.entries.push(Entry {
+            key,
+            value,
+            key_tag,
+        });
     }
 
     /// After decoding: a key that repeats keeps only its last entry, as Java's `HashMap` does.
@@ -248,10 +268,10 @@ impl Fields {
         if entries.len() <= QUADRATIC_DEDUP_MAX_ENTRIES {
             let mut i = 0;
             while i < entries.len() {
-                let key = self.slice(entries[i].key);
+                let (key, tag) = (self.slice(entries[i].key), entries[i].key_tag);
                 let later_duplicate = entries[i + 1..]
                     .iter()
-                    .any(|e| same_key(self.slice(e.key), key));
+                    .any(|e| e.key_tag == tag && self.slice(e.key) == key);
                 if later_duplicate {
                     entries.remove(i);
                 } else {
@@ -270,13 +290,6 @@ impl Fields {
         }
         self.entries = entries;
     }
-}
-
-/// Key equality that settles most unequal pairs without a `memcmp` call: real keys are short
-/// (the send header's are one letter), so length and first byte usually decide.
-#[inline]
-fn same_key(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
 }
 
 impl PartialEq for ExtFields {
