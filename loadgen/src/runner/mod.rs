@@ -1,5 +1,6 @@
 //! Runs a workload against a name server: the coordinator (setup, start barrier, broker
-//! counters, drain, merge) and one worker executor per CPU slot ([`worker`]).
+//! counters, drain, merge) and one worker executor per CPU slot ([`worker`], its producers in
+//! [`producer`]).
 //!
 //! Sequence: the coordinator waits for a registered broker, creates the topics on every
 //! master (or falls back to existing/auto-created topics), and starts the workers. Each worker
@@ -11,10 +12,11 @@
 
 mod churn;
 mod plan;
+mod producer;
 mod worker;
 
 pub use plan::{assign, producer_quota, ConnectionShare, ExecutorShare};
-pub use worker::{failure_status, send_status_name, PRODUCER_GROUP};
+pub use producer::{failure_status, send_status_name, PRODUCER_GROUP};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
