@@ -224,7 +224,8 @@ pub struct WorkloadArgs {
     #[arg(long, default_value_t = 3_000)]
     pub send_timeout_ms: u64,
     /// Executors of the load generator: a count (unpinned) or a CPU list such as `0-1` or `0,2`
-    /// (one pinned executor per CPU). Default: one per online CPU, unpinned.
+    /// (one pinned executor per CPU). Default: one per online CPU, unpinned; for `quickstart`,
+    /// one per CPU its brokers' shards leave free, at least one.
     #[arg(long)]
     pub cpus: Option<String>,
     #[command(flatten)]
@@ -415,6 +416,23 @@ pub struct QuickstartArgs {
     pub keep_dir: bool,
     #[command(flatten)]
     pub workload: WorkloadArgs,
+}
+
+impl QuickstartArgs {
+    /// The load generator's executors when `--cpus` is not given: the CPUs the local brokers'
+    /// shards leave free (a slave has as many shards as its master), at least one. On two
+    /// cores with one broker shard that is one executor: a second would take time from the
+    /// broker's core, which measured lower throughput and higher open-loop tails
+    /// (`results/quickstart-executors-2026-12-08.md`).
+    pub fn default_loadgen_executors(&self, online_cpus: usize) -> usize {
+        let brokers = if self.replication == Replication::None {
+            1
+        } else {
+            2
+        };
+        let broker_cores = self.broker_cpus as usize * brokers;
+        online_cpus.saturating_sub(broker_cores).max(1)
+    }
 }
 
 /// A workload flag combination that cannot run.
@@ -647,6 +665,28 @@ mod tests {
             Command::Run(run) => run.workload,
             _ => unreachable!("parsed a run"),
         }
+    }
+
+    fn quickstart(args: &[&str]) -> QuickstartArgs {
+        let mut all = vec!["quickstart"];
+        all.extend_from_slice(args);
+        match parse(&all).expect("parses").command {
+            Command::Quickstart(q) => q,
+            _ => unreachable!("parsed a quickstart"),
+        }
+    }
+
+    #[test]
+    fn the_quickstart_leaves_the_brokers_cores_to_the_brokers() {
+        let default = quickstart(&[]);
+        assert_eq!(default.default_loadgen_executors(2), 1);
+        assert_eq!(default.default_loadgen_executors(8), 7);
+        assert_eq!(default.default_loadgen_executors(1), 1, "at least one");
+        let two_shards = quickstart(&["--broker-cpus", "2"]);
+        assert_eq!(two_shards.default_loadgen_executors(8), 6);
+        let with_slave = quickstart(&["--broker-cpus", "2", "--replication", "SYNC_MASTER"]);
+        assert_eq!(with_slave.default_loadgen_executors(8), 4);
+        assert_eq!(with_slave.default_loadgen_executors(2), 1);
     }
 
     #[test]
