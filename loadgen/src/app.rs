@@ -155,8 +155,8 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<RunResult> {
 pub fn quickstart_command(mut args: QuickstartArgs) -> anyhow::Result<RunResult> {
     args.workload.validate()?;
     if args.workload.cpus.is_none() {
-        let online = std::thread::available_parallelism().map_or(1, |n| n.get());
-        args.workload.cpus = Some(args.default_loadgen_executors(online).to_string());
+        let executors = args.default_loadgen_executors(crate::cli::online_cpus());
+        args.workload.cpus = Some(executors.to_string());
     }
     let mut cluster = LocalCluster::start(
         args.flush,

@@ -418,6 +418,11 @@ pub struct QuickstartArgs {
     pub workload: WorkloadArgs,
 }
 
+/// CPUs this process may run on (1 if the system cannot tell).
+pub fn online_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 impl QuickstartArgs {
     /// The load generator's executors when `--cpus` is not given: the CPUs the local brokers'
     /// shards leave free (a slave has as many shards as its master), at least one. On two
@@ -573,9 +578,7 @@ impl WorkloadArgs {
     pub fn placement(&self) -> Result<ExecutorPlacement, WorkloadError> {
         match &self.cpus {
             Some(spec) => parse_cpus(spec),
-            None => Ok(ExecutorPlacement::Unpinned(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            )),
+            None => Ok(ExecutorPlacement::Unpinned(online_cpus())),
         }
     }
 

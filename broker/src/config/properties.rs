@@ -121,7 +121,6 @@ impl BrokerConfig {
         ]
     }
 
-    /// Topics, consumers, connections, cores.
     /// Replication keys; empty values are the defaults derived from other keys.
     fn ha_pairs(&self) -> Vec<(&'static str, String)> {
         let or_empty = |v: Option<String>| v.unwrap_or_default();
@@ -152,6 +151,7 @@ impl BrokerConfig {
         ]
     }
 
+    /// Topics, consumers, connections, cores.
     fn service_pairs(&self) -> Vec<(&'static str, String)> {
         let ratio = self.access_message_in_memory_max_ratio_percent;
         vec![

@@ -16,6 +16,7 @@ use crate::ha::service::{disk_ratio_text, replication_code, slave_send_refusal_r
 use crate::ha::ShardHa;
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::ops::Range;
 
 use bytes::Bytes;
 use ringmq_proto::body::{perm, TopicConfig, TopicFilterType};
@@ -24,7 +25,9 @@ use ringmq_proto::command::RemotingCommand;
 use ringmq_proto::header::{SendMessageRequestHeader, SendMessageResponseHeader};
 use ringmq_proto::message::batch::BatchIter;
 use ringmq_proto::message::ids::encode_offset_msg_id;
-use ringmq_proto::message::properties::{encode_properties, find_property, PropertiesIter};
+use ringmq_proto::message::properties::{
+    encode_properties, find_property, push_property, PropertiesIter,
+};
 use ringmq_proto::message::{property, sysflag, Record, MAX_PROPERTIES_LEN};
 
 use super::runtime_info::RequestCounters;
@@ -314,60 +317,52 @@ fn property_pairs(properties: &str) -> Vec<(String, String)> {
 
 /// Properties as stored: the client's, plus MSG_REGION, TRACE_ON, CLUSTER and a UNIQ_KEY when
 /// missing (step 4); POP_CK is dropped. The client's well-formed entries are copied in order
-/// straight into the output (no list of pairs, no copy of the UNIQ_KEY: it is read back from
-/// the output when a response needs it).
-fn stored_properties(ctx: &SendContext<'_>, client_properties: &[u8]) -> Vec<u8> {
+/// straight into the output. Returns it with where the UNIQ_KEY's value lies in it (the
+/// client's last one, or the generated one), so a response reads it without another scan.
+fn stored_properties(ctx: &SendContext<'_>, client_properties: &[u8]) -> (Vec<u8>, Range<usize>) {
     let config = ctx.config;
-    let mut out = Vec::with_capacity(client_properties.len() + STORED_PROPERTIES_EXTRA_BYTES);
-    // The names the broker adds when the client did not send them.
-    const ADDED: [&str; 4] = [
-        property::UNIQ_KEY,
-        property::MSG_REGION,
-        property::TRACE_ON,
-        property::CLUSTER,
+    let trace_on = if config.trace_on { "true" } else { "false" };
+    // What the broker adds when the client did not send it.
+    let added = [
+        (property::MSG_REGION, config.region_id.as_str()),
+        (property::TRACE_ON, trace_on),
+        (property::CLUSTER, config.broker_cluster_name.as_str()),
     ];
-    let mut present = [false; ADDED.len()];
+    let mut present = [false; 3];
+    let mut uniq_key = None;
+    let mut out = Vec::with_capacity(client_properties.len() + STORED_PROPERTIES_EXTRA_BYTES);
     for (k, v) in PropertiesIter::new(client_properties) {
         if k == property::POP_CK.as_bytes() {
             continue;
         }
-        for (name, seen) in ADDED.iter().zip(present.iter_mut()) {
+        for ((name, _), seen) in added.iter().zip(present.iter_mut()) {
             *seen |= k == name.as_bytes();
         }
-        push_property(&mut out, k, v);
-    }
-    let trace_on = if config.trace_on { "true" } else { "false" };
-    let values = [
-        None,
-        Some(config.region_id.as_str()),
-        Some(trace_on),
-        Some(config.broker_cluster_name.as_str()),
-    ];
-    for ((name, value), seen) in ADDED.iter().zip(values).zip(present) {
-        if seen {
-            continue;
-        }
-        match value {
-            Some(value) => push_property(&mut out, name.as_bytes(), value.as_bytes()),
-            None => {
-                let generated = ctx.uniq_keys.borrow_mut().next_id(ctx.now_ms);
-                push_property(&mut out, name.as_bytes(), generated.as_bytes());
-            }
+        let value_at = push_property(&mut out, k, v);
+        if k == property::UNIQ_KEY.as_bytes() {
+            uniq_key = Some(value_at..value_at + v.len());
         }
     }
-    out
+    let uniq_key = uniq_key.unwrap_or_else(|| {
+        let generated = ctx.uniq_keys.borrow_mut().next_id(ctx.now_ms);
+        let value_at = push_property(
+            &mut out,
+            property::UNIQ_KEY.as_bytes(),
+            generated.as_bytes(),
+        );
+        value_at..value_at + generated.len()
+    });
+    for ((name, value), seen) in added.into_iter().zip(present) {
+        if !seen {
+            push_property(&mut out, name.as_bytes(), value.as_bytes());
+        }
+    }
+    (out, uniq_key)
 }
 
 /// Room reserved beyond the client's properties for what the broker adds (a generated
 /// UNIQ_KEY, MSG_REGION, TRACE_ON, CLUSTER with typical values), so the output rarely grows.
 const STORED_PROPERTIES_EXTRA_BYTES: usize = 96;
-
-fn push_property(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.push(ringmq_proto::message::properties::NAME_VALUE_SEPARATOR);
-    out.extend_from_slice(value);
-    out.push(ringmq_proto::message::properties::PROPERTY_SEPARATOR);
-}
 
 /// IPv4 as stored (ali-ons decodes 4-byte hosts only); the listener is IPv4, so a peer is too,
 /// but an IPv4-mapped IPv6 address is normalised anyway.
@@ -382,18 +377,18 @@ fn ipv4_host(addr: SocketAddr) -> SocketAddr {
 }
 
 /// One message, or one item of a batch, ready to be stored: its properties as stored (owned,
-/// borrowed by its record).
+/// borrowed by its record) and where its UNIQ_KEY lies in them.
 struct StoredItem<'a> {
     flag: i32,
     body: &'a [u8],
     properties: Vec<u8>,
+    uniq_key: Range<usize>,
 }
 
 impl StoredItem<'_> {
     /// The UNIQ_KEY as stored (the client's last one, or the one the broker generated).
     fn uniq_key(&self) -> String {
-        let key = find_property(&self.properties, property::UNIQ_KEY);
-        String::from_utf8_lossy(key.expect("stored properties carry a UNIQ_KEY")).into_owned()
+        String::from_utf8_lossy(&self.properties[self.uniq_key.clone()]).into_owned()
     }
 }
 
@@ -406,11 +401,12 @@ fn stored_items<'a>(
     let illegal = |remark: String| respond_error(request, ResponseCode::MessageIllegal, remark);
     if !header.is_batch() {
         let client_properties = header.properties.as_deref().unwrap_or_default();
-        let properties = stored_properties(ctx, client_properties.as_bytes());
+        let (properties, uniq_key) = stored_properties(ctx, client_properties.as_bytes());
         return Ok(vec![StoredItem {
             flag: header.flag,
             body: &request.body,
             properties,
+            uniq_key,
         }]);
     }
     let mut items = Vec::new();
@@ -421,11 +417,12 @@ fn stored_items<'a>(
                 "batch item properties over {MAX_PROPERTIES_LEN} bytes"
             )));
         }
-        let properties = stored_properties(ctx, item.properties);
+        let (properties, uniq_key) = stored_properties(ctx, item.properties);
         items.push(StoredItem {
             flag: item.flag,
             body: item.body,
             properties,
+            uniq_key,
         });
     }
     if items.is_empty() {

@@ -7,7 +7,7 @@
 //! `timerMaxDelaySec` is refused. Java rounds a timer's due time *down* to `timerPrecisionMs`
 //! (1 s), delivering up to a second early; ringmq keeps the exact millisecond, never early.
 
-use ringmq_proto::message::properties::{PropertiesIter, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR};
+use ringmq_proto::message::properties::{push_property, PropertiesIter};
 use ringmq_proto::message::{find_property, property};
 
 use ringmq_proto::code::ResponseCode;
@@ -239,13 +239,6 @@ fn plan_timer(
     Ok(Placement::Timer { due_ms })
 }
 
-fn push(out: &mut Vec<u8>, k: &[u8], v: &[u8]) {
-    out.extend_from_slice(k);
-    out.push(NAME_VALUE_SEPARATOR);
-    out.extend_from_slice(v);
-    out.push(PROPERTY_SEPARATOR);
-}
-
 /// Properties of the held record: the stored properties (already with UNIQ_KEY etc.) with
 /// DELAY set to the clamped level (delay) or the timer properties kept (timer), plus REAL_TOPIC,
 /// REAL_QID and the due time in TIMER_OUT_MS (the consume queue's tag slot reads it).
@@ -269,27 +262,27 @@ pub fn held_properties(
         {
             continue;
         }
-        push(&mut out, k, v);
+        push_property(&mut out, k, v);
     }
     if let Placement::Delay { level, .. } = placement {
-        push(
+        push_property(
             &mut out,
             property::DELAY.as_bytes(),
             level.to_string().as_bytes(),
         );
     }
-    push(
+    push_property(
         &mut out,
         property::REAL_TOPIC.as_bytes(),
         real_topic.as_bytes(),
     );
-    push(
+    push_property(
         &mut out,
         property::REAL_QID.as_bytes(),
         real_queue_id.to_string().as_bytes(),
     );
     let due = placement.due_ms().unwrap_or(0);
-    push(
+    push_property(
         &mut out,
         property::TIMER_OUT_MS.as_bytes(),
         due.to_string().as_bytes(),
@@ -333,21 +326,21 @@ pub fn delivered_properties(held: &[u8], timer: Option<TimerStamps>, out: &mut V
                     || k == property::TIMER_DELIVER_MS.as_bytes()
                     || k == property::TIMER_DEQUEUE_MS.as_bytes()));
         if !skip {
-            push(out, k, v);
+            push_property(out, k, v);
         }
     }
     if let Some(t) = timer {
-        push(
+        push_property(
             out,
             property::TIMER_ENQUEUE_MS.as_bytes(),
             t.enqueue_ms.to_string().as_bytes(),
         );
-        push(
+        push_property(
             out,
             property::TIMER_DELIVER_MS.as_bytes(),
             t.due_ms.to_string().as_bytes(),
         );
-        push(
+        push_property(
             out,
             property::TIMER_DEQUEUE_MS.as_bytes(),
             t.dequeue_ms.to_string().as_bytes(),

@@ -3,7 +3,7 @@
 //! `EndTransactionProcessor.endMessageTransaction`). No I/O.
 
 use ringmq_proto::message::properties::{
-    encode_properties, find_property, PropertiesIter, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR,
+    encode_properties, find_property, push_property, PropertiesIter,
 };
 use ringmq_proto::message::{property, sysflag, Record};
 
@@ -78,10 +78,7 @@ pub fn commit_properties(half_properties: &[u8]) -> Vec<u8> {
         {
             continue;
         }
-        out.extend_from_slice(k);
-        out.push(NAME_VALUE_SEPARATOR);
-        out.extend_from_slice(v);
-        out.push(PROPERTY_SEPARATOR);
+        push_property(&mut out, k, v);
     }
     out
 }
@@ -152,10 +149,7 @@ pub fn given_up_properties(half_properties: &[u8], check_times: u32) -> Vec<u8> 
     let mut out: Vec<u8> = Vec::with_capacity(half_properties.len() + 32);
     for (k, v) in PropertiesIter::new(half_properties) {
         if k != property::TRANSACTION_CHECK_TIMES.as_bytes() {
-            out.extend_from_slice(k);
-            out.push(NAME_VALUE_SEPARATOR);
-            out.extend_from_slice(v);
-            out.push(PROPERTY_SEPARATOR);
+            push_property(&mut out, k, v);
         }
     }
     let times = check_times.to_string();

@@ -21,7 +21,8 @@ pub use ids::{
     decode_offset_msg_id, encode_offset_msg_id, tag_hash, IdError, OffsetMsgId, UniqKeyGenerator,
 };
 pub use properties::{
-    encode_properties, find_properties, find_property, properties_len, PropertiesIter,
+    encode_properties, find_properties, find_property, properties_len, push_property,
+    PropertiesIter,
 };
 pub use record::{
     body_crc, peek_header, store_timestamp_pos, DecodedRecord, Magic, Record, RecordError,

@@ -92,10 +92,19 @@ where
 {
     let before = out.len();
     for (k, v) in pairs {
-        out.extend_from_slice(k.as_bytes());
-        out.push(NAME_VALUE_SEPARATOR);
-        out.extend_from_slice(v.as_bytes());
-        out.push(PROPERTY_SEPARATOR);
+        push_property(out, k.as_bytes(), v.as_bytes());
     }
     out.len() - before
+}
+
+/// Appends one entry, `name 0x01 value 0x02`, to `out`; returns where the value starts. For
+/// writers that copy entries as they read them (names and values as bytes, never re-checked
+/// as UTF-8).
+pub fn push_property(out: &mut Vec<u8>, name: &[u8], value: &[u8]) -> usize {
+    out.extend_from_slice(name);
+    out.push(NAME_VALUE_SEPARATOR);
+    let value_at = out.len();
+    out.extend_from_slice(value);
+    out.push(PROPERTY_SEPARATOR);
+    value_at
 }

@@ -368,7 +368,7 @@ fn stored_properties_keep_the_clients_drop_pop_ck_and_add_what_is_missing() {
         // A client that sent its own CLUSTER, a repeated UNIQ_KEY, a POP_CK and a malformed
         // item (no separator), in that order.
         let client = b"TAGS\x01a\x02UNIQ_KEY\x01U1\x02POP_CK\x01x\x02junk\x02CLUSTER\x01mine\x02UNIQ_KEY\x01U2\x02";
-        let stored = stored_properties(&ctx, client);
+        let (stored, uniq_key) = stored_properties(&ctx, client);
         let trace_on = if fx.config.trace_on { "true" } else { "false" };
         let expected = format!(
             "TAGS\x01a\x02UNIQ_KEY\x01U1\x02CLUSTER\x01mine\x02UNIQ_KEY\x01U2\x02\
@@ -380,6 +380,7 @@ fn stored_properties_keep_the_clients_drop_pop_ck_and_add_what_is_missing() {
             flag: 0,
             body: b"",
             properties: stored,
+            uniq_key,
         };
         assert_eq!(
             item.uniq_key(),
@@ -388,7 +389,7 @@ fn stored_properties_keep_the_clients_drop_pop_ck_and_add_what_is_missing() {
         );
 
         // Without a UNIQ_KEY the broker generates one, first among what it adds.
-        let stored = stored_properties(&ctx, b"TAGS\x01a\x02");
+        let (stored, _) = stored_properties(&ctx, b"TAGS\x01a\x02");
         let pairs: Vec<_> = PropertiesIter::new(&stored)
             .map(|(k, _)| k.to_vec())
             .collect();
